@@ -1,0 +1,167 @@
+using OffRL.Tensors;
+
+namespace OffRL.Nn;
+
+/// <summary>y = act(x W^T + b), W [out, in] as nn.Linear, initialized as PyTorch does (Kaiming-uniform, a = sqrt 5).</summary>
+public sealed class Linear : Module
+{
+    public Tensor Weight { get; }
+    public Tensor? Bias { get; }
+    public int In { get; }
+    public int Out { get; }
+
+    public Linear(int inFeatures, int outFeatures, Rng rng, bool bias = true)
+    {
+        if (inFeatures <= 0 || outFeatures <= 0) throw new ArgumentException($"Linear: sizes must be positive, got {inFeatures} -> {outFeatures}");
+        In = inFeatures; Out = outFeatures;
+        Weight = Param("weight", new Shape(outFeatures, inFeatures));
+        Init.KaimingUniform(Weight, inFeatures, rng);
+        if (bias)
+        {
+            Bias = Param("bias", new Shape(outFeatures));
+            float bound = 1f / MathF.Sqrt(inFeatures);
+            Init.Uniform(Bias, -bound, bound, rng);
+        }
+    }
+
+    public Tensor Forward(Tensor x, Activation act = Activation.None) => Tensor.Linear(x, Weight, Bias, act);
+}
+
+/// <summary>Layer normalization over the last dimension (gamma = 1, beta = 0 at start).</summary>
+public sealed class LayerNorm : Module
+{
+    public Tensor Gamma { get; }
+    public Tensor Beta { get; }
+    public float Eps { get; }
+
+    public LayerNorm(int features, float eps = 1e-5f)
+    {
+        Gamma = Param("weight", new Shape(features));
+        Beta = Param("bias", new Shape(features));
+        Init.Constant(Gamma, 1f);
+        Eps = eps;
+    }
+
+    public Tensor Forward(Tensor x) => Tensor.LayerNorm(x, Gamma, Beta, Eps);
+}
+
+/// <summary>Lookup table of learned vectors, N(0, 1) at start as nn.Embedding.</summary>
+public sealed class Embedding : Module
+{
+    public Tensor Weight { get; }
+
+    public Embedding(int count, int dim, Rng rng)
+    {
+        Weight = Param("weight", new Shape(count, dim));
+        Init.Normal(Weight, 0f, 1f, rng);
+    }
+
+    public Tensor Forward(int[] ids, Shape idsShape) => Tensor.Embedding(Weight, ids, idsShape);
+}
+
+/// <summary>Configuration of a multi-layer perceptron.</summary>
+public sealed record MlpConfig(
+    int Input,
+    int[] Hidden,
+    int Output,
+    Activation Activation = Activation.Relu,
+    Activation OutputActivation = Activation.None,
+    bool LayerNorm = false,
+    float Dropout = 0f);
+
+/// <summary>Linear -> [LayerNorm] -> activation -> [Dropout] per hidden layer, then a linear output layer.</summary>
+public sealed class Mlp : Module
+{
+    private readonly Linear[] _layers;
+    private readonly LayerNorm?[] _norms;
+    private readonly Rng _dropoutRng;
+
+    public MlpConfig Config { get; }
+
+    public Mlp(MlpConfig config, Rng rng)
+    {
+        Config = config;
+        if (config.Dropout < 0f || config.Dropout >= 1f) throw new ArgumentException($"Mlp: Dropout must be in [0, 1), got {config.Dropout}");
+        int n = config.Hidden.Length;
+        _layers = new Linear[n + 1];
+        _norms = new LayerNorm?[n];
+        int d = config.Input;
+        for (int i = 0; i < n; i++)
+        {
+            _layers[i] = Child($"layers.{i}", new Linear(d, config.Hidden[i], rng));
+            if (config.LayerNorm) _norms[i] = Child($"norms.{i}", new LayerNorm(config.Hidden[i]));
+            d = config.Hidden[i];
+        }
+        _layers[n] = Child($"layers.{n}", new Linear(d, config.Output, rng));
+        _dropoutRng = rng.Fork();
+    }
+
+    public Mlp(int input, int[] hidden, int output, Rng rng, Activation act = Activation.Relu, Activation outAct = Activation.None)
+        : this(new MlpConfig(input, hidden, output, act, outAct), rng) { }
+
+    public IReadOnlyList<Linear> Layers => _layers;
+
+    public Tensor Forward(Tensor x)
+    {
+        var h = x;
+        for (int i = 0; i < _norms.Length; i++)
+        {
+            h = _norms[i] is { } ln
+                ? ln.Forward(_layers[i].Forward(h)).Apply(Config.Activation)
+                : _layers[i].Forward(h, Config.Activation);
+            if (Config.Dropout > 0f) h = h.Dropout(Config.Dropout, _dropoutRng, Training);
+        }
+        return _layers[^1].Forward(h, Config.OutputActivation);
+    }
+}
+
+/// <summary>E independent linear layers computed as one batched product (SAC-N, EDAC, model ensembles).</summary>
+public sealed class EnsembleLinear : Module
+{
+    public Tensor Weight { get; }
+    public Tensor Bias { get; }
+    public int Members { get; }
+
+    public EnsembleLinear(int members, int inFeatures, int outFeatures, Rng rng)
+    {
+        Members = members;
+        Weight = Param("weight", new Shape(members, inFeatures, outFeatures));
+        Bias = Param("bias", new Shape(members, outFeatures));
+        // Each member initialized as an nn.Linear with fan_in = inFeatures.
+        float bound = 1f / MathF.Sqrt(inFeatures);
+        Init.Uniform(Weight, -bound, bound, rng);
+        Init.Uniform(Bias, -bound, bound, rng);
+    }
+
+    /// <summary>x [E, B, in] or [B, in] (shared) -> [E, B, out].</summary>
+    public Tensor Forward(Tensor x, Activation act = Activation.None) => Tensor.EnsembleLinear(x, Weight, Bias, act);
+}
+
+/// <summary>An ensemble of E MLPs with identical architecture evaluated together: [B, in] or [E, B, in] -> [E, B, out].</summary>
+public sealed class EnsembleMlp : Module
+{
+    private readonly EnsembleLinear[] _layers;
+    public MlpConfig Config { get; }
+    public int Members { get; }
+
+    public EnsembleMlp(int members, MlpConfig config, Rng rng)
+    {
+        if (config.LayerNorm || config.Dropout > 0) throw new NotSupportedException("EnsembleMlp: layer norm and dropout are not supported yet");
+        Members = members; Config = config;
+        _layers = new EnsembleLinear[config.Hidden.Length + 1];
+        int d = config.Input;
+        for (int i = 0; i < config.Hidden.Length; i++)
+        {
+            _layers[i] = Child($"layers.{i}", new EnsembleLinear(members, d, config.Hidden[i], rng));
+            d = config.Hidden[i];
+        }
+        _layers[^1] = Child($"layers.{config.Hidden.Length}", new EnsembleLinear(members, d, config.Output, rng));
+    }
+
+    public Tensor Forward(Tensor x)
+    {
+        var h = x;
+        for (int i = 0; i < _layers.Length - 1; i++) h = _layers[i].Forward(h, Config.Activation);
+        return _layers[^1].Forward(h, Config.OutputActivation);
+    }
+}

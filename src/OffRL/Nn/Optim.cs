@@ -1,0 +1,243 @@
+using System.Numerics;
+using OffRL.Tensors;
+
+namespace OffRL.Nn;
+
+/// <summary>Learning-rate schedule: the factor applied to the base rate at a step (0-based).</summary>
+public abstract record LrSchedule
+{
+    public abstract double Factor(long step);
+
+    public static LrSchedule Constant { get; } = new ConstantLr();
+
+    /// <summary>Linear from 1 to <paramref name="endFactor"/> over <paramref name="totalSteps"/>, after an optional linear warmup.</summary>
+    public static LrSchedule Linear(long totalSteps, double endFactor = 0.0, long warmup = 0) => new LinearLr(totalSteps, endFactor, warmup);
+
+    /// <summary>Cosine annealing from 1 to <paramref name="minFactor"/> over <paramref name="totalSteps"/> (SGDR without restarts), after an optional warmup.</summary>
+    public static LrSchedule Cosine(long totalSteps, double minFactor = 0.0, long warmup = 0) => new CosineLr(totalSteps, minFactor, warmup);
+
+    private static double Warm(long step, long warmup) => warmup > 0 && step < warmup ? (step + 1.0) / warmup : 1.0;
+
+    private sealed record ConstantLr : LrSchedule { public override double Factor(long step) => 1.0; }
+
+    private sealed record LinearLr(long Total, double End, long Warmup) : LrSchedule
+    {
+        public override double Factor(long step)
+        {
+            if (step < Warmup) return Warm(step, Warmup);
+            double t = Math.Clamp((double)(step - Warmup) / Math.Max(1, Total - Warmup), 0, 1);
+            return 1.0 + (End - 1.0) * t;
+        }
+    }
+
+    private sealed record CosineLr(long Total, double Min, long Warmup) : LrSchedule
+    {
+        public override double Factor(long step)
+        {
+            if (step < Warmup) return Warm(step, Warmup);
+            double t = Math.Clamp((double)(step - Warmup) / Math.Max(1, Total - Warmup), 0, 1);
+            return Min + (1.0 - Min) * 0.5 * (1.0 + Math.Cos(Math.PI * t));
+        }
+    }
+}
+
+/// <summary>Base of the optimizers: PyTorch semantics (parameters whose gradient was not computed since ZeroGrad are skipped).</summary>
+public abstract class Optimizer
+{
+    public IReadOnlyList<Tensor> Params { get; }
+    public double BaseLr { get; set; }
+    public LrSchedule Schedule { get; set; } = LrSchedule.Constant;
+    /// <summary>Number of Step calls so far.</summary>
+    public long Steps { get; protected set; }
+    public double CurrentLr => BaseLr * Schedule.Factor(Steps);
+
+    protected Optimizer(IEnumerable<Tensor> parameters, double lr)
+    {
+        Params = parameters.ToList();
+        if (Params.Count == 0) throw new ArgumentException("optimizer: no parameters");
+        foreach (var p in Params) if (!p.RequiresGrad) throw new ArgumentException($"optimizer: parameter '{p.Name}' does not require grad");
+        if (!(lr >= 0)) throw new ArgumentException($"optimizer: learning rate must be >= 0, got {lr}");
+        BaseLr = lr;
+    }
+
+    public void ZeroGrad()
+    {
+        foreach (var p in Params) p.ZeroGrad();
+    }
+
+    public void Step()
+    {
+        float lr = (float)CurrentLr;
+        Steps++;
+        for (int i = 0; i < Params.Count; i++)
+        {
+            var p = Params[i];
+            if (!p.GradTouched || p.Grad is null) continue;
+            Update(i, p.Data, p.Grad, lr);
+        }
+    }
+
+    protected abstract void Update(int index, Span<float> p, ReadOnlySpan<float> g, float lr);
+
+    /// <summary>Optimizer state by name (moments), for checkpoints.</summary>
+    public abstract IEnumerable<(string Name, float[] Value)> State();
+
+    /// <summary>Restore the step counter (state arrays are restored in place through <see cref="State"/>).</summary>
+    public void SetSteps(long steps) => Steps = steps;
+
+    protected float[][] Buffers() => Params.Select(p => new float[p.Size]).ToArray();
+}
+
+/// <summary>SGD with momentum, dampening, Nesterov and L2 weight decay as torch.optim.SGD.</summary>
+public sealed class Sgd : Optimizer
+{
+    private readonly float[][] _buf;
+    private readonly bool[] _started;
+    public float Momentum { get; }
+    public float Dampening { get; }
+    public float WeightDecay { get; }
+    public bool Nesterov { get; }
+
+    public Sgd(IEnumerable<Tensor> parameters, double lr, float momentum = 0f, float dampening = 0f, float weightDecay = 0f, bool nesterov = false)
+        : base(parameters, lr)
+    {
+        Momentum = momentum; Dampening = dampening; WeightDecay = weightDecay; Nesterov = nesterov;
+        _buf = Buffers();
+        _started = new bool[Params.Count];
+    }
+
+    protected override void Update(int index, Span<float> p, ReadOnlySpan<float> g, float lr)
+    {
+        var buf = _buf[index];
+        for (int i = 0; i < p.Length; i++)
+        {
+            float d = g[i] + WeightDecay * p[i];
+            if (Momentum != 0f)
+            {
+                buf[i] = _started[index] ? Momentum * buf[i] + (1f - Dampening) * d : d;
+                d = Nesterov ? d + Momentum * buf[i] : buf[i];
+            }
+            p[i] -= lr * d;
+        }
+        _started[index] = true;
+    }
+
+    public override IEnumerable<(string, float[])> State()
+    {
+        for (int i = 0; i < _buf.Length; i++) yield return ($"momentum.{i}", _buf[i]);
+    }
+}
+
+/// <summary>
+/// Adam (Kingma and Ba 2015) as torch.optim.Adam: m = b1 m + (1-b1) g; v = b2 v + (1-b2) g^2;
+/// p -= lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps). With decoupled = true it is AdamW
+/// (Loshchilov and Hutter 2019): p *= 1 - lr * wd before the step; otherwise wd is L2 added to g.
+/// </summary>
+public class Adam : Optimizer
+{
+    private readonly float[][] _m, _v;
+    public float Beta1 { get; }
+    public float Beta2 { get; }
+    public float Eps { get; }
+    public float WeightDecay { get; }
+    public bool Decoupled { get; }
+
+    public Adam(IEnumerable<Tensor> parameters, double lr = 1e-3, float beta1 = 0.9f, float beta2 = 0.999f, float eps = 1e-8f, float weightDecay = 0f)
+        : this(parameters, lr, beta1, beta2, eps, weightDecay, decoupled: false) { }
+
+    protected Adam(IEnumerable<Tensor> parameters, double lr, float beta1, float beta2, float eps, float weightDecay, bool decoupled)
+        : base(parameters, lr)
+    {
+        Beta1 = beta1; Beta2 = beta2; Eps = eps; WeightDecay = weightDecay; Decoupled = decoupled;
+        _m = Buffers(); _v = Buffers();
+    }
+
+    protected override void Update(int index, Span<float> p, ReadOnlySpan<float> g, float lr)
+    {
+        // Steps is already t (1-based) here: Step() counts before updating.
+        double bc1 = 1.0 - Math.Pow(Beta1, Steps), bc2 = 1.0 - Math.Pow(Beta2, Steps);
+        float stepSize = (float)(lr / bc1), invSqrtBc2 = (float)(1.0 / Math.Sqrt(bc2));
+        float b1 = Beta1, b2 = Beta2, eps = Eps, wd = WeightDecay;
+        float[] m = _m[index], v = _v[index];
+        if (Decoupled && wd != 0f)
+        {
+            float f = 1f - lr * wd;
+            for (int i = 0; i < p.Length; i++) p[i] *= f;
+        }
+        bool l2 = !Decoupled && wd != 0f;
+        int k = 0;
+        if (Vector.IsHardwareAccelerated && !l2)
+        {
+            int w = Vector<float>.Count;
+            var vb1 = new Vector<float>(b1); var vb1c = new Vector<float>(1f - b1);
+            var vb2 = new Vector<float>(b2); var vb2c = new Vector<float>(1f - b2);
+            var vs = new Vector<float>(stepSize); var vc = new Vector<float>(invSqrtBc2); var ve = new Vector<float>(eps);
+            for (; k <= p.Length - w; k += w)
+            {
+                var gv = new Vector<float>(g.Slice(k));
+                var mv = vb1 * new Vector<float>(m, k) + vb1c * gv;
+                var vv = vb2 * new Vector<float>(v, k) + vb2c * gv * gv;
+                mv.CopyTo(m, k); vv.CopyTo(v, k);
+                var pv = new Vector<float>(p.Slice(k)) - vs * mv / (Vector.SquareRoot(vv) * vc + ve);
+                pv.CopyTo(p.Slice(k));
+            }
+        }
+        for (; k < p.Length; k++)
+        {
+            float gi = l2 ? g[k] + wd * p[k] : g[k];
+            m[k] = b1 * m[k] + (1f - b1) * gi;
+            v[k] = b2 * v[k] + (1f - b2) * gi * gi;
+            p[k] -= stepSize * m[k] / (MathF.Sqrt(v[k]) * invSqrtBc2 + eps);
+        }
+    }
+
+    public override IEnumerable<(string, float[])> State()
+    {
+        for (int i = 0; i < _m.Length; i++) { yield return ($"exp_avg.{i}", _m[i]); yield return ($"exp_avg_sq.{i}", _v[i]); }
+    }
+}
+
+/// <summary>AdamW: Adam with decoupled weight decay (default 0.01, as torch.optim.AdamW).</summary>
+public sealed class AdamW(IEnumerable<Tensor> parameters, double lr = 1e-3, float beta1 = 0.9f, float beta2 = 0.999f, float eps = 1e-8f, float weightDecay = 0.01f)
+    : Adam(parameters, lr, beta1, beta2, eps, weightDecay, decoupled: true);
+
+/// <summary>Gradient utilities and target-network updates.</summary>
+public static class Grad
+{
+    /// <summary>clip_grad_norm_: scale all gradients so their global L2 norm is at most maxNorm; returns the norm before clipping.</summary>
+    public static float ClipNorm(IEnumerable<Tensor> parameters, float maxNorm)
+    {
+        double sq = 0;
+        var list = parameters as IReadOnlyList<Tensor> ?? parameters.ToList();
+        foreach (var p in list)
+            if (p.Grad is not null && p.GradTouched)
+            {
+                float n = System.Numerics.Tensors.TensorPrimitives.Norm(p.Grad);
+                sq += (double)n * n;
+            }
+        float total = (float)Math.Sqrt(sq);
+        float coef = maxNorm / (total + 1e-6f);
+        if (coef < 1f)
+            foreach (var p in list)
+                if (p.Grad is not null && p.GradTouched) System.Numerics.Tensors.TensorPrimitives.Multiply(p.Grad, coef, p.Grad);
+        return total;
+    }
+}
+
+public static class Polyak
+{
+    /// <summary>Soft target update: target = (1 - tau) target + tau source, parameter by parameter.</summary>
+    public static void Update(Module target, Module source, float tau)
+    {
+        var t = target.Parameters();
+        var s = source.Parameters();
+        if (t.Count != s.Count) throw new ArgumentException($"polyak: target has {t.Count} parameters, source {s.Count}");
+        for (int i = 0; i < t.Count; i++)
+        {
+            if (t[i].Size != s[i].Size) throw new ArgumentException($"polyak: parameter {i} sizes differ ({t[i].Shape} vs {s[i].Shape})");
+            var td = t[i].Data.AsSpan();
+            System.Numerics.Tensors.TensorPrimitives.Multiply(td, 1f - tau, td);
+            System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(s[i].Data, tau, td, td);
+        }
+    }
+}

@@ -1,0 +1,367 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace OffRL.Tensors;
+
+/// <summary>
+/// Single-precision GEMM, row-major: C = alpha * op(A) * op(B) + beta * C, op(X) = X or X^T.
+/// GotoBLAS structure: B packed into KC x NR panels, A into MC x KC blocks of MR-row panels,
+/// a register-tiled FMA micro-kernel (6x16 with AVX2, 12x32... see MicroKernel) over the packed data.
+/// Large products are split over cores along the longer of M and N.
+/// </summary>
+public static unsafe class Gemm
+{
+    private const int MR = 6, NR = 16;          // micro-tile (AVX2 + FMA: 12 accumulators of 8 floats)
+    private const int KC = 256, MC = 120, NC = 2048;
+    private const long ParallelMinMacs = 1L << 20;   // below ~1M multiply-adds one core is faster
+
+    /// <summary>Number of worker threads used for large products (default: all cores).</summary>
+    public static int Threads { get; set; } = Environment.ProcessorCount;
+
+    [ThreadStatic] private static float* t_packA;
+    [ThreadStatic] private static float* t_packB;
+
+    private static bool UseAvx2 => Fma.IsSupported && Avx2.IsSupported;
+
+    public static void Sgemm(bool transA, bool transB, int m, int n, int k, float alpha,
+        ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)
+    {
+        if (m == 0 || n == 0) return;
+        // Bounds: the last element each operand touches must be inside its span.
+        long needA = transA ? (long)(k - 1) * lda + m : (long)(m - 1) * lda + k;
+        long needB = transB ? (long)(n - 1) * ldb + k : (long)(k - 1) * ldb + n;
+        long needC = (long)(m - 1) * ldc + n;
+        if (k > 0 && (a.Length < needA || b.Length < needB))
+            throw new ArgumentException($"gemm: operand too small for m={m} n={n} k={k} (a {a.Length} < {needA} or b {b.Length} < {needB})");
+        if (c.Length < needC) throw new ArgumentException($"gemm: output too small ({c.Length} < {needC})");
+        fixed (float* pa = a)
+        fixed (float* pb = b)
+        fixed (float* pc = c)
+            Sgemm(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+    }
+
+    public static void Sgemm(bool transA, bool transB, int m, int n, int k, float alpha,
+        float* a, int lda, float* b, int ldb, float beta, float* c, int ldc)
+    {
+        if (m == 0 || n == 0) return;
+        ScaleC(m, n, beta, c, ldc);
+        if (k == 0 || alpha == 0f) return;
+
+        long macs = (long)m * n * k;
+        if (macs <= 4096 || !UseAvx2)
+        {
+            Naive(transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc);
+            return;
+        }
+        if (n == 1 || m == 1)
+        {
+            Gemv(transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc);
+            return;
+        }
+
+        int threads = Math.Min(Threads, Environment.ProcessorCount);
+        if (threads <= 1 || macs < ParallelMinMacs)
+        {
+            Blocked(transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc);
+            return;
+        }
+
+        // Split the longer output side into per-thread chunks aligned to the micro-tile.
+        bool splitN = n >= m;
+        int len = splitN ? n : m, align = splitN ? NR : MR;
+        int chunks = Math.Min(threads, Math.Max(1, len / (align * 2)));
+        if (chunks <= 1)
+        {
+            Blocked(transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc);
+            return;
+        }
+        int per = (len + chunks - 1) / chunks;
+        per = (per + align - 1) / align * align;
+        var job = new Job(transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc, splitN, per);
+        Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads }, job.Run);
+    }
+
+    private sealed class Job(bool ta, bool tb, int m, int n, int k, float alpha, float* a, int lda, float* b, int ldb, float* c, int ldc, bool splitN, int per)
+    {
+        public void Run(int t)
+        {
+            int start = t * per;
+            if (splitN)
+            {
+                int len = Math.Min(per, n - start);
+                if (len <= 0) return;
+                float* bs = tb ? b + (long)start * ldb : b + start;
+                Blocked(ta, tb, m, len, k, alpha, a, lda, bs, ldb, c + start, ldc);
+            }
+            else
+            {
+                int len = Math.Min(per, m - start);
+                if (len <= 0) return;
+                float* as_ = ta ? a + start : a + (long)start * lda;
+                Blocked(ta, tb, len, n, k, alpha, as_, lda, b, ldb, c + (long)start * ldc, ldc);
+            }
+        }
+    }
+
+    private static void ScaleC(int m, int n, float beta, float* c, int ldc)
+    {
+        if (beta == 1f) return;
+        for (int i = 0; i < m; i++)
+        {
+            var row = new Span<float>(c + (long)i * ldc, n);
+            if (beta == 0f) row.Clear();
+            else System.Numerics.Tensors.TensorPrimitives.Multiply(row, beta, row);
+        }
+    }
+
+    /// <summary>Reference triple loop (accumulates into C); used for tiny products and as the test oracle.</summary>
+    internal static void Naive(bool ta, bool tb, int m, int n, int k, float alpha, float* a, int lda, float* b, int ldb, float* c, int ldc)
+    {
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+            {
+                float s = 0f;
+                for (int p = 0; p < k; p++)
+                {
+                    float av = ta ? a[(long)p * lda + i] : a[(long)i * lda + p];
+                    float bv = tb ? b[(long)j * ldb + p] : b[(long)p * ldb + j];
+                    s += av * bv;
+                }
+                c[(long)i * ldc + j] += alpha * s;
+            }
+    }
+
+    private static void Gemv(bool ta, bool tb, int m, int n, int k, float alpha, float* a, int lda, float* b, int ldb, float* c, int ldc)
+    {
+        if (n == 1)
+        {
+            // c[i] += alpha * sum_p opA[i,p] * opB[p,0]
+            if (!ta && tb)
+            {   // both rows contiguous: dot products
+                var bv = new ReadOnlySpan<float>(b, k);
+                for (int i = 0; i < m; i++)
+                    c[(long)i * ldc] += alpha * System.Numerics.Tensors.TensorPrimitives.Dot(new ReadOnlySpan<float>(a + (long)i * lda, k), bv);
+            }
+            else if (!ta)
+            {
+                for (int i = 0; i < m; i++)
+                {
+                    float* ar = a + (long)i * lda; float s = 0;
+                    for (int p = 0; p < k; p++) s += ar[p] * b[(long)p * ldb];
+                    c[(long)i * ldc] += alpha * s;
+                }
+            }
+            else
+            {   // A^T: axpy over rows of A (length m) when C is contiguous
+                if (ldc == 1)
+                {
+                    var cs = new Span<float>(c, m);
+                    for (int p = 0; p < k; p++)
+                    {
+                        float bp = alpha * (tb ? b[p] : b[(long)p * ldb]);
+                        System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(a + (long)p * lda, m), bp, cs, cs);
+                    }
+                }
+                else Naive(ta, tb, m, n, k, alpha, a, lda, b, ldb, c, ldc);
+            }
+            return;
+        }
+        // m == 1: c[j] += alpha * sum_p opA[0,p] * opB[p,j]
+        var crow = new Span<float>(c, n);
+        if (!tb)
+        {
+            for (int p = 0; p < k; p++)
+            {
+                float ap = alpha * (ta ? a[(long)p * lda] : a[p]);
+                System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(b + (long)p * ldb, n), ap, crow, crow);
+            }
+        }
+        else if (!ta)
+        {
+            var av = new ReadOnlySpan<float>(a, k);
+            for (int j = 0; j < n; j++)
+                crow[j] += alpha * System.Numerics.Tensors.TensorPrimitives.Dot(av, new ReadOnlySpan<float>(b + (long)j * ldb, k));
+        }
+        else Naive(ta, tb, m, n, k, alpha, a, lda, b, ldb, c, ldc);
+    }
+
+    private static void EnsureBuffers()
+    {
+        if (t_packA == null)
+        {
+            t_packA = (float*)NativeMemory.AlignedAlloc((nuint)(MC * KC * sizeof(float)), 64);
+            t_packB = (float*)NativeMemory.AlignedAlloc((nuint)(KC * (NC + NR) * sizeof(float)), 64);
+        }
+    }
+
+    private static void Blocked(bool ta, bool tb, int m, int n, int k, float alpha, float* a, int lda, float* b, int ldb, float* c, int ldc)
+    {
+        EnsureBuffers();
+        float* pA = t_packA, pB = t_packB;
+        for (int jc = 0; jc < n; jc += NC)
+        {
+            int nc = Math.Min(NC, n - jc);
+            for (int pc = 0; pc < k; pc += KC)
+            {
+                int kc = Math.Min(KC, k - pc);
+                PackB(tb, b, ldb, pc, jc, kc, nc, pB);
+                for (int ic = 0; ic < m; ic += MC)
+                {
+                    int mc = Math.Min(MC, m - ic);
+                    PackA(ta, a, lda, ic, pc, mc, kc, alpha, pA);
+                    Macro(mc, nc, kc, pA, pB, c + (long)ic * ldc + jc, ldc);
+                }
+            }
+        }
+    }
+
+    /// <summary>Pack op(B)[pc:pc+kc, jc:jc+nc] as NR-wide column panels, k-major inside a panel, zero padded.</summary>
+    private static void PackB(bool tb, float* b, int ldb, int pc, int jc, int kc, int nc, float* dst)
+    {
+        for (int j0 = 0; j0 < nc; j0 += NR)
+        {
+            int nr = Math.Min(NR, nc - j0);
+            float* d = dst + (long)j0 * kc;
+            if (!tb)
+            {
+                float* src = b + (long)pc * ldb + jc + j0;
+                if (nr == NR)
+                {
+                    for (int p = 0; p < kc; p++)
+                    {
+                        float* s = src + (long)p * ldb;
+                        Vector256.Store(Vector256.Load(s), d);
+                        Vector256.Store(Vector256.Load(s + 8), d + 8);
+                        d += NR;
+                    }
+                }
+                else
+                {
+                    for (int p = 0; p < kc; p++)
+                    {
+                        float* s = src + (long)p * ldb;
+                        int j = 0;
+                        for (; j < nr; j++) d[j] = s[j];
+                        for (; j < NR; j++) d[j] = 0f;
+                        d += NR;
+                    }
+                }
+            }
+            else
+            {
+                // op(B)[p, j] = B[j, p]: row j of B is contiguous in p.
+                for (int j = 0; j < NR; j++)
+                {
+                    if (j < nr)
+                    {
+                        float* s = b + (long)(jc + j0 + j) * ldb + pc;
+                        for (int p = 0; p < kc; p++) d[p * NR + j] = s[p];
+                    }
+                    else for (int p = 0; p < kc; p++) d[p * NR + j] = 0f;
+                }
+            }
+        }
+    }
+
+    /// <summary>Pack alpha * op(A)[ic:ic+mc, pc:pc+kc] as MR-tall row panels, k-major inside a panel, zero padded.</summary>
+    private static void PackA(bool ta, float* a, int lda, int ic, int pc, int mc, int kc, float alpha, float* dst)
+    {
+        for (int i0 = 0; i0 < mc; i0 += MR)
+        {
+            int mr = Math.Min(MR, mc - i0);
+            float* d = dst + (long)i0 * kc;
+            if (!ta)
+            {
+                for (int i = 0; i < MR; i++)
+                {
+                    if (i < mr)
+                    {
+                        float* s = a + (long)(ic + i0 + i) * lda + pc;
+                        if (alpha == 1f) for (int p = 0; p < kc; p++) d[p * MR + i] = s[p];
+                        else for (int p = 0; p < kc; p++) d[p * MR + i] = alpha * s[p];
+                    }
+                    else for (int p = 0; p < kc; p++) d[p * MR + i] = 0f;
+                }
+            }
+            else
+            {
+                // op(A)[i, p] = A[p, i]: row p of A holds the MR values contiguously.
+                for (int p = 0; p < kc; p++)
+                {
+                    float* s = a + (long)(pc + p) * lda + ic + i0;
+                    int i = 0;
+                    for (; i < mr; i++) d[i] = alpha * s[i];
+                    for (; i < MR; i++) d[i] = 0f;
+                    d += MR;
+                }
+            }
+        }
+    }
+
+    private static void Macro(int mc, int nc, int kc, float* pA, float* pB, float* c, int ldc)
+    {
+        float* tile = stackalloc float[MR * NR];
+        for (int j0 = 0; j0 < nc; j0 += NR)
+        {
+            int nr = Math.Min(NR, nc - j0);
+            float* bp = pB + (long)j0 * kc;
+            for (int i0 = 0; i0 < mc; i0 += MR)
+            {
+                int mr = Math.Min(MR, mc - i0);
+                float* ap = pA + (long)i0 * kc;
+                float* cij = c + (long)i0 * ldc + j0;
+                if (mr == MR && nr == NR)
+                    Kernel6x16(kc, ap, bp, cij, ldc);
+                else
+                {
+                    new Span<float>(tile, MR * NR).Clear();
+                    Kernel6x16(kc, ap, bp, tile, NR);
+                    for (int i = 0; i < mr; i++)
+                        for (int j = 0; j < nr; j++)
+                            cij[(long)i * ldc + j] += tile[i * NR + j];
+                }
+            }
+        }
+    }
+
+    /// <summary>C[6x16] += Ap[6 x kc] * Bp[kc x 16] with 12 ymm accumulators.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel6x16(int kc, float* a, float* b, float* c, int ldc)
+    {
+        Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
+        Vector256<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            var b0 = Avx.LoadAlignedVector256(b);
+            var b1 = Avx.LoadAlignedVector256(b + 8);
+            var x = Avx.BroadcastScalarToVector256(a);
+            c00 = Fma.MultiplyAdd(x, b0, c00); c01 = Fma.MultiplyAdd(x, b1, c01);
+            x = Avx.BroadcastScalarToVector256(a + 1);
+            c10 = Fma.MultiplyAdd(x, b0, c10); c11 = Fma.MultiplyAdd(x, b1, c11);
+            x = Avx.BroadcastScalarToVector256(a + 2);
+            c20 = Fma.MultiplyAdd(x, b0, c20); c21 = Fma.MultiplyAdd(x, b1, c21);
+            x = Avx.BroadcastScalarToVector256(a + 3);
+            c30 = Fma.MultiplyAdd(x, b0, c30); c31 = Fma.MultiplyAdd(x, b1, c31);
+            x = Avx.BroadcastScalarToVector256(a + 4);
+            c40 = Fma.MultiplyAdd(x, b0, c40); c41 = Fma.MultiplyAdd(x, b1, c41);
+            x = Avx.BroadcastScalarToVector256(a + 5);
+            c50 = Fma.MultiplyAdd(x, b0, c50); c51 = Fma.MultiplyAdd(x, b1, c51);
+            a += MR; b += NR;
+        }
+        Acc(c, c00, c01); c += ldc;
+        Acc(c, c10, c11); c += ldc;
+        Acc(c, c20, c21); c += ldc;
+        Acc(c, c30, c31); c += ldc;
+        Acc(c, c40, c41); c += ldc;
+        Acc(c, c50, c51);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Acc(float* c, Vector256<float> v0, Vector256<float> v1)
+    {
+        Avx.Store(c, Avx.Add(Avx.LoadVector256(c), v0));
+        Avx.Store(c + 8, Avx.Add(Avx.LoadVector256(c + 8), v1));
+    }
+}

@@ -1,0 +1,313 @@
+using System.Numerics.Tensors;
+
+namespace OffRL.Tensors;
+
+public sealed partial class Tensor
+{
+    /// <summary>op(a) @ op(b) for rank-2 tensors; op transposes when asked.</summary>
+    public static Tensor Matmul(Tensor a, Tensor b, bool transA = false, bool transB = false)
+    {
+        if (a.Rank != 2 || b.Rank != 2) throw new ArgumentException($"matmul: needs rank-2 tensors, got a {a.Shape} and b {b.Shape} (use BatchedMatmul for batches)");
+        int m = transA ? a.Shape[1] : a.Shape[0], k = transA ? a.Shape[0] : a.Shape[1];
+        int kb = transB ? b.Shape[1] : b.Shape[0], n = transB ? b.Shape[0] : b.Shape[1];
+        if (k != kb) throw new ArgumentException($"matmul: inner dimensions differ: a {a.Shape}{(transA ? "^T" : "")} and b {b.Shape}{(transB ? "^T" : "")} ({k} vs {kb})");
+        var o = Temp(new Shape(m, n));
+        Gemm.Sgemm(transA, transB, m, n, k, 1f, a._data, a.Shape[1], b._data, b.Shape[1], 0f, o._data, n);
+        if (Track(a, b)) { o.Record(MatmulBackward, a, b); o.I0 = (transA ? 1 : 0) | (transB ? 2 : 0); }
+        return o;
+    }
+
+    private static void MatmulBackward(Tensor o)
+    {
+        Tensor a = o.A!, b = o.B!;
+        bool ta = (o.I0 & 1) != 0, tb = (o.I0 & 2) != 0;
+        int m = o.Shape[0], n = o.Shape[1], k = ta ? a.Shape[0] : a.Shape[1];
+        float[] g = o.Grad!;
+        if (a.RequiresGrad)
+        {   // dA = G op(B)^T, or (G op(B)^T)^T = op(B) G^T when A was transposed
+            if (!ta) Gemm.Sgemm(false, !tb, m, k, n, 1f, g, n, b._data, b.Shape[1], 1f, a.GradBuffer(), k);
+            else Gemm.Sgemm(tb, true, k, m, n, 1f, b._data, b.Shape[1], g, n, 1f, a.GradBuffer(), m);
+        }
+        if (b.RequiresGrad)
+        {   // dB = op(A)^T G, or G^T op(A) when B was transposed
+            if (!tb) Gemm.Sgemm(!ta, false, k, n, m, 1f, a._data, a.Shape[1], g, n, 1f, b.GradBuffer(), n);
+            else Gemm.Sgemm(true, ta, n, k, m, 1f, g, n, a._data, a.Shape[1], 1f, b.GradBuffer(), k);
+        }
+    }
+
+    /// <summary>Batched op(a) @ op(b): [..., M, K] x [..., K, N] with equal leading dimensions (or b without them, shared).</summary>
+    public static Tensor BatchedMatmul(Tensor a, Tensor b, bool transA = false, bool transB = false)
+    {
+        if (a.Rank < 3) throw new ArgumentException($"bmm: a must have rank 3 or 4, got {a.Shape}");
+        int ar = a.Rank;
+        int batch = a.Size / (a.Shape[ar - 1] * a.Shape[ar - 2]);
+        int m = transA ? a.Shape[ar - 1] : a.Shape[ar - 2], k = transA ? a.Shape[ar - 2] : a.Shape[ar - 1];
+        int br = b.Rank;
+        if (br < 2) throw new ArgumentException($"bmm: b must have rank 2 to 4, got {b.Shape}");
+        int bBatch = b.Size / (b.Shape[br - 1] * b.Shape[br - 2]);
+        if (bBatch != batch && bBatch != 1) throw new ArgumentException($"bmm: batch sizes differ: a {a.Shape} and b {b.Shape}");
+        int kb = transB ? b.Shape[br - 1] : b.Shape[br - 2], n = transB ? b.Shape[br - 2] : b.Shape[br - 1];
+        if (k != kb) throw new ArgumentException($"bmm: inner dimensions differ: a {a.Shape} and b {b.Shape} ({k} vs {kb})");
+        var os = a.Shape.With(ar - 2, m).With(ar - 1, n);
+        var o = Temp(os);
+        int sa = m * k, sb = k * n, sc = m * n, lda = a.Shape[ar - 1], ldb = b.Shape[br - 1];
+        for (int i = 0; i < batch; i++)
+            Gemm.Sgemm(transA, transB, m, n, k, 1f, a._data.AsSpan(i * sa, sa), lda, b._data.AsSpan(bBatch == 1 ? 0 : i * sb, sb), ldb, 0f, o._data.AsSpan(i * sc, sc), n);
+        if (Track(a, b)) { o.Record(BmmBackward, a, b); o.I0 = (transA ? 1 : 0) | (transB ? 2 : 0); o.I1 = batch; o.I2 = bBatch; }
+        return o;
+    }
+
+    private static void BmmBackward(Tensor o)
+    {
+        Tensor a = o.A!, b = o.B!;
+        bool ta = (o.I0 & 1) != 0, tb = (o.I0 & 2) != 0;
+        int batch = o.I1, bBatch = o.I2, or = o.Rank;
+        int m = o.Shape[or - 2], n = o.Shape[or - 1];
+        int k = ta ? a.Shape[a.Rank - 2] : a.Shape[a.Rank - 1];
+        int lda = a.Shape[a.Rank - 1], ldb = b.Shape[b.Rank - 1];
+        int sa = m * k, sb = k * n, sc = m * n;
+        float[] g = o.Grad!;
+        float[]? da = a.RequiresGrad ? a.GradBuffer() : null, db = b.RequiresGrad ? b.GradBuffer() : null;
+        for (int i = 0; i < batch; i++)
+        {
+            var gi = g.AsSpan(i * sc, sc);
+            var ai = a._data.AsSpan(i * sa, sa);
+            int bo = bBatch == 1 ? 0 : i * sb;
+            var bi = b._data.AsSpan(bo, sb);
+            if (da is not null)
+            {
+                if (!ta) Gemm.Sgemm(false, !tb, m, k, n, 1f, gi, n, bi, ldb, 1f, da.AsSpan(i * sa, sa), k);
+                else Gemm.Sgemm(tb, true, k, m, n, 1f, bi, ldb, gi, n, 1f, da.AsSpan(i * sa, sa), m);
+            }
+            if (db is not null)
+            {
+                if (!tb) Gemm.Sgemm(!ta, false, k, n, m, 1f, ai, lda, gi, n, 1f, db.AsSpan(bo, sb), n);
+                else Gemm.Sgemm(true, ta, n, k, m, 1f, gi, n, ai, lda, 1f, db.AsSpan(bo, sb), k);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Fused linear layer: act(x W^T + b) with W [out, in] (PyTorch layout), x [..., in].
+    /// Relu, LeakyRelu, Tanh, Sigmoid and Elu are fused (their derivative comes from the output);
+    /// other activations are applied as a separate op.
+    /// </summary>
+    public static Tensor Linear(Tensor x, Tensor weight, Tensor? bias, Activation act = Activation.None)
+    {
+        if (weight.Rank != 2) throw new ArgumentException($"linear: weight must be [out, in], got {weight.Shape}");
+        int outF = weight.Shape[0], inF = weight.Shape[1];
+        if (x.Shape.Last != inF) throw new ArgumentException($"linear: input {x.Shape} has {x.Shape.Last} features, weight {weight.Shape} expects {inF}");
+        if (bias is not null && bias.Size != outF) throw new ArgumentException($"linear: bias {bias.Shape} does not match {outF} outputs");
+        bool fused = act is Activation.None or Activation.Relu or Activation.LeakyRelu or Activation.Tanh or Activation.Sigmoid or Activation.Elu;
+        int rows = x.Shape.Rows;
+        var o = Temp(x.Shape.With(x.Rank - 1, outF));
+        Gemm.Sgemm(false, true, rows, outF, inF, 1f, x._data, inF, weight._data, inF, 0f, o._data, outF);
+        var fact = fused ? act : Activation.None;
+        BiasAct(o._data, rows, outF, bias?._data, fact);
+        if (Track(x, weight, bias)) { o.Record(LinearBackward, x, weight, bias); o.I0 = (int)fact; }
+        return fused ? o : o.Apply(act);
+    }
+
+    internal static void BiasAct(float[] y, int rows, int n, float[]? bias, Activation act)
+    {
+        for (int r = 0; r < rows; r++)
+        {
+            var row = new Span<float>(y, r * n, n);
+            if (bias is not null) TensorPrimitives.Add(row, bias, row);
+            switch (act)
+            {
+                case Activation.Relu: TensorPrimitives.Max(row, 0f, row); break;
+                case Activation.Tanh: TensorPrimitives.Tanh(row, row); break;
+                case Activation.Sigmoid: TensorPrimitives.Sigmoid(row, row); break;
+                case Activation.LeakyRelu: for (int i = 0; i < n; i++) if (row[i] < 0) row[i] *= 0.01f; break;
+                case Activation.Elu: for (int i = 0; i < n; i++) if (row[i] < 0) row[i] = MathF.Exp(row[i]) - 1f; break;
+            }
+        }
+    }
+
+    /// <summary>g' = g * act'(y) for the fused activations (derivative from the output y).</summary>
+    internal static float[] ActGrad(float[] g, float[] y, Activation act)
+    {
+        if (act == Activation.None) return g;
+        var t = TempArray(g.Length);
+        switch (act)
+        {
+            case Activation.Relu:
+                for (int i = 0; i < t.Length; i++) t[i] = y[i] > 0 ? g[i] : 0f;
+                break;
+            case Activation.LeakyRelu:
+                for (int i = 0; i < t.Length; i++) t[i] = y[i] > 0 ? g[i] : 0.01f * g[i];
+                break;
+            case Activation.Tanh:
+                for (int i = 0; i < t.Length; i++) t[i] = g[i] * (1f - y[i] * y[i]);
+                break;
+            case Activation.Sigmoid:
+                for (int i = 0; i < t.Length; i++) t[i] = g[i] * y[i] * (1f - y[i]);
+                break;
+            case Activation.Elu:
+                for (int i = 0; i < t.Length; i++) t[i] = y[i] > 0 ? g[i] : g[i] * (y[i] + 1f);
+                break;
+        }
+        return t;
+    }
+
+    internal static void ColumnSumInto(float[] g, int rows, int n, Span<float> db, int gOffset = 0)
+    {
+        for (int r = 0; r < rows; r++) TensorPrimitives.Add(db, new ReadOnlySpan<float>(g, gOffset + r * n, n), db);
+    }
+
+    private static void LinearBackward(Tensor o)
+    {
+        Tensor x = o.A!, w = o.B!;
+        var bias = o.C;
+        int outF = w.Shape[0], inF = w.Shape[1], rows = x.Shape.Rows;
+        var g = ActGrad(o.Grad!, o._data, (Activation)o.I0);
+        if (x.RequiresGrad) Gemm.Sgemm(false, false, rows, inF, outF, 1f, g, outF, w._data, inF, 1f, x.GradBuffer(), inF);
+        if (w.RequiresGrad) Gemm.Sgemm(true, false, outF, inF, rows, 1f, g, outF, x._data, inF, 1f, w.GradBuffer(), inF);
+        if (bias is not null && bias.RequiresGrad) ColumnSumInto(g, rows, outF, bias.GradBuffer());
+    }
+
+    /// <summary>
+    /// E independent linear layers as one batched product: x [E, B, in] (or [B, in] shared by all members),
+    /// W [E, in, out], b [E, out] -> act(x_e W_e + b_e) of shape [E, B, out].
+    /// </summary>
+    public static Tensor EnsembleLinear(Tensor x, Tensor weight, Tensor? bias, Activation act = Activation.None)
+    {
+        if (weight.Rank != 3) throw new ArgumentException($"ensemble_linear: weight must be [E, in, out], got {weight.Shape}");
+        int e = weight.Shape[0], inF = weight.Shape[1], outF = weight.Shape[2];
+        bool shared = x.Rank == 2;
+        if (!shared && (x.Rank != 3 || x.Shape[0] != e)) throw new ArgumentException($"ensemble_linear: input must be [{e}, B, {inF}] or [B, {inF}], got {x.Shape}");
+        if (x.Shape.Last != inF) throw new ArgumentException($"ensemble_linear: input {x.Shape} has {x.Shape.Last} features, weight {weight.Shape} expects {inF}");
+        if (bias is not null && bias.Size != e * outF) throw new ArgumentException($"ensemble_linear: bias {bias.Shape} must be [{e}, {outF}]");
+        bool fused = act is Activation.None or Activation.Relu or Activation.LeakyRelu or Activation.Tanh or Activation.Sigmoid or Activation.Elu;
+        int rows = shared ? x.Shape[0] : x.Shape[1];
+        var o = Temp(new Shape(e, rows, outF));
+        var fact = fused ? act : Activation.None;
+        for (int i = 0; i < e; i++)
+        {
+            var xs = x._data.AsSpan(shared ? 0 : i * rows * inF, rows * inF);
+            Gemm.Sgemm(false, false, rows, outF, inF, 1f, xs, inF, weight._data.AsSpan(i * inF * outF, inF * outF), outF, 0f, o._data.AsSpan(i * rows * outF, rows * outF), outF);
+        }
+        if (bias is not null || fact != Activation.None)
+            for (int i = 0; i < e; i++)
+            {
+                // bias row of member i applied to its [rows, out] block
+                var blk = o._data.AsSpan(i * rows * outF, rows * outF);
+                for (int r = 0; r < rows; r++)
+                {
+                    var row = blk.Slice(r * outF, outF);
+                    if (bias is not null) TensorPrimitives.Add(row, bias._data.AsSpan(i * outF, outF), row);
+                }
+                if (fact != Activation.None) ApplyInPlace(blk, fact);
+            }
+        if (Track(x, weight, bias)) { o.Record(EnsembleLinearBackward, x, weight, bias); o.I0 = (int)fact; }
+        return fused ? o : o.Apply(act);
+    }
+
+    private static void ApplyInPlace(Span<float> v, Activation act)
+    {
+        switch (act)
+        {
+            case Activation.Relu: TensorPrimitives.Max(v, 0f, v); break;
+            case Activation.Tanh: TensorPrimitives.Tanh(v, v); break;
+            case Activation.Sigmoid: TensorPrimitives.Sigmoid(v, v); break;
+            case Activation.LeakyRelu: for (int i = 0; i < v.Length; i++) if (v[i] < 0) v[i] *= 0.01f; break;
+            case Activation.Elu: for (int i = 0; i < v.Length; i++) if (v[i] < 0) v[i] = MathF.Exp(v[i]) - 1f; break;
+        }
+    }
+
+    private static void EnsembleLinearBackward(Tensor o)
+    {
+        Tensor x = o.A!, w = o.B!;
+        var bias = o.C;
+        int e = w.Shape[0], inF = w.Shape[1], outF = w.Shape[2], rows = o.Shape[1];
+        bool shared = x.Rank == 2;
+        var g = ActGrad(o.Grad!, o._data, (Activation)o.I0);
+        float[]? dx = x.RequiresGrad ? x.GradBuffer() : null, dw = w.RequiresGrad ? w.GradBuffer() : null;
+        float[]? db = bias is not null && bias.RequiresGrad ? bias.GradBuffer() : null;
+        for (int i = 0; i < e; i++)
+        {
+            var gi = g.AsSpan(i * rows * outF, rows * outF);
+            var wi = w._data.AsSpan(i * inF * outF, inF * outF);
+            int xo = shared ? 0 : i * rows * inF;
+            if (dx is not null) Gemm.Sgemm(false, true, rows, inF, outF, 1f, gi, outF, wi, outF, 1f, dx.AsSpan(xo, rows * inF), inF);
+            if (dw is not null) Gemm.Sgemm(true, false, inF, outF, rows, 1f, x._data.AsSpan(xo, rows * inF), inF, gi, outF, 1f, dw.AsSpan(i * inF * outF, inF * outF), outF);
+            if (db is not null) ColumnSumInto(g, rows, outF, db.AsSpan(i * outF, outF), i * rows * outF);
+        }
+    }
+
+    /// <summary>Layer normalization over the last dimension with affine gamma, beta (Ba et al. 2016).</summary>
+    public static Tensor LayerNorm(Tensor x, Tensor? gamma, Tensor? beta, float eps = 1e-5f)
+    {
+        int n = x.Shape.Last, rows = x.Shape.Rows;
+        if (gamma is not null && gamma.Size != n) throw new ArgumentException($"layer_norm: gamma {gamma.Shape} does not match {n} features of {x.Shape}");
+        if (beta is not null && beta.Size != n) throw new ArgumentException($"layer_norm: beta {beta.Shape} does not match {n} features of {x.Shape}");
+        var o = Temp(x.Shape);
+        var stats = o.NewAux(2 * rows);
+        for (int r = 0; r < rows; r++)
+        {
+            var xr = new ReadOnlySpan<float>(x._data, r * n, n);
+            var yr = new Span<float>(o._data, r * n, n);
+            float mean = TensorPrimitives.Sum(xr) / n;
+            TensorPrimitives.Subtract(xr, mean, yr);
+            float v = TensorPrimitives.Dot(yr, yr) / n;
+            float rstd = 1f / MathF.Sqrt(v + eps);
+            TensorPrimitives.Multiply(yr, rstd, yr);
+            if (gamma is not null) TensorPrimitives.Multiply(yr, gamma._data, yr);
+            if (beta is not null) TensorPrimitives.Add(yr, beta._data, yr);
+            stats[2 * r] = mean; stats[2 * r + 1] = rstd;
+        }
+        o.Aux = stats;
+        if (Track(x, gamma, beta)) o.Record(LayerNormBackward, x, gamma, beta);
+        return o;
+    }
+
+    private static void LayerNormBackward(Tensor o)
+    {
+        Tensor x = o.A!;
+        Tensor? gamma = o.B, beta = o.C;
+        int n = x.Shape.Last, rows = x.Shape.Rows;
+        float[] g = o.Grad!, stats = o.Aux!;
+        var xhat = TempArray(n); var dxhat = TempArray(n);
+        float[]? dx = x.RequiresGrad ? x.GradBuffer() : null;
+        float[]? dg = gamma is not null && gamma.RequiresGrad ? gamma.GradBuffer() : null;
+        float[]? dbt = beta is not null && beta.RequiresGrad ? beta.GradBuffer() : null;
+        for (int r = 0; r < rows; r++)
+        {
+            float mean = stats[2 * r], rstd = stats[2 * r + 1];
+            var xr = new ReadOnlySpan<float>(x._data, r * n, n);
+            var gr = new ReadOnlySpan<float>(g, r * n, n);
+            TensorPrimitives.Subtract(xr, mean, xhat);
+            TensorPrimitives.Multiply(xhat, rstd, xhat);
+            if (dbt is not null) TensorPrimitives.Add(dbt, gr, dbt);
+            if (dg is not null) TensorPrimitives.FusedMultiplyAdd(gr, xhat, dg, dg);
+            if (dx is null) continue;
+            if (gamma is not null) TensorPrimitives.Multiply(gr, gamma._data, dxhat); else gr.CopyTo(dxhat);
+            float m1 = TensorPrimitives.Sum(dxhat) / n;
+            float m2 = TensorPrimitives.Dot(dxhat, xhat) / n;
+            var dr = new Span<float>(dx, r * n, n);
+            for (int i = 0; i < n; i++) dr[i] += rstd * (dxhat[i] - m1 - xhat[i] * m2);
+        }
+    }
+
+    /// <summary>Inverted dropout: zero with probability p, scale the rest by 1/(1-p). Identity when not training.</summary>
+    public Tensor Dropout(float p, Rng rng, bool training = true)
+    {
+        if (p < 0f || p >= 1f) throw new ArgumentException($"dropout: p must be in [0, 1), got {p}");
+        if (!training || p == 0f) return this;
+        var o = Temp(Shape);
+        var mask = o.NewAux(Size);
+        float keep = 1f / (1f - p);
+        for (int i = 0; i < Size; i++) mask[i] = rng.NextFloat() < p ? 0f : keep;
+        TensorPrimitives.Multiply(_data, mask, o._data);
+        o.Aux = mask;
+        if (Track(this)) o.Record(DropoutBackward, this);
+        return o;
+    }
+
+    private static void DropoutBackward(Tensor o)
+    {
+        var dx = o.A!.GradBuffer();
+        TensorPrimitives.FusedMultiplyAdd(o.Grad!, o.Aux!, dx, dx);
+    }
+}
