@@ -21,6 +21,25 @@ public static unsafe class Gemm
     public static int Threads { get; set; } = Environment.ProcessorCount;
 
     [ThreadStatic] private static float* t_packA;
+    [ThreadStatic] private static bool t_serial;
+
+    /// <summary>Runs <paramref name="body"/>(i) for i in [0, count) across cores, each product inside running on one core.</summary>
+    public static void ParallelFor(int count, Action<int> body)
+    {
+        int threads = Math.Min(Threads, Environment.ProcessorCount);
+        if (threads <= 1 || count <= 1 || t_serial)
+        {
+            for (int i = 0; i < count; i++) body(i);
+            return;
+        }
+        Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = threads }, i =>
+        {
+            bool prev = t_serial;
+            t_serial = true;
+            try { body(i); }
+            finally { t_serial = prev; }
+        });
+    }
     [ThreadStatic] private static float* t_packB;
 
     private static bool UseAvx2 => Fma.IsSupported && Avx2.IsSupported;
@@ -62,7 +81,7 @@ public static unsafe class Gemm
         }
 
         int threads = Math.Min(Threads, Environment.ProcessorCount);
-        if (threads <= 1 || macs < ParallelMinMacs)
+        if (threads <= 1 || macs < ParallelMinMacs || t_serial)
         {
             Blocked(transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc);
             return;
@@ -138,8 +157,8 @@ public static unsafe class Gemm
         if (n == 1)
         {
             // c[i] += alpha * sum_p opA[i,p] * opB[p,0]
-            if (!ta && tb)
-            {   // both rows contiguous: dot products
+            if (!ta && (tb || ldb == 1))
+            {   // row of A and column of op(B) both contiguous: dot products
                 var bv = new ReadOnlySpan<float>(b, k);
                 for (int i = 0; i < m; i++)
                     c[(long)i * ldc] += alpha * System.Numerics.Tensors.TensorPrimitives.Dot(new ReadOnlySpan<float>(a + (long)i * lda, k), bv);

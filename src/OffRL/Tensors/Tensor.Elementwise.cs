@@ -127,7 +127,7 @@ public sealed partial class Tensor
             case UnaryKind.Relu: TensorPrimitives.Max(x, 0f, y); break;
             case UnaryKind.LeakyRelu: for (int i = 0; i < y.Length; i++) y[i] = x[i] > 0 ? x[i] : p0 * x[i]; break;
             case UnaryKind.Elu: for (int i = 0; i < y.Length; i++) y[i] = x[i] > 0 ? x[i] : p0 * (MathF.Exp(x[i]) - 1f); break;
-            case UnaryKind.Gelu: for (int i = 0; i < y.Length; i++) y[i] = 0.5f * x[i] * (1f + Erf(x[i] * 0.70710678f)); break;
+            case UnaryKind.Gelu: Simd.Gelu(x, y); break;
             case UnaryKind.Mish: for (int i = 0; i < y.Length; i++) y[i] = x[i] * MathF.Tanh(Softplus(x[i])); break;
             case UnaryKind.Softplus: for (int i = 0; i < y.Length; i++) y[i] = Softplus(x[i]); break;
             case UnaryKind.Clamp: TensorPrimitives.Max(x, p0, y); TensorPrimitives.Min(y, p1, y); break;
@@ -158,17 +158,16 @@ public sealed partial class Tensor
             case UnaryKind.Pow: for (int i = 0; i < dx.Length; i++) dx[i] += g[i] * p0 * MathF.Pow(x[i], p0 - 1f); break;
             case UnaryKind.Tanh: for (int i = 0; i < dx.Length; i++) dx[i] += g[i] * (1f - y[i] * y[i]); break;
             case UnaryKind.Sigmoid: for (int i = 0; i < dx.Length; i++) dx[i] += g[i] * y[i] * (1f - y[i]); break;
-            case UnaryKind.Relu: for (int i = 0; i < dx.Length; i++) dx[i] += x[i] > 0 ? g[i] : 0f; break;
+            case UnaryKind.Relu:
+            {
+                var t = TempArray(dx.Length);
+                Simd.ActGradFromOutput(Activation.Relu, g, y, t);
+                TensorPrimitives.Add(dx, t, dx);
+                break;
+            }
             case UnaryKind.LeakyRelu: for (int i = 0; i < dx.Length; i++) dx[i] += x[i] > 0 ? g[i] : p0 * g[i]; break;
             case UnaryKind.Elu: for (int i = 0; i < dx.Length; i++) dx[i] += x[i] > 0 ? g[i] : g[i] * (y[i] + p0); break;
-            case UnaryKind.Gelu:
-                for (int i = 0; i < dx.Length; i++)
-                {
-                    float cdf = 0.5f * (1f + Erf(x[i] * 0.70710678f));
-                    float pdf = 0.39894228f * MathF.Exp(-0.5f * x[i] * x[i]);
-                    dx[i] += g[i] * (cdf + x[i] * pdf);
-                }
-                break;
+            case UnaryKind.Gelu: Simd.GeluBackward(x, g, dx); break;
             case UnaryKind.Mish:
                 for (int i = 0; i < dx.Length; i++)
                 {
@@ -230,15 +229,6 @@ public sealed partial class Tensor
     {
         double u = 1.0 + x;
         return u == 1.0 ? x : (float)(Math.Log(u) * x / (u - 1.0));
-    }
-
-    /// <summary>erf with relative error below 1.2e-7 (Numerical Recipes' erfc Chebyshev fit).</summary>
-    internal static float Erf(float xf)
-    {
-        double x = xf, z = Math.Abs(x), t = 1.0 / (1.0 + 0.5 * z);
-        double r = t * Math.Exp(-z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (-0.18628806 +
-            t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))));
-        return (float)(x >= 0 ? 1.0 - r : r - 1.0);
     }
 }
 

@@ -130,24 +130,7 @@ public sealed partial class Tensor
     {
         if (act == Activation.None) return g;
         var t = TempArray(g.Length);
-        switch (act)
-        {
-            case Activation.Relu:
-                for (int i = 0; i < t.Length; i++) t[i] = y[i] > 0 ? g[i] : 0f;
-                break;
-            case Activation.LeakyRelu:
-                for (int i = 0; i < t.Length; i++) t[i] = y[i] > 0 ? g[i] : 0.01f * g[i];
-                break;
-            case Activation.Tanh:
-                for (int i = 0; i < t.Length; i++) t[i] = g[i] * (1f - y[i] * y[i]);
-                break;
-            case Activation.Sigmoid:
-                for (int i = 0; i < t.Length; i++) t[i] = g[i] * y[i] * (1f - y[i]);
-                break;
-            case Activation.Elu:
-                for (int i = 0; i < t.Length; i++) t[i] = y[i] > 0 ? g[i] : g[i] * (y[i] + 1f);
-                break;
-        }
+        Simd.ActGradFromOutput(act, g, y, t);
         return t;
     }
 
@@ -183,23 +166,22 @@ public sealed partial class Tensor
         int rows = shared ? x.Shape[0] : x.Shape[1];
         var o = Temp(new Shape(e, rows, outF));
         var fact = fused ? act : Activation.None;
-        for (int i = 0; i < e; i++)
+        float[] xd = x._data, wd = weight._data, od = o._data, bd = bias?._data ?? [];
+        bool hasBias = bias is not null;
+        // Members run on separate cores: E mid-sized products scale better than each product split in two.
+        Gemm.ParallelFor(e, i =>
         {
-            var xs = x._data.AsSpan(shared ? 0 : i * rows * inF, rows * inF);
-            Gemm.Sgemm(false, false, rows, outF, inF, 1f, xs, inF, weight._data.AsSpan(i * inF * outF, inF * outF), outF, 0f, o._data.AsSpan(i * rows * outF, rows * outF), outF);
-        }
-        if (bias is not null || fact != Activation.None)
-            for (int i = 0; i < e; i++)
-            {
-                // bias row of member i applied to its [rows, out] block
-                var blk = o._data.AsSpan(i * rows * outF, rows * outF);
+            var xs = xd.AsSpan(shared ? 0 : i * rows * inF, rows * inF);
+            var blk = od.AsSpan(i * rows * outF, rows * outF);
+            Gemm.Sgemm(false, false, rows, outF, inF, 1f, xs, inF, wd.AsSpan(i * inF * outF, inF * outF), outF, 0f, blk, outF);
+            if (hasBias)
                 for (int r = 0; r < rows; r++)
                 {
                     var row = blk.Slice(r * outF, outF);
-                    if (bias is not null) TensorPrimitives.Add(row, bias._data.AsSpan(i * outF, outF), row);
+                    TensorPrimitives.Add(row, bd.AsSpan(i * outF, outF), row);
                 }
-                if (fact != Activation.None) ApplyInPlace(blk, fact);
-            }
+            if (fact != Activation.None) ApplyInPlace(blk, fact);
+        });
         if (Track(x, weight, bias)) { o.Record(EnsembleLinearBackward, x, weight, bias); o.I0 = (int)fact; }
         return fused ? o : o.Apply(act);
     }
@@ -225,15 +207,19 @@ public sealed partial class Tensor
         var g = ActGrad(o.Grad!, o._data, (Activation)o.I0);
         float[]? dx = x.RequiresGrad ? x.GradBuffer() : null, dw = w.RequiresGrad ? w.GradBuffer() : null;
         float[]? db = bias is not null && bias.RequiresGrad ? bias.GradBuffer() : null;
-        for (int i = 0; i < e; i++)
+        float[] xd = x._data, wd = w._data;
+        // A shared input's gradient sums over members: computed serially to avoid racing on dx.
+        if (dx is not null && shared)
+            for (int i = 0; i < e; i++)
+                Gemm.Sgemm(false, true, rows, inF, outF, 1f, g.AsSpan(i * rows * outF, rows * outF), outF, wd.AsSpan(i * inF * outF, inF * outF), outF, 1f, dx, inF);
+        Gemm.ParallelFor(e, i =>
         {
             var gi = g.AsSpan(i * rows * outF, rows * outF);
-            var wi = w._data.AsSpan(i * inF * outF, inF * outF);
             int xo = shared ? 0 : i * rows * inF;
-            if (dx is not null) Gemm.Sgemm(false, true, rows, inF, outF, 1f, gi, outF, wi, outF, 1f, dx.AsSpan(xo, rows * inF), inF);
-            if (dw is not null) Gemm.Sgemm(true, false, inF, outF, rows, 1f, x._data.AsSpan(xo, rows * inF), inF, gi, outF, 1f, dw.AsSpan(i * inF * outF, inF * outF), outF);
+            if (dx is not null && !shared) Gemm.Sgemm(false, true, rows, inF, outF, 1f, gi, outF, wd.AsSpan(i * inF * outF, inF * outF), outF, 1f, dx.AsSpan(xo, rows * inF), inF);
+            if (dw is not null) Gemm.Sgemm(true, false, inF, outF, rows, 1f, xd.AsSpan(xo, rows * inF), inF, gi, outF, 1f, dw.AsSpan(i * inF * outF, inF * outF), outF);
             if (db is not null) ColumnSumInto(g, rows, outF, db.AsSpan(i * outF, outF), i * rows * outF);
-        }
+        });
     }
 
     /// <summary>Layer normalization over the last dimension with affine gamma, beta (Ba et al. 2016).</summary>

@@ -1,0 +1,7 @@
+using System.CommandLine;
+using OffRL.Cli;
+
+var root = new RootCommand("offrl: offline reinforcement learning, off-policy evaluation and contextual bandits for .NET");
+root.Subcommands.Add(DemoCommand.Create());
+root.Subcommands.Add(VersionCommand.Create());
+return root.Parse(args).Invoke();
