@@ -8,12 +8,25 @@ namespace OffRL.Tensors;
 /// <summary>
 /// Single-precision GEMM, row-major: C = alpha * op(A) * op(B) + beta * C, op(X) = X or X^T.
 /// GotoBLAS structure: B packed into KC x NR panels, A into MC x KC blocks of MR-row panels,
-/// a register-tiled FMA micro-kernel (6x16 with AVX2, 12x32... see MicroKernel) over the packed data.
+/// a register-tiled FMA micro-kernel (12x32 with AVX-512, 6x16 with AVX2) over the packed data.
 /// Large products are split over cores along the longer of M and N.
 /// </summary>
 public static unsafe class Gemm
 {
-    private const int MR = 6, NR = 16;          // micro-tile (AVX2 + FMA: 12 accumulators of 8 floats)
+    // Micro-tile: 12x32 with AVX-512 (24 zmm accumulators), 6x16 with AVX2 + FMA (12 ymm accumulators).
+    // OFFRL_GEMM_AVX2=1 forces the AVX2 kernel on AVX-512 machines.
+    private static bool s_wide = Avx512F.IsSupported && Environment.GetEnvironmentVariable("OFFRL_GEMM_AVX2") != "1";
+    private const int MaxTile = 12 * 32;
+
+    /// <summary>Use the AVX-512 12x32 micro-kernel (default where the CPU has AVX-512F); false selects AVX2 6x16.</summary>
+    public static bool UseAvx512
+    {
+        get => s_wide;
+        set => s_wide = value && Avx512F.IsSupported;
+    }
+
+    /// <summary>Which micro-kernel the engine uses on this machine.</summary>
+    public static string Kernel => !UseAvx2 ? "scalar" : s_wide ? "avx512 12x32" : "avx2 6x16";
     private const int KC = 256, MC = 120, NC = 2048;
     private const long ParallelMinMacs = 1L << 20;   // below ~1M multiply-adds one core is faster
 
@@ -80,6 +93,12 @@ public static unsafe class Gemm
             return;
         }
 
+        if (macs <= SmallMaxMacs && (!transB || !transA))
+        {
+            Small(transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc);
+            return;
+        }
+
         int threads = Math.Min(Threads, Environment.ProcessorCount);
         if (threads <= 1 || macs < ParallelMinMacs || t_serial)
         {
@@ -89,7 +108,7 @@ public static unsafe class Gemm
 
         // Split the longer output side into per-thread chunks aligned to the micro-tile.
         bool splitN = n >= m;
-        int len = splitN ? n : m, align = splitN ? NR : MR;
+        int len = splitN ? n : m, align = splitN ? 32 : 12;
         int chunks = Math.Min(threads, Math.Max(1, len / (align * 2)));
         if (chunks <= 1)
         {
@@ -152,6 +171,35 @@ public static unsafe class Gemm
             }
     }
 
+    private const long SmallMaxMacs = 1L << 16;   // below this, packing costs more than it saves
+
+    /// <summary>Unpacked SIMD path for small products: row-axpy when op(B) rows are contiguous, dot products when B is transposed.</summary>
+    private static void Small(bool ta, bool tb, int m, int n, int k, float alpha, float* a, int lda, float* b, int ldb, float* c, int ldc)
+    {
+        if (!tb)
+        {
+            for (int i = 0; i < m; i++)
+            {
+                var crow = new Span<float>(c + (long)i * ldc, n);
+                for (int p = 0; p < k; p++)
+                {
+                    float av = alpha * (ta ? a[(long)p * lda + i] : a[(long)i * lda + p]);
+                    if (av != 0f) System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(new ReadOnlySpan<float>(b + (long)p * ldb, n), av, crow, crow);
+                }
+            }
+        }
+        else
+        {   // !ta: row i of A and row j of B are both contiguous in p
+            for (int i = 0; i < m; i++)
+            {
+                var arow = new ReadOnlySpan<float>(a + (long)i * lda, k);
+                float* crow = c + (long)i * ldc;
+                for (int j = 0; j < n; j++)
+                    crow[j] += alpha * System.Numerics.Tensors.TensorPrimitives.Dot(arow, new ReadOnlySpan<float>(b + (long)j * ldb, k));
+            }
+        }
+    }
+
     private static void Gemv(bool ta, bool tb, int m, int n, int k, float alpha, float* a, int lda, float* b, int ldb, float* c, int ldc)
     {
         if (n == 1)
@@ -211,13 +259,16 @@ public static unsafe class Gemm
         if (t_packA == null)
         {
             t_packA = (float*)NativeMemory.AlignedAlloc((nuint)(MC * KC * sizeof(float)), 64);
-            t_packB = (float*)NativeMemory.AlignedAlloc((nuint)(KC * (NC + NR) * sizeof(float)), 64);
+            t_packB = (float*)NativeMemory.AlignedAlloc((nuint)(KC * (NC + 32) * sizeof(float)), 64);
         }
     }
 
     private static void Blocked(bool ta, bool tb, int m, int n, int k, float alpha, float* a, int lda, float* b, int ldb, float* c, int ldc)
     {
         EnsureBuffers();
+        // The 12x32 tile wastes work on narrow products (RL heads have 1-6 outputs): use it only where it fills.
+        bool wide = s_wide && m >= 48 && n >= 96;
+        int MR = wide ? 12 : 6, NR = wide ? 32 : 16;
         float* pA = t_packA, pB = t_packB;
         for (int jc = 0; jc < n; jc += NC)
         {
@@ -225,19 +276,19 @@ public static unsafe class Gemm
             for (int pc = 0; pc < k; pc += KC)
             {
                 int kc = Math.Min(KC, k - pc);
-                PackB(tb, b, ldb, pc, jc, kc, nc, pB);
+                PackB(tb, b, ldb, pc, jc, kc, nc, pB, NR);
                 for (int ic = 0; ic < m; ic += MC)
                 {
                     int mc = Math.Min(MC, m - ic);
-                    PackA(ta, a, lda, ic, pc, mc, kc, alpha, pA);
-                    Macro(mc, nc, kc, pA, pB, c + (long)ic * ldc + jc, ldc);
+                    PackA(ta, a, lda, ic, pc, mc, kc, alpha, pA, MR);
+                    Macro(mc, nc, kc, pA, pB, c + (long)ic * ldc + jc, ldc, wide);
                 }
             }
         }
     }
 
     /// <summary>Pack op(B)[pc:pc+kc, jc:jc+nc] as NR-wide column panels, k-major inside a panel, zero padded.</summary>
-    private static void PackB(bool tb, float* b, int ldb, int pc, int jc, int kc, int nc, float* dst)
+    private static void PackB(bool tb, float* b, int ldb, int pc, int jc, int kc, int nc, float* dst, int NR)
     {
         for (int j0 = 0; j0 < nc; j0 += NR)
         {
@@ -251,8 +302,7 @@ public static unsafe class Gemm
                     for (int p = 0; p < kc; p++)
                     {
                         float* s = src + (long)p * ldb;
-                        Vector256.Store(Vector256.Load(s), d);
-                        Vector256.Store(Vector256.Load(s + 8), d + 8);
+                        for (int j = 0; j < NR; j += 8) Vector256.Store(Vector256.Load(s + j), d + j);
                         d += NR;
                     }
                 }
@@ -285,7 +335,7 @@ public static unsafe class Gemm
     }
 
     /// <summary>Pack alpha * op(A)[ic:ic+mc, pc:pc+kc] as MR-tall row panels, k-major inside a panel, zero padded.</summary>
-    private static void PackA(bool ta, float* a, int lda, int ic, int pc, int mc, int kc, float alpha, float* dst)
+    private static void PackA(bool ta, float* a, int lda, int ic, int pc, int mc, int kc, float alpha, float* dst, int MR)
     {
         for (int i0 = 0; i0 < mc; i0 += MR)
         {
@@ -319,9 +369,10 @@ public static unsafe class Gemm
         }
     }
 
-    private static void Macro(int mc, int nc, int kc, float* pA, float* pB, float* c, int ldc)
+    private static void Macro(int mc, int nc, int kc, float* pA, float* pB, float* c, int ldc, bool wide)
     {
-        float* tile = stackalloc float[MR * NR];
+        int MR = wide ? 12 : 6, NR = wide ? 32 : 16;
+        float* tile = stackalloc float[MaxTile];
         for (int j0 = 0; j0 < nc; j0 += NR)
         {
             int nr = Math.Min(NR, nc - j0);
@@ -332,11 +383,15 @@ public static unsafe class Gemm
                 float* ap = pA + (long)i0 * kc;
                 float* cij = c + (long)i0 * ldc + j0;
                 if (mr == MR && nr == NR)
-                    Kernel6x16(kc, ap, bp, cij, ldc);
+                {
+                    if (wide) Kernel12x32(kc, ap, bp, cij, ldc);
+                    else Kernel6x16(kc, ap, bp, cij, ldc);
+                }
                 else
                 {
                     new Span<float>(tile, MR * NR).Clear();
-                    Kernel6x16(kc, ap, bp, tile, NR);
+                    if (wide) Kernel12x32(kc, ap, bp, tile, NR);
+                    else Kernel6x16(kc, ap, bp, tile, NR);
                     for (int i = 0; i < mr; i++)
                         for (int j = 0; j < nr; j++)
                             cij[(long)i * ldc + j] += tile[i * NR + j];
@@ -367,7 +422,7 @@ public static unsafe class Gemm
             c40 = Fma.MultiplyAdd(x, b0, c40); c41 = Fma.MultiplyAdd(x, b1, c41);
             x = Avx.BroadcastScalarToVector256(a + 5);
             c50 = Fma.MultiplyAdd(x, b0, c50); c51 = Fma.MultiplyAdd(x, b1, c51);
-            a += MR; b += NR;
+            a += 6; b += 16;
         }
         Acc(c, c00, c01); c += ldc;
         Acc(c, c10, c11); c += ldc;
@@ -375,6 +430,57 @@ public static unsafe class Gemm
         Acc(c, c30, c31); c += ldc;
         Acc(c, c40, c41); c += ldc;
         Acc(c, c50, c51);
+    }
+
+    /// <summary>C[12x32] += Ap[12 x kc] * Bp[kc x 32] with 24 zmm accumulators.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel12x32(int kc, float* a, float* b, float* c, int ldc)
+    {
+        Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
+        Vector512<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        Vector512<float> c60 = default, c61 = default, c70 = default, c71 = default, c80 = default, c81 = default;
+        Vector512<float> c90 = default, c91 = default, ca0 = default, ca1 = default, cb0 = default, cb1 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            var b0 = Avx512F.LoadAlignedVector512(b);
+            var b1 = Avx512F.LoadAlignedVector512(b + 16);
+            var x = Vector512.Create(a[0]);
+            c00 = Avx512F.FusedMultiplyAdd(x, b0, c00); c01 = Avx512F.FusedMultiplyAdd(x, b1, c01);
+            x = Vector512.Create(a[1]);
+            c10 = Avx512F.FusedMultiplyAdd(x, b0, c10); c11 = Avx512F.FusedMultiplyAdd(x, b1, c11);
+            x = Vector512.Create(a[2]);
+            c20 = Avx512F.FusedMultiplyAdd(x, b0, c20); c21 = Avx512F.FusedMultiplyAdd(x, b1, c21);
+            x = Vector512.Create(a[3]);
+            c30 = Avx512F.FusedMultiplyAdd(x, b0, c30); c31 = Avx512F.FusedMultiplyAdd(x, b1, c31);
+            x = Vector512.Create(a[4]);
+            c40 = Avx512F.FusedMultiplyAdd(x, b0, c40); c41 = Avx512F.FusedMultiplyAdd(x, b1, c41);
+            x = Vector512.Create(a[5]);
+            c50 = Avx512F.FusedMultiplyAdd(x, b0, c50); c51 = Avx512F.FusedMultiplyAdd(x, b1, c51);
+            x = Vector512.Create(a[6]);
+            c60 = Avx512F.FusedMultiplyAdd(x, b0, c60); c61 = Avx512F.FusedMultiplyAdd(x, b1, c61);
+            x = Vector512.Create(a[7]);
+            c70 = Avx512F.FusedMultiplyAdd(x, b0, c70); c71 = Avx512F.FusedMultiplyAdd(x, b1, c71);
+            x = Vector512.Create(a[8]);
+            c80 = Avx512F.FusedMultiplyAdd(x, b0, c80); c81 = Avx512F.FusedMultiplyAdd(x, b1, c81);
+            x = Vector512.Create(a[9]);
+            c90 = Avx512F.FusedMultiplyAdd(x, b0, c90); c91 = Avx512F.FusedMultiplyAdd(x, b1, c91);
+            x = Vector512.Create(a[10]);
+            ca0 = Avx512F.FusedMultiplyAdd(x, b0, ca0); ca1 = Avx512F.FusedMultiplyAdd(x, b1, ca1);
+            x = Vector512.Create(a[11]);
+            cb0 = Avx512F.FusedMultiplyAdd(x, b0, cb0); cb1 = Avx512F.FusedMultiplyAdd(x, b1, cb1);
+            a += 12; b += 32;
+        }
+        Acc(c, c00, c01); c += ldc; Acc(c, c10, c11); c += ldc; Acc(c, c20, c21); c += ldc;
+        Acc(c, c30, c31); c += ldc; Acc(c, c40, c41); c += ldc; Acc(c, c50, c51); c += ldc;
+        Acc(c, c60, c61); c += ldc; Acc(c, c70, c71); c += ldc; Acc(c, c80, c81); c += ldc;
+        Acc(c, c90, c91); c += ldc; Acc(c, ca0, ca1); c += ldc; Acc(c, cb0, cb1);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Acc(float* c, Vector512<float> v0, Vector512<float> v1)
+    {
+        Avx512F.Store(c, Avx512F.Add(Avx512F.LoadVector512(c), v0));
+        Avx512F.Store(c + 16, Avx512F.Add(Avx512F.LoadVector512(c + 16), v1));
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

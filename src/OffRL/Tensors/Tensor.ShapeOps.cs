@@ -70,6 +70,16 @@ public sealed partial class Tensor
             seen |= 1 << perm[i];
             od[i] = Shape[perm[i]];
         }
+        // Moving only size-1 axes keeps the memory order: a view (e.g. head split with one head).
+        int last = -1;
+        bool sameOrder = true;
+        for (int i = 0; i < Rank && sameOrder; i++)
+        {
+            if (Shape[perm[i]] == 1) continue;
+            if (perm[i] < last) sameOrder = false;
+            last = perm[i];
+        }
+        if (sameOrder) return Reshape(Shape.Of(od));
         var o = Temp(Shape.Of(od));
         PermuteCopy(_data, Shape, perm, o._data, accumulate: false);
         if (Track(this))

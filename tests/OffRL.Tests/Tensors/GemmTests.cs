@@ -31,8 +31,11 @@ public class GemmTests
         for (int i = 0; i < expect.Length; i++) expect[i] *= beta;
         fixed (float* pa = a) fixed (float* pb = b) fixed (float* pe = expect)
             Gemm.Naive(ta, tb, m, n, k, alpha, pa, lda, pb, ldb, pe, ldc);
+        bool defaultKernel = Gemm.UseAvx512;
+        foreach (bool wide in new[] { false, true })
         foreach (int threads in new[] { 1, 2 })
         {
+            Gemm.UseAvx512 = wide;   // no-op on machines without AVX-512
             Gemm.Threads = threads;
             var got = (float[])c.Clone();
             Gemm.Sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, got, ldc);
@@ -40,12 +43,13 @@ public class GemmTests
                 for (int j = 0; j < n; j++)
                 {
                     float e = expect[i * ldc + j], g = got[i * ldc + j];
-                    Assert.True(MathF.Abs(e - g) <= 1e-4f * (1 + MathF.Abs(e)) * MathF.Sqrt(k), $"C[{i},{j}] = {g}, expected {e} (threads {threads})");
+                    Assert.True(MathF.Abs(e - g) <= 1e-4f * (1 + MathF.Abs(e)) * MathF.Sqrt(k), $"C[{i},{j}] = {g}, expected {e} (threads {threads}, kernel {Gemm.Kernel})");
                 }
             // padding columns untouched
             for (int i = 0; i < m; i++) Assert.Equal(c[i * ldc + n], got[i * ldc + n]);
         }
         Gemm.Threads = Environment.ProcessorCount;
+        Gemm.UseAvx512 = defaultKernel;
     }
 
     [Fact]

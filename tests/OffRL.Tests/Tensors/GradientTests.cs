@@ -145,6 +145,8 @@ public class GradientTests
         Check(() => x.Transpose(0, 2), x);
         Check(() => x.Permute([1, 2, 0]), x);
         Check(() => x.Reshape(2, 3, 2, 2).Permute([3, 1, 0, 2]), x);
+        Check(() => x.Reshape(2, 3, 1, 4).Transpose(1, 2) * 1.5f, x);   // moves a size-1 axis: a view
+        Assert.Equal(new Shape(2, 1, 3, 4), x.Reshape(2, 3, 1, 4).Transpose(1, 2).Shape);
         Check(() => Tensor.Concat(1, x, y), x, y);
         Check(() => Tensor.Concat(x, x * 2f, -1), x);
         Check(() => x.Slice(1, 1, 2), x);
