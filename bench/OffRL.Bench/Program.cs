@@ -33,12 +33,18 @@ return 0;
 
 static class Benchmarks
 {
-    /// <summary>Median over 3 timed runs of the rate of <paramref name="step"/>, each run at least ~1 s, after a warmup.</summary>
-    public static double Rate(Action step, double seconds = 1.0)
+    /// <summary>
+    /// Median over 3 timed runs of the rate of <paramref name="step"/>, each run about 1.5 s, after a warmup of
+    /// at least 3 s and 30 calls: long enough for tiered JIT compilation to reach its final code.
+    /// </summary>
+    public static double Rate(Action step, double seconds = 1.5)
     {
         var sw = Stopwatch.StartNew();
         int warm = 0;
-        while (sw.Elapsed.TotalSeconds < 0.5 || warm < 5) { step(); warm++; }
+        while (sw.Elapsed.TotalSeconds < 3.0 || warm < 30) { step(); warm++; }
+        sw.Restart();
+        warm = 0;
+        while (sw.Elapsed.TotalSeconds < 0.3 || warm < 3) { step(); warm++; }
         int n = Math.Max(3, (int)(warm / sw.Elapsed.TotalSeconds * seconds));
         var rates = new double[3];
         for (int r = 0; r < 3; r++)
