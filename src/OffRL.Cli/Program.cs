@@ -4,4 +4,5 @@ using OffRL.Cli;
 var root = new RootCommand("offrl: offline reinforcement learning, off-policy evaluation and contextual bandits for .NET");
 root.Subcommands.Add(DemoCommand.Create());
 root.Subcommands.Add(VersionCommand.Create());
+root.Subcommands.Add(DatasetCommand.Create());
 return root.Parse(args).Invoke();

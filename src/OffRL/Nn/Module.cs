@@ -121,6 +121,7 @@ public abstract class Module
     public static readonly JsonSerializerOptions JsonOptions = new()
     {
         WriteIndented = true,
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
         Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() },
     };
 }

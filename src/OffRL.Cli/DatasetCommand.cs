@@ -1,0 +1,117 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using OffRL.Data;
+using OffRL.Data.IO;
+
+namespace OffRL.Cli;
+
+/// <summary>`offrl dataset info|corrupt|convert`.</summary>
+internal static class DatasetCommand
+{
+    public static Command Create()
+    {
+        var cmd = new Command("dataset", "Inspect, convert and corrupt offline datasets (D4RL/Minari HDF5, OffRL Parquet, CSV)");
+        cmd.Subcommands.Add(Info());
+        cmd.Subcommands.Add(Corrupt());
+        cmd.Subcommands.Add(Convert());
+        return cmd;
+    }
+
+    private static readonly Option<bool> Json = new("--json") { Description = "Print one flat JSON object as the last line" };
+    private static readonly Option<bool> TruncateTail = new("--truncate-tail") { Description = "Treat a last episode that never ends as timed out at the last row" };
+
+    private static Command Info()
+    {
+        var file = new Argument<string>("file") { Description = "Dataset file (.hdf5/.h5 D4RL or Minari, .parquet, .csv) or Minari folder" };
+        var plot = new Option<string?>("--plot") { Description = "Write a histogram of episode returns to this PNG (default: FILE.returns.png with --plot-default)" };
+        var plotDefault = new Option<bool>("--plot-default") { Description = "Write the return histogram next to the file as FILE.returns.png" };
+        var randomRet = new Option<double?>("--random-return") { Description = "Return of a random policy (normalizes trajectory quality)" };
+        var expertRet = new Option<double?>("--expert-return") { Description = "Return of an expert policy (normalizes trajectory quality)" };
+        var seed = new Option<ulong>("--seed") { Description = "Seed of the sample used by the nearest-neighbour measures", DefaultValueFactory = _ => 0 };
+        var cmd = new Command("info", "Episodes, returns and dataset-quality measures (TQ, SACo, action divergence, transition diversity)")
+            { file, Json, TruncateTail, plot, plotDefault, randomRet, expertRet, seed };
+        cmd.SetAction(r => Run(() =>
+        {
+            var path = r.GetValue(file)!;
+            var d = DatasetFile.Read(path, r.GetValue(TruncateTail));
+            var s = DatasetStatistics.Compute(d, new QualityReference(r.GetValue(randomRet), r.GetValue(expertRet)), seed: r.GetValue(seed));
+            Console.WriteLine($"{path}: {d.ObservationSpace} observations, {d.ActionSpace} actions");
+            Console.WriteLine($"  transitions {s.Transitions}, episodes {s.Episodes} (terminal {s.Terminals}, timeout {s.Timeouts}), length mean {s.LengthMean:F1} [{s.LengthMin}, {s.LengthMax}]");
+            Console.WriteLine($"  return mean {s.ReturnMean:G6} std {s.ReturnStd:G6} min {s.ReturnMin:G6} median {s.ReturnMedian:G6} max {s.ReturnMax:G6}");
+            Console.WriteLine($"  TQ {s.TrajectoryQuality:F3} ({(s.TrajectoryQualityIsReferenced ? "random/expert reference" : "dataset min/max")}), SACo {s.StateActionCoverage:F3} ({s.UniqueStateActionPairs} unique state-action cells)");
+            Console.WriteLine($"  action divergence {s.ActionDivergence:F3}, transition diversity {s.TransitionDiversity:F3}, {s.BytesPerTransition:F0} bytes per transition");
+            foreach (var p in d.Info.Processing) Console.WriteLine($"  note: {p}");
+            var png = r.GetValue(plot) ?? (r.GetValue(plotDefault) ? path.TrimEnd('/') + ".returns.png" : null);
+            if (png is not null)
+            {
+                DatasetStatistics.ReturnHistogramPng(d, png);
+                Console.WriteLine($"  return histogram: {png}");
+            }
+            if (r.GetValue(Json))
+                Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
+                {
+                    ["transitions"] = s.Transitions, ["episodes"] = s.Episodes, ["terminals"] = s.Terminals, ["timeouts"] = s.Timeouts,
+                    ["length_mean"] = s.LengthMean, ["return_mean"] = s.ReturnMean, ["return_std"] = s.ReturnStd,
+                    ["return_min"] = s.ReturnMin, ["return_max"] = s.ReturnMax, ["return_median"] = s.ReturnMedian,
+                    ["tq"] = s.TrajectoryQuality, ["saco"] = s.StateActionCoverage, ["unique_state_action"] = s.UniqueStateActionPairs,
+                    ["action_divergence"] = s.ActionDivergence, ["transition_diversity"] = s.TransitionDiversity,
+                    ["bytes_per_transition"] = s.BytesPerTransition,
+                }));
+        }));
+        return cmd;
+    }
+
+    private static Command Corrupt()
+    {
+        var file = new Argument<string>("file") { Description = "Input dataset" };
+        var target = new Option<CorruptionTarget>("--target") { Description = "What to corrupt", Required = true };
+        var kind = new Option<CorruptionKind>("--kind") { Description = "Random, or Adversarial (rewards: -scale*r; observations/actions need a critic through the library API)", DefaultValueFactory = _ => CorruptionKind.Random };
+        var fraction = new Option<double>("--fraction") { Description = "Fraction of rows corrupted", DefaultValueFactory = _ => 0.3 };
+        var scale = new Option<float>("--scale") { Description = "Corruption scale epsilon", DefaultValueFactory = _ => 1f };
+        var seed = new Option<ulong>("--seed") { Description = "Random seed", DefaultValueFactory = _ => 0 };
+        var output = new Option<string>("--out") { Description = "Output dataset (.parquet or .hdf5)", Required = true };
+        var cmd = new Command("corrupt", "Corrupt a fraction of a dataset (Yang et al. 2024) for robustness studies") { file, target, kind, fraction, scale, seed, output, TruncateTail, Json };
+        cmd.SetAction(r => Run(() =>
+        {
+            var d = DatasetFile.Read(r.GetValue(file)!, r.GetValue(TruncateTail));
+            var cfg = new CorruptionConfig(r.GetValue(target), r.GetValue(kind), r.GetValue(fraction), r.GetValue(scale), r.GetValue(seed));
+            var (data, rep) = Corruption.Apply(d, cfg);
+            var outPath = r.GetValue(output)!;
+            DatasetFile.Write(data, outPath);
+            Console.WriteLine($"corrupted {rep.Rows.Length} of {d.Count} rows ({cfg.Target}, {cfg.Kind}, scale {cfg.Scale}); mean |change| {rep.MeanAbsChange:G4}; wrote {outPath}");
+            if (r.GetValue(Json))
+                Console.WriteLine(JsonSerializer.Serialize(new { rows = rep.Rows.Length, transitions = d.Count, mean_abs_change = rep.MeanAbsChange, output = outPath }));
+        }));
+        return cmd;
+    }
+
+    private static Command Convert()
+    {
+        var input = new Argument<string>("input") { Description = "Input dataset" };
+        var output = new Argument<string>("output") { Description = "Output dataset (.parquet or .hdf5)" };
+        var cmd = new Command("convert", "Convert between dataset formats (validating on the way)") { input, output, TruncateTail };
+        cmd.SetAction(r => Run(() =>
+        {
+            var d = DatasetFile.Read(r.GetValue(input)!, r.GetValue(TruncateTail));
+            DatasetFile.Write(d, r.GetValue(output)!);
+            Console.WriteLine($"wrote {r.GetValue(output)} ({d.Count} transitions, {d.EpisodeCount} episodes)");
+        }));
+        return cmd;
+    }
+
+    /// <summary>Runs a command body; data errors print one clear line and exit 2.</summary>
+    internal static int Run(Action body)
+    {
+        try
+        {
+            body();
+            return 0;
+        }
+        catch (Exception e) when (e is DataException or IOException or ArgumentException or InvalidOperationException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return 2;
+        }
+    }
+}

@@ -1,0 +1,324 @@
+using OffRL.Tensors;
+
+namespace OffRL.Data;
+
+/// <summary>The columns of a dataset before validation (flat row-major arrays, one row per transition).</summary>
+public sealed class DatasetColumns
+{
+    public required float[] Observations { get; init; }
+    public required float[] Actions { get; init; }
+    public required float[] Rewards { get; init; }
+    public required bool[] Terminals { get; init; }
+    public required bool[] Timeouts { get; init; }
+    public float[]? NextObservations { get; init; }
+    public float[]? Costs { get; init; }
+    /// <summary>log pi_b(a|s) of the logged action, for off-policy evaluation.</summary>
+    public float[]? BehaviorLogProbs { get; init; }
+    public Dictionary<string, float[]> Extras { get; init; } = new();
+}
+
+/// <summary>Where a dataset came from and how it was processed; saved with it.</summary>
+public sealed record DatasetInfo(string Source = "", string Env = "", string Notes = "")
+{
+    public List<string> Processing { get; init; } = new();
+}
+
+/// <summary>
+/// Immutable columnar storage of transitions with episode boundaries. Row i holds (s_i, a_i, r_i, terminal_i,
+/// timeout_i) and optionally s'_i, cost_i, log pi_b(a_i|s_i) and named extra columns. An episode ends at a row
+/// whose terminal (the MDP ended: no bootstrap) or timeout (truncated: bootstrap from s') flag is set, as
+/// Gymnasium's terminated / truncated. Construction validates everything and names the field and row at fault.
+/// </summary>
+public sealed class Dataset
+{
+    private readonly float[] _obs, _act, _rew;
+    private readonly bool[] _term, _timeout;
+    private readonly float[]? _next, _cost, _logp;
+    private readonly Dictionary<string, float[]> _extras;
+    private readonly int[] _episodeStarts;   // E + 1 entries, the last is Count
+    private readonly int[] _episodeOf;
+
+    public int Count { get; }
+    public Space ObservationSpace { get; }
+    public Space ActionSpace { get; }
+    public int ObservationDim => ObservationSpace.Width;
+    public int ActionDim => ActionSpace.Width;
+    public bool DiscreteActions => ActionSpace is Discrete;
+    public DatasetInfo Info { get; }
+
+    public ReadOnlySpan<float> Observations => _obs;
+    public ReadOnlySpan<float> Actions => _act;
+    public ReadOnlySpan<float> Rewards => _rew;
+    public ReadOnlySpan<bool> Terminals => _term;
+    public ReadOnlySpan<bool> Timeouts => _timeout;
+    public bool HasNextObservations => _next is not null;
+    public ReadOnlySpan<float> NextObservations => _next;
+    public bool HasCosts => _cost is not null;
+    public ReadOnlySpan<float> Costs => _cost;
+    public bool HasBehaviorLogProbs => _logp is not null;
+    public ReadOnlySpan<float> BehaviorLogProbs => _logp;
+    public IReadOnlyCollection<string> ExtraNames => _extras.Keys;
+    public ReadOnlySpan<float> Extra(string name) => _extras.TryGetValue(name, out var v) ? v : throw new KeyNotFoundException($"dataset has no extra column '{name}' (has: {string.Join(", ", _extras.Keys)})");
+    public int ExtraWidth(string name) => Extra(name).Length / Math.Max(1, Count);
+
+    public int EpisodeCount => _episodeStarts.Length - 1;
+    public int EpisodeStart(int e) => _episodeStarts[e];
+    public int EpisodeLength(int e) => _episodeStarts[e + 1] - _episodeStarts[e];
+    public int EpisodeOf(int row) => _episodeOf[row];
+    public bool IsEpisodeEnd(int row) => _term[row] || _timeout[row];
+
+    public ReadOnlySpan<float> Observation(int i) => new(_obs, i * ObservationDim, ObservationDim);
+    public ReadOnlySpan<float> Action(int i) => new(_act, i * ActionDim, ActionDim);
+
+    /// <summary>
+    /// Options for validation. With <see cref="TruncateTail"/> a last episode that never ends is marked as timed
+    /// out at the last row (logs cut mid-episode, as d3rlpy does); otherwise it is an error.
+    /// </summary>
+    public sealed record ValidationOptions(bool TruncateTail = false, bool CheckActionRange = true, string? File = null);
+
+    public Dataset(DatasetColumns c, Space observationSpace, Space actionSpace, DatasetInfo? info = null, ValidationOptions? options = null)
+    {
+        options ??= new ValidationOptions();
+        string? file = options.File;
+        ObservationSpace = observationSpace; ActionSpace = actionSpace;
+        Info = info ?? new DatasetInfo();
+        int n = c.Rewards.Length, od = observationSpace.Width, ad = actionSpace.Width;
+        if (od <= 0) throw new DataException($"observation space {observationSpace} has no dimensions", file, "observations");
+        void Len(string field, int actual, long expected)
+        {
+            if (actual != expected) throw new DataException($"has {actual} values, expected {expected} ({n} rows)", file, field);
+        }
+        Len("observations", c.Observations.Length, (long)n * od);
+        Len("actions", c.Actions.Length, (long)n * ad);
+        Len("terminals", c.Terminals.Length, n);
+        Len("timeouts", c.Timeouts.Length, n);
+        if (c.NextObservations is not null) Len("next_observations", c.NextObservations.Length, (long)n * od);
+        if (c.Costs is not null) Len("costs", c.Costs.Length, n);
+        if (c.BehaviorLogProbs is not null) Len("behavior_log_probs", c.BehaviorLogProbs.Length, n);
+        foreach (var (name, v) in c.Extras)
+            if (n > 0 && v.Length % n != 0) throw new DataException($"has {v.Length} values, not a whole number per row ({n} rows)", file, name);
+        Finite("observations", c.Observations, od, file);
+        Finite("actions", c.Actions, ad, file);
+        Finite("rewards", c.Rewards, 1, file);
+        if (c.NextObservations is not null) Finite("next_observations", c.NextObservations, od, file);
+        if (c.Costs is not null) Finite("costs", c.Costs, 1, file);
+        if (c.BehaviorLogProbs is not null)
+            for (int i = 0; i < n; i++)
+                if (float.IsNaN(c.BehaviorLogProbs[i]) || c.BehaviorLogProbs[i] > 1e-5f)
+                    throw new DataException($"log-probability {c.BehaviorLogProbs[i]} is not a log-probability (must be <= 0)", file, "behavior_log_probs", i);
+        if (options.CheckActionRange) CheckActions(c.Actions, actionSpace, n, file);
+
+        var timeouts = c.Timeouts;
+        if (n > 0 && !c.Terminals[n - 1] && !timeouts[n - 1])
+        {
+            int start = n - 1;
+            while (start > 0 && !c.Terminals[start - 1] && !timeouts[start - 1]) start--;
+            if (!options.TruncateTail)
+                throw new DataException($"the episode starting at row {start} never ends (no terminal or timeout through the last row {n - 1}); " +
+                                        "mark its end, or load with TruncateTail to treat the last row as a timeout", file, "terminals", start);
+            timeouts = (bool[])timeouts.Clone();
+            timeouts[n - 1] = true;
+            Info.Processing.Add($"last episode (rows {start}..{n - 1}) marked as timed out at row {n - 1}");
+        }
+        Count = n;
+        _obs = c.Observations; _act = c.Actions; _rew = c.Rewards; _term = c.Terminals; _timeout = timeouts;
+        _next = c.NextObservations; _cost = c.Costs; _logp = c.BehaviorLogProbs; _extras = c.Extras;
+        var starts = new List<int> { 0 };
+        _episodeOf = new int[n];
+        for (int i = 0; i < n; i++)
+        {
+            _episodeOf[i] = starts.Count - 1;
+            if (_term[i] || _timeout[i]) starts.Add(i + 1);
+        }
+        if (n == 0) starts.Add(0);
+        _episodeStarts = starts.ToArray();
+    }
+
+    private static void Finite(string field, float[] v, int width, string? file)
+    {
+        for (int i = 0; i < v.Length; i++)
+            if (!float.IsFinite(v[i]))
+                throw new DataException($"value is {v[i]} (NaN or infinite)", file, field, i / width, width > 1 ? i % width : -1);
+    }
+
+    private static void CheckActions(float[] a, Space space, int n, string? file)
+    {
+        switch (space)
+        {
+            case Discrete d:
+                for (int i = 0; i < n; i++)
+                    if (a[i] < 0 || a[i] >= d.N || a[i] != MathF.Floor(a[i]))
+                        throw new DataException($"action {a[i]} is not in the discrete set 0..{d.N - 1}", file, "actions", i);
+                break;
+            case Box b:
+                int w = b.Width;
+                for (int i = 0; i < n; i++)
+                    for (int j = 0; j < w; j++)
+                    {
+                        float v = a[i * w + j];
+                        if (v < b.Low[j] - 1e-5f || v > b.High[j] + 1e-5f)
+                            throw new DataException($"action {v} is outside the declared range [{b.Low[j]}, {b.High[j]}]", file, "actions", i, j);
+                    }
+                break;
+        }
+    }
+
+    /// <summary>
+    /// Whether row i has a usable next observation: stored, or the following row of the same episode, or not
+    /// needed because the episode terminated there. A timeout at the last row without stored next observations
+    /// has none (such rows are left out of TD batches, as D4RL's qlearning_dataset does).
+    /// </summary>
+    public bool HasNext(int i) => _next is not null || _term[i] || !_timeout[i];
+
+    /// <summary>Next observation of row i (see <see cref="HasNext"/>); for a terminal row without stored next, s_i itself (never bootstrapped).</summary>
+    public ReadOnlySpan<float> NextObservation(int i)
+    {
+        int od = ObservationDim;
+        if (_next is not null) return new(_next, i * od, od);
+        if (!_term[i] && !_timeout[i]) return new(_obs, (i + 1) * od, od);
+        if (_term[i]) return new(_obs, i * od, od);
+        throw new InvalidOperationException($"row {i} ends an episode by timeout and the dataset stores no next observations");
+    }
+
+    /// <summary>Undiscounted return of each episode.</summary>
+    public double[] EpisodeReturns()
+    {
+        var r = new double[EpisodeCount];
+        for (int e = 0; e < EpisodeCount; e++)
+            for (int i = _episodeStarts[e]; i < _episodeStarts[e + 1]; i++) r[e] += _rew[i];
+        return r;
+    }
+
+    /// <summary>Discounted returns-to-go per row, within each episode (gamma = 1: plain sums, as Decision Transformer).</summary>
+    public float[] ReturnsToGo(double gamma = 1.0)
+    {
+        var rtg = new float[Count];
+        for (int e = 0; e < EpisodeCount; e++)
+        {
+            double g = 0;
+            for (int i = _episodeStarts[e + 1] - 1; i >= _episodeStarts[e]; i--)
+            {
+                g = _rew[i] + gamma * g;
+                rtg[i] = (float)g;
+            }
+        }
+        return rtg;
+    }
+
+    /// <summary>The columns (shared arrays: do not modify), for building a derived dataset.</summary>
+    public DatasetColumns Columns() => new()
+    {
+        Observations = _obs, Actions = _act, Rewards = _rew, Terminals = _term, Timeouts = _timeout,
+        NextObservations = _next, Costs = _cost, BehaviorLogProbs = _logp, Extras = _extras,
+    };
+
+    /// <summary>A copy of the columns, safe to modify.</summary>
+    public DatasetColumns CopyColumns() => new()
+    {
+        Observations = (float[])_obs.Clone(), Actions = (float[])_act.Clone(), Rewards = (float[])_rew.Clone(),
+        Terminals = (bool[])_term.Clone(), Timeouts = (bool[])_timeout.Clone(),
+        NextObservations = (float[]?)_next?.Clone(), Costs = (float[]?)_cost?.Clone(), BehaviorLogProbs = (float[]?)_logp?.Clone(),
+        Extras = _extras.ToDictionary(kv => kv.Key, kv => (float[])kv.Value.Clone()),
+    };
+
+    /// <summary>A dataset with the same spaces and new columns (validated again).</summary>
+    public Dataset With(DatasetColumns columns, string processingNote, bool checkActionRange = true)
+    {
+        var info = Info with { Processing = new List<string>(Info.Processing) { processingNote } };
+        return new Dataset(columns, ObservationSpace, ActionSpace, info, new ValidationOptions(CheckActionRange: checkActionRange));
+    }
+
+    /// <summary>
+    /// The same data storing next observations explicitly. Rows without one (a timeout at the end of a stored
+    /// episode when the source kept no next observations) are dropped; the row before becomes the timeout.
+    /// </summary>
+    public Dataset WithNextObservations()
+    {
+        if (HasNextObservations) return this;
+        var rows = new List<int>(Count);
+        for (int i = 0; i < Count; i++) if (HasNext(i)) rows.Add(i);
+        var next = new float[rows.Count * ObservationDim];
+        for (int k = 0; k < rows.Count; k++) NextObservation(rows[k]).CopyTo(next.AsSpan(k * ObservationDim, ObservationDim));
+        var kept = SelectRows(rows, "rows without a next observation dropped", rebuildEnds: true);
+        var c = kept.Columns();
+        return new Dataset(new DatasetColumns
+        {
+            Observations = c.Observations, Actions = c.Actions, Rewards = c.Rewards, Terminals = c.Terminals, Timeouts = c.Timeouts,
+            NextObservations = next, Costs = c.Costs, BehaviorLogProbs = c.BehaviorLogProbs, Extras = c.Extras,
+        }, ObservationSpace, ActionSpace, kept.Info);
+    }
+
+    /// <summary>Only the given episodes, in the given order.</summary>
+    public Dataset SelectEpisodes(IReadOnlyList<int> episodes, string note)
+    {
+        var rows = new List<int>();
+        foreach (var e in episodes)
+            for (int i = _episodeStarts[e]; i < _episodeStarts[e + 1]; i++) rows.Add(i);
+        return SelectRows(rows, note);
+    }
+
+    private Dataset SelectRows(List<int> rows, string note, bool rebuildEnds = false)
+    {
+        int n = rows.Count, od = ObservationDim, ad = ActionDim;
+        float[] Gather(float[] src, int w)
+        {
+            var dst = new float[n * w];
+            for (int k = 0; k < n; k++) Array.Copy(src, rows[k] * w, dst, k * w, w);
+            return dst;
+        }
+        T[] Pick<T>(T[] src) { var d = new T[n]; for (int k = 0; k < n; k++) d[k] = src[rows[k]]; return d; }
+        var c = new DatasetColumns
+        {
+            Observations = Gather(_obs, od), Actions = Gather(_act, ad), Rewards = Pick(_rew), Terminals = Pick(_term), Timeouts = Pick(_timeout),
+            NextObservations = _next is null ? null : Gather(_next, od), Costs = _cost is null ? null : Pick(_cost),
+            BehaviorLogProbs = _logp is null ? null : Pick(_logp),
+            Extras = _extras.ToDictionary(kv => kv.Key, kv => Gather(kv.Value, kv.Value.Length / Math.Max(1, Count))),
+        };
+        if (rebuildEnds)   // a row whose successor in its episode was dropped now ends the episode by timeout
+            for (int k = 0; k < n; k++)
+            {
+                int r = rows[k];
+                bool lastOfEpisode = k + 1 == n || _episodeOf[rows[k + 1]] != _episodeOf[r];
+                if (lastOfEpisode && !c.Terminals[k]) c.Timeouts[k] = true;
+            }
+        return With(c, note);
+    }
+
+    /// <summary>Concatenate datasets with the same spaces (e.g. medium-expert = medium + expert).</summary>
+    public static Dataset Concat(IReadOnlyList<Dataset> parts, DatasetInfo info)
+    {
+        if (parts.Count == 0) throw new ArgumentException("concat: no datasets");
+        var first = parts[0];
+        foreach (var p in parts)
+        {
+            if (p.ObservationSpace.Width != first.ObservationSpace.Width || p.ActionSpace.Width != first.ActionSpace.Width)
+                throw new ArgumentException($"concat: spaces differ ({p.ObservationSpace}/{p.ActionSpace} vs {first.ObservationSpace}/{first.ActionSpace})");
+            if (p.HasNextObservations != first.HasNextObservations) throw new ArgumentException("concat: some datasets store next observations and some do not");
+        }
+        T[] Cat<T>(Func<Dataset, T[]?> f) => parts.SelectMany(p => f(p) ?? []).ToArray();
+        var c = new DatasetColumns
+        {
+            Observations = Cat(p => p._obs), Actions = Cat(p => p._act), Rewards = Cat(p => p._rew), Terminals = Cat(p => p._term), Timeouts = Cat(p => p._timeout),
+            NextObservations = first.HasNextObservations ? Cat(p => p._next) : null,
+            Costs = parts.All(p => p.HasCosts) ? Cat(p => p._cost) : null,
+            BehaviorLogProbs = parts.All(p => p.HasBehaviorLogProbs) ? Cat(p => p._logp) : null,
+        };
+        return new Dataset(c, first.ObservationSpace, first.ActionSpace, info);
+    }
+
+    /// <summary>Bytes of column storage per transition.</summary>
+    public double BytesPerTransition
+    {
+        get
+        {
+            long b = (long)_obs.Length * 4 + _act.Length * 4 + _rew.Length * 4 + _term.Length + _timeout.Length + _episodeOf.Length * 4;
+            if (_next is not null) b += (long)_next.Length * 4;
+            if (_cost is not null) b += (long)_cost.Length * 4;
+            if (_logp is not null) b += (long)_logp.Length * 4;
+            foreach (var v in _extras.Values) b += (long)v.Length * 4;
+            return Count == 0 ? 0 : (double)b / Count;
+        }
+    }
+
+    public override string ToString() => $"Dataset({Count} transitions, {EpisodeCount} episodes, obs {ObservationSpace}, act {ActionSpace})";
+}

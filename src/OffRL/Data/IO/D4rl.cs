@@ -1,0 +1,210 @@
+using PureHDF;
+using PureHDF.VOL.Native;
+using OffRL.IO;
+
+namespace OffRL.Data.IO;
+
+/// <summary>
+/// D4RL's HDF5 layout (Fu et al. 2020): observations [N, obs], actions [N, act], rewards [N], terminals [N],
+/// timeouts [N], optional next_observations [N, obs] and infos/* (infos/action_log_probs becomes the behavior
+/// log-probability column; the rest become extra columns named "infos/NAME"). Read and written with PureHDF.
+/// </summary>
+public static class D4rl
+{
+    public static Dataset Read(string path, bool truncateTail = false, Space? actionSpace = null)
+    {
+        if (!File.Exists(path)) throw new DataException("file not found", path);
+        NativeFile f;
+        try { f = H5File.OpenRead(path); }
+        catch (Exception e) { throw new DataException($"not a readable HDF5 file ({e.Message})", path); }
+        using (f)
+        {
+            foreach (var key in new[] { "observations", "actions", "rewards", "terminals", "timeouts" })
+                if (!f.LinkExists(key)) throw new DataException($"missing key '{key}' (a D4RL file has observations, actions, rewards, terminals, timeouts)", path, key);
+            var (obs, od) = H5Read.Matrix(f, "observations", path);
+            int n = obs.Length / Math.Max(1, od);
+            var (act, ad) = H5Read.Matrix(f, "actions", path);
+            var rew = H5Read.Vector(f, "rewards", path);
+            var term = H5Read.Flags(f, "terminals", path);
+            var tout = H5Read.Flags(f, "timeouts", path);
+            float[]? next = null;
+            if (f.LinkExists("next_observations"))
+            {
+                var (nx, nd) = H5Read.Matrix(f, "next_observations", path);
+                if (nd != od) throw new DataException($"has width {nd}, observations have {od}", path, "next_observations");
+                next = nx;
+            }
+            float[]? logp = null;
+            var extras = new Dictionary<string, float[]>();
+            if (f.LinkExists("infos"))
+            {
+                var infos = f.Group("infos");
+                foreach (var child in infos.Children())
+                {
+                    if (child is not IH5Dataset) continue;
+                    string name = "infos/" + child.Name;
+                    var (v, _) = H5Read.Matrix(f, name, path);
+                    if (child.Name == "action_log_probs" && v.Length == n) logp = v;
+                    else extras[name] = v;
+                }
+            }
+            var aspace = actionSpace ?? GuessActionSpace(act, ad);
+            var cols = new DatasetColumns
+            {
+                Observations = obs, Actions = act, Rewards = rew, Terminals = term, Timeouts = tout,
+                NextObservations = next, BehaviorLogProbs = logp, Extras = extras,
+            };
+            string env = f.AttributeExists("env") ? SafeString(f, "env") : "";
+            return new Dataset(cols, Box.Unbounded(od), aspace, new DatasetInfo(path, env),
+                new Dataset.ValidationOptions(TruncateTail: truncateTail, File: path));
+        }
+    }
+
+    private static string SafeString(NativeFile f, string attr)
+    {
+        try { return f.Attribute(attr).Read<string>(); } catch { return ""; }
+    }
+
+    /// <summary>Actions all inside [-1, 1] (as D4RL's MuJoCo tasks): Box(-1, 1); otherwise unbounded.</summary>
+    private static Space GuessActionSpace(float[] act, int ad)
+    {
+        foreach (var v in act) if (v < -1f || v > 1f) return Box.Unbounded(ad);
+        return Box.Uniform(ad, -1f, 1f);
+    }
+
+    public static void Write(Dataset d, string path)
+    {
+        int n = d.Count;
+        var file = new H5File
+        {
+            ["observations"] = H5Read.ToMatrix(d.Observations, n, d.ObservationDim),
+            ["actions"] = H5Read.ToMatrix(d.Actions, n, d.ActionDim),
+            ["rewards"] = d.Rewards.ToArray(),
+            ["terminals"] = d.Terminals.ToArray(),
+            ["timeouts"] = d.Timeouts.ToArray(),
+        };
+        if (d.HasNextObservations) file["next_observations"] = H5Read.ToMatrix(d.NextObservations, n, d.ObservationDim);
+        var infos = new H5Group();
+        if (d.HasBehaviorLogProbs) infos["action_log_probs"] = d.BehaviorLogProbs.ToArray();
+        foreach (var name in d.ExtraNames)
+        {
+            var key = name.StartsWith("infos/") ? name[6..] : name;
+            infos[key] = H5Read.ToMatrix(d.Extra(name), n, d.ExtraWidth(name));
+        }
+        if (infos.Count > 0) file["infos"] = infos;
+        if (d.Info.Env.Length > 0) file.Attributes["env"] = d.Info.Env;
+        AtomicFile.Write(path, s => file.Write(s));
+    }
+}
+
+/// <summary>Reading HDF5 datasets of any numeric type into float arrays, with errors that name the key.</summary>
+internal static class H5Read
+{
+    public static (float[] Values, int Width) Matrix(IH5Group g, string key, string file)
+    {
+        var ds = g.Dataset(key);
+        var dims = ds.Space.Dimensions;
+        if (dims.Length == 0 || dims.Length > 2) throw new DataException($"has rank {dims.Length}; expected [N] or [N, width]", file, key);
+        int width = dims.Length == 2 ? checked((int)dims[1]) : 1;
+        return (Floats(ds, key, file), width);
+    }
+
+    public static float[] Vector(IH5Group g, string key, string file)
+    {
+        var (v, w) = Matrix(g, key, file);
+        if (w != 1) throw new DataException($"has width {w}; expected one value per row", file, key);
+        return v;
+    }
+
+    public static bool[] Flags(IH5Group g, string key, string file)
+    {
+        var v = Vector(g, key, file);
+        var b = new bool[v.Length];
+        for (int i = 0; i < v.Length; i++)
+        {
+            if (v[i] != 0f && v[i] != 1f) throw new DataException($"value {v[i]} is not a flag (0 or 1)", file, key, i);
+            b[i] = v[i] != 0f;
+        }
+        return b;
+    }
+
+    public static float[] Floats(IH5Dataset ds, string key, string file)
+    {
+        var t = ds.Type;
+        try
+        {
+            switch (t.Class)
+            {
+                case H5DataTypeClass.FloatingPoint when t.Size == 4: return ds.Read<float[]>();
+                case H5DataTypeClass.FloatingPoint when t.Size == 8: return ds.Read<double[]>().Select(x => (float)x).ToArray();
+                case H5DataTypeClass.FixedPoint or H5DataTypeClass.Enumerated when t.Size == 1: return ds.Read<byte[]>().Select(x => (float)x).ToArray();
+                case H5DataTypeClass.FixedPoint when t.Size == 4: return ds.Read<int[]>().Select(x => (float)x).ToArray();
+                case H5DataTypeClass.FixedPoint when t.Size == 8: return ds.Read<long[]>().Select(x => (float)x).ToArray();
+            }
+        }
+        catch (Exception e) when (e is not DataException)
+        {
+            throw new DataException($"could not be read as numbers ({e.Message})", file, key);
+        }
+        throw new DataException($"has HDF5 type {t.Class} of {t.Size} bytes, which OffRL does not read", file, key);
+    }
+
+    public static float[,] ToMatrix(ReadOnlySpan<float> v, int rows, int cols)
+    {
+        var m = new float[rows, cols];
+        System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref m[0, 0], rows * cols).Clear();
+        if (rows * cols > 0) v[..(rows * cols)].CopyTo(System.Runtime.InteropServices.MemoryMarshal.CreateSpan(ref m[0, 0], rows * cols));
+        return m;
+    }
+}
+
+/// <summary>
+/// Minari datasets (Farama): an HDF5 file (data/main_data.hdf5 in a dataset folder) with one group per episode
+/// ("episode_0", ...) holding observations [T+1, obs], actions [T, act], rewards [T], terminations [T] and
+/// truncations [T]. Observation t+1 becomes the stored next observation of step t.
+/// </summary>
+public static class Minari
+{
+    public static Dataset Read(string path, Space? actionSpace = null)
+    {
+        var file = Directory.Exists(path) ? Path.Combine(path, "data", "main_data.hdf5") : path;
+        if (!File.Exists(file)) throw new DataException("Minari data file not found (expected a dataset folder with data/main_data.hdf5, or the file)", file);
+        using var f = H5File.OpenRead(file);
+        var episodes = f.Children().Where(c => c.Name.StartsWith("episode_"))
+            .Select(c => (Id: int.TryParse(c.Name.AsSpan(8), out var id) ? id : -1, c.Name))
+            .OrderBy(e => e.Id).ToList();
+        if (episodes.Count == 0) throw new DataException("no episode_N groups", file);
+        var obs = new List<float>(); var next = new List<float>(); var act = new List<float>(); var rew = new List<float>();
+        var term = new List<bool>(); var tout = new List<bool>();
+        int od = -1, ad = -1;
+        foreach (var (_, name) in episodes)
+        {
+            var g = f.Group(name);
+            foreach (var key in new[] { "observations", "actions", "rewards", "terminations", "truncations" })
+                if (!g.LinkExists(key)) throw new DataException($"missing key '{key}'", file, $"{name}/{key}");
+            if (g.Get("observations") is not IH5Dataset)
+                throw new DataException("is a group (dictionary observations); OffRL reads vector observations", file, $"{name}/observations");
+            var (o, w) = H5Read.Matrix(g, "observations", file);
+            var (a, aw) = H5Read.Matrix(g, "actions", file);
+            var r = H5Read.Vector(g, "rewards", file);
+            var te = H5Read.Flags(g, "terminations", file);
+            var tr = H5Read.Flags(g, "truncations", file);
+            int t = r.Length;
+            if (o.Length != (t + 1) * w) throw new DataException($"has {o.Length / Math.Max(1, w)} rows; expected {t + 1} (one more than the {t} steps)", file, $"{name}/observations");
+            if (a.Length != t * aw) throw new DataException($"has {a.Length / Math.Max(1, aw)} rows; expected {t}", file, $"{name}/actions");
+            if (od >= 0 && (w != od || aw != ad)) throw new DataException($"has widths obs {w} / act {aw}, earlier episodes {od} / {ad}", file, name);
+            od = w; ad = aw;
+            obs.AddRange(o.AsSpan(0, t * w).ToArray());
+            next.AddRange(o.AsSpan(w, t * w).ToArray());
+            act.AddRange(a); rew.AddRange(r); term.AddRange(te);
+            if (t > 0 && !te[t - 1] && !tr[t - 1]) tr[t - 1] = true;   // a stored episode is complete: its end is a truncation
+            tout.AddRange(tr);
+        }
+        var cols = new DatasetColumns
+        {
+            Observations = obs.ToArray(), Actions = act.ToArray(), Rewards = rew.ToArray(), Terminals = term.ToArray(),
+            Timeouts = tout.ToArray(), NextObservations = next.ToArray(),
+        };
+        return new Dataset(cols, Box.Unbounded(od), actionSpace ?? Box.Unbounded(ad), new DatasetInfo(file), new Dataset.ValidationOptions(File: file));
+    }
+}

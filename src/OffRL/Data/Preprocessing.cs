@@ -1,0 +1,122 @@
+using System.Text.Json;
+using OffRL.IO;
+
+namespace OffRL.Data;
+
+/// <summary>How rewards are rescaled before learning.</summary>
+public enum RewardScaling
+{
+    None,
+    /// <summary>IQL's locomotion scaling: r * 1000 / (max episode return - min episode return) (Kostrikov et al. 2022).</summary>
+    Locomotion,
+    /// <summary>r - 1 for sparse goal-reaching rewards (IQL on AntMaze, maze2d-style sparse tasks).</summary>
+    SparseShift,
+}
+
+/// <summary>Which preprocessing to fit to a dataset.</summary>
+public sealed record PreprocessingConfig(bool NormalizeObservations = false, RewardScaling Rewards = RewardScaling.None, bool RescaleActions = false, float StdEpsilon = 1e-3f);
+
+/// <summary>
+/// Fitted preprocessing, saved with a model so the deployed policy sees what it was trained on:
+/// observation (s - mean) / std, reward scale * r + shift, and actions mapped from [low, high] to [-1, 1].
+/// </summary>
+public sealed record Preprocessing
+{
+    public float[]? ObservationMean { get; init; }
+    public float[]? ObservationStd { get; init; }
+    public float RewardScale { get; init; } = 1f;
+    public float RewardShift { get; init; }
+    public float[]? ActionLow { get; init; }
+    public float[]? ActionHigh { get; init; }
+
+    public static Preprocessing Identity { get; } = new();
+
+    public static Preprocessing Fit(Dataset d, PreprocessingConfig c)
+    {
+        var p = new Preprocessing();
+        if (c.NormalizeObservations)
+        {
+            int od = d.ObservationDim;
+            var mean = new double[od]; var sq = new double[od];
+            for (int i = 0; i < d.Count; i++)
+            {
+                var o = d.Observation(i);
+                for (int j = 0; j < od; j++) { mean[j] += o[j]; sq[j] += (double)o[j] * o[j]; }
+            }
+            int n = Math.Max(1, d.Count);
+            p = p with
+            {
+                ObservationMean = mean.Select(m => (float)(m / n)).ToArray(),
+                ObservationStd = sq.Select((s, j) => (float)Math.Sqrt(Math.Max(0, s / n - mean[j] / n * (mean[j] / n))) + c.StdEpsilon).ToArray(),
+            };
+        }
+        switch (c.Rewards)
+        {
+            case RewardScaling.Locomotion:
+                var ret = d.EpisodeReturns();
+                double span = ret.Max() - ret.Min();
+                if (!(span > 0)) throw new DataException("all episodes have the same return: locomotion reward scaling is undefined", d.Info.Source, "rewards");
+                p = p with { RewardScale = (float)(1000.0 / span) };
+                break;
+            case RewardScaling.SparseShift:
+                p = p with { RewardShift = -1f };
+                break;
+        }
+        if (c.RescaleActions)
+        {
+            if (d.ActionSpace is not Box { IsBounded: true } box) throw new DataException($"action space {d.ActionSpace} has no finite bounds to rescale from", d.Info.Source, "actions");
+            p = p with { ActionLow = (float[])box.Low.Clone(), ActionHigh = (float[])box.High.Clone() };
+        }
+        return p;
+    }
+
+    public void NormalizeObservation(Span<float> obs)
+    {
+        if (ObservationMean is null || ObservationStd is null) return;
+        int d = ObservationMean.Length;
+        for (int i = 0; i < obs.Length; i++) obs[i] = (obs[i] - ObservationMean[i % d]) / ObservationStd[i % d];
+    }
+
+    /// <summary>Map environment actions in [low, high] to [-1, 1].</summary>
+    public void ScaleAction(Span<float> act)
+    {
+        if (ActionLow is null || ActionHigh is null) return;
+        int d = ActionLow.Length;
+        for (int i = 0; i < act.Length; i++) act[i] = 2f * (act[i] - ActionLow[i % d]) / (ActionHigh[i % d] - ActionLow[i % d]) - 1f;
+    }
+
+    /// <summary>Map policy actions in [-1, 1] back to the environment's [low, high].</summary>
+    public void UnscaleAction(Span<float> act)
+    {
+        if (ActionLow is null || ActionHigh is null) return;
+        int d = ActionLow.Length;
+        for (int i = 0; i < act.Length; i++) act[i] = ActionLow[i % d] + (act[i] + 1f) * 0.5f * (ActionHigh[i % d] - ActionLow[i % d]);
+    }
+
+    /// <summary>The dataset with observations (and next observations), rewards and actions transformed.</summary>
+    public Dataset Apply(Dataset d)
+    {
+        var c = d.CopyColumns();
+        NormalizeObservation(c.Observations);
+        if (c.NextObservations is not null) NormalizeObservation(c.NextObservations);
+        for (int i = 0; i < c.Rewards.Length; i++) c.Rewards[i] = RewardScale * c.Rewards[i] + RewardShift;
+        ScaleAction(c.Actions);
+        var actSpace = ActionLow is null ? d.ActionSpace : Box.Uniform(d.ActionDim, -1f, 1f);
+        var info = d.Info with { Processing = new List<string>(d.Info.Processing) { $"preprocessing: {Describe()}" } };
+        return new Dataset(c, d.ObservationSpace, actSpace, info);
+    }
+
+    public string Describe()
+    {
+        var parts = new List<string>();
+        if (ObservationMean is not null) parts.Add("observations normalized");
+        if (RewardScale != 1f || RewardShift != 0f) parts.Add($"rewards * {RewardScale:G6} + {RewardShift:G6}");
+        if (ActionLow is not null) parts.Add("actions rescaled to [-1, 1]");
+        return parts.Count == 0 ? "none" : string.Join(", ", parts);
+    }
+
+    public void Save(string path) => AtomicFile.WriteAllText(path, JsonSerializer.Serialize(this, Nn.Module.JsonOptions));
+
+    public static Preprocessing Load(string path) =>
+        JsonSerializer.Deserialize<Preprocessing>(File.ReadAllText(path), Nn.Module.JsonOptions) ?? throw new DataException("empty preprocessing file", path);
+}

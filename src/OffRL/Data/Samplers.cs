@@ -1,0 +1,420 @@
+using OffRL.Tensors;
+
+namespace OffRL.Data;
+
+/// <summary>
+/// A preallocated batch of transitions. Targets use <see cref="Discount"/>: y = r + Discount * V(s'), where
+/// Discount is gamma^n, or 0 when the MDP terminated within the n steps (a timeout still bootstraps).
+/// Tensors wrap the arrays (no copy); a sampler refills the same batch on every call.
+/// </summary>
+public sealed class TransitionBatch
+{
+    public int Size { get; }
+    public int ObservationDim { get; }
+    public int ActionDim { get; }
+    public float[] Obs { get; }
+    public float[] Act { get; }
+    public float[] Rew { get; }
+    public float[] Next { get; }
+    public float[] Done { get; }
+    public float[] Discount { get; }
+    public int[] Rows { get; }
+    /// <summary>Discrete action indices (when the actions are discrete).</summary>
+    public int[] ActionIndex { get; }
+    public Tensor ObsT { get; }
+    public Tensor ActT { get; }
+    public Tensor RewT { get; }
+    public Tensor NextT { get; }
+    public Tensor DoneT { get; }
+    public Tensor DiscountT { get; }
+
+    public TransitionBatch(int size, int observationDim, int actionDim)
+    {
+        if (size <= 0) throw new ArgumentException($"batch size must be positive, got {size}");
+        Size = size; ObservationDim = observationDim; ActionDim = actionDim;
+        Obs = new float[size * observationDim]; Next = new float[size * observationDim];
+        Act = new float[size * actionDim]; Rew = new float[size]; Done = new float[size]; Discount = new float[size];
+        Rows = new int[size]; ActionIndex = new int[size];
+        ObsT = Tensor.FromArray(Obs, size, observationDim); NextT = Tensor.FromArray(Next, size, observationDim);
+        ActT = Tensor.FromArray(Act, size, actionDim); RewT = Tensor.FromArray(Rew, size, 1);
+        DoneT = Tensor.FromArray(Done, size, 1); DiscountT = Tensor.FromArray(Discount, size, 1);
+    }
+
+    internal void Fill(ITransitionSource src, int slot, int row, float gamma)
+    {
+        int od = ObservationDim, ad = ActionDim;
+        src.CopyTransition(row, Obs.AsSpan(slot * od, od), Act.AsSpan(slot * ad, ad), out float r, Next.AsSpan(slot * od, od), out bool term);
+        Rew[slot] = r;
+        Done[slot] = term ? 1f : 0f;
+        Discount[slot] = term ? 0f : gamma;
+        Rows[slot] = row;
+        ActionIndex[slot] = (int)Act[slot * ad];
+    }
+}
+
+/// <summary>Uniform transitions with replacement from a dataset or replay buffer (seeded; no allocation per batch).</summary>
+public sealed class UniformSampler
+{
+    private readonly ITransitionSource _src;
+    private readonly Rng _rng;
+    private readonly float _gamma;
+    public TransitionBatch Batch { get; }
+
+    public UniformSampler(ITransitionSource source, int batchSize, Rng rng, float gamma = 0.99f)
+    {
+        _src = source; _rng = rng; _gamma = gamma;
+        Batch = new TransitionBatch(batchSize, source.ObservationDim, source.ActionDim);
+    }
+
+    public UniformSampler(Dataset d, int batchSize, Rng rng, float gamma = 0.99f) : this(new DatasetSource(d), batchSize, rng, gamma) { }
+
+    public TransitionBatch Sample()
+    {
+        FillSlots(Batch, 0, Batch.Size);
+        return Batch;
+    }
+
+    internal void FillSlots(TransitionBatch b, int start, int count)
+    {
+        int n = _src.SampleableCount;
+        if (n == 0) throw new InvalidOperationException("sampler: the source has no transitions to sample");
+        for (int s = start; s < start + count; s++) b.Fill(_src, s, _src.SampleableRow(_rng.NextInt(n)), _gamma);
+    }
+}
+
+/// <summary>Batches mixing two sources at a set ratio (e.g. RLPD's 50% offline / 50% online).</summary>
+public sealed class MixedSampler
+{
+    private readonly UniformSampler _a, _b;
+    private readonly int _fromA;
+    public TransitionBatch Batch { get; }
+
+    /// <param name="ratio">Fraction of each batch drawn from <paramref name="first"/>.</param>
+    public MixedSampler(ITransitionSource first, ITransitionSource second, int batchSize, double ratio, Rng rng, float gamma = 0.99f)
+    {
+        if (ratio < 0 || ratio > 1) throw new ArgumentException($"mixed sampler: ratio must be in [0, 1], got {ratio}");
+        if (first.ObservationDim != second.ObservationDim || first.ActionDim != second.ActionDim) throw new ArgumentException("mixed sampler: the sources have different dimensions");
+        _a = new UniformSampler(first, 1, rng, gamma);
+        _b = new UniformSampler(second, 1, rng, gamma);
+        _fromA = (int)Math.Round(batchSize * ratio);
+        Batch = new TransitionBatch(batchSize, first.ObservationDim, first.ActionDim);
+    }
+
+    public TransitionBatch Sample()
+    {
+        if (_fromA > 0) _a.FillSlots(Batch, 0, _fromA);
+        if (_fromA < Batch.Size) _b.FillSlots(Batch, _fromA, Batch.Size - _fromA);
+        return Batch;
+    }
+}
+
+/// <summary>
+/// n-step transitions: R = sum_{k<m} gamma^k r_{i+k}, s' = s_{i+m}, Discount = gamma^m (0 if the episode
+/// terminated within), where m = n or fewer steps when the episode ends first.
+/// </summary>
+public sealed class NStepSampler
+{
+    private readonly Dataset _d;
+    private readonly Rng _rng;
+    private readonly int _n;
+    private readonly float _gamma;
+    private readonly int[] _rows;
+    public TransitionBatch Batch { get; }
+
+    public NStepSampler(Dataset d, int n, int batchSize, Rng rng, float gamma = 0.99f)
+    {
+        if (n < 1) throw new ArgumentException($"n-step: n must be at least 1, got {n}");
+        _d = d; _n = n; _gamma = gamma; _rng = rng;
+        var rows = new List<int>();
+        for (int i = 0; i < d.Count; i++) if (d.HasNext(End(i))) rows.Add(i);
+        _rows = rows.ToArray();
+        Batch = new TransitionBatch(batchSize, d.ObservationDim, d.ActionDim);
+    }
+
+    private int End(int i)
+    {
+        int j = i;
+        for (int k = 0; k < _n - 1 && !_d.IsEpisodeEnd(j); k++) j++;
+        return j;
+    }
+
+    public TransitionBatch Sample()
+    {
+        var b = Batch;
+        int od = _d.ObservationDim, ad = _d.ActionDim;
+        for (int s = 0; s < b.Size; s++)
+        {
+            int i = _rows[_rng.NextInt(_rows.Length)];
+            double ret = 0, g = 1;
+            int j = i;
+            bool term = false;
+            while (true)
+            {
+                ret += g * _d.Rewards[j];
+                g *= _gamma;
+                if (_d.Terminals[j]) { term = true; break; }
+                if (_d.IsEpisodeEnd(j) || j - i + 1 == _n) break;
+                j++;
+            }
+            _d.Observation(i).CopyTo(b.Obs.AsSpan(s * od, od));
+            _d.Action(i).CopyTo(b.Act.AsSpan(s * ad, ad));
+            _d.NextObservation(j).CopyTo(b.Next.AsSpan(s * od, od));
+            b.Rew[s] = (float)ret;
+            b.Done[s] = term ? 1f : 0f;
+            b.Discount[s] = term ? 0f : (float)g;
+            b.Rows[s] = i;
+            b.ActionIndex[s] = (int)b.Act[s * ad];
+        }
+        return b;
+    }
+}
+
+/// <summary>How trajectories are weighted when sampled.</summary>
+public enum TrajectoryWeighting { Uniform, Return, Advantage }
+
+/// <summary>
+/// Trajectory weights from Hong et al., "Harnessing Mixed Offline RL Datasets via Trajectory Weighting" (ICLR 2023):
+/// return-weighted W_i ∝ exp(Ĝ_i / α) and advantage-weighted W_i ∝ exp((Ĝ_i - V̂(s_0^i)) / α), with returns Ĝ
+/// normalized to [0, 1] over the dataset and V̂ a ridge regression of Ĝ on the initial state. Uniform gives each
+/// trajectory weight ∝ its length (every transition equally likely).
+/// </summary>
+public static class TrajectoryWeights
+{
+    public static double[] Compute(Dataset d, TrajectoryWeighting kind, double temperature = 0.1)
+    {
+        int e = d.EpisodeCount;
+        var w = new double[e];
+        if (kind == TrajectoryWeighting.Uniform)
+        {
+            for (int i = 0; i < e; i++) w[i] = d.EpisodeLength(i);
+            return Normalize(w);
+        }
+        if (!(temperature > 0)) throw new ArgumentException($"trajectory weights: temperature must be positive, got {temperature}");
+        var g = d.EpisodeReturns();
+        double lo = g.Min(), hi = g.Max(), span = hi > lo ? hi - lo : 1;
+        var score = g.Select(x => (x - lo) / span).ToArray();
+        if (kind == TrajectoryWeighting.Advantage)
+        {
+            var v = InitialStateValue(d, score);
+            for (int i = 0; i < e; i++) score[i] -= v[i];
+        }
+        double m = score.Max();
+        for (int i = 0; i < e; i++) w[i] = Math.Exp((score[i] - m) / temperature);
+        return Normalize(w);
+    }
+
+    private static double[] Normalize(double[] w)
+    {
+        double s = w.Sum();
+        for (int i = 0; i < w.Length; i++) w[i] /= s;
+        return w;
+    }
+
+    /// <summary>Ridge regression (lambda 1e-3) of normalized returns on [s_0, 1]; fitted values per episode.</summary>
+    private static double[] InitialStateValue(Dataset d, double[] y)
+    {
+        int e = d.EpisodeCount, p = d.ObservationDim + 1;
+        var xtx = new double[p, p];
+        var xty = new double[p];
+        var x = new double[p];
+        for (int i = 0; i < e; i++)
+        {
+            var s0 = d.Observation(d.EpisodeStart(i));
+            for (int j = 0; j < p - 1; j++) x[j] = s0[j];
+            x[p - 1] = 1;
+            for (int a = 0; a < p; a++)
+            {
+                xty[a] += x[a] * y[i];
+                for (int b = 0; b < p; b++) xtx[a, b] += x[a] * x[b];
+            }
+        }
+        for (int a = 0; a < p; a++) xtx[a, a] += 1e-3;
+        var beta = Linalg.SolveSpd(xtx, xty);
+        var v = new double[e];
+        for (int i = 0; i < e; i++)
+        {
+            var s0 = d.Observation(d.EpisodeStart(i));
+            double s = beta[p - 1];
+            for (int j = 0; j < p - 1; j++) s += beta[j] * s0[j];
+            v[i] = s;
+        }
+        return v;
+    }
+}
+
+/// <summary>Transitions drawn by choosing a trajectory with given weights, then a row uniformly inside it.</summary>
+public sealed class TrajectoryWeightedSampler
+{
+    private readonly Dataset _d;
+    private readonly DatasetSource _src;
+    private readonly Rng _rng;
+    private readonly float _gamma;
+    private readonly double[] _cum;
+    private readonly int[] _episodes, _lo, _hi;   // per usable episode: [lo, hi) into the source's sampleable rows
+    public TransitionBatch Batch { get; }
+
+    public TrajectoryWeightedSampler(Dataset d, double[] episodeWeights, int batchSize, Rng rng, float gamma = 0.99f)
+    {
+        if (episodeWeights.Length != d.EpisodeCount) throw new ArgumentException($"weighted sampler: {episodeWeights.Length} weights for {d.EpisodeCount} episodes");
+        _d = d; _src = new DatasetSource(d); _rng = rng; _gamma = gamma;
+        var eps = new List<int>(); var lo = new List<int>(); var hi = new List<int>(); var cum = new List<double>();
+        int k = 0; double acc = 0;
+        for (int e = 0; e < d.EpisodeCount; e++)
+        {
+            int start = k;
+            while (k < _src.SampleableCount && d.EpisodeOf(_src.SampleableRow(k)) == e) k++;
+            if (k == start || episodeWeights[e] <= 0) continue;
+            eps.Add(e); lo.Add(start); hi.Add(k);
+            acc += episodeWeights[e];
+            cum.Add(acc);
+        }
+        if (eps.Count == 0) throw new InvalidOperationException("weighted sampler: no episode with positive weight and sampleable rows");
+        _episodes = eps.ToArray(); _lo = lo.ToArray(); _hi = hi.ToArray(); _cum = cum.ToArray();
+        Batch = new TransitionBatch(batchSize, d.ObservationDim, d.ActionDim);
+    }
+
+    internal int DrawEpisodeSlot()
+    {
+        double u = _rng.NextDouble() * _cum[^1];
+        int i = Array.BinarySearch(_cum, u);
+        if (i < 0) i = ~i;
+        return Math.Min(i, _cum.Length - 1);
+    }
+
+    public TransitionBatch Sample()
+    {
+        for (int s = 0; s < Batch.Size; s++)
+        {
+            int e = DrawEpisodeSlot();
+            int row = _src.SampleableRow(_lo[e] + _rng.NextInt(_hi[e] - _lo[e]));
+            Batch.Fill(_src, s, row, _gamma);
+        }
+        return Batch;
+    }
+}
+
+/// <summary>Windows of K consecutive steps for sequence models (Decision Transformer), left-padded at episode starts.</summary>
+public sealed class SequenceBatch
+{
+    public int Size { get; }
+    public int Context { get; }
+    public float[] States { get; }
+    public float[] Actions { get; }
+    public float[] Rewards { get; }
+    public float[] ReturnsToGo { get; }
+    public int[] Timesteps { get; }
+    /// <summary>1 for real steps, 0 for padding.</summary>
+    public float[] Mask { get; }
+    public Tensor StatesT { get; }
+    public Tensor ActionsT { get; }
+    public Tensor ReturnsToGoT { get; }
+    public Tensor MaskT { get; }
+
+    public SequenceBatch(int size, int context, int obsDim, int actDim)
+    {
+        Size = size; Context = context;
+        States = new float[size * context * obsDim]; Actions = new float[size * context * actDim];
+        Rewards = new float[size * context]; ReturnsToGo = new float[size * context];
+        Timesteps = new int[size * context]; Mask = new float[size * context];
+        StatesT = Tensor.FromArray(States, size, context, obsDim); ActionsT = Tensor.FromArray(Actions, size, context, actDim);
+        ReturnsToGoT = Tensor.FromArray(ReturnsToGo, size, context, 1); MaskT = Tensor.FromArray(Mask, size, context);
+    }
+}
+
+public sealed class TrajectoryWindowSampler
+{
+    private readonly Dataset _d;
+    private readonly Rng _rng;
+    private readonly float[] _rtg;
+    private readonly double[] _cum;
+    private readonly float _rtgScale;
+    public SequenceBatch Batch { get; }
+
+    /// <param name="episodeWeights">Probability of each episode (default: ∝ length, every step equally likely).</param>
+    /// <param name="rtgScale">Returns-to-go are multiplied by this (Decision Transformer divides by e.g. 1000).</param>
+    public TrajectoryWindowSampler(Dataset d, int context, int batchSize, Rng rng, double[]? episodeWeights = null, double gamma = 1.0, float rtgScale = 1f)
+    {
+        if (context < 1) throw new ArgumentException($"window sampler: context must be at least 1, got {context}");
+        _d = d; _rng = rng; _rtgScale = rtgScale;
+        _rtg = d.ReturnsToGo(gamma);
+        var w = episodeWeights ?? TrajectoryWeights.Compute(d, TrajectoryWeighting.Uniform);
+        if (w.Length != d.EpisodeCount) throw new ArgumentException($"window sampler: {w.Length} weights for {d.EpisodeCount} episodes");
+        _cum = new double[w.Length];
+        double acc = 0;
+        for (int i = 0; i < w.Length; i++) { acc += Math.Max(0, w[i]); _cum[i] = acc; }
+        if (!(acc > 0)) throw new ArgumentException("window sampler: all episode weights are zero");
+        Batch = new SequenceBatch(batchSize, context, d.ObservationDim, d.ActionDim);
+    }
+
+    public SequenceBatch Sample()
+    {
+        var b = Batch;
+        int k = b.Context, od = _d.ObservationDim, ad = _d.ActionDim;
+        for (int s = 0; s < b.Size; s++)
+        {
+            double u = _rng.NextDouble() * _cum[^1];
+            int e = Array.BinarySearch(_cum, u);
+            if (e < 0) e = ~e;
+            e = Math.Min(e, _cum.Length - 1);
+            int start = _d.EpisodeStart(e), len = _d.EpisodeLength(e);
+            int end = start + _rng.NextInt(len);          // last step of the window
+            for (int t = 0; t < k; t++)
+            {
+                int row = end - (k - 1 - t);
+                int slot = s * k + t;
+                if (row < start)
+                {   // left padding
+                    b.States.AsSpan(slot * od, od).Clear();
+                    b.Actions.AsSpan(slot * ad, ad).Clear();
+                    b.Rewards[slot] = 0; b.ReturnsToGo[slot] = 0; b.Timesteps[slot] = 0; b.Mask[slot] = 0;
+                    continue;
+                }
+                _d.Observation(row).CopyTo(b.States.AsSpan(slot * od, od));
+                _d.Action(row).CopyTo(b.Actions.AsSpan(slot * ad, ad));
+                b.Rewards[slot] = _d.Rewards[row];
+                b.ReturnsToGo[slot] = _rtg[row] * _rtgScale;
+                b.Timesteps[slot] = row - start;
+                b.Mask[slot] = 1;
+            }
+        }
+        return b;
+    }
+}
+
+/// <summary>Small dense linear algebra in double precision.</summary>
+public static class Linalg
+{
+    /// <summary>Solve A x = b for symmetric positive definite A (Cholesky). A is not modified.</summary>
+    public static double[] SolveSpd(double[,] a, double[] b)
+    {
+        int n = b.Length;
+        var l = new double[n, n];
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j <= i; j++)
+            {
+                double s = a[i, j];
+                for (int k = 0; k < j; k++) s -= l[i, k] * l[j, k];
+                if (i == j)
+                {
+                    if (s <= 0) throw new InvalidOperationException($"matrix is not positive definite (pivot {i} = {s})");
+                    l[i, i] = Math.Sqrt(s);
+                }
+                else l[i, j] = s / l[j, j];
+            }
+        var y = new double[n];
+        for (int i = 0; i < n; i++)
+        {
+            double s = b[i];
+            for (int k = 0; k < i; k++) s -= l[i, k] * y[k];
+            y[i] = s / l[i, i];
+        }
+        var x = new double[n];
+        for (int i = n - 1; i >= 0; i--)
+        {
+            double s = y[i];
+            for (int k = i + 1; k < n; k++) s -= l[k, i] * x[k];
+            x[i] = s / l[i, i];
+        }
+        return x;
+    }
+}
