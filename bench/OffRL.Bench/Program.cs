@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using OffRL.Data;
+using OffRL.Data.IO;
 using OffRL.Nn;
 using OffRL.Tensors;
 
@@ -12,6 +14,8 @@ var names = new Dictionary<string, Func<int, Dictionary<string, double>>>
     ["mlp-step"] = t => Benchmarks.MlpStep(t),
     ["ensemble-step"] = t => Benchmarks.EnsembleStep(t),
     ["transformer-step"] = t => Benchmarks.TransformerStep(t),
+    ["dataset-sample"] = _ => DataBenchmarks.Sample(),
+    ["dataset-load"] = _ => DataBenchmarks.Load(),
 };
 if (args.Length == 0 || !names.ContainsKey(args[0]))
 {
@@ -27,8 +31,8 @@ if (ti >= 0 && (ti + 1 >= args.Length || !int.TryParse(args[ti + 1], out threads
     return 2;
 }
 var figures = names[args[0]](threads);
-foreach (var (k, v) in figures) Console.WriteLine($"{args[0]} {k}: {v.ToString("F1", CultureInfo.InvariantCulture)}");
-if (json) Console.WriteLine(JsonSerializer.Serialize(figures.ToDictionary(kv => kv.Key, kv => Math.Round(kv.Value, 1))));
+foreach (var (k, v) in figures) Console.WriteLine($"{args[0]} {k}: {v.ToString("G5", CultureInfo.InvariantCulture)}");
+if (json) Console.WriteLine(JsonSerializer.Serialize(figures.ToDictionary(kv => kv.Key, kv => Math.Round(kv.Value, Math.Abs(kv.Value) < 10 ? 3 : 1))));
 return 0;
 
 static class Benchmarks
@@ -112,5 +116,61 @@ static class Benchmarks
         var net = new CausalTransformer(new TransformerConfig(Input: 23, Width: 128, Layers: 3, Heads: 1, Context: 20, Output: 6, Dropout: 0.1f), rng);
         var opt = new AdamW(net.Parameters(), 1e-4, weightDecay: 1e-4f);
         return StepRate(threads, net.Forward, opt, Tensor.Randn(new Shape(64, 20, 23), rng), Tensor.Randn(new Shape(64, 20, 6), rng), clip: 0.25f);
+    }
+}
+
+static class DataBenchmarks
+{
+    /// <summary>A D4RL-shaped dataset: obs 17, act 6, episodes of 1000 steps ending by timeout.</summary>
+    public static Dataset Synthetic(int n)
+    {
+        var rng = new Rng(1);
+        var obs = new float[n * 17]; var act = new float[n * 6]; var rew = new float[n]; var term = new bool[n]; var tout = new bool[n];
+        rng.FillNormal(obs); rng.FillUniform(act, -1f, 1f); rng.FillNormal(rew);
+        for (int i = 0; i < n; i++) tout[i] = i % 1000 == 999 || i == n - 1;
+        return new Dataset(new DatasetColumns { Observations = obs, Actions = act, Rewards = rew, Terminals = term, Timeouts = tout },
+            Box.Unbounded(17), Box.Uniform(6, -1f, 1f), new DatasetInfo("synthetic"));
+    }
+
+    /// <summary>Uniform batches of 256 transitions (obs 17, act 6) per second from a 1M-transition dataset.</summary>
+    public static Dictionary<string, double> Sample()
+    {
+        var d = Synthetic(1_000_000);
+        var s = new UniformSampler(d, 256, new Rng(2));
+        double rate = Benchmarks.Rate(() => s.Sample());
+        return new() { ["batches_per_s"] = rate, ["transitions_per_s"] = rate * 256 };
+    }
+
+    /// <summary>Seconds and MB/s to load 1M transitions from D4RL HDF5 and OffRL Parquet; bytes per transition in memory.</summary>
+    public static Dictionary<string, double> Load()
+    {
+        var d = Synthetic(1_000_000);
+        var dir = Path.Combine(Path.GetTempPath(), "offrl-bench-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            var f = new Dictionary<string, double> { ["bytes_per_transition"] = d.BytesPerTransition };
+            foreach (var (name, ext) in new[] { ("hdf5", ".hdf5"), ("parquet", ".parquet") })
+            {
+                var path = Path.Combine(dir, "d" + ext);
+                var sw = Stopwatch.StartNew();
+                DatasetFile.Write(d, path);
+                f[$"write_{name}_s"] = sw.Elapsed.TotalSeconds;
+                double best = double.MaxValue;
+                for (int r = 0; r < 3; r++)
+                {
+                    sw.Restart();
+                    var back = DatasetFile.Read(path);
+                    best = Math.Min(best, sw.Elapsed.TotalSeconds);
+                    if (back.Count != d.Count) throw new InvalidOperationException("round trip lost rows");
+                }
+                double mb = new FileInfo(path).Length / 1e6;
+                f[$"load_{name}_s"] = best;
+                f[$"load_{name}_mb_per_s"] = mb / best;
+                f[$"file_{name}_mb"] = mb;
+            }
+            return f;
+        }
+        finally { Directory.Delete(dir, true); }
     }
 }

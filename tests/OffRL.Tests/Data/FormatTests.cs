@@ -57,6 +57,24 @@ public class FormatTests : IDisposable
     }
 
     [Fact]
+    public void ReadsAFileWrittenByH5pyInD4rlLayout()
+    {
+        // Fixtures/d4rl-layout.hdf5 comes from Fixtures/make_d4rl_fixture.py (h5py: bool flags as HDF5 enums, gzip, float64 infos).
+        var d = D4rl.Read(Path.Combine(AppContext.BaseDirectory, "Fixtures", "d4rl-layout.hdf5"));
+        Assert.Equal(25, d.Count);
+        Assert.Equal((3, 2), (d.ObservationDim, d.ActionDim));
+        Assert.Equal(3, d.EpisodeCount);
+        Assert.True(d.Terminals[9]);
+        Assert.True(d.Timeouts[19] && d.Timeouts[24]);
+        Assert.Equal(12f, d.Rewards[24]);
+        Assert.Equal(-12f, d.BehaviorLogProbs[24]);
+        Assert.Equal(2, d.ExtraWidth("infos/qpos"));
+        Assert.Equal(d.Observation(7)[1], d.Extra("infos/qpos")[7 * 2 + 1], 6);
+        Assert.Equal("fixture-v0", d.Info.Env);
+        Assert.IsType<Box>(d.ActionSpace);
+    }
+
+    [Fact]
     public void D4rlWithDoublesAndMissingKeys()
     {
         var path = Path.Combine(_dir, "doubles.hdf5");
