@@ -72,13 +72,7 @@ public static class Corruption
         _ => throw new ArgumentOutOfRangeException(nameof(t)),
     };
 
-    private static float[] ColumnStd(float[] v, int w)
-    {
-        var m = new double[w]; var s = new double[w];
-        int n = v.Length / w;
-        for (int i = 0; i < v.Length; i++) { m[i % w] += v[i]; s[i % w] += (double)v[i] * v[i]; }
-        return m.Select((x, j) => (float)Math.Sqrt(Math.Max(0, s[j] / n - x / n * (x / n)))).ToArray();
-    }
+    private static float[] ColumnStd(float[] v, int w) => ColumnStats.MeanStd(v, w).Std.Select(x => (float)x).ToArray();
 
     private static void ClipActions(float[] a, Space space)
     {

@@ -36,18 +36,11 @@ public sealed record Preprocessing
         var p = new Preprocessing();
         if (c.NormalizeObservations)
         {
-            int od = d.ObservationDim;
-            var mean = new double[od]; var sq = new double[od];
-            for (int i = 0; i < d.Count; i++)
-            {
-                var o = d.Observation(i);
-                for (int j = 0; j < od; j++) { mean[j] += o[j]; sq[j] += (double)o[j] * o[j]; }
-            }
-            int n = Math.Max(1, d.Count);
+            var (mean, std) = ColumnStats.MeanStd(d.Observations, d.ObservationDim);
             p = p with
             {
-                ObservationMean = mean.Select(m => (float)(m / n)).ToArray(),
-                ObservationStd = sq.Select((s, j) => (float)Math.Sqrt(Math.Max(0, s / n - mean[j] / n * (mean[j] / n))) + c.StdEpsilon).ToArray(),
+                ObservationMean = mean.Select(m => (float)m).ToArray(),
+                ObservationStd = std.Select(x => (float)x + c.StdEpsilon).ToArray(),
             };
         }
         switch (c.Rewards)

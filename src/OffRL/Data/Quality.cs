@@ -104,13 +104,7 @@ public static class DatasetStatistics
         return (lo, hi);
     }
 
-    private static float[] Std(ReadOnlySpan<float> v, int w)
-    {
-        var m = new double[w]; var s = new double[w];
-        int n = v.Length / Math.Max(1, w);
-        for (int i = 0; i < v.Length; i++) { m[i % w] += v[i]; s[i % w] += (double)v[i] * v[i]; }
-        return m.Select((x, j) => (float)Math.Max(1e-6, Math.Sqrt(Math.Max(0, s[j] / n - x / n * (x / n))))).ToArray();
-    }
+    private static float[] Std(ReadOnlySpan<float> v, int w) => ColumnStats.MeanStd(v, w).Std.Select(x => (float)Math.Max(1e-6, x)).ToArray();
 
     /// <summary>Nearest-neighbour estimates on a seeded sample (brute force, standardized coordinates).</summary>
     private static (double ActionDivergence, double TransitionDiversity) NeighbourMeasures(Dataset d, int sample, int k, ulong seed)

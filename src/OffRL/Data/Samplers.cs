@@ -249,43 +249,33 @@ public sealed class TrajectoryWeightedSampler
     private readonly DatasetSource _src;
     private readonly Rng _rng;
     private readonly float _gamma;
-    private readonly double[] _cum;
-    private readonly int[] _episodes, _lo, _hi;   // per usable episode: [lo, hi) into the source's sampleable rows
+    private readonly WeightedIndex _pick;
+    private readonly int[] _lo, _hi;   // per usable episode: [lo, hi) into the source's sampleable rows
     public TransitionBatch Batch { get; }
 
     public TrajectoryWeightedSampler(Dataset d, double[] episodeWeights, int batchSize, Rng rng, float gamma = 0.99f)
     {
         if (episodeWeights.Length != d.EpisodeCount) throw new ArgumentException($"weighted sampler: {episodeWeights.Length} weights for {d.EpisodeCount} episodes");
         _d = d; _src = new DatasetSource(d); _rng = rng; _gamma = gamma;
-        var eps = new List<int>(); var lo = new List<int>(); var hi = new List<int>(); var cum = new List<double>();
-        int k = 0; double acc = 0;
+        var lo = new List<int>(); var hi = new List<int>(); var w = new List<double>();
+        int k = 0;
         for (int e = 0; e < d.EpisodeCount; e++)
         {
             int start = k;
             while (k < _src.SampleableCount && d.EpisodeOf(_src.SampleableRow(k)) == e) k++;
             if (k == start || episodeWeights[e] <= 0) continue;
-            eps.Add(e); lo.Add(start); hi.Add(k);
-            acc += episodeWeights[e];
-            cum.Add(acc);
+            lo.Add(start); hi.Add(k); w.Add(episodeWeights[e]);
         }
-        if (eps.Count == 0) throw new InvalidOperationException("weighted sampler: no episode with positive weight and sampleable rows");
-        _episodes = eps.ToArray(); _lo = lo.ToArray(); _hi = hi.ToArray(); _cum = cum.ToArray();
+        if (w.Count == 0) throw new InvalidOperationException("weighted sampler: no episode with positive weight and sampleable rows");
+        _lo = lo.ToArray(); _hi = hi.ToArray(); _pick = new WeightedIndex(w);
         Batch = new TransitionBatch(batchSize, d.ObservationDim, d.ActionDim);
-    }
-
-    internal int DrawEpisodeSlot()
-    {
-        double u = _rng.NextDouble() * _cum[^1];
-        int i = Array.BinarySearch(_cum, u);
-        if (i < 0) i = ~i;
-        return Math.Min(i, _cum.Length - 1);
     }
 
     public TransitionBatch Sample()
     {
         for (int s = 0; s < Batch.Size; s++)
         {
-            int e = DrawEpisodeSlot();
+            int e = _pick.Draw(_rng);
             int row = _src.SampleableRow(_lo[e] + _rng.NextInt(_hi[e] - _lo[e]));
             Batch.Fill(_src, s, row, _gamma);
         }
@@ -326,7 +316,7 @@ public sealed class TrajectoryWindowSampler
     private readonly Dataset _d;
     private readonly Rng _rng;
     private readonly float[] _rtg;
-    private readonly double[] _cum;
+    private readonly WeightedIndex _pick;
     private readonly float _rtgScale;
     public SequenceBatch Batch { get; }
 
@@ -339,10 +329,7 @@ public sealed class TrajectoryWindowSampler
         _rtg = d.ReturnsToGo(gamma);
         var w = episodeWeights ?? TrajectoryWeights.Compute(d, TrajectoryWeighting.Uniform);
         if (w.Length != d.EpisodeCount) throw new ArgumentException($"window sampler: {w.Length} weights for {d.EpisodeCount} episodes");
-        _cum = new double[w.Length];
-        double acc = 0;
-        for (int i = 0; i < w.Length; i++) { acc += Math.Max(0, w[i]); _cum[i] = acc; }
-        if (!(acc > 0)) throw new ArgumentException("window sampler: all episode weights are zero");
+        _pick = new WeightedIndex(w);
         Batch = new SequenceBatch(batchSize, context, d.ObservationDim, d.ActionDim);
     }
 
@@ -352,10 +339,7 @@ public sealed class TrajectoryWindowSampler
         int k = b.Context, od = _d.ObservationDim, ad = _d.ActionDim;
         for (int s = 0; s < b.Size; s++)
         {
-            double u = _rng.NextDouble() * _cum[^1];
-            int e = Array.BinarySearch(_cum, u);
-            if (e < 0) e = ~e;
-            e = Math.Min(e, _cum.Length - 1);
+            int e = _pick.Draw(_rng);
             int start = _d.EpisodeStart(e), len = _d.EpisodeLength(e);
             int end = start + _rng.NextInt(len);          // last step of the window
             for (int t = 0; t < k; t++)

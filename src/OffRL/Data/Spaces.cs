@@ -53,3 +53,44 @@ public sealed class DataException(string message, string? file = null, string? f
         return where.Count == 0 ? message : $"{string.Join(", ", where)}: {message}";
     }
 }
+
+/// <summary>Per-column statistics of a row-major [rows, width] array (double accumulation).</summary>
+public static class ColumnStats
+{
+    public static (double[] Mean, double[] Std) MeanStd(ReadOnlySpan<float> v, int width)
+    {
+        var m = new double[width]; var sq = new double[width];
+        int n = width == 0 ? 0 : v.Length / width;
+        for (int i = 0; i < v.Length; i++) { m[i % width] += v[i]; sq[i % width] += (double)v[i] * v[i]; }
+        var std = new double[width];
+        for (int j = 0; j < width; j++)
+        {
+            m[j] /= Math.Max(1, n);
+            std[j] = Math.Sqrt(Math.Max(0, sq[j] / Math.Max(1, n) - m[j] * m[j]));
+        }
+        return (m, std);
+    }
+}
+
+/// <summary>Draws an index with probability proportional to non-negative weights (cumulative sums + binary search; no allocation per draw).</summary>
+public sealed class WeightedIndex
+{
+    private readonly double[] _cum;
+
+    public WeightedIndex(IReadOnlyList<double> weights)
+    {
+        _cum = new double[weights.Count];
+        double acc = 0;
+        for (int i = 0; i < weights.Count; i++) { acc += Math.Max(0, weights[i]); _cum[i] = acc; }
+        if (!(acc > 0)) throw new ArgumentException("weighted draw: all weights are zero");
+    }
+
+    public int Draw(OffRL.Tensors.Rng rng)
+    {
+        double u = rng.NextDouble() * _cum[^1];
+        int i = Array.BinarySearch(_cum, u);
+        if (i < 0) i = ~i;
+        while (i < _cum.Length - 1 && (i == 0 ? _cum[0] : _cum[i] - _cum[i - 1]) <= 0) i++;   // skip zero-weight entries hit exactly
+        return Math.Min(i, _cum.Length - 1);
+    }
+}
