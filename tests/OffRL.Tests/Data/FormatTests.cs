@@ -74,6 +74,24 @@ public class FormatTests : IDisposable
         Assert.IsType<Box>(d.ActionSpace);
     }
 
+    /// <summary>../shared/data/d4rl/ (beside the checkout), when it holds files: each reads with consistent shapes.</summary>
+    [Fact]
+    public void SharedD4rlFilesReadWithConsistentShapes()
+    {
+        string? dir = null;
+        for (var at = new DirectoryInfo(AppContext.BaseDirectory); at is not null && dir is null; at = at.Parent)
+            if (Directory.Exists(Path.Combine(at.FullName, "shared", "data", "d4rl"))) dir = Path.Combine(at.FullName, "shared", "data", "d4rl");
+        var files = dir is null ? [] : Directory.GetFiles(dir, "*.hdf5").Concat(Directory.GetFiles(dir, "*.h5")).ToArray();
+        foreach (var file in files)
+        {
+            var d = D4rl.Read(file, truncateTail: true);
+            Assert.True(d.Count > 0, file);
+            Assert.Equal(d.Count * d.ObservationDim, d.Observations.Length);
+            Assert.Equal(d.Count * d.ActionDim, d.Actions.Length);
+            Assert.Equal(d.Count, d.EpisodeStart(d.EpisodeCount - 1) + d.EpisodeLength(d.EpisodeCount - 1));
+        }
+    }
+
     [Fact]
     public void D4rlWithDoublesAndMissingKeys()
     {
