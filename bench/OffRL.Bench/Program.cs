@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using OffRL.Data;
 using OffRL.Data.IO;
+using OffRL.Envs;
 using OffRL.Nn;
 using OffRL.Tensors;
 
@@ -16,6 +17,7 @@ var names = new Dictionary<string, Func<int, Dictionary<string, double>>>
     ["transformer-step"] = t => Benchmarks.TransformerStep(t),
     ["dataset-sample"] = _ => DataBenchmarks.Sample(),
     ["dataset-load"] = _ => DataBenchmarks.Load(),
+    ["env-step"] = _ => EnvBenchmarks.Steps(),
 };
 if (args.Length == 0 || !names.ContainsKey(args[0]))
 {
@@ -172,5 +174,42 @@ static class DataBenchmarks
             return f;
         }
         finally { Directory.Delete(dir, true); }
+    }
+}
+
+static class EnvBenchmarks
+{
+    /// <summary>Random-action steps per second: one env, and a VectorEnv of 8 copies on 2 cores (total env steps/s).</summary>
+    public static Dictionary<string, double> Steps()
+    {
+        var f = new Dictionary<string, double>();
+        foreach (var name in EnvRegistry.All.Select(e => e.Name).Where(n => n is "cartpole" or "pointmaze-umaze" or "hopper" or "halfcheetah"))
+        {
+            using var env = EnvRegistry.Make(name);
+            var rng = new Rng(1);
+            var obs = new float[env.ObservationSpace.Width];
+            var act = new float[env.ActionSpace.Width];
+            env.Reset(0UL, obs);
+            f[$"{name}_steps_per_s"] = Benchmarks.Rate(() =>
+            {
+                for (int i = 0; i < 1000; i++)
+                {
+                    env.ActionSpace.SampleAction(rng, act);
+                    if (env.Step(act, obs).Done) env.Reset(null, obs);
+                }
+            }) * 1000;
+            using var vec = new VectorEnv(_ => EnvRegistry.Make(name), 8);
+            vec.Reset(0);
+            var acts = new float[8 * vec.ActionSpace.Width];
+            f[$"{name}_vec8_steps_per_s"] = Benchmarks.Rate(() =>
+            {
+                for (int i = 0; i < 100; i++)
+                {
+                    for (int k = 0; k < 8; k++) vec.ActionSpace.SampleAction(rng, acts.AsSpan(k * vec.ActionSpace.Width, vec.ActionSpace.Width));
+                    vec.Step(acts);
+                }
+            }) * 800;
+        }
+        return f;
     }
 }

@@ -5,4 +5,5 @@ var root = new RootCommand("offrl: offline reinforcement learning, off-policy ev
 root.Subcommands.Add(DemoCommand.Create());
 root.Subcommands.Add(VersionCommand.Create());
 root.Subcommands.Add(DatasetCommand.Create());
+root.Subcommands.Add(EnvCommand.Create());
 return root.Parse(args).Invoke();

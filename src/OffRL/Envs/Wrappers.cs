@@ -1,0 +1,222 @@
+using OffRL.Data;
+using OffRL.Tensors;
+
+namespace OffRL.Envs;
+
+/// <summary>Base of wrappers: forwards everything to the inner environment.</summary>
+public abstract class Wrapper(IEnv inner) : IEnv
+{
+    public IEnv Inner { get; } = inner;
+    public virtual string Id => Inner.Id;
+    public virtual Space ObservationSpace => Inner.ObservationSpace;
+    public virtual Space ActionSpace => Inner.ActionSpace;
+    public virtual void Reset(ulong? seed, Span<float> observation) => Inner.Reset(seed, observation);
+    public virtual StepResult Step(ReadOnlySpan<float> action, Span<float> observation) => Inner.Step(action, observation);
+    public virtual void Dispose() => Inner.Dispose();
+
+    /// <summary>The innermost environment of a wrapper chain.</summary>
+    public static IEnv Unwrap(IEnv env)
+    {
+        while (env is Wrapper w) env = w.Inner;
+        return env;
+    }
+}
+
+/// <summary>Truncates episodes after a number of steps (Gymnasium's TimeLimit: truncation, not termination).</summary>
+public sealed class TimeLimit(IEnv inner, int maxSteps) : Wrapper(inner)
+{
+    private int _t;
+    public int MaxSteps { get; } = maxSteps > 0 ? maxSteps : throw new ArgumentException($"TimeLimit: max steps must be positive, got {maxSteps}");
+    public int Elapsed => _t;
+
+    public override void Reset(ulong? seed, Span<float> observation) { _t = 0; Inner.Reset(seed, observation); }
+
+    public override StepResult Step(ReadOnlySpan<float> action, Span<float> observation)
+    {
+        var r = Inner.Step(action, observation);
+        _t++;
+        return _t >= MaxSteps && !r.Terminated ? r with { Truncated = true } : r;
+    }
+}
+
+/// <summary>Repeats each action k times, summing rewards (and costs); stops early when the episode ends.</summary>
+public sealed class ActionRepeat(IEnv inner, int repeats) : Wrapper(inner)
+{
+    public int Repeats { get; } = repeats > 0 ? repeats : throw new ArgumentException($"ActionRepeat: repeats must be positive, got {repeats}");
+
+    public override StepResult Step(ReadOnlySpan<float> action, Span<float> observation)
+    {
+        float reward = 0, cost = 0;
+        StepResult r = default;
+        for (int i = 0; i < Repeats; i++)
+        {
+            r = Inner.Step(action, observation);
+            reward += r.Reward; cost += r.Cost;
+            if (r.Done) break;
+        }
+        return r with { Reward = reward, Cost = cost };
+    }
+}
+
+/// <summary>Observation = the last k observations concatenated, oldest first (the first is repeated after reset).</summary>
+public sealed class ObservationHistory : Wrapper
+{
+    private readonly float[] _hist;
+    private readonly int _k, _d;
+    public override Space ObservationSpace { get; }
+
+    public ObservationHistory(IEnv inner, int k) : base(inner)
+    {
+        if (k < 1) throw new ArgumentException($"ObservationHistory: k must be at least 1, got {k}");
+        _k = k; _d = inner.ObservationSpace.Width;
+        _hist = new float[k * _d];
+        ObservationSpace = inner.ObservationSpace is Box b
+            ? new Box(Enumerable.Repeat(b.Low, k).SelectMany(x => x).ToArray(), Enumerable.Repeat(b.High, k).SelectMany(x => x).ToArray())
+            : Box.Unbounded(k * _d);
+    }
+
+    public override void Reset(ulong? seed, Span<float> observation)
+    {
+        Span<float> o = stackalloc float[_d];
+        Inner.Reset(seed, o);
+        for (int i = 0; i < _k; i++) o.CopyTo(_hist.AsSpan(i * _d, _d));
+        _hist.CopyTo(observation);
+    }
+
+    public override StepResult Step(ReadOnlySpan<float> action, Span<float> observation)
+    {
+        Span<float> o = stackalloc float[_d];
+        var r = Inner.Step(action, o);
+        Array.Copy(_hist, _d, _hist, 0, (_k - 1) * _d);
+        o.CopyTo(_hist.AsSpan((_k - 1) * _d, _d));
+        _hist.CopyTo(observation);
+        return r;
+    }
+}
+
+/// <summary>
+/// Normalizes observations: with fixed statistics (e.g. a dataset's <see cref="Preprocessing"/>), or with running
+/// mean and variance updated on every observation (Gymnasium's NormalizeObservation, epsilon 1e-8).
+/// </summary>
+public sealed class NormalizeObservation : Wrapper
+{
+    private readonly Preprocessing? _fixed;
+    private readonly double[] _mean, _m2;
+    private long _count;
+
+    public NormalizeObservation(IEnv inner, Preprocessing? fixedStatistics = null) : base(inner)
+    {
+        _fixed = fixedStatistics;
+        _mean = new double[inner.ObservationSpace.Width];
+        _m2 = new double[inner.ObservationSpace.Width];
+    }
+
+    public override Space ObservationSpace => Box.Unbounded(Inner.ObservationSpace.Width);
+
+    private void Apply(Span<float> o)
+    {
+        if (_fixed is not null) { _fixed.NormalizeObservation(o); return; }
+        _count++;
+        for (int i = 0; i < o.Length; i++)
+        {
+            double delta = o[i] - _mean[i];
+            _mean[i] += delta / _count;
+            _m2[i] += delta * (o[i] - _mean[i]);
+            double var = _count > 1 ? _m2[i] / _count : 1.0;
+            o[i] = (float)((o[i] - _mean[i]) / Math.Sqrt(var + 1e-8));
+        }
+    }
+
+    public override void Reset(ulong? seed, Span<float> observation) { Inner.Reset(seed, observation); Apply(observation); }
+
+    public override StepResult Step(ReadOnlySpan<float> action, Span<float> observation)
+    {
+        var r = Inner.Step(action, observation);
+        Apply(observation);
+        return r;
+    }
+}
+
+/// <summary>
+/// Partial observability: Gaussian noise of a given std on every observation entry, and/or masking (zeroing)
+/// of chosen dimensions (e.g. all velocities) or of each entry with a probability.
+/// </summary>
+public sealed class ObservationNoise(IEnv inner, float noiseStd = 0f, int[]? maskedDims = null, float dropProbability = 0f, ulong seed = 0) : Wrapper(inner)
+{
+    private readonly Rng _rng = new(seed);
+    private readonly bool[] _mask = BuildMask(inner.ObservationSpace.Width, maskedDims);
+
+    private static bool[] BuildMask(int width, int[]? dims)
+    {
+        var m = new bool[width];
+        foreach (var d in dims ?? [])
+        {
+            if (d < 0 || d >= width) throw new ArgumentException($"ObservationNoise: dimension {d} is outside 0..{width - 1}");
+            m[d] = true;
+        }
+        return m;
+    }
+
+    private void Apply(Span<float> o)
+    {
+        for (int i = 0; i < o.Length; i++)
+        {
+            if (_mask[i] || (dropProbability > 0 && _rng.NextFloat() < dropProbability)) { o[i] = 0f; continue; }
+            if (noiseStd > 0) o[i] += noiseStd * (float)_rng.NextNormal();
+        }
+    }
+
+    public override void Reset(ulong? seed, Span<float> observation) { Inner.Reset(seed, observation); Apply(observation); }
+
+    public override StepResult Step(ReadOnlySpan<float> action, Span<float> observation)
+    {
+        var r = Inner.Step(action, observation);
+        Apply(observation);
+        return r;
+    }
+}
+
+/// <summary>
+/// A dynamics-gap variant ("simulator" vs "real", as in H2O): scales named physical parameters of the inner
+/// environment (mass, friction, gravity, actuator strength...) once, at construction.
+/// </summary>
+public sealed class DynamicsGap : Wrapper
+{
+    public IReadOnlyDictionary<string, float> Scales { get; }
+
+    public DynamicsGap(IEnv inner, IReadOnlyDictionary<string, float> scales) : base(inner)
+    {
+        if (Unwrap(inner) is not IPhysicsParameters p)
+            throw new ArgumentException($"DynamicsGap: {inner.Id} exposes no physical parameters");
+        foreach (var (name, scale) in scales)
+        {
+            if (!p.Parameters.TryGetValue(name, out var v))
+                throw new ArgumentException($"DynamicsGap: {inner.Id} has no parameter '{name}' (has: {string.Join(", ", p.Parameters.Keys)})");
+            p.SetParameter(name, v * scale);
+        }
+        Scales = scales;
+    }
+
+    public override string Id => $"{Inner.Id}[gap]";
+}
+
+/// <summary>Adds a cost signal for safe RL: cost(observation before, action, observation after) goes into <see cref="StepResult.Cost"/>.</summary>
+public sealed class CostSignal(IEnv inner, CostSignal.CostFunction cost) : Wrapper(inner)
+{
+    public delegate float CostFunction(ReadOnlySpan<float> observation, ReadOnlySpan<float> action, ReadOnlySpan<float> next);
+    private float[] _last = new float[inner.ObservationSpace.Width];
+
+    public override void Reset(ulong? seed, Span<float> observation)
+    {
+        Inner.Reset(seed, observation);
+        observation.CopyTo(_last);
+    }
+
+    public override StepResult Step(ReadOnlySpan<float> action, Span<float> observation)
+    {
+        var r = Inner.Step(action, observation);
+        float c = cost(_last, action, observation);
+        observation.CopyTo(_last);
+        return r with { Cost = r.Cost + c };
+    }
+}
