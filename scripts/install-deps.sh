@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the system packages OffRL needs. Safe to run repeatedly.
-# Today: only the .NET 10 SDK, which the machine image provides. Native libraries that later parts
-# need (libmujoco2.2.2 for src/OffRL.MuJoCo) are added here, never assumed.
+#  - the .NET 10 SDK (provided by the machine image; checked here)
+#  - libmujoco2.2.2 for src/OffRL.MuJoCo (Debian package; P/Invoke binds exactly this version)
 set -euo pipefail
 if ! command -v dotnet >/dev/null 2>&1; then
   echo "install-deps: the .NET 10 SDK is required (dotnet not found on PATH)" >&2
@@ -13,3 +13,13 @@ if [ "$major" -lt 10 ]; then
   exit 1
 fi
 echo "install-deps: dotnet $(dotnet --version) OK"
+
+if ! ldconfig -p | grep -q 'libmujoco.so.2.2.2'; then
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  echo "install-deps: installing libmujoco2.2.2"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq libmujoco2.2.2 >/dev/null
+fi
+ldconfig -p | grep -q 'libmujoco.so.2.2.2' || { echo "install-deps: libmujoco2.2.2 did not install" >&2; exit 1; }
+echo "install-deps: libmujoco 2.2.2 OK"

@@ -9,6 +9,7 @@ using OffRL.Tensors;
 
 // OffRL benchmarks: dotnet run -c Release --project bench/OffRL.Bench -- NAME [--json] [--threads N]
 // With --json the last line printed is one flat JSON object of figures.
+OffRL.MuJoCo.MuJoCoEnvs.Register();
 var names = new Dictionary<string, Func<int, Dictionary<string, double>>>
 {
     ["gemm"] = _ => Benchmarks.GemmFigures(),

@@ -44,19 +44,23 @@ internal static class EnvCommand
             var name = r.GetValue(env)!;
             var pol = r.GetValue(policy)!;
             if (pol != "random") throw new ArgumentException($"--policy: '{pol}': policy checkpoints come with the learning core; use 'random' or --actions");
-            if (r.GetValue(noResetNoise) && EnvRegistry.Find(name).Create() is not IStatefulEnv)
-                throw new ArgumentException($"--no-reset-noise: {name} cannot be put in its rest state");
+            if (r.GetValue(noResetNoise))
+            {
+                using var probe = EnvRegistry.Find(name).Create();
+                if (probe is not IResetNoise) throw new ArgumentException($"--no-reset-noise: {name} has no reset noise to switch off");
+            }
             var actionFile = r.GetValue(actions);
             if (actionFile is not null) Replay(name, actionFile, r.GetValue(seed), r.GetValue(noResetNoise), r.GetValue(json));
-            else Random(name, r.GetValue(episodes), r.GetValue(seed), r.GetValue(json));
+            else Random(name, r.GetValue(episodes), r.GetValue(seed), r.GetValue(noResetNoise), r.GetValue(json));
         }));
         return cmd;
     }
 
-    private static void Random(string name, int episodes, ulong seed, bool json)
+    private static void Random(string name, int episodes, ulong seed, bool noResetNoise, bool json)
     {
         if (episodes < 1) throw new ArgumentException($"--episodes: must be at least 1, got {episodes}");
         using var e = EnvRegistry.Make(name);
+        if (noResetNoise && Wrapper.Unwrap(e) is IResetNoise n) n.ResetNoise = false;
         var rng = new Rng(seed + 1_000_003UL);
         var obs = new float[e.ObservationSpace.Width];
         var act = new float[e.ActionSpace.Width];
@@ -87,12 +91,8 @@ internal static class EnvCommand
         using var e = EnvRegistry.Make(name);
         int ad = e.ActionSpace.Width;
         var obs = new float[e.ObservationSpace.Width];
+        if (noResetNoise && Wrapper.Unwrap(e) is IResetNoise n) n.ResetNoise = false;
         e.Reset(seed, obs);
-        if (noResetNoise && Wrapper.Unwrap(e) is IStatefulEnv s)
-        {
-            var rest = new float[s.StateSize];   // the rest state: all zeros in OffRL's simulators
-            s.ResetTo(rest, obs);
-        }
         double ret = 0;
         int steps = 0, line = 0;
         var act = new float[ad];

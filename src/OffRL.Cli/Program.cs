@@ -1,6 +1,8 @@
 using System.CommandLine;
 using OffRL.Cli;
 
+OffRL.MuJoCo.MuJoCoEnvs.Register();
+
 var root = new RootCommand("offrl: offline reinforcement learning, off-policy evaluation and contextual bandits for .NET");
 root.Subcommands.Add(DemoCommand.Create());
 root.Subcommands.Add(VersionCommand.Create());

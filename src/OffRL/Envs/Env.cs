@@ -32,6 +32,12 @@ public interface IStatefulEnv : IEnv
     void ResetTo(ReadOnlySpan<float> state, Span<float> observation);
 }
 
+/// <summary>An environment whose reset noise can be switched off (start from the model's rest state).</summary>
+public interface IResetNoise
+{
+    bool ResetNoise { get; set; }
+}
+
 /// <summary>An environment with named physical parameters that a dynamics-gap variant can scale.</summary>
 public interface IPhysicsParameters
 {
