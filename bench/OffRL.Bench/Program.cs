@@ -19,6 +19,7 @@ var names = new Dictionary<string, Func<int, Dictionary<string, double>>>
     ["dataset-sample"] = _ => DataBenchmarks.Sample(),
     ["dataset-load"] = _ => DataBenchmarks.Load(),
     ["env-step"] = _ => EnvBenchmarks.Steps(),
+    ["mujoco-compare"] = _ => EnvBenchmarks.CompareWithGym(Environment.GetEnvironmentVariable("GYM_XML_DIR")),
 };
 if (args.Length == 0 || !names.ContainsKey(args[0]))
 {
@@ -180,6 +181,50 @@ static class DataBenchmarks
 
 static class EnvBenchmarks
 {
+    /// <summary>
+    /// Runs OffRL's MJCF models and Gym's own XML files (hopper.xml, walker2d.xml, half_cheetah.xml from a folder named by
+    /// GYM_XML_DIR; attributes newer than MuJoCo 2.2.2 such as gravcomp removed) side by side in libmujoco with identical
+    /// reset noise and random actions, and reports the largest difference in qpos and qvel.
+    /// </summary>
+    public static Dictionary<string, double> CompareWithGym(string? dir)
+    {
+        if (dir is null || !Directory.Exists(dir)) throw new ArgumentException("mujoco-compare: set GYM_XML_DIR to a folder holding Gym's hopper.xml / walker2d.xml / half_cheetah.xml");
+        var f = new Dictionary<string, double>();
+        foreach (var (name, file, ours, frameSkip) in new[] { ("hopper", "hopper.xml", OffRL.MuJoCo.Models.Hopper, 4), ("walker2d", "walker2d.xml", OffRL.MuJoCo.Models.Walker2d, 4), ("halfcheetah", "half_cheetah.xml", OffRL.MuJoCo.Models.HalfCheetah, 5), ("ant", "ant.xml", OffRL.MuJoCo.Models.Ant, 5) })
+        {
+            var path = Path.Combine(dir, file);
+            if (!File.Exists(path)) continue;
+            var xml = System.Text.RegularExpressions.Regex.Replace(File.ReadAllText(path), @"\s+gravcomp=""[^""]*""", "");
+            using var a = OffRL.MuJoCo.MjModel.FromXml(ours, name);
+            using var b = OffRL.MuJoCo.MjModel.FromXml(xml, name + "-gym");
+            using var da = new OffRL.MuJoCo.MjData(a);
+            using var db = new OffRL.MuJoCo.MjData(b);
+            var rng = new Rng(1);
+            double maxDiff = 0;
+            int steps = 0;
+            for (int ep = 0; ep < 5; ep++)
+            {
+                da.Reset(); db.Reset();
+                for (int i = 0; i < a.Nq; i++) { double n = rng.Uniform(-0.005f, 0.005f); da.Qpos[i] = a.Qpos0[i] + n; db.Qpos[i] = b.Qpos0[i] + n; }
+                for (int i = 0; i < a.Nv; i++) { double n = rng.Uniform(-0.005f, 0.005f); da.Qvel[i] = n; db.Qvel[i] = n; }
+                da.Forward(); db.Forward();
+                for (int t = 0; t < 1000; t++)
+                {
+                    for (int i = 0; i < a.Nu; i++) { double u = rng.Uniform(-1, 1); da.Ctrl[i] = u; db.Ctrl[i] = u; }
+                    for (int k = 0; k < frameSkip; k++) { da.Step(); db.Step(); }
+                    steps++;
+                    for (int i = 0; i < a.Nq; i++) maxDiff = Math.Max(maxDiff, Math.Abs(da.Qpos[i] - db.Qpos[i]));
+                    for (int i = 0; i < a.Nv; i++) maxDiff = Math.Max(maxDiff, Math.Abs(da.Qvel[i] - db.Qvel[i]));
+                    if (name is "hopper" or "walker2d" && da.Qpos[1] < 0.3) break;
+                    if (name == "ant" && (da.Qpos[2] < 0.2 || da.Qpos[2] > 1.0)) break;
+                }
+            }
+            f[$"{name}_steps"] = steps;
+            f[$"{name}_max_abs_diff"] = maxDiff;
+        }
+        return f;
+    }
+
     /// <summary>Random-action steps per second: one env, and a VectorEnv of 8 copies on 2 cores (total env steps/s).</summary>
     public static Dictionary<string, double> Steps()
     {

@@ -24,12 +24,16 @@ public abstract class MujocoEnv : EnvBase, IStatefulEnv, IPhysicsParameters, IRe
     public override Space ActionSpace { get; }
     public override Space ObservationSpace { get; }
 
-    protected MujocoEnv(string xml, string name, MjModel? shared)
+    /// <summary>Leading qpos entries left out of the observation (the root's x, or x and y).</summary>
+    protected int ExcludedPositions { get; }
+
+    protected MujocoEnv(string xml, string name, MjModel? shared, int excludedPositions = 1, int extraObservations = 0)
     {
         Model = shared?.AddRef() ?? MjModel.FromXml(xml, name);
         Data = new MjData(Model);
+        ExcludedPositions = excludedPositions;
         ActionSpace = Box.Uniform(Model.Nu, -1f, 1f);
-        ObservationSpace = Box.Unbounded(Model.Nq - 1 + Model.Nv);
+        ObservationSpace = Box.Unbounded(Model.Nq - excludedPositions + Model.Nv + extraObservations);
         _mass0 = Model.BodyMass.ToArray(); _inertia0 = Model.BodyInertia.ToArray();
         _friction0 = Model.GeomFriction.ToArray(); _gear0 = Model.ActuatorGear.ToArray();
         _params["gravity"] = (float)Model.Gravity[2];
@@ -77,9 +81,13 @@ public abstract class MujocoEnv : EnvBase, IStatefulEnv, IPhysicsParameters, IRe
     {
         var qpos = Data.Qpos; var qvel = Data.Qvel;
         int k = 0;
-        for (int i = 1; i < qpos.Length; i++) o[k++] = (float)qpos[i];
+        for (int i = ExcludedPositions; i < qpos.Length; i++) o[k++] = (float)qpos[i];
         for (int i = 0; i < qvel.Length; i++) o[k++] = (float)ClipVelocity(qvel[i]);
+        ObserveExtra(o[k..]);
     }
+
+    /// <summary>Observation entries after qpos and qvel (contact forces for Ant).</summary>
+    protected virtual void ObserveExtra(Span<float> rest) { }
 
     protected virtual double ClipVelocity(double v) => v;
 
@@ -90,11 +98,15 @@ public abstract class MujocoEnv : EnvBase, IStatefulEnv, IPhysicsParameters, IRe
         double ctrlSq = 0;
         for (int i = 0; i < ctrl.Length; i++) { ctrl[i] = action[i]; ctrlSq += (double)action[i] * action[i]; }
         for (int k = 0; k < FrameSkip; k++) Data.Step();
+        AfterSteps();
         double velocity = (Data.Qpos[0] - xBefore) / Dt;
         Observe(o);
         var (reward, terminated) = Reward(velocity, ctrlSq);
         return new StepResult((float)reward, terminated, false);
     }
+
+    /// <summary>Work after the physics steps of one environment step (Gymnasium v4 computes contact forces here).</summary>
+    protected virtual void AfterSteps() { }
 
     /// <summary>The task's reward and termination after a step.</summary>
     protected abstract (double Reward, bool Terminated) Reward(double forwardVelocity, double controlSquared);
@@ -199,6 +211,47 @@ public sealed class HalfCheetah(MjModel? shared = null) : MujocoEnv(Models.HalfC
     protected override (double, bool) Reward(double v, double ctrlSq) => (v - 0.1 * ctrlSq, false);
 }
 
+/// <summary>
+/// Ant (v4 definitions): reward = x-velocity of the torso + 1 (healthy) - 0.5 |a|^2, minus 5e-4 |clip(cfrc_ext, -1, 1)|^2
+/// when contact forces are used; terminates unless the state is finite and the torso height is in [0.2, 1.0]; frame
+/// skip 5 (dt 0.05); reset qpos += U(-0.1, 0.1), qvel = 0.1 N(0, 1). Observation: qpos without x and y (13), qvel (14),
+/// and with <paramref name="contactForces"/> the clipped external forces of the 14 bodies (84; 111 in all, as Ant-v3 and
+/// D4RL's ant datasets).
+/// </summary>
+public sealed class Ant(MjModel? shared = null, bool contactForces = false) : MujocoEnv(Models.Ant, "ant", shared, 2, contactForces ? 84 : 0)
+{
+    public bool ContactForces => contactForces;
+    public override string Id => ContactForces ? "ant-contact" : "ant";
+    public override int FrameSkip => 5;
+
+    protected override void AddResetNoise(Span<double> qpos, Span<double> qvel)
+    {
+        UniformNoise(qpos, 0.1);
+        for (int i = 0; i < qvel.Length; i++) qvel[i] = 0.1 * Rng.NextNormal();
+    }
+
+    protected override void AfterSteps() { if (ContactForces) Data.RnePostConstraint(); }
+
+    protected override void ObserveExtra(Span<float> rest)
+    {
+        if (!ContactForces) return;
+        var f = Data.CfrcExt;
+        for (int i = 0; i < f.Length; i++) rest[i] = (float)Math.Clamp(f[i], -1.0, 1.0);
+    }
+
+    protected override (double, bool) Reward(double v, double ctrlSq)
+    {
+        var qpos = Data.Qpos; var qvel = Data.Qvel;
+        bool healthy = qpos[2] >= 0.2 && qpos[2] <= 1.0;
+        for (int i = 0; i < qpos.Length && healthy; i++) healthy = double.IsFinite(qpos[i]);
+        for (int i = 0; i < qvel.Length && healthy; i++) healthy = double.IsFinite(qvel[i]);
+        double contact = 0;
+        if (ContactForces)
+            foreach (var c in Data.CfrcExt) { double x = Math.Clamp(c, -1.0, 1.0); contact += x * x; }
+        return (v + 1.0 - 0.5 * ctrlSq - 5e-4 * contact, !healthy);
+    }
+}
+
 /// <summary>Adds the MuJoCo tasks to <see cref="EnvRegistry"/> (Gymnasium v4 ids as aliases).</summary>
 public static class MuJoCoEnvs
 {
@@ -207,5 +260,7 @@ public static class MuJoCoEnvs
         EnvRegistry.Register(new("hopper", "Hopper-v4", 1000, "MuJoCo one-legged hopper (libmujoco 2.2.2)", () => new Hopper()));
         EnvRegistry.Register(new("halfcheetah", "HalfCheetah-v4", 1000, "MuJoCo planar cheetah (libmujoco 2.2.2)", () => new HalfCheetah()));
         EnvRegistry.Register(new("walker2d", "Walker2d-v4", 1000, "MuJoCo planar biped (libmujoco 2.2.2)", () => new Walker2d()));
+        EnvRegistry.Register(new("ant", "Ant-v4", 1000, "MuJoCo quadruped, 27-dim observation (libmujoco 2.2.2)", () => new Ant()));
+        EnvRegistry.Register(new("ant-contact", "Ant-v3", 1000, "Ant with clipped contact forces, 111-dim observation (D4RL's ant)", () => new Ant(contactForces: true)));
     }
 }

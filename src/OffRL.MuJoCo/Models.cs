@@ -143,4 +143,52 @@ internal static class Models
           </actuator>
         </mujoco>
         """;
+
+    /// <summary>One ant leg: a thigh stub fixed to the torso, a hip (about z) and an ankle, capsules of radius 0.08.</summary>
+    private static string AntLeg(string name, int k, int sx, int sy, string ankleAxis, string ankleRange) => $"""
+              <body name="{name}" pos="0 0 0">
+                <geom name="aux_{k}_geom" type="capsule" fromto="0 0 0 {0.2 * sx} {0.2 * sy} 0" size="0.08"/>
+                <body name="aux_{k}" pos="{0.2 * sx} {0.2 * sy} 0">
+                  <joint name="hip_{k}" type="hinge" axis="0 0 1" pos="0 0 0" range="-30 30"/>
+                  <geom name="leg_{k}_geom" type="capsule" fromto="0 0 0 {0.2 * sx} {0.2 * sy} 0" size="0.08"/>
+                  <body name="foot_{k}" pos="{0.2 * sx} {0.2 * sy} 0">
+                    <joint name="ankle_{k}" type="hinge" axis="{ankleAxis}" pos="0 0 0" range="{ankleRange}"/>
+                    <geom name="ankle_{k}_geom" type="capsule" fromto="0 0 0 {0.4 * sx} {0.4 * sy} 0" size="0.08"/>
+                  </body>
+                </body>
+              </body>
+        """;
+
+    /// <summary>Ant (Schulman et al. 2016; Gym's v2-v4 model): a sphere torso on a free joint, four two-link legs, density 5, gear 150. Joint ranges in degrees.</summary>
+    public static readonly string Ant = $"""
+        <mujoco model="ant">
+          <compiler angle="degree" inertiafromgeom="true"/>
+          <option timestep="0.01" integrator="RK4"/>
+          <default>
+            <joint armature="1" damping="1" limited="true"/>
+            <geom conaffinity="0" condim="3" density="5.0" friction="1 0.5 0.5" margin="0.01"/>
+          </default>
+          <worldbody>
+            <geom name="floor" type="plane" size="40 40 40" conaffinity="1" condim="3"/>
+            <body name="torso" pos="0 0 0.75">
+              <geom name="torso_geom" type="sphere" size="0.25"/>
+              <joint name="root" type="free" pos="0 0 0" limited="false" armature="0" damping="0" margin="0.01"/>
+        {AntLeg("front_left_leg", 1, 1, 1, "-1 1 0", "30 70")}
+        {AntLeg("front_right_leg", 2, -1, 1, "1 1 0", "-70 -30")}
+        {AntLeg("back_leg", 3, -1, -1, "-1 1 0", "-70 -30")}
+        {AntLeg("right_back_leg", 4, 1, -1, "1 1 0", "30 70")}
+            </body>
+          </worldbody>
+          <actuator>
+            <motor joint="hip_4" gear="150" ctrllimited="true" ctrlrange="-1 1"/>
+            <motor joint="ankle_4" gear="150" ctrllimited="true" ctrlrange="-1 1"/>
+            <motor joint="hip_1" gear="150" ctrllimited="true" ctrlrange="-1 1"/>
+            <motor joint="ankle_1" gear="150" ctrllimited="true" ctrlrange="-1 1"/>
+            <motor joint="hip_2" gear="150" ctrllimited="true" ctrlrange="-1 1"/>
+            <motor joint="ankle_2" gear="150" ctrllimited="true" ctrlrange="-1 1"/>
+            <motor joint="hip_3" gear="150" ctrllimited="true" ctrlrange="-1 1"/>
+            <motor joint="ankle_3" gear="150" ctrllimited="true" ctrlrange="-1 1"/>
+          </actuator>
+        </mujoco>
+        """;
 }

@@ -32,7 +32,7 @@ internal static unsafe partial class Native
     [LibraryImport(Lib)] public static partial void mj_resetData(IntPtr m, IntPtr d);
     [LibraryImport(Lib)] public static partial void mj_step(IntPtr m, IntPtr d);
     [LibraryImport(Lib)] public static partial void mj_forward(IntPtr m, IntPtr d);
-    [LibraryImport(Lib)] public static partial void mj_setConst(IntPtr m, IntPtr d);
+    [LibraryImport(Lib)] public static partial void mj_rnePostConstraint(IntPtr m, IntPtr d);
 
     private static bool s_checked;
 
@@ -67,7 +67,7 @@ internal static unsafe partial class Native
     public const int M_jnt_stiffness = 1360, M_dof_armature = 1456, M_dof_damping = 1464;
     public const int M_geom_friction = 1624, M_actuator_gear = 2816;
     // mjData
-    public const int D_time = 40336, D_qpos = 40376, D_qvel = 40384, D_act = 40392, D_qacc_warmstart = 40400, D_ctrl = 40408, D_qacc = 40448;
+    public const int D_time = 40336, D_qpos = 40376, D_qvel = 40384, D_act = 40392, D_qacc_warmstart = 40400, D_ctrl = 40408, D_qacc = 40448, D_cfrc_ext = 41168;
 
     public static int Int(IntPtr p, int offset) => *(int*)((byte*)p + offset);
     public static double* Ptr(IntPtr p, int offset) => *(double**)((byte*)p + offset);
@@ -158,7 +158,11 @@ public sealed unsafe class MjData : IDisposable
     public Span<double> Qacc => new(Native.Ptr(Handle, Native.D_qacc), Model.Nv);
     public Span<double> QaccWarmstart => new(Native.Ptr(Handle, Native.D_qacc_warmstart), Model.Nv);
 
+    /// <summary>External contact forces per body (com-based: torque then force), filled by <see cref="RnePostConstraint"/>.</summary>
+    public Span<double> CfrcExt => new(Native.Ptr(Handle, Native.D_cfrc_ext), Model.NBody * 6);
+
     public void Reset() => Native.mj_resetData(Model.Handle, Handle);
+    public void RnePostConstraint() => Native.mj_rnePostConstraint(Model.Handle, Handle);
     public void Step() => Native.mj_step(Model.Handle, Handle);
     public void Forward() => Native.mj_forward(Model.Handle, Handle);
 

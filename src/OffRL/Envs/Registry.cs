@@ -60,6 +60,7 @@ public static class NormalizedScore
         ["halfcheetah"] = new(-280.178953, 12135.0, "D4RL"),
         ["walker2d"] = new(1.629008, 4592.3, "D4RL"),
         ["ant"] = new(-325.6, 3879.7, "D4RL"),
+        ["ant-contact"] = new(-325.6, 3879.7, "D4RL (its ant datasets use the 111-dim observation)"),
         ["pointmaze-umaze"] = new(23.85, 161.86, "D4RL maze2d-umaze-v1"),
         ["pointmaze-medium"] = new(13.13, 277.39, "D4RL maze2d-medium-v1"),
         ["pointmaze-large"] = new(6.7, 273.99, "D4RL maze2d-large-v1"),

@@ -15,11 +15,14 @@ public class MuJoCoTests
         // model, body masses (kg) and diagonal inertias as compiled by libmujoco 2.2.2 (env-facts.md, section 2)
         ["hopper", new[] { 3.665191, 4.057891, 2.781357, 5.315575 }, new[] { 0.0692459, 0.0932988, 0.0723025, 0.103523 }, new[] { 0.00445059, 0.00494146, 0.00218219, 0.00924231 }, 15.820013],
         ["walker2d", new[] { 3.665191, 4.057891, 2.781357, 3.166725, 4.057891, 2.781357, 3.166725 }, new[] { 0.0692459, 0.0932988, 0.0723025, 0.0239977, 0.0932988, 0.0723025, 0.0239977 }, new[] { 0.00445059, 0.00494146, 0.00218219, 0.00537439, 0.00494146, 0.00218219, 0.00537439 }, 23.677137],
+        // ant: masses libmujoco 2.2.2 compiles from Gym's published ant.xml (density 5)
+        ["ant", new[] { 0.3272492, 0.03915775, 0.03915775, 0.0675922, 0.03915775, 0.03915775, 0.0675922, 0.03915775, 0.03915775, 0.0675922, 0.03915775, 0.03915775, 0.0675922 }, null!, null!, 0.9108801],
         ["halfcheetah", new[] { 6.250209, 1.543515, 1.587448, 1.095397, 1.438075, 1.200837, 0.884519 }, new[] { 0.897118, 0.0168443, 0.0182674, 0.00635242, 0.0137396, 0.00822211, 0.00352911 }, new[] { 0.0179609, 0.00157602, 0.0016225, 0.00110191, 0.00146447, 0.00121347, 0.000878804 }, 14.0],
     ];
 
     private static MjModel Compile(string name) => name switch
     {
+        "ant" => MjModel.FromXml(Models.Ant, name),
         "hopper" => MjModel.FromXml(Models.Hopper, name),
         "walker2d" => MjModel.FromXml(Models.Walker2d, name),
         _ => MjModel.FromXml(Models.HalfCheetah, name),
@@ -43,6 +46,7 @@ public class MuJoCoTests
         for (int b = 0; b < mass.Length; b++)
         {
             SameToPrintedDigits(mass[b], bm[b + 1], $"{name} body {b + 1} mass");
+            if (ixx is null) continue;
             SameToPrintedDigits(ixx[b], bi[3 * (b + 1)], $"{name} body {b + 1} inertia x");
             SameToPrintedDigits(izz[b], bi[3 * (b + 1) + 2], $"{name} body {b + 1} inertia z");
         }
@@ -133,6 +137,45 @@ public class MuJoCoTests
         using var vec = new VectorEnv(_ => new HalfCheetah(shared), 3);
         Assert.True(shared.IsShared);
         Assert.Throws<InvalidOperationException>(() => ((HalfCheetah)vec[0]).SetParameter("mass", 2f));
+    }
+
+    [Fact]
+    public void AntObservationsRewardAndTermination()
+    {
+        using var ant = new Ant();
+        using var antC = new Ant(contactForces: true);
+        Assert.Equal((27, 8), (ant.ObservationSpace.Width, ant.ActionSpace.Width));
+        Assert.Equal(111, antC.ObservationSpace.Width);
+        ant.ResetNoise = false;
+        var o = ant.Reset(0UL);
+        Assert.Equal(0.75f, o[0]);            // torso height
+        Assert.Equal(1f, o[1]);               // quaternion w
+        var rng = new Rng(2);
+        var a = new float[8];
+        StepResult r = default;
+        int steps = 0;
+        do
+        {
+            double x0 = ant.GetPhysicsState()[0];
+            ant.ActionSpace.SampleAction(rng, a);
+            r = ant.Step(a, o);
+            double x1 = ant.GetPhysicsState()[0];
+            double ctrl = a.Sum(v => (double)v * v);
+            Assert.Equal((x1 - x0) / 0.05 + 1.0 - 0.5 * ctrl, r.Reward, 3);
+            steps++;
+        } while (!r.Done && steps < 300);
+        if (r.Terminated) Assert.True(o[0] < 0.2f || o[0] > 1.0f);
+        var oc = antC.Reset(3UL);
+        int touching = 0;
+        for (int t = 0; t < 200; t++)
+        {
+            antC.ActionSpace.SampleAction(rng, a);
+            var rc = antC.Step(a, oc);
+            Assert.All(oc[27..], v => Assert.InRange(v, -1f, 1f));
+            if (oc[27..].Any(v => v != 0f)) touching++;
+            if (rc.Done) break;
+        }
+        Assert.True(touching > 0, "the ant never touched the floor");   // contact forces are computed (mj_rnePostConstraint)
     }
 
     [Fact]
