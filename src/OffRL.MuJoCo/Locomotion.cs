@@ -150,18 +150,22 @@ public abstract class MujocoEnv : EnvBase, IStatefulEnv, IPhysicsParameters, IRe
     }
 }
 
+/// <summary>What Hopper and Walker2d share: frame skip 4, reset noise U(-0.005, 0.005) on qpos and qvel, qvel clipped to [-10, 10] in the observation.</summary>
+public abstract class PlanarWalker(string xml, string name, MjModel? shared) : MujocoEnv(xml, name, shared)
+{
+    public override int FrameSkip => 4;
+    protected override double ClipVelocity(double v) => Math.Clamp(v, -10, 10);
+    protected override void AddResetNoise(Span<double> qpos, Span<double> qvel) { UniformNoise(qpos, 0.005); UniformNoise(qvel, 0.005); }
+}
+
 /// <summary>
 /// Hopper (v2/v3/v4): reward = x-velocity + 1 (healthy bonus, paid on the terminating step too) - 0.001 |a|^2;
 /// terminates unless qpos[2:]/qvel are inside (-100, 100), height > 0.7 and |angle| < 0.2; frame skip 4;
 /// reset noise U(-0.005, 0.005) on qpos and qvel; qvel clipped to [-10, 10] in the observation.
 /// </summary>
-public sealed class Hopper(MjModel? shared = null) : MujocoEnv(Models.Hopper, "hopper", shared)
+public sealed class Hopper(MjModel? shared = null) : PlanarWalker(Models.Hopper, "hopper", shared)
 {
     public override string Id => "hopper";
-    public override int FrameSkip => 4;
-    protected override double ClipVelocity(double v) => Math.Clamp(v, -10, 10);
-
-    protected override void AddResetNoise(Span<double> qpos, Span<double> qvel) { UniformNoise(qpos, 0.005); UniformNoise(qvel, 0.005); }
 
     protected override (double, bool) Reward(double v, double ctrlSq)
     {
@@ -177,13 +181,9 @@ public sealed class Hopper(MjModel? shared = null) : MujocoEnv(Models.Hopper, "h
 /// Walker2d (v2/v3/v4): reward = x-velocity + 1 - 0.001 |a|^2; terminates unless 0.8 &lt; height &lt; 2 and
 /// -1 &lt; angle &lt; 1; frame skip 4; reset noise U(-0.005, 0.005); qvel clipped to [-10, 10] in the observation.
 /// </summary>
-public sealed class Walker2d(MjModel? shared = null) : MujocoEnv(Models.Walker2d, "walker2d", shared)
+public sealed class Walker2d(MjModel? shared = null) : PlanarWalker(Models.Walker2d, "walker2d", shared)
 {
     public override string Id => "walker2d";
-    public override int FrameSkip => 4;
-    protected override double ClipVelocity(double v) => Math.Clamp(v, -10, 10);
-
-    protected override void AddResetNoise(Span<double> qpos, Span<double> qvel) { UniformNoise(qpos, 0.005); UniformNoise(qvel, 0.005); }
 
     protected override (double, bool) Reward(double v, double ctrlSq)
     {
