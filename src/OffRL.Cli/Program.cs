@@ -5,7 +5,9 @@ OffRL.MuJoCo.MuJoCoEnvs.Register();
 
 var root = new RootCommand("offrl: offline reinforcement learning, off-policy evaluation and contextual bandits for .NET");
 root.Subcommands.Add(DemoCommand.Create());
+root.Subcommands.Add(SelfCheckCommand.Create());
 root.Subcommands.Add(VersionCommand.Create());
 root.Subcommands.Add(DatasetCommand.Create());
 root.Subcommands.Add(EnvCommand.Create());
+foreach (var c in TrainCommand.Create()) root.Subcommands.Add(c);
 return root.Parse(args).Invoke();

@@ -69,6 +69,12 @@ public abstract class Module
         foreach (var t in Parameters()) t.ZeroGrad();
     }
 
+    /// <summary>Freeze or unfreeze every parameter (a frozen critic in the actor's loss computes no weight gradients).</summary>
+    public void SetRequiresGrad(bool on)
+    {
+        foreach (var t in Parameters()) t.RequiresGrad = on;
+    }
+
     /// <summary>Copy every parameter value from a module of the same architecture (hard target update).</summary>
     public void CopyParametersFrom(Module source)
     {

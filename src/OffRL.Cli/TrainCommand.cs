@@ -1,0 +1,187 @@
+using System.CommandLine;
+using System.Text.Json;
+using OffRL.Algorithms;
+using OffRL.Data;
+using OffRL.Data.IO;
+using OffRL.Envs;
+
+namespace OffRL.Cli;
+
+/// <summary>`offrl train | eval | collect | list`.</summary>
+internal static class TrainCommand
+{
+    public static IEnumerable<Command> Create() => [Train(), Eval(), Collect(), List()];
+
+    /// <summary>A dataset by built-in name (generated and cached on first use) or by file.</summary>
+    internal static (Dataset Data, string Env) LoadDataset(string nameOrFile, string? env, ulong seed)
+    {
+        if (Recipes.IsName(nameOrFile))
+        {
+            var d = Recipes.Get(nameOrFile, seed);
+            return (d, env ?? d.Info.Env);
+        }
+        var data = DatasetFile.Read(nameOrFile, truncateTail: true);
+        var e = env ?? data.Info.Env;
+        if (string.IsNullOrEmpty(e)) throw new ArgumentException($"--env: {nameOrFile} does not name its environment; pass --env NAME for evaluation");
+        return (data, e);
+    }
+
+    private static Command Train()
+    {
+        var algo = new Option<string>("--algo") { Description = "bc, pbc (%BC), td3bc, iql (offline); sac (online)", Required = true };
+        var dataset = new Option<string?>("--dataset") { Description = "Built-in name (pendulum-medium-replay, ...) or a dataset file" };
+        var env = new Option<string?>("--env") { Description = "Environment for evaluation (online: to train in)" };
+        var steps = new Option<long>("--steps") { Description = "Gradient updates (offline) or environment steps (online)", DefaultValueFactory = _ => 100_000 };
+        var seed = new Option<ulong>("--seed") { Description = "Random seed", DefaultValueFactory = _ => 0 };
+        var config = new Option<string?>("--config") { Description = "YAML or JSON file of config fields overriding the paper defaults" };
+        var evalEvery = new Option<int>("--eval-every") { Description = "Evaluate every N steps", DefaultValueFactory = _ => 5000 };
+        var evalEpisodes = new Option<int>("--eval-episodes") { Description = "Episodes per evaluation", DefaultValueFactory = _ => 10 };
+        var outDir = new Option<string?>("--out") { Description = "Folder for metrics (CSV, JSON Lines) and the trained agent" };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object as the last line" };
+        var cmd = new Command("train", "Train an agent offline on a dataset or online in an environment") { algo, dataset, env, steps, seed, config, evalEvery, evalEpisodes, outDir, json };
+        cmd.SetAction(r => DatasetCommand.Run(() =>
+        {
+            var a = r.GetValue(algo)!.ToLowerInvariant();
+            var tc = new TrainerConfig(Steps: r.GetValue(steps), EvalEvery: Math.Max(1, r.GetValue(evalEvery)), EvalEpisodes: r.GetValue(evalEpisodes), Seed: r.GetValue(seed), OutDir: r.GetValue(outDir));
+            var overrides = r.GetValue(config) is { } cf ? ConfigFile.Read(cf) : (JsonElement?)null;
+            string dsName; string envName; TrainResult res; string agentName;
+            if (AgentFactory.OnlineAlgorithms.Contains(a))
+            {
+                envName = r.GetValue(env) ?? throw new ArgumentException("--env: online algorithms train in an environment");
+                using var probe = EnvRegistry.Make(envName);
+                var box = probe.ActionSpace as Box ?? throw new ArgumentException($"--algo {a}: needs continuous actions");
+                var (agent, cfg, _) = AgentFactory.Create(a, probe.ObservationSpace.Width, Box.Uniform(box.Width, -1f, 1f), tc.Seed, overrides);
+                agent.Preprocessing = new Preprocessing { ActionLow = box.Low, ActionHigh = box.High };
+                res = Trainer.FitOnline(agent, envName, tc, cfg);
+                dsName = "(online)"; agentName = agent.Name;
+            }
+            else
+            {
+                dsName = r.GetValue(dataset) ?? throw new ArgumentException("--dataset: offline algorithms need a dataset");
+                var (data, e) = LoadDataset(dsName, r.GetValue(env), tc.Seed);
+                envName = e;
+                var (agent, result) = AgentFactory.TrainOffline(a, data, envName, tc, overrides);
+                res = result; agentName = agent.Name;
+            }
+            var f = res.Final;
+            Console.WriteLine($"{agentName} on {dsName}: return {f.ReturnMean:F1} ± {f.ReturnStd:F1}{(f.NormalizedScore is { } s ? $", normalized score {s:F1}" : "")}, {res.UpdatesPerSecond:F0} updates/s");
+            if (r.GetValue(json))
+                Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?>
+                {
+                    ["algo"] = agentName, ["dataset"] = dsName, ["steps"] = tc.Steps, ["return_mean"] = f.ReturnMean, ["return_std"] = f.ReturnStd,
+                    ["normalized_score"] = f.NormalizedScore, ["updates_per_s"] = res.UpdatesPerSecond,
+                }));
+        }));
+        return cmd;
+    }
+
+    private static Command Eval()
+    {
+        var ckpt = new Option<string>("--checkpoint") { Description = "Folder written by offrl train --out", Required = true };
+        var episodes = new Option<int>("--episodes") { Description = "Episodes", DefaultValueFactory = _ => 10 };
+        var env = new Option<string?>("--env") { Description = "Environment (default: the one it was trained for)" };
+        var seed = new Option<ulong>("--seed") { Description = "Seed of the first episode", DefaultValueFactory = _ => 1_000_000 };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object as the last line" };
+        var cmd = new Command("eval", "Evaluate a trained agent") { ckpt, episodes, env, seed, json };
+        cmd.SetAction(r => DatasetCommand.Run(() =>
+        {
+            var dir = r.GetValue(ckpt)!;
+            var metaPath = Path.Combine(dir, "agent.json");
+            if (!File.Exists(metaPath)) throw new DataException("not a checkpoint folder (agent.json is missing)", dir);
+            using var meta = JsonDocument.Parse(File.ReadAllText(metaPath));
+            var root = meta.RootElement;
+            string algo = root.GetProperty("algo").GetString()!;
+            int obs = root.GetProperty("observation_dim").GetInt32();
+            var space = root.GetProperty("action_space").Deserialize<Space>(OffRL.Nn.Module.JsonOptions)!;
+            var (agent, _, _) = AgentFactory.Create(algo, obs, space, 0, root.GetProperty("config"));
+            agent.Load(dir);
+            var envName = r.GetValue(env) ?? throw new ArgumentException("--env: name the environment to evaluate in");
+            var (mean, std) = Trainer.Evaluate(agent, envName, r.GetValue(episodes), r.GetValue(seed));
+            double? score = NormalizedScore.TryGet(envName, out _) ? NormalizedScore.Score(envName, mean) : null;
+            Console.WriteLine($"{algo} from {dir} in {envName}: return {mean:F1} ± {std:F1}{(score is { } s ? $", normalized score {s:F1}" : "")}");
+            if (r.GetValue(json))
+                Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?> { ["algo"] = algo, ["env"] = envName, ["return_mean"] = mean, ["return_std"] = std, ["normalized_score"] = score }));
+        }));
+        return cmd;
+    }
+
+    private static Command Collect()
+    {
+        var env = new Option<string>("--env") { Description = "Environment", Required = true };
+        var policy = new Option<string>("--policy") { Description = "random, or a checkpoint folder", DefaultValueFactory = _ => "random" };
+        var steps = new Option<int>("--steps") { Description = "Transitions to collect", DefaultValueFactory = _ => 100_000 };
+        var noise = new Option<float>("--noise") { Description = "Std of Gaussian noise added to the policy's actions", DefaultValueFactory = _ => 0f };
+        var seed = new Option<ulong>("--seed") { Description = "Random seed", DefaultValueFactory = _ => 0 };
+        var output = new Option<string>("--out") { Description = "Output dataset (.parquet or .hdf5)", Required = true };
+        var cmd = new Command("collect", "Roll out a policy and write the transitions as a dataset") { env, policy, steps, noise, seed, output };
+        cmd.SetAction(r => DatasetCommand.Run(() =>
+        {
+            IPolicy? pol = null;
+            var p = r.GetValue(policy)!;
+            var envName = r.GetValue(env)!;
+            if (p != "random")
+            {
+                using var meta = JsonDocument.Parse(File.ReadAllText(Path.Combine(p, "agent.json")));
+                var root = meta.RootElement;
+                var (agent, _, _) = AgentFactory.Create(root.GetProperty("algo").GetString()!, root.GetProperty("observation_dim").GetInt32(),
+                    root.GetProperty("action_space").Deserialize<Space>(OffRL.Nn.Module.JsonOptions)!, r.GetValue(seed), root.GetProperty("config"));
+                agent.Load(p);
+                pol = r.GetValue(noise) > 0 ? new NoisyPolicy(agent, r.GetValue(noise), r.GetValue(seed)) : agent;
+            }
+            var d = Recipes.Collect(pol, envName, r.GetValue(steps), r.GetValue(seed));
+            DatasetFile.Write(d, r.GetValue(output)!);
+            Console.WriteLine($"wrote {r.GetValue(output)}: {d.Count} transitions, {d.EpisodeCount} episodes, mean return {d.EpisodeReturns().Average():F1}");
+        }));
+        return cmd;
+    }
+
+    private sealed class NoisyPolicy(IPolicy inner, float std, ulong seed) : IPolicy
+    {
+        private readonly OffRL.Tensors.Rng _rng = new(seed);
+        public int ObservationDim => inner.ObservationDim;
+        public Space ActionSpace => inner.ActionSpace;
+        public void Act(ReadOnlySpan<float> o, Span<float> a, bool deterministic)
+        {
+            inner.Act(o, a, deterministic: true);
+            for (int i = 0; i < a.Length; i++) a[i] += std * _rng.Normal();
+        }
+    }
+
+    private static Command List()
+    {
+        var cmd = new Command("list", "Algorithms, built-in datasets and environments");
+        cmd.SetAction(_ =>
+        {
+            Console.WriteLine($"offline algorithms: {string.Join(", ", AgentFactory.OfflineAlgorithms)}");
+            Console.WriteLine($"online algorithms:  {string.Join(", ", AgentFactory.OnlineAlgorithms)}");
+            Console.WriteLine("built-in datasets (generated with OffRL's SAC on first use, cached in " + Recipes.CacheDir + "):");
+            foreach (var env in Recipes.Envs.Keys) Console.WriteLine($"  {string.Join(", ", Recipes.Kinds.Select(k => $"{env}-{k}"))}");
+            Console.WriteLine($"environments: {string.Join(", ", EnvRegistry.All.Select(e => e.Name))}");
+            return 0;
+        });
+        return cmd;
+    }
+}
+
+/// <summary>Config files: YAML (YamlDotNet) or JSON, a flat map of field names to values.</summary>
+internal static class ConfigFile
+{
+    public static JsonElement Read(string path)
+    {
+        if (!File.Exists(path)) throw new DataException("config file not found", path);
+        var text = File.ReadAllText(path);
+        if (path.EndsWith(".json", StringComparison.OrdinalIgnoreCase)) return JsonDocument.Parse(text).RootElement.Clone();
+        var yaml = new YamlDotNet.Serialization.DeserializerBuilder().Build().Deserialize<Dictionary<string, object?>>(text) ?? new();
+        var json = JsonSerializer.Serialize(yaml.ToDictionary(kv => kv.Key, kv => Coerce(kv.Value)));
+        return JsonDocument.Parse(json).RootElement.Clone();
+    }
+
+    private static object? Coerce(object? v) => v switch
+    {
+        string s when long.TryParse(s, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var l) => l,
+        string s when double.TryParse(s, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var d) => d,
+        string s when bool.TryParse(s, out var b) => b,
+        List<object> list => list.Select(Coerce).ToList(),
+        _ => v,
+    };
+}

@@ -1,0 +1,56 @@
+using System.Text.Json;
+using OffRL.Data;
+using OffRL.Envs;
+using OffRL.Nn;
+
+namespace OffRL.Algorithms;
+
+/// <summary>Builds agents by name with their configs (defaults from the papers, overridable from YAML/JSON).</summary>
+public static class AgentFactory
+{
+    public static readonly string[] OfflineAlgorithms = ["bc", "pbc", "td3bc", "iql"];
+    public static readonly string[] OnlineAlgorithms = ["sac"];
+
+    /// <summary>The agent and its config; config fields come from a JSON object (null: the defaults).</summary>
+    public static (Agent Agent, object Config, bool NormalizeObservations) Create(string algo, int obs, Space actionSpace, ulong seed, JsonElement? overrides = null, long steps = 0)
+    {
+        T Cfg<T>(T defaults) => overrides is { } o ? Merge(defaults, o) : defaults;
+        switch (algo.ToLowerInvariant())
+        {
+            case "bc": { var c = Cfg(new BcConfig()); return (new Bc(obs, actionSpace, c, seed), c, c.NormalizeObservations); }
+            case "pbc": { var c = Cfg(new BcConfig(TopFraction: 0.1)); return (new Bc(obs, actionSpace, c, seed), c, c.NormalizeObservations); }
+            case "td3bc": { var c = Cfg(new Td3BcConfig()); return (new Td3Bc(obs, actionSpace, c, seed), c, c.NormalizeObservations); }
+            case "iql": { var c = Cfg(new IqlConfig(CosineActorLrSteps: steps > 0 ? steps : null)); return (new Iql(obs, actionSpace, c, seed), c, c.NormalizeObservations); }
+            case "sac": { var c = Cfg(new SacConfig()); return (new Sac(obs, actionSpace, c, seed), c, false); }
+            default: throw new ArgumentException($"unknown algorithm '{algo}' (offline: {string.Join(", ", OfflineAlgorithms)}; online: {string.Join(", ", OnlineAlgorithms)}; CQL, AWAC, TD3, DQN are not implemented yet)");
+        }
+    }
+
+    /// <summary>Record defaults with the given JSON fields replaced (unknown fields are an error naming the field).</summary>
+    public static T Merge<T>(T defaults, JsonElement o)
+    {
+        var node = System.Text.Json.Nodes.JsonNode.Parse(JsonSerializer.Serialize(defaults, Module.JsonOptions))!.AsObject();
+        foreach (var p in o.EnumerateObject())
+        {
+            var key = node.Select(kv => kv.Key).FirstOrDefault(k => string.Equals(k, p.Name, StringComparison.OrdinalIgnoreCase))
+                ?? throw new ArgumentException($"config: '{p.Name}' is not a field of {typeof(T).Name} (fields: {string.Join(", ", node.Select(kv => kv.Key))})");
+            node[key] = System.Text.Json.Nodes.JsonNode.Parse(p.Value.GetRawText());
+        }
+        return node.Deserialize<T>(Module.JsonOptions) ?? defaults;
+    }
+
+    /// <summary>
+    /// Offline training end to end: preprocessing fitted on the dataset (normalization when the config asks, actions
+    /// rescaled to [-1, 1]), the agent trained and evaluated in the dataset's environment.
+    /// </summary>
+    public static (Agent Agent, TrainResult Result) TrainOffline(string algo, Dataset data, string env, TrainerConfig tc, JsonElement? overrides = null)
+    {
+        var box = data.ActionSpace as Box ?? throw new ArgumentException($"{algo}: needs continuous actions (discrete CQL/DQN are not implemented yet)");
+        var (agent, cfg, normalize) = Create(algo, data.ObservationDim, Box.Uniform(box.Width, -1f, 1f), tc.Seed, overrides, tc.Steps);
+        if (algo == "pbc") data = Bc.Select(data, ((BcConfig)cfg).TopFraction);
+        var pre = Preprocessing.Fit(data, new PreprocessingConfig(NormalizeObservations: normalize, RescaleActions: box.IsBounded));
+        agent.Preprocessing = pre;
+        var result = Trainer.FitOffline(agent, pre.Apply(data), env, tc, cfg);
+        return (agent, result);
+    }
+}

@@ -1,0 +1,131 @@
+using OffRL.Data;
+using OffRL.Data.IO;
+using OffRL.Envs;
+using OffRL.Tensors;
+
+namespace OffRL.Algorithms;
+
+/// <summary>
+/// D4RL-style dataset recipes built with OffRL's own SAC (Fu et al. 2020's protocol): random (uniform actions),
+/// medium (a policy at about one third of expert), expert (SAC trained to convergence), medium-replay (the replay
+/// buffer of SAC up to the medium policy), medium-expert (medium and expert concatenated). Names: ENV-KIND, e.g.
+/// pendulum-medium-replay. Datasets are generated on first use and cached (Parquet) in <see cref="CacheDir"/>.
+/// </summary>
+public static class Recipes
+{
+    /// <summary>How an environment's datasets are built; the medium policy is the SAC snapshot whose normalized score is closest to <see cref="MediumScore"/> (within the band).</summary>
+    public sealed record EnvRecipe(string Env, long ExpertSteps, int DatasetSteps, double MediumScoreLow, double MediumScoreHigh, int EvalEvery, double MediumScore = 33);
+
+    public static readonly IReadOnlyDictionary<string, EnvRecipe> Envs = new Dictionary<string, EnvRecipe>
+    {
+        ["pendulum"] = new("pendulum", 10_000, 50_000, 10, 70, 250),
+        ["hopper"] = new("hopper", 1_000_000, 1_000_000, 25, 40, 10_000),
+        ["halfcheetah"] = new("halfcheetah", 1_000_000, 1_000_000, 25, 40, 10_000),
+        ["walker2d"] = new("walker2d", 1_000_000, 1_000_000, 25, 40, 10_000),
+        ["pointmaze-umaze"] = new("pointmaze-umaze", 200_000, 200_000, 25, 45, 5_000),
+    };
+
+    public static readonly string[] Kinds = ["random", "medium", "expert", "medium-replay", "medium-expert"];
+
+    /// <summary>OFFRL_DATA, else ~/.local/share/offrl/datasets.</summary>
+    public static string CacheDir => Environment.GetEnvironmentVariable("OFFRL_DATA")
+        ?? Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData), "offrl", "datasets");
+
+    public static bool IsName(string name) => TryParse(name, out _, out _);
+
+    private static bool TryParse(string name, out EnvRecipe recipe, out string kind)
+    {
+        foreach (var k in Kinds.OrderByDescending(k => k.Length))
+            if (name.EndsWith("-" + k) && Envs.TryGetValue(name[..^(k.Length + 1)], out recipe!)) { kind = k; return true; }
+        recipe = null!; kind = "";
+        return false;
+    }
+
+    /// <summary>The named dataset, from the cache or built now.</summary>
+    public static Dataset Get(string name, ulong seed = 0, Action<string>? log = null)
+    {
+        if (!TryParse(name, out var recipe, out var kind))
+            throw new ArgumentException($"unknown dataset '{name}' (ENV-KIND with ENV in {string.Join(", ", Envs.Keys)} and KIND in {string.Join(", ", Kinds)})");
+        var path = Path.Combine(CacheDir, $"{name}-seed{seed}.parquet");
+        if (File.Exists(path)) return ParquetFormat.Read(path);
+        log ??= Console.WriteLine;
+        Build(recipe, seed, log);
+        return ParquetFormat.Read(path);
+    }
+
+    /// <summary>Train SAC, keep the medium snapshot and its replay buffer, train on to expert, and write every kind to the cache.</summary>
+    private static void Build(EnvRecipe r, ulong seed, Action<string> log)
+    {
+        Directory.CreateDirectory(CacheDir);
+        string File(string kind) => Path.Combine(CacheDir, $"{r.Env}-{kind}-seed{seed}.parquet");
+        using var probe = EnvRegistry.Make(r.Env);
+        var actSpace = probe.ActionSpace;
+        log($"building {r.Env} datasets (seed {seed}) in {CacheDir}: SAC for up to {r.ExpertSteps} steps, {r.DatasetSteps} transitions per dataset");
+        var random = Collect(null, r.Env, r.DatasetSteps, seed + 1);
+        ParquetFormat.Write(random, File("random"));
+        log($"  random: return {random.EpisodeReturns().Average():F1}");
+
+        var sac = NewSac(r.Env, seed);
+        string mediumDir = Path.Combine(CacheDir, $"{r.Env}-medium-policy-seed{seed}");
+        Dataset? mediumReplay = null;
+        double bestGap = double.MaxValue;
+        long mediumStep = 0;
+        double mediumReturn = 0;
+        var online = Trainer.FitOnlineWithCallback(sac, r.Env, new TrainerConfig(Steps: r.ExpertSteps, EvalEvery: r.EvalEvery, EvalEpisodes: 5, Seed: seed, StartSteps: Math.Min(5000, (int)(r.ExpertSteps / 10)), Progress: false),
+            (e, buffer) =>
+            {
+                if (e.NormalizedScore is { } s && s >= r.MediumScoreLow && s <= r.MediumScoreHigh && Math.Abs(s - r.MediumScore) < bestGap)
+                {
+                    bestGap = Math.Abs(s - r.MediumScore);
+                    sac.Save(mediumDir, sac.Config);
+                    mediumReplay = buffer.ToDataset(probe.ObservationSpace, actSpace, new DatasetInfo($"OffRL SAC replay buffer up to the medium policy (step {e.Step})", r.Env));
+                    (mediumStep, mediumReturn) = (e.Step, e.ReturnMean);
+                }
+            });
+        log($"  expert policy after {online.Final.Step} steps: return {online.Final.ReturnMean:F1} (score {online.Final.NormalizedScore:F1})");
+        if (mediumReplay is null) throw new InvalidOperationException($"{r.Env}: SAC never scored between {r.MediumScoreLow} and {r.MediumScoreHigh}; no medium policy (try another seed)");
+        log($"  medium policy: SAC at step {mediumStep}, return {mediumReturn:F1}");
+        var expert = Collect(sac, r.Env, r.DatasetSteps, seed + 2);
+        var mediumAgent = NewSac(r.Env, seed);
+        mediumAgent.Load(mediumDir);
+        var medium = Collect(mediumAgent, r.Env, r.DatasetSteps, seed + 3);
+        ParquetFormat.Write(expert, File("expert"));
+        ParquetFormat.Write(medium, File("medium"));
+        ParquetFormat.Write(mediumReplay!, File("medium-replay"));
+        ParquetFormat.Write(Dataset.Concat([medium, expert], new DatasetInfo("OffRL medium + expert", r.Env)), File("medium-expert"));
+        log($"  medium: return {medium.EpisodeReturns().Average():F1}; expert: {expert.EpisodeReturns().Average():F1}; medium-replay: {mediumReplay!.Count} transitions");
+    }
+
+    private static Sac NewSac(string env, ulong seed)
+    {
+        using var e = EnvRegistry.Make(env);
+        var box = (Box)e.ActionSpace;
+        return new Sac(e.ObservationSpace.Width, Box.Uniform(box.Width, -1f, 1f), new SacConfig(), seed)
+        {
+            Preprocessing = new Preprocessing { ActionLow = box.Low, ActionHigh = box.High },
+        };
+    }
+
+    /// <summary>Roll out a policy (null: uniform random actions) for a number of steps; stochastic actions, as D4RL's collection.</summary>
+    public static Dataset Collect(IPolicy? policy, string envName, int steps, ulong seed)
+    {
+        using var env = EnvRegistry.Make(envName);
+        int od = env.ObservationSpace.Width, ad = env.ActionSpace.Width;
+        var rng = new Rng(seed);
+        var obs = new float[steps * od]; var next = new float[steps * od]; var act = new float[steps * ad];
+        var rew = new float[steps]; var term = new bool[steps]; var tout = new bool[steps];
+        var o = new float[od];
+        env.Reset(seed, o);
+        for (int t = 0; t < steps; t++)
+        {
+            var a = act.AsSpan(t * ad, ad);
+            if (policy is null) env.ActionSpace.SampleAction(rng, a); else policy.Act(o, a, deterministic: false);
+            o.CopyTo(obs, t * od);
+            var r = env.Step(a, next.AsSpan(t * od, od));
+            rew[t] = r.Reward; term[t] = r.Terminated; tout[t] = r.Truncated || (t == steps - 1 && !r.Terminated);
+            if (r.Done) env.Reset(null, o); else next.AsSpan(t * od, od).CopyTo(o);
+        }
+        var cols = new DatasetColumns { Observations = obs, NextObservations = next, Actions = act, Rewards = rew, Terminals = term, Timeouts = tout };
+        return new Dataset(cols, env.ObservationSpace, env.ActionSpace, new DatasetInfo(policy is null ? "random policy" : $"{(policy as Agent)?.Name ?? "policy"} rollouts", envName));
+    }
+}

@@ -1,0 +1,88 @@
+using OffRL.Data;
+using OffRL.Nn;
+using OffRL.Tensors;
+
+namespace OffRL.Algorithms;
+
+/// <summary>SAC hyperparameters (Haarnoja et al. 2018, "Soft Actor-Critic Algorithms and Applications", table 1).</summary>
+public sealed record SacConfig(
+    int[]? Hidden = null, double ActorLr = 3e-4, double CriticLr = 3e-4, double AlphaLr = 3e-4,
+    float Gamma = 0.99f, float Tau = 0.005f, float InitialAlpha = 1f, float? TargetEntropy = null, int BatchSize = 256)
+{
+    public int[] HiddenSizes => Hidden ?? [256, 256];
+}
+
+/// <summary>Soft Actor-Critic with automatic temperature: twin Q, tanh-Gaussian policy, Polyak targets.</summary>
+public sealed class Sac : Agent
+{
+    private readonly Mlp _actor;
+    private readonly EnsembleMlp _critic, _criticTarget;
+    private readonly Tensor _logAlpha = Tensor.Parameter(new Shape(1), "log_alpha");
+    private readonly Adam _actorOpt, _criticOpt, _alphaOpt;
+    private readonly float _targetEntropy;
+    public SacConfig Config { get; }
+    public override string Name => "sac";
+    public float Alpha => MathF.Exp(_logAlpha.Data[0]);
+
+    public Sac(int obs, Space actionSpace, SacConfig? config = null, ulong seed = 0) : base(obs, actionSpace, seed)
+    {
+        Config = config ?? new SacConfig();
+        int act = actionSpace.Width;
+        _actor = new Mlp(new MlpConfig(obs, Config.HiddenSizes, 2 * act), Rng);
+        _critic = Networks.Critic(obs, act, Config.HiddenSizes, Rng);
+        _criticTarget = Networks.Target(_critic, () => Networks.Critic(obs, act, Config.HiddenSizes, new Rng(0)));
+        _logAlpha.Data[0] = MathF.Log(Config.InitialAlpha);
+        _targetEntropy = Config.TargetEntropy ?? -act;   // heuristic target entropy -|A|
+        _actorOpt = new Adam(_actor.Parameters(), Config.ActorLr);
+        _criticOpt = new Adam(_critic.Parameters(), Config.CriticLr);
+        _alphaOpt = new Adam([_logAlpha], Config.AlphaLr);
+    }
+
+    protected override void UpdateCore(TransitionBatch b)
+    {
+        int act = ActionDim;
+        float alpha = Alpha;
+        // Soft Bellman target (eq. 3): y = r + gamma (1 - d) (min Q'(s', a') - alpha log pi(a'|s')), a' ~ pi(.|s')
+        Tensor y;
+        using (Tensor.NoGrad())
+        {
+            var (a2, logp2) = Networks.Policy(_actor, b.NextT, act).RSample(Rng);
+            y = b.RewT + b.DiscountT * (Networks.MinQ(Networks.Q(_criticTarget, b.NextT, a2)) - logp2 * alpha);
+        }
+        // Critic loss (eq. 5): sum over both Q of the mean squared Bellman error
+        _criticOpt.ZeroGrad();
+        var criticLoss = (Networks.Q(_critic, b.ObsT, b.ActT) - y).Square().Mean() * 2f;
+        criticLoss.Backward();
+        _criticOpt.Step();
+        Record("critic_loss", criticLoss);
+
+        // Policy loss (eq. 7): E[alpha log pi(a|s) - min Q(s, a)], a reparameterized; the critic is frozen here
+        _critic.SetRequiresGrad(false);
+        _actorOpt.ZeroGrad();
+        var (a, logp) = Networks.Policy(_actor, b.ObsT, act).RSample(Rng);
+        var actorLoss = (logp * alpha - Networks.MinQ(Networks.Q(_critic, b.ObsT, a))).Mean();
+        actorLoss.Backward();
+        _actorOpt.Step();
+        _critic.SetRequiresGrad(true);
+        Record("actor_loss", actorLoss);
+
+        // Temperature loss (eq. 18): -log alpha * (log pi + target entropy)
+        _alphaOpt.ZeroGrad();
+        var alphaLoss = (_logAlpha * (logp.Detach() + _targetEntropy)).Mean().Neg();
+        alphaLoss.Backward();
+        _alphaOpt.Step();
+        Record("alpha", Alpha);
+        Record("entropy", -logp.Mean().Item());
+
+        Polyak.Update(_criticTarget, _critic, Config.Tau);
+    }
+
+    protected override void ActCore(Tensor s, Span<float> action, bool deterministic)
+    {
+        var pi = Networks.Policy(_actor, s, ActionDim);
+        var a = deterministic ? pi.Mode() : pi.RSample(Rng).Action;
+        a.Data.AsSpan(0, ActionDim).CopyTo(action);
+    }
+
+    protected override IEnumerable<(string, Module)> Modules() => [("actor", _actor), ("critic", _critic), ("critic_target", _criticTarget)];
+}

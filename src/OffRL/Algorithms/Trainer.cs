@@ -1,0 +1,164 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using OffRL.Data;
+using OffRL.Envs;
+using OffRL.Tensors;
+
+namespace OffRL.Algorithms;
+
+/// <summary>How a run is driven: steps, evaluation, logging.</summary>
+public sealed record TrainerConfig(
+    long Steps = 100_000, int BatchSize = 256, int EvalEvery = 5000, int EvalEpisodes = 10, ulong Seed = 0,
+    string? OutDir = null, int LogEvery = 1000, bool Progress = true,
+    /// <summary>Online: random actions before learning starts, and updates per environment step.</summary>
+    int StartSteps = 5000, int UpdatesPerStep = 1, int ReplayCapacity = 1_000_000, float Gamma = 0.99f);
+
+/// <summary>One evaluation: mean and std of episode returns, and the normalized score when the env has references.</summary>
+public sealed record EvalResult(long Step, double ReturnMean, double ReturnStd, double? NormalizedScore, double UpdatesPerSecond);
+
+public sealed record TrainResult(IReadOnlyList<EvalResult> Evaluations, double UpdatesPerSecond, double Seconds)
+{
+    public EvalResult Final => Evaluations[^1];
+}
+
+/// <summary>
+/// The training loop every algorithm shares: sample, update, evaluate every N steps in the environment, write
+/// metrics as CSV and JSON Lines (flushed at each evaluation), print progress, save the agent at the end.
+/// </summary>
+public static class Trainer
+{
+    /// <summary>Offline training on a dataset (with an environment only for evaluation).</summary>
+    public static TrainResult FitOffline(Agent agent, Dataset data, string envName, TrainerConfig c, object? agentConfig = null)
+    {
+        var sampler = new UniformSampler(data, c.BatchSize, new Rng(c.Seed ^ 0x5A5A5A5AUL), c.Gamma);
+        return Loop(agent, envName, c, agentConfig, null, _ => agent.Update(sampler.Sample()));
+    }
+
+    /// <summary>Online training in an environment with a replay buffer (SAC, TD3, DQN).</summary>
+    public static TrainResult FitOnline(Agent agent, string envName, TrainerConfig c, object? agentConfig = null) =>
+        FitOnlineWithCallback(agent, envName, c, null, agentConfig);
+
+    /// <summary>Online training that calls back after each evaluation with the replay buffer (dataset recipes).</summary>
+    public static TrainResult FitOnlineWithCallback(Agent agent, string envName, TrainerConfig c, Action<EvalResult, ReplayBuffer>? onEval, object? agentConfig = null)
+    {
+        using var env = EnvRegistry.Make(envName);
+        var buffer = new ReplayBuffer(c.ReplayCapacity, env.ObservationSpace.Width, env.ActionSpace.Width);
+        var sampler = new UniformSampler(buffer, c.BatchSize, new Rng(c.Seed ^ 0x5A5A5A5AUL), c.Gamma);
+        var rng = new Rng(c.Seed + 17);
+        var obs = new float[env.ObservationSpace.Width];
+        var next = new float[obs.Length];
+        var act = new float[env.ActionSpace.Width];
+        env.Reset(c.Seed, obs);
+        return Loop(agent, envName, c, agentConfig, e => onEval?.Invoke(e, buffer), step =>
+        {
+            if (step < c.StartSteps) env.ActionSpace.SampleAction(rng, act);
+            else agent.Act(obs, act, deterministic: false);
+            var r = env.Step(act, next);
+            buffer.Add(obs, act, r.Reward, next, r.Terminated, r.Truncated);
+            if (r.Done) env.Reset(null, obs); else next.CopyTo(obs, 0);
+            if (step >= c.StartSteps)
+                for (int k = 0; k < c.UpdatesPerStep; k++) agent.Update(sampler.Sample());
+        });
+    }
+
+    private static TrainResult Loop(Agent agent, string envName, TrainerConfig c, object? agentConfig, Action<EvalResult>? onEval, Action<long> step)
+    {
+        var evals = new List<EvalResult>();
+        MetricsLog? log = c.OutDir is null ? null : new MetricsLog(c.OutDir);
+        var total = Stopwatch.StartNew();
+        var window = Stopwatch.StartNew();
+        long windowStart = agent.Updates;
+        try
+        {
+            for (long t = 0; t < c.Steps; t++)
+            {
+                step(t);
+                bool last = t == c.Steps - 1;
+                if ((t + 1) % c.EvalEvery == 0 || last)
+                {
+                    double ups = (agent.Updates - windowStart) / Math.Max(1e-9, window.Elapsed.TotalSeconds);
+                    var (mean, std) = Evaluate(agent, envName, c.EvalEpisodes, c.Seed + 1_000_000UL);
+                    double? score = NormalizedScore.TryGet(envName, out _) ? NormalizedScore.Score(envName, mean) : null;
+                    var e = new EvalResult(t + 1, mean, std, score, ups);
+                    evals.Add(e);
+                    log?.Write(e, agent.Metrics);
+                    onEval?.Invoke(e);
+                    if (c.Progress)
+                        Console.WriteLine($"[{agent.Name}] step {t + 1,8}/{c.Steps}  return {mean,9:F1} ± {std,-7:F1}{(score is { } s ? $" score {s,6:F1}" : "")}  {ups,7:F0} upd/s  {Format(agent.Metrics)}");
+                    window.Restart();
+                    windowStart = agent.Updates;
+                }
+                else if (c.Progress && c.LogEvery > 0 && (t + 1) % c.LogEvery == 0)
+                    Console.Write($"\r[{agent.Name}] step {t + 1,8}/{c.Steps}  {Format(agent.Metrics)}   ");
+            }
+        }
+        finally { log?.Dispose(); }
+        double secs = total.Elapsed.TotalSeconds;
+        if (c.OutDir is not null) agent.Save(c.OutDir, agentConfig ?? new { });
+        return new TrainResult(evals, agent.Updates / Math.Max(1e-9, secs), secs);
+    }
+
+    private static string Format(Dictionary<string, float> m)
+    {
+        var sb = new StringBuilder();
+        foreach (var (k, v) in m) sb.Append(k).Append(' ').Append(v.ToString("G4", CultureInfo.InvariantCulture)).Append("  ");
+        return sb.ToString();
+    }
+
+    /// <summary>Mean and std of the deterministic policy's return over episodes (seeds seed, seed + 1, ...).</summary>
+    public static (double Mean, double Std) Evaluate(IPolicy policy, string envName, int episodes, ulong seed)
+    {
+        using var env = EnvRegistry.Make(envName);
+        var obs = new float[env.ObservationSpace.Width];
+        var act = new float[env.ActionSpace.Width];
+        var returns = new double[episodes];
+        for (int e = 0; e < episodes; e++)
+        {
+            env.Reset(seed + (ulong)e, obs);
+            while (true)
+            {
+                policy.Act(obs, act, deterministic: true);
+                var r = env.Step(act, obs);
+                returns[e] += r.Reward;
+                if (r.Done) break;
+            }
+        }
+        double mean = returns.Average();
+        return (mean, Math.Sqrt(returns.Select(x => (x - mean) * (x - mean)).Average()));
+    }
+
+    /// <summary>Evaluation metrics as CSV and JSON Lines, appended and flushed at each evaluation.</summary>
+    private sealed class MetricsLog : IDisposable
+    {
+        private readonly StreamWriter _csv, _jsonl;
+        private string[]? _keys;
+
+        public MetricsLog(string dir)
+        {
+            Directory.CreateDirectory(dir);
+            _csv = new StreamWriter(Path.Combine(dir, "metrics.csv"), append: false);
+            _jsonl = new StreamWriter(Path.Combine(dir, "metrics.jsonl"), append: false);
+        }
+
+        public void Write(EvalResult e, Dictionary<string, float> m)
+        {
+            if (_keys is null)
+            {
+                _keys = m.Keys.ToArray();
+                _csv.WriteLine("step,return_mean,return_std,normalized_score,updates_per_s," + string.Join(",", _keys));
+            }
+            var inv = CultureInfo.InvariantCulture;
+            _csv.WriteLine(string.Join(",", new[] { e.Step.ToString(inv), e.ReturnMean.ToString("R", inv), e.ReturnStd.ToString("R", inv),
+                e.NormalizedScore?.ToString("R", inv) ?? "", e.UpdatesPerSecond.ToString("F1", inv) }
+                .Concat(_keys.Select(k => m.TryGetValue(k, out var v) ? v.ToString("R", inv) : ""))));
+            var row = new Dictionary<string, object?> { ["step"] = e.Step, ["return_mean"] = e.ReturnMean, ["return_std"] = e.ReturnStd, ["normalized_score"] = e.NormalizedScore, ["updates_per_s"] = e.UpdatesPerSecond };
+            foreach (var (k, v) in m) row[k] = v;
+            _jsonl.WriteLine(JsonSerializer.Serialize(row));
+            _csv.Flush(); _jsonl.Flush();
+        }
+
+        public void Dispose() { _csv.Dispose(); _jsonl.Dispose(); }
+    }
+}
