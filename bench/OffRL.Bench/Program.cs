@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using OffRL.Algorithms;
 using OffRL.Data;
 using OffRL.Data.IO;
 using OffRL.Envs;
@@ -19,6 +20,9 @@ var names = new Dictionary<string, Func<int, Dictionary<string, double>>>
     ["dataset-sample"] = _ => DataBenchmarks.Sample(),
     ["dataset-load"] = _ => DataBenchmarks.Load(),
     ["env-step"] = _ => EnvBenchmarks.Steps(),
+    ["td3bc-update"] = t => AlgoBenchmarks.Updates("td3bc", t),
+    ["iql-update"] = t => AlgoBenchmarks.Updates("iql", t),
+    ["sac-update"] = t => AlgoBenchmarks.Updates("sac", t),
     ["mujoco-compare"] = _ => EnvBenchmarks.CompareWithGym(Environment.GetEnvironmentVariable("GYM_XML_DIR")),
 };
 if (args.Length == 0 || !names.ContainsKey(args[0]))
@@ -257,5 +261,24 @@ static class EnvBenchmarks
             }) * 800;
         }
         return f;
+    }
+}
+
+static class AlgoBenchmarks
+{
+    /// <summary>Gradient updates per second at the shapes of shared/bench/torch_rl_updates.py: obs 17, act 6, batch 256, 256-unit MLPs, random data.</summary>
+    public static Dictionary<string, double> Updates(string algo, int threads)
+    {
+        Gemm.Threads = threads;
+        var rng = new Rng(0);
+        var batch = new TransitionBatch(256, 17, 6);
+        var (agent, _, _) = AgentFactory.Create(algo, 17, Box.Uniform(6, -1f, 1f), 0);
+        double rate = Benchmarks.Rate(() =>
+        {
+            rng.FillNormal(batch.Obs); rng.FillUniform(batch.Act, -1f, 1f); rng.FillNormal(batch.Rew); rng.FillNormal(batch.Next);
+            Array.Fill(batch.Discount, 0.99f);
+            agent.Update(batch);
+        });
+        return new() { ["updates_per_s"] = rate };
     }
 }
