@@ -23,6 +23,7 @@ var names = new Dictionary<string, Func<int, Dictionary<string, double>>>
     ["td3bc-update"] = t => AlgoBenchmarks.Updates("td3bc", t),
     ["iql-update"] = t => AlgoBenchmarks.Updates("iql", t),
     ["sac-update"] = t => AlgoBenchmarks.Updates("sac", t),
+    ["cql-update"] = t => AlgoBenchmarks.Updates("cql", t),
     ["mujoco-compare"] = _ => EnvBenchmarks.CompareWithGym(Environment.GetEnvironmentVariable("GYM_XML_DIR")),
 };
 if (args.Length == 0 || !names.ContainsKey(args[0]))

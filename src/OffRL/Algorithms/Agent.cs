@@ -108,6 +108,13 @@ public abstract class Agent : IPolicy
     }
 }
 
+/// <summary>A free-standing parameter as a module (a state-independent log-std), so checkpoints include it.</summary>
+public sealed class ParameterModule : Module
+{
+    public Tensor Value { get; }
+    public ParameterModule(string name, Shape shape) => Value = Param(name, shape);
+}
+
 /// <summary>Network builders shared by the algorithms.</summary>
 public static class Networks
 {

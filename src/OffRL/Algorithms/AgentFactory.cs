@@ -8,8 +8,8 @@ namespace OffRL.Algorithms;
 /// <summary>Builds agents by name with their configs (defaults from the papers, overridable from YAML/JSON).</summary>
 public static class AgentFactory
 {
-    public static readonly string[] OfflineAlgorithms = ["bc", "pbc", "td3bc", "iql"];
-    public static readonly string[] OnlineAlgorithms = ["sac"];
+    public static readonly string[] OfflineAlgorithms = ["bc", "pbc", "td3bc", "iql", "cql", "awac"];
+    public static readonly string[] OnlineAlgorithms = ["sac", "td3"];
 
     /// <summary>The agent and its config; config fields come from a JSON object (null: the defaults).</summary>
     public static (Agent Agent, object Config, bool NormalizeObservations) Create(string algo, int obs, Space actionSpace, ulong seed, JsonElement? overrides = null, long steps = 0)
@@ -21,8 +21,11 @@ public static class AgentFactory
             case "pbc": { var c = Cfg(new BcConfig(TopFraction: 0.1)); return (new Bc(obs, actionSpace, c, seed), c, c.NormalizeObservations); }
             case "td3bc": { var c = Cfg(new Td3BcConfig()); return (new Td3Bc(obs, actionSpace, c, seed), c, c.NormalizeObservations); }
             case "iql": { var c = Cfg(new IqlConfig(CosineActorLrSteps: steps > 0 ? steps : null)); return (new Iql(obs, actionSpace, c, seed), c, c.NormalizeObservations); }
+            case "cql": { var c = Cfg(new CqlConfig()); return (new Cql(obs, actionSpace, c, seed), c, c.NormalizeObservations); }
+            case "awac": { var c = Cfg(new AwacConfig()); return (new Awac(obs, actionSpace, c, seed), c, c.NormalizeObservations); }
             case "sac": { var c = Cfg(new SacConfig()); return (new Sac(obs, actionSpace, c, seed), c, false); }
-            default: throw new ArgumentException($"unknown algorithm '{algo}' (offline: {string.Join(", ", OfflineAlgorithms)}; online: {string.Join(", ", OnlineAlgorithms)}; CQL, AWAC, TD3, DQN are not implemented yet)");
+            case "td3": { var c = Cfg(new Td3BcConfig(BehaviorCloning: false, NormalizeObservations: false)); return (new Td3Bc(obs, actionSpace, c, seed), c, false); }
+            default: throw new ArgumentException($"unknown algorithm '{algo}' (offline: {string.Join(", ", OfflineAlgorithms)}; online: {string.Join(", ", OnlineAlgorithms)}; DQN and discrete CQL are not implemented yet)");
         }
     }
 
@@ -32,7 +35,8 @@ public static class AgentFactory
         var node = System.Text.Json.Nodes.JsonNode.Parse(JsonSerializer.Serialize(defaults, Module.JsonOptions))!.AsObject();
         foreach (var p in o.EnumerateObject())
         {
-            var key = node.Select(kv => kv.Key).FirstOrDefault(k => string.Equals(k, p.Name, StringComparison.OrdinalIgnoreCase))
+            static string Norm(string n) => n.Replace("_", "").Replace("-", "").ToLowerInvariant();   // policy_freq = PolicyFreq
+            var key = node.Select(kv => kv.Key).FirstOrDefault(k => Norm(k) == Norm(p.Name))
                 ?? throw new ArgumentException($"config: '{p.Name}' is not a field of {typeof(T).Name} (fields: {string.Join(", ", node.Select(kv => kv.Key))})");
             node[key] = System.Text.Json.Nodes.JsonNode.Parse(p.Value.GetRawText());
         }

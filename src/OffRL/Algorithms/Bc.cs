@@ -7,7 +7,7 @@ namespace OffRL.Algorithms;
 /// <summary>Behavior cloning hyperparameters; TopFraction &lt; 1 gives %BC (Chen et al. 2021: clone the best x% of episodes by return).</summary>
 public sealed record BcConfig(int[]? Hidden = null, double Lr = 1e-3, int BatchSize = 256, double TopFraction = 1.0, bool NormalizeObservations = true)
 {
-    public int[] HiddenSizes => Hidden ?? [256, 256];
+    [System.Text.Json.Serialization.JsonIgnore] public int[] HiddenSizes => Hidden ?? [256, 256];
 }
 
 /// <summary>Behavior cloning: a deterministic tanh policy regressed on the dataset's actions, min E (pi(s) - a)^2.</summary>

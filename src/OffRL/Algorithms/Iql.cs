@@ -9,13 +9,14 @@ public sealed record IqlConfig(
     int[]? Hidden = null, double ActorLr = 3e-4, double CriticLr = 3e-4, double ValueLr = 3e-4, float Gamma = 0.99f, float Tau = 0.005f,
     float Expectile = 0.7f, float Beta = 3f, float MaxWeight = 100f, long? CosineActorLrSteps = null, int BatchSize = 256, bool NormalizeObservations = true)
 {
-    public int[] HiddenSizes => Hidden ?? [256, 256];
+    [System.Text.Json.Serialization.JsonIgnore] public int[] HiddenSizes => Hidden ?? [256, 256];
 }
 
 /// <summary>Implicit Q-learning: expectile regression for V, TD for Q against V, advantage-weighted regression for the policy.</summary>
 public sealed class Iql : Agent
 {
     private readonly Mlp _actor, _value;
+    private readonly ParameterModule _logStdModule;
     private readonly Tensor _logStd;
     private readonly EnsembleMlp _critic, _criticTarget;
     private readonly Adam _actorOpt, _criticOpt, _valueOpt;
@@ -27,7 +28,8 @@ public sealed class Iql : Agent
         Config = config ?? new IqlConfig();
         int act = actionSpace.Width;
         _actor = new Mlp(new MlpConfig(obs, Config.HiddenSizes, act, Activation.Relu, Activation.Tanh), Rng);
-        _logStd = Tensor.Parameter(new Shape(act), "log_std");   // state-independent, starts at 0
+        _logStdModule = new ParameterModule("log_std", new Shape(act));   // state-independent, starts at 0
+        _logStd = _logStdModule.Value;
         _value = new Mlp(new MlpConfig(obs, Config.HiddenSizes, 1), Rng);
         _critic = Networks.Critic(obs, act, Config.HiddenSizes, Rng);
         _criticTarget = Networks.Target(_critic, () => Networks.Critic(obs, act, Config.HiddenSizes, new Rng(0)));
@@ -83,5 +85,5 @@ public sealed class Iql : Agent
     }
 
     protected override IEnumerable<(string, Module)> Modules() =>
-        [("actor", _actor), ("value", _value), ("critic", _critic), ("critic_target", _criticTarget)];
+        [("actor", _actor), ("log_std", _logStdModule), ("value", _value), ("critic", _critic), ("critic_target", _criticTarget)];
 }

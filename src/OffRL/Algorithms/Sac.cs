@@ -9,14 +9,16 @@ public sealed record SacConfig(
     int[]? Hidden = null, double ActorLr = 3e-4, double CriticLr = 3e-4, double AlphaLr = 3e-4,
     float Gamma = 0.99f, float Tau = 0.005f, float InitialAlpha = 1f, float? TargetEntropy = null, int BatchSize = 256)
 {
-    public int[] HiddenSizes => Hidden ?? [256, 256];
+    [System.Text.Json.Serialization.JsonIgnore] public int[] HiddenSizes => Hidden ?? [256, 256];
 }
 
 /// <summary>Soft Actor-Critic with automatic temperature: twin Q, tanh-Gaussian policy, Polyak targets.</summary>
-public sealed class Sac : Agent
+public class Sac : Agent
 {
     private readonly Mlp _actor;
     private readonly EnsembleMlp _critic, _criticTarget;
+    protected Mlp Actor => _actor;
+    protected EnsembleMlp Critic => _critic;
     private readonly Tensor _logAlpha = Tensor.Parameter(new Shape(1), "log_alpha");
     private readonly Adam _actorOpt, _criticOpt, _alphaOpt;
     private readonly float _targetEntropy;
@@ -51,7 +53,9 @@ public sealed class Sac : Agent
         }
         // Critic loss (eq. 5): sum over both Q of the mean squared Bellman error
         _criticOpt.ZeroGrad();
-        var criticLoss = (Networks.Q(_critic, b.ObsT, b.ActT) - y).Square().Mean() * 2f;
+        var qData = Networks.Q(_critic, b.ObsT, b.ActT);
+        var criticLoss = (qData - y).Square().Mean() * 2f;
+        if (CriticRegularizer(b, qData) is { } extra) criticLoss = criticLoss + extra;
         criticLoss.Backward();
         _criticOpt.Step();
         Record("critic_loss", criticLoss);
@@ -76,6 +80,9 @@ public sealed class Sac : Agent
 
         Polyak.Update(_criticTarget, _critic, Config.Tau);
     }
+
+    /// <summary>A term added to the critic loss (CQL's conservative penalty); none for SAC.</summary>
+    protected virtual Tensor? CriticRegularizer(TransitionBatch b, Tensor qData) => null;
 
     protected override void ActCore(Tensor s, Span<float> action, bool deterministic)
     {

@@ -7,12 +7,16 @@ namespace OffRL.Algorithms;
 /// <summary>TD3+BC hyperparameters (Fujimoto and Gu 2021, "A Minimalist Approach to Offline RL"; CORL's defaults).</summary>
 public sealed record Td3BcConfig(
     int[]? Hidden = null, double ActorLr = 3e-4, double CriticLr = 3e-4, float Gamma = 0.99f, float Tau = 0.005f,
-    float PolicyNoise = 0.2f, float NoiseClip = 0.5f, int PolicyFreq = 2, float Alpha = 2.5f, int BatchSize = 256, bool NormalizeObservations = true)
+    float PolicyNoise = 0.2f, float NoiseClip = 0.5f, int PolicyFreq = 2, float Alpha = 2.5f, int BatchSize = 256, bool NormalizeObservations = true,
+    bool BehaviorCloning = true, float ExplorationNoise = 0.1f)
 {
-    public int[] HiddenSizes => Hidden ?? [256, 256];
+    [System.Text.Json.Serialization.JsonIgnore] public int[] HiddenSizes => Hidden ?? [256, 256];
 }
 
-/// <summary>TD3 with a behavior-cloning term: pi = argmax lambda Q(s, pi(s)) - (pi(s) - a)^2, lambda = alpha / mean|Q|.</summary>
+/// <summary>
+/// TD3 with a behavior-cloning term: pi = argmax lambda Q(s, pi(s)) - (pi(s) - a)^2, lambda = alpha / mean|Q|.
+/// Without the term (BehaviorCloning = false) it is TD3 (Fujimoto et al. 2018) for online learning.
+/// </summary>
 public sealed class Td3Bc : Agent
 {
     private readonly Mlp _actor, _actorTarget;
@@ -20,7 +24,7 @@ public sealed class Td3Bc : Agent
     private readonly Adam _actorOpt, _criticOpt;
     private readonly Tensor _noise;
     public Td3BcConfig Config { get; }
-    public override string Name => "td3bc";
+    public override string Name => Config.BehaviorCloning ? "td3bc" : "td3";
 
     public Td3Bc(int obs, Space actionSpace, Td3BcConfig? config = null, ulong seed = 0) : base(obs, actionSpace, seed)
     {
@@ -59,20 +63,29 @@ public sealed class Td3Bc : Agent
         _actorOpt.ZeroGrad();
         var pi = _actor.Forward(b.ObsT);
         var q = Networks.Q(_critic, b.ObsT, pi).Slice(0, 0, 1);
-        float lambda = Config.Alpha / q.Detach().Abs().Mean().Item();
-        var bc = (pi - b.ActT).Square().Mean();
-        var actorLoss = q.Mean() * -lambda + bc;
+        Tensor actorLoss;
+        if (Config.BehaviorCloning)
+        {
+            float lambda = Config.Alpha / q.Detach().Abs().Mean().Item();
+            var bc = (pi - b.ActT).Square().Mean();
+            actorLoss = q.Mean() * -lambda + bc;
+            Record("bc_loss", bc);
+        }
+        else actorLoss = q.Mean().Neg();   // TD3 (eq. 6): deterministic policy gradient through Q_1
         actorLoss.Backward();
         _actorOpt.Step();
         _critic.SetRequiresGrad(true);
         Record("actor_loss", actorLoss);
-        Record("bc_loss", bc);
         Polyak.Update(_criticTarget, _critic, Config.Tau);
         Polyak.Update(_actorTarget, _actor, Config.Tau);
     }
 
-    protected override void ActCore(Tensor s, Span<float> action, bool deterministic) =>
-        _actor.Forward(s).Data.AsSpan(0, ActionDim).CopyTo(action);
+    protected override void ActCore(Tensor s, Span<float> action, bool deterministic)
+    {
+        var a = _actor.Forward(s).Data;
+        for (int j = 0; j < ActionDim; j++)
+            action[j] = deterministic ? a[j] : Math.Clamp(a[j] + Config.ExplorationNoise * Rng.Normal(), -1f, 1f);
+    }
 
     protected override IEnumerable<(string, Module)> Modules() =>
         [("actor", _actor), ("actor_target", _actorTarget), ("critic", _critic), ("critic_target", _criticTarget)];
