@@ -8,8 +8,8 @@ namespace OffRL.Algorithms;
 /// <summary>Builds agents by name with their configs (defaults from the papers, overridable from YAML/JSON).</summary>
 public static class AgentFactory
 {
-    public static readonly string[] OfflineAlgorithms = ["bc", "pbc", "td3bc", "iql", "cql", "awac"];
-    public static readonly string[] OnlineAlgorithms = ["sac", "td3"];
+    public static readonly string[] OfflineAlgorithms = ["bc", "pbc", "td3bc", "iql", "cql", "awac", "cql-discrete"];
+    public static readonly string[] OnlineAlgorithms = ["sac", "td3", "dqn"];
 
     /// <summary>The agent and its config; config fields come from a JSON object (null: the defaults).</summary>
     public static (Agent Agent, object Config, bool NormalizeObservations) Create(string algo, int obs, Space actionSpace, ulong seed, JsonElement? overrides = null, long steps = 0)
@@ -24,8 +24,10 @@ public static class AgentFactory
             case "cql": { var c = Cfg(new CqlConfig()); return (new Cql(obs, actionSpace, c, seed), c, c.NormalizeObservations); }
             case "awac": { var c = Cfg(new AwacConfig()); return (new Awac(obs, actionSpace, c, seed), c, c.NormalizeObservations); }
             case "sac": { var c = Cfg(new SacConfig()); return (new Sac(obs, actionSpace, c, seed), c, false); }
+            case "dqn": { var c = Cfg(new DqnConfig()); return (new Dqn(obs, actionSpace, c, seed), c, c.NormalizeObservations); }
+            case "cql-discrete": { var c = Cfg(new DqnConfig(CqlAlpha: 1f)); return (new Dqn(obs, actionSpace, c, seed), c, c.NormalizeObservations); }
             case "td3": { var c = Cfg(new Td3BcConfig(BehaviorCloning: false, NormalizeObservations: false)); return (new Td3Bc(obs, actionSpace, c, seed), c, false); }
-            default: throw new ArgumentException($"unknown algorithm '{algo}' (offline: {string.Join(", ", OfflineAlgorithms)}; online: {string.Join(", ", OnlineAlgorithms)}; DQN and discrete CQL are not implemented yet)");
+            default: throw new ArgumentException($"unknown algorithm '{algo}' (offline: {string.Join(", ", OfflineAlgorithms)}; online: {string.Join(", ", OnlineAlgorithms)}; discrete actions: dqn, cql-discrete)");
         }
     }
 
@@ -49,7 +51,16 @@ public static class AgentFactory
     /// </summary>
     public static (Agent Agent, TrainResult Result) TrainOffline(string algo, Dataset data, string env, TrainerConfig tc, JsonElement? overrides = null)
     {
-        var box = data.ActionSpace as Box ?? throw new ArgumentException($"{algo}: needs continuous actions (discrete CQL/DQN are not implemented yet)");
+        if (data.ActionSpace is Discrete)
+        {
+            if (algo == "cql") algo = "cql-discrete";
+            if (algo != "cql-discrete") throw new ArgumentException($"{algo}: needs continuous actions; for discrete actions use cql-discrete");
+            var (dagent, dcfg, dnorm) = Create(algo, data.ObservationDim, data.ActionSpace, tc.Seed, overrides, tc.Steps);
+            var dpre = Preprocessing.Fit(data, new PreprocessingConfig(NormalizeObservations: dnorm));
+            dagent.Preprocessing = dpre;
+            return (dagent, Trainer.FitOffline(dagent, dpre.Apply(data), env, tc, dcfg));
+        }
+        var box = data.ActionSpace as Box ?? throw new ArgumentException($"{algo}: unsupported action space {data.ActionSpace}");
         var (agent, cfg, normalize) = Create(algo, data.ObservationDim, Box.Uniform(box.Width, -1f, 1f), tc.Seed, overrides, tc.Steps);
         if (algo == "pbc") data = Bc.Select(data, ((BcConfig)cfg).TopFraction);
         var pre = Preprocessing.Fit(data, new PreprocessingConfig(NormalizeObservations: normalize, RescaleActions: box.IsBounded));

@@ -7,7 +7,7 @@ namespace OffRL.Algorithms;
 
 /// <summary>
 /// D4RL-style dataset recipes built with OffRL's own SAC (Fu et al. 2020's protocol): random (uniform actions),
-/// medium (a policy at about one third of expert), expert (SAC trained to convergence), medium-replay (the replay
+/// medium (a policy at about one third of expert), expert (SAC, or Double DQN for discrete actions, trained to convergence), medium-replay (the replay
 /// buffer of SAC up to the medium policy), medium-expert (medium and expert concatenated). Names: ENV-KIND, e.g.
 /// pendulum-medium-replay. Datasets are generated on first use and cached (Parquet) in <see cref="CacheDir"/>.
 /// </summary>
@@ -19,6 +19,7 @@ public static class Recipes
     public static readonly IReadOnlyDictionary<string, EnvRecipe> Envs = new Dictionary<string, EnvRecipe>
     {
         ["pendulum"] = new("pendulum", 10_000, 50_000, 10, 70, 250),
+        ["cartpole"] = new("cartpole", 30_000, 50_000, 10, 70, 1000),
         ["hopper"] = new("hopper", 1_000_000, 1_000_000, 25, 40, 10_000),
         ["halfcheetah"] = new("halfcheetah", 1_000_000, 1_000_000, 25, 40, 10_000),
         ["walker2d"] = new("walker2d", 1_000_000, 1_000_000, 25, 40, 10_000),
@@ -60,12 +61,12 @@ public static class Recipes
         string File(string kind) => Path.Combine(CacheDir, $"{r.Env}-{kind}-seed{seed}.parquet");
         using var probe = EnvRegistry.Make(r.Env);
         var actSpace = probe.ActionSpace;
-        log($"building {r.Env} datasets (seed {seed}) in {CacheDir}: SAC for up to {r.ExpertSteps} steps, {r.DatasetSteps} transitions per dataset");
+        log($"building {r.Env} datasets (seed {seed}) in {CacheDir}: {(actSpace is Discrete ? "Double DQN" : "SAC")} for up to {r.ExpertSteps} steps, {r.DatasetSteps} transitions per dataset");
         var random = Collect(null, r.Env, r.DatasetSteps, seed + 1);
         ParquetFormat.Write(random, File("random"));
         log($"  random: return {random.EpisodeReturns().Average():F1}");
 
-        var sac = NewSac(r.Env, seed);
+        var sac = NewLearner(r.Env, seed);
         string mediumDir = Path.Combine(CacheDir, $"{r.Env}-medium-policy-seed{seed}");
         Dataset? mediumReplay = null;
         double bestGap = double.MaxValue;
@@ -77,17 +78,19 @@ public static class Recipes
                 if (e.NormalizedScore is { } s && s >= r.MediumScoreLow && s <= r.MediumScoreHigh && Math.Abs(s - r.MediumScore) < bestGap)
                 {
                     bestGap = Math.Abs(s - r.MediumScore);
-                    sac.Save(mediumDir, sac.Config);
+                    sac.Save(mediumDir, new { });
                     mediumReplay = buffer.ToDataset(probe.ObservationSpace, actSpace, new DatasetInfo($"OffRL SAC replay buffer up to the medium policy (step {e.Step})", r.Env));
                     (mediumStep, mediumReturn) = (e.Step, e.ReturnMean);
                 }
             });
         log($"  expert policy after {online.Final.Step} steps: return {online.Final.ReturnMean:F1} (score {online.Final.NormalizedScore:F1})");
         if (mediumReplay is null) throw new InvalidOperationException($"{r.Env}: SAC never scored between {r.MediumScoreLow} and {r.MediumScoreHigh}; no medium policy (try another seed)");
-        log($"  medium policy: SAC at step {mediumStep}, return {mediumReturn:F1}");
+        log($"  medium policy: snapshot at step {mediumStep}, return {mediumReturn:F1}");
         var expert = Collect(sac, r.Env, r.DatasetSteps, seed + 2);
-        var mediumAgent = NewSac(r.Env, seed);
+        var mediumAgent = NewLearner(r.Env, seed);
         mediumAgent.Load(mediumDir);
+        (mediumAgent as Dqn)?.SettleExploration();
+        (sac as Dqn)?.SettleExploration();
         var medium = Collect(mediumAgent, r.Env, r.DatasetSteps, seed + 3);
         ParquetFormat.Write(expert, File("expert"));
         ParquetFormat.Write(medium, File("medium"));
@@ -96,9 +99,11 @@ public static class Recipes
         log($"  medium: return {medium.EpisodeReturns().Average():F1}; expert: {expert.EpisodeReturns().Average():F1}; medium-replay: {mediumReplay!.Count} transitions");
     }
 
-    private static Sac NewSac(string env, ulong seed)
+    /// <summary>The online learner of a recipe: SAC for continuous actions, Double DQN for discrete ones.</summary>
+    private static Agent NewLearner(string env, ulong seed)
     {
         using var e = EnvRegistry.Make(env);
+        if (e.ActionSpace is Discrete) return new Dqn(e.ObservationSpace.Width, e.ActionSpace, new DqnConfig(), seed);
         var box = (Box)e.ActionSpace;
         return new Sac(e.ObservationSpace.Width, Box.Uniform(box.Width, -1f, 1f), new SacConfig(), seed)
         {

@@ -1,0 +1,81 @@
+using OffRL.Data;
+using OffRL.Nn;
+using OffRL.Tensors;
+
+namespace OffRL.Algorithms;
+
+/// <summary>
+/// DQN hyperparameters (Mnih et al. 2015 with Double DQN, van Hasselt et al. 2016); CqlAlpha > 0 makes it discrete CQL
+/// (Kumar et al. 2020, eq. 1 with the log-sum-exp regularizer; alpha 1 as d3rlpy's DiscreteCQL).
+/// </summary>
+public sealed record DqnConfig(
+    int[]? Hidden = null, double Lr = 1e-3, float Gamma = 0.99f, float Tau = 0.005f, int BatchSize = 256,
+    float StartEpsilon = 1f, float FinalEpsilon = 0.05f, long EpsilonDecaySteps = 10_000, float CqlAlpha = 0f, bool NormalizeObservations = false)
+{
+    [System.Text.Json.Serialization.JsonIgnore] public int[] HiddenSizes => Hidden ?? [256, 256];
+}
+
+/// <summary>Double DQN: y = r + gamma (1 - d) Q'(s', argmax_a Q(s', a)); with CqlAlpha, discrete CQL.</summary>
+public sealed class Dqn : Agent
+{
+    private readonly Mlp _q, _qTarget;
+    private readonly Adam _opt;
+    private long _acts;
+    public DqnConfig Config { get; }
+    public int Actions { get; }
+    public override string Name => Config.CqlAlpha > 0 ? "cql-discrete" : "dqn";
+
+    public Dqn(int obs, Space actionSpace, DqnConfig? config = null, ulong seed = 0) : base(obs, actionSpace, seed)
+    {
+        Config = config ?? new DqnConfig();
+        Actions = actionSpace is Discrete d ? d.N : throw new ArgumentException($"DQN: needs discrete actions, got {actionSpace}");
+        Mlp Build(Rng r) => new(new MlpConfig(obs, Config.HiddenSizes, Actions), r);
+        _q = Build(Rng);
+        _qTarget = Networks.Target(_q, () => Build(new Rng(0)));
+        _opt = new Adam(_q.Parameters(), Config.Lr);
+    }
+
+    /// <summary>Exploration rate of stochastic actions: linear decay over the first EpsilonDecaySteps of them.</summary>
+    public float Epsilon => Config.StartEpsilon + (Config.FinalEpsilon - Config.StartEpsilon) * Math.Min(1f, (float)_acts / Config.EpsilonDecaySteps);
+
+    protected override void UpdateCore(TransitionBatch b)
+    {
+        Tensor y;
+        using (Tensor.NoGrad())
+        {
+            // Double DQN: the online network picks a*, the target network evaluates it
+            var best = System.Buffers.ArrayPool<int>.Shared.Rent(b.Size);
+            var qNext = _q.Forward(b.NextT);
+            for (int i = 0; i < b.Size; i++) best[i] = System.Numerics.Tensors.TensorPrimitives.IndexOfMax(qNext.Data.AsSpan(i * Actions, Actions));
+            var idx = best.AsSpan(0, b.Size).ToArray();
+            System.Buffers.ArrayPool<int>.Shared.Return(best);
+            y = b.RewT + b.DiscountT * _qTarget.Forward(b.NextT).GatherRows(idx);
+        }
+        _opt.ZeroGrad();
+        var q = _q.Forward(b.ObsT);
+        var qData = q.GatherRows(b.ActionIndex);
+        var loss = (qData - y).Square().Mean();
+        Record("td_loss", loss);
+        if (Config.CqlAlpha > 0)
+        {   // CQL (eq. 1, discrete): alpha (log sum_a exp Q(s, a) - Q(s, a_data))
+            var gap = (q.LogSumExp(1, keepDim: true) - qData).Mean();
+            Record("cql_gap", gap);
+            loss = loss + gap * Config.CqlAlpha;
+        }
+        loss.Backward();
+        _opt.Step();
+        Polyak.Update(_qTarget, _q, Config.Tau);
+    }
+
+    protected override void ActCore(Tensor s, Span<float> action, bool deterministic)
+    {
+        if (!deterministic && Rng.NextFloat() < Epsilon) action[0] = Rng.NextInt(Actions);
+        else action[0] = System.Numerics.Tensors.TensorPrimitives.IndexOfMax(_q.Forward(s).Data.AsSpan(0, Actions));
+        if (!deterministic) _acts++;
+    }
+
+    /// <summary>Stop decaying: stochastic actions from now on use the final epsilon (a loaded or finished agent).</summary>
+    public void SettleExploration() => _acts = Config.EpsilonDecaySteps;
+
+    protected override IEnumerable<(string, Module)> Modules() => [("q", _q), ("q_target", _qTarget)];
+}
