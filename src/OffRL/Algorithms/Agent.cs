@@ -108,11 +108,31 @@ public abstract class Agent : IPolicy
     }
 }
 
-/// <summary>A free-standing parameter as a module (a state-independent log-std), so checkpoints include it.</summary>
-public sealed class ParameterModule : Module
+/// <summary>Gaussian policy with a tanh-squashed mean network and a state-independent log-std (IQL, AWAC).</summary>
+public sealed class GaussianMeanPolicy : Module
 {
-    public Tensor Value { get; }
-    public ParameterModule(string name, Shape shape) => Value = Param(name, shape);
+    private readonly Mlp _mean;
+    public Tensor LogStd { get; }
+    public int ActionDim { get; }
+
+    public GaussianMeanPolicy(int obs, int[] hidden, int act, Rng rng)
+    {
+        ActionDim = act;
+        _mean = Child("mean", new Mlp(new MlpConfig(obs, hidden, act, Activation.Relu, Activation.Tanh), rng));
+        LogStd = Param("log_std", new Shape(act));   // starts at 0
+    }
+
+    public Tensor LogProb(Tensor s, Tensor a) => new Gaussian(_mean.Forward(s), LogStd).LogProb(a);
+
+    /// <summary>a = clip(mean(s) + std * eps, -1, 1) for a given noise tensor.</summary>
+    public Tensor Sample(Tensor s, Tensor eps) => (_mean.Forward(s) + LogStd.Exp() * eps).Clamp(-1f, 1f);
+
+    public void Act(Tensor s, Span<float> action, bool deterministic, Rng rng)
+    {
+        var mean = _mean.Forward(s);
+        for (int j = 0; j < ActionDim; j++)
+            action[j] = deterministic ? mean.Data[j] : Math.Clamp(mean.Data[j] + MathF.Exp(LogStd.Data[j]) * rng.Normal(), -1f, 1f);
+    }
 }
 
 /// <summary>Network builders shared by the algorithms.</summary>

@@ -15,9 +15,7 @@ public sealed record AwacConfig(
 /// <summary>Advantage-weighted actor-critic: TD critic under the current policy, policy by exp(A / lambda)-weighted likelihood.</summary>
 public sealed class Awac : Agent
 {
-    private readonly Mlp _actor;
-    private readonly ParameterModule _logStdModule;
-    private readonly Tensor _logStd;
+    private readonly GaussianMeanPolicy _actor;
     private readonly EnsembleMlp _critic, _criticTarget;
     private readonly Adam _actorOpt, _criticOpt;
     private readonly Tensor _eps;
@@ -28,12 +26,10 @@ public sealed class Awac : Agent
     {
         Config = config ?? new AwacConfig();
         int act = actionSpace.Width;
-        _actor = new Mlp(new MlpConfig(obs, Config.HiddenSizes, act, Activation.Relu, Activation.Tanh), Rng);
-        _logStdModule = new ParameterModule("log_std", new Shape(act));
-        _logStd = _logStdModule.Value;
+        _actor = new GaussianMeanPolicy(obs, Config.HiddenSizes, act, Rng);
         _critic = Networks.Critic(obs, act, Config.HiddenSizes, Rng);
         _criticTarget = Networks.Target(_critic, () => Networks.Critic(obs, act, Config.HiddenSizes, new Rng(0)));
-        _actorOpt = new Adam([.. _actor.Parameters(), _logStd], Config.ActorLr);
+        _actorOpt = new Adam(_actor.Parameters(), Config.ActorLr);
         _criticOpt = new Adam(_critic.Parameters(), Config.CriticLr);
         _eps = Tensor.Zeros(Config.BatchSize, act);
     }
@@ -41,7 +37,7 @@ public sealed class Awac : Agent
     private Tensor Sample(Tensor s)
     {
         Rng.FillNormal(_eps.Data);
-        return (_actor.Forward(s) + _logStd.Exp() * _eps).Clamp(-1f, 1f);
+        return _actor.Sample(s, _eps);
     }
 
     protected override void UpdateCore(TransitionBatch b)
@@ -64,19 +60,14 @@ public sealed class Awac : Agent
             weight = (adv * (1f / Config.Lambda)).Exp().Clamp(0f, Config.MaxWeight);
         }
         _actorOpt.ZeroGrad();
-        var logp = new Gaussian(_actor.Forward(b.ObsT), _logStd).LogProb(b.ActT);
+        var logp = _actor.LogProb(b.ObsT, b.ActT);
         var actorLoss = (weight * logp).Mean().Neg();
         actorLoss.Backward();
         _actorOpt.Step();
         Record("actor_loss", actorLoss);
     }
 
-    protected override void ActCore(Tensor s, Span<float> action, bool deterministic)
-    {
-        var mean = _actor.Forward(s);
-        for (int j = 0; j < ActionDim; j++)
-            action[j] = deterministic ? mean.Data[j] : Math.Clamp(mean.Data[j] + MathF.Exp(_logStd.Data[j]) * Rng.Normal(), -1f, 1f);
-    }
+    protected override void ActCore(Tensor s, Span<float> action, bool deterministic) => _actor.Act(s, action, deterministic, Rng);
 
-    protected override IEnumerable<(string, Module)> Modules() => [("actor", _actor), ("log_std", _logStdModule), ("critic", _critic), ("critic_target", _criticTarget)];
+    protected override IEnumerable<(string, Module)> Modules() => [("actor", _actor), ("critic", _critic), ("critic_target", _criticTarget)];
 }

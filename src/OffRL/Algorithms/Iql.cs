@@ -15,9 +15,8 @@ public sealed record IqlConfig(
 /// <summary>Implicit Q-learning: expectile regression for V, TD for Q against V, advantage-weighted regression for the policy.</summary>
 public sealed class Iql : Agent
 {
-    private readonly Mlp _actor, _value;
-    private readonly ParameterModule _logStdModule;
-    private readonly Tensor _logStd;
+    private readonly GaussianMeanPolicy _actor;
+    private readonly Mlp _value;
     private readonly EnsembleMlp _critic, _criticTarget;
     private readonly Adam _actorOpt, _criticOpt, _valueOpt;
     public IqlConfig Config { get; }
@@ -27,13 +26,11 @@ public sealed class Iql : Agent
     {
         Config = config ?? new IqlConfig();
         int act = actionSpace.Width;
-        _actor = new Mlp(new MlpConfig(obs, Config.HiddenSizes, act, Activation.Relu, Activation.Tanh), Rng);
-        _logStdModule = new ParameterModule("log_std", new Shape(act));   // state-independent, starts at 0
-        _logStd = _logStdModule.Value;
+        _actor = new GaussianMeanPolicy(obs, Config.HiddenSizes, act, Rng);
         _value = new Mlp(new MlpConfig(obs, Config.HiddenSizes, 1), Rng);
         _critic = Networks.Critic(obs, act, Config.HiddenSizes, Rng);
         _criticTarget = Networks.Target(_critic, () => Networks.Critic(obs, act, Config.HiddenSizes, new Rng(0)));
-        _actorOpt = new Adam([.. _actor.Parameters(), _logStd], Config.ActorLr);
+        _actorOpt = new Adam(_actor.Parameters(), Config.ActorLr);
         if (Config.CosineActorLrSteps is { } n) _actorOpt.Schedule = LrSchedule.Cosine(n);
         _criticOpt = new Adam(_critic.Parameters(), Config.CriticLr);
         _valueOpt = new Adam(_value.Parameters(), Config.ValueLr);
@@ -70,20 +67,15 @@ public sealed class Iql : Agent
         // Policy (eq. 7): advantage-weighted regression, weights exp(beta (Q'(s, a) - V(s))) clipped at 100
         _actorOpt.ZeroGrad();
         var expAdv = (adv.Detach() * Config.Beta).Exp().Clamp(0f, Config.MaxWeight);
-        var logp = new Gaussian(_actor.Forward(b.ObsT), _logStd).LogProb(b.ActT);
+        var logp = _actor.LogProb(b.ObsT, b.ActT);
         var actorLoss = (expAdv * logp).Mean().Neg();
         actorLoss.Backward();
         _actorOpt.Step();
         Record("actor_loss", actorLoss);
     }
 
-    protected override void ActCore(Tensor s, Span<float> action, bool deterministic)
-    {
-        var mean = _actor.Forward(s);
-        for (int j = 0; j < ActionDim; j++)
-            action[j] = deterministic ? mean.Data[j] : Math.Clamp(mean.Data[j] + MathF.Exp(_logStd.Data[j]) * Rng.Normal(), -1f, 1f);
-    }
+    protected override void ActCore(Tensor s, Span<float> action, bool deterministic) => _actor.Act(s, action, deterministic, Rng);
 
     protected override IEnumerable<(string, Module)> Modules() =>
-        [("actor", _actor), ("log_std", _logStdModule), ("value", _value), ("critic", _critic), ("critic_target", _criticTarget)];
+        [("actor", _actor), ("value", _value), ("critic", _critic), ("critic_target", _criticTarget)];
 }

@@ -77,14 +77,16 @@ public class LearningTests(PendulumDatasets data)
         Assert.True(Math.Abs(res.Final.ReturnMean - behavior) <= 0.1 * Math.Abs(behavior), $"BC {res.Final.ReturnMean:F1} vs behavior {behavior:F1}");
     }
 
-    [Fact]
-    public void CheckpointsReloadToTheSamePolicy()
+    [Theory]
+    [InlineData("td3bc")]
+    [InlineData("iql")]
+    public void CheckpointsReloadToTheSamePolicy(string algo)
     {
-        var dir = Path.Combine(data.Dir, "ckpt-td3bc");
-        var (agent, _) = AgentFactory.TrainOffline("td3bc", data.MediumReplay, "pendulum",
+        var dir = Path.Combine(data.Dir, "ckpt-" + algo);
+        var (agent, _) = AgentFactory.TrainOffline(algo, data.MediumReplay, "pendulum",
             new TrainerConfig(Steps: 200, EvalEvery: 200, EvalEpisodes: 1, Seed: 2, Progress: false, OutDir: dir));
         Assert.True(File.Exists(Path.Combine(dir, "metrics.csv")) && File.Exists(Path.Combine(dir, "metrics.jsonl")));
-        var again = (Td3Bc)AgentFactory.Create("td3bc", 3, Box.Uniform(1, -1, 1), 99).Agent;
+        var again = AgentFactory.Create(algo, 3, Box.Uniform(1, -1, 1), 99).Agent;
         again.Load(dir);
         var o = new float[] { 0.3f, -0.9f, 1.2f };
         float[] a1 = new float[1], a2 = new float[1];
