@@ -21,6 +21,7 @@ public sealed class Dqn : Agent
     private readonly Mlp _q, _qTarget;
     private readonly Adam _opt;
     private long _acts;
+    private int[] _best = [];
     public DqnConfig Config { get; }
     public int Actions { get; }
     public override string Name => Config.CqlAlpha > 0 ? "cql-discrete" : "dqn";
@@ -44,12 +45,10 @@ public sealed class Dqn : Agent
         using (Tensor.NoGrad())
         {
             // Double DQN: the online network picks a*, the target network evaluates it
-            var best = System.Buffers.ArrayPool<int>.Shared.Rent(b.Size);
+            if (_best.Length != b.Size) _best = new int[b.Size];
             var qNext = _q.Forward(b.NextT);
-            for (int i = 0; i < b.Size; i++) best[i] = System.Numerics.Tensors.TensorPrimitives.IndexOfMax(qNext.Data.AsSpan(i * Actions, Actions));
-            var idx = best.AsSpan(0, b.Size).ToArray();
-            System.Buffers.ArrayPool<int>.Shared.Return(best);
-            y = b.RewT + b.DiscountT * _qTarget.Forward(b.NextT).GatherRows(idx);
+            for (int i = 0; i < b.Size; i++) _best[i] = System.Numerics.Tensors.TensorPrimitives.IndexOfMax(qNext.Data.AsSpan(i * Actions, Actions));
+            y = b.RewT + b.DiscountT * _qTarget.Forward(b.NextT).GatherRows(_best);
         }
         _opt.ZeroGrad();
         var q = _q.Forward(b.ObsT);
