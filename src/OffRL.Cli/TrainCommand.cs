@@ -38,11 +38,14 @@ internal static class TrainCommand
         var evalEpisodes = new Option<int>("--eval-episodes") { Description = "Episodes per evaluation", DefaultValueFactory = _ => 10 };
         var outDir = new Option<string?>("--out") { Description = "Folder for metrics (CSV, JSON Lines) and the trained agent" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object as the last line" };
-        var cmd = new Command("train", "Train an agent offline on a dataset or online in an environment") { algo, dataset, env, steps, seed, config, evalEvery, evalEpisodes, outDir, json };
+        var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Offline: write OUT/checkpoint every N steps (optimizer and RNG state included)", DefaultValueFactory = _ => 0 };
+        var resume = new Option<string?>("--resume") { Description = "Offline: continue from a checkpoint folder (OUT/checkpoint of an earlier run)" };
+        var cmd = new Command("train", "Train an agent offline on a dataset or online in an environment") { algo, dataset, env, steps, seed, config, evalEvery, evalEpisodes, outDir, json, checkpointEvery, resume };
         cmd.SetAction(r => DatasetCommand.Run(() =>
         {
             var a = r.GetValue(algo)!.ToLowerInvariant();
-            var tc = new TrainerConfig(Steps: r.GetValue(steps), EvalEvery: Math.Max(1, r.GetValue(evalEvery)), EvalEpisodes: r.GetValue(evalEpisodes), Seed: r.GetValue(seed), OutDir: r.GetValue(outDir));
+            var tc = new TrainerConfig(Steps: r.GetValue(steps), EvalEvery: Math.Max(1, r.GetValue(evalEvery)), EvalEpisodes: r.GetValue(evalEpisodes), Seed: r.GetValue(seed), OutDir: r.GetValue(outDir),
+                CheckpointEvery: r.GetValue(checkpointEvery), ResumeFrom: r.GetValue(resume));
             var overrides = r.GetValue(config) is { } cf ? ConfigFile.Read(cf) : (JsonElement?)null;
             string dsName; string envName; TrainResult res; string agentName;
             if (AgentFactory.OnlineAlgorithms.Contains(a))

@@ -85,6 +85,57 @@ public abstract class Agent : IPolicy
     /// <summary>Modules saved in checkpoints, by name.</summary>
     protected abstract IEnumerable<(string Name, Module Module)> Modules();
 
+    private readonly List<(string Name, Optimizer Optimizer)> _optimizers = new();
+
+    /// <summary>Register an optimizer so checkpoints carry its state (moments, step count).</summary>
+    protected T Optim<T>(string name, T optimizer) where T : Optimizer
+    {
+        _optimizers.Add((name, optimizer));
+        return optimizer;
+    }
+
+    /// <summary>Extra counters an algorithm must restore on resume (e.g. exploration progress).</summary>
+    protected virtual long ExtraState { get => 0; set { } }
+
+    /// <summary>
+    /// A full checkpoint: everything <see cref="Save"/> writes plus optimizer state, the agent's generator state and
+    /// update counter, so <see cref="LoadCheckpoint"/> continues training exactly where it stopped.
+    /// </summary>
+    public void SaveCheckpoint(string dir, object config)
+    {
+        Save(dir, config);
+        var tensors = new List<(string, Tensor)>();
+        var meta = new Dictionary<string, string> { ["updates"] = Updates.ToString(), ["extra"] = ExtraState.ToString() };
+        foreach (var (name, opt) in _optimizers)
+        {
+            meta[$"{name}.steps"] = opt.Steps.ToString();
+            foreach (var (k, v) in opt.State()) tensors.Add(($"{name}.{k}", Tensor.FromArray(v, v.Length)));
+        }
+        var st = Rng.GetState();
+        meta["rng"] = JsonSerializer.Serialize(new[] { st.S0.ToString(), st.S1.ToString(), st.S2.ToString(), st.S3.ToString(), st.HasSpare.ToString(), st.Spare.ToString("R") });
+        Safetensors.Write(Path.Combine(dir, "optimizers.safetensors"), tensors, meta);
+    }
+
+    public void LoadCheckpoint(string dir)
+    {
+        Load(dir);
+        var (tensors, meta) = Safetensors.Read(Path.Combine(dir, "optimizers.safetensors"));
+        foreach (var (name, opt) in _optimizers)
+        {
+            foreach (var (k, v) in opt.State())
+            {
+                if (!tensors.TryGetValue($"{name}.{k}", out var e) || e.Data.Length != v.Length)
+                    throw new InvalidDataException($"{dir}: optimizer state '{name}.{k}' is missing or has the wrong size");
+                e.Data.CopyTo(v, 0);
+            }
+            opt.SetSteps(long.Parse(meta[$"{name}.steps"]));
+        }
+        Updates = long.Parse(meta["updates"]);
+        ExtraState = long.Parse(meta["extra"]);
+        var r = JsonSerializer.Deserialize<string[]>(meta["rng"])!;
+        Rng.SetState(new RngState(ulong.Parse(r[0]), ulong.Parse(r[1]), ulong.Parse(r[2]), ulong.Parse(r[3]), bool.Parse(r[4]), double.Parse(r[5], System.Globalization.CultureInfo.InvariantCulture)));
+    }
+
     /// <summary>Save the networks (safetensors), the preprocessing and the agent's description (JSON) into a folder.</summary>
     public void Save(string dir, object config)
     {
@@ -106,6 +157,13 @@ public abstract class Agent : IPolicy
         var pre = Path.Combine(dir, "preprocessing.json");
         if (File.Exists(pre)) Preprocessing = Preprocessing.Load(pre);
     }
+}
+
+/// <summary>A free-standing parameter as a module (SAC's log-temperature), so checkpoints include it.</summary>
+public sealed class ParameterModule : Module
+{
+    public Tensor Value { get; }
+    public ParameterModule(string name, Shape shape) => Value = Param(name, shape);
 }
 
 /// <summary>Gaussian policy with a tanh-squashed mean network and a state-independent log-std (IQL, AWAC).</summary>

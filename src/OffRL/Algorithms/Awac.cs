@@ -29,8 +29,8 @@ public sealed class Awac : Agent
         _actor = new GaussianMeanPolicy(obs, Config.HiddenSizes, act, Rng);
         _critic = Networks.Critic(obs, act, Config.HiddenSizes, Rng);
         _criticTarget = Networks.Target(_critic, () => Networks.Critic(obs, act, Config.HiddenSizes, new Rng(0)));
-        _actorOpt = new Adam(_actor.Parameters(), Config.ActorLr);
-        _criticOpt = new Adam(_critic.Parameters(), Config.CriticLr);
+        _actorOpt = Optim("actor", new Adam(_actor.Parameters(), Config.ActorLr));
+        _criticOpt = Optim("critic", new Adam(_critic.Parameters(), Config.CriticLr));
         _eps = Tensor.Zeros(Config.BatchSize, act);
     }
 

@@ -22,7 +22,7 @@ public sealed class Bc : Agent
     {
         Config = config ?? new BcConfig();
         _actor = new Mlp(new MlpConfig(obs, Config.HiddenSizes, actionSpace.Width, Activation.Relu, Activation.Tanh), Rng);
-        _opt = new Adam(_actor.Parameters(), Config.Lr);
+        _opt = Optim("actor", new Adam(_actor.Parameters(), Config.Lr));
     }
 
     /// <summary>The episodes %BC trains on: the top fraction by return (all of them for plain BC).</summary>

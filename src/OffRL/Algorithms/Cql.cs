@@ -29,7 +29,7 @@ public sealed class Cql : Sac
         : base(obs, actionSpace, ToSac(config ??= new CqlConfig()), seed)
     {
         Cfg = config;
-        if (config.Lagrange) _alphaPrimeOpt = new Adam([_logAlphaPrime], config.AlphaPrimeLr);
+        if (config.Lagrange) _alphaPrimeOpt = Optim("alpha_prime", new Adam([_logAlphaPrime], config.AlphaPrimeLr));
     }
 
     private static SacConfig ToSac(CqlConfig c) => new(c.HiddenSizes, c.ActorLr, c.CriticLr, 3e-4, c.Gamma, c.Tau, BatchSize: c.BatchSize);

@@ -33,7 +33,7 @@ public sealed class Dqn : Agent
         Mlp Build(Rng r) => new(new MlpConfig(obs, Config.HiddenSizes, Actions), r);
         _q = Build(Rng);
         _qTarget = Networks.Target(_q, () => Build(new Rng(0)));
-        _opt = new Adam(_q.Parameters(), Config.Lr);
+        _opt = Optim("q", new Adam(_q.Parameters(), Config.Lr));
     }
 
     /// <summary>Exploration rate of stochastic actions: linear decay over the first EpsilonDecaySteps of them.</summary>
@@ -72,6 +72,8 @@ public sealed class Dqn : Agent
         else action[0] = System.Numerics.Tensors.TensorPrimitives.IndexOfMax(_q.Forward(s).Data.AsSpan(0, Actions));
         if (!deterministic) _acts++;
     }
+
+    protected override long ExtraState { get => _acts; set => _acts = value; }
 
     /// <summary>Stop decaying: stochastic actions from now on use the final epsilon (a loaded or finished agent).</summary>
     public void SettleExploration() => _acts = Config.EpsilonDecaySteps;

@@ -30,10 +30,10 @@ public sealed class Iql : Agent
         _value = new Mlp(new MlpConfig(obs, Config.HiddenSizes, 1), Rng);
         _critic = Networks.Critic(obs, act, Config.HiddenSizes, Rng);
         _criticTarget = Networks.Target(_critic, () => Networks.Critic(obs, act, Config.HiddenSizes, new Rng(0)));
-        _actorOpt = new Adam(_actor.Parameters(), Config.ActorLr);
+        _actorOpt = Optim("actor", new Adam(_actor.Parameters(), Config.ActorLr));
         if (Config.CosineActorLrSteps is { } n) _actorOpt.Schedule = LrSchedule.Cosine(n);
-        _criticOpt = new Adam(_critic.Parameters(), Config.CriticLr);
-        _valueOpt = new Adam(_value.Parameters(), Config.ValueLr);
+        _criticOpt = Optim("critic", new Adam(_critic.Parameters(), Config.CriticLr));
+        _valueOpt = Optim("value", new Adam(_value.Parameters(), Config.ValueLr));
     }
 
     protected override void UpdateCore(TransitionBatch b)

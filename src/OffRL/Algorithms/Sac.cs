@@ -19,12 +19,13 @@ public class Sac : Agent
     private readonly EnsembleMlp _critic, _criticTarget;
     protected Mlp Actor => _actor;
     protected EnsembleMlp Critic => _critic;
-    private readonly Tensor _logAlpha = Tensor.Parameter(new Shape(1), "log_alpha");
+    private readonly ParameterModule _temperature = new("log_alpha", new Shape(1));
+    private Tensor LogAlpha => _temperature.Value;
     private readonly Adam _actorOpt, _criticOpt, _alphaOpt;
     private readonly float _targetEntropy;
     public SacConfig Config { get; }
     public override string Name => "sac";
-    public float Alpha => MathF.Exp(_logAlpha.Data[0]);
+    public float Alpha => MathF.Exp(LogAlpha.Data[0]);
 
     public Sac(int obs, Space actionSpace, SacConfig? config = null, ulong seed = 0) : base(obs, actionSpace, seed)
     {
@@ -33,11 +34,11 @@ public class Sac : Agent
         _actor = new Mlp(new MlpConfig(obs, Config.HiddenSizes, 2 * act), Rng);
         _critic = Networks.Critic(obs, act, Config.HiddenSizes, Rng);
         _criticTarget = Networks.Target(_critic, () => Networks.Critic(obs, act, Config.HiddenSizes, new Rng(0)));
-        _logAlpha.Data[0] = MathF.Log(Config.InitialAlpha);
+        LogAlpha.Data[0] = MathF.Log(Config.InitialAlpha);
         _targetEntropy = Config.TargetEntropy ?? -act;   // heuristic target entropy -|A|
-        _actorOpt = new Adam(_actor.Parameters(), Config.ActorLr);
-        _criticOpt = new Adam(_critic.Parameters(), Config.CriticLr);
-        _alphaOpt = new Adam([_logAlpha], Config.AlphaLr);
+        _actorOpt = Optim("actor", new Adam(_actor.Parameters(), Config.ActorLr));
+        _criticOpt = Optim("critic", new Adam(_critic.Parameters(), Config.CriticLr));
+        _alphaOpt = Optim("alpha", new Adam([LogAlpha], Config.AlphaLr));
     }
 
     protected override void UpdateCore(TransitionBatch b)
@@ -72,7 +73,7 @@ public class Sac : Agent
 
         // Temperature loss (eq. 18): -log alpha * (log pi + target entropy)
         _alphaOpt.ZeroGrad();
-        var alphaLoss = (_logAlpha * (logp.Detach() + _targetEntropy)).Mean().Neg();
+        var alphaLoss = (LogAlpha * (logp.Detach() + _targetEntropy)).Mean().Neg();
         alphaLoss.Backward();
         _alphaOpt.Step();
         Record("alpha", Alpha);
@@ -91,5 +92,5 @@ public class Sac : Agent
         a.Data.AsSpan(0, ActionDim).CopyTo(action);
     }
 
-    protected override IEnumerable<(string, Module)> Modules() => [("actor", _actor), ("critic", _critic), ("critic_target", _criticTarget)];
+    protected override IEnumerable<(string, Module)> Modules() => [("actor", _actor), ("critic", _critic), ("critic_target", _criticTarget), ("temperature", _temperature)];
 }

@@ -35,8 +35,8 @@ public sealed class Td3Bc : Agent
         _actorTarget = Networks.Target(_actor, () => Actor(new Rng(0)));
         _critic = Networks.Critic(obs, act, Config.HiddenSizes, Rng);
         _criticTarget = Networks.Target(_critic, () => Networks.Critic(obs, act, Config.HiddenSizes, new Rng(0)));
-        _actorOpt = new Adam(_actor.Parameters(), Config.ActorLr);
-        _criticOpt = new Adam(_critic.Parameters(), Config.CriticLr);
+        _actorOpt = Optim("actor", new Adam(_actor.Parameters(), Config.ActorLr));
+        _criticOpt = Optim("critic", new Adam(_critic.Parameters(), Config.CriticLr));
         _noise = Tensor.Zeros(Config.BatchSize, act);
     }
 

@@ -13,7 +13,9 @@ public sealed record TrainerConfig(
     long Steps = 100_000, int BatchSize = 256, int EvalEvery = 5000, int EvalEpisodes = 10, ulong Seed = 0,
     string? OutDir = null, int LogEvery = 1000, bool Progress = true,
     /// <summary>Online: random actions before learning starts, and updates per environment step.</summary>
-    int StartSteps = 5000, int UpdatesPerStep = 1, int ReplayCapacity = 1_000_000, float Gamma = 0.99f);
+    int StartSteps = 5000, int UpdatesPerStep = 1, int ReplayCapacity = 1_000_000, float Gamma = 0.99f,
+    /// <summary>Offline: write OutDir/checkpoint every N steps (0: only the final agent); resume from such a folder.</summary>
+    int CheckpointEvery = 0, string? ResumeFrom = null);
 
 /// <summary>One evaluation: mean and std of episode returns, and the normalized score when the env has references.</summary>
 public sealed record EvalResult(long Step, double ReturnMean, double ReturnStd, double? NormalizedScore, double UpdatesPerSecond);
@@ -32,8 +34,49 @@ public static class Trainer
     /// <summary>Offline training on a dataset (with an environment only for evaluation).</summary>
     public static TrainResult FitOffline(Agent agent, Dataset data, string envName, TrainerConfig c, object? agentConfig = null)
     {
-        var sampler = new UniformSampler(data, c.BatchSize, new Rng(c.Seed ^ 0x5A5A5A5AUL), c.Gamma);
-        return Loop(agent, envName, c, agentConfig, null, _ => agent.Update(sampler.Sample()));
+        var samplerRng = new Rng(c.Seed ^ 0x5A5A5A5AUL);
+        var sampler = new UniformSampler(data, c.BatchSize, samplerRng, c.Gamma);
+        long start = 0;
+        if (c.ResumeFrom is { } from)
+        {
+            agent.LoadCheckpoint(from);
+            var t = JsonSerializer.Deserialize<TrainerState>(File.ReadAllText(Path.Combine(from, "trainer.json")))
+                ?? throw new InvalidDataException($"{from}: trainer.json is empty");
+            start = t.Step;
+            samplerRng.SetState(t.SamplerRng.ToState());
+        }
+        Action<long>? checkpoint = null;
+        if (c.CheckpointEvery > 0)
+        {
+            if (c.OutDir is null) throw new ArgumentException("trainer: CheckpointEvery needs OutDir");
+            checkpoint = step => WriteCheckpoint(Path.Combine(c.OutDir, "checkpoint"), dir =>
+            {
+                agent.SaveCheckpoint(dir, agentConfig ?? new { });
+                File.WriteAllText(Path.Combine(dir, "trainer.json"), JsonSerializer.Serialize(new TrainerState(step, RngDto.From(samplerRng.GetState()))));
+            });
+        }
+        return Loop(agent, envName, c, agentConfig, null, _ => agent.Update(sampler.Sample()), start, checkpoint);
+    }
+
+    private sealed record RngDto(string S0, string S1, string S2, string S3, bool HasSpare, double Spare)
+    {
+        public static RngDto From(RngState s) => new(s.S0.ToString(), s.S1.ToString(), s.S2.ToString(), s.S3.ToString(), s.HasSpare, s.Spare);
+        public RngState ToState() => new(ulong.Parse(S0), ulong.Parse(S1), ulong.Parse(S2), ulong.Parse(S3), HasSpare, Spare);
+    }
+
+    private sealed record TrainerState(long Step, RngDto SamplerRng);
+
+    /// <summary>Write a checkpoint folder under a temporary name, then swap it in: a crash never leaves half a checkpoint.</summary>
+    private static void WriteCheckpoint(string dir, Action<string> write)
+    {
+        var tmp = dir + ".tmp";
+        if (Directory.Exists(tmp)) Directory.Delete(tmp, true);
+        write(tmp);
+        var old = dir + ".old";
+        if (Directory.Exists(old)) Directory.Delete(old, true);
+        if (Directory.Exists(dir)) Directory.Move(dir, old);
+        Directory.Move(tmp, dir);
+        if (Directory.Exists(old)) Directory.Delete(old, true);
     }
 
     /// <summary>Online training in an environment with a replay buffer (SAC, TD3, DQN).</summary>
@@ -63,18 +106,20 @@ public static class Trainer
         });
     }
 
-    private static TrainResult Loop(Agent agent, string envName, TrainerConfig c, object? agentConfig, Action<EvalResult>? onEval, Action<long> step)
+    private static TrainResult Loop(Agent agent, string envName, TrainerConfig c, object? agentConfig, Action<EvalResult>? onEval, Action<long> step,
+        long start = 0, Action<long>? checkpoint = null)
     {
         var evals = new List<EvalResult>();
-        MetricsLog? log = c.OutDir is null ? null : new MetricsLog(c.OutDir);
+        MetricsLog? log = c.OutDir is null ? null : new MetricsLog(c.OutDir, append: start > 0);
         var total = Stopwatch.StartNew();
         var window = Stopwatch.StartNew();
         long windowStart = agent.Updates;
         try
         {
-            for (long t = 0; t < c.Steps; t++)
+            for (long t = start; t < c.Steps; t++)
             {
                 step(t);
+                if (checkpoint is not null && (t + 1) % c.CheckpointEvery == 0) checkpoint(t + 1);
                 bool last = t == c.Steps - 1;
                 if ((t + 1) % c.EvalEvery == 0 || last)
                 {
@@ -135,11 +180,13 @@ public static class Trainer
         private readonly StreamWriter _csv, _jsonl;
         private string[]? _keys;
 
-        public MetricsLog(string dir)
+        public MetricsLog(string dir, bool append)
         {
             Directory.CreateDirectory(dir);
-            _csv = new StreamWriter(Path.Combine(dir, "metrics.csv"), append: false);
-            _jsonl = new StreamWriter(Path.Combine(dir, "metrics.jsonl"), append: false);
+            var csv = Path.Combine(dir, "metrics.csv");
+            if (append && File.Exists(csv)) _keys = File.ReadLines(csv).First().Split(',').Skip(5).ToArray();
+            _csv = new StreamWriter(csv, append);
+            _jsonl = new StreamWriter(Path.Combine(dir, "metrics.jsonl"), append);
         }
 
         public void Write(EvalResult e, Dictionary<string, float> m)
