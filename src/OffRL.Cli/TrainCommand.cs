@@ -89,15 +89,8 @@ internal static class TrainCommand
         cmd.SetAction(r => DatasetCommand.Run(() =>
         {
             var dir = r.GetValue(ckpt)!;
-            var metaPath = Path.Combine(dir, "agent.json");
-            if (!File.Exists(metaPath)) throw new DataException("not a checkpoint folder (agent.json is missing)", dir);
-            using var meta = JsonDocument.Parse(File.ReadAllText(metaPath));
-            var root = meta.RootElement;
-            string algo = root.GetProperty("algo").GetString()!;
-            int obs = root.GetProperty("observation_dim").GetInt32();
-            var space = root.GetProperty("action_space").Deserialize<Space>(OffRL.Nn.Module.JsonOptions)!;
-            var (agent, _, _) = AgentFactory.Create(algo, obs, space, 0, root.GetProperty("config"));
-            agent.Load(dir);
+            var agent = AgentFactory.Load(dir);
+            string algo = agent.Name;
             var envName = r.GetValue(env) ?? throw new ArgumentException("--env: name the environment to evaluate in");
             var (mean, std) = Trainer.Evaluate(agent, envName, r.GetValue(episodes), r.GetValue(seed));
             double? score = NormalizedScore.TryGet(envName, out _) ? NormalizedScore.Score(envName, mean) : null;
@@ -124,11 +117,7 @@ internal static class TrainCommand
             var envName = r.GetValue(env)!;
             if (p != "random")
             {
-                using var meta = JsonDocument.Parse(File.ReadAllText(Path.Combine(p, "agent.json")));
-                var root = meta.RootElement;
-                var (agent, _, _) = AgentFactory.Create(root.GetProperty("algo").GetString()!, root.GetProperty("observation_dim").GetInt32(),
-                    root.GetProperty("action_space").Deserialize<Space>(OffRL.Nn.Module.JsonOptions)!, r.GetValue(seed), root.GetProperty("config"));
-                agent.Load(p);
+                var agent = AgentFactory.Load(p, r.GetValue(seed));
                 pol = r.GetValue(noise) > 0 ? new NoisyPolicy(agent, r.GetValue(noise), r.GetValue(seed)) : agent;
             }
             var d = Recipes.Collect(pol, envName, r.GetValue(steps), r.GetValue(seed));

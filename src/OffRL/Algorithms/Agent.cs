@@ -111,8 +111,7 @@ public abstract class Agent : IPolicy
             meta[$"{name}.steps"] = opt.Steps.ToString();
             foreach (var (k, v) in opt.State()) tensors.Add(($"{name}.{k}", Tensor.FromArray(v, v.Length)));
         }
-        var st = Rng.GetState();
-        meta["rng"] = JsonSerializer.Serialize(new[] { st.S0.ToString(), st.S1.ToString(), st.S2.ToString(), st.S3.ToString(), st.HasSpare.ToString(), st.Spare.ToString("R") });
+        meta["rng"] = JsonSerializer.Serialize(Rng.GetState());
         Safetensors.Write(Path.Combine(dir, "optimizers.safetensors"), tensors, meta);
     }
 
@@ -132,8 +131,7 @@ public abstract class Agent : IPolicy
         }
         Updates = long.Parse(meta["updates"]);
         ExtraState = long.Parse(meta["extra"]);
-        var r = JsonSerializer.Deserialize<string[]>(meta["rng"])!;
-        Rng.SetState(new RngState(ulong.Parse(r[0]), ulong.Parse(r[1]), ulong.Parse(r[2]), ulong.Parse(r[3]), bool.Parse(r[4]), double.Parse(r[5], System.Globalization.CultureInfo.InvariantCulture)));
+        Rng.SetState(JsonSerializer.Deserialize<RngState>(meta["rng"]));
     }
 
     /// <summary>Save the networks (safetensors), the preprocessing and the agent's description (JSON) into a folder.</summary>

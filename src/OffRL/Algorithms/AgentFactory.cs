@@ -31,6 +31,19 @@ public static class AgentFactory
         }
     }
 
+    /// <summary>Rebuild a trained agent from a folder written by <see cref="Agent.Save"/> (agent.json names the algorithm and config).</summary>
+    public static Agent Load(string dir, ulong seed = 0)
+    {
+        var metaPath = Path.Combine(dir, "agent.json");
+        if (!File.Exists(metaPath)) throw new DataException("not a checkpoint folder (agent.json is missing)", dir);
+        using var meta = JsonDocument.Parse(File.ReadAllText(metaPath));
+        var root = meta.RootElement;
+        var (agent, _, _) = Create(root.GetProperty("algo").GetString()!, root.GetProperty("observation_dim").GetInt32(),
+            root.GetProperty("action_space").Deserialize<Space>(Module.JsonOptions)!, seed, root.GetProperty("config"));
+        agent.Load(dir);
+        return agent;
+    }
+
     /// <summary>Record defaults with the given JSON fields replaced (unknown fields are an error naming the field).</summary>
     public static T Merge<T>(T defaults, JsonElement o)
     {

@@ -43,7 +43,7 @@ public static class Trainer
             var t = JsonSerializer.Deserialize<TrainerState>(File.ReadAllText(Path.Combine(from, "trainer.json")))
                 ?? throw new InvalidDataException($"{from}: trainer.json is empty");
             start = t.Step;
-            samplerRng.SetState(t.SamplerRng.ToState());
+            samplerRng.SetState(t.SamplerRng);
         }
         Action<long>? checkpoint = null;
         if (c.CheckpointEvery > 0)
@@ -52,19 +52,13 @@ public static class Trainer
             checkpoint = step => WriteCheckpoint(Path.Combine(c.OutDir, "checkpoint"), dir =>
             {
                 agent.SaveCheckpoint(dir, agentConfig ?? new { });
-                File.WriteAllText(Path.Combine(dir, "trainer.json"), JsonSerializer.Serialize(new TrainerState(step, RngDto.From(samplerRng.GetState()))));
+                File.WriteAllText(Path.Combine(dir, "trainer.json"), JsonSerializer.Serialize(new TrainerState(step, samplerRng.GetState())));
             });
         }
         return Loop(agent, envName, c, agentConfig, null, _ => agent.Update(sampler.Sample()), start, checkpoint);
     }
 
-    private sealed record RngDto(string S0, string S1, string S2, string S3, bool HasSpare, double Spare)
-    {
-        public static RngDto From(RngState s) => new(s.S0.ToString(), s.S1.ToString(), s.S2.ToString(), s.S3.ToString(), s.HasSpare, s.Spare);
-        public RngState ToState() => new(ulong.Parse(S0), ulong.Parse(S1), ulong.Parse(S2), ulong.Parse(S3), HasSpare, Spare);
-    }
-
-    private sealed record TrainerState(long Step, RngDto SamplerRng);
+    private sealed record TrainerState(long Step, RngState SamplerRng);
 
     /// <summary>Write a checkpoint folder under a temporary name, then swap it in: a crash never leaves half a checkpoint.</summary>
     private static void WriteCheckpoint(string dir, Action<string> write)
