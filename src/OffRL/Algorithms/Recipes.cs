@@ -119,18 +119,25 @@ public static class Recipes
         var rng = new Rng(seed);
         var obs = new float[steps * od]; var next = new float[steps * od]; var act = new float[steps * ad];
         var rew = new float[steps]; var term = new bool[steps]; var tout = new bool[steps];
+        // Behavior log-probabilities make the dataset usable for importance-sampling OPE.
+        var known = policy as Evaluation.IProbabilisticPolicy
+            ?? (policy is null && env.ActionSpace is Discrete or Box { IsBounded: true } ? new Evaluation.UniformPolicy(od, env.ActionSpace) : null);
+        var logp = known is null ? null : new float[steps];
         var o = new float[od];
         env.Reset(seed, o);
         for (int t = 0; t < steps; t++)
         {
             var a = act.AsSpan(t * ad, ad);
-            if (policy is null) env.ActionSpace.SampleAction(rng, a); else policy.Act(o, a, deterministic: false);
+            if (policy is null) env.ActionSpace.SampleAction(rng, a);
+            else if (policy is Evaluation.IProbabilisticPolicy p) p.Sample(o, a, rng);
+            else policy.Act(o, a, deterministic: false);
+            if (logp is not null) logp[t] = (float)known!.LogProb(o, a);
             o.CopyTo(obs, t * od);
             var r = env.Step(a, next.AsSpan(t * od, od));
             rew[t] = r.Reward; term[t] = r.Terminated; tout[t] = r.Truncated || (t == steps - 1 && !r.Terminated);
             if (r.Done) env.Reset(null, o); else next.AsSpan(t * od, od).CopyTo(o);
         }
-        var cols = new DatasetColumns { Observations = obs, NextObservations = next, Actions = act, Rewards = rew, Terminals = term, Timeouts = tout };
+        var cols = new DatasetColumns { Observations = obs, NextObservations = next, Actions = act, Rewards = rew, Terminals = term, Timeouts = tout, BehaviorLogProbs = logp };
         return new Dataset(cols, env.ObservationSpace, env.ActionSpace, new DatasetInfo(policy is null ? "random policy" : $"{(policy as Agent)?.Name ?? "policy"} rollouts", envName));
     }
 }

@@ -1,0 +1,316 @@
+using System.Globalization;
+using OffRL.Data;
+using OffRL.Data.IO;
+
+namespace OffRL.Evaluation;
+
+/// <summary>
+/// Logged bandit feedback: per row a context, the chosen action (and slate position), the observed reward and the
+/// logging policy's probability of that choice (Open Bandit Pipeline's bandit_feedback, row-major arrays).
+/// </summary>
+public sealed class BanditFeedback
+{
+    public int Count { get; }
+    public int ContextDim { get; }
+    public int Actions { get; }
+    /// <summary>Slate positions (1 when the action is a single choice).</summary>
+    public int Positions { get; }
+    public float[] Context { get; }
+    public int[] Action { get; }
+    public int[] Position { get; }
+    public float[] Reward { get; }
+    public float[] Propensity { get; }
+    /// <summary>Optional features per action [Actions, ActionContextDim].</summary>
+    public float[]? ActionContext { get; }
+    public int ActionContextDim { get; }
+    public string Source { get; }
+
+    public BanditFeedback(float[] context, int contextDim, int[] action, int[] position, float[] reward, float[] propensity,
+        int actions, int positions, float[]? actionContext = null, string source = "")
+    {
+        int n = action.Length;
+        Source = source;
+        if (contextDim < 0 || context.Length != n * contextDim) throw new DataException($"has {context.Length} values, expected rows x context_dim = {n} x {contextDim}", source, "context");
+        if (position.Length != n || reward.Length != n || propensity.Length != n)
+            throw new DataException($"columns differ in length: action {n}, position {position.Length}, reward {reward.Length}, propensity {propensity.Length}", source);
+        if (actions < 1) throw new DataException($"needs at least one action, got {actions}", source, "n_actions");
+        if (positions < 1) throw new DataException($"needs at least one position, got {positions}", source, "n_positions");
+        for (int i = 0; i < n; i++)
+        {
+            if ((uint)action[i] >= (uint)actions) throw new DataException($"action {action[i]} is outside 0..{actions - 1}", source, "action", i);
+            if ((uint)position[i] >= (uint)positions) throw new DataException($"position {position[i]} is outside 0..{positions - 1}", source, "position", i);
+            if (!(propensity[i] > 0 && propensity[i] <= 1)) throw new DataException($"propensity {propensity[i]} is not in (0, 1]", source, "propensity", i);
+            if (!float.IsFinite(reward[i])) throw new DataException($"reward {reward[i]} is not finite", source, "reward", i);
+        }
+        for (int i = 0; i < context.Length; i++)
+            if (!float.IsFinite(context[i])) throw new DataException($"context value {context[i]} is not finite", source, "context", i / Math.Max(1, contextDim), i % Math.Max(1, contextDim));
+        if (actionContext is not null && actionContext.Length % actions != 0)
+            throw new DataException($"action context has {actionContext.Length} values, not a multiple of {actions} actions", source, "action_context");
+        Count = n; ContextDim = contextDim; Actions = actions; Positions = positions;
+        Context = context; Action = action; Position = position; Reward = reward; Propensity = propensity;
+        ActionContext = actionContext; ActionContextDim = actionContext is null ? 0 : actionContext.Length / actions;
+    }
+
+    public ReadOnlySpan<float> ContextOf(int row) => new(Context, row * ContextDim, ContextDim);
+
+    public double MeanReward()
+    {
+        double s = 0;
+        for (int i = 0; i < Count; i++) s += Reward[i];
+        return Count == 0 ? double.NaN : s / Count;
+    }
+
+    /// <summary>
+    /// Read an Open Bandit Dataset campaign file ({campaign}.csv) the way OBP does: position 1..3 mapped to 0..2,
+    /// context = one-hot of the user features with the first (sorted) level of each dropped, action context =
+    /// item_feature_0 and label-encoded item_feature_1..3 from item_context.csv next to it (when present).
+    /// </summary>
+    public static BanditFeedback ReadObd(string path)
+    {
+        var t = CsvTable.Read(path);
+        int n = t.Rows;
+        int cItem = t.Col("item_id"), cPos = t.Col("position"), cClick = t.Col("click"), cP = t.Col("propensity_score");
+        var userCols = t.Header.Select((h, i) => (h, i)).Where(x => x.h.StartsWith("user_feature_", StringComparison.Ordinal)).Select(x => x.i).ToArray();
+        var action = new int[n]; var position = new int[n]; var reward = new float[n]; var prop = new float[n];
+        int maxItem = 0, maxPos = 0;
+        for (int i = 0; i < n; i++)
+        {
+            action[i] = t.Int(i, cItem); position[i] = t.Int(i, cPos) - 1; reward[i] = t.Float(i, cClick); prop[i] = t.Float(i, cP);
+            if (position[i] < 0) throw new DataException($"position {position[i] + 1} must be 1 or more", path, "position", i + 2);
+            maxItem = Math.Max(maxItem, action[i]); maxPos = Math.Max(maxPos, position[i]);
+        }
+        // One-hot of each user feature, levels sorted ordinally, first level dropped (pandas get_dummies(drop_first=True)).
+        var levels = userCols.Select(c => Enumerable.Range(0, n).Select(i => t.Cell(i, c)).Distinct().OrderBy(s => s, StringComparer.Ordinal).ToArray()).ToArray();
+        int d = levels.Sum(l => Math.Max(0, l.Length - 1));
+        var ctx = new float[n * d];
+        int off = 0;
+        for (int k = 0; k < userCols.Length; k++)
+        {
+            var index = levels[k].Select((s, j) => (s, j)).ToDictionary(x => x.s, x => x.j);
+            for (int i = 0; i < n; i++)
+            {
+                int j = index[t.Cell(i, userCols[k])];
+                if (j > 0) ctx[i * d + off + j - 1] = 1f;
+            }
+            off += levels[k].Length - 1;
+        }
+        int actions = maxItem + 1;
+        float[]? actionCtx = null;
+        var itemPath = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, "item_context.csv");
+        if (File.Exists(itemPath))
+        {
+            var it = CsvTable.Read(itemPath);
+            int cId = it.Col("item_id");
+            var featCols = it.Header.Select((h, i) => (h, i)).Where(x => x.h.StartsWith("item_feature_", StringComparison.Ordinal)).Select(x => x.i).ToArray();
+            actions = Math.Max(actions, Enumerable.Range(0, it.Rows).Max(r => it.Int(r, cId)) + 1);
+            actionCtx = new float[actions * featCols.Length];
+            for (int k = 0; k < featCols.Length; k++)
+            {
+                bool numeric = Enumerable.Range(0, it.Rows).All(r => double.TryParse(it.Cell(r, featCols[k]), NumberStyles.Float, CultureInfo.InvariantCulture, out _));
+                var codes = numeric ? null : Enumerable.Range(0, it.Rows).Select(r => it.Cell(r, featCols[k])).Distinct().OrderBy(s => s, StringComparer.Ordinal)
+                    .Select((s, j) => (s, j)).ToDictionary(x => x.s, x => (float)x.j);
+                for (int r = 0; r < it.Rows; r++)
+                    actionCtx[it.Int(r, cId) * featCols.Length + k] = numeric ? it.Float(r, featCols[k]) : codes![it.Cell(r, featCols[k])];
+            }
+        }
+        return new BanditFeedback(ctx, d, action, position, reward, prop, actions, maxPos + 1, actionCtx, path);
+    }
+
+    /// <summary>
+    /// Read OffRL's plain bandit log: CSV with columns action, reward, propensity, optional position (0-based) and
+    /// context columns named x0, x1, ... (or given by <paramref name="contextPrefix"/>).
+    /// </summary>
+    public static BanditFeedback ReadCsv(string path, int actions = 0, string contextPrefix = "x")
+    {
+        var t = CsvTable.Read(path);
+        int n = t.Rows;
+        int cA = t.Col("action"), cR = t.Col("reward"), cP = t.Col("propensity");
+        int cPos = t.Header.IndexOf("position");
+        var ctxCols = t.Header.Select((h, i) => (h, i)).Where(x => x.h.StartsWith(contextPrefix, StringComparison.Ordinal) && int.TryParse(x.h.AsSpan(contextPrefix.Length), out _))
+            .OrderBy(x => int.Parse(x.h.AsSpan(contextPrefix.Length))).Select(x => x.i).ToArray();
+        var ctx = new float[n * ctxCols.Length];
+        var a = new int[n]; var pos = new int[n]; var r = new float[n]; var p = new float[n];
+        int maxA = 0, maxPos = 0;
+        for (int i = 0; i < n; i++)
+        {
+            a[i] = t.Int(i, cA); r[i] = t.Float(i, cR); p[i] = t.Float(i, cP); pos[i] = cPos >= 0 ? t.Int(i, cPos) : 0;
+            maxA = Math.Max(maxA, a[i]); maxPos = Math.Max(maxPos, pos[i]);
+            for (int k = 0; k < ctxCols.Length; k++) ctx[i * ctxCols.Length + k] = t.Float(i, ctxCols[k]);
+        }
+        return new BanditFeedback(ctx, ctxCols.Length, a, pos, r, p, Math.Max(actions, maxA + 1), maxPos + 1, null, path);
+    }
+
+    /// <summary>Write the plain CSV format <see cref="ReadCsv"/> reads (atomically).</summary>
+    public void WriteCsv(string path)
+    {
+        IO.AtomicFile.Write(path, stream =>
+        {
+            using var w = new StreamWriter(stream);
+            w.Write("action,position,reward,propensity");
+            for (int k = 0; k < ContextDim; k++) w.Write($",x{k}");
+            w.WriteLine();
+            for (int i = 0; i < Count; i++)
+            {
+                w.Write(FormattableString.Invariant($"{Action[i]},{Position[i]},{Reward[i]:R},{Propensity[i]:R}"));
+                for (int k = 0; k < ContextDim; k++) w.Write(FormattableString.Invariant($",{Context[i * ContextDim + k]:R}"));
+                w.WriteLine();
+            }
+        });
+    }
+}
+
+/// <summary>
+/// A target policy's probabilities for every logged row: pi(a | x_i, position_i), dense [rows, actions, positions]
+/// as in OBP's action_dist.
+/// </summary>
+public sealed class ActionDistribution
+{
+    public int Rows { get; }
+    public int Actions { get; }
+    public int Positions { get; }
+    public float[] Probs { get; }
+
+    public ActionDistribution(float[] probs, int rows, int actions, int positions)
+    {
+        if (probs.Length != rows * actions * positions) throw new ArgumentException($"action distribution has {probs.Length} values, expected {rows}x{actions}x{positions}");
+        Rows = rows; Actions = actions; Positions = positions; Probs = probs;
+        for (int i = 0; i < rows; i++)
+            for (int k = 0; k < positions; k++)
+            {
+                double s = 0;
+                for (int a = 0; a < actions; a++)
+                {
+                    float p = probs[(i * actions + a) * positions + k];
+                    if (!(p >= 0 && p <= 1 + 1e-6f)) throw new ArgumentException($"action distribution row {i}, action {a}, position {k}: probability {p} is not in [0, 1]");
+                    s += p;
+                }
+                if (Math.Abs(s - 1) > 1e-3) throw new ArgumentException($"action distribution row {i}, position {k}: probabilities sum to {s:G6}, not 1");
+            }
+    }
+
+    public float this[int row, int action, int position] => Probs[(row * Actions + action) * Positions + position];
+
+    public static ActionDistribution Uniform(int rows, int actions, int positions)
+    {
+        var p = new float[rows * actions * positions];
+        Array.Fill(p, 1f / actions);
+        return new ActionDistribution(p, rows, actions, positions);
+    }
+
+    /// <summary>A context-free policy: the same [actions, positions] table for every row.</summary>
+    public static ActionDistribution ContextFree(float[,] table, int rows)
+    {
+        int A = table.GetLength(0), P = table.GetLength(1);
+        var p = new float[rows * A * P];
+        for (int i = 0; i < rows; i++)
+            for (int a = 0; a < A; a++)
+                for (int k = 0; k < P; k++) p[(i * A + a) * P + k] = table[a, k];
+        return new ActionDistribution(p, rows, A, P);
+    }
+
+    /// <summary>From a policy over contexts: probs(context row, output [actions]) applied to every row and position.</summary>
+    public static ActionDistribution FromPolicy(BanditFeedback logs, Action<ReadOnlyMemory<float>, float[]> probs)
+    {
+        var p = new float[logs.Count * logs.Actions * logs.Positions];
+        var buf = new float[logs.Actions];
+        for (int i = 0; i < logs.Count; i++)
+        {
+            probs(new ReadOnlyMemory<float>(logs.Context, i * logs.ContextDim, logs.ContextDim), buf);
+            for (int a = 0; a < logs.Actions; a++)
+                for (int k = 0; k < logs.Positions; k++) p[(i * logs.Actions + a) * logs.Positions + k] = buf[a];
+        }
+        return new ActionDistribution(p, logs.Count, logs.Actions, logs.Positions);
+    }
+
+    /// <summary>
+    /// Read a context-free policy table like OBD's bts_action_dist.csv: columns item_id, pos1..posK, and an optional
+    /// campaign column (rows of other campaigns are skipped). Each posK column must sum to 1.
+    /// </summary>
+    public static float[,] ReadTable(string path, int actions, int positions, string? campaign = null)
+    {
+        var t = CsvTable.Read(path);
+        int cItem = t.Col("item_id");
+        int cCamp = t.Header.IndexOf("campaign");
+        var posCols = Enumerable.Range(1, positions).Select(k => t.Col($"pos{k}")).ToArray();
+        if (cCamp >= 0 && campaign is null)
+            throw new DataException("the table has a campaign column: name the campaign (e.g. --campaign men)", path, "campaign", 1);
+        var table = new float[actions, positions];
+        int used = 0;
+        for (int r = 0; r < t.Rows; r++)
+        {
+            if (cCamp >= 0 && t.Cell(r, cCamp) != campaign) continue;
+            int item = t.Int(r, cItem);
+            if ((uint)item >= (uint)actions) throw new DataException($"item_id {item} is outside the logs' 0..{actions - 1}", path, "item_id", r + 2);
+            for (int k = 0; k < positions; k++)
+            {
+                float v = t.Float(r, posCols[k]);
+                if (v < 0 || v > 1) throw new DataException($"probability {v} is not in [0, 1]", path, $"pos{k + 1}", r + 2);
+                table[item, k] = v;
+            }
+            used++;
+        }
+        if (used == 0) throw new DataException($"no rows{(campaign is null ? "" : $" for campaign '{campaign}'")}", path, "campaign");
+        for (int k = 0; k < positions; k++)
+        {
+            double s = 0;
+            for (int a = 0; a < actions; a++) s += table[a, k];
+            if (Math.Abs(s - 1) > 1e-3) throw new DataException($"column sums to {s:G6}, not 1{(campaign is null ? "" : $" (campaign '{campaign}')")}", path, $"pos{k + 1}");
+        }
+        return table;
+    }
+}
+
+/// <summary>A small CSV table held as strings; typed accessors name the file, column and line on error.</summary>
+public sealed class CsvTable
+{
+    private readonly List<List<string>> _rows;
+    public string Path { get; }
+    public List<string> Header { get; }
+    public int Rows => _rows.Count;
+
+    private CsvTable(string path, List<string> header, List<List<string>> rows) { Path = path; Header = header; _rows = rows; }
+
+    public static CsvTable Read(string path)
+    {
+        if (!File.Exists(path)) throw new DataException("file not found", path);
+        using var reader = new StreamReader(path);
+        var headerLine = reader.ReadLine() ?? throw new DataException("the file is empty (no header line)", path);
+        var header = CsvImport.Split(headerLine, path, 1).Select(h => h.Trim()).ToList();
+        var rows = new List<List<string>>();
+        string? line;
+        int lineNo = 1;
+        while ((line = reader.ReadLine()) is not null)
+        {
+            lineNo++;
+            if (line.Length == 0) continue;
+            var f = CsvImport.Split(line, path, lineNo);
+            if (f.Count != header.Count) throw new DataException($"has {f.Count} fields, the header has {header.Count}", path, null, lineNo);
+            rows.Add(f);
+        }
+        return new CsvTable(path, header, rows);
+    }
+
+    public int Col(string name)
+    {
+        int c = Header.IndexOf(name);
+        return c >= 0 ? c : throw new DataException($"column '{name}' is not in the header ({string.Join(", ", Header)})", Path, name, 1);
+    }
+
+    public string Cell(int row, int col) => _rows[row][col].Trim();
+
+    public float Float(int row, int col)
+    {
+        var s = Cell(row, col);
+        if (!float.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) || !float.IsFinite(v))
+            throw new DataException($"'{s}' is not a finite number", Path, Header[col], row + 2);
+        return v;
+    }
+
+    public int Int(int row, int col)
+    {
+        var s = Cell(row, col);
+        if (int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v)) return v;
+        if (double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && d == Math.Floor(d) && Math.Abs(d) < int.MaxValue) return (int)d;
+        throw new DataException($"'{s}' is not an integer", Path, Header[col], row + 2);
+    }
+}
