@@ -10,4 +10,5 @@ root.Subcommands.Add(VersionCommand.Create());
 root.Subcommands.Add(DatasetCommand.Create());
 root.Subcommands.Add(EnvCommand.Create());
 foreach (var c in TrainCommand.Create()) root.Subcommands.Add(c);
+root.Subcommands.Add(OpeCommand.Create());
 return root.Parse(args).Invoke();

@@ -118,7 +118,7 @@ internal static class TrainCommand
             if (p != "random")
             {
                 var agent = AgentFactory.Load(p, r.GetValue(seed));
-                pol = r.GetValue(noise) > 0 ? new NoisyPolicy(agent, r.GetValue(noise), r.GetValue(seed)) : agent;
+                pol = r.GetValue(noise) > 0 ? new OffRL.Evaluation.GaussianPolicy(agent, r.GetValue(noise), r.GetValue(seed)) : agent;
             }
             var d = Recipes.Collect(pol, envName, r.GetValue(steps), r.GetValue(seed));
             DatasetFile.Write(d, r.GetValue(output)!);
@@ -127,17 +127,6 @@ internal static class TrainCommand
         return cmd;
     }
 
-    private sealed class NoisyPolicy(IPolicy inner, float std, ulong seed) : IPolicy
-    {
-        private readonly OffRL.Tensors.Rng _rng = new(seed);
-        public int ObservationDim => inner.ObservationDim;
-        public Space ActionSpace => inner.ActionSpace;
-        public void Act(ReadOnlySpan<float> o, Span<float> a, bool deterministic)
-        {
-            inner.Act(o, a, deterministic: true);
-            for (int i = 0; i < a.Length; i++) a[i] += std * _rng.Normal();
-        }
-    }
 
     private static Command List()
     {
