@@ -104,8 +104,9 @@ public sealed class Dataset
         if (c.Costs is not null) Finite("costs", c.Costs, 1, file);
         if (c.BehaviorLogProbs is not null)
             for (int i = 0; i < n; i++)
-                if (float.IsNaN(c.BehaviorLogProbs[i]) || c.BehaviorLogProbs[i] > 1e-5f)
-                    throw new DataException($"log-probability {c.BehaviorLogProbs[i]} is not a log-probability (must be <= 0)", file, "behavior_log_probs", i);
+                // Discrete actions: log-probabilities (<= 0). Continuous actions: log-densities, which may be positive.
+                if (!float.IsFinite(c.BehaviorLogProbs[i]) || (actionSpace is Discrete && c.BehaviorLogProbs[i] > 1e-5f))
+                    throw new DataException($"log-probability {c.BehaviorLogProbs[i]} is not a {(actionSpace is Discrete ? "log-probability (must be finite and <= 0)" : "finite log-density")}", file, "behavior_log_probs", i);
         if (options.CheckActionRange) CheckActions(c.Actions, actionSpace, n, file);
 
         var timeouts = c.Timeouts;
