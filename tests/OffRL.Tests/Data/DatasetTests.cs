@@ -84,8 +84,11 @@ public class DatasetTests
         var ex2 = Assert.Throws<DataException>(() => new Dataset(c2, Box.Unbounded(2), new Discrete(3)));
         Assert.Equal(3, ex2.Row);
         var c3 = Cols(4);
-        var withLogp = new DatasetColumns { Observations = c3.Observations, Actions = c3.Actions, Rewards = c3.Rewards, Terminals = c3.Terminals, Timeouts = c3.Timeouts, BehaviorLogProbs = [0, -1, 0.5f, -2] };
+        var withLogp = new DatasetColumns { Observations = c3.Observations, Actions = c3.Actions, Rewards = c3.Rewards, Terminals = c3.Terminals, Timeouts = c3.Timeouts, BehaviorLogProbs = [0, -1, float.NaN, -2] };
         Assert.Equal(2, Assert.Throws<DataException>(() => new Dataset(withLogp, Box.Unbounded(2), Box.Unbounded(1))).Row);
+        // Continuous actions carry log-densities, which may be positive (a narrow Gaussian).
+        _ = new Dataset(new DatasetColumns { Observations = c3.Observations, Actions = c3.Actions, Rewards = c3.Rewards, Terminals = c3.Terminals, Timeouts = c3.Timeouts, BehaviorLogProbs = [0, -1, 0.5f, -2] },
+            Box.Unbounded(2), Box.Unbounded(1));
     }
 
     [Fact]
