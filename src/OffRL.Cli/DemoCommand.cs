@@ -76,10 +76,6 @@ internal static class DemoCommand
         plt.Title($"Offline RL on {title}");
         plt.XLabel("gradient updates");
         plt.YLabel("evaluation return");
-        var full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        var tmp = full + ".tmp.png";
-        plt.SavePng(tmp, 900, 550);
-        File.Move(tmp, full, overwrite: true);
+        OffRL.IO.AtomicFile.WritePng(plt, path, 900, 550);
     }
 }

@@ -116,10 +116,6 @@ internal static class OpeCommand
         plt.Axes.Bottom.SetTicks(Enumerable.Range(0, res.Count).Select(i => (double)i).ToArray(), res.Select(e => e.Estimator).ToArray());
         plt.Title(title);
         plt.YLabel("estimated policy value");
-        var full = Path.GetFullPath(path);
-        Directory.CreateDirectory(Path.GetDirectoryName(full)!);
-        var tmp = full + ".tmp.png";
-        plt.SavePng(tmp, 900, 500);
-        File.Move(tmp, full, overwrite: true);
+        OffRL.IO.AtomicFile.WritePng(plt, path, 900, 500);
     }
 }

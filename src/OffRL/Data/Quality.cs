@@ -172,9 +172,6 @@ public static class DatasetStatistics
         plt.Title($"Episode returns: {ret.Length} episodes, mean {ret.Average():G4}");
         plt.XLabel("return");
         plt.YLabel("episodes");
-        var full = Path.GetFullPath(path);
-        var tmp = Path.Combine(Path.GetDirectoryName(full)!, $".{Path.GetFileName(full)}.{Guid.NewGuid():N}.tmp.png");
-        plt.SavePng(tmp, 800, 500);
-        File.Move(tmp, full, overwrite: true);
+        OffRL.IO.AtomicFile.WritePng(plt, path, 800, 500);
     }
 }

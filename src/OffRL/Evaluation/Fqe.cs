@@ -175,14 +175,11 @@ public static class Fqe
         return (new QEstimates(qLogged, v), InitialValue(d, v));
     }
 
+    /// <summary>Per-dimension observation mean and std (+1e-3) of a dataset, for standardizing network inputs.</summary>
     internal static (float[] Mean, float[] Std) Standardizer(Dataset data)
     {
-        int od = data.ObservationDim, n = data.Count;
-        var mean = new float[od]; var std = new float[od];
-        for (int i = 0; i < n; i++) { var s = data.Observation(i); for (int j = 0; j < od; j++) mean[j] += s[j] / n; }
-        for (int i = 0; i < n; i++) { var s = data.Observation(i); for (int j = 0; j < od; j++) std[j] += (s[j] - mean[j]) * (s[j] - mean[j]) / n; }
-        for (int j = 0; j < od; j++) std[j] = MathF.Sqrt(std[j]) + 1e-3f;
-        return (mean, std);
+        var (mean, std) = ColumnStats.MeanStd(data.Observations, data.ObservationDim);
+        return (Array.ConvertAll(mean, m => (float)m), Array.ConvertAll(std, s => (float)s + 1e-3f));
     }
 
     internal static void Normalize(ReadOnlySpan<float> s, float[] mean, float[] std, Span<float> dst)

@@ -33,4 +33,8 @@ public static class AtomicFile
         var copy = bytes.ToArray();
         Write(path, s => s.Write(copy));
     }
+
+    /// <summary>Render a plot as PNG and write it atomically.</summary>
+    public static void WritePng(ScottPlot.Plot plot, string path, int width, int height) =>
+        WriteAllBytes(path, plot.GetImageBytes(width, height, ScottPlot.ImageFormat.Png));
 }
