@@ -83,6 +83,9 @@ public abstract class BanditLearner
         return new BanditDecision(a, probs[a], probs);
     }
 
+    /// <summary>Count decisions made elsewhere (e.g. replayed from a decision log) in the exploration schedules.</summary>
+    public void AdvanceClock(long decisions) => Decisions += decisions;
+
     /// <summary>Queue one observed reward for the chosen candidate; learns when a batch is full. Known-reward actions are skipped.</summary>
     public void Observe(BanditContext c, int index, float reward)
     {

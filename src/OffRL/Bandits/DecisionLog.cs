@@ -1,0 +1,292 @@
+using System.Text.Json;
+using System.Threading.Channels;
+using Microsoft.Data.Sqlite;
+using OffRL.Data;
+using OffRL.Evaluation;
+using OffRL.IO;
+using Parquet.Serialization;
+
+namespace OffRL.Bandits;
+
+/// <summary>One logged decision: what was asked, what was chosen and with what probability, by which policy.</summary>
+public sealed record DecisionRecord(string EventId, long TimestampMs, float[] Context, CandidateAction[] Actions, int Chosen,
+    float Probability, float[] Probabilities, string Policy)
+{
+    public string ActionId => Actions[Chosen].Id;
+}
+
+public enum RewardStatus { Recorded, UnknownEvent, AlreadyRewarded }
+
+/// <summary>
+/// The durable log of a decision service: SQLite in WAL mode with synchronous=FULL, so a committed decision or reward
+/// survives a crash of the process (and of the machine). Writes go through one writer thread that commits whatever
+/// has queued up in one transaction (group commit) and completes each caller's task only after that commit: an
+/// acknowledged event is on disk. Readable by any SQLite tool (tables decisions and rewards; JSON text columns).
+/// </summary>
+public sealed class DecisionLog : IDisposable
+{
+    public string Path { get; }
+    private readonly SqliteConnection _write;
+    private readonly Channel<Op> _ops = Channel.CreateUnbounded<Op>(new UnboundedChannelOptions { SingleReader = true });
+    private readonly Thread _writer;
+    private long _decisions, _rewards;
+
+    private abstract record Op;
+    private sealed record DecisionOp(DecisionRecord Record, TaskCompletionSource Done) : Op;
+    private sealed record RewardOp(string EventId, float Reward, long TimestampMs, TaskCompletionSource<(RewardStatus, DecisionRecord?)> Done) : Op;
+
+    private static readonly JsonSerializerOptions Json = BanditPolicy.Json;
+
+    public DecisionLog(string path, bool synchronousFull = true)
+    {
+        Path = path;
+        var dir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path));
+        if (dir is not null) Directory.CreateDirectory(dir);
+        _write = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
+        _write.Open();
+        Exec(_write, "PRAGMA journal_mode=WAL;");
+        Exec(_write, $"PRAGMA synchronous={(synchronousFull ? "FULL" : "NORMAL")};");
+        Exec(_write, """
+            CREATE TABLE IF NOT EXISTS decisions (
+              seq INTEGER PRIMARY KEY AUTOINCREMENT,
+              event_id TEXT NOT NULL UNIQUE,
+              ts_ms INTEGER NOT NULL,
+              context TEXT NOT NULL,
+              actions TEXT NOT NULL,
+              chosen INTEGER NOT NULL,
+              action_id TEXT NOT NULL,
+              probability REAL NOT NULL,
+              probabilities TEXT NOT NULL,
+              policy TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS rewards (
+              event_id TEXT PRIMARY KEY REFERENCES decisions(event_id),
+              ts_ms INTEGER NOT NULL,
+              reward REAL NOT NULL);
+            """);
+        _decisions = Scalar("SELECT COUNT(*) FROM decisions");
+        _rewards = Scalar("SELECT COUNT(*) FROM rewards");
+        _writer = new Thread(WriterLoop) { IsBackground = true, Name = "offrl-decision-log" };
+        _writer.Start();
+    }
+
+    public long DecisionCount => Interlocked.Read(ref _decisions);
+    public long RewardCount => Interlocked.Read(ref _rewards);
+
+    /// <summary>Append a decision; the task completes once it is committed.</summary>
+    public Task AppendDecision(DecisionRecord record)
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!_ops.Writer.TryWrite(new DecisionOp(record, done))) done.SetException(new ObjectDisposedException(nameof(DecisionLog)));
+        return done.Task;
+    }
+
+    /// <summary>Append a reward for a logged decision; completes once committed, with the decision it belongs to.</summary>
+    public Task<(RewardStatus Status, DecisionRecord? Decision)> AppendReward(string eventId, float reward, long timestampMs)
+    {
+        var done = new TaskCompletionSource<(RewardStatus, DecisionRecord?)>(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!_ops.Writer.TryWrite(new RewardOp(eventId, reward, timestampMs, done))) done.SetException(new ObjectDisposedException(nameof(DecisionLog)));
+        return done.Task;
+    }
+
+    private void WriterLoop()
+    {
+        var batch = new List<Op>(1024);
+        using var insertDecision = Command(_write, "INSERT INTO decisions (event_id, ts_ms, context, actions, chosen, action_id, probability, probabilities, policy) VALUES ($e, $t, $c, $a, $k, $id, $p, $ps, $pol)");
+        using var findDecision = Command(_write, "SELECT event_id, ts_ms, context, actions, chosen, probability, probabilities, policy FROM decisions WHERE event_id = $e");
+        using var findReward = Command(_write, "SELECT 1 FROM rewards WHERE event_id = $e");
+        using var insertReward = Command(_write, "INSERT INTO rewards (event_id, ts_ms, reward) VALUES ($e, $t, $r)");
+        var reader = _ops.Reader;
+        while (reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
+        {
+            batch.Clear();
+            while (batch.Count < 1024 && reader.TryRead(out var op)) batch.Add(op);
+            var results = new (RewardStatus, DecisionRecord?)[batch.Count];
+            long newDecisions = 0, newRewards = 0;
+            try
+            {
+                using var tx = _write.BeginTransaction();
+                foreach (var cmd in new[] { insertDecision, findDecision, findReward, insertReward }) cmd.Transaction = tx;
+                for (int i = 0; i < batch.Count; i++)
+                {
+                    switch (batch[i])
+                    {
+                        case DecisionOp d:
+                            var r = d.Record;
+                            Bind(insertDecision, ("$e", r.EventId), ("$t", r.TimestampMs), ("$c", JsonSerializer.Serialize(r.Context, Json)),
+                                ("$a", JsonSerializer.Serialize(r.Actions, Json)), ("$k", r.Chosen), ("$id", r.ActionId), ("$p", (double)r.Probability),
+                                ("$ps", JsonSerializer.Serialize(r.Probabilities, Json)), ("$pol", r.Policy));
+                            insertDecision.ExecuteNonQuery();
+                            newDecisions++;
+                            break;
+                        case RewardOp w:
+                            Bind(findDecision, ("$e", w.EventId));
+                            DecisionRecord? found = null;
+                            using (var rd = findDecision.ExecuteReader())
+                                if (rd.Read()) found = ReadDecision(rd);
+                            if (found is null) { results[i] = (RewardStatus.UnknownEvent, null); break; }
+                            Bind(findReward, ("$e", w.EventId));
+                            if (findReward.ExecuteScalar() is not null) { results[i] = (RewardStatus.AlreadyRewarded, found); break; }
+                            Bind(insertReward, ("$e", w.EventId), ("$t", w.TimestampMs), ("$r", (double)w.Reward));
+                            insertReward.ExecuteNonQuery();
+                            newRewards++;
+                            results[i] = (RewardStatus.Recorded, found);
+                            break;
+                    }
+                }
+                tx.Commit();
+            }
+            catch (Exception e)
+            {
+                // Nothing of this batch is acknowledged; a duplicate event id fails only its own request where possible.
+                foreach (var op in batch) Fail(op, e);
+                continue;
+            }
+            Interlocked.Add(ref _decisions, newDecisions);
+            Interlocked.Add(ref _rewards, newRewards);
+            for (int i = 0; i < batch.Count; i++)
+            {
+                if (batch[i] is DecisionOp d) d.Done.SetResult();
+                else ((RewardOp)batch[i]).Done.SetResult(results[i]);
+            }
+        }
+    }
+
+    private static void Fail(Op op, Exception e)
+    {
+        if (op is DecisionOp d) d.Done.TrySetException(e);
+        else ((RewardOp)op).Done.TrySetException(e);
+    }
+
+    private static DecisionRecord ReadDecision(SqliteDataReader rd) => new(
+        rd.GetString(0), rd.GetInt64(1),
+        JsonSerializer.Deserialize<float[]>(rd.GetString(2), Json)!,
+        JsonSerializer.Deserialize<CandidateAction[]>(rd.GetString(3), Json)!,
+        rd.GetInt32(4), (float)rd.GetDouble(5),
+        JsonSerializer.Deserialize<float[]>(rd.GetString(6), Json)!,
+        rd.GetString(7));
+
+    /// <summary>Every decision in order, with its reward when one arrived.</summary>
+    public static IEnumerable<(DecisionRecord Decision, float? Reward)> ReadAll(string path)
+    {
+        if (!File.Exists(path)) throw new DataException("decision log not found", path);
+        using var c = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
+        c.Open();
+        using var cmd = Command(c, """
+            SELECT d.event_id, d.ts_ms, d.context, d.actions, d.chosen, d.probability, d.probabilities, d.policy, r.reward
+            FROM decisions d LEFT JOIN rewards r ON r.event_id = d.event_id ORDER BY d.seq
+            """);
+        SqliteDataReader rd;
+        try { rd = cmd.ExecuteReader(); }
+        catch (SqliteException e) { throw new DataException($"not an OffRL decision log ({e.Message})", path); }
+        using (rd)
+        {
+            long row = 0;
+            while (rd.Read())
+            {
+                DecisionRecord d;
+                try { d = ReadDecision(rd); }
+                catch (Exception e) when (e is JsonException or InvalidCastException) { throw new DataException($"unreadable decision ({e.Message})", path, "decisions", row); }
+                yield return (d, rd.IsDBNull(8) ? null : (float)rd.GetDouble(8));
+                row++;
+            }
+        }
+    }
+
+    /// <summary>
+    /// The log as bandit feedback for training and OPE: decisions whose reward arrived (or whose chosen action has a
+    /// known reward), actions indexed by id in order of first appearance, action features per id when every id always
+    /// carried the same features. Returns the ids with it.
+    /// </summary>
+    public static (BanditFeedback Logs, string[] ActionIds) ToFeedback(string path)
+    {
+        var ids = new Dictionary<string, int>();
+        var features = new List<float[]>();
+        bool consistent = true;
+        var ctx = new List<float>(); var act = new List<int>(); var rew = new List<float>(); var prop = new List<float>();
+        int dim = -1;
+        long row = 0;
+        foreach (var (d, reward) in ReadAll(path))
+        {
+            foreach (var a in d.Actions)
+            {
+                if (!ids.TryGetValue(a.Id, out int idx)) { ids[a.Id] = ids.Count; features.Add(a.Features); }
+                else if (!features[idx].AsSpan().SequenceEqual(a.Features)) consistent = false;
+            }
+            float? r = reward ?? d.Actions[d.Chosen].KnownReward;
+            row++;
+            if (r is null) continue;
+            if (dim < 0) dim = d.Context.Length;
+            else if (d.Context.Length != dim) throw new DataException($"event '{d.EventId}' has a context of {d.Context.Length} values, earlier ones {dim}", path, "context", row - 1);
+            ctx.AddRange(d.Context); act.Add(ids[d.ActionId]); rew.Add(r.Value); prop.Add(d.Probability);
+        }
+        if (act.Count == 0) throw new DataException("has no decision with a reward yet", path, "rewards");
+        int k = features[0].Length;
+        foreach (var f in features) if (f.Length != k) consistent = false;
+        float[]? actionContext = consistent && k > 0 ? features.SelectMany(f => f).ToArray() : null;
+        var names = new string[ids.Count];
+        foreach (var (id, i) in ids) names[i] = id;
+        return (new BanditFeedback(ctx.ToArray(), dim, act.ToArray(), new int[act.Count], rew.ToArray(), prop.ToArray(), ids.Count, 1, actionContext, path), names);
+    }
+
+    public sealed class ExportRow
+    {
+        public string event_id { get; set; } = "";
+        public long ts_ms { get; set; }
+        public float[] context { get; set; } = [];
+        public string[] candidates { get; set; } = [];
+        public string action_id { get; set; } = "";
+        public int chosen { get; set; }
+        public float probability { get; set; }
+        public float[] probabilities { get; set; } = [];
+        public float? reward { get; set; }
+        public string policy { get; set; } = "";
+    }
+
+    /// <summary>Export the whole log (one row per decision, reward null while pending) as Parquet, atomically.</summary>
+    public static int ExportParquet(string path, string outPath)
+    {
+        var rows = new List<ExportRow>();
+        foreach (var (d, r) in ReadAll(path))
+            rows.Add(new ExportRow
+            {
+                event_id = d.EventId, ts_ms = d.TimestampMs, context = d.Context, candidates = d.Actions.Select(a => a.Id).ToArray(),
+                action_id = d.ActionId, chosen = d.Chosen, probability = d.Probability, probabilities = d.Probabilities,
+                reward = r ?? d.Actions[d.Chosen].KnownReward, policy = d.Policy,
+            });
+        AtomicFile.Write(outPath, s => ParquetSerializer.SerializeAsync(rows, s).GetAwaiter().GetResult());
+        return rows.Count;
+    }
+
+    private long Scalar(string sql)
+    {
+        using var cmd = Command(_write, sql);
+        return Convert.ToInt64(cmd.ExecuteScalar());
+    }
+
+    private static SqliteCommand Command(SqliteConnection c, string sql)
+    {
+        var cmd = c.CreateCommand();
+        cmd.CommandText = sql;
+        return cmd;
+    }
+
+    private static void Exec(SqliteConnection c, string sql)
+    {
+        using var cmd = Command(c, sql);
+        cmd.ExecuteNonQuery();
+    }
+
+    private static void Bind(SqliteCommand cmd, params (string Name, object Value)[] values)
+    {
+        cmd.Parameters.Clear();
+        foreach (var (n, v) in values) cmd.Parameters.AddWithValue(n, v);
+    }
+
+    /// <summary>Finish every queued write, then close.</summary>
+    public void Dispose()
+    {
+        _ops.Writer.TryComplete();
+        _writer.Join();
+        _write.Dispose();
+    }
+}

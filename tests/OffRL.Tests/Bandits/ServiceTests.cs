@@ -1,0 +1,118 @@
+using System.Net;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using OffRL.Bandits;
+using OffRL.Service;
+using OffRL.Tensors;
+using Xunit;
+
+namespace OffRL.Tests.Bandits;
+
+public class ServiceTests
+{
+    private static string Temp(string ext) => Path.Combine(Path.GetTempPath(), $"offrl-svc-{Guid.NewGuid():N}{ext}");
+
+    private static async Task<(HttpStatusCode Code, JsonElement Body)> Post(HttpClient http, string path, string json)
+    {
+        using var resp = await http.PostAsync(path, new StringContent(json, Encoding.UTF8, "application/json"));
+        var text = await resp.Content.ReadAsStringAsync();
+        if (text.Length == 0) throw new InvalidOperationException($"{path}: {(int)resp.StatusCode} with an empty body for {json}");
+        return (resp.StatusCode, JsonDocument.Parse(text).RootElement.Clone());
+    }
+
+    [Fact]
+    public async Task Decide_reward_log_dataset_round_trip_on_loopback_survives_restart()
+    {
+        string policyPath = Temp(".json"), db = Temp(".db"), parquet = Temp(".parquet");
+        BanditPolicy.Create(new BanditLearnerConfig { Algo = "squarecb" }, 3, ["a", "b", "c"]).Save(policyPath);
+        var options = new DecisionServiceOptions { PolicyPath = policyPath, LogPath = db, Urls = "http://127.0.0.1:0", Seed = 1 };
+        var sent = new Dictionary<string, (string Action, float P, float R)>();
+        var rng = new Rng(3);
+        try
+        {
+            await using (var svc = await DecisionService.StartAsync(options))
+            {
+                Assert.StartsWith("http://127.0.0.1:", svc.Url);
+                using var http = new HttpClient { BaseAddress = new Uri(svc.Url) };
+                for (int i = 0; i < 60; i++)
+                {
+                    float x0 = (float)rng.NextNormal();
+                    // Actions by id (one-hot from the policy's arms) or as objects with features.
+                    string actions = i % 2 == 0 ? "[\"a\",\"b\",\"c\"]" : "[{\"id\":\"a\"},{\"id\":\"c\",\"features\":[0,0,1]}]";
+                    var (code, body) = await Post(http, "/decide", $"{{\"context\":[{x0},1,-0.5],\"actions\":{actions}}}");
+                    Assert.Equal(HttpStatusCode.OK, code);
+                    string id = body.GetProperty("event_id").GetString()!, action = body.GetProperty("action").GetString()!;
+                    float p = body.GetProperty("probability").GetSingle();
+                    Assert.InRange(p, 1e-6f, 1f);
+                    float r = action == "a" ? 1 : 0;
+                    (code, _) = await Post(http, "/reward", $"{{\"event_id\":\"{id}\",\"reward\":{r}}}");
+                    Assert.Equal(HttpStatusCode.OK, code);
+                    sent[id] = (action, p, r);
+                }
+                // Rejections name the field.
+                var bad = new (string Path, string Json, HttpStatusCode Code, string Field)[]
+                {
+                    ("/decide", "{\"context\":[1,2", HttpStatusCode.BadRequest, "body"),
+                    ("/decide", "{\"actions\":[\"a\"]}", HttpStatusCode.BadRequest, "context"),
+                    ("/decide", "{\"context\":[1,2],\"actions\":[\"a\"]}", HttpStatusCode.BadRequest, "context"),
+                    ("/decide", "{\"context\":[1,\"x\",3],\"actions\":[\"a\"]}", HttpStatusCode.BadRequest, "context[1]"),
+                    ("/decide", "{\"context\":[1,2,3],\"actions\":[\"a\",\"zzz\"]}", HttpStatusCode.BadRequest, "actions[1].features"),
+                    ("/decide", "{\"context\":[1,2,3],\"actions\":[{\"id\":\"q\",\"features\":[1,2]}]}", HttpStatusCode.BadRequest, "actions[0].features"),
+                    ("/decide", "{\"context\":[1,2,3],\"actions\":[\"a\",\"a\"]}", HttpStatusCode.BadRequest, "actions[1].id"),
+                    ("/decide", "{\"context\":[1,2,3],\"actions\":[]}", HttpStatusCode.BadRequest, "actions"),
+                    ("/reward", "not json", HttpStatusCode.BadRequest, "body"),
+                    ("/reward", "{\"reward\":1}", HttpStatusCode.BadRequest, "event_id"),
+                    ("/reward", $"{{\"event_id\":\"{sent.Keys.First()}\"}}", HttpStatusCode.BadRequest, "reward"),
+                    ("/reward", $"{{\"event_id\":\"{sent.Keys.First()}\",\"reward\":\"high\"}}", HttpStatusCode.BadRequest, "reward"),
+                    ("/reward", "{\"event_id\":\"no-such-event\",\"reward\":1}", HttpStatusCode.NotFound, "event_id"),
+                    ("/reward", $"{{\"event_id\":\"{sent.Keys.First()}\",\"reward\":1}}", HttpStatusCode.Conflict, "event_id"),
+                };
+                foreach (var (path, json, expected, field) in bad)
+                {
+                    var (code, body) = await Post(http, path, json);
+                    Assert.True(expected == code, $"{path} {json}: {code}, expected {expected}");
+                    Assert.Equal(field, body.GetProperty("field").GetString());
+                }
+                var health = await http.GetFromJsonAsync<JsonElement>("/health");
+                Assert.Equal(60, health.GetProperty("decisions").GetInt64());
+                Assert.Equal(60, health.GetProperty("rewards").GetInt64());
+            }
+            // Log -> dataset: every acknowledged decision with its propensity and reward.
+            var (logs, ids) = DecisionLog.ToFeedback(db);
+            Assert.Equal(60, logs.Count);
+            Assert.Equal(["a", "b", "c"], ids);
+            int row = 0;
+            foreach (var (d, r) in DecisionLog.ReadAll(db))
+            {
+                var (action, p, rew) = sent[d.EventId];
+                Assert.Equal(action, d.ActionId);
+                Assert.Equal(p, d.Probability);
+                Assert.Equal(rew, r);
+                Assert.Equal(action, ids[logs.Action[row]]);
+                Assert.Equal(p, logs.Propensity[row]);
+                Assert.Equal(1.0, d.Probabilities.Sum(), 4);
+                row++;
+            }
+            Assert.Equal(60, DecisionLog.ExportParquet(db, parquet));
+            var exported = (await Parquet.Serialization.ParquetSerializer.DeserializeAsync<DecisionLog.ExportRow>(parquet)).Data;
+            Assert.Equal(60, exported.Count);
+            Assert.Equal(sent.Keys.OrderBy(k => k), exported.Select(e => e.event_id).OrderBy(k => k));
+            // Restart on the same log: nothing lost, the learner is rebuilt from the logged rewards (it learned "a" is best).
+            await using (var svc = await DecisionService.StartAsync(options))
+            {
+                using var http = new HttpClient { BaseAddress = new Uri(svc.Url) };
+                var health = await http.GetFromJsonAsync<JsonElement>("/health");
+                Assert.Equal(60, health.GetProperty("decisions").GetInt64());
+                Assert.Equal(60, ((RidgeOracle)svc.Policy.Learner.Oracle).Observations);
+                var probs = new float[3];
+                svc.Policy.Learner.Probabilities(new BanditContext([0, 1, -0.5f], JointFeatures.Arms(["a", "b", "c"])), probs, new Rng(0));
+                Assert.True(probs[0] > probs[1] && probs[0] > probs[2], $"a should be preferred: {string.Join(", ", probs)}");
+            }
+        }
+        finally
+        {
+            foreach (var f in new[] { policyPath, db, db + "-wal", db + "-shm", parquet }) File.Delete(f);
+        }
+    }
+}
