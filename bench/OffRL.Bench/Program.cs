@@ -24,6 +24,9 @@ var names = new Dictionary<string, Func<int, Dictionary<string, double>>>
     ["iql-update"] = t => AlgoBenchmarks.Updates("iql", t),
     ["sac-update"] = t => AlgoBenchmarks.Updates("sac", t),
     ["cql-update"] = t => AlgoBenchmarks.Updates("cql", t),
+    ["serve-load"] = _ => ServeBenchmarks.LoadTest(),
+    ["serve-crash"] = _ => ServeBenchmarks.CrashTest(),
+    ["bandit-decide"] = _ => BanditBenchmarks.Decide(),
     ["mujoco-compare"] = _ => EnvBenchmarks.CompareWithGym(Environment.GetEnvironmentVariable("GYM_XML_DIR")),
 };
 if (args.Length == 0 || !names.ContainsKey(args[0]))

@@ -35,8 +35,8 @@ internal static class OpeCommand
     private static Command Bandit()
     {
         var logs = new Option<string>("--logs") { Description = "Logged bandit feedback (CSV)", Required = true };
-        var format = new Option<string>("--format") { Description = "obd (Open Bandit Dataset campaign file) or offrl (action,position,reward,propensity,x0..)", DefaultValueFactory = _ => "offrl" };
-        var target = new Option<string>("--target") { Description = "uniform, or a CSV table item_id,pos1..posK[,campaign] such as OBD's bts_action_dist.csv", DefaultValueFactory = _ => "uniform" };
+        var format = new Option<string>("--format") { Description = "obd (Open Bandit Dataset campaign file), offrl (action,position,reward,propensity,x0..) or service (decision log of offrl serve)", DefaultValueFactory = _ => "offrl" };
+        var target = new Option<string>("--target") { Description = "uniform, a bandit policy file (.json), or a CSV table item_id,pos1..posK[,campaign] such as OBD's bts_action_dist.csv", DefaultValueFactory = _ => "uniform" };
         var campaign = new Option<string?>("--campaign") { Description = "Campaign rows of the target table (default: the logs' file name)" };
         var est = new Option<string>("--estimators") { Description = "Comma-separated: " + string.Join(",", BanditEstimator.All), DefaultValueFactory = _ => string.Join(",", BanditEstimator.All) };
         var model = new Option<string>("--reward-model") { Description = "ridge, logistic, mlp, mlp-logistic", DefaultValueFactory = _ => "logistic" };

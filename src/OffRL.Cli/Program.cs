@@ -11,4 +11,6 @@ root.Subcommands.Add(DatasetCommand.Create());
 root.Subcommands.Add(EnvCommand.Create());
 foreach (var c in TrainCommand.Create()) root.Subcommands.Add(c);
 root.Subcommands.Add(OpeCommand.Create());
+root.Subcommands.Add(BanditCommand.Create());
+root.Subcommands.Add(BanditCommand.Serve());
 return root.Parse(args).Invoke();

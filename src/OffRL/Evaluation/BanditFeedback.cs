@@ -145,7 +145,7 @@ public sealed class BanditFeedback
     {
         IO.AtomicFile.Write(path, stream =>
         {
-            using var w = new StreamWriter(stream);
+            using var w = new StreamWriter(stream, new System.Text.UTF8Encoding(false), 1 << 16, leaveOpen: true);
             w.Write("action,position,reward,propensity");
             for (int k = 0; k < ContextDim; k++) w.Write($",x{k}");
             w.WriteLine();

@@ -14,16 +14,19 @@ public static class BanditOpeJob
     {
         "obd" => BanditFeedback.ReadObd(path),
         "offrl" or "csv" => BanditFeedback.ReadCsv(path),
-        _ => throw new ArgumentException($"--format: '{format}' is not obd or offrl"),
+        "service" or "db" => Bandits.DecisionLog.ToFeedback(path).Logs,
+        _ => throw new ArgumentException($"--format: '{format}' is not obd, offrl or service"),
     };
 
     /// <summary>
-    /// "uniform", or a CSV table item_id,pos1..posK[,campaign]. The campaign defaults to the logs' file name
-    /// (men.csv -> men), as OBD names its campaign files.
+    /// "uniform", a bandit policy file (.json, from offrl bandit init | learn | simulate), or a CSV table
+    /// item_id,pos1..posK[,campaign]. The campaign defaults to the logs' file name (men.csv -> men), as OBD names its
+    /// campaign files.
     /// </summary>
     public static ActionDistribution ReadTarget(string spec, BanditFeedback logs, string? campaign)
     {
         if (spec.Equals("uniform", StringComparison.OrdinalIgnoreCase)) return ActionDistribution.Uniform(logs.Count, logs.Actions, logs.Positions);
+        if (spec.EndsWith(".json", StringComparison.OrdinalIgnoreCase)) return Bandits.Poem.Distribution(Bandits.BanditPolicy.Load(spec), logs);
         if (!File.Exists(spec)) throw new DataException("target policy file not found (expected 'uniform' or a CSV table item_id,pos1..posK)", spec, "--target");
         var header = CsvTable.Read(spec).Header;
         var camp = header.Contains("campaign") ? campaign ?? Path.GetFileNameWithoutExtension(logs.Source) : null;

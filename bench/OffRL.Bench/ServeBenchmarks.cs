@@ -1,0 +1,220 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using System.Text.Json;
+using OffRL.Bandits;
+using OffRL.Service;
+using OffRL.Tensors;
+
+/// <summary>
+/// Decision-service benchmarks, loopback only and bounded in count and time:
+/// serve-load: sustained decisions/s and p50/p99 latency of POST /decide (each followed by POST /reward) with a linear
+///   (SquareCB on ridge) and an MLP (SquareCB on a 64x64 network) policy, 16 concurrent clients, the server in-process;
+/// serve-crash: `offrl serve` as a child process killed (SIGKILL) during load, restarted on the same log, and every
+///   decision and reward a client got a 200 for looked up in the log.
+/// </summary>
+static class ServeBenchmarks
+{
+    private const int ContextDim = 10, Arms = 10;
+
+    private static string Body(Rng rng)
+    {
+        var sb = new StringBuilder("{\"context\":[");
+        for (int i = 0; i < ContextDim; i++) sb.Append(i == 0 ? "" : ",").Append(rng.NextNormal().ToString("F4", System.Globalization.CultureInfo.InvariantCulture));
+        sb.Append("]}");
+        return sb.ToString();
+    }
+
+    private static string PolicyFile(string algoOracle, string dir)
+    {
+        var parts = algoOracle.Split('/');
+        var path = Path.Combine(dir, $"policy-{parts[1]}.json");
+        BanditPolicy.Create(new BanditLearnerConfig { Algo = parts[0], Oracle = parts[1], Hidden = [64, 64], BatchSize = 32 }, ContextDim,
+            Enumerable.Range(0, Arms).Select(i => $"arm{i}").ToArray()).Save(path);
+        return path;
+    }
+
+    private sealed class Load
+    {
+        public readonly List<double> LatencyMs = [];
+        public readonly List<string> AckedDecisions = [], AckedRewards = [];
+        public long Errors;
+    }
+
+    /// <summary>Clients post /decide then /reward (for a share of decisions) until the count or the time runs out, or the server dies.</summary>
+    private static async Task<Load> Drive(string url, int clients, int total, double seconds, double rewardShare, CancellationToken stop)
+    {
+        var handler = new SocketsHttpHandler { MaxConnectionsPerServer = clients, PooledConnectionLifetime = TimeSpan.FromMinutes(5) };
+        using var http = new HttpClient(handler) { BaseAddress = new Uri(url), Timeout = TimeSpan.FromSeconds(10) };
+        var load = new Load();
+        int issued = 0;
+        var sw = Stopwatch.StartNew();
+        async Task Client(int id)
+        {
+            var rng = new Rng((ulong)id + 100);
+            var lat = new List<double>(); var acked = new List<string>(); var rewarded = new List<string>();
+            while (!stop.IsCancellationRequested && Interlocked.Increment(ref issued) <= total && sw.Elapsed.TotalSeconds < seconds)
+            {
+                try
+                {
+                    long t0 = Stopwatch.GetTimestamp();
+                    using var resp = await http.PostAsync("/decide", new StringContent(Body(rng), Encoding.UTF8, "application/json"), stop);
+                    var text = await resp.Content.ReadAsStringAsync(stop);
+                    if (resp.StatusCode != HttpStatusCode.OK) { Interlocked.Increment(ref load.Errors); continue; }
+                    lat.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
+                    string ev = JsonDocument.Parse(text).RootElement.GetProperty("event_id").GetString()!;
+                    acked.Add(ev);
+                    if (rng.NextDouble() < rewardShare)
+                    {
+                        using var r = await http.PostAsync("/reward", new StringContent($"{{\"event_id\":\"{ev}\",\"reward\":{rng.NextInt(2)}}}", Encoding.UTF8, "application/json"), stop);
+                        if (r.StatusCode == HttpStatusCode.OK) rewarded.Add(ev); else Interlocked.Increment(ref load.Errors);
+                    }
+                }
+                catch (Exception) when (!stop.IsCancellationRequested) { Interlocked.Increment(ref load.Errors); await Task.Delay(5); }
+                catch (OperationCanceledException) { break; }
+            }
+            lock (load) { load.LatencyMs.AddRange(lat); load.AckedDecisions.AddRange(acked); load.AckedRewards.AddRange(rewarded); }
+        }
+        await Task.WhenAll(Enumerable.Range(0, clients).Select(Client));
+        return load;
+    }
+
+    private static double Percentile(List<double> v, double q)
+    {
+        var s = v.ToArray();
+        Array.Sort(s);
+        return s.Length == 0 ? double.NaN : s[Math.Min(s.Length - 1, (int)(q * s.Length))];
+    }
+
+    public static Dictionary<string, double> LoadTest()
+    {
+        var f = new Dictionary<string, double>();
+        var dir = Directory.CreateTempSubdirectory("offrl-serve-load").FullName;
+        try
+        {
+            foreach (var kind in new[] { "squarecb/ridge", "squarecb/neural" })
+            {
+                string name = kind.EndsWith("ridge") ? "linear" : "mlp";
+                var db = Path.Combine(dir, $"{name}.db");
+                var svc = DecisionService.StartAsync(new DecisionServiceOptions { PolicyPath = PolicyFile(kind, dir), LogPath = db, Urls = "http://127.0.0.1:0" }).GetAwaiter().GetResult();
+                try
+                {
+                    Drive(svc.Url, 16, 2000, 5, 1.0, CancellationToken.None).GetAwaiter().GetResult(); // warm-up
+                    var sw = Stopwatch.StartNew();
+                    var load = Drive(svc.Url, 16, 40_000, 15, 1.0, CancellationToken.None).GetAwaiter().GetResult();
+                    double s = sw.Elapsed.TotalSeconds;
+                    f[$"{name}_decisions_per_s"] = load.AckedDecisions.Count / s;
+                    f[$"{name}_rewards_per_s"] = load.AckedRewards.Count / s;
+                    f[$"{name}_decide_p50_ms"] = Percentile(load.LatencyMs, 0.50);
+                    f[$"{name}_decide_p99_ms"] = Percentile(load.LatencyMs, 0.99);
+                    f[$"{name}_errors"] = load.Errors;
+                }
+                finally { svc.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
+            }
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+        return f;
+    }
+
+    private static string CliDll()
+    {
+        var d = new DirectoryInfo(AppContext.BaseDirectory);
+        while (d is not null && !File.Exists(Path.Combine(d.FullName, "OffRL.sln"))) d = d.Parent;
+        var dll = d is null ? null : Path.Combine(d.FullName, "src", "OffRL.Cli", "bin", "Release", "net10.0", "OffRL.Cli.dll");
+        if (dll is null || !File.Exists(dll)) throw new FileNotFoundException("build the CLI first: dotnet build -c Release src/OffRL.Cli", dll);
+        return dll;
+    }
+
+    private static int FreePort()
+    {
+        var l = new TcpListener(IPAddress.Loopback, 0);
+        l.Start();
+        int port = ((IPEndPoint)l.LocalEndpoint).Port;
+        l.Stop();
+        return port;
+    }
+
+    private static Process StartServer(string dll, string policy, string db, string url)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { dll, "serve", "--policy", policy, "--log", db, "--urls", url }) psi.ArgumentList.Add(a);
+        var p = Process.Start(psi)!;
+        p.OutputDataReceived += (_, _) => { }; p.ErrorDataReceived += (_, e) => { if (e.Data is not null) Console.Error.WriteLine($"server: {e.Data}"); };
+        p.BeginOutputReadLine(); p.BeginErrorReadLine();
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(2) };
+        var sw = Stopwatch.StartNew();
+        while (sw.Elapsed.TotalSeconds < 60)
+        {
+            if (p.HasExited) throw new InvalidOperationException($"server exited with {p.ExitCode}");
+            try { if (http.GetAsync(url + "/health").GetAwaiter().GetResult().IsSuccessStatusCode) return p; }
+            catch (HttpRequestException) { }
+            catch (TaskCanceledException) { }
+            Thread.Sleep(100);
+        }
+        p.Kill(true);
+        throw new TimeoutException("server did not come up in 60 s");
+    }
+
+    public static Dictionary<string, double> CrashTest()
+    {
+        var f = new Dictionary<string, double>();
+        var dll = CliDll();
+        var dir = Directory.CreateTempSubdirectory("offrl-serve-crash").FullName;
+        try
+        {
+            var policy = PolicyFile("squarecb/ridge", dir);
+            var db = Path.Combine(dir, "decisions.db");
+            string url = $"http://127.0.0.1:{FreePort()}";
+            int rounds = 3;
+            long acked = 0, ackedRewards = 0, missing = 0, missingRewards = 0;
+            for (int round = 0; round < rounds; round++)
+            {
+                var server = StartServer(dll, policy, db, url);
+                using var cts = new CancellationTokenSource();
+                var driving = Drive(url, 8, int.MaxValue, 30, 0.5, cts.Token);
+                Thread.Sleep(2500 + 500 * round);
+                server.Kill(entireProcessTree: true);   // SIGKILL in the middle of the load
+                server.WaitForExit();
+                Thread.Sleep(300);
+                cts.Cancel();
+                var load = driving.GetAwaiter().GetResult();
+                // Restart on the same log (proves it opens after the crash), then look up every acknowledged event.
+                var again = StartServer(dll, policy, db, url);
+                again.Kill(entireProcessTree: true); again.WaitForExit();
+                var logged = new Dictionary<string, bool>();
+                foreach (var (d, r) in DecisionLog.ReadAll(db)) logged[d.EventId] = r is not null;
+                foreach (var e in load.AckedDecisions) if (!logged.ContainsKey(e)) missing++;
+                foreach (var e in load.AckedRewards) if (!logged.TryGetValue(e, out bool has) || !has) missingRewards++;
+                acked += load.AckedDecisions.Count; ackedRewards += load.AckedRewards.Count;
+                Console.WriteLine($"round {round + 1}: killed after {load.AckedDecisions.Count} acknowledged decisions, {load.AckedRewards.Count} rewards; log holds {logged.Count} decisions");
+            }
+            f["rounds"] = rounds;
+            f["acknowledged_decisions"] = acked;
+            f["acknowledged_rewards"] = ackedRewards;
+            f["missing_decisions"] = missing;
+            f["missing_rewards"] = missingRewards;
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+        return f;
+    }
+}
+
+/// <summary>In-process decisions/s of each learner (no HTTP, no log): context 10, 10 arms, after 2000 learned rewards.</summary>
+static class BanditBenchmarks
+{
+    public static Dictionary<string, double> Decide()
+    {
+        var f = new Dictionary<string, double>();
+        var env = new SyntheticBandit(new SyntheticBanditConfig { ContextDim = 10, Actions = 10 });
+        foreach (var (algo, oracle) in new[] { ("epsilon-greedy", "ridge"), ("softmax", "ridge"), ("squarecb", "ridge"), ("linucb", "ridge"), ("thompson", "ridge"), ("squarecb", "neural") })
+        {
+            var learner = BanditLearner.Create(new BanditLearnerConfig { Algo = algo, Oracle = oracle, BatchSize = 32 }, 10, 10);
+            var rng = new Rng(1);
+            BanditSimulation.Run(env, learner, 2000, rng);
+            var c = env.Next(rng);
+            f[$"{algo}_{oracle}_decisions_per_s"] = Benchmarks.Rate(() => learner.Decide(c, rng), 1.0);
+        }
+        return f;
+    }
+}

@@ -1,0 +1,246 @@
+using System.CommandLine;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using OffRL.Algorithms;
+using OffRL.Bandits;
+using OffRL.Evaluation;
+using OffRL.IO;
+using OffRL.Service;
+using OffRL.Tensors;
+
+namespace OffRL.Cli;
+
+/// <summary>`offrl bandit init|simulate|learn|export` and `offrl serve`: the contextual-bandit loop.</summary>
+internal static class BanditCommand
+{
+    public static Command Create()
+    {
+        var cmd = new Command("bandit", "Contextual bandits: create, simulate, learn offline from logs, export decision logs");
+        cmd.Subcommands.Add(Init());
+        cmd.Subcommands.Add(Simulate());
+        cmd.Subcommands.Add(Learn());
+        cmd.Subcommands.Add(Export());
+        return cmd;
+    }
+
+    private static (Option<string> Algo, Option<string> Oracle, Option<string?> Config, Option<string[]> Set) LearnerOptions() => (
+        new Option<string>("--algo") { Description = "Learner: " + string.Join(", ", BanditLearner.Names), DefaultValueFactory = _ => "squarecb" },
+        new Option<string>("--oracle") { Description = "Regression oracle: ridge or neural (linucb and thompson use ridge)", DefaultValueFactory = _ => "ridge" },
+        new Option<string?>("--config") { Description = "YAML or JSON file of BanditLearnerConfig fields (epsilon, temperature, gamma_scale, alpha, v, floor, batch_size, hidden, ...)" },
+        new Option<string[]>("--set") { Description = "KEY=VALUE overriding one config field (repeatable), e.g. --set epsilon=0.1 --set hidden=[32,32]", AllowMultipleArgumentsPerToken = false });
+
+    private static BanditLearnerConfig LearnerConfig(ParseResult r, (Option<string> Algo, Option<string> Oracle, Option<string?> Config, Option<string[]> Set) o, ulong seed)
+    {
+        var cfg = new BanditLearnerConfig { Algo = r.GetValue(o.Algo)!, Oracle = r.GetValue(o.Oracle)!, Seed = seed };
+        if (r.GetValue(o.Config) is { } file) cfg = AgentFactory.Merge(cfg, ConfigFile.Read(file));
+        var sets = r.GetValue(o.Set) ?? [];
+        if (sets.Length > 0)
+        {
+            var obj = new JsonObject();
+            foreach (var s in sets)
+            {
+                int eq = s.IndexOf('=');
+                if (eq <= 0) throw new ArgumentException($"--set: '{s}' is not KEY=VALUE");
+                string v = s[(eq + 1)..];
+                JsonNode? node;
+                try { node = JsonNode.Parse(v); } catch (JsonException) { node = JsonValue.Create(v); }
+                obj[s[..eq]] = node;
+            }
+            cfg = AgentFactory.Merge(cfg, JsonDocument.Parse(obj.ToJsonString()).RootElement);
+        }
+        BanditLearner.Create(cfg, 1, 1); // validates the names and ranges now, with the CLI's error handling
+        return cfg;
+    }
+
+    private static Command Init()
+    {
+        var lo = LearnerOptions();
+        var contextDim = new Option<int>("--context-dim") { Description = "Number of context features", Required = true };
+        var arms = new Option<string?>("--arms") { Description = "Comma-separated arm ids (one-hot action features)" };
+        var actionDim = new Option<int>("--action-dim") { Description = "Descriptive action features per candidate (instead of --arms)", DefaultValueFactory = _ => 0 };
+        var seed = new Option<ulong>("--seed") { DefaultValueFactory = _ => 0 };
+        var output = new Option<string>("--out") { Description = "Policy file to write (JSON)", Required = true };
+        var cmd = new Command("init", "Create an untrained bandit policy file to serve") { lo.Algo, lo.Oracle, lo.Config, lo.Set, contextDim, arms, actionDim, seed, output };
+        cmd.SetAction(r => DatasetCommand.Run(() =>
+        {
+            var cfg = LearnerConfig(r, lo, r.GetValue(seed));
+            var ids = r.GetValue(arms)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? [];
+            if (ids.Length == 0 && r.GetValue(actionDim) <= 0) throw new ArgumentException("--arms or --action-dim: the policy needs arm ids or an action feature size");
+            if (r.GetValue(contextDim) < 0) throw new ArgumentException("--context-dim: must be >= 0");
+            var policy = ids.Length > 0 ? BanditPolicy.Create(cfg, r.GetValue(contextDim), ids)
+                : new BanditPolicy(BanditLearner.Create(cfg, r.GetValue(contextDim), r.GetValue(actionDim)));
+            policy.Save(r.GetValue(output)!);
+            Console.WriteLine($"wrote {r.GetValue(output)}: {cfg.Algo} ({cfg.Oracle}), context {policy.Learner.ContextDim}, action features {policy.Learner.ActionDim}");
+        }));
+        return cmd;
+    }
+
+    private static IBanditEnvironment MakeSim(string name, ulong seed, double delay) => name.ToLowerInvariant() switch
+    {
+        "synthetic" or "synthetic-logistic" => new SyntheticBandit(new SyntheticBanditConfig { Reward = "logistic", MinCandidates = 3, DelayMean = delay, Seed = seed }),
+        "synthetic-linear" => new SyntheticBandit(new SyntheticBanditConfig { Reward = "linear", MinCandidates = 3, DelayMean = delay, Seed = seed }),
+        "synthetic-nonlinear" => new SyntheticBandit(new SyntheticBanditConfig { Reward = "nonlinear", MinCandidates = 3, DelayMean = delay, Seed = seed }),
+        "payments" or "payment-routing" => new PaymentRoutingSimulator(new PaymentRoutingConfig { Seed = seed, DelayMean = delay < 0 ? 50 : delay }),
+        "recovering" => new RecoveringBandit(new RecoveringBanditConfig { Seed = seed }),
+        _ => throw new ArgumentException($"--sim: '{name}' is not synthetic, synthetic-linear, synthetic-nonlinear, payments or recovering"),
+    };
+
+    private static Command Simulate()
+    {
+        var lo = LearnerOptions();
+        var sim = new Option<string>("--sim") { Description = "synthetic (logistic), synthetic-linear, synthetic-nonlinear, payments, recovering", DefaultValueFactory = _ => "synthetic" };
+        var algos = new Option<string?>("--compare") { Description = "Comma-separated learners to compare (default: --algo only); 'uniform' is the random baseline" };
+        var steps = new Option<int>("--steps") { DefaultValueFactory = _ => 5000 };
+        var delay = new Option<double>("--delay") { Description = "Mean reward lag in decisions (payments default 50; -1 = the simulator's default)", DefaultValueFactory = _ => -1 };
+        var seed = new Option<ulong>("--seed") { DefaultValueFactory = _ => 0 };
+        var logsOut = new Option<string?>("--logs-out") { Description = "Write the (first) learner's logged decisions as bandit feedback CSV" };
+        var policyOut = new Option<string?>("--policy-out") { Description = "Write the (first) learner's final policy file" };
+        var plot = new Option<string?>("--plot") { Description = "PNG of cumulative regret per learner" };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object as the last line" };
+        var cmd = new Command("simulate", "Run learners online against a simulator: regret, reward, logged propensities")
+            { lo.Algo, lo.Oracle, lo.Config, lo.Set, sim, algos, steps, delay, seed, logsOut, policyOut, plot, json };
+        cmd.SetAction(r => DatasetCommand.Run(() =>
+        {
+            ulong s = r.GetValue(seed);
+            var names = r.GetValue(algos)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? [r.GetValue(lo.Algo)!];
+            var baseCfg = LearnerConfig(r, lo, s);
+            var results = new List<(string Name, SimulationResult Result, BanditPolicy Policy)>();
+            Console.WriteLine($"{"learner",-16} {"mean_reward",12} {"regret",10} {"regret/step (last 20%)",24} {"decisions/s",12}");
+            foreach (var name in names)
+            {
+                var env = MakeSim(r.GetValue(sim)!, s, r.GetValue(delay));
+                var cfg = name == "uniform" ? baseCfg with { Algo = "epsilon-greedy", Epsilon = 1 } : baseCfg with { Algo = name };
+                var policy = new BanditPolicy(BanditLearner.Create(cfg, env.ContextDim, env.ActionDim));
+                var sw = System.Diagnostics.Stopwatch.StartNew();
+                var res = BanditSimulation.Run(env, policy.Learner, r.GetValue(steps), new Rng(s + 1));
+                double rate = res.CumulativeRegret.Length / sw.Elapsed.TotalSeconds;
+                int n = res.CumulativeRegret.Length;
+                Console.WriteLine($"{name,-16} {res.MeanReward,12:F4} {res.CumulativeRegret[^1],10:F1} {res.RegretRate(n - Math.Max(1, n / 5), n),24:F4} {rate,12:F0}");
+                results.Add((name, res, policy));
+            }
+            var first = results[0];
+            if (r.GetValue(logsOut) is { } lf) { first.Result.ToFeedback(r.GetValue(sim)!).WriteCsv(lf); Console.WriteLine($"wrote {lf} ({first.Result.Log.Count} logged decisions)"); }
+            if (r.GetValue(policyOut) is { } pf) { first.Policy.Learner.Flush(); first.Policy.Save(pf); Console.WriteLine($"wrote {pf}"); }
+            if (r.GetValue(plot) is { } png)
+            {
+                var plt = new ScottPlot.Plot();
+                foreach (var (name, res, _) in results)
+                {
+                    var xs = Enumerable.Range(1, res.CumulativeRegret.Length).Select(i => (double)i).ToArray();
+                    plt.Add.ScatterLine(xs, res.CumulativeRegret).LegendText = name;
+                }
+                plt.Title($"Cumulative regret on {r.GetValue(sim)}");
+                plt.XLabel("decision"); plt.YLabel("cumulative regret");
+                plt.ShowLegend();
+                AtomicFile.WritePng(plt, png, 800, 500);
+                Console.WriteLine($"wrote {png}");
+            }
+            if (r.GetValue(json))
+                Console.WriteLine(JsonSerializer.Serialize(results.ToDictionary(x => x.Name, x => new Dictionary<string, double>
+                {
+                    ["mean_reward"] = x.Result.MeanReward, ["regret"] = x.Result.CumulativeRegret[^1],
+                    ["regret_rate_last"] = x.Result.RegretRate(x.Result.CumulativeRegret.Length * 4 / 5, x.Result.CumulativeRegret.Length),
+                })));
+        }));
+        return cmd;
+    }
+
+    private static Command Learn()
+    {
+        var logs = new Option<string>("--logs") { Description = "Logged bandit feedback: a decision log (.db), OffRL CSV, or an OBD campaign file", Required = true };
+        var format = new Option<string?>("--format") { Description = "service, offrl or obd (default: service for .db/.sqlite, else offrl)" };
+        var weighting = new Option<string>("--weighting") { Description = "ips or dr", DefaultValueFactory = _ => "ips" };
+        var lambda = new Option<double?>("--lambda") { Description = "Variance penalty (default: picked on a validation split)" };
+        var clip = new Option<double>("--clip") { Description = "Importance weight clip M", DefaultValueFactory = _ => 100 };
+        var selfNorm = new Option<bool>("--self-normalize") { Description = "Norm-POEM objective" };
+        var model = new Option<string>("--reward-model") { Description = "ridge, logistic, mlp, mlp-logistic (DR weighting and the OPE report)", DefaultValueFactory = _ => "ridge" };
+        var seed = new Option<ulong>("--seed") { DefaultValueFactory = _ => 0 };
+        var output = new Option<string>("--out") { Description = "Policy file to write (servable with offrl serve)", Required = true };
+        var json = new Option<bool>("--json") { Description = "Print one JSON object as the last line" };
+        var cmd = new Command("learn", "Learn a policy offline from logs (POEM counterfactual risk minimization) and estimate it before switching")
+            { logs, format, weighting, lambda, clip, selfNorm, model, seed, output, json };
+        cmd.SetAction(r => DatasetCommand.Run(() =>
+        {
+            var path = r.GetValue(logs)!;
+            var (data, arms) = ReadLogs(path, r.GetValue(format));
+            var cfg = new PoemConfig
+            {
+                Weighting = r.GetValue(weighting)!, Lambda = r.GetValue(lambda), Clip = r.GetValue(clip), SelfNormalize = r.GetValue(selfNorm),
+                RewardModel = r.GetValue(model)!, Seed = r.GetValue(seed),
+            };
+            var (policy, report) = PolicyLearning.LearnAndEvaluate(data, cfg, arms);
+            policy.Save(r.GetValue(output)!);
+            Console.WriteLine($"{data.Count} logged decisions, {data.Actions} actions; learned on {data.Count - report.TestRows}, evaluated on {report.TestRows} held out");
+            Console.WriteLine($"{"policy",-10} {"estimator",-10} {"estimate",10} {"ci_low",10} {"ci_high",10}");
+            Console.WriteLine($"{"logging",-10} {"on-policy",-10} {report.LoggingValue,10:G4} {report.LoggingCiLow,10:G4} {report.LoggingCiHigh,10:G4}");
+            foreach (var e in report.Learned) Console.WriteLine($"{"learned",-10} {e.Estimator,-10} {e.Estimate,10:G4} {e.CiLow,10:G4} {e.CiHigh,10:G4}");
+            var dr = report.Learned.First(e => e.Estimator == "dr");
+            Console.WriteLine(dr.CiLow > report.LoggingCiHigh ? "verdict: the learned policy is better (intervals do not overlap)"
+                : dr.CiHigh < report.LoggingCiLow ? "verdict: the learned policy is worse; keep the logging policy" : "verdict: no clear difference at this sample size");
+            Console.WriteLine($"wrote {r.GetValue(output)}");
+            if (r.GetValue(json))
+                Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
+                {
+                    ["logging"] = report.LoggingValue, ["logging_ci_low"] = report.LoggingCiLow, ["logging_ci_high"] = report.LoggingCiHigh,
+                    ["learned_dr"] = dr.Estimate, ["learned_dr_ci_low"] = dr.CiLow, ["learned_dr_ci_high"] = dr.CiHigh, ["test_rows"] = report.TestRows,
+                }));
+        }));
+        return cmd;
+    }
+
+    internal static (BanditFeedback Logs, string[]? Arms) ReadLogs(string path, string? format)
+    {
+        format ??= path.EndsWith(".db", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".sqlite", StringComparison.OrdinalIgnoreCase) ? "service" : "offrl";
+        if (format == "service")
+        {
+            var (logs, ids) = DecisionLog.ToFeedback(path);
+            return (logs, ids);
+        }
+        return (BanditOpeJob.ReadLogs(path, format), null);
+    }
+
+    private static Command Export()
+    {
+        var log = new Option<string>("--log") { Description = "Decision log (SQLite) written by offrl serve", Required = true };
+        var output = new Option<string>("--out") { Description = ".parquet (every decision, reward null while pending) or .csv (bandit feedback of rewarded decisions)", Required = true };
+        var cmd = new Command("export", "Export a decision log for other tools") { log, output };
+        cmd.SetAction(r => DatasetCommand.Run(() =>
+        {
+            string o = r.GetValue(output)!;
+            if (o.EndsWith(".parquet", StringComparison.OrdinalIgnoreCase))
+                Console.WriteLine($"wrote {o} ({DecisionLog.ExportParquet(r.GetValue(log)!, o)} decisions)");
+            else
+            {
+                var (logs, ids) = DecisionLog.ToFeedback(r.GetValue(log)!);
+                logs.WriteCsv(o);
+                Console.WriteLine($"wrote {o} ({logs.Count} rewarded decisions; actions 0..{ids.Length - 1} = {string.Join(",", ids)})");
+            }
+        }));
+        return cmd;
+    }
+
+    public static Command Serve()
+    {
+        var policy = new Option<string>("--policy") { Description = "Bandit policy file (offrl bandit init | learn | simulate --policy-out)", Required = true };
+        var urls = new Option<string>("--urls") { Description = "Address to listen on", DefaultValueFactory = _ => "http://127.0.0.1:5080" };
+        var log = new Option<string>("--log") { Description = "Durable decision log (SQLite, WAL)", DefaultValueFactory = _ => "decisions.db" };
+        var noLearn = new Option<bool>("--no-learn") { Description = "Serve the policy as is (no online learning, no replay)" };
+        var sync = new Option<string>("--sync") { Description = "full (survives machine crashes) or normal (survives process crashes; faster)", DefaultValueFactory = _ => "full" };
+        var seed = new Option<ulong>("--seed") { DefaultValueFactory = _ => 0 };
+        var cmd = new Command("serve", "Decision service: POST /decide, POST /reward, GET /health; every decision and reward logged durably") { policy, urls, log, noLearn, sync, seed };
+        cmd.SetAction(r => DatasetCommand.Run(() =>
+        {
+            string s = r.GetValue(sync)!.ToLowerInvariant();
+            if (s is not ("full" or "normal")) throw new ArgumentException($"--sync: '{s}' is not full or normal");
+            var svc = DecisionService.StartAsync(new DecisionServiceOptions
+            {
+                PolicyPath = r.GetValue(policy)!, LogPath = r.GetValue(log)!, Urls = r.GetValue(urls)!, Learn = !r.GetValue(noLearn),
+                SynchronousFull = s == "full", Seed = r.GetValue(seed), Log = Console.WriteLine,
+            }).GetAwaiter().GetResult();
+            Console.WriteLine("ready; Ctrl+C stops");
+            svc.WaitForShutdownAsync().GetAwaiter().GetResult();
+            svc.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        }));
+        return cmd;
+    }
+}
