@@ -1,3 +1,4 @@
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using OffRL.Tensors;
 
 namespace OffRL.Bandits;
@@ -225,32 +226,31 @@ public sealed class LinearThompson(BanditLearnerConfig config, int contextDim, i
     {
         int d = ridge.Dim, k = p.Length;
         _chol ??= Cholesky(ridge.AInverse, d);
-        // Candidate features once: [k, d]; per draw the score of i is yhat(i) + v * (L z)' phi_i.
-        var phis = new double[k * d];
+        // theta~' phi_i = yhat(i) + v z' (L' phi_i) with z ~ N(0, I): project the candidates once, M = L' Phi' [d, k].
+        var m = new double[d * k];
         for (int i = 0; i < k; i++)
         {
             var phi = ridge.Features(c.Context, c.Actions[i].Features);
-            for (int j = 0; j < d; j++) phis[i * d + j] = phi[j];
+            for (int r = 0; r < d; r++)
+            {
+                double acc = 0;
+                for (int j = r; j < d; j++) acc += _chol[j * d + r] * phi[j];
+                m[r * k + i] = acc * Config.V;
+            }
         }
-        var z = new double[d]; var lz = new double[d]; var score = new double[k];
+        var z = new double[d]; var score = new double[k];
         p.Clear();
         int draws = Math.Max(1, Config.ThompsonDraws);
         for (int s = 0; s < draws; s++)
         {
-            for (int j = 0; j < d; j++) z[j] = rng.NextNormal();
+            for (int i = 0; i < k; i++) score[i] = yhat[i];
             for (int r = 0; r < d; r++)
             {
-                double acc = 0;
-                for (int j = 0; j <= r; j++) acc += _chol[r * d + j] * z[j];
-                lz[r] = acc;
+                double zr = rng.NextNormal();
+                TensorPrimitives.MultiplyAdd(new ReadOnlySpan<double>(m, r * k, k), zr, score, score);
             }
             for (int i = 0; i < k; i++)
-            {
-                if (c.Actions[i].KnownReward is float known) { score[i] = known; continue; }
-                double acc = yhat[i];
-                for (int j = 0; j < d; j++) acc += Config.V * lz[j] * phis[i * d + j];
-                score[i] = acc;
-            }
+                if (c.Actions[i].KnownReward is float known) score[i] = known;
             p[ArgMax(score)] += 1.0 / draws;
         }
     }

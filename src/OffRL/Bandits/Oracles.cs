@@ -1,3 +1,4 @@
+using TensorPrimitives = System.Numerics.Tensors.TensorPrimitives;
 using OffRL.Nn;
 using OffRL.Tensors;
 
@@ -29,7 +30,7 @@ public sealed class RidgeOracle : IRewardOracle
     public int ActionDim { get; }
     public int Dim { get; }
     public long Observations { get; private set; }
-    private readonly double[] _aInv, _b, _theta, _tmp;
+    private readonly double[] _aInv, _b, _theta, _tmp, _phiD;
     private readonly float[] _phi;
 
     public RidgeOracle(int contextDim, int actionDim, double lambda = 1.0)
@@ -37,7 +38,7 @@ public sealed class RidgeOracle : IRewardOracle
         if (lambda <= 0) throw new ArgumentException($"lambda must be > 0, got {lambda}", nameof(lambda));
         ContextDim = contextDim; ActionDim = actionDim;
         Dim = JointFeatures.Dim(contextDim, actionDim);
-        _aInv = new double[Dim * Dim]; _b = new double[Dim]; _theta = new double[Dim]; _tmp = new double[Dim];
+        _aInv = new double[Dim * Dim]; _b = new double[Dim]; _theta = new double[Dim]; _tmp = new double[Dim]; _phiD = new double[Dim];
         _phi = new float[Dim];
         for (int i = 0; i < Dim; i++) _aInv[i * Dim + i] = 1 / lambda;
     }
@@ -64,15 +65,18 @@ public sealed class RidgeOracle : IRewardOracle
     /// <summary>phi' A^-1 phi, the squared confidence width.</summary>
     public double Width2(ReadOnlySpan<float> phi)
     {
+        var u = AInvTimes(phi);
         double s = 0;
-        for (int i = 0; i < Dim; i++)
-        {
-            double r = 0;
-            var row = new ReadOnlySpan<double>(_aInv, i * Dim, Dim);
-            for (int j = 0; j < Dim; j++) r += row[j] * phi[j];
-            s += phi[i] * r;
-        }
+        for (int i = 0; i < Dim; i++) s += phi[i] * u[i];
         return Math.Max(0, s);
+    }
+
+    /// <summary>A^-1 phi into a scratch buffer (valid until the next call).</summary>
+    private ReadOnlySpan<double> AInvTimes(ReadOnlySpan<float> phi)
+    {
+        for (int j = 0; j < Dim; j++) _phiD[j] = phi[j];
+        for (int i = 0; i < Dim; i++) _tmp[i] = TensorPrimitives.Dot(new ReadOnlySpan<double>(_aInv, i * Dim, Dim), _phiD);
+        return _tmp;
     }
 
     public void Predict(BanditContext c, Span<double> yhat)
@@ -86,31 +90,17 @@ public sealed class RidgeOracle : IRewardOracle
         {
             var phi = Features(f.Context, f.ActionFeatures);
             // u = A^-1 phi; A^-1 <- A^-1 - u u' / (1 + phi' u)  (Sherman-Morrison, A^-1 symmetric)
-            double denom = 1;
+            var u = AInvTimes(phi);
+            double denom = 1 + TensorPrimitives.Dot(u, _phiD);
             for (int i = 0; i < Dim; i++)
             {
-                double r = 0;
-                var row = new ReadOnlySpan<double>(_aInv, i * Dim, Dim);
-                for (int j = 0; j < Dim; j++) r += row[j] * phi[j];
-                _tmp[i] = r;
-                denom += phi[i] * r;
-            }
-            for (int i = 0; i < Dim; i++)
-            {
-                double ui = _tmp[i] / denom;
                 var row = new Span<double>(_aInv, i * Dim, Dim);
-                for (int j = 0; j < Dim; j++) row[j] -= ui * _tmp[j];
+                TensorPrimitives.MultiplyAdd(u, -u[i] / denom, row, row);
             }
             for (int i = 0; i < Dim; i++) _b[i] += f.Reward * phi[i];
             Observations++;
         }
-        for (int i = 0; i < Dim; i++)
-        {
-            double s = 0;
-            var row = new ReadOnlySpan<double>(_aInv, i * Dim, Dim);
-            for (int j = 0; j < Dim; j++) s += row[j] * _b[j];
-            _theta[i] = s;
-        }
+        for (int i = 0; i < Dim; i++) _theta[i] = TensorPrimitives.Dot(new ReadOnlySpan<double>(_aInv, i * Dim, Dim), _b);
     }
 
     public Dictionary<string, float[]> State() => new()
