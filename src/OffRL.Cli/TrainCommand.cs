@@ -38,8 +38,8 @@ internal static class TrainCommand
         var evalEpisodes = new Option<int>("--eval-episodes") { Description = "Episodes per evaluation", DefaultValueFactory = _ => 10 };
         var outDir = new Option<string?>("--out") { Description = "Folder for metrics (CSV, JSON Lines) and the trained agent" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object as the last line" };
-        var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Offline: write OUT/checkpoint every N steps (optimizer and RNG state included)", DefaultValueFactory = _ => 0 };
-        var resume = new Option<string?>("--resume") { Description = "Offline: continue from a checkpoint folder (OUT/checkpoint of an earlier run)" };
+        var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Write OUT/checkpoint every N steps (optimizer and RNG state; online runs also the replay buffer)", DefaultValueFactory = _ => 0 };
+        var resume = new Option<string?>("--resume") { Description = "Continue from a checkpoint folder (OUT/checkpoint of an earlier run, offline or online)" };
         var cmd = new Command("train", "Train an agent offline on a dataset or online in an environment") { algo, dataset, env, steps, seed, config, evalEvery, evalEpisodes, outDir, json, checkpointEvery, resume };
         cmd.SetAction(r => DatasetCommand.Run(() =>
         {

@@ -14,7 +14,11 @@ public sealed record TrainerConfig(
     string? OutDir = null, int LogEvery = 1000, bool Progress = true,
     /// <summary>Online: random actions before learning starts, and updates per environment step.</summary>
     int StartSteps = 5000, int UpdatesPerStep = 1, int ReplayCapacity = 1_000_000, float Gamma = 0.99f,
-    /// <summary>Offline: write OutDir/checkpoint every N steps (0: only the final agent); resume from such a folder.</summary>
+    /// <summary>
+    /// Write OutDir/checkpoint every N steps (0: only the final agent); resume from such a folder. Online checkpoints
+    /// hold the replay buffer too, and end the episode in progress (the run goes on from a fresh episode seeded by the
+    /// step), so a resumed run is the same as one never interrupted.
+    /// </summary>
     int CheckpointEvery = 0, string? ResumeFrom = null);
 
 /// <summary>One evaluation: mean and std of episode returns, and the normalized score when the env has references.</summary>
@@ -40,8 +44,7 @@ public static class Trainer
         if (c.ResumeFrom is { } from)
         {
             agent.LoadCheckpoint(from);
-            var t = JsonSerializer.Deserialize<TrainerState>(File.ReadAllText(Path.Combine(from, "trainer.json")))
-                ?? throw new InvalidDataException($"{from}: trainer.json is empty");
+            var t = ReadState(from);
             start = t.Step;
             samplerRng.SetState(t.SamplerRng);
         }
@@ -58,7 +61,16 @@ public static class Trainer
         return Loop(agent, envName, c, agentConfig, null, _ => agent.Update(sampler.Sample()), start, checkpoint);
     }
 
-    private sealed record TrainerState(long Step, RngState SamplerRng);
+    private sealed record TrainerState(long Step, RngState SamplerRng, RngState? ActionRng = null);
+
+    private static TrainerState ReadState(string dir)
+    {
+        var path = Path.Combine(dir, "trainer.json");
+        if (!File.Exists(path)) throw new DataException("checkpoint has no trainer.json (not a checkpoint folder?)", path);
+        return JsonSerializer.Deserialize<TrainerState>(File.ReadAllText(path)) ?? throw new DataException("is empty", path);
+    }
+
+    private static ulong EpisodeSeed(TrainerConfig c, long step) => c.Seed + 7919UL * (ulong)step;
 
     /// <summary>Write a checkpoint folder under a temporary name, then swap it in: a crash never leaves half a checkpoint.</summary>
     private static void WriteCheckpoint(string dir, Action<string> write)
@@ -82,12 +94,41 @@ public static class Trainer
     {
         using var env = EnvRegistry.Make(envName);
         var buffer = new ReplayBuffer(c.ReplayCapacity, env.ObservationSpace.Width, env.ActionSpace.Width);
-        var sampler = new UniformSampler(buffer, c.BatchSize, new Rng(c.Seed ^ 0x5A5A5A5AUL), c.Gamma);
+        var samplerRng = new Rng(c.Seed ^ 0x5A5A5A5AUL);
+        var sampler = new UniformSampler(buffer, c.BatchSize, samplerRng, c.Gamma);
         var rng = new Rng(c.Seed + 17);
         var obs = new float[env.ObservationSpace.Width];
         var next = new float[obs.Length];
         var act = new float[env.ActionSpace.Width];
-        env.Reset(c.Seed, obs);
+        long start = 0;
+        if (c.ResumeFrom is { } from)
+        {
+            agent.LoadCheckpoint(from);
+            var t = ReadState(from);
+            if (t.ActionRng is not { } actionRng) throw new DataException("is an offline checkpoint (no replay buffer); resume it with a dataset", Path.Combine(from, "trainer.json"));
+            start = t.Step;
+            samplerRng.SetState(t.SamplerRng);
+            rng.SetState(actionRng);
+            buffer.Load(Path.Combine(from, "replay.bin"));
+            env.Reset(EpisodeSeed(c, start), obs);
+        }
+        else env.Reset(c.Seed, obs);
+        Action<long>? checkpoint = null;
+        if (c.CheckpointEvery > 0)
+        {
+            if (c.OutDir is null) throw new ArgumentException("trainer: CheckpointEvery needs OutDir");
+            checkpoint = step =>
+            {
+                WriteCheckpoint(Path.Combine(c.OutDir, "checkpoint"), dir =>
+                {
+                    agent.SaveCheckpoint(dir, agentConfig ?? new { });
+                    buffer.Save(Path.Combine(dir, "replay.bin"));
+                    File.WriteAllText(Path.Combine(dir, "trainer.json"), JsonSerializer.Serialize(new TrainerState(step, samplerRng.GetState(), rng.GetState())));
+                });
+                buffer.MarkTruncated();
+                env.Reset(EpisodeSeed(c, step), obs);
+            };
+        }
         return Loop(agent, envName, c, agentConfig, e => onEval?.Invoke(e, buffer), step =>
         {
             if (step < c.StartSteps) env.ActionSpace.SampleAction(rng, act);
@@ -97,7 +138,7 @@ public static class Trainer
             if (r.Done) env.Reset(null, obs); else next.CopyTo(obs, 0);
             if (step >= c.StartSteps)
                 for (int k = 0; k < c.UpdatesPerStep; k++) agent.Update(sampler.Sample());
-        });
+        }, start, checkpoint);
     }
 
     private static TrainResult Loop(Agent agent, string envName, TrainerConfig c, object? agentConfig, Action<EvalResult>? onEval, Action<long> step,
@@ -130,13 +171,23 @@ public static class Trainer
                     windowStart = agent.Updates;
                 }
                 else if (c.Progress && c.LogEvery > 0 && (t + 1) % c.LogEvery == 0)
-                    Console.Write($"\r[{agent.Name}] step {t + 1,8}/{c.Steps}  {Format(agent.Metrics)}   ");
+                    Console.Write($"\r[{agent.Name}] {Bar(t + 1 - start, c.Steps - start, total.Elapsed.TotalSeconds)} step {t + 1,8}/{c.Steps}  {Format(agent.Metrics)}   ");
             }
         }
         finally { log?.Dispose(); }
         double secs = total.Elapsed.TotalSeconds;
         if (c.OutDir is not null) agent.Save(c.OutDir, agentConfig ?? new { });
         return new TrainResult(evals, agent.Updates / Math.Max(1e-9, secs), secs);
+    }
+
+    /// <summary>A text progress bar with percent and time left: [#########...........]  45%  ETA 01:23.</summary>
+    internal static string Bar(long done, long total, double seconds, int width = 20)
+    {
+        double f = total <= 0 ? 1 : Math.Clamp((double)done / total, 0, 1);
+        int filled = (int)Math.Round(f * width);
+        double eta = f > 0 ? seconds * (1 - f) / f : 0;
+        var left = TimeSpan.FromSeconds(Math.Min(eta, 359_999));
+        return $"[{new string('#', filled)}{new string('.', width - filled)}] {f * 100,3:F0}%  ETA {(int)left.TotalHours:D2}:{left.Minutes:D2}:{left.Seconds:D2}";
     }
 
     private static string Format(Dictionary<string, float> m)

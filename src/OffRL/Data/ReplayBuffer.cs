@@ -48,6 +48,53 @@ public sealed class ReplayBuffer : ITransitionSource
         Added++;
     }
 
+    /// <summary>Mark the newest transition as a time-limit cut (its episode goes on no further in the buffer).</summary>
+    public void MarkTruncated()
+    {
+        if (Count == 0) return;
+        int last = (_head - 1 + Capacity) % Capacity;
+        if (!_term[last]) _timeout[last] = true;
+    }
+
+    private const long Magic = 0x3142525F4C524646; // "FFRL_RB1"
+
+    /// <summary>Save the whole buffer (ring order, counters) as one binary file, atomically.</summary>
+    public void Save(string path) => global::OffRL.IO.AtomicFile.Write(path, s =>
+    {
+        using var w = new BinaryWriter(s, System.Text.Encoding.UTF8, leaveOpen: true);
+        w.Write(Magic); w.Write(Capacity); w.Write(ObservationDim); w.Write(ActionDim); w.Write(Count); w.Write(_head); w.Write(Added);
+        w.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(_obs.AsSpan(0, Count * ObservationDim)));
+        w.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(_next.AsSpan(0, Count * ObservationDim)));
+        w.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(_act.AsSpan(0, Count * ActionDim)));
+        w.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(_rew.AsSpan(0, Count)));
+        w.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(_term.AsSpan(0, Count)));
+        w.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(_timeout.AsSpan(0, Count)));
+    });
+
+    /// <summary>Load a buffer saved by <see cref="Save"/> into this one (same capacity and widths).</summary>
+    public void Load(string path)
+    {
+        if (!File.Exists(path)) throw new DataException("replay buffer file not found", path);
+        using var r = new BinaryReader(File.OpenRead(path));
+        try
+        {
+            if (r.ReadInt64() != Magic) throw new DataException("not an OffRL replay buffer", path);
+            int cap = r.ReadInt32(), od = r.ReadInt32(), ad = r.ReadInt32(), count = r.ReadInt32(), head = r.ReadInt32();
+            long added = r.ReadInt64();
+            if (cap != Capacity) throw new DataException($"capacity {cap}, this buffer has {Capacity}", path, "capacity");
+            if (od != ObservationDim || ad != ActionDim) throw new DataException($"widths obs {od}, act {ad}; this buffer has {ObservationDim}, {ActionDim}", path, "widths");
+            if (count < 0 || count > cap || head < 0 || head >= cap) throw new DataException($"count {count} / head {head} do not fit capacity {cap}", path, "count");
+            void Fill<T>(T[] dst, int n) where T : struct
+            {
+                var bytes = System.Runtime.InteropServices.MemoryMarshal.AsBytes(dst.AsSpan(0, n));
+                if (r.Read(bytes) != bytes.Length) throw new DataException("is truncated", path);
+            }
+            Fill(_obs, count * od); Fill(_next, count * od); Fill(_act, count * ad); Fill(_rew, count); Fill(_term, count); Fill(_timeout, count);
+            Count = count; _head = head; Added = added;
+        }
+        catch (EndOfStreamException) { throw new DataException("is truncated", path); }
+    }
+
     /// <summary>Fill from a dataset's sampleable rows (e.g. to start fine-tuning from offline data).</summary>
     public void AddDataset(Dataset d)
     {

@@ -132,6 +132,57 @@ public class SacTests
     }
 
     [Fact]
+    public void ResumedOnlineTrainingEqualsUninterruptedTraining()
+    {
+        var dir = Directory.CreateTempSubdirectory("offrl-online-resume").FullName;
+        try
+        {
+            Sac Make() => new(3, Box.Uniform(1, -1f, 1f), new SacConfig(Hidden: [32, 32], BatchSize: 64), seed: 4)
+            {
+                Preprocessing = new Preprocessing { ActionLow = [-2f], ActionHigh = [2f] },
+            };
+            TrainerConfig Cfg(long steps, string outDir, string? resume = null) => new(Steps: steps, EvalEvery: 300, EvalEpisodes: 1, StartSteps: 200,
+                BatchSize: 64, ReplayCapacity: 500, Seed: 5, Progress: false, OutDir: outDir, CheckpointEvery: 300, ResumeFrom: resume);
+            string a = Path.Combine(dir, "whole"), b = Path.Combine(dir, "split");
+            var whole = Make();
+            var ra = Trainer.FitOnline(whole, "pendulum", Cfg(900, a));
+            Trainer.FitOnline(Make(), "pendulum", Cfg(600, b));          // "crashes" after the checkpoint at 600
+            var resumed = Make();
+            var rb = Trainer.FitOnline(resumed, "pendulum", Cfg(900, b, Path.Combine(b, "checkpoint")));
+            Assert.True(File.Exists(Path.Combine(b, "checkpoint", "replay.bin")));
+            Assert.Equal(ra.Final.ReturnMean, rb.Final.ReturnMean);
+            Assert.Equal(whole.Updates, resumed.Updates);
+            var o = new float[] { 0.3f, -0.95f, 1.7f };
+            float[] x = new float[1], y = new float[1];
+            whole.Act(o, x, true); resumed.Act(o, y, true);
+            Assert.Equal(x, y);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
+    [Fact]
+    public void ReplayBufferFileRoundTripsAndRejectsAMismatch()
+    {
+        var path = Path.Combine(Path.GetTempPath(), $"offrl-rb-{Guid.NewGuid():N}.bin");
+        var rb = new ReplayBuffer(4, 2, 1);
+        for (int i = 0; i < 6; i++) rb.Add([i, -i], [0.5f * i], i, [i + 1, -i - 1], i == 5, false);
+        rb.Save(path);
+        var back = new ReplayBuffer(4, 2, 1);
+        back.Load(path);
+        Assert.Equal(rb.Count, back.Count); Assert.Equal(rb.Added, back.Added);
+        var (o1, a1, n1, o2, a2, n2) = (new float[2], new float[1], new float[2], new float[2], new float[1], new float[2]);
+        for (int k = 0; k < 4; k++)
+        {
+            rb.CopyTransition(k, o1, a1, out var r1, n1, out var t1);
+            back.CopyTransition(k, o2, a2, out var r2, n2, out var t2);
+            Assert.Equal(o1, o2); Assert.Equal(a1, a2); Assert.Equal(n1, n2); Assert.Equal(r1, r2); Assert.Equal(t1, t2);
+        }
+        var e = Assert.Throws<DataException>(() => new ReplayBuffer(8, 2, 1).Load(path));
+        Assert.Contains("capacity", e.Message);
+        File.Delete(path);
+    }
+
+    [Fact]
     public void DivergenceNamesTheLossAndStep()
     {
         var d = Tests.Data.Fixtures.Linear(5, storeNext: true);
