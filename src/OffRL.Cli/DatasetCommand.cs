@@ -34,7 +34,9 @@ internal static class DatasetCommand
         cmd.SetAction(r => Run(() =>
         {
             var path = r.GetValue(file)!;
-            var d = DatasetFile.Read(path, r.GetValue(TruncateTail));
+            // Built-in names (pendulum-medium-replay, hopper-medium, ...) are generated on first use, as in train.
+            var d = Algorithms.Recipes.IsName(path) && !File.Exists(path) ? Algorithms.Recipes.Get(path, r.GetValue(seed), Console.Error.WriteLine)
+                : DatasetFile.Read(path, r.GetValue(TruncateTail));
             var s = DatasetStatistics.Compute(d, new QualityReference(r.GetValue(randomRet), r.GetValue(expertRet)), seed: r.GetValue(seed));
             Console.WriteLine($"{path}: {d.ObservationSpace} observations, {d.ActionSpace} actions");
             Console.WriteLine($"  transitions {s.Transitions}, episodes {s.Episodes} (terminal {s.Terminals}, timeout {s.Timeouts}), length mean {s.LengthMean:F1} [{s.LengthMin}, {s.LengthMax}]");
