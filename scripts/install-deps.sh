@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the system packages OffRL needs. Safe to run repeatedly.
-#  - the .NET 10 SDK (provided by the machine image; checked here)
+#  - the .NET 10 SDK with the ASP.NET Core runtime (provided by the machine image; checked here)
 #  - libmujoco2.2.2 for src/OffRL.MuJoCo (Debian package; P/Invoke binds exactly this version)
 set -euo pipefail
 if ! command -v dotnet >/dev/null 2>&1; then
@@ -13,6 +13,12 @@ if [ "$major" -lt 10 ]; then
   exit 1
 fi
 echo "install-deps: dotnet $(dotnet --version) OK"
+# The decision service (src/OffRL.Service) runs on the ASP.NET Core shared framework, part of the full SDK.
+if ! dotnet --list-runtimes | grep -q '^Microsoft.AspNetCore.App 10\.'; then
+  echo "install-deps: the ASP.NET Core 10 runtime is missing (install the full .NET 10 SDK, e.g. Debian package dotnet-sdk-10.0)" >&2
+  exit 1
+fi
+echo "install-deps: ASP.NET Core runtime OK"
 
 if ! ldconfig -p | grep -q 'libmujoco.so.2.2.2'; then
   SUDO=""
