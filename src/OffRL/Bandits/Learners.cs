@@ -50,11 +50,15 @@ public abstract class BanditLearner
     protected BanditLearner(BanditLearnerConfig config, int contextDim, int actionDim, IRewardOracle oracle)
     {
         if (config.Floor < 0 || config.Floor > 1) throw new ArgumentException($"floor must be in [0, 1], got {config.Floor}");
+        if (config.Epsilon < 0 || config.Epsilon > 1) throw new ArgumentException($"epsilon must be in [0, 1], got {config.Epsilon}");
         if (config.BatchSize < 1) throw new ArgumentException($"batch_size must be >= 1, got {config.BatchSize}");
         Config = config; ContextDim = contextDim; ActionDim = actionDim; Oracle = oracle;
     }
 
     public string Name => Config.Algo;
+
+    /// <summary>The share of uniform exploration mixed into every distribution.</summary>
+    protected virtual double Floor => Config.Floor;
 
     /// <summary>The learner's own distribution over candidates before the uniform floor.</summary>
     protected abstract void Distribution(BanditContext c, ReadOnlySpan<double> yhat, Span<double> p, Rng rng);
@@ -70,7 +74,7 @@ public abstract class BanditLearner
             if (c.Actions[i].KnownReward is float known) yhat[i] = known;
         var p = new double[k];
         Distribution(c, yhat, p, rng);
-        double floor = Config.Floor, sum = 0;
+        double floor = Floor, sum = 0;
         for (int i = 0; i < k; i++) { p[i] = (1 - floor) * p[i] + floor / k; sum += p[i]; }
         for (int i = 0; i < k; i++) probs[i] = (float)(p[i] / sum);
     }
@@ -156,8 +160,10 @@ public abstract class BanditLearner
 
 /// <summary>Epsilon-greedy: the greedy action with probability 1 - epsilon, uniform otherwise (epsilon is added to the floor).</summary>
 public sealed class EpsilonGreedy(BanditLearnerConfig config, int contextDim, int actionDim, IRewardOracle oracle)
-    : BanditLearner(config with { Floor = 1 - (1 - config.Floor) * (1 - config.Epsilon) }, contextDim, actionDim, oracle)
+    : BanditLearner(config, contextDim, actionDim, oracle)
 {
+    protected override double Floor => 1 - (1 - Config.Floor) * (1 - Config.Epsilon);
+
     protected override void Distribution(BanditContext c, ReadOnlySpan<double> yhat, Span<double> p, Rng rng) => ArgMaxUniform(yhat, p);
 }
 

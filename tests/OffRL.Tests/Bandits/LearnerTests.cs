@@ -155,15 +155,17 @@ public class LearnerTests(ITestOutputHelper output)
     [Fact]
     public void Policy_file_round_trips_the_learned_state()
     {
-        foreach (var (algo, oracle) in new[] { ("squarecb", "ridge"), ("linucb", "ridge"), ("softmax", "neural") })
+        foreach (var (algo, oracle) in new[] { ("squarecb", "ridge"), ("linucb", "ridge"), ("epsilon-greedy", "ridge"), ("softmax", "neural") })
         {
             var env = Env(2, min: 6);
             var policy = new BanditPolicy(BanditLearner.Create(new BanditLearnerConfig { Algo = algo, Oracle = oracle, Hidden = [8] }, 5, 6), env.ActionIds.ToArray());
             BanditSimulation.Run(env, policy.Learner, 200, new Rng(1));
             var path = Path.Combine(Path.GetTempPath(), $"offrl-policy-{Guid.NewGuid():N}.json");
             policy.Save(path);
+            BanditPolicy.Load(path).Save(path);   // saving what was loaded changes nothing
             var loaded = BanditPolicy.Load(path);
             File.Delete(path);
+            Assert.Equal(policy.Learner.Config.Floor, loaded.Learner.Config.Floor);
             var c = env.Next(new Rng(4));
             var a = new float[c.Count]; var b = new float[c.Count];
             policy.Learner.Probabilities(c, a, new Rng(1));
