@@ -68,11 +68,11 @@ public abstract class BanditLearner
     {
         Check(c);
         int k = c.Count;
-        var yhat = new double[k];
+        Span<double> yhat = k <= 256 ? stackalloc double[k] : new double[k];
         Oracle.Predict(c, yhat);
         for (int i = 0; i < k; i++)
             if (c.Actions[i].KnownReward is float known) yhat[i] = known;
-        var p = new double[k];
+        Span<double> p = k <= 256 ? stackalloc double[k] : new double[k];
         Distribution(c, yhat, p, rng);
         double floor = Floor, sum = 0;
         for (int i = 0; i < k; i++) { p[i] = (1 - floor) * p[i] + floor / k; sum += p[i]; }
@@ -231,7 +231,7 @@ public sealed class LinearThompson(BanditLearnerConfig config, int contextDim, i
     protected override void Distribution(BanditContext c, ReadOnlySpan<double> yhat, Span<double> p, Rng rng)
     {
         int d = ridge.Dim, k = p.Length;
-        _chol ??= Cholesky(ridge.AInverse, d);
+        _chol ??= Data.Linalg.Cholesky(ridge.AInverse, d, clampPivots: true);
         // theta~' phi_i = yhat(i) + v z' (L' phi_i) with z ~ N(0, I): project the candidates once, M = L' Phi' [d, k].
         var m = new double[d * k];
         for (int i = 0; i < k; i++)
@@ -259,19 +259,5 @@ public sealed class LinearThompson(BanditLearnerConfig config, int contextDim, i
                 if (c.Actions[i].KnownReward is float known) score[i] = known;
             p[ArgMax(score)] += 1.0 / draws;
         }
-    }
-
-    /// <summary>Lower Cholesky factor of a symmetric positive definite matrix (jitter added if rounding breaks it).</summary>
-    internal static double[] Cholesky(ReadOnlySpan<double> a, int n)
-    {
-        var l = new double[n * n];
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j <= i; j++)
-            {
-                double s = a[i * n + j];
-                for (int m = 0; m < j; m++) s -= l[i * n + m] * l[j * n + m];
-                l[i * n + j] = i == j ? Math.Sqrt(Math.Max(s, 1e-12)) : s / l[j * n + j];
-            }
-        return l;
     }
 }

@@ -71,8 +71,8 @@ public static class Poem
     public static BanditPolicy Fit(BanditFeedback logs, PoemConfig config, string[]? arms = null)
     {
         if (logs.Positions != 1) throw new ArgumentException("POEM learns single-choice policies; the logs have slates (positions > 1)");
-        float[]? qhat = config.Weighting == "dr" ? RewardModel.FitPredict(logs, Evaluation.RewardModel.ByName(config.RewardModel, config.Seed), 3, config.Seed) : null;
         if (config.Weighting is not ("ips" or "dr")) throw new ArgumentException($"weighting '{config.Weighting}': expected ips or dr");
+        float[]? qhat = config.Weighting == "dr" ? RewardModel.FitPredict(logs, Evaluation.RewardModel.ByName(config.RewardModel, config.Seed), 3, config.Seed) : null;
         double lambda = config.Lambda ?? SelectLambda(logs, qhat, config);
         var theta = Train(logs, Enumerable.Range(0, logs.Count).ToArray(), qhat, config, lambda);
         return Policy(logs, theta, arms, config.Seed);
@@ -185,21 +185,6 @@ public static class Poem
         }
         return (float[])W.Data.Clone();
     }
-
-    /// <summary>Keep the given rows of logs (single-position logs).</summary>
-    public static BanditFeedback Subset(BanditFeedback logs, int[] rows)
-    {
-        int d = logs.ContextDim;
-        var ctx = new float[rows.Length * d];
-        var a = new int[rows.Length]; var pos = new int[rows.Length]; var r = new float[rows.Length]; var p = new float[rows.Length];
-        for (int j = 0; j < rows.Length; j++)
-        {
-            int i = rows[j];
-            logs.ContextOf(i).CopyTo(ctx.AsSpan(j * d, d));
-            a[j] = logs.Action[i]; pos[j] = logs.Position[i]; r[j] = logs.Reward[i]; p[j] = logs.Propensity[i];
-        }
-        return new BanditFeedback(ctx, d, a, pos, r, p, logs.Actions, logs.Positions, logs.ActionContext, logs.Source);
-    }
 }
 
 /// <summary>Off-policy estimates of the logging policy and a learned policy on held-out logs: "evaluate before switching".</summary>
@@ -216,8 +201,8 @@ public static class PolicyLearning
         var perm = new Rng(config.Seed + 101).Permutation(logs.Count);
         int nTest = (int)(logs.Count * testShare);
         if (nTest < 10 || logs.Count - nTest < 10) throw new ArgumentException($"too few rows ({logs.Count}) to split into train and test");
-        var test = Poem.Subset(logs, perm[..nTest]);
-        var train = Poem.Subset(logs, perm[nTest..]);
+        var test = logs.Subset(perm[..nTest]);
+        var train = logs.Subset(perm[nTest..]);
         var policy = Poem.Fit(train, config, arms);
         var qhat = RewardModel.FitPredict(test, Evaluation.RewardModel.ByName(config.RewardModel, config.Seed), 3, config.Seed);
         var inputs = BanditOpeInputs.From(test, Poem.Distribution(policy, test), qhat);

@@ -134,19 +134,14 @@ public sealed class SyntheticBandit : IBanditEnvironment
 
     public float Pull(BanditContext c, int index, Rng rng)
     {
-        double mu = Expected(c, index);
-        return Config.Reward == "linear" ? (float)(mu + Config.Noise * rng.NextNormal()) : rng.NextDouble() < mu ? 1f : 0f;
+        return Sample(Expected(c, index), rng);
     }
 
-    public int Delay(Rng rng) => Geometric(rng, Config.DelayMean);
+    /// <summary>A realized reward with mean mu: Gaussian noise (linear) or a Bernoulli draw.</summary>
+    private float Sample(double mu, Rng rng) =>
+        Config.Reward == "linear" ? (float)(mu + Config.Noise * rng.NextNormal()) : rng.NextDouble() < mu ? 1f : 0f;
 
-    /// <summary>A lag with the given mean: 0 when the mean is 0, else geometric on {0, 1, ...}.</summary>
-    internal static int Geometric(Rng rng, double mean)
-    {
-        if (mean <= 0) return 0;
-        double q = mean / (1 + mean);
-        return (int)Math.Floor(Math.Log(1 - rng.NextDouble()) / Math.Log(q));
-    }
+    public int Delay(Rng rng) => rng.Geometric(Config.DelayMean);
 
     /// <summary>
     /// Logs of n decisions by a behavior policy with a set exploration level: softmax(beta * mu) mixed with
@@ -164,8 +159,7 @@ public sealed class SyntheticBandit : IBanditEnvironment
             Behavior(x, beta, epsilon, probs);
             int a = rng.Categorical(probs);
             act[i] = a; p[i] = probs[a];
-            double mu = Mu(x, a);
-            r[i] = Config.Reward == "linear" ? (float)(mu + Config.Noise * rng.NextNormal()) : rng.NextDouble() < mu ? 1f : 0f;
+            r[i] = Sample(Mu(x, a), rng);
         }
         float[]? ac = Config.ActionDim > 0 ? _actionFeatures.SelectMany(f => f).ToArray() : null;
         return new BanditFeedback(ctx, d, act, new int[n], r, p, K, 1, ac, Name);
@@ -275,7 +269,7 @@ public sealed class PaymentRoutingSimulator : IBanditEnvironment
     }
 
     public float Pull(BanditContext c, int index, Rng rng) => rng.NextDouble() < Expected(c, index) ? 1f : 0f;
-    public int Delay(Rng rng) => SyntheticBandit.Geometric(rng, Config.DelayMean);
+    public int Delay(Rng rng) => rng.Geometric(Config.DelayMean);
 }
 
 public sealed record RecoveringBanditConfig

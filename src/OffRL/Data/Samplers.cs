@@ -368,36 +368,49 @@ public sealed class TrajectoryWindowSampler
 /// <summary>Small dense linear algebra in double precision.</summary>
 public static class Linalg
 {
+    /// <summary>
+    /// Lower Cholesky factor L (row-major n x n) of a symmetric positive definite A (row-major); A = L L'. A pivot that is
+    /// not positive throws, or with <paramref name="clampPivots"/> is raised to 1e-12 (for matrices that are positive
+    /// definite up to rounding, such as an inverse kept by rank-one updates).
+    /// </summary>
+    public static double[] Cholesky(ReadOnlySpan<double> a, int n, bool clampPivots = false)
+    {
+        if (a.Length != n * n) throw new ArgumentException($"cholesky: matrix has {a.Length} entries, expected {n}x{n}");
+        var l = new double[n * n];
+        for (int i = 0; i < n; i++)
+            for (int j = 0; j <= i; j++)
+            {
+                double s = a[i * n + j];
+                for (int k = 0; k < j; k++) s -= l[i * n + k] * l[j * n + k];
+                if (i == j)
+                {
+                    if (s <= 0 && !clampPivots) throw new InvalidOperationException($"matrix is not positive definite (pivot {i} = {s})");
+                    l[i * n + i] = Math.Sqrt(Math.Max(s, 1e-12));
+                }
+                else l[i * n + j] = s / l[j * n + j];
+            }
+        return l;
+    }
+
     /// <summary>Solve A x = b for symmetric positive definite A (Cholesky). A is not modified.</summary>
     public static double[] SolveSpd(double[,] a, double[] b)
     {
         int n = b.Length;
-        var l = new double[n, n];
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j <= i; j++)
-            {
-                double s = a[i, j];
-                for (int k = 0; k < j; k++) s -= l[i, k] * l[j, k];
-                if (i == j)
-                {
-                    if (s <= 0) throw new InvalidOperationException($"matrix is not positive definite (pivot {i} = {s})");
-                    l[i, i] = Math.Sqrt(s);
-                }
-                else l[i, j] = s / l[j, j];
-            }
+        if (n == 0) return [];
+        var l = Cholesky(System.Runtime.InteropServices.MemoryMarshal.CreateReadOnlySpan(ref a[0, 0], a.Length), n);
         var y = new double[n];
         for (int i = 0; i < n; i++)
         {
             double s = b[i];
-            for (int k = 0; k < i; k++) s -= l[i, k] * y[k];
-            y[i] = s / l[i, i];
+            for (int k = 0; k < i; k++) s -= l[i * n + k] * y[k];
+            y[i] = s / l[i * n + i];
         }
         var x = new double[n];
         for (int i = n - 1; i >= 0; i--)
         {
             double s = y[i];
-            for (int k = i + 1; k < n; k++) s -= l[k, i] * x[k];
-            x[i] = s / l[i, i];
+            for (int k = i + 1; k < n; k++) s -= l[k * n + i] * x[k];
+            x[i] = s / l[i * n + i];
         }
         return x;
     }

@@ -140,6 +140,21 @@ public sealed class BanditFeedback
         return new BanditFeedback(ctx, ctxCols.Length, a, pos, r, p, Math.Max(actions, maxA + 1), maxPos + 1, null, path);
     }
 
+    /// <summary>The given rows, in the given order (train/test splits).</summary>
+    public BanditFeedback Subset(int[] rows)
+    {
+        int d = ContextDim;
+        var ctx = new float[rows.Length * d];
+        var a = new int[rows.Length]; var pos = new int[rows.Length]; var r = new float[rows.Length]; var p = new float[rows.Length];
+        for (int j = 0; j < rows.Length; j++)
+        {
+            int i = rows[j];
+            ContextOf(i).CopyTo(ctx.AsSpan(j * d, d));
+            a[j] = Action[i]; pos[j] = Position[i]; r[j] = Reward[i]; p[j] = Propensity[i];
+        }
+        return new BanditFeedback(ctx, d, a, pos, r, p, Actions, Positions, ActionContext, Source);
+    }
+
     /// <summary>Write the plain CSV format <see cref="ReadCsv"/> reads (atomically).</summary>
     public void WriteCsv(string path)
     {

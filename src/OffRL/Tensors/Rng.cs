@@ -140,6 +140,14 @@ public sealed class Rng
     }
 
     /// <summary>An independent generator derived from this one's stream.</summary>
+    /// <summary>A draw on {0, 1, ...} with the given mean (geometric); always 0 when the mean is 0.</summary>
+    public int Geometric(double mean)
+    {
+        if (mean <= 0) return 0;
+        double q = mean / (1 + mean);
+        return (int)Math.Floor(Math.Log(1 - NextDouble()) / Math.Log(q));
+    }
+
     public Rng Fork() => new(NextULong());
 
     /// <summary>Full generator state, for checkpoints.</summary>
