@@ -33,6 +33,7 @@ internal static class TrainCommand
         var env = new Option<string?>("--env") { Description = "Environment for evaluation (online: to train in)" };
         var steps = new Option<long>("--steps") { Description = "Gradient updates (offline) or environment steps (online)", DefaultValueFactory = _ => 100_000 };
         var seed = new Option<ulong>("--seed") { Description = "Random seed", DefaultValueFactory = _ => 0 };
+        var datasetSeed = new Option<ulong>("--dataset-seed") { Description = "Seed of a built-in dataset (its own SAC run; independent of --seed, as D4RL's fixed datasets)", DefaultValueFactory = _ => 0 };
         var config = new Option<string?>("--config") { Description = "YAML or JSON file of config fields overriding the paper defaults" };
         var evalEvery = new Option<int>("--eval-every") { Description = "Evaluate every N steps", DefaultValueFactory = _ => 5000 };
         var evalEpisodes = new Option<int>("--eval-episodes") { Description = "Episodes per evaluation", DefaultValueFactory = _ => 10 };
@@ -40,7 +41,7 @@ internal static class TrainCommand
         var json = new Option<bool>("--json") { Description = "Print one JSON object as the last line" };
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Write OUT/checkpoint every N steps (optimizer and RNG state; online runs also the replay buffer)", DefaultValueFactory = _ => 0 };
         var resume = new Option<string?>("--resume") { Description = "Continue from a checkpoint folder (OUT/checkpoint of an earlier run, offline or online)" };
-        var cmd = new Command("train", "Train an agent offline on a dataset or online in an environment") { algo, dataset, env, steps, seed, config, evalEvery, evalEpisodes, outDir, json, checkpointEvery, resume };
+        var cmd = new Command("train", "Train an agent offline on a dataset or online in an environment") { algo, dataset, env, steps, seed, datasetSeed, config, evalEvery, evalEpisodes, outDir, json, checkpointEvery, resume };
         cmd.SetAction(r => DatasetCommand.Run(() =>
         {
             var a = r.GetValue(algo)!.ToLowerInvariant();
@@ -61,7 +62,7 @@ internal static class TrainCommand
             else
             {
                 dsName = r.GetValue(dataset) ?? throw new ArgumentException("--dataset: offline algorithms need a dataset");
-                var (data, e) = LoadDataset(dsName, r.GetValue(env), tc.Seed);
+                var (data, e) = LoadDataset(dsName, r.GetValue(env), r.GetValue(datasetSeed));
                 envName = e;
                 var (agent, result) = AgentFactory.TrainOffline(a, data, envName, tc, overrides);
                 res = result; agentName = agent.Name;

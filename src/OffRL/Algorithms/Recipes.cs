@@ -13,16 +13,23 @@ namespace OffRL.Algorithms;
 /// </summary>
 public static class Recipes
 {
-    /// <summary>How an environment's datasets are built; the medium policy is the SAC snapshot whose normalized score is closest to <see cref="MediumScore"/> (within the band).</summary>
-    public sealed record EnvRecipe(string Env, long ExpertSteps, int DatasetSteps, double MediumScoreLow, double MediumScoreHigh, int EvalEvery, double MediumScore = 33);
+    /// <summary>
+    /// How an environment's datasets are built. The medium policy is the SAC snapshot whose normalized score is closest
+    /// to <see cref="MediumScore"/> within the band [low, high] over the whole run; with a <see cref="MediumTolerance"/>
+    /// it is the first snapshot within MediumScore ± tolerance (falling back to the closest in the band), so random,
+    /// medium and medium-replay can be built without training on to expert: the run stops at that snapshot unless an
+    /// expert kind was asked for, and both ways give the same three datasets.
+    /// </summary>
+    public sealed record EnvRecipe(string Env, long ExpertSteps, int DatasetSteps, double MediumScoreLow, double MediumScoreHigh, int EvalEvery,
+        double MediumScore = 33, double? MediumTolerance = null);
 
     public static readonly IReadOnlyDictionary<string, EnvRecipe> Envs = new Dictionary<string, EnvRecipe>
     {
         ["pendulum"] = new("pendulum", 10_000, 50_000, 10, 70, 250),
         ["cartpole"] = new("cartpole", 30_000, 50_000, 10, 70, 1000),
-        ["hopper"] = new("hopper", 1_000_000, 1_000_000, 25, 40, 10_000),
-        ["halfcheetah"] = new("halfcheetah", 1_000_000, 1_000_000, 25, 40, 10_000),
-        ["walker2d"] = new("walker2d", 1_000_000, 1_000_000, 25, 40, 10_000),
+        ["hopper"] = new("hopper", 1_000_000, 1_000_000, 25, 40, 5_000, MediumTolerance: 5),
+        ["halfcheetah"] = new("halfcheetah", 1_000_000, 1_000_000, 25, 40, 5_000, MediumTolerance: 5),
+        ["walker2d"] = new("walker2d", 1_000_000, 1_000_000, 25, 40, 5_000, MediumTolerance: 5),
         ["pointmaze-umaze"] = new("pointmaze-umaze", 200_000, 200_000, 25, 45, 5_000),
     };
 
@@ -50,12 +57,15 @@ public static class Recipes
         var path = Path.Combine(CacheDir, $"{name}-seed{seed}.parquet");
         if (File.Exists(path)) return ParquetFormat.Read(path);
         log ??= Console.WriteLine;
-        Build(recipe, seed, log);
+        Build(recipe, seed, log, needExpert: kind is "expert" or "medium-expert");
         return ParquetFormat.Read(path);
     }
 
-    /// <summary>Train SAC, keep the medium snapshot and its replay buffer, train on to expert, and write every kind to the cache.</summary>
-    private static void Build(EnvRecipe r, ulong seed, Action<string> log)
+    /// <summary>
+    /// Train SAC, keep the medium snapshot and its replay buffer, train on to expert, and write every kind to the cache
+    /// (random, medium and medium-replay only, when no expert is needed and the recipe has a medium tolerance).
+    /// </summary>
+    private static void Build(EnvRecipe r, ulong seed, Action<string> log, bool needExpert)
     {
         Directory.CreateDirectory(CacheDir);
         string File(string kind) => Path.Combine(CacheDir, $"{r.Env}-{kind}-seed{seed}.parquet");
@@ -72,31 +82,42 @@ public static class Recipes
         double bestGap = double.MaxValue;
         long mediumStep = 0;
         double mediumReturn = 0;
+        bool settled = false;   // the first snapshot within the tolerance has been kept
+        bool stopAtMedium = !needExpert && r.MediumTolerance is not null;
         var online = Trainer.FitOnlineWithCallback(sac, r.Env, new TrainerConfig(Steps: r.ExpertSteps, EvalEvery: r.EvalEvery, EvalEpisodes: 5, Seed: seed, StartSteps: Math.Min(5000, (int)(r.ExpertSteps / 10)), Progress: false),
             (e, buffer) =>
             {
-                if (e.NormalizedScore is { } s && s >= r.MediumScoreLow && s <= r.MediumScoreHigh && Math.Abs(s - r.MediumScore) < bestGap)
+                if (r.MediumTolerance is not null) log($"  SAC step {e.Step}: return {e.ReturnMean:F1} (score {e.NormalizedScore:F1})");
+                if (!settled && e.NormalizedScore is { } s && s >= r.MediumScoreLow && s <= r.MediumScoreHigh && Math.Abs(s - r.MediumScore) < bestGap)
                 {
                     bestGap = Math.Abs(s - r.MediumScore);
+                    settled = bestGap <= r.MediumTolerance;
                     sac.Save(mediumDir, new { });
                     mediumReplay = buffer.ToDataset(probe.ObservationSpace, actSpace, new DatasetInfo($"OffRL SAC replay buffer up to the medium policy (step {e.Step})", r.Env));
                     (mediumStep, mediumReturn) = (e.Step, e.ReturnMean);
                 }
+                return settled && stopAtMedium;
             });
-        log($"  expert policy after {online.Final.Step} steps: return {online.Final.ReturnMean:F1} (score {online.Final.NormalizedScore:F1})");
         if (mediumReplay is null) throw new InvalidOperationException($"{r.Env}: SAC never scored between {r.MediumScoreLow} and {r.MediumScoreHigh}; no medium policy (try another seed)");
         log($"  medium policy: snapshot at step {mediumStep}, return {mediumReturn:F1}");
-        var expert = Collect(sac, r.Env, r.DatasetSteps, seed + 2);
         var mediumAgent = NewLearner(r.Env, seed);
         mediumAgent.Load(mediumDir);
         (mediumAgent as Dqn)?.SettleExploration();
-        (sac as Dqn)?.SettleExploration();
         var medium = Collect(mediumAgent, r.Env, r.DatasetSteps, seed + 3);
-        ParquetFormat.Write(expert, File("expert"));
         ParquetFormat.Write(medium, File("medium"));
         ParquetFormat.Write(mediumReplay!, File("medium-replay"));
+        log($"  medium: return {medium.EpisodeReturns().Average():F1}; medium-replay: {mediumReplay!.Count} transitions");
+        if (settled && stopAtMedium)
+        {
+            log($"  stopped at the medium policy (step {online.Final.Step}); the expert kinds are built when first asked for");
+            return;
+        }
+        log($"  expert policy after {online.Final.Step} steps: return {online.Final.ReturnMean:F1} (score {online.Final.NormalizedScore:F1})");
+        (sac as Dqn)?.SettleExploration();
+        var expert = Collect(sac, r.Env, r.DatasetSteps, seed + 2);
+        ParquetFormat.Write(expert, File("expert"));
         ParquetFormat.Write(Dataset.Concat([medium, expert], new DatasetInfo("OffRL medium + expert", r.Env)), File("medium-expert"));
-        log($"  medium: return {medium.EpisodeReturns().Average():F1}; expert: {expert.EpisodeReturns().Average():F1}; medium-replay: {mediumReplay!.Count} transitions");
+        log($"  expert: return {expert.EpisodeReturns().Average():F1}");
     }
 
     /// <summary>The online learner of a recipe: SAC for continuous actions, Double DQN for discrete ones.</summary>

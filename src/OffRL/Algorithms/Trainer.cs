@@ -89,8 +89,11 @@ public static class Trainer
     public static TrainResult FitOnline(Agent agent, string envName, TrainerConfig c, object? agentConfig = null) =>
         FitOnlineWithCallback(agent, envName, c, null, agentConfig);
 
-    /// <summary>Online training that calls back after each evaluation with the replay buffer (dataset recipes).</summary>
-    public static TrainResult FitOnlineWithCallback(Agent agent, string envName, TrainerConfig c, Action<EvalResult, ReplayBuffer>? onEval, object? agentConfig = null)
+    /// <summary>
+    /// Online training that calls back after each evaluation with the replay buffer (dataset recipes); the run stops
+    /// early when the callback returns true.
+    /// </summary>
+    public static TrainResult FitOnlineWithCallback(Agent agent, string envName, TrainerConfig c, Func<EvalResult, ReplayBuffer, bool>? onEval, object? agentConfig = null)
     {
         using var env = EnvRegistry.Make(envName);
         var buffer = new ReplayBuffer(c.ReplayCapacity, env.ObservationSpace.Width, env.ActionSpace.Width);
@@ -129,7 +132,7 @@ public static class Trainer
                 env.Reset(EpisodeSeed(c, step), obs);
             };
         }
-        return Loop(agent, envName, c, agentConfig, e => onEval?.Invoke(e, buffer), step =>
+        return Loop(agent, envName, c, agentConfig, onEval is null ? null : e => onEval(e, buffer), step =>
         {
             if (step < c.StartSteps) env.ActionSpace.SampleAction(rng, act);
             else agent.Act(obs, act, deterministic: false);
@@ -141,7 +144,7 @@ public static class Trainer
         }, start, checkpoint);
     }
 
-    private static TrainResult Loop(Agent agent, string envName, TrainerConfig c, object? agentConfig, Action<EvalResult>? onEval, Action<long> step,
+    private static TrainResult Loop(Agent agent, string envName, TrainerConfig c, object? agentConfig, Func<EvalResult, bool>? onEval, Action<long> step,
         long start = 0, Action<long>? checkpoint = null)
     {
         var evals = new List<EvalResult>();
@@ -164,11 +167,11 @@ public static class Trainer
                     var e = new EvalResult(t + 1, mean, std, score, ups);
                     evals.Add(e);
                     log?.Write(e, agent.Metrics);
-                    onEval?.Invoke(e);
                     if (c.Progress)
                         Console.WriteLine($"[{agent.Name}] step {t + 1,8}/{c.Steps}  return {mean,9:F1} ± {std,-7:F1}{(score is { } s ? $" score {s,6:F1}" : "")}  {ups,7:F0} upd/s  {Format(agent.Metrics)}");
                     window.Restart();
                     windowStart = agent.Updates;
+                    if (onEval?.Invoke(e) == true) break;
                 }
                 else if (c.Progress && c.LogEvery > 0 && (t + 1) % c.LogEvery == 0)
                     Console.Write($"\r[{agent.Name}] {Bar(t + 1 - start, c.Steps - start, total.Elapsed.TotalSeconds)} step {t + 1,8}/{c.Steps}  {Format(agent.Metrics)}   ");
@@ -219,10 +222,15 @@ public static class Trainer
         return (mean, Math.Sqrt(returns.Select(x => (x - mean) * (x - mean)).Average()));
     }
 
-    /// <summary>Evaluation metrics as CSV and JSON Lines, appended and flushed at each evaluation.</summary>
+    /// <summary>
+    /// Evaluation metrics as CSV, JSON Lines and a TensorBoard event file (OutDir/tensorboard; a resumed run starts a
+    /// new event file, which TensorBoard merges by step), appended and flushed at each evaluation.
+    /// </summary>
     private sealed class MetricsLog : IDisposable
     {
         private readonly StreamWriter _csv, _jsonl;
+        private readonly IO.TensorBoardWriter _tb;
+        private readonly List<KeyValuePair<string, float>> _scalars = [];
         private string[]? _keys;
 
         public MetricsLog(string dir, bool append)
@@ -232,6 +240,7 @@ public static class Trainer
             if (append && File.Exists(csv)) _keys = File.ReadLines(csv).First().Split(',').Skip(5).ToArray();
             _csv = new StreamWriter(csv, append);
             _jsonl = new StreamWriter(Path.Combine(dir, "metrics.jsonl"), append);
+            _tb = new IO.TensorBoardWriter(Path.Combine(dir, "tensorboard"));
         }
 
         public void Write(EvalResult e, Dictionary<string, float> m)
@@ -249,8 +258,15 @@ public static class Trainer
             foreach (var (k, v) in m) row[k] = v;
             _jsonl.WriteLine(JsonSerializer.Serialize(row));
             _csv.Flush(); _jsonl.Flush();
+            _scalars.Clear();
+            _scalars.Add(new("eval/return_mean", (float)e.ReturnMean));
+            _scalars.Add(new("eval/return_std", (float)e.ReturnStd));
+            if (e.NormalizedScore is { } score) _scalars.Add(new("eval/normalized_score", (float)score));
+            _scalars.Add(new("perf/updates_per_s", (float)e.UpdatesPerSecond));
+            foreach (var (k, v) in m) _scalars.Add(new("train/" + k, v));
+            _tb.Scalars(e.Step, _scalars);
         }
 
-        public void Dispose() { _csv.Dispose(); _jsonl.Dispose(); }
+        public void Dispose() { _csv.Dispose(); _jsonl.Dispose(); _tb.Dispose(); }
     }
 }

@@ -30,8 +30,9 @@ public static unsafe class Gemm
     private const int KC = 256, MC = 120, NC = 2048;
     private const long ParallelMinMacs = 1L << 20;   // below ~1M multiply-adds one core is faster
 
-    /// <summary>Number of worker threads used for large products (default: all cores).</summary>
-    public static int Threads { get; set; } = Environment.ProcessorCount;
+    /// <summary>Number of worker threads used for large products (default: OFFRL_THREADS, else all cores).</summary>
+    public static int Threads { get; set; } =
+        int.TryParse(Environment.GetEnvironmentVariable("OFFRL_THREADS"), out var n) && n > 0 ? n : Environment.ProcessorCount;
 
     [ThreadStatic] private static float* t_packA;
     [ThreadStatic] private static bool t_serial;

@@ -125,6 +125,13 @@ public class LearningTests(PendulumDatasets data)
         var (agent, _) = AgentFactory.TrainOffline(algo, data.MediumReplay, "pendulum",
             new TrainerConfig(Steps: 200, EvalEvery: 200, EvalEpisodes: 1, Seed: 2, Progress: false, OutDir: dir));
         Assert.True(File.Exists(Path.Combine(dir, "metrics.csv")) && File.Exists(Path.Combine(dir, "metrics.jsonl")));
+        // The TensorBoard event file holds the same evaluation as the CSV.
+        var tb = OffRL.IO.TensorBoardReader.ReadScalars(Directory.GetFiles(Path.Combine(dir, "tensorboard"), "events.out.tfevents.*").Single());
+        var csvRow = File.ReadAllLines(Path.Combine(dir, "metrics.csv"))[1].Split(',');
+        var ret = tb.Single(s => s.Tag == "eval/return_mean");
+        Assert.Equal(200, ret.Step);
+        Assert.Equal((float)double.Parse(csvRow[1], System.Globalization.CultureInfo.InvariantCulture), ret.Value);
+        Assert.Contains(tb, s => s.Tag.StartsWith("train/"));
         var again = AgentFactory.Create(algo, 3, Box.Uniform(1, -1, 1), 99).Agent;
         again.Load(dir);
         var o = new float[] { 0.3f, -0.9f, 1.2f };
