@@ -28,6 +28,7 @@ var names = new Dictionary<string, Func<int, Dictionary<string, double>>>
     ["serve-crash"] = _ => ServeBenchmarks.CrashTest(),
     ["bandit-decide"] = _ => BanditBenchmarks.Decide(),
     ["mujoco-compare"] = _ => EnvBenchmarks.CompareWithGym(Environment.GetEnvironmentVariable("GYM_XML_DIR")),
+    ["offline-table"] = _ => OfflineTable.Build(Environment.GetEnvironmentVariable("OUT") ?? "bench/results/mujoco"),
 };
 if (args.Length == 0 || !names.ContainsKey(args[0]))
 {

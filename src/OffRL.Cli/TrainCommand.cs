@@ -74,6 +74,7 @@ internal static class TrainCommand
                 {
                     ["algo"] = agentName, ["dataset"] = dsName, ["steps"] = tc.Steps, ["return_mean"] = f.ReturnMean, ["return_std"] = f.ReturnStd,
                     ["normalized_score"] = f.NormalizedScore, ["updates_per_s"] = res.UpdatesPerSecond,
+                    ["env"] = envName, ["seed"] = tc.Seed, ["dataset_seed"] = r.GetValue(datasetSeed), ["seconds"] = res.Seconds,
                 }));
         }));
         return cmd;

@@ -141,6 +141,30 @@ public class LearningTests(PendulumDatasets data)
     }
 }
 
+public class RecipeRuleTests
+{
+    [Fact]
+    public void MediumIsTheFirstSnapshotWithinToleranceAndTrainingStopsThereOnlyWithoutExpert()
+    {
+        var hopper = Recipes.Envs["hopper"];   // target 44 +- 8, band [25, 55]
+        double?[] scores = [null, 14.2, 30, 60, 51.9, 44, 38];
+        bool[] keep = [false, false, true, false, true, false, false];
+        foreach (bool stop in new[] { true, false })
+        {
+            var rule = new Recipes.MediumRule(hopper, stopAtMedium: stop);
+            for (int i = 0; i < scores.Length; i++)
+            {
+                Assert.Equal(keep[i], rule.Keep(scores[i]));
+                Assert.Equal(stop && i >= 4, rule.Stop);   // settled at 51.9 (gap 7.9); an exact 44 later does not replace it
+            }
+        }
+        // Without a tolerance (pendulum): the closest to the target in the band over the whole run, never stopping early.
+        var pendulum = new Recipes.MediumRule(Recipes.Envs["pendulum"], stopAtMedium: true);
+        Assert.Equal([true, true, false, true, false], new double?[] { 20, 40, 45, 33, 5 }.Select(s => pendulum.Keep(s)));
+        Assert.False(pendulum.Stop);
+    }
+}
+
 /// <summary>Online SAC on Pendulum: the bar is a return above -250 within 20k environment steps.</summary>
 public class SacTests
 {

@@ -1,0 +1,70 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using OffRL.Envs;
+using OffRL.IO;
+
+/// <summary>
+/// The D4RL-style table of bench/mujoco-offline.sh: for each dataset, the dataset's own average normalized score and
+/// each algorithm's final normalized score, mean ± std over seeds (D4RL's convention: score of the last evaluation).
+/// Reads OUT/dataset-*.json and OUT/runs/*.json (OUT = $OUT or bench/results/mujoco), writes OUT/table.md.
+/// </summary>
+static class OfflineTable
+{
+    public static Dictionary<string, double> Build(string dir)
+    {
+        if (!Directory.Exists(Path.Combine(dir, "runs"))) throw new DirectoryNotFoundException($"{dir}/runs: run bench/mujoco-offline.sh first");
+        var runs = new List<(string Dataset, string Env, string Algo, ulong Seed, double Score, long Steps)>();
+        foreach (var f in Directory.GetFiles(Path.Combine(dir, "runs"), "*.json").Order())
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllText(f));
+            var r = doc.RootElement;
+            runs.Add((r.GetProperty("dataset").GetString()!, r.GetProperty("env").GetString()!, Display(r.GetProperty("algo").GetString()!), r.GetProperty("seed").GetUInt64(),
+                r.GetProperty("normalized_score").GetDouble(), r.GetProperty("steps").GetInt64()));
+        }
+        var datasets = runs.Select(r => r.Dataset).Distinct().OrderBy(d => d, StringComparer.Ordinal).ToList();
+        string[] order = ["BC", "%BC", "TD3+BC", "IQL", "CQL", "AWAC"];
+        var algos = runs.Select(r => r.Algo).Distinct().OrderBy(a => Array.IndexOf(order, a) is var i && i < 0 ? 99 : i).ToList();
+        var inv = CultureInfo.InvariantCulture;
+        var md = new StringBuilder();
+        md.AppendLine("| dataset | dataset average | " + string.Join(" | ", algos) + " |");
+        md.AppendLine("| --- | ---: | " + string.Join(" | ", algos.Select(_ => "---:")) + " |");
+        var figures = new Dictionary<string, double>();
+        foreach (var d in datasets)
+        {
+            string dsCell = "";
+            var dsFile = Path.Combine(dir, $"dataset-{d}.json");
+            if (File.Exists(dsFile))
+            {
+                using var doc = JsonDocument.Parse(File.ReadAllText(dsFile));
+                double ret = doc.RootElement.GetProperty("return_mean").GetDouble();
+                string env = runs.First(r => r.Dataset == d).Env;
+                double score = NormalizedScore.Score(env, ret);
+                dsCell = score.ToString("F1", inv);
+                figures[$"{d}_dataset"] = score;
+            }
+            var cells = new List<string>();
+            foreach (var a in algos)
+            {
+                var s = runs.Where(r => r.Dataset == d && r.Algo == a).Select(r => r.Score).ToArray();
+                if (s.Length == 0) { cells.Add("–"); continue; }
+                double mean = s.Average(), std = Math.Sqrt(s.Select(x => (x - mean) * (x - mean)).Average());
+                cells.Add($"{mean.ToString("F1", inv)} ± {std.ToString("F1", inv)} ({s.Length})");
+                figures[$"{d}_{a.ToLowerInvariant().Replace("+", "").Replace("%", "p")}"] = mean;
+            }
+            md.AppendLine($"| {d} | {dsCell} | {string.Join(" | ", cells)} |");
+        }
+        var steps = runs.Select(r => r.Steps).Distinct().ToList();
+        md.AppendLine();
+        md.AppendLine($"Normalized score 100 (return - random) / (expert - random) with D4RL's reference returns; the last evaluation of each run " +
+            $"(10 episodes), mean ± std over seeds (number of seeds in brackets); {string.Join(", ", steps)} gradient steps per run.");
+        AtomicFile.WriteAllText(Path.Combine(dir, "table.md"), md.ToString());
+        Console.Write(md);
+        return figures;
+    }
+
+    private static string Display(string algo) => algo switch
+    {
+        "bc" => "BC", "pbc" => "%BC", "td3bc" => "TD3+BC", "iql" => "IQL", "cql" => "CQL", "awac" => "AWAC", _ => algo.ToUpperInvariant(),
+    };
+}
