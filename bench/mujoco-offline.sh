@@ -4,7 +4,7 @@
 # own average, in $OUT/table.md. Resumable: a run whose result file exists is skipped.
 #
 #   bash bench/mujoco-offline.sh                       # the full protocol: 1M steps, 3 seeds (days on 2 cores)
-#   STEPS=25000 JOBS=2 bash bench/mujoco-offline.sh    # what bench/results/mujoco holds (see its README)
+#   ENVS=hopper STEPS=20000 ALGOS="bc td3bc iql" JOBS=1 THREADS=1 bash bench/mujoco-offline.sh   # bench/results/mujoco (see its README)
 #
 # Variables: ENVS, KINDS, ALGOS, SEEDS, STEPS, EVAL_EVERY, EVAL_EPISODES, JOBS (parallel runs; each gets
 # OFFRL_THREADS=THREADS, default cores/JOBS), OUT (results), WORK (agents and logs; not kept), OFFRL_DATA (dataset cache).
@@ -31,7 +31,8 @@ for env in $ENVS; do echo "$env"; done | xargs -P "$JOBS" -I{} bash -c '
   for kind in '"$KINDS"'; do
     f="$OUT/dataset-{}-$kind.json"
     [[ -s "$f" ]] && continue
-    OFFRL_THREADS='"$THREADS"' $OFFRL dataset info "{}-$kind" --json > "$WORK/dataset-{}-$kind.log" 2>&1
+    OFFRL_THREADS='"$THREADS"' $OFFRL dataset info "{}-$kind" --json > "$WORK/dataset-{}-$kind.log" 2>&1 \
+      || { echo "FAILED dataset {}-$kind (log: $WORK/dataset-{}-$kind.log)"; exit 0; }
     tail -n 1 "$WORK/dataset-{}-$kind.log" > "$f.tmp" && mv "$f.tmp" "$f"
   done'
 
