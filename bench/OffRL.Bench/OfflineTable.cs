@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
+using OffRL;
 using OffRL.Envs;
 using OffRL.IO;
 

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
+using OffRL;
 using OffRL.Algorithms;
 using OffRL.Data;
 using OffRL.Data.IO;
@@ -277,7 +278,7 @@ static class AlgoBenchmarks
         Gemm.Threads = threads;
         var rng = new Rng(0);
         var batch = new TransitionBatch(256, 17, 6);
-        var (agent, _, _) = AgentFactory.Create(algo, 17, Box.Uniform(6, -1f, 1f), 0);
+        var agent = AlgorithmRegistry.Create(algo, 17, Box.Uniform(6, -1f, 1f), 0);
         double rate = Benchmarks.Rate(() =>
         {
             rng.FillNormal(batch.Obs); rng.FillUniform(batch.Act, -1f, 1f); rng.FillNormal(batch.Rew); rng.FillNormal(batch.Next);

@@ -3,6 +3,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
+using OffRL;
 using OffRL.Bandits;
 using OffRL.Service;
 using OffRL.Tensors;

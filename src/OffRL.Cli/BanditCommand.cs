@@ -1,7 +1,5 @@
 using System.CommandLine;
 using System.Text.Json;
-using System.Text.Json.Nodes;
-using OffRL.Algorithms;
 using OffRL.Bandits;
 using OffRL.Evaluation;
 using OffRL.IO;
@@ -32,22 +30,7 @@ internal static class BanditCommand
     private static BanditLearnerConfig LearnerConfig(ParseResult r, (Option<string> Algo, Option<string> Oracle, Option<string?> Config, Option<string[]> Set) o, ulong seed)
     {
         var cfg = new BanditLearnerConfig { Algo = r.GetValue(o.Algo)!, Oracle = r.GetValue(o.Oracle)!, Seed = seed };
-        if (r.GetValue(o.Config) is { } file) cfg = AgentFactory.Merge(cfg, ConfigFile.Read(file));
-        var sets = r.GetValue(o.Set) ?? [];
-        if (sets.Length > 0)
-        {
-            var obj = new JsonObject();
-            foreach (var s in sets)
-            {
-                int eq = s.IndexOf('=');
-                if (eq <= 0) throw new ArgumentException($"--set: '{s}' is not KEY=VALUE");
-                string v = s[(eq + 1)..];
-                JsonNode? node;
-                try { node = JsonNode.Parse(v); } catch (JsonException) { node = JsonValue.Create(v); }
-                obj[s[..eq]] = node;
-            }
-            cfg = AgentFactory.Merge(cfg, JsonDocument.Parse(obj.ToJsonString()).RootElement);
-        }
+        cfg = ConfigFile.Apply(cfg, ConfigFile.Overrides(r.GetValue(o.Config), r.GetValue(o.Set)));
         BanditLearner.Create(cfg, 1, 1); // validates the names and ranges now, with the CLI's error handling
         return cfg;
     }
@@ -61,7 +44,7 @@ internal static class BanditCommand
         var seed = new Option<ulong>("--seed") { DefaultValueFactory = _ => 0 };
         var output = new Option<string>("--out") { Description = "Policy file to write (JSON)", Required = true };
         var cmd = new Command("init", "Create an untrained bandit policy file to serve") { lo.Algo, lo.Oracle, lo.Config, lo.Set, contextDim, arms, actionDim, seed, output };
-        cmd.SetAction(r => DatasetCommand.Run(() =>
+        cmd.SetAction(r =>
         {
             var cfg = LearnerConfig(r, lo, r.GetValue(seed));
             var ids = r.GetValue(arms)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? [];
@@ -71,24 +54,14 @@ internal static class BanditCommand
                 : new BanditPolicy(BanditLearner.Create(cfg, r.GetValue(contextDim), r.GetValue(actionDim)));
             policy.Save(r.GetValue(output)!);
             Console.WriteLine($"wrote {r.GetValue(output)}: {cfg.Algo} ({cfg.Oracle}), context {policy.Learner.ContextDim}, action features {policy.Learner.ActionDim}");
-        }));
+        });
         return cmd;
     }
-
-    private static IBanditEnvironment MakeSim(string name, ulong seed, double delay) => name.ToLowerInvariant() switch
-    {
-        "synthetic" or "synthetic-logistic" => new SyntheticBandit(new SyntheticBanditConfig { Reward = "logistic", MinCandidates = 3, DelayMean = delay, Seed = seed }),
-        "synthetic-linear" => new SyntheticBandit(new SyntheticBanditConfig { Reward = "linear", MinCandidates = 3, DelayMean = delay, Seed = seed }),
-        "synthetic-nonlinear" => new SyntheticBandit(new SyntheticBanditConfig { Reward = "nonlinear", MinCandidates = 3, DelayMean = delay, Seed = seed }),
-        "payments" or "payment-routing" => new PaymentRoutingSimulator(new PaymentRoutingConfig { Seed = seed, DelayMean = delay < 0 ? 50 : delay }),
-        "recovering" => new RecoveringBandit(new RecoveringBanditConfig { Seed = seed }),
-        _ => throw new ArgumentException($"--sim: '{name}' is not synthetic, synthetic-linear, synthetic-nonlinear, payments or recovering"),
-    };
 
     private static Command Simulate()
     {
         var lo = LearnerOptions();
-        var sim = new Option<string>("--sim") { Description = "synthetic (logistic), synthetic-linear, synthetic-nonlinear, payments, recovering", DefaultValueFactory = _ => "synthetic" };
+        var sim = new Option<string>("--sim") { Description = BanditSimulators.Names, DefaultValueFactory = _ => "synthetic" };
         var algos = new Option<string?>("--compare") { Description = "Comma-separated learners to compare (default: --algo only); 'uniform' is the random baseline" };
         var steps = new Option<int>("--steps") { DefaultValueFactory = _ => 5000 };
         var delay = new Option<double>("--delay") { Description = "Mean reward lag in decisions (payments default 50; -1 = the simulator's default)", DefaultValueFactory = _ => -1 };
@@ -99,7 +72,7 @@ internal static class BanditCommand
         var json = new Option<bool>("--json") { Description = "Print one JSON object as the last line" };
         var cmd = new Command("simulate", "Run learners online against a simulator: regret, reward, logged propensities")
             { lo.Algo, lo.Oracle, lo.Config, lo.Set, sim, algos, steps, delay, seed, logsOut, policyOut, plot, json };
-        cmd.SetAction(r => DatasetCommand.Run(() =>
+        cmd.SetAction(r =>
         {
             ulong s = r.GetValue(seed);
             var names = r.GetValue(algos)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? [r.GetValue(lo.Algo)!];
@@ -108,7 +81,7 @@ internal static class BanditCommand
             Console.WriteLine($"{"learner",-16} {"mean_reward",12} {"regret",10} {"regret/step (last 20%)",24} {"decisions/s",12}");
             foreach (var name in names)
             {
-                var env = MakeSim(r.GetValue(sim)!, s, r.GetValue(delay));
+                var env = BanditSimulators.Create(r.GetValue(sim)!, s, r.GetValue(delay));
                 var cfg = name == "uniform" ? baseCfg with { Algo = "epsilon-greedy", Epsilon = 1 } : baseCfg with { Algo = name };
                 var policy = new BanditPolicy(BanditLearner.Create(cfg, env.ContextDim, env.ActionDim));
                 var sw = System.Diagnostics.Stopwatch.StartNew();
@@ -141,7 +114,7 @@ internal static class BanditCommand
                     ["mean_reward"] = x.Result.MeanReward, ["regret"] = x.Result.CumulativeRegret[^1],
                     ["regret_rate_last"] = x.Result.RegretRate(x.Result.CumulativeRegret.Length * 4 / 5, x.Result.CumulativeRegret.Length),
                 })));
-        }));
+        });
         return cmd;
     }
 
@@ -159,10 +132,10 @@ internal static class BanditCommand
         var json = new Option<bool>("--json") { Description = "Print one JSON object as the last line" };
         var cmd = new Command("learn", "Learn a policy offline from logs (POEM counterfactual risk minimization) and estimate it before switching")
             { logs, format, weighting, lambda, clip, selfNorm, model, seed, output, json };
-        cmd.SetAction(r => DatasetCommand.Run(() =>
+        cmd.SetAction(r =>
         {
             var path = r.GetValue(logs)!;
-            var (data, arms) = ReadLogs(path, r.GetValue(format));
+            var (data, arms) = BanditOpeJob.ReadLogs(path, r.GetValue(format));
             var cfg = new PoemConfig
             {
                 Weighting = r.GetValue(weighting)!, Lambda = r.GetValue(lambda), Clip = r.GetValue(clip), SelfNormalize = r.GetValue(selfNorm),
@@ -174,9 +147,8 @@ internal static class BanditCommand
             Console.WriteLine($"{"policy",-10} {"estimator",-10} {"estimate",10} {"ci_low",10} {"ci_high",10}");
             Console.WriteLine($"{"logging",-10} {"on-policy",-10} {report.LoggingValue,10:G4} {report.LoggingCiLow,10:G4} {report.LoggingCiHigh,10:G4}");
             foreach (var e in report.Learned) Console.WriteLine($"{"learned",-10} {e.Estimator,-10} {e.Estimate,10:G4} {e.CiLow,10:G4} {e.CiHigh,10:G4}");
-            var dr = report.Learned.First(e => e.Estimator == "dr");
-            Console.WriteLine(dr.CiLow > report.LoggingCiHigh ? "verdict: the learned policy is better (intervals do not overlap)"
-                : dr.CiHigh < report.LoggingCiLow ? "verdict: the learned policy is worse; keep the logging policy" : "verdict: no clear difference at this sample size");
+            var dr = report.LearnedDr;
+            Console.WriteLine($"verdict: {report.Verdict}");
             Console.WriteLine($"wrote {r.GetValue(output)}");
             if (r.GetValue(json))
                 Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
@@ -184,19 +156,8 @@ internal static class BanditCommand
                     ["logging"] = report.LoggingValue, ["logging_ci_low"] = report.LoggingCiLow, ["logging_ci_high"] = report.LoggingCiHigh,
                     ["learned_dr"] = dr.Estimate, ["learned_dr_ci_low"] = dr.CiLow, ["learned_dr_ci_high"] = dr.CiHigh, ["test_rows"] = report.TestRows,
                 }));
-        }));
+        });
         return cmd;
-    }
-
-    internal static (BanditFeedback Logs, string[]? Arms) ReadLogs(string path, string? format)
-    {
-        format ??= path.EndsWith(".db", StringComparison.OrdinalIgnoreCase) || path.EndsWith(".sqlite", StringComparison.OrdinalIgnoreCase) ? "service" : "offrl";
-        if (format == "service")
-        {
-            var (logs, ids) = DecisionLog.ToFeedback(path);
-            return (logs, ids);
-        }
-        return (BanditOpeJob.ReadLogs(path, format), null);
     }
 
     private static Command Export()
@@ -204,7 +165,7 @@ internal static class BanditCommand
         var log = new Option<string>("--log") { Description = "Decision log (SQLite) written by offrl serve", Required = true };
         var output = new Option<string>("--out") { Description = ".parquet (every decision, reward null while pending) or .csv (bandit feedback of rewarded decisions)", Required = true };
         var cmd = new Command("export", "Export a decision log for other tools") { log, output };
-        cmd.SetAction(r => DatasetCommand.Run(() =>
+        cmd.SetAction(r =>
         {
             string o = r.GetValue(output)!;
             if (o.EndsWith(".parquet", StringComparison.OrdinalIgnoreCase))
@@ -215,7 +176,7 @@ internal static class BanditCommand
                 logs.WriteCsv(o);
                 Console.WriteLine($"wrote {o} ({logs.Count} rewarded decisions; actions 0..{ids.Length - 1} = {string.Join(",", ids)})");
             }
-        }));
+        });
         return cmd;
     }
 
@@ -228,7 +189,7 @@ internal static class BanditCommand
         var sync = new Option<string>("--sync") { Description = "full (survives machine crashes) or normal (survives process crashes; faster)", DefaultValueFactory = _ => "full" };
         var seed = new Option<ulong>("--seed") { DefaultValueFactory = _ => 0 };
         var cmd = new Command("serve", "Decision service: POST /decide, POST /reward, GET /health; every decision and reward logged durably") { policy, urls, log, noLearn, sync, seed };
-        cmd.SetAction(r => DatasetCommand.Run(() =>
+        cmd.SetAction(r =>
         {
             string s = r.GetValue(sync)!.ToLowerInvariant();
             if (s is not ("full" or "normal")) throw new ArgumentException($"--sync: '{s}' is not full or normal");
@@ -240,7 +201,7 @@ internal static class BanditCommand
             Console.WriteLine("ready; Ctrl+C stops");
             svc.WaitForShutdownAsync().GetAwaiter().GetResult();
             svc.DisposeAsync().AsTask().GetAwaiter().GetResult();
-        }));
+        });
         return cmd;
     }
 }

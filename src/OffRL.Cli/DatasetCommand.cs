@@ -31,12 +31,11 @@ internal static class DatasetCommand
         var seed = new Option<ulong>("--seed") { Description = "Seed of the sample used by the nearest-neighbour measures", DefaultValueFactory = _ => 0 };
         var cmd = new Command("info", "Episodes, returns and dataset-quality measures (TQ, SACo, action divergence, transition diversity)")
             { file, Json, TruncateTail, plot, plotDefault, randomRet, expertRet, seed };
-        cmd.SetAction(r => Run(() =>
+        cmd.SetAction(r =>
         {
             var path = r.GetValue(file)!;
             // Built-in names (pendulum-medium-replay, hopper-medium, ...) are generated on first use, as in train.
-            var d = Algorithms.Recipes.IsName(path) && !File.Exists(path) ? Algorithms.Recipes.Get(path, r.GetValue(seed), Console.Error.WriteLine)
-                : DatasetFile.Read(path, r.GetValue(TruncateTail));
+            var d = Algorithms.Recipes.Open(path, seed: r.GetValue(seed), truncateTail: r.GetValue(TruncateTail), log: Console.Error.WriteLine, needEnv: false).Data;
             var s = DatasetStatistics.Compute(d, new QualityReference(r.GetValue(randomRet), r.GetValue(expertRet)), seed: r.GetValue(seed));
             Console.WriteLine($"{path}: {d.ObservationSpace} observations, {d.ActionSpace} actions");
             Console.WriteLine($"  transitions {s.Transitions}, episodes {s.Episodes} (terminal {s.Terminals}, timeout {s.Timeouts}), length mean {s.LengthMean:F1} [{s.LengthMin}, {s.LengthMax}]");
@@ -60,7 +59,7 @@ internal static class DatasetCommand
                     ["action_divergence"] = s.ActionDivergence, ["transition_diversity"] = s.TransitionDiversity,
                     ["bytes_per_transition"] = s.BytesPerTransition,
                 }));
-        }));
+        });
         return cmd;
     }
 
@@ -74,7 +73,7 @@ internal static class DatasetCommand
         var seed = new Option<ulong>("--seed") { Description = "Random seed", DefaultValueFactory = _ => 0 };
         var output = new Option<string>("--out") { Description = "Output dataset (.parquet or .hdf5)", Required = true };
         var cmd = new Command("corrupt", "Corrupt a fraction of a dataset (Yang et al. 2024) for robustness studies") { file, target, kind, fraction, scale, seed, output, TruncateTail, Json };
-        cmd.SetAction(r => Run(() =>
+        cmd.SetAction(r =>
         {
             var d = DatasetFile.Read(r.GetValue(file)!, r.GetValue(TruncateTail));
             var cfg = new CorruptionConfig(r.GetValue(target), r.GetValue(kind), r.GetValue(fraction), r.GetValue(scale), r.GetValue(seed));
@@ -84,7 +83,7 @@ internal static class DatasetCommand
             Console.WriteLine($"corrupted {rep.Rows.Length} of {d.Count} rows ({cfg.Target}, {cfg.Kind}, scale {cfg.Scale}); mean |change| {rep.MeanAbsChange:G4}; wrote {outPath}");
             if (r.GetValue(Json))
                 Console.WriteLine(JsonSerializer.Serialize(new { rows = rep.Rows.Length, transitions = d.Count, mean_abs_change = rep.MeanAbsChange, output = outPath }));
-        }));
+        });
         return cmd;
     }
 
@@ -93,27 +92,12 @@ internal static class DatasetCommand
         var input = new Argument<string>("input") { Description = "Input dataset" };
         var output = new Argument<string>("output") { Description = "Output dataset (.parquet or .hdf5)" };
         var cmd = new Command("convert", "Convert between dataset formats (validating on the way)") { input, output, TruncateTail };
-        cmd.SetAction(r => Run(() =>
+        cmd.SetAction(r =>
         {
             var d = DatasetFile.Read(r.GetValue(input)!, r.GetValue(TruncateTail));
             DatasetFile.Write(d, r.GetValue(output)!);
             Console.WriteLine($"wrote {r.GetValue(output)} ({d.Count} transitions, {d.EpisodeCount} episodes)");
-        }));
+        });
         return cmd;
-    }
-
-    /// <summary>Runs a command body; data errors print one clear line and exit 2.</summary>
-    internal static int Run(Action body)
-    {
-        try
-        {
-            body();
-            return 0;
-        }
-        catch (Exception e) when (e is DataException or IOException or ArgumentException or InvalidOperationException or UnauthorizedAccessException)
-        {
-            Console.Error.WriteLine($"error: {e.Message}");
-            return 2;
-        }
     }
 }

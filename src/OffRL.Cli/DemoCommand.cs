@@ -21,7 +21,7 @@ internal static class DemoCommand
         var outDir = new Option<string>("--out") { Description = "Folder for metrics, agents and the learning curve", DefaultValueFactory = _ => "offrl-demo" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object as the last line" };
         var cmd = new Command("demo", "Build a dataset, train BC, TD3+BC and IQL offline, compare them, plot learning curves") { dataset, steps, seed, outDir, json };
-        cmd.SetAction(r => DatasetCommand.Run(() => Run(r.GetValue(dataset)!, r.GetValue(steps), r.GetValue(seed), r.GetValue(outDir)!, r.GetValue(json))));
+        cmd.SetAction(r => Run(r.GetValue(dataset)!, r.GetValue(steps), r.GetValue(seed), r.GetValue(outDir)!, r.GetValue(json)));
         return cmd;
     }
 
@@ -29,7 +29,7 @@ internal static class DemoCommand
     {
         var total = Stopwatch.StartNew();
         Console.WriteLine($"== 1. dataset {datasetName} (built with OffRL's SAC on first use, then cached)");
-        var (data, env) = TrainCommand.LoadDataset(datasetName, null, seed);
+        var (data, env) = Recipes.Open(datasetName, seed: seed);
         var ret = data.EpisodeReturns();
         double datasetMean = ret.Average();
         Console.WriteLine($"   {data.Count} transitions, {data.EpisodeCount} episodes, mean return {datasetMean:F1}");
@@ -39,7 +39,7 @@ internal static class DemoCommand
         {
             Console.WriteLine($"== 2. {algo}: {steps} updates on {datasetName}, evaluated in {env}");
             var tc = new TrainerConfig(Steps: steps, EvalEvery: (int)Math.Max(1, steps / 10), EvalEpisodes: 10, Seed: seed, OutDir: Path.Combine(outDir, algo), LogEvery: 0);
-            var (_, res) = AgentFactory.TrainOffline(algo, data, env, tc);
+            var (_, res) = Training.Offline(algo, data, env, tc);
             rows.Add((algo, res));
         }
 

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json;
 using OffRL.Algorithms;
 using OffRL.Data.IO;
+using OffRL.Bandits;
 using OffRL.Evaluation;
 
 namespace OffRL.Cli;
@@ -43,14 +44,14 @@ internal static class OpeCommand
         var folds = new Option<int>("--folds") { Description = "Cross-fitting folds for the reward model", DefaultValueFactory = _ => 3 };
         var (ci, boot, alpha, seed, plot, json) = Common();
         var cmd = new Command("bandit", "OPE on logged bandit feedback") { logs, format, target, campaign, est, model, folds, ci, boot, alpha, seed, plot, json };
-        cmd.SetAction(r => DatasetCommand.Run(() =>
+        cmd.SetAction(r =>
         {
             var res = BanditOpeJob.Run(new BanditOpeJob.Request(r.GetValue(logs)!, r.GetValue(format)!, r.GetValue(target)!, r.GetValue(campaign),
                 Split(r.GetValue(est)!), r.GetValue(model)!, r.GetValue(folds),
                 new BanditOpe.Options(ParseCi(r.GetValue(ci)!), r.GetValue(alpha), r.GetValue(boot), r.GetValue(seed))));
             Console.WriteLine($"{res.Logs.Count} rows, {res.Logs.Actions} actions, {res.Logs.Positions} positions; logged mean reward {res.Logs.MeanReward():G4}");
             Report(res.Estimates, r.GetValue(plot), $"OPE of {r.GetValue(target)} on {Path.GetFileName(r.GetValue(logs))}", r.GetValue(json));
-        }));
+        });
         return cmd;
     }
 
@@ -65,10 +66,10 @@ internal static class OpeCommand
         var fqeSteps = new Option<int>("--fqe-steps") { Description = "FQE gradient steps", DefaultValueFactory = _ => 20_000 };
         var (ci, boot, alpha, seed, plot, json) = Common();
         var cmd = new Command("rl", "OPE of a trained policy on logged trajectories") { dataset, policy, sigma, eps, gamma, est, fqeSteps, ci, boot, alpha, seed, plot, json };
-        cmd.SetAction(r => DatasetCommand.Run(() =>
+        cmd.SetAction(r =>
         {
             var data = DatasetFile.Read(r.GetValue(dataset)!, truncateTail: true);
-            var agent = AgentFactory.Load(r.GetValue(policy)!, r.GetValue(seed));
+            var agent = AlgorithmRegistry.Load(r.GetValue(policy)!, r.GetValue(seed));
             IProbabilisticPolicy target = data.DiscreteActions
                 ? new EpsilonGreedyPolicy(agent, r.GetValue(eps), r.GetValue(seed))
                 : new GaussianPolicy(agent, r.GetValue(sigma), r.GetValue(seed));
@@ -78,7 +79,7 @@ internal static class OpeCommand
                 Fqe: new FqeConfig(Steps: r.GetValue(fqeSteps))), progress);
             Console.WriteLine($"{data.Count} transitions, {data.EpisodeCount} episodes; behavior discounted return {Enumerable.Range(0, d.EpisodeCount).Average(e => TrajectoryIs.DiscountedReturn(d, e)):G4}");
             Report(res, r.GetValue(plot), $"OPE of {agent.Name} on {Path.GetFileName(r.GetValue(dataset))}", r.GetValue(json));
-        }));
+        });
         return cmd;
     }
 

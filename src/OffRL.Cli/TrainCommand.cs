@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using OffRL.Algorithms;
+using OffRL.IO;
 using OffRL.Data;
 using OffRL.Data.IO;
 using OffRL.Envs;
@@ -12,61 +13,48 @@ internal static class TrainCommand
 {
     public static IEnumerable<Command> Create() => [Train(), Eval(), Collect(), List()];
 
-    /// <summary>A dataset by built-in name (generated and cached on first use) or by file.</summary>
-    internal static (Dataset Data, string Env) LoadDataset(string nameOrFile, string? env, ulong seed)
-    {
-        if (Recipes.IsName(nameOrFile))
-        {
-            var d = Recipes.Get(nameOrFile, seed);
-            return (d, env ?? d.Info.Env);
-        }
-        var data = DatasetFile.Read(nameOrFile, truncateTail: true);
-        var e = env ?? data.Info.Env;
-        if (string.IsNullOrEmpty(e)) throw new ArgumentException($"--env: {nameOrFile} does not name its environment; pass --env NAME for evaluation");
-        return (data, e);
-    }
-
     private static Command Train()
     {
-        var algo = new Option<string>("--algo") { Description = "bc, pbc (%BC), td3bc, iql (offline); sac (online)", Required = true };
+        var algo = new Option<string>("--algo")
+        {
+            Description = $"Offline (with --dataset): {AlgorithmRegistry.Names(LearningMode.Offline)}; online (with --env): {AlgorithmRegistry.Names(LearningMode.Online)}",
+            Required = true,
+        };
         var dataset = new Option<string?>("--dataset") { Description = "Built-in name (pendulum-medium-replay, ...) or a dataset file" };
         var env = new Option<string?>("--env") { Description = "Environment for evaluation (online: to train in)" };
         var steps = new Option<long>("--steps") { Description = "Gradient updates (offline) or environment steps (online)", DefaultValueFactory = _ => 100_000 };
         var seed = new Option<ulong>("--seed") { Description = "Random seed", DefaultValueFactory = _ => 0 };
         var datasetSeed = new Option<ulong>("--dataset-seed") { Description = "Seed of a built-in dataset (its own SAC run; independent of --seed, as D4RL's fixed datasets)", DefaultValueFactory = _ => 0 };
-        var config = new Option<string?>("--config") { Description = "YAML or JSON file of config fields overriding the paper defaults" };
+        var config = new Option<string?>("--config") { Description = "YAML or JSON file of config fields overriding the paper defaults (offrl list --fields ALGO names them)" };
+        var set = new Option<string[]>("--set") { Description = "KEY=VALUE overriding one config field after --config (repeatable), e.g. --set batch_size=512 --set hidden=[64,64]" };
         var evalEvery = new Option<int>("--eval-every") { Description = "Evaluate every N steps", DefaultValueFactory = _ => 5000 };
         var evalEpisodes = new Option<int>("--eval-episodes") { Description = "Episodes per evaluation", DefaultValueFactory = _ => 10 };
         var outDir = new Option<string?>("--out") { Description = "Folder for metrics (CSV, JSON Lines) and the trained agent" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object as the last line" };
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Write OUT/checkpoint every N steps (optimizer and RNG state; online runs also the replay buffer)", DefaultValueFactory = _ => 0 };
         var resume = new Option<string?>("--resume") { Description = "Continue from a checkpoint folder (OUT/checkpoint of an earlier run, offline or online)" };
-        var cmd = new Command("train", "Train an agent offline on a dataset or online in an environment") { algo, dataset, env, steps, seed, datasetSeed, config, evalEvery, evalEpisodes, outDir, json, checkpointEvery, resume };
-        cmd.SetAction(r => DatasetCommand.Run(() =>
+        var cmd = new Command("train", "Train an agent offline on a dataset or online in an environment") { algo, dataset, env, steps, seed, datasetSeed, config, set, evalEvery, evalEpisodes, outDir, json, checkpointEvery, resume };
+        cmd.SetAction(r =>
         {
-            var a = r.GetValue(algo)!.ToLowerInvariant();
+            var spec = AlgorithmRegistry.Find(r.GetValue(algo)!);
             var tc = new TrainerConfig(Steps: r.GetValue(steps), EvalEvery: Math.Max(1, r.GetValue(evalEvery)), EvalEpisodes: r.GetValue(evalEpisodes), Seed: r.GetValue(seed), OutDir: r.GetValue(outDir),
                 CheckpointEvery: r.GetValue(checkpointEvery), ResumeFrom: r.GetValue(resume));
-            var overrides = r.GetValue(config) is { } cf ? ConfigFile.Read(cf) : (JsonElement?)null;
-            string dsName; string envName; TrainResult res; string agentName;
-            if (AgentFactory.OnlineAlgorithms.Contains(a))
+            var overrides = ConfigFile.Overrides(r.GetValue(config), r.GetValue(set));
+            string dsName, envName;
+            (Agent Agent, TrainResult Result) run;
+            if (spec.Mode == LearningMode.Online)
             {
-                envName = r.GetValue(env) ?? throw new ArgumentException("--env: online algorithms train in an environment");
-                using var probe = EnvRegistry.Make(envName);
-                var box = probe.ActionSpace as Box ?? throw new ArgumentException($"--algo {a}: needs continuous actions");
-                var (agent, cfg, _) = AgentFactory.Create(a, probe.ObservationSpace.Width, Box.Uniform(box.Width, -1f, 1f), tc.Seed, overrides);
-                agent.Preprocessing = new Preprocessing { ActionLow = box.Low, ActionHigh = box.High };
-                res = Trainer.FitOnline(agent, envName, tc, cfg);
-                dsName = "(online)"; agentName = agent.Name;
+                envName = r.GetValue(env) ?? throw new ArgumentException($"--env: {spec.Name} learns online in an environment");
+                run = Training.Online(spec.Name, envName, tc, overrides);
+                dsName = "(online)";
             }
             else
             {
-                dsName = r.GetValue(dataset) ?? throw new ArgumentException("--dataset: offline algorithms need a dataset");
-                var (data, e) = LoadDataset(dsName, r.GetValue(env), r.GetValue(datasetSeed));
-                envName = e;
-                var (agent, result) = AgentFactory.TrainOffline(a, data, envName, tc, overrides);
-                res = result; agentName = agent.Name;
+                dsName = r.GetValue(dataset) ?? throw new ArgumentException($"--dataset: {spec.Name} learns offline from a dataset");
+                (var data, envName) = Recipes.Open(dsName, r.GetValue(env), r.GetValue(datasetSeed));
+                run = Training.Offline(spec.Name, data, envName, tc, overrides);
             }
+            var (res, agentName) = (run.Result, run.Agent.Name);
             var f = res.Final;
             Console.WriteLine($"{agentName} on {dsName}: return {f.ReturnMean:F1} ± {f.ReturnStd:F1}{(f.NormalizedScore is { } s ? $", normalized score {s:F1}" : "")}, {res.UpdatesPerSecond:F0} updates/s");
             if (r.GetValue(json))
@@ -76,7 +64,7 @@ internal static class TrainCommand
                     ["normalized_score"] = f.NormalizedScore, ["updates_per_s"] = res.UpdatesPerSecond,
                     ["env"] = envName, ["seed"] = tc.Seed, ["dataset_seed"] = r.GetValue(datasetSeed), ["seconds"] = res.Seconds,
                 }));
-        }));
+        });
         return cmd;
     }
 
@@ -88,10 +76,10 @@ internal static class TrainCommand
         var seed = new Option<ulong>("--seed") { Description = "Seed of the first episode", DefaultValueFactory = _ => 1_000_000 };
         var json = new Option<bool>("--json") { Description = "Print one JSON object as the last line" };
         var cmd = new Command("eval", "Evaluate a trained agent") { ckpt, episodes, env, seed, json };
-        cmd.SetAction(r => DatasetCommand.Run(() =>
+        cmd.SetAction(r =>
         {
             var dir = r.GetValue(ckpt)!;
-            var agent = AgentFactory.Load(dir);
+            var agent = AlgorithmRegistry.Load(dir);
             string algo = agent.Name;
             var envName = r.GetValue(env) ?? throw new ArgumentException("--env: name the environment to evaluate in");
             var (mean, std) = Trainer.Evaluate(agent, envName, r.GetValue(episodes), r.GetValue(seed));
@@ -99,7 +87,7 @@ internal static class TrainCommand
             Console.WriteLine($"{algo} from {dir} in {envName}: return {mean:F1} ± {std:F1}{(score is { } s ? $", normalized score {s:F1}" : "")}");
             if (r.GetValue(json))
                 Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?> { ["algo"] = algo, ["env"] = envName, ["return_mean"] = mean, ["return_std"] = std, ["normalized_score"] = score }));
-        }));
+        });
         return cmd;
     }
 
@@ -112,31 +100,40 @@ internal static class TrainCommand
         var seed = new Option<ulong>("--seed") { Description = "Random seed", DefaultValueFactory = _ => 0 };
         var output = new Option<string>("--out") { Description = "Output dataset (.parquet or .hdf5)", Required = true };
         var cmd = new Command("collect", "Roll out a policy and write the transitions as a dataset") { env, policy, steps, noise, seed, output };
-        cmd.SetAction(r => DatasetCommand.Run(() =>
+        cmd.SetAction(r =>
         {
             IPolicy? pol = null;
             var p = r.GetValue(policy)!;
             var envName = r.GetValue(env)!;
             if (p != "random")
             {
-                var agent = AgentFactory.Load(p, r.GetValue(seed));
+                var agent = AlgorithmRegistry.Load(p, r.GetValue(seed));
                 pol = r.GetValue(noise) > 0 ? new OffRL.Evaluation.GaussianPolicy(agent, r.GetValue(noise), r.GetValue(seed)) : agent;
             }
             var d = Recipes.Collect(pol, envName, r.GetValue(steps), r.GetValue(seed));
             DatasetFile.Write(d, r.GetValue(output)!);
             Console.WriteLine($"wrote {r.GetValue(output)}: {d.Count} transitions, {d.EpisodeCount} episodes, mean return {d.EpisodeReturns().Average():F1}");
-        }));
+        });
         return cmd;
     }
 
 
     private static Command List()
     {
-        var cmd = new Command("list", "Algorithms, built-in datasets and environments");
-        cmd.SetAction(_ =>
+        var markdown = new Option<bool>("--markdown") { Description = "Print the algorithms as the Markdown table in ARCHITECTURE.md" };
+        var fields = new Option<string?>("--fields") { Description = "Print one algorithm's config fields with their defaults (as --config and --set take them)" };
+        var cmd = new Command("list", "Algorithms, built-in datasets and environments") { markdown, fields };
+        cmd.SetAction(r =>
         {
-            Console.WriteLine($"offline algorithms: {string.Join(", ", AgentFactory.OfflineAlgorithms)}");
-            Console.WriteLine($"online algorithms:  {string.Join(", ", AgentFactory.OnlineAlgorithms)}");
+            if (r.GetValue(markdown)) { Console.Write(AlgorithmRegistry.MarkdownTable()); return 0; }
+            if (r.GetValue(fields) is { } name)
+            {
+                var spec = AlgorithmRegistry.Find(name);
+                Console.WriteLine($"{spec.Name} ({spec.ConfigType.Name}):");
+                foreach (var (field, value) in AlgorithmRegistry.Fields(spec)) Console.WriteLine($"  {field}: {value}");
+                return 0;
+            }
+            foreach (var s in AlgorithmRegistry.All) Console.WriteLine($"{s.Name,-14} {s.Mode.ToString().ToLowerInvariant(),-8} {s.Actions.ToString().ToLowerInvariant(),-11} {s.Summary}");
             Console.WriteLine("built-in datasets (generated with OffRL's SAC on first use, cached in " + Recipes.CacheDir + "):");
             foreach (var env in Recipes.Envs.Keys) Console.WriteLine($"  {string.Join(", ", Recipes.Kinds.Select(k => $"{env}-{k}"))}");
             Console.WriteLine($"environments: {string.Join(", ", EnvRegistry.All.Select(e => e.Name))}");
@@ -144,27 +141,4 @@ internal static class TrainCommand
         });
         return cmd;
     }
-}
-
-/// <summary>Config files: YAML (YamlDotNet) or JSON, a flat map of field names to values.</summary>
-internal static class ConfigFile
-{
-    public static JsonElement Read(string path)
-    {
-        if (!File.Exists(path)) throw new DataException("config file not found", path);
-        var text = File.ReadAllText(path);
-        if (path.EndsWith(".json", StringComparison.OrdinalIgnoreCase)) return JsonDocument.Parse(text).RootElement.Clone();
-        var yaml = new YamlDotNet.Serialization.DeserializerBuilder().Build().Deserialize<Dictionary<string, object?>>(text) ?? new();
-        var json = JsonSerializer.Serialize(yaml.ToDictionary(kv => kv.Key, kv => Coerce(kv.Value)));
-        return JsonDocument.Parse(json).RootElement.Clone();
-    }
-
-    private static object? Coerce(object? v) => v switch
-    {
-        string s when long.TryParse(s, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out var l) => l,
-        string s when double.TryParse(s, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var d) => d,
-        string s when bool.TryParse(s, out var b) => b,
-        List<object> list => list.Select(Coerce).ToList(),
-        _ => v,
-    };
 }

@@ -6,25 +6,10 @@ using OffRL.Tensors;
 
 namespace OffRL.Algorithms;
 
-/// <summary>Anything that acts: maps an observation to an action (continuous vector, or one float holding the index).</summary>
-public interface IPolicy
-{
-    int ObservationDim { get; }
-    Space ActionSpace { get; }
-    void Act(ReadOnlySpan<float> observation, Span<float> action, bool deterministic);
-}
-
-/// <summary>A loss or diagnostic turned NaN or infinite: training stops and says which and when.</summary>
-public sealed class TrainingDivergedException(string algorithm, string quantity, float value, long step)
-    : Exception($"{algorithm}: {quantity} became {value} at update {step}; lower the learning rate or check the data (rewards, normalization)")
-{
-    public string Quantity { get; } = quantity;
-    public long Step { get; } = step;
-}
-
 /// <summary>
-/// Shared machinery of every algorithm: seeded generator, preprocessing applied at acting time, update counter,
-/// named modules and optimizers for checkpoints, loss checks. An algorithm file holds only its networks and losses.
+/// Shared machinery of every algorithm: its config, seeded generator, preprocessing applied at acting time, update
+/// counter, named modules and optimizers for checkpoints, loss checks. An algorithm file holds only its networks and
+/// losses, and the <see cref="AlgorithmSpec"/> entries that name it.
 /// </summary>
 public abstract class Agent : IPolicy
 {
@@ -36,13 +21,17 @@ public abstract class Agent : IPolicy
     public Space ActionSpace { get; }
     public int ActionDim => ActionSpace.Width;
     public long Updates { get; protected set; }
+    /// <summary>The agent's config (validated); the trainer and the sampler read the shared fields from here.</summary>
+    public AgentConfig Config { get; }
     /// <summary>Observation normalization and action scaling the agent was trained with (applied in <see cref="Act"/>).</summary>
     public Preprocessing Preprocessing { get; set; } = Preprocessing.Identity;
     /// <summary>Latest values of the losses and diagnostics (reused; no allocation per update).</summary>
     public Dictionary<string, float> Metrics { get; } = new();
 
-    protected Agent(int observationDim, Space actionSpace, ulong seed)
+    protected Agent(int observationDim, Space actionSpace, AgentConfig config, ulong seed)
     {
+        config.Validate();
+        Config = config;
         ObservationDim = observationDim; ActionSpace = actionSpace;
         Rng = new Rng(seed);
         _obsBuf = new float[observationDim];
@@ -58,6 +47,9 @@ public abstract class Agent : IPolicy
     }
 
     protected abstract void UpdateCore(TransitionBatch batch);
+
+    /// <summary>Told the run's length (in updates) before training starts or resumes: for schedules that span the run.</summary>
+    public virtual void PlanRun(long steps) { }
 
     /// <summary>Record a scalar and stop if it is NaN or infinite.</summary>
     protected float Record(string name, Tensor scalar) => Record(name, scalar.Item());
@@ -85,6 +77,9 @@ public abstract class Agent : IPolicy
     /// <summary>Modules saved in checkpoints, by name.</summary>
     protected abstract IEnumerable<(string Name, Module Module)> Modules();
 
+    /// <summary>The modules by name, as checkpoints store them (read-only use: inspection, tests, export).</summary>
+    public IEnumerable<(string Name, Module Module)> NamedModules => Modules();
+
     private readonly List<(string Name, Optimizer Optimizer)> _optimizers = new();
 
     /// <summary>Register an optimizer so checkpoints carry its state (moments, step count).</summary>
@@ -101,9 +96,9 @@ public abstract class Agent : IPolicy
     /// A full checkpoint: everything <see cref="Save"/> writes plus optimizer state, the agent's generator state and
     /// update counter, so <see cref="LoadCheckpoint"/> continues training exactly where it stopped.
     /// </summary>
-    public void SaveCheckpoint(string dir, object config)
+    public void SaveCheckpoint(string dir)
     {
-        Save(dir, config);
+        Save(dir);
         var tensors = new List<(string, Tensor)>();
         var meta = new Dictionary<string, string> { ["updates"] = Updates.ToString(), ["extra"] = ExtraState.ToString() };
         foreach (var (name, opt) in _optimizers)
@@ -134,8 +129,8 @@ public abstract class Agent : IPolicy
         Rng.SetState(JsonSerializer.Deserialize<RngState>(meta["rng"]));
     }
 
-    /// <summary>Save the networks (safetensors), the preprocessing and the agent's description (JSON) into a folder.</summary>
-    public void Save(string dir, object config)
+    /// <summary>Save the networks (safetensors), the preprocessing and the agent's description with its config (JSON) into a folder.</summary>
+    public void Save(string dir)
     {
         Directory.CreateDirectory(dir);
         foreach (var (name, m) in Modules()) m.Save(Path.Combine(dir, name + ".safetensors"));
@@ -143,86 +138,16 @@ public abstract class Agent : IPolicy
         var meta = new Dictionary<string, object>
         {
             ["algo"] = Name, ["updates"] = Updates, ["observation_dim"] = ObservationDim,
-            ["action_space"] = ActionSpace, ["config"] = config,
+            ["action_space"] = ActionSpace, ["config"] = JsonSerializer.SerializeToElement(Config, Config.GetType(), Module.JsonOptions),
         };
         AtomicFile.WriteAllText(Path.Combine(dir, "agent.json"), JsonSerializer.Serialize(meta, Module.JsonOptions));
     }
 
-    /// <summary>Load networks and preprocessing saved by <see cref="Save"/> into an agent built with the same config.</summary>
+    /// <summary>Load networks and preprocessing saved by <see cref="Save"/> into an agent built with the same config (<see cref="AlgorithmRegistry.Load"/> builds it).</summary>
     public void Load(string dir)
     {
         foreach (var (name, m) in Modules()) m.Load(Path.Combine(dir, name + ".safetensors"));
         var pre = Path.Combine(dir, "preprocessing.json");
         if (File.Exists(pre)) Preprocessing = Preprocessing.Load(pre);
-    }
-}
-
-/// <summary>A free-standing parameter as a module (SAC's log-temperature), so checkpoints include it.</summary>
-public sealed class ParameterModule : Module
-{
-    public Tensor Value { get; }
-    public ParameterModule(string name, Shape shape) => Value = Param(name, shape);
-}
-
-/// <summary>Gaussian policy with a tanh-squashed mean network and a state-independent log-std (IQL, AWAC).</summary>
-public sealed class GaussianMeanPolicy : Module
-{
-    private readonly Mlp _mean;
-    public Tensor LogStd { get; }
-    public int ActionDim { get; }
-
-    public GaussianMeanPolicy(int obs, int[] hidden, int act, Rng rng)
-    {
-        ActionDim = act;
-        _mean = Child("mean", new Mlp(new MlpConfig(obs, hidden, act, Activation.Relu, Activation.Tanh), rng));
-        LogStd = Param("log_std", new Shape(act));   // starts at 0
-    }
-
-    public Tensor LogProb(Tensor s, Tensor a) => new Gaussian(_mean.Forward(s), LogStd).LogProb(a);
-
-    /// <summary>a = clip(mean(s) + std * eps, -1, 1) for a given noise tensor.</summary>
-    public Tensor Sample(Tensor s, Tensor eps) => (_mean.Forward(s) + LogStd.Exp() * eps).Clamp(-1f, 1f);
-
-    public void Act(Tensor s, Span<float> action, bool deterministic, Rng rng)
-    {
-        var mean = _mean.Forward(s);
-        for (int j = 0; j < ActionDim; j++)
-            action[j] = deterministic ? mean.Data[j] : Math.Clamp(mean.Data[j] + MathF.Exp(LogStd.Data[j]) * rng.Normal(), -1f, 1f);
-    }
-}
-
-/// <summary>Network builders shared by the algorithms.</summary>
-public static class Networks
-{
-    /// <summary>Twin (or N) Q networks as one ensemble: Q(s, a) for all members as [N, B, 1].</summary>
-    public static EnsembleMlp Critic(int obs, int act, int[] hidden, Rng rng, int members = 2) =>
-        new(members, new MlpConfig(obs + act, hidden, 1), rng);
-
-    /// <summary>Q values [N, B, 1] of state-action pairs.</summary>
-    public static Tensor Q(EnsembleMlp critic, Tensor s, Tensor a) => critic.Forward(Tensor.Concat(s, a, -1));
-
-    /// <summary>Minimum over the ensemble members: [B, 1].</summary>
-    public static Tensor MinQ(Tensor q)
-    {
-        int n = q.Shape[0], b = q.Shape[1];
-        var m = q.Slice(0, 0, 1);
-        for (int i = 1; i < n; i++) m = Tensor.Minimum(m, q.Slice(0, i, 1));
-        return m.Reshape(b, 1);
-    }
-
-    /// <summary>A frozen copy of a module for target networks.</summary>
-    public static T Target<T>(T source, Func<T> build) where T : Module
-    {
-        var t = build();
-        t.CopyParametersFrom(source);
-        t.SetRequiresGrad(false);
-        return t;
-    }
-
-    /// <summary>Gaussian policy head: the MLP outputs mean and log-std (clamped) for a tanh-squashed Gaussian.</summary>
-    public static TanhGaussian Policy(Mlp net, Tensor s, int act, float logStdMin = -5f, float logStdMax = 2f)
-    {
-        var h = net.Forward(s);
-        return new TanhGaussian(h.Slice(-1, 0, act), h.Slice(-1, act, act).Clamp(logStdMin, logStdMax));
     }
 }

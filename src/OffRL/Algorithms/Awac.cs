@@ -4,31 +4,48 @@ using OffRL.Tensors;
 
 namespace OffRL.Algorithms;
 
-/// <summary>AWAC hyperparameters (Nair et al. 2020, "AWAC: Accelerating Online RL with Offline Datasets"; CORL's defaults).</summary>
-public sealed record AwacConfig(
-    int[]? Hidden = null, double ActorLr = 3e-4, double CriticLr = 3e-4, float Gamma = 0.99f, float Tau = 0.005f,
-    float Lambda = 1f, float MaxWeight = 100f, int BatchSize = 256, bool NormalizeObservations = true)
+/// <summary>
+/// AWAC hyperparameters (Nair et al. 2020, "AWAC: Accelerating Online RL with Offline Datasets"; CORL's awac.py:
+/// learning rates 3e-4, tau 0.005, weights clipped at 100; lambda 1 is the paper's, CORL's tuned locomotion configs use 1/3).
+/// </summary>
+public sealed record AwacConfig : TdConfig
 {
-    [System.Text.Json.Serialization.JsonIgnore] public int[] HiddenSizes => Hidden ?? [256, 256];
+    public double ActorLr { get; init; } = 3e-4;
+    public double CriticLr { get; init; } = 3e-4;
+    /// <summary>Temperature lambda of the weights exp(A / lambda) (eq. 13), > 0.</summary>
+    public float Lambda { get; init; } = 1f;
+    /// <summary>Clip of the weights.</summary>
+    public float MaxWeight { get; init; } = 100f;
+
+    public override void Validate()
+    {
+        base.Validate();
+        if (!(Lambda > 0)) throw new ArgumentException($"config: lambda must be > 0, got {Lambda}");
+    }
 }
 
 /// <summary>Advantage-weighted actor-critic: TD critic under the current policy, policy by exp(A / lambda)-weighted likelihood.</summary>
-public sealed class Awac : Agent
+public sealed class Awac : Agent, IAlgorithmFamily
 {
+    public static IReadOnlyList<AlgorithmSpec> Algorithms =>
+    [
+        AlgorithmSpec.Of("awac", LearningMode.Offline, ActionKind.Continuous, "Advantage-weighted actor-critic (Nair et al. 2020)",
+            new AwacConfig(), (obs, space, c, seed) => new Awac(obs, space, c, seed)),
+    ];
+
     private readonly GaussianMeanPolicy _actor;
     private readonly EnsembleMlp _critic, _criticTarget;
     private readonly Adam _actorOpt, _criticOpt;
-    private readonly Tensor _eps;
-    public AwacConfig Config { get; }
+    private Tensor _eps;
+    public new AwacConfig Config => (AwacConfig)base.Config;
     public override string Name => "awac";
 
-    public Awac(int obs, Space actionSpace, AwacConfig? config = null, ulong seed = 0) : base(obs, actionSpace, seed)
+    public Awac(int obs, Space actionSpace, AwacConfig? config = null, ulong seed = 0) : base(obs, actionSpace, config ?? new AwacConfig(), seed)
     {
-        Config = config ?? new AwacConfig();
         int act = actionSpace.Width;
-        _actor = new GaussianMeanPolicy(obs, Config.HiddenSizes, act, Rng);
-        _critic = Networks.Critic(obs, act, Config.HiddenSizes, Rng);
-        _criticTarget = Networks.Target(_critic, () => Networks.Critic(obs, act, Config.HiddenSizes, new Rng(0)));
+        _actor = new GaussianMeanPolicy(obs, Config.Hidden, act, Rng);
+        _critic = Networks.Critic(obs, act, Config.Hidden, Rng);
+        _criticTarget = Networks.Target(_critic, () => Networks.Critic(obs, act, Config.Hidden, new Rng(0)));
         _actorOpt = Optim("actor", new Adam(_actor.Parameters(), Config.ActorLr));
         _criticOpt = Optim("critic", new Adam(_critic.Parameters(), Config.CriticLr));
         _eps = Tensor.Zeros(Config.BatchSize, act);
@@ -36,6 +53,7 @@ public sealed class Awac : Agent
 
     private Tensor Sample(Tensor s)
     {
+        if (_eps.Shape[0] != s.Shape[0]) _eps = Tensor.Zeros(s.Shape[0], ActionDim);
         Rng.FillNormal(_eps.Data);
         return _actor.Sample(s, _eps);
     }

@@ -4,36 +4,57 @@ using OffRL.Tensors;
 
 namespace OffRL.Algorithms;
 
-/// <summary>Behavior cloning hyperparameters; TopFraction &lt; 1 gives %BC (Chen et al. 2021: clone the best x% of episodes by return).</summary>
-public sealed record BcConfig(int[]? Hidden = null, double Lr = 1e-3, int BatchSize = 256, double TopFraction = 1.0, bool NormalizeObservations = true)
+/// <summary>
+/// Behavior cloning hyperparameters (2 x 256 tanh policy, Adam 1e-3, batch 256); <see cref="TopFraction"/> &lt; 1 gives
+/// %BC (Chen et al. 2021, "Decision Transformer", section 5: clone the best x% of episodes; 10% as CORL's
+/// any_percent_bc.py, which ranks episodes by their return discounted with <see cref="AgentConfig.Gamma"/>).
+/// </summary>
+public sealed record BcConfig : AgentConfig
 {
-    [System.Text.Json.Serialization.JsonIgnore] public int[] HiddenSizes => Hidden ?? [256, 256];
+    public double Lr { get; init; } = 1e-3;
+    /// <summary>Fraction in (0, 1] of episodes kept, the best by discounted return (1: plain BC on everything).</summary>
+    public double TopFraction { get; init; } = 1.0;
+
+    public override void Validate()
+    {
+        base.Validate();
+        if (!(TopFraction > 0 && TopFraction <= 1)) throw new ArgumentException($"config: top_fraction must be in (0, 1], got {TopFraction}");
+    }
 }
 
 /// <summary>Behavior cloning: a deterministic tanh policy regressed on the dataset's actions, min E (pi(s) - a)^2.</summary>
-public sealed class Bc : Agent
+public sealed class Bc : Agent, IAlgorithmFamily
 {
+    public static IReadOnlyList<AlgorithmSpec> Algorithms =>
+    [
+        AlgorithmSpec.Of("bc", LearningMode.Offline, ActionKind.Continuous, "Behavior cloning: regress the dataset's actions",
+            new BcConfig(), (obs, space, c, seed) => new Bc(obs, space, c, seed)) with { PrepareData = Prepare },
+        AlgorithmSpec.Of("pbc", LearningMode.Offline, ActionKind.Continuous, "%BC: behavior cloning on the best 10% of episodes (Chen et al. 2021)",
+            new BcConfig { TopFraction = 0.1 }, (obs, space, c, seed) => new Bc(obs, space, c, seed)) with { PrepareData = Prepare },
+    ];
+
+    private static Dataset Prepare(Dataset d, AgentConfig c) => Select(d, ((BcConfig)c).TopFraction, c.Gamma);
+
     private readonly Mlp _actor;
     private readonly Adam _opt;
-    public BcConfig Config { get; }
+    public new BcConfig Config => (BcConfig)base.Config;
     public override string Name => Config.TopFraction < 1 ? "pbc" : "bc";
 
-    public Bc(int obs, Space actionSpace, BcConfig? config = null, ulong seed = 0) : base(obs, actionSpace, seed)
+    public Bc(int obs, Space actionSpace, BcConfig? config = null, ulong seed = 0) : base(obs, actionSpace, config ?? new BcConfig(), seed)
     {
-        Config = config ?? new BcConfig();
-        _actor = new Mlp(new MlpConfig(obs, Config.HiddenSizes, actionSpace.Width, Activation.Relu, Activation.Tanh), Rng);
+        _actor = new Mlp(new MlpConfig(obs, Config.Hidden, actionSpace.Width, Activation.Relu, Activation.Tanh), Rng);
         _opt = Optim("actor", new Adam(_actor.Parameters(), Config.Lr));
     }
 
-    /// <summary>The episodes %BC trains on: the top fraction by return (all of them for plain BC).</summary>
-    public static Dataset Select(Dataset d, double topFraction)
+    /// <summary>The episodes %BC trains on: the top fraction by return discounted with gamma (all of them for plain BC).</summary>
+    public static Dataset Select(Dataset d, double topFraction, double gamma = 1.0)
     {
         if (topFraction >= 1) return d;
         if (topFraction <= 0) throw new ArgumentException($"%BC: the fraction must be in (0, 1], got {topFraction}");
-        var ret = d.EpisodeReturns();
+        var ret = d.EpisodeReturns(gamma);
         int keep = Math.Max(1, (int)Math.Round(d.EpisodeCount * topFraction));
         var best = Enumerable.Range(0, d.EpisodeCount).OrderByDescending(e => ret[e]).Take(keep).OrderBy(e => e).ToList();
-        return d.SelectEpisodes(best, $"%BC: top {topFraction:P0} of episodes by return ({keep} of {d.EpisodeCount})");
+        return d.SelectEpisodes(best, $"%BC: top {topFraction:P0} of episodes by return discounted with gamma {gamma} ({keep} of {d.EpisodeCount})");
     }
 
     protected override void UpdateCore(TransitionBatch b)

@@ -5,39 +5,60 @@ using OffRL.Tensors;
 namespace OffRL.Algorithms;
 
 /// <summary>
-/// CQL hyperparameters (Kumar et al. 2020, "Conservative Q-Learning for Offline RL"; locomotion: 3x256 critics,
-/// 10 sampled actions, alpha 5; with <see cref="Lagrange"/>, alpha is tuned so the penalty gap stays at <see cref="TargetActionGap"/>).
+/// CQL hyperparameters (Kumar et al. 2020, "Conservative Q-Learning for Offline RL"; locomotion: 3 x 256 networks,
+/// actor learning rate 1e-4, 10 sampled actions, alpha 5; with <see cref="Lagrange"/>, alpha' is tuned so the penalty
+/// gap stays at <see cref="TargetActionGap"/>). The SAC fields (temperature, critic learning rate) are inherited.
 /// </summary>
-public sealed record CqlConfig(
-    int[]? Hidden = null, double ActorLr = 1e-4, double CriticLr = 3e-4, float Gamma = 0.99f, float Tau = 0.005f,
-    float CqlAlpha = 5f, int SampledActions = 10, bool Lagrange = false, float TargetActionGap = 10f, double AlphaPrimeLr = 3e-4,
-    int BatchSize = 256, bool NormalizeObservations = true)
+public sealed record CqlConfig : SacConfig
 {
-    [System.Text.Json.Serialization.JsonIgnore] public int[] HiddenSizes => Hidden ?? [256, 256, 256];
+    public CqlConfig()
+    {
+        Hidden = [256, 256, 256];
+        ActorLr = 1e-4;
+        NormalizeObservations = true;
+    }
+
+    /// <summary>Weight alpha of the conservative penalty (eq. 4).</summary>
+    public float CqlAlpha { get; init; } = 5f;
+    /// <summary>Actions sampled per state and per set (uniform, policy) for the log-sum-exp.</summary>
+    public int SampledActions { get; init; } = 10;
+    /// <summary>Tune alpha' by dual gradient descent (eq. 30) instead of a fixed weight.</summary>
+    public bool Lagrange { get; init; } = false;
+    /// <summary>Threshold tau of the Lagrange variant.</summary>
+    public float TargetActionGap { get; init; } = 10f;
+    public double AlphaPrimeLr { get; init; } = 3e-4;
+
+    public override void Validate()
+    {
+        base.Validate();
+        if (SampledActions < 1) throw new ArgumentException($"config: sampled_actions must be at least 1, got {SampledActions}");
+    }
 }
 
 /// <summary>CQL(H) on top of SAC: the critic also minimizes log-sum-exp of Q over sampled actions minus Q on dataset actions.</summary>
-public sealed class Cql : Sac
+public sealed class Cql : Sac, IAlgorithmFamily
 {
+    public static new IReadOnlyList<AlgorithmSpec> Algorithms =>
+    [
+        AlgorithmSpec.Of("cql", LearningMode.Offline, ActionKind.Continuous, "Conservative Q-learning, CQL(H) on SAC (Kumar et al. 2020)",
+            new CqlConfig(), (obs, space, c, seed) => new Cql(obs, space, c, seed)),
+    ];
+
     private readonly Tensor _logAlphaPrime = Tensor.Parameter(new Shape(1), "log_alpha_prime");
     private readonly Adam? _alphaPrimeOpt;
     private Tensor? _sRep;
-    public CqlConfig Cfg { get; }
+    public new CqlConfig Config => (CqlConfig)base.Config;
     public override string Name => "cql";
 
-    public Cql(int obs, Space actionSpace, CqlConfig? config = null, ulong seed = 0)
-        : base(obs, actionSpace, ToSac(config ??= new CqlConfig()), seed)
+    public Cql(int obs, Space actionSpace, CqlConfig? config = null, ulong seed = 0) : base(obs, actionSpace, config ?? new CqlConfig(), seed)
     {
-        Cfg = config;
-        if (config.Lagrange) _alphaPrimeOpt = Optim("alpha_prime", new Adam([_logAlphaPrime], config.AlphaPrimeLr));
+        if (Config.Lagrange) _alphaPrimeOpt = Optim("alpha_prime", new Adam([_logAlphaPrime], Config.AlphaPrimeLr));
     }
-
-    private static SacConfig ToSac(CqlConfig c) => new(c.HiddenSizes, c.ActorLr, c.CriticLr, 3e-4, c.Gamma, c.Tau, BatchSize: c.BatchSize);
 
     /// <summary>CQL(H) (eq. 4) with importance-sampled log-sum-exp: actions ~ U(-1, 1) and ~ pi(.|s), N of each.</summary>
     protected override Tensor? CriticRegularizer(TransitionBatch b, Tensor qData)
     {
-        int bs = b.Size, n = Cfg.SampledActions, od = ObservationDim, act = ActionDim;
+        int bs = b.Size, n = Config.SampledActions, od = ObservationDim, act = ActionDim;
         if (_sRep is null || _sRep.Shape[0] != bs * n) _sRep = Tensor.Zeros(bs * n, od);
         for (int i = 0; i < bs; i++)
             for (int k = 0; k < n; k++) Array.Copy(b.Obs, i * od, _sRep.Data, (i * n + k) * od, od);
@@ -56,14 +77,14 @@ public sealed class Cql : Sac
             gap = gap + (cat.LogSumExp(1).Mean() - qData.Slice(0, m, 1).Mean());
         }
         Record("cql_gap", gap.Item() / 2);
-        if (!Cfg.Lagrange) return gap * Cfg.CqlAlpha;
+        if (!Config.Lagrange) return gap * Config.CqlAlpha;
         // Lagrange variant (eq. 30): alpha' >= 0 grows while the gap exceeds tau
         float alphaPrime = Math.Clamp(MathF.Exp(_logAlphaPrime.Data[0]), 0f, 1e6f);
         _alphaPrimeOpt!.ZeroGrad();
-        var alphaLoss = (_logAlphaPrime.Exp() * (gap.Item() - 2 * Cfg.TargetActionGap)).Sum().Neg();
+        var alphaLoss = (_logAlphaPrime.Exp() * (gap.Item() - 2 * Config.TargetActionGap)).Sum().Neg();
         alphaLoss.Backward();
         _alphaPrimeOpt.Step();
         Record("alpha_prime", alphaPrime);
-        return (gap - 2 * Cfg.TargetActionGap) * alphaPrime;
+        return (gap - 2 * Config.TargetActionGap) * alphaPrime;
     }
 }

@@ -8,29 +8,50 @@ namespace OffRL.Algorithms;
 /// DQN hyperparameters (Mnih et al. 2015 with Double DQN, van Hasselt et al. 2016); CqlAlpha > 0 makes it discrete CQL
 /// (Kumar et al. 2020, eq. 1 with the log-sum-exp regularizer; alpha 1 as d3rlpy's DiscreteCQL).
 /// </summary>
-public sealed record DqnConfig(
-    int[]? Hidden = null, double Lr = 1e-3, float Gamma = 0.99f, float Tau = 0.005f, int BatchSize = 256,
-    float StartEpsilon = 1f, float FinalEpsilon = 0.05f, long EpsilonDecaySteps = 10_000, float CqlAlpha = 0f, bool NormalizeObservations = false)
+public sealed record DqnConfig : TdConfig
 {
-    [System.Text.Json.Serialization.JsonIgnore] public int[] HiddenSizes => Hidden ?? [256, 256];
+    public DqnConfig() => NormalizeObservations = false;
+
+    public double Lr { get; init; } = 1e-3;
+    /// <summary>Exploration: epsilon decays linearly from StartEpsilon to FinalEpsilon over EpsilonDecaySteps stochastic actions.</summary>
+    public float StartEpsilon { get; init; } = 1f;
+    public float FinalEpsilon { get; init; } = 0.05f;
+    public long EpsilonDecaySteps { get; init; } = 10_000;
+    /// <summary>Weight of the discrete CQL penalty; 0: Double DQN.</summary>
+    public float CqlAlpha { get; init; } = 0f;
+
+    public override void Validate()
+    {
+        base.Validate();
+        if (EpsilonDecaySteps < 1) throw new ArgumentException($"config: epsilon_decay_steps must be at least 1, got {EpsilonDecaySteps}");
+        if (!(StartEpsilon >= 0 && StartEpsilon <= 1 && FinalEpsilon >= 0 && FinalEpsilon <= 1))
+            throw new ArgumentException($"config: start_epsilon and final_epsilon must be in [0, 1], got {StartEpsilon} and {FinalEpsilon}");
+    }
 }
 
 /// <summary>Double DQN: y = r + gamma (1 - d) Q'(s', argmax_a Q(s', a)); with CqlAlpha, discrete CQL.</summary>
-public sealed class Dqn : Agent
+public sealed class Dqn : Agent, IAlgorithmFamily
 {
+    public static IReadOnlyList<AlgorithmSpec> Algorithms =>
+    [
+        AlgorithmSpec.Of("dqn", LearningMode.Online, ActionKind.Discrete, "Double DQN (Mnih et al. 2015; van Hasselt et al. 2016)",
+            new DqnConfig(), (obs, space, c, seed) => new Dqn(obs, space, c, seed)),
+        AlgorithmSpec.Of("cql-discrete", LearningMode.Offline, ActionKind.Discrete, "Discrete CQL on Double DQN (Kumar et al. 2020, eq. 1)",
+            new DqnConfig { CqlAlpha = 1f }, (obs, space, c, seed) => new Dqn(obs, space, c, seed)),
+    ];
+
     private readonly Mlp _q, _qTarget;
     private readonly Adam _opt;
     private long _acts;
     private int[] _best = [];
-    public DqnConfig Config { get; }
+    public new DqnConfig Config => (DqnConfig)base.Config;
     public int Actions { get; }
     public override string Name => Config.CqlAlpha > 0 ? "cql-discrete" : "dqn";
 
-    public Dqn(int obs, Space actionSpace, DqnConfig? config = null, ulong seed = 0) : base(obs, actionSpace, seed)
+    public Dqn(int obs, Space actionSpace, DqnConfig? config = null, ulong seed = 0) : base(obs, actionSpace, config ?? new DqnConfig(), seed)
     {
-        Config = config ?? new DqnConfig();
         Actions = actionSpace is Discrete d ? d.N : throw new ArgumentException($"DQN: needs discrete actions, got {actionSpace}");
-        Mlp Build(Rng r) => new(new MlpConfig(obs, Config.HiddenSizes, Actions), r);
+        Mlp Build(Rng r) => new(new MlpConfig(obs, Config.Hidden, Actions), r);
         _q = Build(Rng);
         _qTarget = Networks.Target(_q, () => Build(new Rng(0)));
         _opt = Optim("q", new Adam(_q.Parameters(), Config.Lr));

@@ -4,36 +4,65 @@ using OffRL.Tensors;
 
 namespace OffRL.Algorithms;
 
-/// <summary>IQL hyperparameters (Kostrikov et al. 2022, "Offline RL with Implicit Q-Learning"; locomotion: tau 0.7, beta 3).</summary>
-public sealed record IqlConfig(
-    int[]? Hidden = null, double ActorLr = 3e-4, double CriticLr = 3e-4, double ValueLr = 3e-4, float Gamma = 0.99f, float Tau = 0.005f,
-    float Expectile = 0.7f, float Beta = 3f, float MaxWeight = 100f, long? CosineActorLrSteps = null, int BatchSize = 256, bool NormalizeObservations = true)
+/// <summary>
+/// IQL hyperparameters (Kostrikov et al. 2022, "Offline RL with Implicit Q-Learning", appendix B, locomotion:
+/// expectile 0.7, inverse temperature beta 3, learning rates 3e-4, 2 x 256 networks, batch 256; the authors' code and
+/// CORL also clip the advantage weight at 100 and anneal the actor's learning rate by a cosine schedule).
+/// </summary>
+public sealed record IqlConfig : TdConfig
 {
-    [System.Text.Json.Serialization.JsonIgnore] public int[] HiddenSizes => Hidden ?? [256, 256];
+    public double ActorLr { get; init; } = 3e-4;
+    public double CriticLr { get; init; } = 3e-4;
+    public double ValueLr { get; init; } = 3e-4;
+    /// <summary>Expectile tau of the value regression (eq. 5), in (0, 1).</summary>
+    public float Expectile { get; init; } = 0.7f;
+    /// <summary>Inverse temperature beta of the advantage weights exp(beta A) (eq. 7).</summary>
+    public float Beta { get; init; } = 3f;
+    /// <summary>Clip of the advantage weights (the authors' code: 100).</summary>
+    public float MaxWeight { get; init; } = 100f;
+    /// <summary>Updates the actor's cosine schedule spans; null: the run's own length.</summary>
+    public long? CosineActorLrSteps { get; init; }
+
+    public override void Validate()
+    {
+        base.Validate();
+        if (!(Expectile > 0 && Expectile < 1)) throw new ArgumentException($"config: expectile must be in (0, 1), got {Expectile}");
+    }
 }
 
 /// <summary>Implicit Q-learning: expectile regression for V, TD for Q against V, advantage-weighted regression for the policy.</summary>
-public sealed class Iql : Agent
+public sealed class Iql : Agent, IAlgorithmFamily
 {
+    public static IReadOnlyList<AlgorithmSpec> Algorithms =>
+    [
+        AlgorithmSpec.Of("iql", LearningMode.Offline, ActionKind.Continuous, "Implicit Q-learning: expectile value, advantage-weighted policy (Kostrikov et al. 2022)",
+            new IqlConfig(), (obs, space, c, seed) => new Iql(obs, space, c, seed)),
+    ];
+
     private readonly GaussianMeanPolicy _actor;
     private readonly Mlp _value;
     private readonly EnsembleMlp _critic, _criticTarget;
     private readonly Adam _actorOpt, _criticOpt, _valueOpt;
-    public IqlConfig Config { get; }
+    public new IqlConfig Config => (IqlConfig)base.Config;
     public override string Name => "iql";
 
-    public Iql(int obs, Space actionSpace, IqlConfig? config = null, ulong seed = 0) : base(obs, actionSpace, seed)
+    public Iql(int obs, Space actionSpace, IqlConfig? config = null, ulong seed = 0) : base(obs, actionSpace, config ?? new IqlConfig(), seed)
     {
-        Config = config ?? new IqlConfig();
         int act = actionSpace.Width;
-        _actor = new GaussianMeanPolicy(obs, Config.HiddenSizes, act, Rng);
-        _value = new Mlp(new MlpConfig(obs, Config.HiddenSizes, 1), Rng);
-        _critic = Networks.Critic(obs, act, Config.HiddenSizes, Rng);
-        _criticTarget = Networks.Target(_critic, () => Networks.Critic(obs, act, Config.HiddenSizes, new Rng(0)));
+        _actor = new GaussianMeanPolicy(obs, Config.Hidden, act, Rng);
+        _value = new Mlp(new MlpConfig(obs, Config.Hidden, 1), Rng);
+        _critic = Networks.Critic(obs, act, Config.Hidden, Rng);
+        _criticTarget = Networks.Target(_critic, () => Networks.Critic(obs, act, Config.Hidden, new Rng(0)));
         _actorOpt = Optim("actor", new Adam(_actor.Parameters(), Config.ActorLr));
         if (Config.CosineActorLrSteps is { } n) _actorOpt.Schedule = LrSchedule.Cosine(n);
         _criticOpt = Optim("critic", new Adam(_critic.Parameters(), Config.CriticLr));
         _valueOpt = Optim("value", new Adam(_value.Parameters(), Config.ValueLr));
+    }
+
+    /// <summary>Without a fixed span the cosine schedule covers the run's own length.</summary>
+    public override void PlanRun(long steps)
+    {
+        if (Config.CosineActorLrSteps is null && steps > 0) _actorOpt.Schedule = LrSchedule.Cosine(steps);
     }
 
     protected override void UpdateCore(TransitionBatch b)

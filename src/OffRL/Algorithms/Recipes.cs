@@ -43,6 +43,20 @@ public static class Recipes
 
     public static bool IsName(string name) => TryParse(name, out _, out _);
 
+    /// <summary>
+    /// The one dataset-name resolution of OffRL: a built-in name (generated and cached on first use; a file of that
+    /// name wins) or a dataset file, with the environment it is evaluated in (<paramref name="env"/>, else the one the
+    /// dataset names).
+    /// </summary>
+    public static (Dataset Data, string Env) Open(string nameOrFile, string? env = null, ulong seed = 0, bool truncateTail = true,
+        Action<string>? log = null, bool needEnv = true)
+    {
+        var data = IsName(nameOrFile) && !File.Exists(nameOrFile) ? Get(nameOrFile, seed, log) : Data.IO.DatasetFile.Read(nameOrFile, truncateTail);
+        var e = env ?? data.Info.Env;
+        if (needEnv && string.IsNullOrEmpty(e)) throw new ArgumentException($"--env: {nameOrFile} does not name its environment; pass --env NAME for evaluation");
+        return (data, e);
+    }
+
     private static bool TryParse(string name, out EnvRecipe recipe, out string kind)
     {
         foreach (var k in Kinds.OrderByDescending(k => k.Length))
@@ -90,7 +104,7 @@ public static class Recipes
                 if (r.MediumTolerance is not null) log($"  SAC step {e.Step}: return {e.ReturnMean:F1} (score {e.NormalizedScore:F1})");
                 if (rule.Keep(e.NormalizedScore))
                 {
-                    sac.Save(mediumDir, new { });
+                    sac.Save(mediumDir);
                     mediumReplay = buffer.ToDataset(probe.ObservationSpace, actSpace, new DatasetInfo($"OffRL SAC replay buffer up to the medium policy (step {e.Step})", r.Env));
                     (mediumStep, mediumReturn) = (e.Step, e.ReturnMean);
                 }

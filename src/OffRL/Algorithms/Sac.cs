@@ -4,17 +4,39 @@ using OffRL.Tensors;
 
 namespace OffRL.Algorithms;
 
-/// <summary>SAC hyperparameters (Haarnoja et al. 2018, "Soft Actor-Critic Algorithms and Applications", table 1).</summary>
-public sealed record SacConfig(
-    int[]? Hidden = null, double ActorLr = 3e-4, double CriticLr = 3e-4, double AlphaLr = 3e-4,
-    float Gamma = 0.99f, float Tau = 0.005f, float InitialAlpha = 1f, float? TargetEntropy = null, int BatchSize = 256)
+/// <summary>
+/// SAC hyperparameters (Haarnoja et al. 2018, "Soft Actor-Critic Algorithms and Applications", table 1: learning rates
+/// 3e-4, 2 x 256, batch 256, tau 0.005, gamma 0.99, target entropy -|A|). Observations are not normalized online.
+/// </summary>
+public record SacConfig : TdConfig
 {
-    [System.Text.Json.Serialization.JsonIgnore] public int[] HiddenSizes => Hidden ?? [256, 256];
+    public SacConfig() => NormalizeObservations = false;
+
+    public double ActorLr { get; init; } = 3e-4;
+    public double CriticLr { get; init; } = 3e-4;
+    /// <summary>Learning rate of the temperature log alpha.</summary>
+    public double AlphaLr { get; init; } = 3e-4;
+    /// <summary>Temperature alpha at the start (> 0).</summary>
+    public float InitialAlpha { get; init; } = 1f;
+    /// <summary>Entropy the temperature is tuned towards; null: -|A|.</summary>
+    public float? TargetEntropy { get; init; }
+
+    public override void Validate()
+    {
+        base.Validate();
+        if (!(InitialAlpha > 0)) throw new ArgumentException($"config: initial_alpha must be > 0, got {InitialAlpha}");
+    }
 }
 
 /// <summary>Soft Actor-Critic with automatic temperature: twin Q, tanh-Gaussian policy, Polyak targets.</summary>
-public class Sac : Agent
+public class Sac : Agent, IAlgorithmFamily
 {
+    public static IReadOnlyList<AlgorithmSpec> Algorithms =>
+    [
+        AlgorithmSpec.Of("sac", LearningMode.Online, ActionKind.Continuous, "Soft actor-critic with automatic temperature (Haarnoja et al. 2018)",
+            new SacConfig(), (obs, space, c, seed) => new Sac(obs, space, c, seed)),
+    ];
+
     private readonly Mlp _actor;
     private readonly EnsembleMlp _critic, _criticTarget;
     protected Mlp Actor => _actor;
@@ -23,17 +45,16 @@ public class Sac : Agent
     private Tensor LogAlpha => _temperature.Value;
     private readonly Adam _actorOpt, _criticOpt, _alphaOpt;
     private readonly float _targetEntropy;
-    public SacConfig Config { get; }
+    public new SacConfig Config => (SacConfig)base.Config;
     public override string Name => "sac";
     public float Alpha => MathF.Exp(LogAlpha.Data[0]);
 
-    public Sac(int obs, Space actionSpace, SacConfig? config = null, ulong seed = 0) : base(obs, actionSpace, seed)
+    public Sac(int obs, Space actionSpace, SacConfig? config = null, ulong seed = 0) : base(obs, actionSpace, config ?? new SacConfig(), seed)
     {
-        Config = config ?? new SacConfig();
         int act = actionSpace.Width;
-        _actor = new Mlp(new MlpConfig(obs, Config.HiddenSizes, 2 * act), Rng);
-        _critic = Networks.Critic(obs, act, Config.HiddenSizes, Rng);
-        _criticTarget = Networks.Target(_critic, () => Networks.Critic(obs, act, Config.HiddenSizes, new Rng(0)));
+        _actor = new Mlp(new MlpConfig(obs, Config.Hidden, 2 * act), Rng);
+        _critic = Networks.Critic(obs, act, Config.Hidden, Rng);
+        _criticTarget = Networks.Target(_critic, () => Networks.Critic(obs, act, Config.Hidden, new Rng(0)));
         LogAlpha.Data[0] = MathF.Log(Config.InitialAlpha);
         _targetEntropy = Config.TargetEntropy ?? -act;   // heuristic target entropy -|A|
         _actorOpt = Optim("actor", new Adam(_actor.Parameters(), Config.ActorLr));

@@ -4,37 +4,64 @@ using OffRL.Tensors;
 
 namespace OffRL.Algorithms;
 
-/// <summary>TD3+BC hyperparameters (Fujimoto and Gu 2021, "A Minimalist Approach to Offline RL"; CORL's defaults).</summary>
-public sealed record Td3BcConfig(
-    int[]? Hidden = null, double ActorLr = 3e-4, double CriticLr = 3e-4, float Gamma = 0.99f, float Tau = 0.005f,
-    float PolicyNoise = 0.2f, float NoiseClip = 0.5f, int PolicyFreq = 2, float Alpha = 2.5f, int BatchSize = 256, bool NormalizeObservations = true,
-    bool BehaviorCloning = true, float ExplorationNoise = 0.1f)
+/// <summary>
+/// TD3+BC hyperparameters (Fujimoto and Gu 2021, "A Minimalist Approach to Offline RL", table 3, as CORL's td3_bc.py:
+/// alpha 2.5, policy noise 0.2 clipped at 0.5, actor every 2nd update, learning rates 3e-4, 2 x 256, batch 256,
+/// normalized states). With <see cref="BehaviorCloning"/> off it is TD3 (Fujimoto et al. 2018, same defaults, online).
+/// </summary>
+public sealed record Td3BcConfig : TdConfig
 {
-    [System.Text.Json.Serialization.JsonIgnore] public int[] HiddenSizes => Hidden ?? [256, 256];
+    public double ActorLr { get; init; } = 3e-4;
+    public double CriticLr { get; init; } = 3e-4;
+    /// <summary>Std of the target policy smoothing noise (TD3).</summary>
+    public float PolicyNoise { get; init; } = 0.2f;
+    /// <summary>Clip of the smoothing noise.</summary>
+    public float NoiseClip { get; init; } = 0.5f;
+    /// <summary>Actor and target updates every N critic updates (>= 1).</summary>
+    public int PolicyFreq { get; init; } = 2;
+    /// <summary>alpha of lambda = alpha / mean |Q| (eq. 3).</summary>
+    public float Alpha { get; init; } = 2.5f;
+    /// <summary>The BC term in the actor loss: on for TD3+BC, off for TD3.</summary>
+    public bool BehaviorCloning { get; init; } = true;
+    /// <summary>Std of the Gaussian noise on stochastic actions (online exploration; TD3: 0.1).</summary>
+    public float ExplorationNoise { get; init; } = 0.1f;
+
+    public override void Validate()
+    {
+        base.Validate();
+        if (PolicyFreq < 1) throw new ArgumentException($"config: policy_freq must be at least 1, got {PolicyFreq}");
+    }
 }
 
 /// <summary>
 /// TD3 with a behavior-cloning term: pi = argmax lambda Q(s, pi(s)) - (pi(s) - a)^2, lambda = alpha / mean|Q|.
 /// Without the term (BehaviorCloning = false) it is TD3 (Fujimoto et al. 2018) for online learning.
 /// </summary>
-public sealed class Td3Bc : Agent
+public sealed class Td3Bc : Agent, IAlgorithmFamily
 {
+    public static IReadOnlyList<AlgorithmSpec> Algorithms =>
+    [
+        AlgorithmSpec.Of("td3bc", LearningMode.Offline, ActionKind.Continuous, "TD3 with a behavior-cloning term (Fujimoto and Gu 2021)",
+            new Td3BcConfig(), (obs, space, c, seed) => new Td3Bc(obs, space, c, seed)),
+        AlgorithmSpec.Of("td3", LearningMode.Online, ActionKind.Continuous, "Twin delayed DDPG (Fujimoto et al. 2018)",
+            new Td3BcConfig { BehaviorCloning = false, NormalizeObservations = false }, (obs, space, c, seed) => new Td3Bc(obs, space, c, seed)),
+    ];
+
     private readonly Mlp _actor, _actorTarget;
     private readonly EnsembleMlp _critic, _criticTarget;
     private readonly Adam _actorOpt, _criticOpt;
-    private readonly Tensor _noise;
-    public Td3BcConfig Config { get; }
+    private Tensor _noise;
+    public new Td3BcConfig Config => (Td3BcConfig)base.Config;
     public override string Name => Config.BehaviorCloning ? "td3bc" : "td3";
 
-    public Td3Bc(int obs, Space actionSpace, Td3BcConfig? config = null, ulong seed = 0) : base(obs, actionSpace, seed)
+    public Td3Bc(int obs, Space actionSpace, Td3BcConfig? config = null, ulong seed = 0) : base(obs, actionSpace, config ?? new Td3BcConfig(), seed)
     {
-        Config = config ?? new Td3BcConfig();
         int act = actionSpace.Width;
-        Mlp Actor(Rng r) => new(new MlpConfig(obs, Config.HiddenSizes, act, Activation.Relu, Activation.Tanh), r);
+        Mlp Actor(Rng r) => new(new MlpConfig(obs, Config.Hidden, act, Activation.Relu, Activation.Tanh), r);
         _actor = Actor(Rng);
         _actorTarget = Networks.Target(_actor, () => Actor(new Rng(0)));
-        _critic = Networks.Critic(obs, act, Config.HiddenSizes, Rng);
-        _criticTarget = Networks.Target(_critic, () => Networks.Critic(obs, act, Config.HiddenSizes, new Rng(0)));
+        _critic = Networks.Critic(obs, act, Config.Hidden, Rng);
+        _criticTarget = Networks.Target(_critic, () => Networks.Critic(obs, act, Config.Hidden, new Rng(0)));
         _actorOpt = Optim("actor", new Adam(_actor.Parameters(), Config.ActorLr));
         _criticOpt = Optim("critic", new Adam(_critic.Parameters(), Config.CriticLr));
         _noise = Tensor.Zeros(Config.BatchSize, act);
@@ -44,6 +71,7 @@ public sealed class Td3Bc : Agent
     {
         // Target policy smoothing (TD3): a' = clip(pi'(s') + clip(eps, -c, c), -1, 1), eps ~ N(0, sigma)
         Tensor y;
+        if (_noise.Shape[0] != b.Size) _noise = Tensor.Zeros(b.Size, ActionDim);
         using (Tensor.NoGrad())
         {
             Rng.FillNormal(_noise.Data, 0f, Config.PolicyNoise);

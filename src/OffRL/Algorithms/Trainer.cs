@@ -8,12 +8,15 @@ using OffRL.Tensors;
 
 namespace OffRL.Algorithms;
 
-/// <summary>How a run is driven: steps, evaluation, logging.</summary>
+/// <summary>
+/// How a run is driven: steps, evaluation, logging, checkpoints. What the agent learns with (batch size, discount,
+/// networks) is the agent's own <see cref="AgentConfig"/>, which the trainer and its sampler read.
+/// </summary>
 public sealed record TrainerConfig(
-    long Steps = 100_000, int BatchSize = 256, int EvalEvery = 5000, int EvalEpisodes = 10, ulong Seed = 0,
+    long Steps = 100_000, int EvalEvery = 5000, int EvalEpisodes = 10, ulong Seed = 0,
     string? OutDir = null, int LogEvery = 1000, bool Progress = true,
     /// <summary>Online: random actions before learning starts, and updates per environment step.</summary>
-    int StartSteps = 5000, int UpdatesPerStep = 1, int ReplayCapacity = 1_000_000, float Gamma = 0.99f,
+    int StartSteps = 5000, int UpdatesPerStep = 1, int ReplayCapacity = 1_000_000,
     /// <summary>
     /// Write OutDir/checkpoint every N steps (0: only the final agent); resume from such a folder. Online checkpoints
     /// hold the replay buffer too, and end the episode in progress (the run goes on from a fresh episode seeded by the
@@ -36,10 +39,10 @@ public sealed record TrainResult(IReadOnlyList<EvalResult> Evaluations, double U
 public static class Trainer
 {
     /// <summary>Offline training on a dataset (with an environment only for evaluation).</summary>
-    public static TrainResult FitOffline(Agent agent, Dataset data, string envName, TrainerConfig c, object? agentConfig = null)
+    public static TrainResult FitOffline(Agent agent, Dataset data, string envName, TrainerConfig c)
     {
         var samplerRng = new Rng(c.Seed ^ 0x5A5A5A5AUL);
-        var sampler = new UniformSampler(data, c.BatchSize, samplerRng, c.Gamma);
+        var sampler = Sampler(agent, new DatasetSource(data), samplerRng);
         long start = 0;
         if (c.ResumeFrom is { } from)
         {
@@ -54,12 +57,16 @@ public static class Trainer
             if (c.OutDir is null) throw new ArgumentException("trainer: CheckpointEvery needs OutDir");
             checkpoint = step => WriteCheckpoint(Path.Combine(c.OutDir, "checkpoint"), dir =>
             {
-                agent.SaveCheckpoint(dir, agentConfig ?? new { });
+                agent.SaveCheckpoint(dir);
                 File.WriteAllText(Path.Combine(dir, "trainer.json"), JsonSerializer.Serialize(new TrainerState(step, samplerRng.GetState())));
             });
         }
-        return Loop(agent, envName, c, agentConfig, null, _ => agent.Update(sampler.Sample()), start, checkpoint);
+        return Loop(agent, envName, c, null, _ => agent.Update(sampler.Sample()), start, checkpoint);
     }
+
+    /// <summary>The sampler of a run: the agent's batch size and discount.</summary>
+    internal static UniformSampler Sampler(Agent agent, ITransitionSource source, Rng rng) =>
+        new(source, agent.Config.BatchSize, rng, agent.Config.Gamma);
 
     private sealed record TrainerState(long Step, RngState SamplerRng, RngState? ActionRng = null);
 
@@ -86,19 +93,20 @@ public static class Trainer
     }
 
     /// <summary>Online training in an environment with a replay buffer (SAC, TD3, DQN).</summary>
-    public static TrainResult FitOnline(Agent agent, string envName, TrainerConfig c, object? agentConfig = null) =>
-        FitOnlineWithCallback(agent, envName, c, null, agentConfig);
+    public static TrainResult FitOnline(Agent agent, string envName, TrainerConfig c) => FitOnlineWithCallback(agent, envName, c, null);
 
     /// <summary>
     /// Online training that calls back after each evaluation with the replay buffer (dataset recipes); the run stops
     /// early when the callback returns true.
     /// </summary>
-    public static TrainResult FitOnlineWithCallback(Agent agent, string envName, TrainerConfig c, Func<EvalResult, ReplayBuffer, bool>? onEval, object? agentConfig = null)
+    public static TrainResult FitOnlineWithCallback(Agent agent, string envName, TrainerConfig c, Func<EvalResult, ReplayBuffer, bool>? onEval)
     {
+        if (agent.Config.NormalizeObservations)
+            throw new ArgumentException($"{agent.Name}: normalize_observations is offline-only (statistics come from the dataset); set it to false for online training");
         using var env = EnvRegistry.Make(envName);
         var buffer = new ReplayBuffer(c.ReplayCapacity, env.ObservationSpace.Width, env.ActionSpace.Width);
         var samplerRng = new Rng(c.Seed ^ 0x5A5A5A5AUL);
-        var sampler = new UniformSampler(buffer, c.BatchSize, samplerRng, c.Gamma);
+        var sampler = Sampler(agent, buffer, samplerRng);
         var rng = new Rng(c.Seed + 17);
         var obs = new float[env.ObservationSpace.Width];
         var next = new float[obs.Length];
@@ -124,7 +132,7 @@ public static class Trainer
             {
                 WriteCheckpoint(Path.Combine(c.OutDir, "checkpoint"), dir =>
                 {
-                    agent.SaveCheckpoint(dir, agentConfig ?? new { });
+                    agent.SaveCheckpoint(dir);
                     buffer.Save(Path.Combine(dir, "replay.bin"));
                     File.WriteAllText(Path.Combine(dir, "trainer.json"), JsonSerializer.Serialize(new TrainerState(step, samplerRng.GetState(), rng.GetState())));
                 });
@@ -132,7 +140,7 @@ public static class Trainer
                 env.Reset(EpisodeSeed(c, step), obs);
             };
         }
-        return Loop(agent, envName, c, agentConfig, onEval is null ? null : e => onEval(e, buffer), step =>
+        return Loop(agent, envName, c, onEval is null ? null : e => onEval(e, buffer), step =>
         {
             if (step < c.StartSteps) env.ActionSpace.SampleAction(rng, act);
             else agent.Act(obs, act, deterministic: false);
@@ -144,9 +152,10 @@ public static class Trainer
         }, start, checkpoint);
     }
 
-    private static TrainResult Loop(Agent agent, string envName, TrainerConfig c, object? agentConfig, Func<EvalResult, bool>? onEval, Action<long> step,
+    private static TrainResult Loop(Agent agent, string envName, TrainerConfig c, Func<EvalResult, bool>? onEval, Action<long> step,
         long start = 0, Action<long>? checkpoint = null)
     {
+        agent.PlanRun(c.Steps);
         var evals = new List<EvalResult>();
         MetricsLog? log = c.OutDir is null ? null : new MetricsLog(c.OutDir, append: start > 0);
         var total = Stopwatch.StartNew();
@@ -179,7 +188,7 @@ public static class Trainer
         }
         finally { log?.Dispose(); }
         double secs = total.Elapsed.TotalSeconds;
-        if (c.OutDir is not null) agent.Save(c.OutDir, agentConfig ?? new { });
+        if (c.OutDir is not null) agent.Save(c.OutDir);
         return new TrainResult(evals, agent.Updates / Math.Max(1e-9, secs), secs);
     }
 
@@ -203,23 +212,8 @@ public static class Trainer
     /// <summary>Mean and std of the deterministic policy's return over episodes (seeds seed, seed + 1, ...).</summary>
     public static (double Mean, double Std) Evaluate(IPolicy policy, string envName, int episodes, ulong seed)
     {
-        using var env = EnvRegistry.Make(envName);
-        var obs = new float[env.ObservationSpace.Width];
-        var act = new float[env.ActionSpace.Width];
-        var returns = new double[episodes];
-        for (int e = 0; e < episodes; e++)
-        {
-            env.Reset(seed + (ulong)e, obs);
-            while (true)
-            {
-                policy.Act(obs, act, deterministic: true);
-                var r = env.Step(act, obs);
-                returns[e] += r.Reward;
-                if (r.Done) break;
-            }
-        }
-        double mean = returns.Average();
-        return (mean, Math.Sqrt(returns.Select(x => (x - mean) * (x - mean)).Average()));
+        var r = Rollout.Episodes(envName, policy, episodes, seed);
+        return (r.Mean, r.Std);
     }
 
     /// <summary>

@@ -112,10 +112,10 @@ public abstract class BanditLearner
 
     private void Check(BanditContext c)
     {
-        if (c.Context.Length != ContextDim) throw new Data.DataException($"has {c.Context.Length} values, the policy expects {ContextDim}", field: "context");
+        if (c.Context.Length != ContextDim) throw new DataException($"has {c.Context.Length} values, the policy expects {ContextDim}", field: "context");
         for (int i = 0; i < c.Count; i++)
             if (c.Actions[i].Features.Length != ActionDim)
-                throw new Data.DataException($"action '{c.Actions[i].Id}' has {c.Actions[i].Features.Length} features, the policy expects {ActionDim}", field: $"actions[{i}].features");
+                throw new DataException($"action '{c.Actions[i].Id}' has {c.Actions[i].Features.Length} features, the policy expects {ActionDim}", field: $"actions[{i}].features");
     }
 
     /// <summary>Index of the largest score; ties go to the first (callers that need fair ties randomize candidates).</summary>
@@ -231,7 +231,7 @@ public sealed class LinearThompson(BanditLearnerConfig config, int contextDim, i
     protected override void Distribution(BanditContext c, ReadOnlySpan<double> yhat, Span<double> p, Rng rng)
     {
         int d = ridge.Dim, k = p.Length;
-        _chol ??= Data.Linalg.Cholesky(ridge.AInverse, d, clampPivots: true);
+        _chol ??= Linalg.Cholesky(ridge.AInverse, d, clampPivots: true);
         // theta~' phi_i = yhat(i) + v z' (L' phi_i) with z ~ N(0, I): project the candidates once, M = L' Phi' [d, k].
         var m = new double[d * k];
         for (int i = 0; i < k; i++)

@@ -122,8 +122,8 @@ public sealed class RidgeOracle : IRewardOracle
 
     internal static float[] Need(Dictionary<string, float[]> state, string key, int length)
     {
-        if (!state.TryGetValue(key, out var v)) throw new Data.DataException("is missing", field: $"state.{key}");
-        if (v.Length != length) throw new Data.DataException($"has {v.Length} values, expected {length}", field: $"state.{key}");
+        if (!state.TryGetValue(key, out var v)) throw new DataException("is missing", field: $"state.{key}");
+        if (v.Length != length) throw new DataException($"has {v.Length} values, expected {length}", field: $"state.{key}");
         return v;
     }
 }

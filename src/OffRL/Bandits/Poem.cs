@@ -188,7 +188,15 @@ public static class Poem
 }
 
 /// <summary>Off-policy estimates of the logging policy and a learned policy on held-out logs: "evaluate before switching".</summary>
-public sealed record PolicyComparison(double LoggingValue, double LoggingCiLow, double LoggingCiHigh, IReadOnlyList<OpeEstimate> Learned, int TestRows);
+public sealed record PolicyComparison(double LoggingValue, double LoggingCiLow, double LoggingCiHigh, IReadOnlyList<OpeEstimate> Learned, int TestRows)
+{
+    /// <summary>The learned policy's doubly robust estimate on the held-out logs.</summary>
+    public OpeEstimate LearnedDr => Learned.First(e => e.Estimator == "dr");
+
+    /// <summary>Switch or not: the learned policy's DR interval against the logging policy's on-policy interval.</summary>
+    public string Verdict => LearnedDr.CiLow > LoggingCiHigh ? "the learned policy is better (intervals do not overlap)"
+        : LearnedDr.CiHigh < LoggingCiLow ? "the learned policy is worse; keep the logging policy" : "no clear difference at this sample size";
+}
 
 public static class PolicyLearning
 {

@@ -22,6 +22,27 @@ public interface IBanditEnvironment
     int Delay(Rng rng);
 }
 
+/// <summary>The simulators by name, for the CLI and scripts.</summary>
+public static class BanditSimulators
+{
+    public const string Names = "synthetic (logistic), synthetic-linear, synthetic-nonlinear, payments, recovering";
+
+    /// <summary>A simulator by name; <paramref name="delayMean"/> &lt; 0 keeps the simulator's default reward lag.</summary>
+    public static IBanditEnvironment Create(string name, ulong seed, double delayMean = -1)
+    {
+        double delay = Math.Max(0, delayMean);
+        return name.ToLowerInvariant() switch
+        {
+            "synthetic" or "synthetic-logistic" => new SyntheticBandit(new SyntheticBanditConfig { Reward = "logistic", MinCandidates = 3, DelayMean = delay, Seed = seed }),
+            "synthetic-linear" => new SyntheticBandit(new SyntheticBanditConfig { Reward = "linear", MinCandidates = 3, DelayMean = delay, Seed = seed }),
+            "synthetic-nonlinear" => new SyntheticBandit(new SyntheticBanditConfig { Reward = "nonlinear", MinCandidates = 3, DelayMean = delay, Seed = seed }),
+            "payments" or "payment-routing" => new PaymentRoutingSimulator(new PaymentRoutingConfig { Seed = seed, DelayMean = delayMean < 0 ? 50 : delayMean }),
+            "recovering" => new RecoveringBandit(new RecoveringBanditConfig { Seed = seed }),
+            _ => throw new ArgumentException($"--sim: '{name}' is not one of {Names}"),
+        };
+    }
+}
+
 public sealed record SyntheticBanditConfig
 {
     public int ContextDim { get; init; } = 5;

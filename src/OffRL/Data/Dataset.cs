@@ -181,12 +181,15 @@ public sealed class Dataset
         throw new InvalidOperationException($"row {i} ends an episode by timeout and the dataset stores no next observations");
     }
 
-    /// <summary>Undiscounted return of each episode.</summary>
-    public double[] EpisodeReturns()
+    /// <summary>Return of each episode from its first row, discounted by gamma per step (1: the plain sum).</summary>
+    public double[] EpisodeReturns(double gamma = 1.0)
     {
         var r = new double[EpisodeCount];
         for (int e = 0; e < EpisodeCount; e++)
-            for (int i = _episodeStarts[e]; i < _episodeStarts[e + 1]; i++) r[e] += _rew[i];
+        {
+            double g = 1;
+            for (int i = _episodeStarts[e]; i < _episodeStarts[e + 1]; i++) { r[e] += g * _rew[i]; g *= gamma; }
+        }
         return r;
     }
 

@@ -214,22 +214,17 @@ public static class TrajectoryWeights
     private static double[] InitialStateValue(Dataset d, double[] y)
     {
         int e = d.EpisodeCount, p = d.ObservationDim + 1;
-        var xtx = new double[p, p];
-        var xty = new double[p];
+        var ne = new NormalEquations(p);
         var x = new double[p];
         for (int i = 0; i < e; i++)
         {
             var s0 = d.Observation(d.EpisodeStart(i));
             for (int j = 0; j < p - 1; j++) x[j] = s0[j];
             x[p - 1] = 1;
-            for (int a = 0; a < p; a++)
-            {
-                xty[a] += x[a] * y[i];
-                for (int b = 0; b < p; b++) xtx[a, b] += x[a] * x[b];
-            }
+            ne.Add(x, y[i]);
         }
-        for (int a = 0; a < p; a++) xtx[a, a] += 1e-3;
-        var beta = Linalg.SolveSpd(xtx, xty);
+        ne.AddRidge(1e-3);
+        var beta = ne.Solve();
         var v = new double[e];
         for (int i = 0; i < e; i++)
         {
@@ -362,56 +357,5 @@ public sealed class TrajectoryWindowSampler
             }
         }
         return b;
-    }
-}
-
-/// <summary>Small dense linear algebra in double precision.</summary>
-public static class Linalg
-{
-    /// <summary>
-    /// Lower Cholesky factor L (row-major n x n) of a symmetric positive definite A (row-major); A = L L'. A pivot that is
-    /// not positive throws, or with <paramref name="clampPivots"/> is raised to 1e-12 (for matrices that are positive
-    /// definite up to rounding, such as an inverse kept by rank-one updates).
-    /// </summary>
-    public static double[] Cholesky(ReadOnlySpan<double> a, int n, bool clampPivots = false)
-    {
-        if (a.Length != n * n) throw new ArgumentException($"cholesky: matrix has {a.Length} entries, expected {n}x{n}");
-        var l = new double[n * n];
-        for (int i = 0; i < n; i++)
-            for (int j = 0; j <= i; j++)
-            {
-                double s = a[i * n + j];
-                for (int k = 0; k < j; k++) s -= l[i * n + k] * l[j * n + k];
-                if (i == j)
-                {
-                    if (s <= 0 && !clampPivots) throw new InvalidOperationException($"matrix is not positive definite (pivot {i} = {s})");
-                    l[i * n + i] = Math.Sqrt(Math.Max(s, 1e-12));
-                }
-                else l[i * n + j] = s / l[j * n + j];
-            }
-        return l;
-    }
-
-    /// <summary>Solve A x = b for symmetric positive definite A (Cholesky). A is not modified.</summary>
-    public static double[] SolveSpd(double[,] a, double[] b)
-    {
-        int n = b.Length;
-        if (n == 0) return [];
-        var l = Cholesky(System.Runtime.InteropServices.MemoryMarshal.CreateReadOnlySpan(ref a[0, 0], a.Length), n);
-        var y = new double[n];
-        for (int i = 0; i < n; i++)
-        {
-            double s = b[i];
-            for (int k = 0; k < i; k++) s -= l[i * n + k] * y[k];
-            y[i] = s / l[i * n + i];
-        }
-        var x = new double[n];
-        for (int i = n - 1; i >= 0; i--)
-        {
-            double s = y[i];
-            for (int k = i + 1; k < n; k++) s -= l[k * n + i] * x[k];
-            x[i] = s / l[i * n + i];
-        }
-        return x;
     }
 }

@@ -1,4 +1,3 @@
-using OffRL.Data;
 using OffRL.Tensors;
 
 namespace OffRL.Envs;
@@ -96,21 +95,5 @@ public static class EnvExtensions
         var o = new float[env.ObservationSpace.Width];
         var r = env.Step(action, o);
         return (o, r);
-    }
-
-    /// <summary>A uniformly random action from the action space.</summary>
-    public static void SampleAction(this Space space, Rng rng, Span<float> action)
-    {
-        switch (space)
-        {
-            case Discrete d: action[0] = rng.NextInt(d.N); break;
-            case Box b:
-                for (int i = 0; i < b.Width; i++)
-                {
-                    float lo = float.IsFinite(b.Low[i]) ? b.Low[i] : -1f, hi = float.IsFinite(b.High[i]) ? b.High[i] : 1f;
-                    action[i] = rng.Uniform(lo, hi);
-                }
-                break;
-        }
     }
 }

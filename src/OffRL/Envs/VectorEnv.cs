@@ -1,4 +1,3 @@
-using OffRL.Data;
 
 namespace OffRL.Envs;
 

@@ -1,4 +1,3 @@
-using OffRL.Data;
 using OffRL.Tensors;
 
 namespace OffRL.Envs;
@@ -95,18 +94,22 @@ public sealed class ObservationHistory : Wrapper
 }
 
 /// <summary>
-/// Normalizes observations: with fixed statistics (e.g. a dataset's <see cref="Preprocessing"/>), or with running
-/// mean and variance updated on every observation (Gymnasium's NormalizeObservation, epsilon 1e-8).
+/// Normalizes observations: (o - mean) / std with fixed statistics (e.g. a dataset's preprocessing: its
+/// ObservationMean and ObservationStd), or with running mean and variance updated on every observation (Gymnasium's
+/// NormalizeObservation, epsilon 1e-8).
 /// </summary>
 public sealed class NormalizeObservation : Wrapper
 {
-    private readonly Preprocessing? _fixed;
+    private readonly float[]? _fixedMean, _fixedStd;
     private readonly double[] _mean, _m2;
     private long _count;
 
-    public NormalizeObservation(IEnv inner, Preprocessing? fixedStatistics = null) : base(inner)
+    public NormalizeObservation(IEnv inner, float[]? fixedMean = null, float[]? fixedStd = null) : base(inner)
     {
-        _fixed = fixedStatistics;
+        if ((fixedMean is null) != (fixedStd is null)) throw new ArgumentException("NormalizeObservation: give both the fixed mean and std, or neither");
+        if (fixedMean is not null && (fixedMean.Length != inner.ObservationSpace.Width || fixedStd!.Length != inner.ObservationSpace.Width))
+            throw new ArgumentException($"NormalizeObservation: fixed statistics have {fixedMean.Length} and {fixedStd!.Length} values, observations {inner.ObservationSpace.Width}");
+        (_fixedMean, _fixedStd) = (fixedMean, fixedStd);
         _mean = new double[inner.ObservationSpace.Width];
         _m2 = new double[inner.ObservationSpace.Width];
     }
@@ -115,7 +118,11 @@ public sealed class NormalizeObservation : Wrapper
 
     private void Apply(Span<float> o)
     {
-        if (_fixed is not null) { _fixed.NormalizeObservation(o); return; }
+        if (_fixedMean is not null)
+        {
+            for (int i = 0; i < o.Length; i++) o[i] = (o[i] - _fixedMean[i]) / _fixedStd![i];
+            return;
+        }
         _count++;
         for (int i = 0; i < o.Length; i++)
         {

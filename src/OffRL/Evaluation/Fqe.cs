@@ -42,18 +42,18 @@ public static class Fqe
         int n = data.Count, p = feats.Dim;
         var phi = new double[n, p]; var phiNext = new double[n, p]; var phiPi = new double[n, p];
         var row = new double[p];
-        var xtx = new double[p, p];
+        var ne = new NormalEquations(p);
         for (int i = 0; i < n; i++)
         {
             feats.Compute(data.Observation(i), data.Action(i), row);
             for (int j = 0; j < p; j++) phi[i, j] = row[j];
-            for (int a = 0; a < p; a++) { if (row[a] == 0) continue; for (int b = 0; b < p; b++) xtx[a, b] += row[a] * row[b]; }
+            ne.Add(row);
             feats.Expected(d, i, next: true, row);
             for (int j = 0; j < p; j++) phiNext[i, j] = row[j];
             feats.Expected(d, i, next: false, row);
             for (int j = 0; j < p; j++) phiPi[i, j] = row[j];
         }
-        for (int a = 0; a < p; a++) xtx[a, a] += c.Ridge * n;
+        ne.AddRidge(c.Ridge * n);
         var theta = new double[p]; var xty = new double[p];
         for (int it = 0; it < c.LinearIterations; it++)
         {
@@ -69,7 +69,7 @@ public static class Fqe
                 }
                 for (int j = 0; j < p; j++) xty[j] += phi[i, j] * y;
             }
-            var next = Linalg.SolveSpd(xtx, xty);
+            var next = ne.Solve(xty);   // X'X is factored once
             double delta = 0;
             for (int j = 0; j < p; j++) { delta = Math.Max(delta, Math.Abs(next[j] - theta[j])); theta[j] = next[j]; }
             if (delta < 1e-10) break;
@@ -136,7 +136,7 @@ public static class Fqe
                 opt.ZeroGrad();
                 loss.Backward();
                 opt.Step();
-                if (!float.IsFinite(loss.Item())) throw new Algorithms.TrainingDivergedException("fqe", "td_loss", loss.Item(), step);
+                if (!float.IsFinite(loss.Item())) throw new TrainingDivergedException("fqe", "td_loss", loss.Item(), step);
                 if (progress is not null && (step + 1) % 5000 == 0) progress.Report($"fqe step {step + 1}/{c.Steps}: loss {loss.Item():G4}");
             }
             if ((step + 1) % c.TargetUpdateInterval == 0) qTarget.CopyParametersFrom(q);

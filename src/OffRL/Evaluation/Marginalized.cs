@@ -45,21 +45,15 @@ public static class Marginalized
         }
         for (int a = 0; a < p; a++) for (int c = 0; c < p; c++) m[a, c] /= count;
         // Least squares for G psi = (1 - gamma) b: (G^T G + ridge I) psi = G^T b.
-        var mmt = new double[p, p]; var mb = new double[p];
-        for (int a = 0; a < p; a++)
+        var ne = new NormalEquations(p);
+        var gk = new double[p];
+        for (int k = 0; k < p; k++)
         {
-            for (int c = 0; c < p; c++)
-            {
-                double s = 0;
-                for (int k = 0; k < p; k++) s += m[k, a] * m[k, c];
-                mmt[a, c] = s;
-            }
-            double t = 0;
-            for (int k = 0; k < p; k++) t += m[k, a] * b[k];
-            mb[a] = t;
-            mmt[a, a] += ridge;
+            for (int c = 0; c < p; c++) gk[c] = m[k, c];
+            ne.Add(gk, b[k]);   // row k of G with target b_k
         }
-        var psi = Linalg.SolveSpd(mmt, mb);
+        ne.AddRidge(ridge);
+        var psi = ne.Solve();
         var w = new double[n];
         for (int i = 0; i < n; i++)
         {

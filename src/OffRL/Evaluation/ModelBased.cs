@@ -100,7 +100,7 @@ public sealed class ModelBasedOpe
                 opt.ZeroGrad();
                 loss.Backward();
                 opt.Step();
-                if (!float.IsFinite(loss.Item())) throw new Algorithms.TrainingDivergedException("model-based ope", "nll", loss.Item(), step);
+                if (!float.IsFinite(loss.Item())) throw new TrainingDivergedException("model-based ope", "nll", loss.Item(), step);
             }
         }
         return model;

@@ -1,4 +1,3 @@
-using OffRL.Algorithms;
 using OffRL.Data;
 using OffRL.Tensors;
 

@@ -19,22 +19,17 @@ public sealed class RidgeRegression(double lambda = 1.0) : IRegressor
     public void Fit(float[] x, int dim, ReadOnlySpan<float> y)
     {
         int n = y.Length, p = dim + 1;
-        var xtx = new double[p, p]; var xty = new double[p];
+        var ne = new NormalEquations(p);
         var row = new double[p];
         for (int i = 0; i < n; i++)
         {
             row[0] = 1;
             for (int j = 0; j < dim; j++) row[j + 1] = x[i * dim + j];
-            for (int a = 0; a < p; a++)
-            {
-                if (row[a] == 0) continue;
-                xty[a] += row[a] * y[i];
-                for (int b = 0; b < p; b++) xtx[a, b] += row[a] * row[b];
-            }
+            ne.Add(row, y[i]);
         }
-        for (int a = 1; a < p; a++) xtx[a, a] += lambda;
-        xtx[0, 0] += 1e-9;
-        _beta = Linalg.SolveSpd(xtx, xty);
+        ne.AddRidge(lambda, from: 1);
+        ne.AddRidge(1e-9, from: 0, to: 1);
+        _beta = ne.Solve();
     }
 
     public double Predict(ReadOnlySpan<float> x)
@@ -62,10 +57,10 @@ public sealed class LogisticRegression(double lambda = 1.0, int maxIterations = 
         }
         mean = Math.Clamp(mean / Math.Max(1, n), 1e-6, 1 - 1e-6);
         _beta[0] = Math.Log(mean / (1 - mean));
-        var h = new double[p, p]; var g = new double[p]; var row = new double[p];
+        var h = new NormalEquations(p); var g = new double[p]; var row = new double[p];
         for (int it = 0; it < maxIterations; it++)
         {
-            Array.Clear(h); Array.Clear(g);
+            h.Clear(); Array.Clear(g);
             for (int i = 0; i < n; i++)
             {
                 row[0] = 1;
@@ -73,16 +68,13 @@ public sealed class LogisticRegression(double lambda = 1.0, int maxIterations = 
                 double z = 0;
                 for (int a = 0; a < p; a++) z += _beta[a] * row[a];
                 double mu = 1 / (1 + Math.Exp(-z)), wgt = Math.Max(mu * (1 - mu), 1e-10);
-                for (int a = 0; a < p; a++)
-                {
-                    if (row[a] == 0) continue;
-                    g[a] += (mu - y[i]) * row[a];
-                    for (int b = 0; b < p; b++) h[a, b] += wgt * row[a] * row[b];
-                }
+                for (int a = 0; a < p; a++) g[a] += (mu - y[i]) * row[a];
+                h.Add(row, weight: wgt);   // Hessian: X' diag(mu (1 - mu)) X
             }
-            for (int a = 1; a < p; a++) { g[a] += lambda * _beta[a]; h[a, a] += lambda; }
-            h[0, 0] += 1e-9;
-            var step = Linalg.SolveSpd(h, g);
+            for (int a = 1; a < p; a++) g[a] += lambda * _beta[a];
+            h.AddRidge(lambda, from: 1);
+            h.AddRidge(1e-9, from: 0, to: 1);
+            var step = h.Solve(g);
             double norm = 0;
             for (int a = 0; a < p; a++) { _beta[a] -= step[a]; norm = Math.Max(norm, Math.Abs(step[a])); }
             if (norm < 1e-8) break;

@@ -1,7 +1,6 @@
 using System.Buffers.Binary;
 using System.Numerics;
 using Google.Protobuf;
-using OffRL.Data;
 
 namespace OffRL.IO;
 

@@ -124,10 +124,6 @@ public abstract class Module
             ?? throw new InvalidDataException($"{file}: empty config");
     }
 
-    public static readonly JsonSerializerOptions JsonOptions = new()
-    {
-        WriteIndented = true,
-        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
-        Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() },
-    };
+    /// <summary>OffRL's JSON settings (<see cref="IO.ConfigFile.JsonOptions"/>).</summary>
+    public static JsonSerializerOptions JsonOptions => IO.ConfigFile.JsonOptions;
 }

@@ -49,7 +49,7 @@ public class LearningTests(PendulumDatasets data)
         double datasetMean = data.MediumReplay.EpisodeReturns().Average();
         foreach (var algo in new[] { "td3bc", "iql" })
         {
-            var (_, res) = AgentFactory.TrainOffline(algo, data.MediumReplay, "pendulum",
+            var (_, res) = Training.Offline(algo, data.MediumReplay, "pendulum",
                 new TrainerConfig(Steps: 10_000, EvalEvery: 10_000, EvalEpisodes: 20, Seed: 1, Progress: false));
             Assert.True(res.Final.ReturnMean > datasetMean, $"{algo}: {res.Final.ReturnMean:F1} vs dataset mean {datasetMean:F1}");
         }
@@ -65,7 +65,7 @@ public class LearningTests(PendulumDatasets data)
     {
         var medium = Recipes.Get("cartpole-medium", log: _ => { });
         double datasetMean = medium.EpisodeReturns().Average();
-        var (_, res) = AgentFactory.TrainOffline("cql-discrete", medium, "cartpole",
+        var (_, res) = Training.Offline("cql-discrete", medium, "cartpole",
             new TrainerConfig(Steps: 20_000, EvalEvery: 2_000, EvalEpisodes: 10, Seed: 0, Progress: false));
         double last3 = res.Evaluations.TakeLast(3).Average(e => e.ReturnMean);
         Assert.True(datasetMean < 200, $"dataset mean {datasetMean:F1} is not a medium dataset");
@@ -79,7 +79,7 @@ public class LearningTests(PendulumDatasets data)
         // -156 on this dataset at 7500 updates (see the closing note of the learning-core issue).
         double datasetMean = data.MediumReplay.EpisodeReturns().Average();
         var cfg = System.Text.Json.JsonDocument.Parse("""{"hidden": [64, 64], "sampled_actions": 5}""").RootElement;
-        var (agent, res) = AgentFactory.TrainOffline("cql", data.MediumReplay, "pendulum",
+        var (agent, res) = Training.Offline("cql", data.MediumReplay, "pendulum",
             new TrainerConfig(Steps: 3_000, EvalEvery: 3_000, EvalEpisodes: 20, Seed: 1, Progress: false), cfg);
         Assert.True(res.Final.ReturnMean > datasetMean, $"cql: {res.Final.ReturnMean:F1} vs dataset mean {datasetMean:F1}");
         Assert.True(agent.Metrics.ContainsKey("cql_gap"));
@@ -89,7 +89,7 @@ public class LearningTests(PendulumDatasets data)
     public void BcMatchesTheBehaviorPolicyWithinTenPercent()
     {
         double behavior = data.Medium.EpisodeReturns().Average();
-        var (_, res) = AgentFactory.TrainOffline("bc", data.Medium, "pendulum",
+        var (_, res) = Training.Offline("bc", data.Medium, "pendulum",
             new TrainerConfig(Steps: 5_000, EvalEvery: 5_000, EvalEpisodes: 20, Seed: 1, Progress: false));
         Assert.True(Math.Abs(res.Final.ReturnMean - behavior) <= 0.1 * Math.Abs(behavior), $"BC {res.Final.ReturnMean:F1} vs behavior {behavior:F1}");
     }
@@ -104,9 +104,9 @@ public class LearningTests(PendulumDatasets data)
             new(Steps: steps, EvalEvery: 200, EvalEpisodes: 2, Seed: 3, Progress: false, OutDir: dir, CheckpointEvery: 200, ResumeFrom: resume);
         // IQL's cosine learning-rate schedule spans the whole run: the interrupted run must plan the same 600 steps.
         var plan = algo == "iql" ? System.Text.Json.JsonDocument.Parse("""{"cosine_actor_lr_steps": 600}""").RootElement : (System.Text.Json.JsonElement?)null;
-        var (whole, ra) = AgentFactory.TrainOffline(algo, data.MediumReplay, "pendulum", Cfg(600, a), plan);
-        AgentFactory.TrainOffline(algo, data.MediumReplay, "pendulum", Cfg(400, b), plan);
-        var (resumed, rb) = AgentFactory.TrainOffline(algo, data.MediumReplay, "pendulum", Cfg(600, b, Path.Combine(b, "checkpoint")), plan);
+        var (whole, ra) = Training.Offline(algo, data.MediumReplay, "pendulum", Cfg(600, a), plan);
+        Training.Offline(algo, data.MediumReplay, "pendulum", Cfg(400, b), plan);
+        var (resumed, rb) = Training.Offline(algo, data.MediumReplay, "pendulum", Cfg(600, b, Path.Combine(b, "checkpoint")), plan);
         Assert.Equal(ra.Final.ReturnMean, rb.Final.ReturnMean);
         var o = new float[] { -0.4f, 0.9f, -2.1f };
         float[] x = new float[1], y = new float[1];
@@ -122,7 +122,7 @@ public class LearningTests(PendulumDatasets data)
     public void CheckpointsReloadToTheSamePolicy(string algo)
     {
         var dir = Path.Combine(data.Dir, "ckpt-" + algo);
-        var (agent, _) = AgentFactory.TrainOffline(algo, data.MediumReplay, "pendulum",
+        var (agent, _) = Training.Offline(algo, data.MediumReplay, "pendulum",
             new TrainerConfig(Steps: 200, EvalEvery: 200, EvalEpisodes: 1, Seed: 2, Progress: false, OutDir: dir));
         Assert.True(File.Exists(Path.Combine(dir, "metrics.csv")) && File.Exists(Path.Combine(dir, "metrics.jsonl")));
         // The TensorBoard event file holds the same evaluation as the CSV.
@@ -132,7 +132,7 @@ public class LearningTests(PendulumDatasets data)
         Assert.Equal(200, ret.Step);
         Assert.Equal((float)double.Parse(csvRow[1], System.Globalization.CultureInfo.InvariantCulture), ret.Value);
         Assert.Contains(tb, s => s.Tag.StartsWith("train/"));
-        var again = AgentFactory.Create(algo, 3, Box.Uniform(1, -1, 1), 99).Agent;
+        var again = AlgorithmRegistry.Create(algo, 3, Box.Uniform(1, -1, 1), 99);
         again.Load(dir);
         var o = new float[] { 0.3f, -0.9f, 1.2f };
         float[] a1 = new float[1], a2 = new float[1];
@@ -185,12 +185,12 @@ public class SacTests
         var dir = Directory.CreateTempSubdirectory("offrl-online-resume").FullName;
         try
         {
-            Sac Make() => new(3, Box.Uniform(1, -1f, 1f), new SacConfig(Hidden: [32, 32], BatchSize: 64), seed: 4)
+            Sac Make() => new(3, Box.Uniform(1, -1f, 1f), new SacConfig { Hidden = [32, 32], BatchSize = 64 }, seed: 4)
             {
                 Preprocessing = new Preprocessing { ActionLow = [-2f], ActionHigh = [2f] },
             };
             TrainerConfig Cfg(long steps, string outDir, string? resume = null) => new(Steps: steps, EvalEvery: 300, EvalEpisodes: 1, StartSteps: 200,
-                BatchSize: 64, ReplayCapacity: 500, Seed: 5, Progress: false, OutDir: outDir, CheckpointEvery: 300, ResumeFrom: resume);
+                ReplayCapacity: 500, Seed: 5, Progress: false, OutDir: outDir, CheckpointEvery: 300, ResumeFrom: resume);
             string a = Path.Combine(dir, "whole"), b = Path.Combine(dir, "split");
             var whole = Make();
             var ra = Trainer.FitOnline(whole, "pendulum", Cfg(900, a));
@@ -246,9 +246,9 @@ public class SacTests
     [Fact]
     public void ConfigOverridesNameUnknownFields()
     {
-        var cfg = AgentFactory.Merge(new IqlConfig(), System.Text.Json.JsonDocument.Parse("""{"expectile": 0.9, "Beta": 10}""").RootElement);
+        var cfg = OffRL.IO.ConfigFile.Apply(new IqlConfig(), (System.Text.Json.JsonElement?)System.Text.Json.JsonDocument.Parse("""{"expectile": 0.9, "Beta": 10}""").RootElement);
         Assert.Equal((0.9f, 10f), (cfg.Expectile, cfg.Beta));
-        var ex = Assert.Throws<ArgumentException>(() => AgentFactory.Merge(new IqlConfig(), System.Text.Json.JsonDocument.Parse("""{"temperature": 1}""").RootElement));
+        var ex = Assert.Throws<ArgumentException>(() => OffRL.IO.ConfigFile.Apply(new IqlConfig(), (System.Text.Json.JsonElement?)System.Text.Json.JsonDocument.Parse("""{"temperature": 1}""").RootElement));
         Assert.Contains("temperature", ex.Message);
     }
 }

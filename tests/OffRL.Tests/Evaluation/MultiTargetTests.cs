@@ -1,3 +1,4 @@
+using OffRL.Bandits;
 using OffRL.Evaluation;
 using OffRL.Tensors;
 using Xunit;
@@ -8,12 +9,18 @@ namespace OffRL.Tests.Evaluation;
 public class MultiTargetTests(ITestOutputHelper output)
 {
     /// <summary>Twenty arms with Bernoulli rewards whose probability depends on a scalar context.</summary>
-    private sealed class Arms : IBanditSimulator
+    private sealed class Arms : IBanditEnvironment
     {
+        private static readonly CandidateAction[] All = JointFeatures.Arms(Enumerable.Range(0, 20).Select(a => a.ToString()).ToArray());
+        public string Name => "twenty-arms";
         public int ContextDim => 1;
-        public int Actions => 20;
+        public int ActionDim => 20;
+        public IReadOnlyList<string> ActionIds { get; } = All.Select(a => a.Id).ToArray();
+        public BanditContext Next(Rng rng) => new([(float)rng.NextDouble()], All);
+        public double Expected(BanditContext c, int a) => Mean(c.Context[0], a);
+        public float Pull(BanditContext c, int a, Rng rng) => rng.NextDouble() < Mean(c.Context[0], a) ? 1 : 0;
+        public int Delay(Rng rng) => 0;
         public void SampleContext(Rng rng, Span<float> x) => x[0] = (float)rng.NextDouble();
-        public double SampleReward(ReadOnlySpan<float> x, int a, Rng rng) => rng.NextDouble() < Mean(x[0], a) ? 1 : 0;
         public static double Mean(double x, int a) => 0.05 + 0.5 * (a / 19.0) * (a % 2 == 0 ? x : 1 - x);
     }
 
@@ -50,11 +57,11 @@ public class MultiTargetTests(ITestOutputHelper output)
             {
                 sim.SampleContext(rng, x);
                 int a = rng.NextInt(20);
-                r[i] = sim.SampleReward(x, a, rng);
+                r[i] = rng.NextDouble() < Arms.Mean(x[0], a) ? 1 : 0;
                 for (int j = 0; j < 4; j++) { Targets[j](x, p); w[j][i] = p[a] / 0.05; }
             }
             var (plain, cv) = MultiTargetIs.Estimate(r, w);
-            var adaptive = MultiTargetIs.Adaptive(sim, Targets, stages: 4, perStage: n / 4, new Rng((ulong)(1000 + s)));
+            var adaptive = AdaptiveMultiTargetIs.Run(sim, Targets, stages: 4, perStage: n / 4, new Rng((ulong)(1000 + s)));
             for (int j = 0; j < 4; j++)
             {
                 double t = Truth(j);

@@ -1,3 +1,4 @@
+using OffRL.Bandits;
 using OffRL.Evaluation;
 using Xunit;
 using Xunit.Abstractions;

@@ -1,0 +1,43 @@
+namespace OffRL.Algorithms;
+
+/// <summary>
+/// What every agent's config shares, one place per knob. Algorithm configs extend it as records with init properties
+/// (settable from <c>--config FILE</c>, <c>--set key=value</c> and C# <c>with</c>); the trainer and the sampler read
+/// these fields from the agent's own config, so no second copy exists to disagree with it.
+/// </summary>
+public abstract record AgentConfig
+{
+    /// <summary>Hidden layer widths of the agent's networks (actor, critics, value); 2 x 256 as CORL and d3rlpy.</summary>
+    public int[] Hidden { get; init; } = [256, 256];
+
+    /// <summary>Discount gamma in [0, 1]: the sampler's per-transition discount (gamma^n, 0 at terminals) that TD targets use, and the discount of returns where a method ranks episodes (%BC).</summary>
+    public float Gamma { get; init; } = 0.99f;
+
+    /// <summary>Transitions per gradient update: the sampler draws this many (1 .. 1 000 000).</summary>
+    public int BatchSize { get; init; } = 256;
+
+    /// <summary>Standardize observations with the dataset's mean and std (fitted once, saved with the model, applied when acting).</summary>
+    public bool NormalizeObservations { get; init; } = true;
+
+    /// <summary>Refuses values no run could use; a derived config checks its own fields after calling this.</summary>
+    public virtual void Validate()
+    {
+        if (Hidden is null || Hidden.Length == 0 || Array.Exists(Hidden, h => h <= 0 || h > 1 << 16))
+            throw new ArgumentException($"config: hidden must be a non-empty list of layer widths in 1..65536, got [{string.Join(", ", Hidden ?? [])}]");
+        if (!(Gamma >= 0 && Gamma <= 1)) throw new ArgumentException($"config: gamma must be in [0, 1], got {Gamma}");
+        if (BatchSize < 1 || BatchSize > 1_000_000) throw new ArgumentException($"config: batch_size must be in 1..1000000, got {BatchSize}");
+    }
+}
+
+/// <summary>Configs of agents with target networks (every TD learner): the Polyak rate.</summary>
+public abstract record TdConfig : AgentConfig
+{
+    /// <summary>Polyak rate tau in (0, 1] of the target networks: target = tau online + (1 - tau) target, after each update (0.005 as TD3, SAC, CORL).</summary>
+    public float Tau { get; init; } = 0.005f;
+
+    public override void Validate()
+    {
+        base.Validate();
+        if (!(Tau > 0 && Tau <= 1)) throw new ArgumentException($"config: tau must be in (0, 1], got {Tau}");
+    }
+}

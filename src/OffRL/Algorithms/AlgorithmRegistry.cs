@@ -1,0 +1,114 @@
+using System.Reflection;
+using System.Text;
+using System.Text.Json;
+using OffRL.IO;
+
+namespace OffRL.Algorithms;
+
+/// <summary>
+/// Every algorithm by name, collected from the classes that implement <see cref="IAlgorithmFamily"/> (this assembly's,
+/// plus any assembly passed to <see cref="RegisterAssembly"/>). Builds agents with their configs and reloads saved ones.
+/// </summary>
+public static class AlgorithmRegistry
+{
+    private static readonly List<AlgorithmSpec> Specs = [];
+    private static readonly HashSet<Assembly> Scanned = [];
+    private static readonly object Gate = new();
+
+    static AlgorithmRegistry() => RegisterAssembly(typeof(Agent).Assembly);
+
+    /// <summary>All algorithms, offline first, in declaration order.</summary>
+    public static IReadOnlyList<AlgorithmSpec> All
+    {
+        get { lock (Gate) return Specs.OrderBy(s => s.Mode).ToList(); }
+    }
+
+    /// <summary>Add the algorithms of another assembly (a plug-in with its own <see cref="IAlgorithmFamily"/> classes).</summary>
+    public static void RegisterAssembly(Assembly assembly)
+    {
+        lock (Gate)
+        {
+            if (!Scanned.Add(assembly)) return;
+            foreach (var t in assembly.GetTypes())
+            {
+                if (t.IsAbstract || !typeof(IAlgorithmFamily).IsAssignableFrom(t)) continue;
+                var prop = t.GetProperty(nameof(IAlgorithmFamily.Algorithms), BindingFlags.Public | BindingFlags.Static)
+                    ?? throw new InvalidOperationException($"{t.Name}: implements IAlgorithmFamily without a public static Algorithms");
+                foreach (var spec in (IReadOnlyList<AlgorithmSpec>)prop.GetValue(null)!) Add(spec);
+            }
+        }
+    }
+
+    /// <summary>Add one algorithm.</summary>
+    public static void Register(AlgorithmSpec spec)
+    {
+        lock (Gate) Add(spec);
+    }
+
+    private static void Add(AlgorithmSpec spec)
+    {
+        if (Specs.Exists(s => s.Name == spec.Name)) throw new InvalidOperationException($"algorithm '{spec.Name}' is registered twice");
+        Specs.Add(spec);
+    }
+
+    /// <summary>Names of the algorithms of one mode (and action kind), comma-separated, for help texts and errors.</summary>
+    public static string Names(LearningMode? mode = null, ActionKind? actions = null) =>
+        string.Join(", ", All.Where(s => (mode is null || s.Mode == mode) && (actions is null || s.Actions == actions)).Select(s => s.Name));
+
+    /// <summary>The spec of a name; an unknown name is an error listing the known ones.</summary>
+    public static AlgorithmSpec Find(string name)
+    {
+        var key = name.Trim().ToLowerInvariant();
+        foreach (var s in All) if (s.Name == key) return s;
+        throw new ArgumentException($"--algo: unknown algorithm '{name}' (offline: {Names(LearningMode.Offline)}; online: {Names(LearningMode.Online)})");
+    }
+
+    /// <summary>The algorithm's defaults with the given fields replaced (an unknown field is an error naming it).</summary>
+    public static AgentConfig Config(AlgorithmSpec spec, JsonElement? overrides = null)
+    {
+        var cfg = ConfigFile.Apply(spec.Defaults, overrides);
+        cfg.Validate();
+        return cfg;
+    }
+
+    /// <summary>A new agent by name, with its config built from the defaults and the overrides.</summary>
+    public static Agent Create(string name, int observationDim, Space actionSpace, ulong seed, JsonElement? overrides = null)
+    {
+        var spec = Find(name);
+        return spec.Create(observationDim, actionSpace, Config(spec, overrides), seed);
+    }
+
+    /// <summary>Rebuild a trained agent from a folder written by <see cref="Agent.Save"/> (agent.json names the algorithm and config).</summary>
+    public static Agent Load(string dir, ulong seed = 0)
+    {
+        var metaPath = Path.Combine(dir, "agent.json");
+        if (!File.Exists(metaPath)) throw new DataException("not a checkpoint folder (agent.json is missing)", dir);
+        JsonElement root;
+        try { root = JsonDocument.Parse(File.ReadAllText(metaPath)).RootElement.Clone(); }
+        catch (JsonException e) { throw new DataException($"not valid JSON: {e.Message}", metaPath); }
+        JsonElement Field(string f) => root.TryGetProperty(f, out var v) ? v : throw new DataException("field is missing", metaPath, f);
+        var algo = Field("algo").GetString() ?? throw new DataException("algo is null", metaPath, "algo");
+        var space = Field("action_space").Deserialize<Space>(ConfigFile.JsonOptions) ?? throw new DataException("is null", metaPath, "action_space");
+        var agent = Create(algo, Field("observation_dim").GetInt32(), space, seed, Field("config"));
+        agent.Load(dir);
+        return agent;
+    }
+
+    /// <summary>The config fields of an algorithm as config files name them (snake_case), with their default values as JSON.</summary>
+    public static IEnumerable<(string Field, string Default)> Fields(AlgorithmSpec spec)
+    {
+        var node = System.Text.Json.Nodes.JsonNode.Parse(JsonSerializer.Serialize(spec.Defaults, spec.ConfigType, ConfigFile.JsonOptions))!.AsObject();
+        foreach (var kv in node) yield return (ConfigFile.Snake(kv.Key), kv.Value?.ToJsonString() ?? "null");
+    }
+
+    /// <summary>The algorithms as a Markdown table (ARCHITECTURE.md holds exactly this; a test keeps them equal).</summary>
+    public static string MarkdownTable()
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine("| name | learns | actions | config | what it is |");
+        sb.AppendLine("| --- | --- | --- | --- | --- |");
+        foreach (var s in All)
+            sb.AppendLine($"| `{s.Name}` | {s.Mode.ToString().ToLowerInvariant()} | {s.Actions.ToString().ToLowerInvariant()} | `{s.ConfigType.Name}` | {s.Summary} |");
+        return sb.ToString();
+    }
+}

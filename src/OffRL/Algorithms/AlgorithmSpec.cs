@@ -1,0 +1,39 @@
+using OffRL.Data;
+
+namespace OffRL.Algorithms;
+
+/// <summary>Where an algorithm learns: from a fixed dataset, or by acting in an environment.</summary>
+public enum LearningMode { Offline, Online }
+
+/// <summary>The action spaces an algorithm handles.</summary>
+public enum ActionKind { Continuous, Discrete }
+
+/// <summary>
+/// One algorithm name as the rest of OffRL sees it: how it learns, which actions it takes, its config record with the
+/// paper's defaults, how to build the agent, and any data preparation of its own (%BC's episode selection). Declared in
+/// the algorithm's own file (<see cref="IAlgorithmFamily.Algorithms"/>); the CLI's help, <c>offrl list</c>, checkpoint
+/// loading and ARCHITECTURE.md's table all read <see cref="AlgorithmRegistry"/>, which collects these.
+/// </summary>
+public sealed record AlgorithmSpec(
+    string Name, LearningMode Mode, ActionKind Actions, string Summary, AgentConfig Defaults,
+    Func<int, Space, AgentConfig, ulong, Agent> Create)
+{
+    /// <summary>Applied to the dataset before preprocessing is fitted (offline only); null: the dataset as it is.</summary>
+    public Func<Dataset, AgentConfig, Dataset>? PrepareData { get; init; }
+
+    public Type ConfigType => Defaults.GetType();
+
+    /// <summary>A spec whose factory takes the config as its own record type.</summary>
+    public static AlgorithmSpec Of<TConfig>(string name, LearningMode mode, ActionKind actions, string summary, TConfig defaults,
+        Func<int, Space, TConfig, ulong, Agent> create) where TConfig : AgentConfig =>
+        new(name, mode, actions, summary, defaults, (obs, space, cfg, seed) => create(obs, space, (TConfig)cfg, seed));
+}
+
+/// <summary>
+/// Implemented by every algorithm class (static): the names it is reachable by. A new method is one file: its agent
+/// class implements this, and the registry finds it.
+/// </summary>
+public interface IAlgorithmFamily
+{
+    static abstract IReadOnlyList<AlgorithmSpec> Algorithms { get; }
+}

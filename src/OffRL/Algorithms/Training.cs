@@ -1,0 +1,58 @@
+using System.Text.Json;
+using OffRL.Data;
+using OffRL.Envs;
+
+namespace OffRL.Algorithms;
+
+/// <summary>
+/// A run end to end, for any registered algorithm: the agent built from its spec and config, its own data preparation,
+/// the preprocessing its config asks for (fitted once, saved with the model), then the <see cref="Trainer"/>.
+/// </summary>
+public static class Training
+{
+    /// <summary>
+    /// Offline: the algorithm's data preparation, preprocessing fitted on the dataset (observation normalization when
+    /// the config asks; bounded continuous actions rescaled to [-1, 1]), trained and evaluated in <paramref name="env"/>.
+    /// </summary>
+    public static (Agent Agent, TrainResult Result) Offline(string algo, Dataset data, string env, TrainerConfig tc, JsonElement? overrides = null)
+    {
+        var spec = AlgorithmRegistry.Find(algo);
+        if (spec.Mode != LearningMode.Offline)
+            throw new ArgumentException($"--algo {spec.Name}: learns online in an environment (pass --env, not --dataset); offline algorithms: {AlgorithmRegistry.Names(LearningMode.Offline)}");
+        var kind = KindOf(data.ActionSpace, $"dataset '{data.Info.Source}'");
+        if (kind != spec.Actions)
+            throw new ArgumentException($"--algo {spec.Name}: needs {spec.Actions.ToString().ToLowerInvariant()} actions, the dataset's are {data.ActionSpace}; offline algorithms for these: {AlgorithmRegistry.Names(LearningMode.Offline, kind)}");
+        var cfg = AlgorithmRegistry.Config(spec, overrides);
+        if (spec.PrepareData is { } prepare) data = prepare(data, cfg);
+        var box = data.ActionSpace as Box;
+        var agent = spec.Create(data.ObservationDim, AgentActionSpace(data.ActionSpace), cfg, tc.Seed);
+        var pre = Preprocessing.Fit(data, new PreprocessingConfig(NormalizeObservations: cfg.NormalizeObservations, RescaleActions: box is { IsBounded: true }));
+        agent.Preprocessing = pre;
+        return (agent, Trainer.FitOffline(agent, pre.Apply(data), env, tc));
+    }
+
+    /// <summary>Online: the agent acts in <paramref name="env"/> (continuous actions rescaled from [-1, 1] to its bounds).</summary>
+    public static (Agent Agent, TrainResult Result) Online(string algo, string env, TrainerConfig tc, JsonElement? overrides = null)
+    {
+        var spec = AlgorithmRegistry.Find(algo);
+        if (spec.Mode != LearningMode.Online)
+            throw new ArgumentException($"--algo {spec.Name}: learns offline from a dataset (pass --dataset); online algorithms: {AlgorithmRegistry.Names(LearningMode.Online)}");
+        using var probe = EnvRegistry.Make(env);
+        var kind = KindOf(probe.ActionSpace, env);
+        if (kind != spec.Actions)
+            throw new ArgumentException($"--algo {spec.Name}: needs {spec.Actions.ToString().ToLowerInvariant()} actions, {env} has {probe.ActionSpace}; online algorithms for these: {AlgorithmRegistry.Names(LearningMode.Online, kind)}");
+        var agent = spec.Create(probe.ObservationSpace.Width, AgentActionSpace(probe.ActionSpace), AlgorithmRegistry.Config(spec, overrides), tc.Seed);
+        if (probe.ActionSpace is Box box) agent.Preprocessing = new Preprocessing { ActionLow = box.Low, ActionHigh = box.High };
+        return (agent, Trainer.FitOnline(agent, env, tc));
+    }
+
+    /// <summary>Networks act in [-1, 1] for continuous actions; discrete spaces pass through.</summary>
+    public static Space AgentActionSpace(Space s) => s is Box b ? Box.Uniform(b.Width, -1f, 1f) : s;
+
+    private static ActionKind KindOf(Space s, string where) => s switch
+    {
+        Box => ActionKind.Continuous,
+        Discrete => ActionKind.Discrete,
+        _ => throw new ArgumentException($"{where}: unsupported action space {s}"),
+    };
+}

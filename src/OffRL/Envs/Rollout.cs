@@ -1,0 +1,102 @@
+using System.Globalization;
+using OffRL.Tensors;
+
+namespace OffRL.Envs;
+
+/// <summary>Returns, lengths and successes of a set of episodes.</summary>
+public sealed record RolloutResult(double[] Returns, int[] Lengths, int Successes)
+{
+    public double Mean => Returns.Average();
+    /// <summary>Population standard deviation of the returns.</summary>
+    public double Std
+    {
+        get
+        {
+            double m = Mean, s = 0;
+            foreach (var r in Returns) s += (r - m) * (r - m);
+            return Math.Sqrt(s / Returns.Length);
+        }
+    }
+    public double LengthMean => Lengths.Average();
+}
+
+/// <summary>
+/// Running a policy in an environment, the one rollout loop that evaluation (the trainer's, <c>offrl eval</c>) and
+/// <c>offrl env rollout</c> share: episode k starts from Reset(seed + k); an episode ends when the env says done
+/// (terminated or truncated by its time limit).
+/// </summary>
+public static class Rollout
+{
+    public static RolloutResult Episodes(string envName, IPolicy policy, int episodes, ulong seed, bool deterministic = true)
+    {
+        using var env = EnvRegistry.Make(envName);
+        return Episodes(env, policy, episodes, seed, deterministic);
+    }
+
+    public static RolloutResult Episodes(IEnv env, IPolicy policy, int episodes, ulong seed, bool deterministic = true)
+    {
+        if (episodes < 1) throw new ArgumentException($"episodes: must be at least 1, got {episodes}");
+        if (policy.ObservationDim != env.ObservationSpace.Width)
+            throw new ArgumentException($"{env.Id}: observations have {env.ObservationSpace.Width} values, the policy expects {policy.ObservationDim}");
+        if (policy.ActionSpace.Width != env.ActionSpace.Width)
+            throw new ArgumentException($"{env.Id}: actions have {env.ActionSpace.Width} values, the policy gives {policy.ActionSpace.Width}");
+        var obs = new float[env.ObservationSpace.Width];
+        var act = new float[env.ActionSpace.Width];
+        var returns = new double[episodes];
+        var lengths = new int[episodes];
+        int successes = 0;
+        for (int k = 0; k < episodes; k++)
+        {
+            env.Reset(seed + (ulong)k, obs);
+            while (true)
+            {
+                policy.Act(obs, act, deterministic);
+                var r = env.Step(act, obs);
+                returns[k] += r.Reward; lengths[k]++;
+                if (r.Success) successes++;
+                if (r.Done) break;
+            }
+        }
+        return new RolloutResult(returns, lengths, successes);
+    }
+
+    /// <summary>
+    /// Replay a fixed action sequence from a CSV file (one row per step, one column per action dimension, an optional
+    /// header) from Reset(seed), until the actions run out or the episode ends.
+    /// </summary>
+    public static (double Return, int Steps, float[] FinalObservation) Replay(IEnv env, string csvFile, ulong seed)
+    {
+        if (!File.Exists(csvFile)) throw new DataException("action file not found", csvFile);
+        int ad = env.ActionSpace.Width;
+        var obs = new float[env.ObservationSpace.Width];
+        env.Reset(seed, obs);
+        double ret = 0;
+        int steps = 0, line = 0;
+        var act = new float[ad];
+        foreach (var raw in File.ReadLines(csvFile))
+        {
+            line++;
+            if (raw.Trim().Length == 0) continue;
+            var f = raw.Split(',');
+            bool header = line == 1 && !float.TryParse(f[0], NumberStyles.Float, CultureInfo.InvariantCulture, out _);
+            if (header) continue;
+            if (f.Length != ad) throw new DataException($"has {f.Length} values, the action space has {ad}", csvFile, null, line);
+            for (int j = 0; j < ad; j++)
+                if (!float.TryParse(f[j], NumberStyles.Float, CultureInfo.InvariantCulture, out act[j]))
+                    throw new DataException($"'{f[j]}' is not a number", csvFile, $"column {j}", line);
+            var res = env.Step(act, obs);
+            ret += res.Reward; steps++;
+            if (res.Done) break;
+        }
+        return (ret, steps, obs);
+    }
+}
+
+/// <summary>Uniformly random actions from the action space (its own seeded generator); the baseline policy.</summary>
+public sealed class RandomPolicy(int observationDim, Space actionSpace, ulong seed) : IPolicy
+{
+    private readonly Rng _rng = new(seed);
+    public int ObservationDim => observationDim;
+    public Space ActionSpace => actionSpace;
+    public void Act(ReadOnlySpan<float> observation, Span<float> action, bool deterministic) => actionSpace.SampleAction(_rng, action);
+}

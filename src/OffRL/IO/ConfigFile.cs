@@ -1,0 +1,120 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace OffRL.IO;
+
+/// <summary>
+/// Config records from text: a YAML (YamlDotNet) or JSON file of field names to values, and KEY=VALUE pairs from the
+/// command line (<c>--set</c>), applied over a record's defaults. Field names match case-insensitively and with or
+/// without underscores (<c>policy_freq</c> = <c>PolicyFreq</c>); an unknown field is an error that names it and lists
+/// the record's fields. The CLI, config files and the library API go through this one path.
+/// </summary>
+public static class ConfigFile
+{
+    /// <summary>How OffRL writes and reads its JSON (configs, agent.json, sidecars): indented, enums as names, NaN allowed.</summary>
+    public static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        WriteIndented = true,
+        NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() },
+    };
+
+    /// <summary>A config file (.json, else YAML) as a JSON object of field names to values.</summary>
+    public static JsonElement Read(string path)
+    {
+        if (!File.Exists(path)) throw new DataException("config file not found", path);
+        var text = File.ReadAllText(path);
+        if (path.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
+        {
+            try { return JsonDocument.Parse(text).RootElement.Clone(); }
+            catch (JsonException e) { throw new DataException($"not valid JSON: {e.Message}", path); }
+        }
+        Dictionary<string, object?> yaml;
+        try { yaml = new YamlDotNet.Serialization.DeserializerBuilder().Build().Deserialize<Dictionary<string, object?>>(text) ?? new(); }
+        catch (YamlDotNet.Core.YamlException e) { throw new DataException($"not a YAML map of field: value ({e.Message})", path, null, e.Start.Line); }
+        var json = JsonSerializer.Serialize(yaml.ToDictionary(kv => kv.Key, kv => Coerce(kv.Value)));
+        return JsonDocument.Parse(json).RootElement.Clone();
+    }
+
+    /// <summary>KEY=VALUE pairs as a JSON object; a value is read as JSON when it parses (numbers, lists, true), else as a string.</summary>
+    public static JsonElement ParseSets(IEnumerable<string> sets)
+    {
+        var obj = new JsonObject();
+        foreach (var s in sets)
+        {
+            int eq = s.IndexOf('=');
+            if (eq <= 0) throw new ArgumentException($"--set: '{s}' is not KEY=VALUE");
+            string v = s[(eq + 1)..];
+            JsonNode? node;
+            try { node = JsonNode.Parse(v); } catch (JsonException) { node = JsonValue.Create(v); }
+            obj[s[..eq].Trim()] = node;
+        }
+        return JsonDocument.Parse(obj.ToJsonString()).RootElement.Clone();
+    }
+
+    /// <summary>The fields of a config file, then the --set pairs (later ones win); null when there are none.</summary>
+    public static JsonElement? Overrides(string? file, IReadOnlyCollection<string>? sets)
+    {
+        var merged = new JsonObject();
+        void Add(JsonElement e)
+        {
+            if (e.ValueKind != JsonValueKind.Object) throw new ArgumentException("config: expected a map of field: value");
+            foreach (var p in e.EnumerateObject()) merged[p.Name] = JsonNode.Parse(p.Value.GetRawText());
+        }
+        if (file is not null) Add(Read(file));
+        if (sets is { Count: > 0 }) Add(ParseSets(sets));
+        return merged.Count == 0 ? null : JsonDocument.Parse(merged.ToJsonString()).RootElement.Clone();
+    }
+
+    /// <summary>The record <paramref name="defaults"/> with the given fields replaced (its runtime type decides the fields).</summary>
+    public static T Apply<T>(T defaults, JsonElement? overrides) where T : notnull
+    {
+        if (overrides is not { } o) return defaults;
+        var type = defaults.GetType();
+        var node = JsonNode.Parse(JsonSerializer.Serialize(defaults, type, JsonOptions))!.AsObject();
+        foreach (var p in o.EnumerateObject())
+        {
+            var key = FindField(node, p.Name)
+                ?? throw new ArgumentException($"config: '{p.Name}' is not a field of {type.Name} (fields: {string.Join(", ", node.Select(kv => Snake(kv.Key)))})");
+            node[key] = JsonNode.Parse(p.Value.GetRawText());
+        }
+        try { return (T)(node.Deserialize(type, JsonOptions) ?? defaults); }
+        catch (JsonException e)
+        {
+            string field = e.Path is { Length: > 2 } path ? Snake(path.TrimStart('$', '.')) : "?";
+            throw new ArgumentException($"config: field '{field}' of {type.Name}: {FirstSentence(e.Message)}");
+        }
+    }
+
+    private static string? FindField(JsonObject node, string name)
+    {
+        static string Norm(string n) => n.Replace("_", "").Replace("-", "").ToLowerInvariant();
+        foreach (var kv in node) if (Norm(kv.Key) == Norm(name)) return kv.Key;
+        return null;
+    }
+
+    /// <summary>PascalCase field name as written in config files: ActorLr -> actor_lr.</summary>
+    public static string Snake(string pascal)
+    {
+        var sb = new System.Text.StringBuilder();
+        for (int i = 0; i < pascal.Length; i++)
+        {
+            char c = pascal[i];
+            if (char.IsUpper(c) && i > 0 && !char.IsUpper(pascal[i - 1])) sb.Append('_');
+            sb.Append(char.ToLowerInvariant(c));
+        }
+        return sb.ToString();
+    }
+
+    private static string FirstSentence(string m) => m.Split(". Path")[0];
+
+    private static object? Coerce(object? v) => v switch
+    {
+        string s when long.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var l) => l,
+        string s when double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) => d,
+        string s when bool.TryParse(s, out var b) => b,
+        List<object> list => list.Select(Coerce).ToList(),
+        _ => v,
+    };
+}

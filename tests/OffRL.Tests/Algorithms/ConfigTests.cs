@@ -1,0 +1,185 @@
+using System.Text.Json;
+using OffRL.Algorithms;
+using OffRL.Data;
+using OffRL.IO;
+using OffRL.Nn;
+using OffRL.Tensors;
+using Xunit;
+
+namespace OffRL.Tests.Algorithms;
+
+/// <summary>
+/// Every shared config field reaches the code that uses it, from a config file and from --set (parsed by the same
+/// <see cref="ConfigFile"/> calls the CLI makes), and every algorithm describes itself through the registry.
+/// </summary>
+public class ConfigTests
+{
+    private static readonly Dataset Pendulum = Recipes.Collect(null, "pendulum", 800, seed: 3);
+
+    private static JsonElement? Set(params string[] pairs) => ConfigFile.Overrides(null, pairs);
+
+    /// <summary>An agent that learns nothing and records what the trainer's sampler gave it.</summary>
+    private sealed record ProbeConfig : TdConfig;
+
+    private sealed class ProbeAgent(ProbeConfig config) : Agent(3, Box.Uniform(1, -1f, 1f), config, 0)
+    {
+        public readonly List<int> Sizes = [];
+        public readonly HashSet<float> Discounts = [];
+        public override string Name => "probe";
+
+        protected override void UpdateCore(TransitionBatch b)
+        {
+            Sizes.Add(b.Size);
+            for (int i = 0; i < b.Size; i++) Discounts.Add(b.Discount[i]);
+        }
+
+        protected override void ActCore(Tensor s, Span<float> action, bool deterministic) => action[0] = 0;
+        protected override IEnumerable<(string, Module)> Modules() => [];
+    }
+
+    [Fact]
+    public void SharedFieldsArriveFromAConfigFileAndFromSet()
+    {
+        var yaml = Path.Combine(Directory.CreateTempSubdirectory("offrl-config").FullName, "td3bc.yaml");
+        File.WriteAllText(yaml, "batch_size: 32\ngamma: 0.9\nalpha: 5.0\n");
+        // --config first, then --set, as `offrl train --config td3bc.yaml --set ...` combines them
+        var overrides = ConfigFile.Overrides(yaml, ["tau=0.5", "hidden=[16,16]", "normalize_observations=false", "gamma=0.95"]);
+        var agent = AlgorithmRegistry.Create("td3bc", 3, Box.Uniform(1, -1f, 1f), 0, overrides);
+        var c = Assert.IsType<Td3BcConfig>(agent.Config);
+        Assert.Equal((32, 0.95f, 0.5f, 5f, false), (c.BatchSize, c.Gamma, c.Tau, c.Alpha, c.NormalizeObservations));
+        Assert.Equal([16, 16], c.Hidden);
+    }
+
+    [Fact]
+    public void TheTrainersSamplerUsesTheAgentsBatchSizeAndDiscount()
+    {
+        var offline = new ProbeAgent(new ProbeConfig { BatchSize = 48, Gamma = 0.9f, NormalizeObservations = false });
+        Trainer.FitOffline(offline, Pendulum, "pendulum", new TrainerConfig(Steps: 3, EvalEvery: 3, EvalEpisodes: 1, Progress: false));
+        Assert.Equal([48, 48, 48], offline.Sizes);
+        Assert.Equal([0.9f], offline.Discounts);   // pendulum episodes end by timeout only: gamma on every row
+
+        var online = new ProbeAgent(new ProbeConfig { BatchSize = 7, Gamma = 0.5f, NormalizeObservations = false });
+        Trainer.FitOnline(online, "pendulum", new TrainerConfig(Steps: 30, StartSteps: 20, ReplayCapacity: 100, EvalEvery: 30, EvalEpisodes: 1, Progress: false));
+        Assert.All(online.Sizes, s => Assert.Equal(7, s));
+        Assert.Equal([0.5f], online.Discounts);
+    }
+
+    [Fact]
+    public void BatchSizeOtherThanTheDefaultTrainsEveryContinuousAlgorithm()
+    {
+        // TD3+BC and AWAC once sized their noise from the config while the sampler used another batch size.
+        foreach (var algo in new[] { "td3bc", "awac", "iql", "bc", "cql" })
+        {
+            var (agent, res) = Training.Offline(algo, Pendulum, "pendulum", new TrainerConfig(Steps: 4, EvalEvery: 4, EvalEpisodes: 1, Progress: false),
+                Set("batch_size=64", "hidden=[8,8]"));
+            Assert.Equal(64, agent.Config.BatchSize);
+            Assert.Equal(4, agent.Updates);
+            Assert.True(double.IsFinite(res.Final.ReturnMean));
+        }
+    }
+
+    [Fact]
+    public void TauSetsThePolyakRateOfTheTargets()
+    {
+        var batch = new TransitionBatch(16, 3, 1);
+        var rng = new Rng(1);
+        rng.FillNormal(batch.Obs); rng.FillUniform(batch.Act, -1f, 1f); rng.FillNormal(batch.Rew); rng.FillNormal(batch.Next);
+        Array.Fill(batch.Discount, 0.99f);
+        float Gap(string tau)
+        {
+            var agent = AlgorithmRegistry.Create("td3bc", 3, Box.Uniform(1, -1f, 1f), 0, Set("tau=" + tau, "policy_freq=1", "hidden=[8]"));
+            agent.Update(batch);
+            var m = agent.NamedModules.ToDictionary(x => x.Name, x => x.Module);
+            float gap = 0;
+            foreach (var ((_, online), (_, target)) in m["critic"].NamedParameters().Zip(m["critic_target"].NamedParameters()))
+                for (int i = 0; i < online.Size; i++) gap = MathF.Max(gap, MathF.Abs(online.Data[i] - target.Data[i]));
+            return gap;
+        }
+        Assert.Equal(0f, Gap("1"));          // tau = 1: the target is a copy after every update
+        Assert.True(Gap("0.005") > 1e-6f);   // the default only moves it a little
+    }
+
+    [Fact]
+    public void HiddenSizesShapeEveryNetwork()
+    {
+        var agent = AlgorithmRegistry.Create("iql", 3, Box.Uniform(1, -1f, 1f), 0, Set("hidden=[24,12]"));
+        foreach (var (name, module) in agent.NamedModules)
+        {
+            var widths = module.NamedParameters().Where(p => p.Name.EndsWith("weight") && p.Value.Shape.Rank >= 2).Select(p => p.Value.Shape[p.Value.Shape.Rank - 1]).ToList();
+            Assert.True(widths.Contains(24) && widths.Contains(12), $"{name}: layer widths {string.Join(",", widths)}");
+        }
+    }
+
+    [Fact]
+    public void NormalizeObservationsDecidesThePreprocessing()
+    {
+        var tc = new TrainerConfig(Steps: 1, EvalEvery: 1, EvalEpisodes: 1, Progress: false);
+        var (on, _) = Training.Offline("bc", Pendulum, "pendulum", tc, Set("hidden=[8]"));
+        var (off, _) = Training.Offline("bc", Pendulum, "pendulum", tc, Set("hidden=[8]", "normalize_observations=false"));
+        Assert.NotNull(on.Preprocessing.ObservationMean);
+        Assert.Null(off.Preprocessing.ObservationMean);
+        var ex = Assert.Throws<ArgumentException>(() => Training.Online("sac", "pendulum", tc, Set("normalize_observations=true")));
+        Assert.Contains("normalize_observations", ex.Message);
+    }
+
+    [Fact]
+    public void TopFractionReachesEpisodeSelectionOnBcAndPbc()
+    {
+        var bc = AlgorithmRegistry.Find("bc");
+        var half = bc.PrepareData!(Pendulum, AlgorithmRegistry.Config(bc, Set("top_fraction=0.5")));
+        Assert.Equal(2, half.EpisodeCount);                                            // 4 episodes
+        var pbc = AlgorithmRegistry.Find("pbc");
+        Assert.Equal(1, pbc.PrepareData!(Pendulum, pbc.Defaults).EpisodeCount);   // 10% of 4 episodes, at least one
+        Assert.Same(Pendulum, bc.PrepareData!(Pendulum, bc.Defaults));
+    }
+
+    [Theory]
+    [InlineData("td3bc", "tau=-1", "tau")]
+    [InlineData("iql", "batch_size=0", "batch_size")]
+    [InlineData("sac", "gamma=1.5", "gamma")]
+    [InlineData("td3bc", "policy_freq=0", "policy_freq")]
+    [InlineData("iql", "hidden=[]", "hidden")]
+    [InlineData("iql", "temperature=1", "temperature")]
+    [InlineData("iql", "beta=\"high\"", "beta")]
+    public void OutOfRangeOrUnknownFieldsAreOneClearError(string algo, string pair, string field)
+    {
+        var ex = Assert.Throws<ArgumentException>(() => AlgorithmRegistry.Create(algo, 3, Box.Uniform(1, -1f, 1f), 0, Set(pair)));
+        Assert.Contains(field, ex.Message);
+    }
+
+    [Fact]
+    public void EveryAlgorithmDescribesItselfAndRoundTripsThroughACheckpoint()
+    {
+        Assert.Equal(10, AlgorithmRegistry.All.Count);
+        foreach (var spec in AlgorithmRegistry.All)
+        {
+            Space actions = spec.Actions == ActionKind.Discrete ? new Discrete(2) : Box.Uniform(1, -1f, 1f);
+            var agent = spec.Create(3, actions, AlgorithmRegistry.Config(spec, Set("hidden=[8]")), 0);
+            Assert.Equal(spec.Name, agent.Name);
+            Assert.IsType(spec.ConfigType, agent.Config);
+            var dir = Directory.CreateTempSubdirectory("offrl-spec-" + spec.Name).FullName;
+            agent.Save(dir);
+            var back = AlgorithmRegistry.Load(dir);
+            Assert.Equal(spec.Name, back.Name);
+            Assert.Equal(JsonSerializer.Serialize(agent.Config, agent.Config.GetType()), JsonSerializer.Serialize(back.Config, back.Config.GetType()));
+            float[] o = [0.1f, -0.2f, 0.3f], a1 = new float[1], a2 = new float[1];
+            agent.Act(o, a1, true); back.Act(o, a2, true);
+            Assert.Equal(a1, a2);
+        }
+        Assert.Contains("cql-discrete", Assert.Throws<ArgumentException>(() => AlgorithmRegistry.Find("nope")).Message);
+    }
+
+    [Fact]
+    public void ArchitectureMdHoldsTheRegistrysTable()
+    {
+        var doc = File.ReadAllText(Path.Combine(RepoRoot(), "ARCHITECTURE.md")).ReplaceLineEndings("\n");
+        Assert.Contains(AlgorithmRegistry.MarkdownTable().ReplaceLineEndings("\n"), doc);
+    }
+
+    internal static string RepoRoot()
+    {
+        var d = new DirectoryInfo(AppContext.BaseDirectory);
+        while (d is not null && !File.Exists(Path.Combine(d.FullName, "OffRL.sln"))) d = d.Parent;
+        return d?.FullName ?? throw new InvalidOperationException("OffRL.sln not found above the test folder");
+    }
+}
