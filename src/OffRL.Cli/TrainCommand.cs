@@ -40,6 +40,7 @@ internal static class TrainCommand
             var tc = new TrainerConfig(Steps: r.GetValue(steps), EvalEvery: Math.Max(1, r.GetValue(evalEvery)), EvalEpisodes: r.GetValue(evalEpisodes), Seed: r.GetValue(seed), OutDir: r.GetValue(outDir),
                 CheckpointEvery: r.GetValue(checkpointEvery), ResumeFrom: r.GetValue(resume));
             var overrides = ConfigFile.Overrides(r.GetValue(config), r.GetValue(set));
+            AlgorithmRegistry.Config(spec, overrides);   // a bad field fails now, before a dataset is built or read
             string dsName, envName;
             (Agent Agent, TrainResult Result) run;
             if (spec.Mode == LearningMode.Online)

@@ -17,10 +17,10 @@ public static class AlgorithmRegistry
 
     static AlgorithmRegistry() => RegisterAssembly(typeof(Agent).Assembly);
 
-    /// <summary>All algorithms, offline first, in declaration order.</summary>
+    /// <summary>All algorithms, offline first, by name.</summary>
     public static IReadOnlyList<AlgorithmSpec> All
     {
-        get { lock (Gate) return Specs.OrderBy(s => s.Mode).ToList(); }
+        get { lock (Gate) return Specs.OrderBy(s => s.Mode).ThenBy(s => s.Name, StringComparer.Ordinal).ToList(); }
     }
 
     /// <summary>Add the algorithms of another assembly (a plug-in with its own <see cref="IAlgorithmFamily"/> classes).</summary>

@@ -44,7 +44,8 @@ public sealed class Cql : Sac, IAlgorithmFamily
             new CqlConfig(), (obs, space, c, seed) => new Cql(obs, space, c, seed)),
     ];
 
-    private readonly Tensor _logAlphaPrime = Tensor.Parameter(new Shape(1), "log_alpha_prime");
+    private readonly ParameterModule _alphaPrime = new("log_alpha_prime", new Shape(1));
+    private Tensor LogAlphaPrime => _alphaPrime.Value;
     private readonly Adam? _alphaPrimeOpt;
     private Tensor? _sRep;
     public new CqlConfig Config => (CqlConfig)base.Config;
@@ -52,7 +53,7 @@ public sealed class Cql : Sac, IAlgorithmFamily
 
     public Cql(int obs, Space actionSpace, CqlConfig? config = null, ulong seed = 0) : base(obs, actionSpace, config ?? new CqlConfig(), seed)
     {
-        if (Config.Lagrange) _alphaPrimeOpt = Optim("alpha_prime", new Adam([_logAlphaPrime], Config.AlphaPrimeLr));
+        if (Config.Lagrange) _alphaPrimeOpt = Optim("alpha_prime", new Adam([LogAlphaPrime], Config.AlphaPrimeLr));
     }
 
     /// <summary>CQL(H) (eq. 4) with importance-sampled log-sum-exp: actions ~ U(-1, 1) and ~ pi(.|s), N of each.</summary>
@@ -79,12 +80,15 @@ public sealed class Cql : Sac, IAlgorithmFamily
         Record("cql_gap", gap.Item() / 2);
         if (!Config.Lagrange) return gap * Config.CqlAlpha;
         // Lagrange variant (eq. 30): alpha' >= 0 grows while the gap exceeds tau
-        float alphaPrime = Math.Clamp(MathF.Exp(_logAlphaPrime.Data[0]), 0f, 1e6f);
+        float alphaPrime = Math.Clamp(MathF.Exp(LogAlphaPrime.Data[0]), 0f, 1e6f);
         _alphaPrimeOpt!.ZeroGrad();
-        var alphaLoss = (_logAlphaPrime.Exp() * (gap.Item() - 2 * Config.TargetActionGap)).Sum().Neg();
+        var alphaLoss = (LogAlphaPrime.Exp() * (gap.Item() - 2 * Config.TargetActionGap)).Sum().Neg();
         alphaLoss.Backward();
         _alphaPrimeOpt.Step();
         Record("alpha_prime", alphaPrime);
         return (gap - 2 * Config.TargetActionGap) * alphaPrime;
     }
+
+    /// <summary>SAC's modules, and with the Lagrange variant its log alpha-prime (so a resumed run keeps the tuned weight).</summary>
+    protected override IEnumerable<(string, Module)> Modules() => Config.Lagrange ? [.. base.Modules(), ("alpha_prime", _alphaPrime)] : base.Modules();
 }

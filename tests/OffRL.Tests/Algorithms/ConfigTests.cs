@@ -170,6 +170,24 @@ public class ConfigTests
     }
 
     [Fact]
+    public void CqlLagrangeCheckpointsKeepLogAlphaPrime()
+    {
+        var batch = new TransitionBatch(16, 3, 1);
+        var rng = new Rng(2);
+        rng.FillNormal(batch.Obs); rng.FillUniform(batch.Act, -1f, 1f); rng.FillNormal(batch.Rew); rng.FillNormal(batch.Next);
+        Array.Fill(batch.Discount, 0.99f);
+        var cql = AlgorithmRegistry.Create("cql", 3, Box.Uniform(1, -1f, 1f), 0, Set("lagrange=true", "hidden=[8]", "sampled_actions=2", "alpha_prime_lr=0.1"));
+        for (int i = 0; i < 3; i++) cql.Update(batch);
+        float LogAlphaPrime(Agent a) => a.NamedModules.Single(m => m.Name == "alpha_prime").Module.Parameters()[0].Data[0];
+        Assert.NotEqual(0f, LogAlphaPrime(cql));
+        var dir = Directory.CreateTempSubdirectory("offrl-cql-lagrange").FullName;
+        cql.SaveCheckpoint(dir);
+        var back = AlgorithmRegistry.Load(dir);
+        back.LoadCheckpoint(dir);
+        Assert.Equal(LogAlphaPrime(cql), LogAlphaPrime(back));
+    }
+
+    [Fact]
     public void ArchitectureMdHoldsTheRegistrysTable()
     {
         var doc = File.ReadAllText(Path.Combine(RepoRoot(), "ARCHITECTURE.md")).ReplaceLineEndings("\n");
