@@ -17,10 +17,10 @@ public static class AlgorithmRegistry
 
     static AlgorithmRegistry() => RegisterAssembly(typeof(Agent).Assembly);
 
-    /// <summary>All algorithms, offline first, by name.</summary>
+    /// <summary>All algorithms, offline first, by name (kept in that order as they are added).</summary>
     public static IReadOnlyList<AlgorithmSpec> All
     {
-        get { lock (Gate) return Specs.OrderBy(s => s.Mode).ThenBy(s => s.Name, StringComparer.Ordinal).ToList(); }
+        get { lock (Gate) return Specs.ToArray(); }
     }
 
     /// <summary>Add the algorithms of another assembly (a plug-in with its own <see cref="IAlgorithmFamily"/> classes).</summary>
@@ -49,6 +49,7 @@ public static class AlgorithmRegistry
     {
         if (Specs.Exists(s => s.Name == spec.Name)) throw new InvalidOperationException($"algorithm '{spec.Name}' is registered twice");
         Specs.Add(spec);
+        Specs.Sort((a, b) => a.Mode != b.Mode ? a.Mode.CompareTo(b.Mode) : string.CompareOrdinal(a.Name, b.Name));
     }
 
     /// <summary>Names of the algorithms of one mode (and action kind), comma-separated, for help texts and errors.</summary>

@@ -160,12 +160,8 @@ public static class Recipes
     private static Agent NewLearner(string env, ulong seed)
     {
         using var e = EnvRegistry.Make(env);
-        if (e.ActionSpace is Discrete) return new Dqn(e.ObservationSpace.Width, e.ActionSpace, new DqnConfig(), seed);
-        var box = (Box)e.ActionSpace;
-        return new Sac(e.ObservationSpace.Width, Box.Uniform(box.Width, -1f, 1f), new SacConfig(), seed)
-        {
-            Preprocessing = new Preprocessing { ActionLow = box.Low, ActionHigh = box.High },
-        };
+        var spec = AlgorithmRegistry.Find(e.ActionSpace is Discrete ? "dqn" : "sac");
+        return Training.OnlineAgent(spec, e, spec.Defaults, seed);
     }
 
     /// <summary>Roll out a policy (null: uniform random actions) for a number of steps; stochastic actions, as D4RL's collection.</summary>

@@ -41,9 +41,16 @@ public static class Training
         var kind = KindOf(probe.ActionSpace, env);
         if (kind != spec.Actions)
             throw new ArgumentException($"--algo {spec.Name}: needs {spec.Actions.ToString().ToLowerInvariant()} actions, {env} has {probe.ActionSpace}; online algorithms for these: {AlgorithmRegistry.Names(LearningMode.Online, kind)}");
-        var agent = spec.Create(probe.ObservationSpace.Width, AgentActionSpace(probe.ActionSpace), AlgorithmRegistry.Config(spec, overrides), tc.Seed);
-        if (probe.ActionSpace is Box box) agent.Preprocessing = new Preprocessing { ActionLow = box.Low, ActionHigh = box.High };
+        var agent = OnlineAgent(spec, probe, AlgorithmRegistry.Config(spec, overrides), tc.Seed);
         return (agent, Trainer.FitOnline(agent, env, tc));
+    }
+
+    /// <summary>An agent to act in <paramref name="env"/>: networks in [-1, 1], continuous actions rescaled to the env's bounds.</summary>
+    public static Agent OnlineAgent(AlgorithmSpec spec, IEnv env, AgentConfig config, ulong seed)
+    {
+        var agent = spec.Create(env.ObservationSpace.Width, AgentActionSpace(env.ActionSpace), config, seed);
+        if (env.ActionSpace is Box box) agent.Preprocessing = new Preprocessing { ActionLow = box.Low, ActionHigh = box.High };
+        return agent;
     }
 
     /// <summary>Networks act in [-1, 1] for continuous actions; discrete spaces pass through.</summary>

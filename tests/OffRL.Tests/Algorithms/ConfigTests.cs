@@ -18,6 +18,16 @@ public class ConfigTests
 
     private static JsonElement? Set(params string[] pairs) => ConfigFile.Overrides(null, pairs);
 
+    /// <summary>16 random transitions (obs 3, action 1 in [-1, 1], discount 0.99) for single updates.</summary>
+    private static TransitionBatch RandomBatch(ulong seed)
+    {
+        var batch = new TransitionBatch(16, 3, 1);
+        var rng = new Rng(seed);
+        rng.FillNormal(batch.Obs); rng.FillUniform(batch.Act, -1f, 1f); rng.FillNormal(batch.Rew); rng.FillNormal(batch.Next);
+        Array.Fill(batch.Discount, 0.99f);
+        return batch;
+    }
+
     /// <summary>An agent that learns nothing and records what the trainer's sampler gave it.</summary>
     private sealed record ProbeConfig : TdConfig;
 
@@ -81,10 +91,7 @@ public class ConfigTests
     [Fact]
     public void TauSetsThePolyakRateOfTheTargets()
     {
-        var batch = new TransitionBatch(16, 3, 1);
-        var rng = new Rng(1);
-        rng.FillNormal(batch.Obs); rng.FillUniform(batch.Act, -1f, 1f); rng.FillNormal(batch.Rew); rng.FillNormal(batch.Next);
-        Array.Fill(batch.Discount, 0.99f);
+        var batch = RandomBatch(seed: 1);
         float Gap(string tau)
         {
             var agent = AlgorithmRegistry.Create("td3bc", 3, Box.Uniform(1, -1f, 1f), 0, Set("tau=" + tau, "policy_freq=1", "hidden=[8]"));
@@ -172,10 +179,7 @@ public class ConfigTests
     [Fact]
     public void CqlLagrangeCheckpointsKeepLogAlphaPrime()
     {
-        var batch = new TransitionBatch(16, 3, 1);
-        var rng = new Rng(2);
-        rng.FillNormal(batch.Obs); rng.FillUniform(batch.Act, -1f, 1f); rng.FillNormal(batch.Rew); rng.FillNormal(batch.Next);
-        Array.Fill(batch.Discount, 0.99f);
+        var batch = RandomBatch(seed: 2);
         var cql = AlgorithmRegistry.Create("cql", 3, Box.Uniform(1, -1f, 1f), 0, Set("lagrange=true", "hidden=[8]", "sampled_actions=2", "alpha_prime_lr=0.1"));
         for (int i = 0; i < 3; i++) cql.Update(batch);
         float LogAlphaPrime(Agent a) => a.NamedModules.Single(m => m.Name == "alpha_prime").Module.Parameters()[0].Data[0];
