@@ -7,7 +7,8 @@ using OffRL.IO;
 
 /// <summary>
 /// The D4RL-style table of bench/mujoco-offline.sh: for each dataset, the dataset's own average normalized score and
-/// each algorithm's final normalized score, mean ± std over seeds (D4RL's convention: score of the last evaluation).
+/// each algorithm's normalized score, mean ± std over seeds; a run's score is the mean of its last 3 evaluations
+/// (runs/NAME.metrics.csv; the last evaluation alone where no metrics file was kept).
 /// Reads OUT/dataset-*.json and OUT/runs/*.json (OUT = $OUT or bench/results/mujoco), writes OUT/table.md.
 /// </summary>
 static class OfflineTable
@@ -21,7 +22,7 @@ static class OfflineTable
             using var doc = JsonDocument.Parse(File.ReadAllText(f));
             var r = doc.RootElement;
             runs.Add((r.GetProperty("dataset").GetString()!, r.GetProperty("env").GetString()!, Display(r.GetProperty("algo").GetString()!), r.GetProperty("seed").GetUInt64(),
-                r.GetProperty("normalized_score").GetDouble(), r.GetProperty("steps").GetInt64()));
+                LastEvaluations(f[..^".json".Length] + ".metrics.csv") ?? r.GetProperty("normalized_score").GetDouble(), r.GetProperty("steps").GetInt64()));
         }
         var datasets = runs.Select(r => r.Dataset).Distinct().OrderBy(d => d, StringComparer.Ordinal).ToList();
         string[] order = ["BC", "%BC", "TD3+BC", "IQL", "CQL", "AWAC"];
@@ -57,11 +58,20 @@ static class OfflineTable
         }
         var steps = runs.Select(r => r.Steps).Distinct().ToList();
         md.AppendLine();
-        md.AppendLine($"Normalized score 100 (return - random) / (expert - random) with D4RL's reference returns; the last evaluation of each run " +
-            $"(10 episodes), mean ± std over seeds (number of seeds in brackets); {string.Join(", ", steps)} gradient steps per run.");
+        md.AppendLine($"Normalized score 100 (return - random) / (expert - random) with D4RL's reference returns; each run's score is the mean of " +
+            $"its last 3 evaluations (10 episodes each), mean ± std over seeds (number of seeds in brackets); {string.Join(", ", steps)} gradient steps per run.");
         AtomicFile.WriteAllText(Path.Combine(dir, "table.md"), md.ToString());
         Console.Write(md);
         return figures;
+    }
+
+    /// <summary>Mean normalized score of a run's last 3 evaluations (its metrics.csv); null when the file is missing.</summary>
+    private static double? LastEvaluations(string metricsCsv, int last = 3)
+    {
+        if (!File.Exists(metricsCsv)) return null;
+        var rows = File.ReadAllLines(metricsCsv).Skip(1).Where(l => l.Length > 0).ToList();
+        var scores = rows.Skip(Math.Max(0, rows.Count - last)).Select(l => double.Parse(l.Split(',')[3], CultureInfo.InvariantCulture)).ToList();
+        return scores.Count == 0 ? null : scores.Average();
     }
 
     private static string Display(string algo) => algo switch

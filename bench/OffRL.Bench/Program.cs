@@ -30,6 +30,7 @@ var names = new Dictionary<string, Func<int, Dictionary<string, double>>>
     ["bandit-decide"] = _ => BanditBenchmarks.Decide(),
     ["mujoco-compare"] = _ => EnvBenchmarks.CompareWithGym(Environment.GetEnvironmentVariable("GYM_XML_DIR")),
     ["offline-table"] = _ => OfflineTable.Build(Environment.GetEnvironmentVariable("OUT") ?? "bench/results/mujoco"),
+    ["import-check"] = _ => ImportCheck.Run(Environment.GetEnvironmentVariable("CHECKPOINT")),
 };
 if (args.Length == 0 || !names.ContainsKey(args[0]))
 {

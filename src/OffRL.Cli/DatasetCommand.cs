@@ -38,6 +38,7 @@ internal static class DatasetCommand
             var d = Algorithms.Recipes.Open(path, seed: r.GetValue(seed), truncateTail: r.GetValue(TruncateTail), log: Console.Error.WriteLine, needEnv: false).Data;
             var s = DatasetStatistics.Compute(d, new QualityReference(r.GetValue(randomRet), r.GetValue(expertRet)), seed: r.GetValue(seed));
             Console.WriteLine($"{path}: {d.ObservationSpace} observations, {d.ActionSpace} actions");
+            if (d.Info.Source.Length > 0) Console.WriteLine($"  source: {d.Info.Source}");
             Console.WriteLine($"  transitions {s.Transitions}, episodes {s.Episodes} (terminal {s.Terminals}, timeout {s.Timeouts}), length mean {s.LengthMean:F1} [{s.LengthMin}, {s.LengthMax}]");
             Console.WriteLine($"  return mean {s.ReturnMean:G6} std {s.ReturnStd:G6} min {s.ReturnMin:G6} median {s.ReturnMedian:G6} max {s.ReturnMax:G6}");
             Console.WriteLine($"  TQ {s.TrajectoryQuality:F3} ({(s.TrajectoryQualityIsReferenced ? "random/expert reference" : "dataset min/max")}), SACo {s.StateActionCoverage:F3} ({s.UniqueStateActionPairs} unique state-action cells)");
@@ -52,7 +53,7 @@ internal static class DatasetCommand
             if (r.GetValue(Json))
                 Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object>
                 {
-                    ["transitions"] = s.Transitions, ["episodes"] = s.Episodes, ["terminals"] = s.Terminals, ["timeouts"] = s.Timeouts,
+                    ["source"] = d.Info.Source, ["transitions"] = s.Transitions, ["episodes"] = s.Episodes, ["terminals"] = s.Terminals, ["timeouts"] = s.Timeouts,
                     ["length_mean"] = s.LengthMean, ["return_mean"] = s.ReturnMean, ["return_std"] = s.ReturnStd,
                     ["return_min"] = s.ReturnMin, ["return_max"] = s.ReturnMax, ["return_median"] = s.ReturnMedian,
                     ["tq"] = s.TrajectoryQuality, ["saco"] = s.StateActionCoverage, ["unique_state_action"] = s.UniqueStateActionPairs,
@@ -89,12 +90,12 @@ internal static class DatasetCommand
 
     private static Command Convert()
     {
-        var input = new Argument<string>("input") { Description = "Input dataset" };
+        var input = new Argument<string>("input") { Description = "Input dataset file, or a built-in name (hopper-medium, ...: generated on first use)" };
         var output = new Argument<string>("output") { Description = "Output dataset (.parquet or .hdf5)" };
         var cmd = new Command("convert", "Convert between dataset formats (validating on the way)") { input, output, TruncateTail };
         cmd.SetAction(r =>
         {
-            var d = DatasetFile.Read(r.GetValue(input)!, r.GetValue(TruncateTail));
+            var d = Algorithms.Recipes.Open(r.GetValue(input)!, truncateTail: r.GetValue(TruncateTail), log: Console.Error.WriteLine, needEnv: false).Data;
             DatasetFile.Write(d, r.GetValue(output)!);
             Console.WriteLine($"wrote {r.GetValue(output)} ({d.Count} transitions, {d.EpisodeCount} episodes)");
         });

@@ -1,3 +1,5 @@
+using OffRL.Data;
+
 namespace OffRL.Algorithms;
 
 /// <summary>
@@ -19,6 +21,22 @@ public abstract record AgentConfig
     /// <summary>Standardize observations with the dataset's mean and std (fitted once, saved with the model, applied when acting).</summary>
     public bool NormalizeObservations { get; init; } = true;
 
+    /// <summary>
+    /// Reward normalization fitted on the dataset before training (offline): none, or return_range
+    /// (r * 1000 / (max - min episode return), IQL's locomotion protocol). Saved with the model in preprocessing.json.
+    /// </summary>
+    public RewardNormalization RewardNormalization { get; init; } = RewardNormalization.None;
+
+    /// <summary>Reward multiplier after normalization: r' = reward_scale * r + reward_bias (finite, not 0).</summary>
+    public float RewardScale { get; init; } = 1f;
+
+    /// <summary>Reward offset after scaling (IQL on sparse goal tasks such as AntMaze: -1).</summary>
+    public float RewardBias { get; init; }
+
+    /// <summary>The preprocessing this config asks for, fitted once on the training data (<see cref="Data.Preprocessing.Fit"/>).</summary>
+    public PreprocessingConfig Preprocessing(bool rescaleActions) =>
+        new(NormalizeObservations, RewardNormalization, RewardScale, RewardBias, rescaleActions);
+
     /// <summary>Refuses values no run could use; a derived config checks its own fields after calling this.</summary>
     public virtual void Validate()
     {
@@ -26,6 +44,9 @@ public abstract record AgentConfig
             throw new ArgumentException($"config: hidden must be a non-empty list of layer widths in 1..65536, got [{string.Join(", ", Hidden ?? [])}]");
         if (!(Gamma >= 0 && Gamma <= 1)) throw new ArgumentException($"config: gamma must be in [0, 1], got {Gamma}");
         if (BatchSize < 1 || BatchSize > 1_000_000) throw new ArgumentException($"config: batch_size must be in 1..1000000, got {BatchSize}");
+        if (!float.IsFinite(RewardScale) || RewardScale == 0) throw new ArgumentException($"config: reward_scale must be finite and not 0, got {RewardScale}");
+        if (!float.IsFinite(RewardBias)) throw new ArgumentException($"config: reward_bias must be finite, got {RewardBias}");
+        if (!Enum.IsDefined(RewardNormalization)) throw new ArgumentException($"config: reward_normalization must be none or return_range, got {RewardNormalization}");
     }
 }
 

@@ -5,15 +5,18 @@ using OffRL.Tensors;
 namespace OffRL.Algorithms;
 
 /// <summary>
-/// AWAC hyperparameters (Nair et al. 2020, "AWAC: Accelerating Online RL with Offline Datasets"; CORL's awac.py:
-/// learning rates 3e-4, tau 0.005, weights clipped at 100; lambda 1 is the paper's, CORL's tuned locomotion configs use 1/3).
+/// AWAC hyperparameters (Nair et al. 2020, "AWAC: Accelerating Online RL with Offline Datasets"), as CORL runs it on
+/// D4RL locomotion (awac.py with its tuned configs): actor and critic 3 x 256, learning rates 3e-4, tau 0.005, weights
+/// clipped at 100, lambda 1/3 (the paper's and awac.py's default is 1: --set lambda=1).
 /// </summary>
 public sealed record AwacConfig : TdConfig
 {
+    public AwacConfig() => Hidden = [256, 256, 256];
+
     public double ActorLr { get; init; } = 3e-4;
     public double CriticLr { get; init; } = 3e-4;
     /// <summary>Temperature lambda of the weights exp(A / lambda) (eq. 13), > 0.</summary>
-    public float Lambda { get; init; } = 1f;
+    public float Lambda { get; init; } = 1f / 3f;
     /// <summary>Clip of the weights.</summary>
     public float MaxWeight { get; init; } = 100f;
 

@@ -5,9 +5,13 @@ using OffRL.Tensors;
 namespace OffRL.Algorithms;
 
 /// <summary>
-/// CQL hyperparameters (Kumar et al. 2020, "Conservative Q-Learning for Offline RL"; locomotion: 3 x 256 networks,
-/// actor learning rate 1e-4, 10 sampled actions, alpha 5; with <see cref="Lagrange"/>, alpha' is tuned so the penalty
-/// gap stays at <see cref="TargetActionGap"/>). The SAC fields (temperature, critic learning rate) are inherited.
+/// CQL hyperparameters (Kumar et al. 2020, "Conservative Q-Learning for Offline RL"), as the authors' code and d3rlpy
+/// run locomotion: 3 x 256 networks, actor learning rate 1e-4, critic 3e-4, temperature 1e-4, conservative weight
+/// alpha 5, 10 actions per set, no entropy in the TD target (the authors' deterministic_backup). CORL's cql.py differs:
+/// actor and temperature 3e-5 (--set actor_lr=3e-5 --set alpha_lr=3e-5), alpha 10 (cql_alpha=10) and 100 000 BC
+/// steps first (not in OffRL). With <see cref="Lagrange"/>, alpha' is tuned so that the penalty alpha * gap stays at
+/// <see cref="TargetActionGap"/> (the authors' form; CORL's is alpha' * alpha * (gap - tau)). The other SAC fields
+/// (critic learning rate, target entropy) are inherited.
 /// </summary>
 public sealed record CqlConfig : SacConfig
 {
@@ -15,23 +19,30 @@ public sealed record CqlConfig : SacConfig
     {
         Hidden = [256, 256, 256];
         ActorLr = 1e-4;
+        AlphaLr = 1e-4;
+        BackupEntropy = false;
         NormalizeObservations = true;
     }
 
-    /// <summary>Weight alpha of the conservative penalty (eq. 4).</summary>
+    /// <summary>Weight alpha of the conservative penalty (eq. 4; the authors' min_q_weight, d3rlpy's conservative_weight).</summary>
     public float CqlAlpha { get; init; } = 5f;
-    /// <summary>Actions sampled per state and per set (uniform, policy) for the log-sum-exp.</summary>
+    /// <summary>Actions sampled per state and per set (uniform, pi(.|s), pi(.|s')) for the log-sum-exp.</summary>
     public int SampledActions { get; init; } = 10;
+    /// <summary>Temperature of the log-sum-exp: T log sum exp(Q / T) (1 in all three references).</summary>
+    public float CqlTemperature { get; init; } = 1f;
     /// <summary>Tune alpha' by dual gradient descent (eq. 30) instead of a fixed weight.</summary>
     public bool Lagrange { get; init; } = false;
-    /// <summary>Threshold tau of the Lagrange variant.</summary>
+    /// <summary>Threshold tau of the Lagrange variant (the authors' lagrange_thresh, d3rlpy's alpha_threshold: 10).</summary>
     public float TargetActionGap { get; init; } = 10f;
+    /// <summary>Learning rate of log alpha' (the authors: the critic's, 3e-4).</summary>
     public double AlphaPrimeLr { get; init; } = 3e-4;
 
     public override void Validate()
     {
         base.Validate();
-        if (SampledActions < 1) throw new ArgumentException($"config: sampled_actions must be at least 1, got {SampledActions}");
+        if (SampledActions < 1 || SampledActions > 1000) throw new ArgumentException($"config: sampled_actions must be in 1..1000, got {SampledActions}");
+        if (!(CqlTemperature > 0) || !float.IsFinite(CqlTemperature)) throw new ArgumentException($"config: cql_temperature must be > 0, got {CqlTemperature}");
+        if (!(CqlAlpha >= 0) || !float.IsFinite(CqlAlpha)) throw new ArgumentException($"config: cql_alpha must be >= 0, got {CqlAlpha}");
     }
 }
 
@@ -47,7 +58,7 @@ public sealed class Cql : Sac, IAlgorithmFamily
     private readonly ParameterModule _alphaPrime = new("log_alpha_prime", new Shape(1));
     private Tensor LogAlphaPrime => _alphaPrime.Value;
     private readonly Adam? _alphaPrimeOpt;
-    private Tensor? _sRep;
+    private Tensor? _states, _policyStates;
     public new CqlConfig Config => (CqlConfig)base.Config;
     public override string Name => "cql";
 
@@ -56,37 +67,56 @@ public sealed class Cql : Sac, IAlgorithmFamily
         if (Config.Lagrange) _alphaPrimeOpt = Optim("alpha_prime", new Adam([LogAlphaPrime], Config.AlphaPrimeLr));
     }
 
-    /// <summary>CQL(H) (eq. 4) with importance-sampled log-sum-exp: actions ~ U(-1, 1) and ~ pi(.|s), N of each.</summary>
+    /// <summary>
+    /// CQL(H) (eq. 4) with the importance-sampled log-sum-exp of the authors' code (appendix F): N actions from each of
+    /// U(-1, 1), pi(.|s) and pi(.|s'), all scored at s and weighted by 1 / density; the three sets go through each
+    /// critic in one pass.
+    /// </summary>
     protected override Tensor? CriticRegularizer(TransitionBatch b, Tensor qData)
     {
-        int bs = b.Size, n = Config.SampledActions, od = ObservationDim, act = ActionDim;
-        if (_sRep is null || _sRep.Shape[0] != bs * n) _sRep = Tensor.Zeros(bs * n, od);
+        int bs = b.Size, n = Config.SampledActions, od = ObservationDim, act = ActionDim, bn = bs * n;
+        if (_states is null || _states.Shape[0] != 3 * bn)
+        {
+            _states = Tensor.Zeros(3 * bn, od);
+            _policyStates = Tensor.Zeros(2 * bn, od);
+        }
         for (int i = 0; i < bs; i++)
-            for (int k = 0; k < n; k++) Array.Copy(b.Obs, i * od, _sRep.Data, (i * n + k) * od, od);
-        var aRand = Tensor.Temp(new Shape(bs * n, act));
+            for (int k = 0; k < n; k++)
+            {
+                int row = i * n + k;
+                for (int set = 0; set < 3; set++) Array.Copy(b.Obs, i * od, _states.Data, (set * bn + row) * od, od);
+                Array.Copy(b.Obs, i * od, _policyStates!.Data, row * od, od);
+                Array.Copy(b.Next, i * od, _policyStates.Data, (bn + row) * od, od);
+            }
+        var aRand = Tensor.Temp(new Shape(bn, act));
         Rng.FillUniform(aRand.Data, -1f, 1f);
         Tensor aPi, logPi;
-        using (Tensor.NoGrad()) (aPi, logPi) = Networks.Policy(Actor, _sRep, act).RSample(Rng);
-        var qRand = Networks.Q(Critic, _sRep, aRand);     // [2, B*N, 1]
-        var qPi = Networks.Q(Critic, _sRep, aPi);
-        float logUniform = act * MathF.Log(0.5f);         // density of U(-1, 1)^act
-        var lp = logPi.Reshape(bs, n);
+        using (Tensor.NoGrad()) (aPi, logPi) = Networks.Policy(Actor, _policyStates!, act).RSample(Rng);   // [pi(.|s); pi(.|s')]
+        var q = Networks.Q(Critic, _states, Tensor.Concat(0, aRand, aPi));   // [2, 3 B N, 1]
+        float logUniform = act * MathF.Log(0.5f);                              // density of U(-1, 1)^act
+        var logPiS = logPi.Slice(0, 0, bn).Reshape(bs, n);
+        var logPiNext = logPi.Slice(0, bn, bn).Reshape(bs, n);
+        float t = Config.CqlTemperature;
         Tensor gap = Tensor.Scalar(0f);
         for (int m = 0; m < 2; m++)
         {
-            var cat = Tensor.Concat(1, qRand.Slice(0, m, 1).Reshape(bs, n) - logUniform, qPi.Slice(0, m, 1).Reshape(bs, n) - lp);
-            gap = gap + (cat.LogSumExp(1).Mean() - qData.Slice(0, m, 1).Mean());
+            var qm = q.Slice(0, m, 1).Reshape(3 * bn, 1);
+            var cat = Tensor.Concat(1, qm.Slice(0, 0, bn).Reshape(bs, n) - logUniform, qm.Slice(0, bn, bn).Reshape(bs, n) - logPiS,
+                qm.Slice(0, 2 * bn, bn).Reshape(bs, n) - logPiNext);
+            var logSumExp = t == 1f ? cat.LogSumExp(1) : (cat * (1f / t)).LogSumExp(1) * t;
+            gap = gap + (logSumExp.Mean() - qData.Slice(0, m, 1).Mean());   // log-sum-exp over the sets minus Q on dataset actions
         }
-        Record("cql_gap", gap.Item() / 2);
+        float gapValue = gap.Item();
+        Record("cql_gap", gapValue / 2);
         if (!Config.Lagrange) return gap * Config.CqlAlpha;
-        // Lagrange variant (eq. 30): alpha' >= 0 grows while the gap exceeds tau
+        // Lagrange variant (eq. 30): alpha' >= 0 grows while the weighted gap alpha * gap exceeds tau, for each critic
         float alphaPrime = Math.Clamp(MathF.Exp(LogAlphaPrime.Data[0]), 0f, 1e6f);
         _alphaPrimeOpt!.ZeroGrad();
-        var alphaLoss = (LogAlphaPrime.Exp() * (gap.Item() - 2 * Config.TargetActionGap)).Sum().Neg();
-        alphaLoss.Backward();
+        var alphaPrimeLoss = (LogAlphaPrime.Exp() * (Config.CqlAlpha * gapValue - 2 * Config.TargetActionGap)).Sum() * -0.5f;
+        alphaPrimeLoss.Backward();
         _alphaPrimeOpt.Step();
         Record("alpha_prime", alphaPrime);
-        return (gap - 2 * Config.TargetActionGap) * alphaPrime;
+        return (gap * Config.CqlAlpha - 2 * Config.TargetActionGap) * alphaPrime;
     }
 
     /// <summary>SAC's modules, and with the Lagrange variant its log alpha-prime (so a resumed run keeps the tuned weight).</summary>

@@ -6,11 +6,15 @@ namespace OffRL.Algorithms;
 
 /// <summary>
 /// IQL hyperparameters (Kostrikov et al. 2022, "Offline RL with Implicit Q-Learning", appendix B, locomotion:
-/// expectile 0.7, inverse temperature beta 3, learning rates 3e-4, 2 x 256 networks, batch 256; the authors' code and
-/// CORL also clip the advantage weight at 100 and anneal the actor's learning rate by a cosine schedule).
+/// expectile 0.7, inverse temperature beta 3, learning rates 3e-4, 2 x 256 networks, batch 256, rewards normalized by
+/// the range of episode returns times 1000; the authors' code and CORL also clip the advantage weight at 100, normalize
+/// observations and anneal the actor's learning rate by a cosine schedule over 1e6 steps). For AntMaze-style sparse
+/// rewards the authors use reward_normalization none with reward_bias -1, expectile 0.9 and beta 10.
 /// </summary>
 public sealed record IqlConfig : TdConfig
 {
+    public IqlConfig() => RewardNormalization = RewardNormalization.ReturnRange;
+
     public double ActorLr { get; init; } = 3e-4;
     public double CriticLr { get; init; } = 3e-4;
     public double ValueLr { get; init; } = 3e-4;
@@ -20,13 +24,18 @@ public sealed record IqlConfig : TdConfig
     public float Beta { get; init; } = 3f;
     /// <summary>Clip of the advantage weights (the authors' code: 100).</summary>
     public float MaxWeight { get; init; } = 100f;
-    /// <summary>Updates the actor's cosine schedule spans; null: the run's own length.</summary>
-    public long? CosineActorLrSteps { get; init; }
+    /// <summary>
+    /// Updates the actor's cosine learning-rate schedule spans: 1e6 as the authors' code (max_steps) and CORL's
+    /// (max_timesteps), whatever the run's length, so a 20k-step run trains at almost the full rate; null: the run's
+    /// own --steps (CORL's behaviour when max_timesteps is changed).
+    /// </summary>
+    public long? CosineActorLrSteps { get; init; } = 1_000_000;
 
     public override void Validate()
     {
         base.Validate();
         if (!(Expectile > 0 && Expectile < 1)) throw new ArgumentException($"config: expectile must be in (0, 1), got {Expectile}");
+        if (CosineActorLrSteps is < 1) throw new ArgumentException($"config: cosine_actor_lr_steps must be at least 1 (or null: the run's length), got {CosineActorLrSteps}");
     }
 }
 

@@ -14,25 +14,36 @@ namespace OffRL.Algorithms;
 public static class Recipes
 {
     /// <summary>
-    /// How an environment's datasets are built. The medium policy is the SAC snapshot whose normalized score is closest
-    /// to <see cref="MediumScore"/> within the band [low, high] over the whole run; with a <see cref="MediumTolerance"/>
-    /// it is the first snapshot within MediumScore ± tolerance (falling back to the closest in the band), so random,
-    /// medium and medium-replay can be built without training on to expert: the run stops at that snapshot unless an
-    /// expert kind was asked for, and both ways give the same three datasets.
+    /// How an environment's datasets are built. The medium policy must be a stable one, as D4RL's are (hopper-medium-v2:
+    /// return 1422 ± 378, about ±12 points): an evaluation of the SAC run (<see cref="EvalEvery"/>, 5 deterministic
+    /// episodes) in the band [low, high] makes the snapshot a candidate, which is then judged on
+    /// <see cref="MediumEpisodes"/> episodes of the stochastic policy that will collect the data. A candidate counts when
+    /// its judged score is in the band and the std of its episodes' scores is at most <see cref="MediumMaxStd"/>
+    /// (normalized points; null: no bound). The medium policy is the counting candidate closest to
+    /// <see cref="MediumScore"/>; with a <see cref="MediumTolerance"/> the first one within MediumScore ± tolerance is
+    /// final, so random, medium and medium-replay can be built without training on to expert. No counting candidate in
+    /// <see cref="ExpertSteps"/> is an error, not a fallback to an unstable one.
     /// </summary>
     public sealed record EnvRecipe(string Env, long ExpertSteps, int DatasetSteps, double MediumScoreLow, double MediumScoreHigh, int EvalEvery,
-        double MediumScore = 33, double? MediumTolerance = null);
+        double MediumScore = 33, double? MediumTolerance = null, int MediumEpisodes = 10, double? MediumMaxStd = 15);
+
+    /// <summary>
+    /// Version of the recipes, part of every cached file's name: a change of rule (version 2: the stable medium policy)
+    /// builds the datasets anew instead of reading ones made by the old rule.
+    /// </summary>
+    public const int Version = 2;
 
     public static readonly IReadOnlyDictionary<string, EnvRecipe> Envs = new Dictionary<string, EnvRecipe>
     {
-        ["pendulum"] = new("pendulum", 10_000, 50_000, 10, 70, 250),
-        ["cartpole"] = new("cartpole", 30_000, 50_000, 10, 70, 1000),
-        // Hopper's SAC evaluations jump by 20-40 points between snapshots (seed 0: 13 at 35k steps, 52 at 45k), so its
-        // target is near the average of D4RL's own hopper-medium data (about 44, return ~1400) with a wider tolerance.
-        ["hopper"] = new("hopper", 1_000_000, 1_000_000, 25, 55, 5_000, MediumScore: 44, MediumTolerance: 8),
-        ["halfcheetah"] = new("halfcheetah", 1_000_000, 1_000_000, 25, 40, 5_000, MediumTolerance: 5),
-        ["walker2d"] = new("walker2d", 1_000_000, 1_000_000, 25, 40, 5_000, MediumTolerance: 7),
-        ["pointmaze-umaze"] = new("pointmaze-umaze", 200_000, 200_000, 25, 45, 5_000),
+        // Pendulum's and CartPole's returns depend mostly on the start state, not on a policy that may fall: no spread bound.
+        ["pendulum"] = new("pendulum", 10_000, 50_000, 10, 70, 250, MediumMaxStd: null),
+        ["cartpole"] = new("cartpole", 30_000, 50_000, 10, 70, 1000, MediumMaxStd: null),
+        // Hopper's SAC snapshots often walk or fall at once (seed 0 at 15k steps: return 1106 ± 714, i.e. ±22 points):
+        // judged on 20 episodes, spread at most 15 points; target near D4RL's hopper-medium average (about 44).
+        ["hopper"] = new("hopper", 1_000_000, 1_000_000, 25, 55, 5_000, MediumScore: 44, MediumTolerance: 8, MediumEpisodes: 20, MediumMaxStd: 15),
+        ["halfcheetah"] = new("halfcheetah", 1_000_000, 1_000_000, 25, 40, 5_000, MediumTolerance: 5, MediumMaxStd: 10),
+        ["walker2d"] = new("walker2d", 1_000_000, 1_000_000, 25, 40, 5_000, MediumTolerance: 7, MediumEpisodes: 20, MediumMaxStd: 15),
+        ["pointmaze-umaze"] = new("pointmaze-umaze", 200_000, 200_000, 25, 45, 5_000, MediumMaxStd: null),
     };
 
     public static readonly string[] Kinds = ["random", "medium", "expert", "medium-replay", "medium-expert"];
@@ -65,12 +76,15 @@ public static class Recipes
         return false;
     }
 
+    /// <summary>Where the named dataset is cached: NAME-seedSEED-vVERSION.parquet in <see cref="CacheDir"/>.</summary>
+    public static string CachePath(string name, ulong seed) => Path.Combine(CacheDir, $"{name}-seed{seed}-v{Version}.parquet");
+
     /// <summary>The named dataset, from the cache or built now.</summary>
     public static Dataset Get(string name, ulong seed = 0, Action<string>? log = null)
     {
         if (!TryParse(name, out var recipe, out var kind))
             throw new ArgumentException($"unknown dataset '{name}' (ENV-KIND with ENV in {string.Join(", ", Envs.Keys)} and KIND in {string.Join(", ", Kinds)})");
-        var path = Path.Combine(CacheDir, $"{name}-seed{seed}.parquet");
+        var path = CachePath(name, seed);
         if (File.Exists(path)) return ParquetFormat.Read(path);
         log ??= Console.WriteLine;
         Build(recipe, seed, log, needExpert: kind is "expert" or "medium-expert");
@@ -84,7 +98,7 @@ public static class Recipes
     private static void Build(EnvRecipe r, ulong seed, Action<string> log, bool needExpert)
     {
         Directory.CreateDirectory(CacheDir);
-        string File(string kind) => Path.Combine(CacheDir, $"{r.Env}-{kind}-seed{seed}.parquet");
+        string File(string kind) => CachePath($"{r.Env}-{kind}", seed);
         using var probe = EnvRegistry.Make(r.Env);
         var actSpace = probe.ActionSpace;
         log($"building {r.Env} datasets (seed {seed}) in {CacheDir}: {(actSpace is Discrete ? "Double DQN" : "SAC")} for up to {r.ExpertSteps} steps, {r.DatasetSteps} transitions per dataset");
@@ -93,29 +107,36 @@ public static class Recipes
         log($"  random: return {random.EpisodeReturns().Average():F1}");
 
         var sac = NewLearner(r.Env, seed);
-        string mediumDir = Path.Combine(CacheDir, $"{r.Env}-medium-policy-seed{seed}");
+        string mediumDir = Path.Combine(CacheDir, $"{r.Env}-medium-policy-seed{seed}-v{Version}");
         Dataset? mediumReplay = null;
+        MediumRule.Judged? medium0 = null;
         long mediumStep = 0;
-        double mediumReturn = 0;
         var rule = new MediumRule(r, stopAtMedium: !needExpert);
         var online = Trainer.FitOnlineWithCallback(sac, r.Env, new TrainerConfig(Steps: r.ExpertSteps, EvalEvery: r.EvalEvery, EvalEpisodes: 5, Seed: seed, StartSteps: Math.Min(5000, (int)(r.ExpertSteps / 10)), Progress: false),
             (e, buffer) =>
             {
-                if (r.MediumTolerance is not null) log($"  SAC step {e.Step}: return {e.ReturnMean:F1} (score {e.NormalizedScore:F1})");
-                if (rule.Keep(e.NormalizedScore))
+                bool verbose = r.MediumTolerance is not null;
+                if (verbose) log($"  SAC step {e.Step}: return {e.ReturnMean:F1} (score {e.NormalizedScore:F1})");
+                var kept = rule.Keep(e.NormalizedScore, () => Judge(sac, r, seed), out var judged);
+                if (verbose && judged is { } j)
+                    log($"    judged on {r.MediumEpisodes} stochastic episodes: return {j.ReturnMean:F1} ± {j.ReturnStd:F1} (score {j.ScoreMean:F1} ± {j.ScoreStd:F1}): {(kept ? "medium policy" : "not kept")}");
+                if (kept)
                 {
                     sac.Save(mediumDir);
-                    mediumReplay = buffer.ToDataset(probe.ObservationSpace, actSpace, new DatasetInfo($"OffRL SAC replay buffer up to the medium policy (step {e.Step})", r.Env));
-                    (mediumStep, mediumReturn) = (e.Step, e.ReturnMean);
+                    mediumReplay = buffer.ToDataset(probe.ObservationSpace, actSpace, new DatasetInfo($"OffRL SAC replay buffer up to the medium policy (step {e.Step})", r.Env), sac.Preprocessing);
+                    (mediumStep, medium0) = (e.Step, judged);
                 }
                 return rule.Stop;
             });
-        if (mediumReplay is null) throw new InvalidOperationException($"{r.Env}: SAC never scored between {r.MediumScoreLow} and {r.MediumScoreHigh}; no medium policy (try another seed)");
-        log($"  medium policy: snapshot at step {mediumStep}, return {mediumReturn:F1}");
+        if (mediumReplay is null || medium0 is not { } m0)
+            throw new InvalidOperationException($"{r.Env}: in {online.Final.Step} SAC steps no snapshot scored between {r.MediumScoreLow} and {r.MediumScoreHigh} on {r.MediumEpisodes} episodes"
+                + (r.MediumMaxStd is { } bound ? $" with a spread of at most {bound} points" : "") + "; no medium policy (try another --dataset-seed)");
+        string mediumSource = $"OffRL SAC medium policy: snapshot at step {mediumStep}, judged on {r.MediumEpisodes} stochastic episodes: return {m0.ReturnMean:F1} ± {m0.ReturnStd:F1}, score {m0.ScoreMean:F1} ± {m0.ScoreStd:F1}";
+        log($"  {mediumSource}");
         var mediumAgent = NewLearner(r.Env, seed);
         mediumAgent.Load(mediumDir);
         (mediumAgent as Dqn)?.SettleExploration();
-        var medium = Collect(mediumAgent, r.Env, r.DatasetSteps, seed + 3);
+        var medium = Collect(mediumAgent, r.Env, r.DatasetSteps, seed + 3, mediumSource);
         ParquetFormat.Write(medium, File("medium"));
         ParquetFormat.Write(mediumReplay!, File("medium-replay"));
         log($"  medium: return {medium.EpisodeReturns().Average():F1}; medium-replay: {mediumReplay!.Count} transitions");
@@ -132,12 +153,26 @@ public static class Recipes
         log($"  expert: return {expert.EpisodeReturns().Average():F1}");
     }
 
+    /// <summary>The snapshot's stochastic policy over the recipe's <see cref="EnvRecipe.MediumEpisodes"/> episodes (seeds apart from evaluation's).</summary>
+    private static MediumRule.Judged Judge(Agent policy, EnvRecipe r, ulong seed)
+    {
+        var res = Rollout.Episodes(r.Env, policy, r.MediumEpisodes, seed + 2_000_000UL, deterministic: false);
+        var scores = res.Returns.Select(x => NormalizedScore.Score(r.Env, x)).ToArray();
+        double mean = scores.Average();
+        double std = Math.Sqrt(scores.Sum(x => (x - mean) * (x - mean)) / scores.Length);
+        return new MediumRule.Judged(res.Mean, res.Std, mean, std);
+    }
+
     /// <summary>
-    /// Which SAC snapshot is the medium policy, fed one evaluation score at a time: the closest to the target within the
-    /// band so far, frozen at the first one within the tolerance (when the recipe has one).
+    /// Which SAC snapshot is the medium policy (<see cref="EnvRecipe"/>), fed one evaluation at a time: a snapshot whose
+    /// evaluation is in the band is judged on more episodes; among those judged in the band with a spread within the
+    /// bound, the closest to the target so far, frozen at the first one within the tolerance (when the recipe has one).
     /// </summary>
     internal sealed class MediumRule(EnvRecipe r, bool stopAtMedium)
     {
+        /// <summary>A judged snapshot: return and normalized score, mean and std over its episodes.</summary>
+        public readonly record struct Judged(double ReturnMean, double ReturnStd, double ScoreMean, double ScoreStd);
+
         private double _bestGap = double.MaxValue;
 
         /// <summary>The first snapshot within the tolerance has been kept; no later one replaces it.</summary>
@@ -146,14 +181,22 @@ public static class Recipes
         /// <summary>Training may stop: settled, and no expert is needed.</summary>
         public bool Stop => Settled && stopAtMedium;
 
-        /// <summary>True when the snapshot with this score becomes the medium policy (replacing any earlier one).</summary>
-        public bool Keep(double? score)
+        /// <summary>True when the snapshot becomes the medium policy (replacing any earlier one); <paramref name="judge"/> runs only for a candidate.</summary>
+        public bool Keep(double? score, Func<Judged> judge, out Judged? judged)
         {
-            if (Settled || score is not { } s || s < r.MediumScoreLow || s > r.MediumScoreHigh || Math.Abs(s - r.MediumScore) >= _bestGap) return false;
-            _bestGap = Math.Abs(s - r.MediumScore);
-            Settled = _bestGap <= r.MediumTolerance;
+            judged = null;
+            if (Settled || score is not { } s || !InBand(s)) return false;
+            var j = judge();
+            judged = j;
+            if (!InBand(j.ScoreMean) || j.ScoreStd > (r.MediumMaxStd ?? double.PositiveInfinity)) return false;
+            double gap = Math.Abs(j.ScoreMean - r.MediumScore);
+            if (gap >= _bestGap) return false;
+            _bestGap = gap;
+            Settled = gap <= r.MediumTolerance;
             return true;
         }
+
+        private bool InBand(double s) => s >= r.MediumScoreLow && s <= r.MediumScoreHigh;
     }
 
     /// <summary>The online learner of a recipe: SAC for continuous actions, Double DQN for discrete ones.</summary>
@@ -165,7 +208,7 @@ public static class Recipes
     }
 
     /// <summary>Roll out a policy (null: uniform random actions) for a number of steps; stochastic actions, as D4RL's collection.</summary>
-    public static Dataset Collect(IPolicy? policy, string envName, int steps, ulong seed)
+    public static Dataset Collect(IPolicy? policy, string envName, int steps, ulong seed, string? source = null)
     {
         using var env = EnvRegistry.Make(envName);
         int od = env.ObservationSpace.Width, ad = env.ActionSpace.Width;
@@ -191,6 +234,6 @@ public static class Recipes
             if (r.Done) env.Reset(null, o); else next.AsSpan(t * od, od).CopyTo(o);
         }
         var cols = new DatasetColumns { Observations = obs, NextObservations = next, Actions = act, Rewards = rew, Terminals = term, Timeouts = tout, BehaviorLogProbs = logp };
-        return new Dataset(cols, env.ObservationSpace, env.ActionSpace, new DatasetInfo(policy is null ? "random policy" : $"{(policy as Agent)?.Name ?? "policy"} rollouts", envName));
+        return new Dataset(cols, env.ObservationSpace, env.ActionSpace, new DatasetInfo(source ?? (policy is null ? "random policy" : $"{(policy as Agent)?.Name ?? "policy"} rollouts"), envName));
     }
 }

@@ -20,6 +20,8 @@ public record SacConfig : TdConfig
     public float InitialAlpha { get; init; } = 1f;
     /// <summary>Entropy the temperature is tuned towards; null: -|A|.</summary>
     public float? TargetEntropy { get; init; }
+    /// <summary>Subtract alpha log pi(a'|s') in the TD target (SAC's soft backup, eq. 3); CQL turns it off.</summary>
+    public bool BackupEntropy { get; init; } = true;
 
     public override void Validate()
     {
@@ -66,12 +68,14 @@ public class Sac : Agent, IAlgorithmFamily
     {
         int act = ActionDim;
         float alpha = Alpha;
-        // Soft Bellman target (eq. 3): y = r + gamma (1 - d) (min Q'(s', a') - alpha log pi(a'|s')), a' ~ pi(.|s')
+        // Soft Bellman target (eq. 3): y = r + gamma (1 - d) (min Q'(s', a') - alpha log pi(a'|s')), a' ~ pi(.|s');
+        // without backup_entropy the entropy term is left out (CQL's deterministic backup)
         Tensor y;
         using (Tensor.NoGrad())
         {
             var (a2, logp2) = Networks.Policy(_actor, b.NextT, act).RSample(Rng);
-            y = b.RewT + b.DiscountT * (Networks.MinQ(Networks.Q(_criticTarget, b.NextT, a2)) - logp2 * alpha);
+            var next = Networks.MinQ(Networks.Q(_criticTarget, b.NextT, a2));
+            y = b.RewT + b.DiscountT * (Config.BackupEntropy ? next - logp2 * alpha : next);
         }
         // Critic loss (eq. 5): sum over both Q of the mean squared Bellman error
         _criticOpt.ZeroGrad();

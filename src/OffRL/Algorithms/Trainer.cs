@@ -97,7 +97,8 @@ public static class Trainer
 
     /// <summary>
     /// Online training that calls back after each evaluation with the replay buffer (dataset recipes); the run stops
-    /// early when the callback returns true.
+    /// early when the callback returns true. The buffer stores actions in the agent's own range (continuous actions in
+    /// [-1, 1], mapped from the env's bounds by <see cref="Agent.Preprocessing"/>), the range its networks learn in.
     /// </summary>
     public static TrainResult FitOnlineWithCallback(Agent agent, string envName, TrainerConfig c, Func<EvalResult, ReplayBuffer, bool>? onEval)
     {
@@ -111,6 +112,7 @@ public static class Trainer
         var obs = new float[env.ObservationSpace.Width];
         var next = new float[obs.Length];
         var act = new float[env.ActionSpace.Width];
+        var stored = new float[act.Length];
         long start = 0;
         if (c.ResumeFrom is { } from)
         {
@@ -145,7 +147,10 @@ public static class Trainer
             if (step < c.StartSteps) env.ActionSpace.SampleAction(rng, act);
             else agent.Act(obs, act, deterministic: false);
             var r = env.Step(act, next);
-            buffer.Add(obs, act, r.Reward, next, r.Terminated, r.Truncated);
+            // The buffer holds actions as the networks produce them ([-1, 1] for continuous spaces), not the env's range.
+            act.CopyTo(stored, 0);
+            agent.Preprocessing.ScaleAction(stored);
+            buffer.Add(obs, stored, r.Reward, next, r.Terminated, r.Truncated);
             if (r.Done) env.Reset(null, obs); else next.CopyTo(obs, 0);
             if (step >= c.StartSteps)
                 for (int k = 0; k < c.UpdatesPerStep; k++) agent.Update(sampler.Sample());

@@ -11,10 +11,22 @@ namespace OffRL.Algorithms;
 public static class Training
 {
     /// <summary>
-    /// Offline: the algorithm's data preparation, preprocessing fitted on the dataset (observation normalization when
-    /// the config asks; bounded continuous actions rescaled to [-1, 1]), trained and evaluated in <paramref name="env"/>.
+    /// Offline: the algorithm's data preparation, the preprocessing its config asks for fitted on the dataset
+    /// (observation normalization, reward normalization, scale and bias; bounded continuous actions rescaled to [-1, 1]),
+    /// applied once, saved with the model; trained and evaluated in <paramref name="env"/>.
     /// </summary>
     public static (Agent Agent, TrainResult Result) Offline(string algo, Dataset data, string env, TrainerConfig tc, JsonElement? overrides = null)
+    {
+        var (agent, prepared) = Prepare(algo, data, tc.Seed, overrides);
+        return (agent, Trainer.FitOffline(agent, prepared, env, tc));
+    }
+
+    /// <summary>
+    /// The agent of an offline run and the data it learns from, as <see cref="Offline"/> makes them: the algorithm's own
+    /// data preparation, then its config's preprocessing fitted (one place for every algorithm), set on the agent and
+    /// applied. A preprocessing that cannot be fitted is a <see cref="DataException"/> naming the field and dataset.
+    /// </summary>
+    public static (Agent Agent, Dataset Data) Prepare(string algo, Dataset data, ulong seed = 0, JsonElement? overrides = null)
     {
         var spec = AlgorithmRegistry.Find(algo);
         if (spec.Mode != LearningMode.Offline)
@@ -24,11 +36,10 @@ public static class Training
             throw new ArgumentException($"--algo {spec.Name}: needs {spec.Actions.ToString().ToLowerInvariant()} actions, the dataset's are {data.ActionSpace}; offline algorithms for these: {AlgorithmRegistry.Names(LearningMode.Offline, kind)}");
         var cfg = AlgorithmRegistry.Config(spec, overrides);
         if (spec.PrepareData is { } prepare) data = prepare(data, cfg);
-        var box = data.ActionSpace as Box;
-        var agent = spec.Create(data.ObservationDim, AgentActionSpace(data.ActionSpace), cfg, tc.Seed);
-        var pre = Preprocessing.Fit(data, new PreprocessingConfig(NormalizeObservations: cfg.NormalizeObservations, RescaleActions: box is { IsBounded: true }));
+        var pre = Preprocessing.Fit(data, cfg.Preprocessing(rescaleActions: data.ActionSpace is Box { IsBounded: true }));
+        var agent = spec.Create(data.ObservationDim, AgentActionSpace(data.ActionSpace), cfg, seed);
         agent.Preprocessing = pre;
-        return (agent, Trainer.FitOffline(agent, pre.Apply(data), env, tc));
+        return (agent, pre.Apply(data));
     }
 
     /// <summary>Online: the agent acts in <paramref name="env"/> (continuous actions rescaled from [-1, 1] to its bounds).</summary>

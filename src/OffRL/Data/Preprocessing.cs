@@ -3,18 +3,24 @@ using OffRL.IO;
 
 namespace OffRL.Data;
 
-/// <summary>How rewards are rescaled before learning.</summary>
-public enum RewardScaling
+/// <summary>How rewards are normalized before <see cref="PreprocessingConfig.RewardScale"/> and <see cref="PreprocessingConfig.RewardBias"/> apply.</summary>
+public enum RewardNormalization
 {
     None,
-    /// <summary>IQL's locomotion scaling: r * 1000 / (max episode return - min episode return) (Kostrikov et al. 2022).</summary>
-    Locomotion,
-    /// <summary>r - 1 for sparse goal-reaching rewards (IQL on AntMaze, maze2d-style sparse tasks).</summary>
-    SparseShift,
+    /// <summary>
+    /// r * 1000 / (max episode return - min episode return): the IQL authors' locomotion protocol (Kostrikov et al. 2022,
+    /// appendix B), also d3rlpy's ReturnBasedRewardScaler(multiplier=1000) and CORL's normalize_reward (1000 = the
+    /// episode limit).
+    /// </summary>
+    ReturnRange,
 }
 
-/// <summary>Which preprocessing to fit to a dataset.</summary>
-public sealed record PreprocessingConfig(bool NormalizeObservations = false, RewardScaling Rewards = RewardScaling.None, bool RescaleActions = false, float StdEpsilon = 1e-3f);
+/// <summary>
+/// Which preprocessing to fit to a dataset: observations standardized (std + <paramref name="StdEpsilon"/>, CORL's 1e-3),
+/// rewards r' = RewardScale * n(r) + RewardBias with n the <see cref="RewardNormalization"/>, bounded actions mapped to [-1, 1].
+/// </summary>
+public sealed record PreprocessingConfig(bool NormalizeObservations = false, RewardNormalization Rewards = RewardNormalization.None,
+    float RewardScale = 1f, float RewardBias = 0f, bool RescaleActions = false, float StdEpsilon = 1e-3f);
 
 /// <summary>
 /// Fitted preprocessing, saved with a model so the deployed policy sees what it was trained on:
@@ -43,18 +49,19 @@ public sealed record Preprocessing
                 ObservationStd = std.Select(x => (float)x + c.StdEpsilon).ToArray(),
             };
         }
-        switch (c.Rewards)
+        float scale = c.RewardScale;
+        if (c.Rewards == RewardNormalization.ReturnRange)
         {
-            case RewardScaling.Locomotion:
-                var ret = d.EpisodeReturns();
-                double span = ret.Max() - ret.Min();
-                if (!(span > 0)) throw new DataException("all episodes have the same return: locomotion reward scaling is undefined", d.Info.Source, "rewards");
-                p = p with { RewardScale = (float)(1000.0 / span) };
-                break;
-            case RewardScaling.SparseShift:
-                p = p with { RewardShift = -1f };
-                break;
+            var ret = d.EpisodeReturns();
+            double span = ret.Length == 0 ? 0 : ret.Max() - ret.Min();
+            if (!(span > 0))
+                throw new DataException(ret.Length <= 1
+                    ? $"return_range needs several episodes with different returns; the dataset has {ret.Length} episode(s) (no episode boundaries: mark terminals or timeouts, or set reward_normalization: none)"
+                    : $"return_range needs episodes with different returns; all {ret.Length} episodes return {ret[0]:G6} (set reward_normalization: none)",
+                    d.Info.Source is { Length: > 0 } source ? source : "dataset", "reward_normalization");
+            scale = (float)(c.RewardScale * 1000.0 / span);
         }
+        p = p with { RewardScale = scale, RewardShift = c.RewardBias };
         if (c.RescaleActions)
         {
             if (d.ActionSpace is not Box { IsBounded: true } box) throw new DataException($"action space {d.ActionSpace} has no finite bounds to rescale from", d.Info.Source, "actions");

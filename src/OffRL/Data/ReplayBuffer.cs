@@ -114,8 +114,11 @@ public sealed class ReplayBuffer : ITransitionSource
         terminal = _term[row];
     }
 
-    /// <summary>The buffer's contents as a dataset (oldest first), with stored next observations.</summary>
-    public Dataset ToDataset(Space observationSpace, Space actionSpace, DatasetInfo? info = null)
+    /// <summary>
+    /// The buffer's contents as a dataset (oldest first), with stored next observations; <paramref name="actionsFrom"/>
+    /// maps stored actions back to the environment's range (online learners store them in [-1, 1]).
+    /// </summary>
+    public Dataset ToDataset(Space observationSpace, Space actionSpace, DatasetInfo? info = null, Preprocessing? actionsFrom = null)
     {
         int start = Count < Capacity ? 0 : _head;
         float[] G(float[] src, int w) { var d = new float[Count * w]; for (int k = 0; k < Count; k++) Array.Copy(src, ((start + k) % Capacity) * w, d, k * w, w); return d; }
@@ -125,6 +128,7 @@ public sealed class ReplayBuffer : ITransitionSource
             Observations = G(_obs, ObservationDim), Actions = G(_act, ActionDim), Rewards = P(_rew),
             Terminals = P(_term), Timeouts = P(_timeout), NextObservations = G(_next, ObservationDim),
         };
+        actionsFrom?.UnscaleAction(cols.Actions);
         return new Dataset(cols, observationSpace, actionSpace, info ?? new DatasetInfo("replay buffer"), new Dataset.ValidationOptions(TruncateTail: true));
     }
 }

@@ -77,7 +77,12 @@ public static class ConfigFile
         {
             var key = FindField(node, p.Name)
                 ?? throw new ArgumentException($"config: '{p.Name}' is not a field of {type.Name} (fields: {string.Join(", ", node.Select(kv => Snake(kv.Key)))})");
-            node[key] = JsonNode.Parse(p.Value.GetRawText());
+            var value = JsonNode.Parse(p.Value.GetRawText());
+            // Enum values as config files write them: return_range = ReturnRange.
+            var fieldType = type.GetProperty(key)?.PropertyType;
+            if (p.Value.ValueKind == JsonValueKind.String && fieldType is not null && (Nullable.GetUnderlyingType(fieldType) ?? fieldType).IsEnum)
+                value = JsonValue.Create(p.Value.GetString()!.Replace("_", "").Replace("-", ""));
+            node[key] = value;
         }
         try { return (T)(node.Deserialize(type, JsonOptions) ?? defaults); }
         catch (JsonException e)

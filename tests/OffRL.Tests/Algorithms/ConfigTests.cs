@@ -130,6 +130,80 @@ public class ConfigTests
     }
 
     [Fact]
+    public void RewardPreprocessingIsAConfigFieldAppliedToWhatTheSamplerDraws()
+    {
+        var ret = Pendulum.EpisodeReturns();
+        float scale = (float)(1000.0 / (ret.Max() - ret.Min()));
+        // IQL's default: the authors' return-range normalization, r * 1000 / (max - min episode return)
+        var (iql, data) = Training.Prepare("iql", Pendulum, overrides: Set("hidden=[8]"));
+        Assert.Equal(scale, iql.Preprocessing.RewardScale, 4);
+        for (int i = 0; i < Pendulum.Count; i++) Assert.Equal(scale * Pendulum.Rewards[i], data.Rewards[i], 3);
+        var scaled = new HashSet<float>(data.Rewards.ToArray());
+        var batch = Trainer.Sampler(iql, new DatasetSource(data), new Rng(1)).Sample();
+        Assert.All(batch.Rew, r => Assert.Contains(r, scaled));                        // the sampler draws the scaled rewards
+        var dir = Directory.CreateTempSubdirectory("offrl-reward-scale").FullName;
+        iql.Save(dir);
+        Assert.Equal(iql.Preprocessing.RewardScale, AlgorithmRegistry.Load(dir).Preprocessing.RewardScale);   // saved with the model
+
+        var (_, none) = Training.Prepare("iql", Pendulum, overrides: Set("reward_normalization=none"));
+        Assert.Equal(Pendulum.Rewards[5], none.Rewards[5]);
+        var yaml = Path.Combine(dir, "td3bc.yaml");
+        File.WriteAllText(yaml, "reward_normalization: return_range\nreward_scale: 2\nreward_bias: -1\n");
+        var (_, td3) = Training.Prepare("td3bc", Pendulum, overrides: ConfigFile.Overrides(yaml, null));
+        Assert.Equal(2 * scale * Pendulum.Rewards[5] - 1, td3.Rewards[5], 3);
+        Assert.Equal(Pendulum.Rewards[5], Training.Prepare("td3bc", Pendulum).Data.Rewards[5]);   // TD3+BC's default: none
+    }
+
+    [Fact]
+    public void AnUnfittableRewardNormalizationIsOneClearErrorAndNothingIsWritten()
+    {
+        var cols = Pendulum.CopyColumns();
+        Array.Fill(cols.Rewards, -1f);   // every episode returns -200
+        var flat = Pendulum.With(cols, "constant rewards");
+        var dir = Path.Combine(Directory.CreateTempSubdirectory("offrl-unfittable").FullName, "run");
+        var ex = Assert.Throws<DataException>(() => Training.Offline("iql", flat, "pendulum", new TrainerConfig(Steps: 1, OutDir: dir, Progress: false)));
+        Assert.Contains("reward_normalization", ex.Message);
+        Assert.Contains(Pendulum.Info.Source, ex.Message);
+        Assert.False(Directory.Exists(dir));
+    }
+
+    [Fact]
+    public void OnlineLearnersStoreActionsInTheirNetworksRange()
+    {
+        using var env = OffRL.Envs.EnvRegistry.Make("pendulum");   // torque in [-2, 2]
+        var sac = Training.OnlineAgent(AlgorithmRegistry.Find("sac"), env, AlgorithmRegistry.Config(AlgorithmRegistry.Find("sac"), Set("hidden=[8]")), 0);
+        Dataset? stored = null, asEnv = null;
+        Trainer.FitOnlineWithCallback(sac, "pendulum", new TrainerConfig(Steps: 400, StartSteps: 300, EvalEvery: 400, EvalEpisodes: 1, Progress: false),
+            (_, buffer) =>
+            {
+                stored = buffer.ToDataset(env.ObservationSpace, env.ActionSpace);
+                asEnv = buffer.ToDataset(env.ObservationSpace, env.ActionSpace, actionsFrom: sac.Preprocessing);
+                return false;
+            });
+        float MaxAbs(Dataset d) => d.Actions.ToArray().Max(MathF.Abs);
+        Assert.InRange(MaxAbs(stored!), 0.95f, 1f);    // random and policy actions alike, in [-1, 1]
+        Assert.InRange(MaxAbs(asEnv!), 1.9f, 2f);      // mapped back for datasets (medium-replay)
+    }
+
+    [Fact]
+    public void CqlRunsTheAuthorsProtocolAndItsFieldsReachTheUpdate()
+    {
+        var c = new CqlConfig();
+        Assert.Equal((1e-4, 1e-4, false, 5f), (c.ActorLr, c.AlphaLr, c.BackupEntropy, c.CqlAlpha));
+        Assert.True(new SacConfig().BackupEntropy);
+        static float After(string metric, string algo, params string[] pairs)
+        {
+            string[] small = algo == "cql" ? ["hidden=[8]", "sampled_actions=2"] : ["hidden=[8]"];
+            var agent = AlgorithmRegistry.Create(algo, 3, Box.Uniform(1, -1f, 1f), 0, Set([.. pairs, .. small]));
+            return agent.Update(RandomBatch(seed: 4))[metric];
+        }
+        Assert.NotEqual(After("critic_loss", "sac"), After("critic_loss", "sac", "backup_entropy=false"));
+        Assert.NotEqual(After("critic_loss", "cql"), After("critic_loss", "cql", "backup_entropy=true"));
+        Assert.NotEqual(After("cql_gap", "cql"), After("cql_gap", "cql", "cql_temperature=0.5"));
+        Assert.NotEqual(After("critic_loss", "cql"), After("critic_loss", "cql", "cql_alpha=1"));
+    }
+
+    [Fact]
     public void TopFractionReachesEpisodeSelectionOnBcAndPbc()
     {
         var bc = AlgorithmRegistry.Find("bc");

@@ -39,7 +39,7 @@ public class LearningTests(PendulumDatasets data)
         Assert.True(r < m && m < e, $"random {r}, medium {m}, expert {e}");
         Assert.Equal(data.Medium.Count + expert.Count, mixed.Count);
         Assert.True(data.MediumReplay.Count < data.Medium.Count);
-        Assert.True(File.Exists(Path.Combine(data.Dir, "pendulum-medium-replay-seed0.parquet")));
+        Assert.True(File.Exists(Path.Combine(data.Dir, $"pendulum-medium-replay-seed0-v{Recipes.Version}.parquet")));
         Assert.Throws<ArgumentException>(() => Recipes.Get("pendulum-nonsense"));
     }
 
@@ -143,24 +143,30 @@ public class LearningTests(PendulumDatasets data)
 
 public class RecipeRuleTests
 {
+    private static Recipes.MediumRule.Judged J(double score, double std) => new(0, 0, score, std);
+
     [Fact]
-    public void MediumIsTheFirstSnapshotWithinToleranceAndTrainingStopsThereOnlyWithoutExpert()
+    public void MediumIsTheFirstStableSnapshotWithinToleranceAndTrainingStopsThereOnlyWithoutExpert()
     {
-        var hopper = Recipes.Envs["hopper"];   // target 44 +- 8, band [25, 55]
-        double?[] scores = [null, 14.2, 30, 60, 51.9, 44, 38];
-        bool[] keep = [false, false, true, false, true, false, false];
+        var hopper = Recipes.Envs["hopper"];   // target 44 +- 8, band [25, 55], spread at most 15 points
+        double?[] scores = [null, 14.2, 30, 60, 45, 51.9, 44, 38];
+        // what the longer, stochastic judgement finds for the candidates (in the band)
+        Recipes.MediumRule.Judged[] judged = [default, default, J(31, 5), default, J(40, 22), J(50.5, 9), J(44, 3), J(39, 4)];
+        bool[] keep = [false, false, true, false, false, true, false, false];
         foreach (bool stop in new[] { true, false })
         {
             var rule = new Recipes.MediumRule(hopper, stopAtMedium: stop);
+            int judgedCount = 0;
             for (int i = 0; i < scores.Length; i++)
             {
-                Assert.Equal(keep[i], rule.Keep(scores[i]));
-                Assert.Equal(stop && i >= 4, rule.Stop);   // settled at 51.9 (gap 7.9); an exact 44 later does not replace it
+                Assert.Equal(keep[i], rule.Keep(scores[i], () => { judgedCount++; return judged[i]; }, out var j));
+                Assert.Equal(stop && i >= 5, rule.Stop);   // 45 walks or falls (spread 22): not kept; settled at 50.5 (gap 6.5)
             }
+            Assert.Equal(3, judgedCount);   // only candidates in the band are judged, and none after settling
         }
-        // Without a tolerance (pendulum): the closest to the target in the band over the whole run, never stopping early.
+        // Without a tolerance or spread bound (pendulum): the closest to the target in the band over the whole run, never stopping early.
         var pendulum = new Recipes.MediumRule(Recipes.Envs["pendulum"], stopAtMedium: true);
-        Assert.Equal([true, true, false, true, false], new double?[] { 20, 40, 45, 33, 5 }.Select(s => pendulum.Keep(s)));
+        Assert.Equal([true, true, false, true, false], new double?[] { 20, 40, 45, 33, 5 }.Select(s => pendulum.Keep(s, () => J(s!.Value, 80), out _)));
         Assert.False(pendulum.Stop);
     }
 }

@@ -13,7 +13,7 @@ public class ProcessingTests : IDisposable
     public void PreprocessingFitsAppliesAndRoundTrips()
     {
         var d = Fixtures.Linear(30);
-        var p = Preprocessing.Fit(d, new PreprocessingConfig(NormalizeObservations: true, Rewards: RewardScaling.Locomotion, RescaleActions: true));
+        var p = Preprocessing.Fit(d, new PreprocessingConfig(NormalizeObservations: true, Rewards: RewardNormalization.ReturnRange, RescaleActions: true));
         var ret = d.EpisodeReturns();
         Assert.Equal(1000.0 / (ret.Max() - ret.Min()), p.RewardScale, 3);
         var t = p.Apply(d);
@@ -34,8 +34,10 @@ public class ProcessingTests : IDisposable
         var back = Preprocessing.Load(path);
         Assert.Equal(p.ObservationMean, back.ObservationMean);
         Assert.Equal(p.RewardScale, back.RewardScale);
-        var sparse = Preprocessing.Fit(d, new PreprocessingConfig(Rewards: RewardScaling.SparseShift));
+        var sparse = Preprocessing.Fit(d, new PreprocessingConfig(RewardBias: -1f));
         Assert.Equal(d.Rewards[0] - 1f, sparse.Apply(d).Rewards[0]);
+        var both = Preprocessing.Fit(d, new PreprocessingConfig(Rewards: RewardNormalization.ReturnRange, RewardScale: 0.5f, RewardBias: 2f));
+        Assert.Equal(0.5f * p.RewardScale * d.Rewards[3] + 2f, both.Apply(d).Rewards[3], 3);
     }
 
     [Fact]

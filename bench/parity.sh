@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# OffRL vs its PyTorch reference (bench/reference/offline_rl.py), side by side on the very same dataset file and
+# evaluated in the same OffRL environment (issue 27). For each dataset, algorithm and seed, each side trains STEPS
+# updates; OffRL evaluates every EVAL_EVERY steps (EPISODES episodes) as `offrl train` does, the reference writes a
+# snapshot at the same steps and `offrl eval` evaluates it with the same episode seeds. Resumable: a finished run's
+# result file is kept and skipped. Two queues, each pinned to one core (taskset), one thread per process.
+#
+#   bash bench/parity.sh                                              # the issue's grid: results in bench/results/parity
+#   DATASETS=halfcheetah-medium-replay ALGOS=cql SEEDS=0 STEPS=10000 bash bench/parity.sh
+#
+# Variables: DATASETS, ALGOS, SEEDS, STEPS, EVAL_EVERY, EPISODES, SIDES ("offrl torch"), OUT, WORK, OFFRL_DATA, and
+# MUJOCO_OUT (also file OffRL's runs into that MuJoCo table folder, as bench/mujoco-offline.sh would).
+# Needs Debian's python3-torch, python3-h5py and libopenblas0-pthread for the reference side.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATASETS=${DATASETS:-"hopper-medium halfcheetah-medium-replay"}
+ALGOS=${ALGOS:-"td3bc iql"}
+SEEDS=${SEEDS:-"0 1 2"}
+STEPS=${STEPS:-20000}
+EVAL_EVERY=${EVAL_EVERY:-5000}
+EPISODES=${EPISODES:-10}
+SIDES=${SIDES:-"offrl torch"}
+OUT=${OUT:-bench/results/parity}
+WORK=${WORK:-${TMPDIR:-/tmp}/offrl-parity}
+export OUT WORK STEPS EVAL_EVERY EPISODES
+mkdir -p "$OUT/runs" "$WORK"
+dotnet build -c Release src/OffRL.Cli -o "$WORK/bin" >/dev/null
+export OFFRL="dotnet $WORK/bin/OffRL.Cli.dll"
+
+# 1. The dataset files both sides read (D4RL-layout HDF5 converted from OffRL's built-in datasets), and their statistics.
+for ds in $DATASETS; do
+  [[ -s "$WORK/$ds.hdf5" ]] || OFFRL_THREADS=2 $OFFRL dataset convert "$ds" "$WORK/$ds.hdf5" >&2
+  [[ -s "$OUT/dataset-$ds.json" ]] || { OFFRL_THREADS=2 $OFFRL dataset info "$WORK/$ds.hdf5" --json | tail -n 1 > "$OUT/dataset-$ds.json.tmp" && mv "$OUT/dataset-$ds.json.tmp" "$OUT/dataset-$ds.json"; }
+done
+
+# 2. One run: train one side, evaluate its snapshots, write OUT/runs/SIDE-ALGO-DATASET-seedS.json atomically.
+run_one() {
+  local side=$1 algo=$2 ds=$3 seed=$4 core=$5
+  local name="$side-$algo-$ds-seed$seed" dir="$WORK/$side-$algo-$ds-seed$seed"
+  local result="$OUT/runs/$name.json"
+  [[ -s "$result" ]] && return 0
+  local env=${ds%%-*} evals="$WORK/$name.evals"
+  rm -rf "$dir" "$evals"; mkdir -p "$dir"
+  echo "$(date +%H:%M:%S) core $core: $name"
+  if [[ $side == offrl ]]; then
+    OFFRL_THREADS=1 taskset -c "$core" $OFFRL train --algo "$algo" --dataset "$WORK/$ds.hdf5" --env "$env" --seed "$seed" --steps "$STEPS" \
+      --eval-every "$EVAL_EVERY" --eval-episodes "$EPISODES" --out "$dir" --json > "$dir.log" 2>&1 || { echo "FAILED $name ($dir.log)"; return 0; }
+    tail -n 1 "$dir.log" > "$dir.train.json"
+    # metrics.csv: step,return_mean,return_std,normalized_score,... -> one JSON object per evaluation
+    tail -n +2 "$dir/metrics.csv" | awk -F, '{printf "{\"step\": %s, \"return_mean\": %s, \"return_std\": %s, \"normalized_score\": %s}\n", $1, $2, $3, $4}' > "$evals"
+  else
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 taskset -c "$core" /usr/bin/python3 bench/reference/offline_rl.py \
+      --algo "$algo" --dataset "$WORK/$ds.hdf5" --steps "$STEPS" --seed "$seed" --snapshot-every "$EVAL_EVERY" --out "$dir" > "$dir.log" 2>&1 \
+      || { echo "FAILED $name ($dir.log)"; return 0; }
+    tail -n 1 "$dir.log" > "$dir.train.json"
+    for ((step = EVAL_EVERY; step <= STEPS; step += EVAL_EVERY)); do
+      OFFRL_THREADS=1 taskset -c "$core" $OFFRL eval --checkpoint "$dir/step-$step" --env "$env" --episodes "$EPISODES" --seed $((1000000 + seed)) --json \
+        | tail -n 1 | sed "s/^{/{\"step\": $step, /" >> "$evals"
+    done
+  fi
+  /usr/bin/python3 - "$side" "$algo" "$ds" "$seed" "$dir.train.json" "$evals" "$result" <<'PY'
+import json, os, sys
+side, algo, ds, seed, train, evals, out = sys.argv[1:]
+r = {"side": side, "algo": algo, "dataset": ds, "seed": int(seed), "train": json.load(open(train)),
+     "evaluations": [json.loads(l) for l in open(evals) if l.strip()]}
+open(out + ".tmp", "w").write(json.dumps(r, indent=1))
+os.replace(out + ".tmp", out)
+PY
+  # OffRL's runs also count in the MuJoCo table (bench/mujoco-offline.sh's layout) when MUJOCO_OUT is set
+  if [[ $side == offrl && -n ${MUJOCO_OUT:-} ]]; then
+    mkdir -p "$MUJOCO_OUT/runs"
+    cp "$dir/metrics.csv" "$MUJOCO_OUT/runs/$ds-$algo-seed$seed.metrics.csv"
+    sed "s|\"dataset\":\"[^\"]*\"|\"dataset\":\"$ds\"|" "$dir.train.json" > "$MUJOCO_OUT/runs/$ds-$algo-seed$seed.json.tmp"
+    mv "$MUJOCO_OUT/runs/$ds-$algo-seed$seed.json.tmp" "$MUJOCO_OUT/runs/$ds-$algo-seed$seed.json"
+  fi
+}
+export -f run_one
+
+# 3. Jobs in dataset / algo / seed / side order, dealt alternately to two queues pinned to cores 0 and 1.
+jobs=()
+for ds in $DATASETS; do for algo in $ALGOS; do for seed in $SEEDS; do for side in $SIDES; do jobs+=("$side $algo $ds $seed"); done; done; done; done
+cores=$(nproc); (( cores > 2 )) && cores=2
+for ((q = 0; q < cores; q++)); do
+  ( for ((i = q; i < ${#jobs[@]}; i += cores)); do run_one ${jobs[$i]} "$q"; done ) &
+done
+wait
+
+# 4. The table.
+/usr/bin/python3 bench/reference/parity_table.py "$OUT"
