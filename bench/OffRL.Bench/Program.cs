@@ -31,6 +31,7 @@ var names = new Dictionary<string, Func<int, Dictionary<string, double>>>
     ["mujoco-compare"] = _ => EnvBenchmarks.CompareWithGym(Environment.GetEnvironmentVariable("GYM_XML_DIR")),
     ["offline-table"] = _ => OfflineTable.Build(Environment.GetEnvironmentVariable("OUT") ?? "bench/results/mujoco"),
     ["import-check"] = _ => ImportCheck.Run(Environment.GetEnvironmentVariable("CHECKPOINT")),
+    ["lockstep"] = _ => Lockstep.Run(),
 };
 if (args.Length == 0 || !names.ContainsKey(args[0]))
 {

@@ -142,11 +142,11 @@ class Td3Bc:
         self.actor_t, self.critic_t = frozen_copy(self.actor), frozen_copy(self.critic)
         self.opt_a = torch.optim.Adam(self.actor.parameters(), lr=3e-4)
         self.opt_c = torch.optim.Adam(self.critic.parameters(), lr=3e-4)
-        self.gen, self.it = gen, 0
+        self.gen, self.it, self.policy_noise = gen, 0, 0.2
 
     def update(self, s, a, r, s2, disc):
         with torch.no_grad():
-            noise = (torch.randn(a.shape, generator=self.gen) * 0.2).clamp(-0.5, 0.5)
+            noise = (torch.randn(a.shape, generator=self.gen) * self.policy_noise).clamp(-0.5, 0.5)
             a2 = (self.actor_t(s2) + noise).clamp(-1, 1)
             y = r + disc * torch.min(*self.critic_t(s2, a2))                    # clipped double-Q target
         q1, q2 = self.critic(s, a)
@@ -274,6 +274,20 @@ class Cql:
                 "critic_target": twin_params(self.critic_t), "temperature": {"log_alpha": self.log_alpha.detach()}}
 
 
+def td3bc_load(agent, m):
+    mlp_load(agent.actor, m["actor"]); mlp_load(agent.actor_t, m["actor_target"])
+    twin_load(agent.critic, m["critic"]); twin_load(agent.critic_t, m["critic_target"])
+
+
+def iql_load(agent, m):
+    mlp_load(agent.mean, m["actor"], "mean.")
+    with torch.no_grad():
+        agent.log_std.copy_(m["actor"]["log_std"])
+    mlp_load(agent.value, m["value"])
+    twin_load(agent.critic, m["critic"]); twin_load(agent.critic_t, m["critic_target"])
+
+
+Td3Bc.load, Iql.load = td3bc_load, iql_load
 ALGOS = {"td3bc": Td3Bc, "iql": Iql, "cql": Cql}
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -299,6 +313,61 @@ def twin_params(twin):
         out[f"layers.{i}.weight"] = torch.stack([l1.weight.detach().t(), l2.weight.detach().t()])
         out[f"layers.{i}.bias"] = torch.stack([l1.bias.detach(), l2.bias.detach()])
     return out
+
+
+def mlp_load(seq, t, prefix=""):
+    with torch.no_grad():
+        for i, l in enumerate(linears(seq)):
+            l.weight.copy_(t[f"{prefix}layers.{i}.weight"]); l.bias.copy_(t[f"{prefix}layers.{i}.bias"])
+
+
+def twin_load(twin, t):
+    with torch.no_grad():
+        for i, (l1, l2) in enumerate(zip(linears(twin.q[0]), linears(twin.q[1]))):
+            w, b = t[f"layers.{i}.weight"], t[f"layers.{i}.bias"]
+            l1.weight.copy_(w[0].t()); l2.weight.copy_(w[1].t()); l1.bias.copy_(b[0]); l2.bias.copy_(b[1])
+
+
+def read_safetensors(path):
+    raw = open(path, "rb").read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8:8 + n])
+    out = {}
+    for name, e in header.items():
+        if name == "__metadata__":
+            continue
+        b, end = e["data_offsets"]
+        out[name] = torch.from_numpy(np.frombuffer(raw[8 + n + b:8 + n + end], dtype="<f4").copy().reshape(e["shape"]))
+    return out
+
+
+def read_checkpoint(folder):
+    return {f[:-len(".safetensors")]: read_safetensors(os.path.join(folder, f)) for f in os.listdir(folder) if f.endswith(".safetensors")}
+
+
+def lockstep_row(t, s, rows):
+    """Row of batch slot s at update t (OffRL.Bench's Lockstep.Row): a multiplicative hash, modulo the row count."""
+    return ((((t * 256 + s) * 11400714819323198485) & 0xFFFFFFFFFFFFFFFF) >> 16) % rows
+
+
+def lockstep(cls, data, folder, steps):
+    """Start from OffRL's initial networks, make the same updates on the same batches, compare with OffRL's result."""
+    gen = torch.Generator().manual_seed(0)
+    agent = cls(data.obs_dim, data.act_dim, gen)
+    agent.load(read_checkpoint(os.path.join(folder, "init")))
+    if cls is Td3Bc:
+        agent.policy_noise = 0.0
+    for t in range(steps):
+        i = torch.tensor([lockstep_row(t, s, data.n) for s in range(256)])
+        agent.update(data.obs[i], data.act[i], data.rew[i], data.next[i], data.disc[i])
+    theirs = cls(data.obs_dim, data.act_dim, gen)
+    theirs.load(read_checkpoint(os.path.join(folder, "final")))
+    s, a = data.obs[:1024], data.act[:1024]
+    with torch.no_grad():
+        da = (agent.act(s) - theirs.act(s)).abs().max().item()
+        q_mine, q_theirs = agent.critic(s, a)[0], theirs.critic(s, a)[0]
+        dq = ((q_mine - q_theirs).abs().max() / q_theirs.abs().max()).item()
+    print(json.dumps({"algo": cls.name, "steps": steps, "max_abs_action_diff": da, "max_rel_q_diff": dq}))
 
 
 def write_atomic(path, data):
@@ -347,12 +416,17 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--snapshot-every", type=int, default=0)
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", help="checkpoint folder to write")
+    p.add_argument("--lockstep", help="folder of OffRL.Bench lockstep (init/, final/): replay its updates and compare")
     a = p.parse_args()
     torch.manual_seed(a.seed)
     gen = torch.Generator().manual_seed(a.seed)
     cls = ALGOS[a.algo]
     data = Data(a.dataset, cls.gamma, cls.reward_normalization)
+    if a.lockstep:
+        return lockstep(cls, data, a.lockstep, a.steps)
+    if not a.out:
+        sys.exit("error: --out is required (or --lockstep)")
     agent = cls(data.obs_dim, data.act_dim, gen)
     start = time.perf_counter()
     for t in range(1, a.steps + 1):

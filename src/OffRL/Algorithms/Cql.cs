@@ -9,7 +9,7 @@ namespace OffRL.Algorithms;
 /// run locomotion: 3 x 256 networks, actor learning rate 1e-4, critic 3e-4, temperature 1e-4, conservative weight
 /// alpha 5, 10 actions per set, no entropy in the TD target (the authors' deterministic_backup). CORL's cql.py differs:
 /// actor and temperature 3e-5 (--set actor_lr=3e-5 --set alpha_lr=3e-5), alpha 10 (cql_alpha=10) and 100 000 BC
-/// steps first (not in OffRL). With <see cref="Lagrange"/>, alpha' is tuned so that the penalty alpha * gap stays at
+/// steps first (bc_steps=100000). With <see cref="Lagrange"/>, alpha' is tuned so that the penalty alpha * gap stays at
 /// <see cref="TargetActionGap"/> (the authors' form; CORL's is alpha' * alpha * (gap - tau)). The other SAC fields
 /// (critic learning rate, target entropy) are inherited.
 /// </summary>
@@ -36,6 +36,8 @@ public sealed record CqlConfig : SacConfig
     public float TargetActionGap { get; init; } = 10f;
     /// <summary>Learning rate of log alpha' (the authors: the critic's, 3e-4).</summary>
     public double AlphaPrimeLr { get; init; } = 3e-4;
+    /// <summary>Updates at the start in which the actor maximizes log pi(a|s) of the dataset's actions instead of Q (CORL: 100 000; the authors and d3rlpy: 0).</summary>
+    public long BcSteps { get; init; }
 
     public override void Validate()
     {
@@ -43,6 +45,7 @@ public sealed record CqlConfig : SacConfig
         if (SampledActions < 1 || SampledActions > 1000) throw new ArgumentException($"config: sampled_actions must be in 1..1000, got {SampledActions}");
         if (!(CqlTemperature > 0) || !float.IsFinite(CqlTemperature)) throw new ArgumentException($"config: cql_temperature must be > 0, got {CqlTemperature}");
         if (!(CqlAlpha >= 0) || !float.IsFinite(CqlAlpha)) throw new ArgumentException($"config: cql_alpha must be >= 0, got {CqlAlpha}");
+        if (BcSteps < 0) throw new ArgumentException($"config: bc_steps must be >= 0, got {BcSteps}");
     }
 }
 
@@ -118,6 +121,9 @@ public sealed class Cql : Sac, IAlgorithmFamily
         Record("alpha_prime", alphaPrime);
         return (gap * Config.CqlAlpha - 2 * Config.TargetActionGap) * alphaPrime;
     }
+
+    /// <summary>The behavior-cloning warm-up (<see cref="CqlConfig.BcSteps"/>): log pi(a|s) of the dataset's actions.</summary>
+    protected override Tensor? ActorObjective(TransitionBatch b, TanhGaussian pi) => Updates < Config.BcSteps ? pi.LogProb(b.ActT) : null;
 
     /// <summary>SAC's modules, and with the Lagrange variant its log alpha-prime (so a resumed run keeps the tuned weight).</summary>
     protected override IEnumerable<(string, Module)> Modules() => Config.Lagrange ? [.. base.Modules(), ("alpha_prime", _alphaPrime)] : base.Modules();

@@ -30,6 +30,8 @@ public sealed record IqlConfig : TdConfig
     /// own --steps (CORL's behaviour when max_timesteps is changed).
     /// </summary>
     public long? CosineActorLrSteps { get; init; } = 1_000_000;
+    /// <summary>Weighted regression of the mean, exp(beta A) |mu(s) - a|^2, instead of the Gaussian likelihood (CORL's iql_deterministic, used in its hopper configs).</summary>
+    public bool DeterministicActor { get; init; }
 
     public override void Validate()
     {
@@ -102,11 +104,13 @@ public sealed class Iql : Agent, IAlgorithmFamily
         Record("critic_loss", criticLoss);
         Polyak.Update(_criticTarget, _critic, Config.Tau);
 
-        // Policy (eq. 7): advantage-weighted regression, weights exp(beta (Q'(s, a) - V(s))) clipped at 100
+        // Policy (eq. 7): advantage-weighted regression, weights exp(beta (Q'(s, a) - V(s))) clipped at 100, of -log pi(a|s)
         _actorOpt.ZeroGrad();
         var expAdv = (adv.Detach() * Config.Beta).Exp().Clamp(0f, Config.MaxWeight);
-        var logp = _actor.LogProb(b.ObsT, b.ActT);
-        var actorLoss = (expAdv * logp).Mean().Neg();
+        var behavior = Config.DeterministicActor
+            ? (_actor.Mean(b.ObsT) - b.ActT).Square().Sum(-1, keepDim: true)   // -log pi up to constants, for a fixed unit variance
+            : _actor.LogProb(b.ObsT, b.ActT).Neg();
+        var actorLoss = (expAdv * behavior).Mean();
         actorLoss.Backward();
         _actorOpt.Step();
         Record("actor_loss", actorLoss);

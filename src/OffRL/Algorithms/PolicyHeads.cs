@@ -19,6 +19,9 @@ public sealed class GaussianMeanPolicy : Module
 
     public Tensor LogProb(Tensor s, Tensor a) => new Gaussian(_mean.Forward(s), LogStd).LogProb(a);
 
+    /// <summary>The deterministic action tanh-squashed mean(s) [B, act].</summary>
+    public Tensor Mean(Tensor s) => _mean.Forward(s);
+
     /// <summary>a = clip(mean(s) + std * eps, -1, 1) for a given noise tensor.</summary>
     public Tensor Sample(Tensor s, Tensor eps) => (_mean.Forward(s) + LogStd.Exp() * eps).Clamp(-1f, 1f);
 

@@ -89,8 +89,9 @@ public class Sac : Agent, IAlgorithmFamily
         // Policy loss (eq. 7): E[alpha log pi(a|s) - min Q(s, a)], a reparameterized; the critic is frozen here
         _critic.SetRequiresGrad(false);
         _actorOpt.ZeroGrad();
-        var (a, logp) = Networks.Policy(_actor, b.ObsT, act).RSample(Rng);
-        var actorLoss = (logp * alpha - Networks.MinQ(Networks.Q(_critic, b.ObsT, a))).Mean();
+        var pi = Networks.Policy(_actor, b.ObsT, act);
+        var (a, logp) = pi.RSample(Rng);
+        var actorLoss = (logp * alpha - (ActorObjective(b, pi) ?? Networks.MinQ(Networks.Q(_critic, b.ObsT, a)))).Mean();
         actorLoss.Backward();
         _actorOpt.Step();
         _critic.SetRequiresGrad(true);
@@ -106,6 +107,9 @@ public class Sac : Agent, IAlgorithmFamily
 
         Polyak.Update(_criticTarget, _critic, Config.Tau);
     }
+
+    /// <summary>What the actor maximizes instead of min Q(s, a~pi) (CQL's behavior-cloning warm-up); null: min Q, as SAC.</summary>
+    protected virtual Tensor? ActorObjective(TransitionBatch b, TanhGaussian pi) => null;
 
     /// <summary>A term added to the critic loss (CQL's conservative penalty); none for SAC.</summary>
     protected virtual Tensor? CriticRegularizer(TransitionBatch b, Tensor qData) => null;

@@ -186,7 +186,7 @@ public class ConfigTests
     }
 
     [Fact]
-    public void CqlRunsTheAuthorsProtocolAndItsFieldsReachTheUpdate()
+    public void CqlRunsTheAuthorsProtocolAndTheOtherReferencesSettingsReachTheUpdate()
     {
         var c = new CqlConfig();
         Assert.Equal((1e-4, 1e-4, false, 5f), (c.ActorLr, c.AlphaLr, c.BackupEntropy, c.CqlAlpha));
@@ -201,6 +201,8 @@ public class ConfigTests
         Assert.NotEqual(After("critic_loss", "cql"), After("critic_loss", "cql", "backup_entropy=true"));
         Assert.NotEqual(After("cql_gap", "cql"), After("cql_gap", "cql", "cql_temperature=0.5"));
         Assert.NotEqual(After("critic_loss", "cql"), After("critic_loss", "cql", "cql_alpha=1"));
+        Assert.NotEqual(After("actor_loss", "cql"), After("actor_loss", "cql", "bc_steps=10"));            // CORL's BC warm-up
+        Assert.NotEqual(After("actor_loss", "iql"), After("actor_loss", "iql", "deterministic_actor=true"));   // CORL's iql_deterministic
     }
 
     [Fact]

@@ -148,7 +148,7 @@ public class RecipeRuleTests
     [Fact]
     public void MediumIsTheFirstStableSnapshotWithinToleranceAndTrainingStopsThereOnlyWithoutExpert()
     {
-        var hopper = Recipes.Envs["hopper"];   // target 44 +- 8, band [25, 55], spread at most 15 points
+        var hopper = Recipes.Envs["hopper"] with { MediumSearchSteps = null };   // target 44 +- 12, band [25, 55], spread at most 15 points
         double?[] scores = [null, 14.2, 30, 60, 45, 51.9, 44, 38];
         // what the longer, stochastic judgement finds for the candidates (in the band)
         Recipes.MediumRule.Judged[] judged = [default, default, J(31, 5), default, J(40, 22), J(50.5, 9), J(44, 3), J(39, 4)];
@@ -159,15 +159,24 @@ public class RecipeRuleTests
             int judgedCount = 0;
             for (int i = 0; i < scores.Length; i++)
             {
-                Assert.Equal(keep[i], rule.Keep(scores[i], () => { judgedCount++; return judged[i]; }, out var j));
+                Assert.Equal(keep[i], rule.Keep(scores[i], 5000 * (i + 1), () => { judgedCount++; return judged[i]; }, out _));
                 Assert.Equal(stop && i >= 5, rule.Stop);   // 45 walks or falls (spread 22): not kept; settled at 50.5 (gap 6.5)
             }
             Assert.Equal(3, judgedCount);   // only candidates in the band are judged, and none after settling
         }
         // Without a tolerance or spread bound (pendulum): the closest to the target in the band over the whole run, never stopping early.
         var pendulum = new Recipes.MediumRule(Recipes.Envs["pendulum"], stopAtMedium: true);
-        Assert.Equal([true, true, false, true, false], new double?[] { 20, 40, 45, 33, 5 }.Select(s => pendulum.Keep(s, () => J(s!.Value, 80), out _)));
+        Assert.Equal([true, true, false, true, false], new double?[] { 20, 40, 45, 33, 5 }.Select(s => pendulum.Keep(s, 250, () => J(s!.Value, 80), out _)));
         Assert.False(pendulum.Stop);
+        // The search ends: the best counting candidate so far is final, even outside the tolerance.
+        var capped = new Recipes.MediumRule(hopper with { MediumSearchSteps = 15_000 }, stopAtMedium: true);
+        Assert.True(capped.Keep(30, 5_000, () => J(31, 5), out _));
+        Assert.False(capped.Keep(80, 10_000, () => J(80, 5), out _) || capped.Stop);
+        Assert.False(capped.Keep(null, 15_000, () => J(0, 0), out _));
+        Assert.True(capped.Stop);
+        var none = new Recipes.MediumRule(hopper with { MediumSearchSteps = 5_000 }, stopAtMedium: true);
+        none.Keep(80, 10_000, () => J(80, 5), out _);
+        Assert.False(none.Stop);   // nothing counted yet: SAC goes on
     }
 }
 
