@@ -35,7 +35,9 @@ def main(out):
         o, t = sides.get("offrl"), sides.get("torch")
         so, st = stats(o["last3"]) if o else None, stats(t["last3"]) if t else None
         verdict = "–"
-        if so and st:
+        if so and st and st[2] < 2:
+            verdict = f"one seed: no spread to judge (difference {so[0] - st[0]:+.1f})"
+        elif so and st:
             lo, hi = min(t["last3"]), max(t["last3"])
             width = max(hi - lo, 2 * st[1])
             verdict = "yes" if lo - 0.5 * width <= so[0] <= hi + 0.5 * width else f"no (difference {so[0] - st[0]:+.1f})"
