@@ -60,6 +60,16 @@ public static class Safetensors
         });
     }
 
+    /// <summary>A JSON array of integers, or an error naming where it was expected.</summary>
+    private static long[] Integers(JsonNode? node, string where)
+    {
+        if (node is not JsonArray a) throw new InvalidDataException($"{where}: missing or not a list of integers");
+        var r = new long[a.Count];
+        for (int i = 0; i < a.Count; i++)
+            r[i] = a[i] is JsonValue v && v.TryGetValue<long>(out var x) ? x : throw new InvalidDataException($"{where}: item {i} is not an integer");
+        return r;
+    }
+
     public static (Dictionary<string, Entry> Tensors, Dictionary<string, string> Metadata) Read(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"safetensors: file not found: {path}", path);
@@ -71,27 +81,39 @@ public static class Safetensors
         var hb = new byte[n];
         fs.ReadExactly(hb);
         JsonObject header;
-        try { header = JsonNode.Parse(hb)!.AsObject(); }
+        try { header = JsonNode.Parse(hb) as JsonObject ?? throw new InvalidDataException($"{path}: header is not a JSON object"); }
         catch (JsonException e) { throw new InvalidDataException($"{path}: header is not valid JSON: {e.Message}"); }
-        long dataStart = 8 + (long)n;
+        long dataStart = 8 + (long)n, dataLength = fs.Length - dataStart;
         var result = new Dictionary<string, Entry>();
         var meta = new Dictionary<string, string>();
         foreach (var (name, node) in header)
         {
+            string Where(string field) => $"{path}: tensor '{name}', field '{field}'";
             if (name == "__metadata__")
             {
-                foreach (var (k, v) in node!.AsObject()) meta[k] = v!.GetValue<string>();
+                if (node is not JsonObject m) throw new InvalidDataException($"{path}: __metadata__ is not an object of strings");
+                foreach (var (k, v) in m)
+                    meta[k] = v is JsonValue sv && sv.TryGetValue<string>(out var str) ? str : throw new InvalidDataException($"{path}: __metadata__ '{k}' is not a string");
                 continue;
             }
-            var o = node!.AsObject();
-            var dtype = o["dtype"]?.GetValue<string>();
-            if (dtype != "F32") throw new InvalidDataException($"{path}: tensor '{name}' has dtype {dtype}; OffRL reads F32");
-            var dims = o["shape"]!.AsArray().Select(d => d!.GetValue<int>()).ToArray();
-            var offs = o["data_offsets"]!.AsArray();
-            long b = offs[0]!.GetValue<long>(), e = offs[1]!.GetValue<long>();
-            var shape = Shape.Of(dims);
-            if (e - b != (long)shape.Size * 4) throw new InvalidDataException($"{path}: tensor '{name}' spans {e - b} bytes but shape {shape} needs {shape.Size * 4}");
-            if (dataStart + e > fs.Length) throw new InvalidDataException($"{path}: tensor '{name}' runs past the end of the file");
+            if (node is not JsonObject o) throw new InvalidDataException($"{path}: tensor '{name}' is not an object with dtype, shape and data_offsets");
+            var dtype = o["dtype"] is JsonValue dv && dv.TryGetValue<string>(out var d) ? d : null;
+            if (dtype != "F32") throw new InvalidDataException($"{Where("dtype")}: {dtype ?? "missing"}; OffRL reads F32");
+            var dims = Integers(o["shape"], Where("shape"));
+            var offs = Integers(o["data_offsets"], Where("data_offsets"));
+            if (offs.Length != 2) throw new InvalidDataException($"{Where("data_offsets")}: expected [begin, end], got {offs.Length} values");
+            long b = offs[0], e = offs[1];
+            long size = 1;
+            foreach (var x in dims)
+            {
+                if (x < 0 || x > int.MaxValue) throw new InvalidDataException($"{Where("shape")}: dimension {x} is not a size");
+                size = checked(size * x);
+                if (size > int.MaxValue / 4) throw new InvalidDataException($"{Where("shape")}: [{string.Join(", ", dims)}] is too large");
+            }
+            if (b < 0 || e < b || e > dataLength)
+                throw new InvalidDataException($"{Where("data_offsets")}: [{b}, {e}] is not inside the data section (0..{dataLength} bytes)");
+            if (e - b != size * 4) throw new InvalidDataException($"{Where("data_offsets")}: spans {e - b} bytes but shape [{string.Join(", ", dims)}] needs {size * 4}");
+            var shape = Shape.Of(Array.ConvertAll(dims, x => (int)x));
             var data = new float[shape.Size];
             fs.Position = dataStart + b;
             fs.ReadExactly(MemoryMarshal.AsBytes(data.AsSpan()));

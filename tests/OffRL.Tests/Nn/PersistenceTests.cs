@@ -55,6 +55,37 @@ public class PersistenceTests : IDisposable
         Assert.Equal(6f, BinaryPrimitives.ReadSingleLittleEndian(bytes.AsSpan(8 + (int)n + 20)));
     }
 
+    /// <summary>A safetensors file with the given header (JSON) and data bytes.</summary>
+    private string Raw(string name, string header, int dataBytes)
+    {
+        Directory.CreateDirectory(_dir);
+        var h = System.Text.Encoding.UTF8.GetBytes(header);
+        var bytes = new byte[8 + h.Length + dataBytes];
+        BinaryPrimitives.WriteUInt64LittleEndian(bytes, (ulong)h.Length);
+        h.CopyTo(bytes, 8);
+        var path = Path.Combine(_dir, name + ".safetensors");
+        File.WriteAllBytes(path, bytes);
+        return path;
+    }
+
+    [Theory]
+    [InlineData("negative-offset", "{\"w\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[-8,0]}}", "data_offsets")]
+    [InlineData("past-end", "{\"w\":{\"dtype\":\"F32\",\"shape\":[4],\"data_offsets\":[0,16]}}", "data_offsets")]
+    [InlineData("shape-mismatch", "{\"w\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,8]}}", "needs 12")]
+    [InlineData("negative-dim", "{\"w\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}", "shape")]
+    [InlineData("no-shape", "{\"w\":{\"dtype\":\"F32\",\"data_offsets\":[0,8]}}", "shape")]
+    [InlineData("text-shape", "{\"w\":{\"dtype\":\"F32\",\"shape\":[\"2\"],\"data_offsets\":[0,8]}}", "shape")]
+    [InlineData("int-dtype", "{\"w\":{\"dtype\":\"I32\",\"shape\":[2],\"data_offsets\":[0,8]}}", "dtype")]
+    [InlineData("not-object", "[1, 2]", "not a JSON object")]
+    [InlineData("bad-metadata", "{\"__metadata__\":{\"k\":3}}", "__metadata__")]
+    public void CorruptSafetensorsHeadersAreOneClearError(string name, string header, string expected)
+    {
+        var path = Raw(name, header, dataBytes: 8);
+        var ex = Assert.Throws<InvalidDataException>(() => Safetensors.Read(path));
+        Assert.Contains(path, ex.Message);
+        Assert.Contains(expected, ex.Message);
+    }
+
     [Fact]
     public void LoadingAMismatchedNetworkSaysWhichParameter()
     {
