@@ -148,6 +148,6 @@ public abstract class Agent : IPolicy
     {
         foreach (var (name, m) in Modules()) m.Load(Path.Combine(dir, name + ".safetensors"));
         var pre = Path.Combine(dir, "preprocessing.json");
-        if (File.Exists(pre)) Preprocessing = Preprocessing.Load(pre);
+        if (File.Exists(pre)) Preprocessing = Preprocessing.Load(pre).Checked(ObservationDim, ActionSpace is Box ? ActionDim : 0, pre);
     }
 }

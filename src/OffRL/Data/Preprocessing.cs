@@ -115,6 +115,35 @@ public sealed record Preprocessing
         return parts.Count == 0 ? "none" : string.Join(", ", parts);
     }
 
+    /// <summary>
+    /// This preprocessing, refused with a <see cref="DataException"/> naming the file and field when it cannot serve an
+    /// agent with these widths (actionDim 0: discrete actions, no action scaling): mean and std of the observation width,
+    /// stds positive, bounds of the action width with low below high, every value finite.
+    /// </summary>
+    public Preprocessing Checked(int observationDim, int actionDim, string file)
+    {
+        void Width(float[]? v, int width, string field)
+        {
+            if (v is null) return;
+            if (v.Length != width) throw new DataException($"has {v.Length} values, the agent's width is {width}", file, field);
+            int bad = Array.FindIndex(v, x => !float.IsFinite(x));
+            if (bad >= 0) throw new DataException($"value {bad} is {v[bad]}", file, field);
+        }
+        if ((ObservationMean is null) != (ObservationStd is null)) throw new DataException("needs both ObservationMean and ObservationStd", file, ObservationMean is null ? "ObservationMean" : "ObservationStd");
+        Width(ObservationMean, observationDim, "ObservationMean");
+        Width(ObservationStd, observationDim, "ObservationStd");
+        if (ObservationStd is not null && Array.FindIndex(ObservationStd, x => x <= 0) is var z and >= 0) throw new DataException($"value {z} is {ObservationStd[z]}; stds must be > 0", file, "ObservationStd");
+        if ((ActionLow is null) != (ActionHigh is null)) throw new DataException("needs both ActionLow and ActionHigh", file, ActionLow is null ? "ActionLow" : "ActionHigh");
+        if (ActionLow is not null && actionDim == 0) throw new DataException("action bounds for an agent with discrete actions", file, "ActionLow");
+        Width(ActionLow, actionDim, "ActionLow");
+        Width(ActionHigh, actionDim, "ActionHigh");
+        if (ActionLow is not null)
+            for (int i = 0; i < ActionLow.Length; i++)
+                if (!(ActionLow[i] < ActionHigh![i])) throw new DataException($"dimension {i}: low {ActionLow[i]} is not below high {ActionHigh[i]}", file, "ActionLow");
+        if (!float.IsFinite(RewardScale) || !float.IsFinite(RewardShift)) throw new DataException("reward scale and shift must be finite", file, "RewardScale");
+        return this;
+    }
+
     public void Save(string path) => AtomicFile.WriteAllText(path, JsonSerializer.Serialize(this, Nn.Module.JsonOptions));
 
     public static Preprocessing Load(string path) =>

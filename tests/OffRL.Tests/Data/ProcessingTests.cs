@@ -41,6 +41,28 @@ public class ProcessingTests : IDisposable
     }
 
     [Fact]
+    public void APreprocessingThatDoesNotFitTheAgentIsRefusedWithItsFileAndField()
+    {
+        var ok = new Preprocessing { ObservationMean = [0f, 1f], ObservationStd = [1f, 2f], ActionLow = [-2f], ActionHigh = [2f] };
+        Assert.Same(ok, ok.Checked(2, 1, "pre.json"));
+        (Preprocessing P, string Field)[] bad =
+        [
+            (ok with { ObservationMean = [0f, 1f, 2f] }, "ObservationMean"),   // wrong width
+            (ok with { ObservationStd = [1f, 0f] }, "ObservationStd"),          // zero std
+            (ok with { ObservationStd = null }, "ObservationStd"),
+            (ok with { ActionLow = [3f] }, "ActionLow"),                        // low above high
+            (ok with { ActionHigh = [float.NaN] }, "ActionHigh"),
+        ];
+        foreach (var (p, field) in bad)
+        {
+            var ex = Assert.Throws<DataException>(() => p.Checked(2, 1, "pre.json"));
+            Assert.Contains("pre.json", ex.Message);
+            Assert.Contains(field, ex.Message);
+        }
+        Assert.Throws<DataException>(() => ok.Checked(2, 0, "pre.json"));     // bounds on a discrete agent
+    }
+
+    [Fact]
     public void StatisticsOfAKnownDataset()
     {
         var d = Fixtures.Small(nextObs: true);
