@@ -162,10 +162,8 @@ public static class Recipes
         snapshot.Save(dir);
         var res = Rollout.Episodes(r.Env, Collector(r.Env, seed, dir), r.MediumEpisodes, seed + 2_000_000UL, deterministic: false);
         Directory.Delete(dir, true);
-        var scores = res.Returns.Select(x => NormalizedScore.Score(r.Env, x)).ToArray();
-        double mean = scores.Average();
-        double std = Math.Sqrt(scores.Sum(x => (x - mean) * (x - mean)) / scores.Length);
-        return new MediumRule.Judged(res.Mean, res.Std, mean, std);
+        NormalizedScore.TryGet(r.Env, out var reference);   // the score is linear in the return: its std is the returns' std, rescaled
+        return new MediumRule.Judged(res.Mean, res.Std, NormalizedScore.Score(r.Env, res.Mean), 100 * res.Std / (reference.Expert - reference.Random));
     }
 
     /// <summary>A saved snapshot as the policy that collects a dataset (Double DQN with its exploration settled).</summary>
