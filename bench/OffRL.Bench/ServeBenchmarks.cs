@@ -48,6 +48,7 @@ static class ServeBenchmarks
     {
         var handler = new SocketsHttpHandler { MaxConnectionsPerServer = clients, PooledConnectionLifetime = TimeSpan.FromMinutes(5) };
         using var http = new HttpClient(handler) { BaseAddress = new Uri(url), Timeout = TimeSpan.FromSeconds(10) };
+        http.DefaultRequestHeaders.Authorization = new("Bearer", Token);   // measured as deployed: with its bearer token
         var load = new Load();
         int issued = 0;
         var sw = Stopwatch.StartNew();
@@ -98,7 +99,7 @@ static class ServeBenchmarks
             {
                 string name = kind.EndsWith("ridge") ? "linear" : "mlp";
                 var db = Path.Combine(dir, $"{name}.db");
-                var svc = DecisionService.StartAsync(new DecisionServiceOptions { PolicyPath = PolicyFile(kind, dir), LogPath = db, Urls = "http://127.0.0.1:0" }).GetAwaiter().GetResult();
+                var svc = DecisionService.StartAsync(new DecisionServiceOptions { PolicyPath = PolicyFile(kind, dir), LogPath = db, Urls = "http://127.0.0.1:0", Token = Token }).GetAwaiter().GetResult();
                 try
                 {
                     Drive(svc.Url, 16, 2000, 5, 1.0, CancellationToken.None).GetAwaiter().GetResult(); // warm-up
@@ -136,9 +137,12 @@ static class ServeBenchmarks
         return port;
     }
 
+    private const string Token = "offrl-bench-token-0123456789";
+
     private static Process StartServer(string dll, string policy, string db, string url)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.Environment["OFFRL_SERVE_TOKEN"] = Token;
         foreach (var a in new[] { dll, "serve", "--policy", policy, "--log", db, "--urls", url }) psi.ArgumentList.Add(a);
         var p = Process.Start(psi)!;
         p.OutputDataReceived += (_, _) => { }; p.ErrorDataReceived += (_, e) => { if (e.Data is not null) Console.Error.WriteLine($"server: {e.Data}"); };

@@ -30,7 +30,12 @@ internal static class BanditCommand
     private static BanditLearnerConfig LearnerConfig(ParseResult r, (Option<string> Algo, Option<string> Oracle, Option<string?> Config, Option<string[]> Set) o, ulong seed)
     {
         var cfg = new BanditLearnerConfig { Algo = r.GetValue(o.Algo)!, Oracle = r.GetValue(o.Oracle)!, Seed = seed };
-        cfg = ConfigFile.Apply(cfg, ConfigFile.Overrides(r.GetValue(o.Config), r.GetValue(o.Set)));
+        cfg = ConfigFile.Naming(r.GetValue(o.Config), r.GetValue(o.Set), () =>
+        {
+            var c = ConfigFile.Apply(cfg, ConfigFile.Overrides(r.GetValue(o.Config), r.GetValue(o.Set)));
+            FieldRange.Check(c);
+            return c;
+        });
         BanditLearner.Create(cfg, 1, 1); // validates the names and ranges now, with the CLI's error handling
         return cfg;
     }
@@ -188,15 +193,31 @@ internal static class BanditCommand
         var noLearn = new Option<bool>("--no-learn") { Description = "Serve the policy as is (no online learning, no replay)" };
         var sync = new Option<string>("--sync") { Description = "full (survives machine crashes) or normal (survives process crashes; faster)", DefaultValueFactory = _ => "full" };
         var seed = new Option<ulong>("--seed") { DefaultValueFactory = _ => 0 };
-        var cmd = new Command("serve", "Decision service: POST /decide, POST /reward, GET /health; every decision and reward logged durably") { policy, urls, log, noLearn, sync, seed };
+        var token = new Option<string?>("--token") { Description = "Bearer token required on every endpoint but /health (default: $OFFRL_SERVE_TOKEN; needed to listen beyond loopback)" };
+        var maxBody = new Option<long>("--max-body-bytes") { Description = "Largest request body (413 beyond)", DefaultValueFactory = _ => 1 << 20 };
+        var maxCandidates = new Option<int>("--max-candidates") { Description = "Most candidate actions per /decide", DefaultValueFactory = _ => 1000 };
+        var maxWidth = new Option<int>("--max-context-width") { Description = "Longest context or feature vector in a request", DefaultValueFactory = _ => 4096 };
+        var rewardMin = new Option<float>("--reward-min") { Description = "Smallest reward /reward accepts", DefaultValueFactory = _ => -1e6f };
+        var rewardMax = new Option<float>("--reward-max") { Description = "Largest reward /reward accepts", DefaultValueFactory = _ => 1e6f };
+        var outOfRange = new Option<string>("--out-of-range") { Description = "reject (400) or clip a reward outside [--reward-min, --reward-max]", DefaultValueFactory = _ => "reject" };
+        var cmd = new Command("serve", "Decision service: POST /decide, POST /reward, GET /health; every decision and reward logged durably")
+            { policy, urls, log, noLearn, sync, seed, token, maxBody, maxCandidates, maxWidth, rewardMin, rewardMax, outOfRange };
         cmd.SetAction(r =>
         {
             string s = r.GetValue(sync)!.ToLowerInvariant();
             if (s is not ("full" or "normal")) throw new ArgumentException($"--sync: '{s}' is not full or normal");
+            var range = r.GetValue(outOfRange)!.ToLowerInvariant() switch
+            {
+                "reject" => OutOfRangeReward.Reject, "clip" => OutOfRangeReward.Clip,
+                var other => throw new ArgumentException($"--out-of-range: '{other}' is not reject or clip"),
+            };
             var svc = DecisionService.StartAsync(new DecisionServiceOptions
             {
                 PolicyPath = r.GetValue(policy)!, LogPath = r.GetValue(log)!, Urls = r.GetValue(urls)!, Learn = !r.GetValue(noLearn),
                 SynchronousFull = s == "full", Seed = r.GetValue(seed), Log = Console.WriteLine,
+                Token = r.GetValue(token) is { Length: > 0 } given ? given : Environment.GetEnvironmentVariable("OFFRL_SERVE_TOKEN") is { Length: > 0 } env ? env : null,
+                MaxBodyBytes = r.GetValue(maxBody), MaxCandidates = r.GetValue(maxCandidates), MaxContextWidth = r.GetValue(maxWidth),
+                RewardMin = r.GetValue(rewardMin), RewardMax = r.GetValue(rewardMax), OutOfRange = range,
             }).GetAwaiter().GetResult();
             Console.WriteLine("ready; Ctrl+C stops");
             svc.WaitForShutdownAsync().GetAwaiter().GetResult();

@@ -38,7 +38,7 @@ internal static class DemoCommand
         foreach (var algo in new[] { "bc", "td3bc", "iql" })
         {
             Console.WriteLine($"== 2. {algo}: {steps} updates on {datasetName}, evaluated in {env}");
-            var tc = new TrainerConfig(Steps: steps, EvalEvery: (int)Math.Max(1, steps / 10), EvalEpisodes: 10, Seed: seed, OutDir: Path.Combine(outDir, algo), LogEvery: 0);
+            var tc = new TrainerConfig(Steps: steps, EvalEvery: (int)Math.Max(1, steps / 10), EvalEpisodes: 10, Seed: seed, OutDir: Path.Combine(outDir, algo), LogEvery: 0, Overwrite: true);
             var (_, res) = Training.Offline(algo, data, env, tc);
             rows.Add((algo, res));
         }

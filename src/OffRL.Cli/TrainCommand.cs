@@ -32,15 +32,18 @@ internal static class TrainCommand
         var outDir = new Option<string?>("--out") { Description = "Folder for metrics (CSV, JSON Lines) and the trained agent" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object as the last line" };
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Write OUT/checkpoint every N steps (optimizer and RNG state; online runs also the replay buffer)", DefaultValueFactory = _ => 0 };
-        var resume = new Option<string?>("--resume") { Description = "Continue from a checkpoint folder (OUT/checkpoint of an earlier run, offline or online)" };
-        var cmd = new Command("train", "Train an agent offline on a dataset or online in an environment") { algo, dataset, env, steps, seed, datasetSeed, config, set, evalEvery, evalEpisodes, outDir, json, checkpointEvery, resume };
+        var resume = new Option<string?>("--resume") { Description = "Continue from a checkpoint folder (an earlier run's OUT or OUT/checkpoint, offline or online); its metrics after the checkpoint's step are dropped" };
+        var overwrite = new Option<bool>("--overwrite") { Description = "Delete what an earlier run left in --out first (a non-empty --out needs --resume or --overwrite)" };
+        var cmd = new Command("train", "Train an agent offline on a dataset or online in an environment") { algo, dataset, env, steps, seed, datasetSeed, config, set, evalEvery, evalEpisodes, outDir, json, checkpointEvery, resume, overwrite };
         cmd.SetAction(r =>
         {
             var spec = AlgorithmRegistry.Find(r.GetValue(algo)!);
-            var tc = new TrainerConfig(Steps: r.GetValue(steps), EvalEvery: Math.Max(1, r.GetValue(evalEvery)), EvalEpisodes: r.GetValue(evalEpisodes), Seed: r.GetValue(seed), OutDir: r.GetValue(outDir),
-                CheckpointEvery: r.GetValue(checkpointEvery), ResumeFrom: r.GetValue(resume));
+            var tc = new TrainerConfig(Steps: r.GetValue(steps), EvalEvery: r.GetValue(evalEvery), EvalEpisodes: r.GetValue(evalEpisodes), Seed: r.GetValue(seed), OutDir: r.GetValue(outDir),
+                CheckpointEvery: r.GetValue(checkpointEvery), ResumeFrom: r.GetValue(resume), Overwrite: r.GetValue(overwrite));
+            tc.Validate();   // a bad option fails now, before a dataset is built or read
             var overrides = ConfigFile.Overrides(r.GetValue(config), r.GetValue(set));
-            AlgorithmRegistry.Config(spec, overrides);   // a bad field fails now, before a dataset is built or read
+            // A bad field fails now, naming the config file, before a dataset is built or read.
+            ConfigFile.Naming(r.GetValue(config), r.GetValue(set), () => AlgorithmRegistry.Config(spec, overrides));
             string dsName, envName;
             (Agent Agent, TrainResult Result) run;
             if (spec.Mode == LearningMode.Online)
@@ -131,7 +134,7 @@ internal static class TrainCommand
             {
                 var spec = AlgorithmRegistry.Find(name);
                 Console.WriteLine($"{spec.Name} ({spec.ConfigType.Name}):");
-                foreach (var (field, value) in AlgorithmRegistry.Fields(spec)) Console.WriteLine($"  {field}: {value}");
+                foreach (var (field, value, range) in AlgorithmRegistry.Fields(spec)) Console.WriteLine($"  {field}: {value}{(range is null ? "" : $"   in {range}")}");
                 return 0;
             }
             foreach (var s in AlgorithmRegistry.All) Console.WriteLine($"{s.Name,-14} {s.Mode.ToString().ToLowerInvariant(),-8} {s.Actions.ToString().ToLowerInvariant(),-11} {s.Summary}");

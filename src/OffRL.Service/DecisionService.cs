@@ -10,25 +10,62 @@ using OffRL.Tensors;
 
 namespace OffRL.Service;
 
+/// <summary>What to do with a reward outside [RewardMin, RewardMax]: refuse it (400) or clip it into the range and record the clipped value.</summary>
+public enum OutOfRangeReward { Reject, Clip }
+
 public sealed record DecisionServiceOptions
 {
     public required string PolicyPath { get; init; }
-    /// <summary>SQLite decision log (created when missing, appended to otherwise).</summary>
+    /// <summary>SQLite decision log (created when missing, appended to otherwise); one service at a time (a second is refused).</summary>
     public string LogPath { get; init; } = "decisions.db";
+    /// <summary>Address to listen on: loopback by default; any other address needs a <see cref="Token"/>.</summary>
     public string Urls { get; init; } = "http://127.0.0.1:5080";
+    /// <summary>Bearer token every endpoint but /health requires (Authorization: Bearer TOKEN); null: none (loopback only).</summary>
+    public string? Token { get; init; }
     /// <summary>Keep learning from rewards as they arrive (and replay the log's rewards at start).</summary>
     public bool Learn { get; init; } = true;
     /// <summary>synchronous=FULL (survives machine crashes) or NORMAL (survives process crashes, faster).</summary>
     public bool SynchronousFull { get; init; } = true;
     public ulong Seed { get; init; } = 0;
+    /// <summary>Largest request body in bytes (larger: 413).</summary>
+    [FieldRange("[64, 1073741824]")]
+    public long MaxBodyBytes { get; init; } = 1 << 20;
+    /// <summary>Most candidate actions in one /decide request.</summary>
+    [FieldRange("[1, 1000000]")]
+    public int MaxCandidates { get; init; } = 1000;
+    /// <summary>Longest context or feature vector in a request (the policy's own widths must fit in it).</summary>
+    [FieldRange("[1, 1000000]")]
+    public int MaxContextWidth { get; init; } = 4096;
+    /// <summary>Smallest and largest reward accepted by /reward; outside them <see cref="OutOfRange"/> decides.</summary>
+    public float RewardMin { get; init; } = -1e6f;
+    public float RewardMax { get; init; } = 1e6f;
+    public OutOfRangeReward OutOfRange { get; init; } = OutOfRangeReward.Reject;
     public Action<string>? Log { get; init; }
+
+    public void Validate()
+    {
+        FieldRange.Check(this);
+        if (!(RewardMin < RewardMax)) throw new ArgumentException($"serve: reward_min {RewardMin} must be below reward_max {RewardMax}");
+        if (Token is { Length: < 16 }) throw new ArgumentException("serve: the token must have at least 16 characters");
+        foreach (var url in Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+            if (Token is null && !IsLoopback(url))
+                throw new ArgumentException($"serve: {url} is not a loopback address; serving beyond this machine needs a token (--token or OFFRL_SERVE_TOKEN)");
+    }
+
+    private static bool IsLoopback(string url)
+    {
+        if (!Uri.TryCreate(url, UriKind.Absolute, out var u)) return false;
+        if (u.Host == "localhost") return true;
+        return System.Net.IPAddress.TryParse(u.Host.Trim('[', ']'), out var ip) && System.Net.IPAddress.IsLoopback(ip);
+    }
 }
 
 /// <summary>
 /// The decision service: POST /decide {context, actions} -> {event_id, action, index, probability}; POST /reward
 /// {event_id, reward}; GET /health. Every decision is committed to the durable log before it is answered, so what a
 /// client was told is never lost; rewards are committed before they are acknowledged and then fed to the learner.
-/// Bad requests get 400 with the field at fault, unknown event ids 404, a second reward for one event 409.
+/// Bad requests get 400 with the field at fault, unknown event ids 404, a second reward for one event 409, a body over
+/// the limit 413, a missing or wrong token 401; /health answers 503 when the policy cannot decide.
 /// </summary>
 public sealed class DecisionService : IAsyncDisposable
 {
@@ -52,26 +89,75 @@ public sealed class DecisionService : IAsyncDisposable
 
     public static async Task<DecisionService> StartAsync(DecisionServiceOptions options, CancellationToken ct = default)
     {
+        options.Validate();
         var policy = BanditPolicy.Load(options.PolicyPath);
+        if (policy.Learner.ContextDim > options.MaxContextWidth || policy.Learner.ActionDim > options.MaxContextWidth)
+            throw new ArgumentException($"serve: the policy's widths (context {policy.Learner.ContextDim}, action features {policy.Learner.ActionDim}) exceed max_context_width {options.MaxContextWidth}");
         var log = new DecisionLog(options.LogPath, options.SynchronousFull);
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders();
-        if (Environment.GetEnvironmentVariable("OFFRL_SERVE_DEBUG") == "1") builder.Logging.AddConsole();
-        builder.WebHost.UseUrls(options.Urls);
-        var app = builder.Build();
-        var service = new DecisionService(app, log, policy, options);
-        service.Replay();
-        app.MapPost("/decide", (Func<HttpContext, Task<IResult>>)service.Decide);
-        app.MapPost("/reward", (Func<HttpContext, Task<IResult>>)service.Reward);
-        app.MapGet("/health", () => Results.Json(new
+        try
         {
-            status = "ok", policy = service._policyName, decisions = log.DecisionCount, rewards = log.RewardCount, learning = options.Learn,
-        }));
-        await app.StartAsync(ct);
-        service.Url = app.Urls.First();
-        options.Log?.Invoke($"serving {service._policyName} on {service.Url}; log {options.LogPath} ({log.DecisionCount} decisions, {log.RewardCount} rewards)");
-        return service;
+            var builder = WebApplication.CreateSlimBuilder();
+            builder.Logging.ClearProviders();
+            if (Environment.GetEnvironmentVariable("OFFRL_SERVE_DEBUG") == "1") builder.Logging.AddConsole();
+            builder.WebHost.UseUrls(options.Urls);
+            builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = options.MaxBodyBytes);
+            var app = builder.Build();
+            var service = new DecisionService(app, log, policy, options);
+            service.Replay();
+            app.Use(service.Guard);
+            app.MapPost("/decide", (Func<HttpContext, Task<IResult>>)service.Decide);
+            app.MapPost("/reward", (Func<HttpContext, Task<IResult>>)service.Reward);
+            app.MapGet("/health", service.Health);
+            await app.StartAsync(ct);
+            service.Url = app.Urls.First();
+            options.Log?.Invoke($"serving {service._policyName} on {service.Url}; log {options.LogPath} ({log.DecisionCount} decisions, {log.RewardCount} rewards)" +
+                (options.Token is null ? "" : "; bearer token required"));
+            return service;
+        }
+        catch { log.Dispose(); throw; }
     }
+
+    /// <summary>
+    /// Before every endpoint: the bearer token (all but /health), and a JSON answer for anything unexpected (never an
+    /// empty 500); a body over the size limit is a 413 naming the limit.
+    /// </summary>
+    private async Task Guard(HttpContext http, Func<Task> next)
+    {
+        if (_options.Token is { } token && http.Request.Path != "/health")
+        {
+            var header = http.Request.Headers.Authorization.ToString();
+            var given = header.StartsWith("Bearer ", StringComparison.Ordinal) ? header["Bearer ".Length..].Trim() : "";
+            if (!System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(System.Text.Encoding.UTF8.GetBytes(given), System.Text.Encoding.UTF8.GetBytes(token)))
+            {
+                await Results.Json(new { error = "missing or wrong bearer token (Authorization: Bearer TOKEN)", field = "authorization" }, statusCode: 401).ExecuteAsync(http);
+                return;
+            }
+        }
+        try { await next(); }
+        catch (BadHttpRequestException e) when (e.StatusCode == 413)
+        {
+            if (!http.Response.HasStarted)
+                await Results.Json(new { error = $"request body is larger than {_options.MaxBodyBytes} bytes", field = "body" }, statusCode: 413).ExecuteAsync(http);
+        }
+        catch (Exception e) when (!http.Response.HasStarted && e is not OperationCanceledException)
+        {
+            _options.Log?.Invoke($"error on {http.Request.Path}: {e.GetType().Name}: {e.Message}");
+            await Results.Json(new { error = $"internal error: {e.Message}", field = (string?)null }, statusCode: 500).ExecuteAsync(http);
+        }
+    }
+
+    /// <summary>GET /health: 200 while the policy gives a valid distribution for a probe request, 503 when it cannot.</summary>
+    private IResult Health()
+    {
+        string? problem = null;
+        try { lock (_gate) _policy.CheckDecides(); }
+        catch (Exception e) { problem = e.Message; }
+        return Results.Json(new
+        {
+            status = problem is null ? "ok" : "unhealthy", problem, policy = _policyName, decisions = _log.DecisionCount, rewards = _log.RewardCount, learning = _options.Learn,
+        }, statusCode: problem is null ? 200 : 503);
+    }
+
 
     /// <summary>Rebuild the learner's state from the log: every rewarded decision is learned again, in order.</summary>
     private void Replay()
@@ -99,7 +185,7 @@ public sealed class DecisionService : IAsyncDisposable
         var root = doc.RootElement;
         if (root.ValueKind != JsonValueKind.Object) return Bad("body", "expected a JSON object {context, actions}");
         if (!root.TryGetProperty("context", out var ctxEl)) return Bad("context", "is missing");
-        var context = Numbers(ctxEl, "context", out var err);
+        var context = Numbers(ctxEl, "context", _options.MaxContextWidth, out var err);
         if (err is not null) return err;
         if (context!.Length != _policy.Learner.ContextDim) return Bad("context", $"has {context.Length} values, the policy expects {_policy.Learner.ContextDim}");
         CandidateAction[] actions;
@@ -111,6 +197,7 @@ public sealed class DecisionService : IAsyncDisposable
         else
         {
             if (actEl.ValueKind != JsonValueKind.Array || actEl.GetArrayLength() == 0) return Bad("actions", "must be a non-empty array of ids or {id, features, known_reward} objects");
+            if (actEl.GetArrayLength() > _options.MaxCandidates) return Bad("actions", $"has {actEl.GetArrayLength()} candidates, the limit is {_options.MaxCandidates} (max_candidates)");
             actions = new CandidateAction[actEl.GetArrayLength()];
             var seen = new HashSet<string>();
             int i = 0;
@@ -118,14 +205,17 @@ public sealed class DecisionService : IAsyncDisposable
             {
                 string field = $"actions[{i}]";
                 string? id; float[]? features = null; float? known = null;
-                if (a.ValueKind == JsonValueKind.String) id = a.GetString();
+                if (a.ValueKind == JsonValueKind.String)
+                {
+                    if (!Text(a, out id)) return Bad(field, "is not valid UTF-8 text");
+                }
                 else if (a.ValueKind == JsonValueKind.Object)
                 {
-                    id = a.TryGetProperty("id", out var idEl) && idEl.ValueKind == JsonValueKind.String ? idEl.GetString() : null;
-                    if (id is null) return Bad(field + ".id", "is missing or not a string");
+                    if (!a.TryGetProperty("id", out var idEl) || idEl.ValueKind != JsonValueKind.String) return Bad(field + ".id", "is missing or not a string");
+                    if (!Text(idEl, out id)) return Bad(field + ".id", "is not valid UTF-8 text");
                     if (a.TryGetProperty("features", out var fEl))
                     {
-                        features = Numbers(fEl, field + ".features", out err);
+                        features = Numbers(fEl, field + ".features", _options.MaxContextWidth, out err);
                         if (err is not null) return err;
                     }
                     if (a.TryGetProperty("known_reward", out var kEl))
@@ -136,6 +226,7 @@ public sealed class DecisionService : IAsyncDisposable
                 }
                 else return Bad(field, "must be an id string or an object");
                 if (string.IsNullOrEmpty(id)) return Bad(field + ".id", "must not be empty");
+                if (id.Length > 256) return Bad(field + ".id", $"has {id.Length} characters, at most 256");
                 if (!seen.Add(id)) return Bad(field + ".id", $"'{id}' appears twice");
                 features ??= _policy.ArmFeatures(id);
                 if (features is null) return Bad(field + ".features", $"are missing and '{id}' is not one of the policy's arms");
@@ -158,11 +249,17 @@ public sealed class DecisionService : IAsyncDisposable
         if (doc is null) return Bad("body", "malformed JSON");
         var root = doc.RootElement;
         if (root.ValueKind != JsonValueKind.Object) return Bad("body", "expected a JSON object {event_id, reward}");
-        if (!root.TryGetProperty("event_id", out var idEl) || idEl.ValueKind != JsonValueKind.String || string.IsNullOrEmpty(idEl.GetString()))
-            return Bad("event_id", "is missing or not a non-empty string");
+        if (!root.TryGetProperty("event_id", out var idEl) || idEl.ValueKind != JsonValueKind.String || !Text(idEl, out var eventId) || eventId.Length == 0 || eventId.Length > 64)
+            return Bad("event_id", "is missing or not a non-empty UTF-8 string of at most 64 characters");
         if (!root.TryGetProperty("reward", out var rEl)) return Bad("reward", "is missing");
-        if (rEl.ValueKind != JsonValueKind.Number || !rEl.TryGetSingle(out float reward) || !float.IsFinite(reward)) return Bad("reward", "must be a finite number");
-        string eventId = idEl.GetString()!;
+        if (rEl.ValueKind != JsonValueKind.Number || !rEl.TryGetDouble(out double raw) || !double.IsFinite(raw)) return Bad("reward", "must be a finite number");
+        if (raw < _options.RewardMin || raw > _options.RewardMax)
+        {
+            if (_options.OutOfRange == OutOfRangeReward.Reject)
+                return Bad("reward", $"{raw.ToString(CultureInfo.InvariantCulture)} is outside the accepted range [{_options.RewardMin}, {_options.RewardMax}] (reward_min, reward_max)");
+            raw = Math.Clamp(raw, _options.RewardMin, _options.RewardMax);
+        }
+        float reward = (float)raw;
         var (status, decision) = await _log.AppendReward(eventId, reward, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
         switch (status)
         {
@@ -180,10 +277,18 @@ public sealed class DecisionService : IAsyncDisposable
         catch (JsonException) { return null; }
     }
 
-    private static float[]? Numbers(JsonElement el, string field, out IResult? error)
+    /// <summary>A JSON string's text; false when its bytes are not valid UTF-8.</summary>
+    private static bool Text(JsonElement el, out string text)
+    {
+        try { text = el.GetString() ?? ""; return true; }
+        catch (InvalidOperationException) { text = ""; return false; }
+    }
+
+    private static float[]? Numbers(JsonElement el, string field, int maxLength, out IResult? error)
     {
         error = null;
         if (el.ValueKind != JsonValueKind.Array) { error = Bad(field, "must be an array of numbers"); return null; }
+        if (el.GetArrayLength() > maxLength) { error = Bad(field, $"has {el.GetArrayLength()} values, the limit is {maxLength} (max_context_width)"); return null; }
         var v = new float[el.GetArrayLength()];
         int i = 0;
         foreach (var x in el.EnumerateArray())

@@ -10,12 +10,15 @@ namespace OffRL.Algorithms;
 public abstract record AgentConfig
 {
     /// <summary>Hidden layer widths of the agent's networks (actor, critics, value); 2 x 256 as CORL and d3rlpy.</summary>
+    [FieldRange("[1, 65536]")]
     public int[] Hidden { get; init; } = [256, 256];
 
     /// <summary>Discount gamma in [0, 1]: the sampler's per-transition discount (gamma^n, 0 at terminals) that TD targets use, and the discount of returns where a method ranks episodes (%BC).</summary>
+    [FieldRange("[0, 1]")]
     public float Gamma { get; init; } = 0.99f;
 
     /// <summary>Transitions per gradient update: the sampler draws this many (1 .. 1 000 000).</summary>
+    [FieldRange("[1, 1000000]")]
     public int BatchSize { get; init; } = 256;
 
     /// <summary>Standardize observations with the dataset's mean and std (fitted once, saved with the model, applied when acting).</summary>
@@ -37,16 +40,16 @@ public abstract record AgentConfig
     public PreprocessingConfig Preprocessing(bool rescaleActions) =>
         new(NormalizeObservations, RewardNormalization, RewardScale, RewardBias, rescaleActions);
 
-    /// <summary>Refuses values no run could use; a derived config checks its own fields after calling this.</summary>
+    /// <summary>
+    /// Refuses values no run could use: every field against the range written beside it (<see cref="FieldRange"/>),
+    /// then what one field cannot say alone; a derived config adds its cross-field checks after calling this.
+    /// </summary>
     public virtual void Validate()
     {
-        if (Hidden is null || Hidden.Length == 0 || Array.Exists(Hidden, h => h <= 0 || h > 1 << 16))
-            throw new ArgumentException($"config: hidden must be a non-empty list of layer widths in 1..65536, got [{string.Join(", ", Hidden ?? [])}]");
-        if (!(Gamma >= 0 && Gamma <= 1)) throw new ArgumentException($"config: gamma must be in [0, 1], got {Gamma}");
-        if (BatchSize < 1 || BatchSize > 1_000_000) throw new ArgumentException($"config: batch_size must be in 1..1000000, got {BatchSize}");
-        if (!float.IsFinite(RewardScale) || RewardScale == 0) throw new ArgumentException($"config: reward_scale must be finite and not 0, got {RewardScale}");
-        if (!float.IsFinite(RewardBias)) throw new ArgumentException($"config: reward_bias must be finite, got {RewardBias}");
-        if (!Enum.IsDefined(RewardNormalization)) throw new ArgumentException($"config: reward_normalization must be none or return_range, got {RewardNormalization}");
+        if (Hidden is null) throw new ArgumentException("config: field 'hidden' must be a list of layer widths, got null");
+        FieldRange.Check(this);
+        if (RewardScale == 0) throw new ArgumentException($"config: field 'reward_scale' of {GetType().Name} must not be 0");
+        if (!Enum.IsDefined(RewardNormalization)) throw new ArgumentException($"config: field 'reward_normalization' of {GetType().Name} must be none or return_range, got {RewardNormalization}");
     }
 }
 
@@ -54,11 +57,6 @@ public abstract record AgentConfig
 public abstract record TdConfig : AgentConfig
 {
     /// <summary>Polyak rate tau in (0, 1] of the target networks: target = tau online + (1 - tau) target, after each update (0.005 as TD3, SAC, CORL).</summary>
+    [FieldRange("(0, 1]")]
     public float Tau { get; init; } = 0.005f;
-
-    public override void Validate()
-    {
-        base.Validate();
-        if (!(Tau > 0 && Tau <= 1)) throw new ArgumentException($"config: tau must be in (0, 1], got {Tau}");
-    }
 }

@@ -87,19 +87,40 @@ public static class AlgorithmRegistry
         JsonElement root;
         try { root = JsonDocument.Parse(File.ReadAllText(metaPath)).RootElement.Clone(); }
         catch (JsonException e) { throw new DataException($"not valid JSON: {e.Message}", metaPath); }
-        JsonElement Field(string f) => root.TryGetProperty(f, out var v) ? v : throw new DataException("field is missing", metaPath, f);
-        var algo = Field("algo").GetString() ?? throw new DataException("algo is null", metaPath, "algo");
-        var space = Field("action_space").Deserialize<Space>(ConfigFile.JsonOptions) ?? throw new DataException("is null", metaPath, "action_space");
-        var agent = Create(algo, Field("observation_dim").GetInt32(), space, seed, Field("config"));
+        JsonElement Field(string f) => root.ValueKind == JsonValueKind.Object && root.TryGetProperty(f, out var v) ? v : throw new DataException("field is missing", metaPath, f);
+        Agent agent;
+        string field = "algo";
+        try
+        {
+            var algo = Field("algo").GetString() ?? throw new DataException("algo is null", metaPath, "algo");
+            field = "action_space";
+            var space = Field("action_space").Deserialize<Space>(ConfigFile.JsonOptions) ?? throw new DataException("is null", metaPath, "action_space");
+            field = "observation_dim";
+            int obs = Field("observation_dim").GetInt32();
+            if (obs < 1 || obs > 1 << 20) throw new DataException($"must be in 1..{1 << 20}, got {obs}", metaPath, "observation_dim");
+            field = "config";
+            agent = Create(algo, obs, space, seed, Field("config"));
+        }
+        catch (Exception e) when (e is ArgumentException or InvalidOperationException or JsonException or FormatException or NotSupportedException)
+        {
+            throw new DataException(e.Message.ReplaceLineEndings(" "), metaPath, field);
+        }
         agent.Load(dir);
         return agent;
     }
 
-    /// <summary>The config fields of an algorithm as config files name them (snake_case), with their default values as JSON.</summary>
-    public static IEnumerable<(string Field, string Default)> Fields(AlgorithmSpec spec)
+    /// <summary>
+    /// The config fields of an algorithm as config files name them (snake_case), with their default values as JSON and
+    /// the values they accept (<see cref="FieldRangeAttribute"/>; null when any value of the type will do).
+    /// </summary>
+    public static IEnumerable<(string Field, string Default, string? Range)> Fields(AlgorithmSpec spec)
     {
         var node = System.Text.Json.Nodes.JsonNode.Parse(JsonSerializer.Serialize(spec.Defaults, spec.ConfigType, ConfigFile.JsonOptions))!.AsObject();
-        foreach (var kv in node) yield return (ConfigFile.Snake(kv.Key), kv.Value?.ToJsonString() ?? "null");
+        foreach (var kv in node)
+        {
+            var range = spec.ConfigType.GetProperty(kv.Key)?.GetCustomAttributes(typeof(FieldRangeAttribute), true).OfType<FieldRangeAttribute>().FirstOrDefault();
+            yield return (ConfigFile.Snake(kv.Key), kv.Value?.ToJsonString() ?? "null", range?.Interval);
+        }
     }
 
     /// <summary>The algorithms as a Markdown table (ARCHITECTURE.md holds exactly this; a test keeps them equal).</summary>

@@ -13,18 +13,17 @@ public sealed record AwacConfig : TdConfig
 {
     public AwacConfig() => Hidden = [256, 256, 256];
 
+    [FieldRange("(0, 1]")]
+
     public double ActorLr { get; init; } = 3e-4;
+    [FieldRange("(0, 1]")]
     public double CriticLr { get; init; } = 3e-4;
     /// <summary>Temperature lambda of the weights exp(A / lambda) (eq. 13), > 0.</summary>
+    [FieldRange("(0, inf)")]
     public float Lambda { get; init; } = 1f / 3f;
     /// <summary>Clip of the weights.</summary>
+    [FieldRange("(0, inf)")]
     public float MaxWeight { get; init; } = 100f;
-
-    public override void Validate()
-    {
-        base.Validate();
-        if (!(Lambda > 0)) throw new ArgumentException($"config: lambda must be > 0, got {Lambda}");
-    }
 }
 
 /// <summary>Advantage-weighted actor-critic: TD critic under the current policy, policy by exp(A / lambda)-weighted likelihood.</summary>

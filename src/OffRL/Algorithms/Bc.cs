@@ -11,15 +11,11 @@ namespace OffRL.Algorithms;
 /// </summary>
 public sealed record BcConfig : AgentConfig
 {
+    [FieldRange("(0, 1]")]
     public double Lr { get; init; } = 1e-3;
     /// <summary>Fraction in (0, 1] of episodes kept, the best by discounted return (1: plain BC on everything).</summary>
+    [FieldRange("(0, 1]")]
     public double TopFraction { get; init; } = 1.0;
-
-    public override void Validate()
-    {
-        base.Validate();
-        if (!(TopFraction > 0 && TopFraction <= 1)) throw new ArgumentException($"config: top_fraction must be in (0, 1], got {TopFraction}");
-    }
 }
 
 /// <summary>Behavior cloning: a deterministic tanh policy regressed on the dataset's actions, min E (pi(s) - a)^2.</summary>

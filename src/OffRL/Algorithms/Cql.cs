@@ -25,28 +25,25 @@ public sealed record CqlConfig : SacConfig
     }
 
     /// <summary>Weight alpha of the conservative penalty (eq. 4; the authors' min_q_weight, d3rlpy's conservative_weight).</summary>
+    [FieldRange("[0, inf)")]
     public float CqlAlpha { get; init; } = 5f;
     /// <summary>Actions sampled per state and per set (uniform, pi(.|s), pi(.|s')) for the log-sum-exp.</summary>
+    [FieldRange("[1, 1000]")]
     public int SampledActions { get; init; } = 10;
     /// <summary>Temperature of the log-sum-exp: T log sum exp(Q / T) (1 in all three references).</summary>
+    [FieldRange("(0, inf)")]
     public float CqlTemperature { get; init; } = 1f;
     /// <summary>Tune alpha' by dual gradient descent (eq. 30) instead of a fixed weight.</summary>
     public bool Lagrange { get; init; } = false;
     /// <summary>Threshold tau of the Lagrange variant (the authors' lagrange_thresh, d3rlpy's alpha_threshold: 10).</summary>
+    [FieldRange("[0, inf)")]
     public float TargetActionGap { get; init; } = 10f;
     /// <summary>Learning rate of log alpha' (the authors: the critic's, 3e-4).</summary>
+    [FieldRange("(0, 1]")]
     public double AlphaPrimeLr { get; init; } = 3e-4;
     /// <summary>Updates at the start in which the actor maximizes log pi(a|s) of the dataset's actions instead of Q (CORL: 100 000; the authors and d3rlpy: 0).</summary>
+    [FieldRange("[0, inf)")]
     public long BcSteps { get; init; }
-
-    public override void Validate()
-    {
-        base.Validate();
-        if (SampledActions < 1 || SampledActions > 1000) throw new ArgumentException($"config: sampled_actions must be in 1..1000, got {SampledActions}");
-        if (!(CqlTemperature > 0) || !float.IsFinite(CqlTemperature)) throw new ArgumentException($"config: cql_temperature must be > 0, got {CqlTemperature}");
-        if (!(CqlAlpha >= 0) || !float.IsFinite(CqlAlpha)) throw new ArgumentException($"config: cql_alpha must be >= 0, got {CqlAlpha}");
-        if (BcSteps < 0) throw new ArgumentException($"config: bc_steps must be >= 0, got {BcSteps}");
-    }
 }
 
 /// <summary>CQL(H) on top of SAC: the critic also minimizes log-sum-exp of Q over sampled actions minus Q on dataset actions.</summary>

@@ -17,21 +17,19 @@ public sealed record DqnConfig : TdConfig
 {
     public DqnConfig() => NormalizeObservations = false;
 
+    [FieldRange("(0, 1]")]
+
     public double Lr { get; init; } = 1e-3;
     /// <summary>Exploration: epsilon decays linearly from StartEpsilon to FinalEpsilon over EpsilonDecaySteps stochastic actions.</summary>
+    [FieldRange("[0, 1]")]
     public float StartEpsilon { get; init; } = 1f;
+    [FieldRange("[0, 1]")]
     public float FinalEpsilon { get; init; } = 0.05f;
+    [FieldRange("[1, inf)")]
     public long EpsilonDecaySteps { get; init; } = 10_000;
     /// <summary>Weight of the discrete CQL penalty; 0: Double DQN.</summary>
+    [FieldRange("[0, inf)")]
     public float CqlAlpha { get; init; } = 0f;
-
-    public override void Validate()
-    {
-        base.Validate();
-        if (EpsilonDecaySteps < 1) throw new ArgumentException($"config: epsilon_decay_steps must be at least 1, got {EpsilonDecaySteps}");
-        if (!(StartEpsilon >= 0 && StartEpsilon <= 1 && FinalEpsilon >= 0 && FinalEpsilon <= 1))
-            throw new ArgumentException($"config: start_epsilon and final_epsilon must be in [0, 1], got {StartEpsilon} and {FinalEpsilon}");
-    }
 }
 
 /// <summary>Double DQN: y = r + gamma (1 - d) Q'(s', argmax_a Q(s', a)); with CqlAlpha, discrete CQL.</summary>

@@ -15,30 +15,31 @@ public sealed record IqlConfig : TdConfig
 {
     public IqlConfig() => RewardNormalization = RewardNormalization.ReturnRange;
 
+    [FieldRange("(0, 1]")]
+
     public double ActorLr { get; init; } = 3e-4;
+    [FieldRange("(0, 1]")]
     public double CriticLr { get; init; } = 3e-4;
+    [FieldRange("(0, 1]")]
     public double ValueLr { get; init; } = 3e-4;
     /// <summary>Expectile tau of the value regression (eq. 5), in (0, 1).</summary>
+    [FieldRange("(0, 1)")]
     public float Expectile { get; init; } = 0.7f;
     /// <summary>Inverse temperature beta of the advantage weights exp(beta A) (eq. 7).</summary>
+    [FieldRange("[0, inf)")]
     public float Beta { get; init; } = 3f;
     /// <summary>Clip of the advantage weights (the authors' code: 100).</summary>
+    [FieldRange("(0, inf)")]
     public float MaxWeight { get; init; } = 100f;
     /// <summary>
     /// Updates the actor's cosine learning-rate schedule spans: 1e6 as the authors' code (max_steps) and CORL's
     /// (max_timesteps), whatever the run's length, so a 20k-step run trains at almost the full rate; null: the run's
     /// own --steps (CORL's behaviour when max_timesteps is changed).
     /// </summary>
+    [FieldRange("[1, inf)")]
     public long? CosineActorLrSteps { get; init; } = 1_000_000;
     /// <summary>Weighted regression of the mean, exp(beta A) |mu(s) - a|^2, instead of the Gaussian likelihood (CORL's iql_deterministic, used in its hopper configs).</summary>
     public bool DeterministicActor { get; init; }
-
-    public override void Validate()
-    {
-        base.Validate();
-        if (!(Expectile > 0 && Expectile < 1)) throw new ArgumentException($"config: expectile must be in (0, 1), got {Expectile}");
-        if (CosineActorLrSteps is < 1) throw new ArgumentException($"config: cosine_actor_lr_steps must be at least 1 (or null: the run's length), got {CosineActorLrSteps}");
-    }
 }
 
 /// <summary>Implicit Q-learning: expectile regression for V, TD for Q against V, advantage-weighted regression for the policy.</summary>

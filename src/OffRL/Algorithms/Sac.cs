@@ -12,22 +12,21 @@ public record SacConfig : TdConfig
 {
     public SacConfig() => NormalizeObservations = false;
 
+    [FieldRange("(0, 1]")]
+
     public double ActorLr { get; init; } = 3e-4;
+    [FieldRange("(0, 1]")]
     public double CriticLr { get; init; } = 3e-4;
     /// <summary>Learning rate of the temperature log alpha.</summary>
+    [FieldRange("(0, 1]")]
     public double AlphaLr { get; init; } = 3e-4;
     /// <summary>Temperature alpha at the start (> 0).</summary>
+    [FieldRange("(0, inf)")]
     public float InitialAlpha { get; init; } = 1f;
     /// <summary>Entropy the temperature is tuned towards; null: -|A|.</summary>
     public float? TargetEntropy { get; init; }
     /// <summary>Subtract alpha log pi(a'|s') in the TD target (SAC's soft backup, eq. 3); CQL turns it off.</summary>
     public bool BackupEntropy { get; init; } = true;
-
-    public override void Validate()
-    {
-        base.Validate();
-        if (!(InitialAlpha > 0)) throw new ArgumentException($"config: initial_alpha must be > 0, got {InitialAlpha}");
-    }
 }
 
 /// <summary>Soft Actor-Critic with automatic temperature: twin Q, tanh-Gaussian policy, Polyak targets.</summary>

@@ -11,26 +11,27 @@ namespace OffRL.Algorithms;
 /// </summary>
 public sealed record Td3BcConfig : TdConfig
 {
+    [FieldRange("(0, 1]")]
     public double ActorLr { get; init; } = 3e-4;
+    [FieldRange("(0, 1]")]
     public double CriticLr { get; init; } = 3e-4;
     /// <summary>Std of the target policy smoothing noise (TD3).</summary>
+    [FieldRange("[0, inf)")]
     public float PolicyNoise { get; init; } = 0.2f;
     /// <summary>Clip of the smoothing noise.</summary>
+    [FieldRange("[0, inf)")]
     public float NoiseClip { get; init; } = 0.5f;
     /// <summary>Actor and target updates every N critic updates (>= 1).</summary>
+    [FieldRange("[1, 1000000]")]
     public int PolicyFreq { get; init; } = 2;
     /// <summary>alpha of lambda = alpha / mean |Q| (eq. 3).</summary>
+    [FieldRange("[0, inf)")]
     public float Alpha { get; init; } = 2.5f;
     /// <summary>The BC term in the actor loss: on for TD3+BC, off for TD3.</summary>
     public bool BehaviorCloning { get; init; } = true;
     /// <summary>Std of the Gaussian noise on stochastic actions (online exploration; TD3: 0.1).</summary>
+    [FieldRange("[0, inf)")]
     public float ExplorationNoise { get; init; } = 0.1f;
-
-    public override void Validate()
-    {
-        base.Validate();
-        if (PolicyFreq < 1) throw new ArgumentException($"config: policy_freq must be at least 1, got {PolicyFreq}");
-    }
 }
 
 /// <summary>

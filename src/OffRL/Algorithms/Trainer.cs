@@ -13,16 +13,34 @@ namespace OffRL.Algorithms;
 /// networks) is the agent's own <see cref="AgentConfig"/>, which the trainer and its sampler read.
 /// </summary>
 public sealed record TrainerConfig(
-    long Steps = 100_000, int EvalEvery = 5000, int EvalEpisodes = 10, ulong Seed = 0,
-    string? OutDir = null, int LogEvery = 1000, bool Progress = true,
+    [property: FieldRange("[1, inf)")] long Steps = 100_000,
+    [property: FieldRange("[1, inf)")] int EvalEvery = 5000,
+    [property: FieldRange("[1, 100000]")] int EvalEpisodes = 10,
+    ulong Seed = 0,
+    string? OutDir = null,
+    [property: FieldRange("[0, inf)")] int LogEvery = 1000,
+    bool Progress = true,
     /// <summary>Online: random actions before learning starts, and updates per environment step.</summary>
-    int StartSteps = 5000, int UpdatesPerStep = 1, int ReplayCapacity = 1_000_000,
+    [property: FieldRange("[0, inf)")] int StartSteps = 5000,
+    [property: FieldRange("[0, 10000]")] int UpdatesPerStep = 1,
+    [property: FieldRange("[1, 1000000000]")] int ReplayCapacity = 1_000_000,
     /// <summary>
     /// Write OutDir/checkpoint every N steps (0: only the final agent); resume from such a folder. Online checkpoints
     /// hold the replay buffer too, and end the episode in progress (the run goes on from a fresh episode seeded by the
     /// step), so a resumed run is the same as one never interrupted.
     /// </summary>
-    int CheckpointEvery = 0, string? ResumeFrom = null);
+    [property: FieldRange("[0, inf)")] int CheckpointEvery = 0,
+    string? ResumeFrom = null,
+    /// <summary>Delete what an earlier run left in OutDir before starting (without it, a non-empty OutDir needs ResumeFrom).</summary>
+    bool Overwrite = false)
+{
+    /// <summary>Refuses values no run could use (each field's range is written beside it).</summary>
+    public void Validate()
+    {
+        FieldRange.Check(this);
+        if (CheckpointEvery > 0 && OutDir is null) throw new ArgumentException("trainer: checkpoint_every needs an output folder (--out)");
+    }
+}
 
 /// <summary>One evaluation: mean and std of episode returns, and the normalized score when the env has references.</summary>
 public sealed record EvalResult(long Step, double ReturnMean, double ReturnStd, double? NormalizedScore, double UpdatesPerSecond);
@@ -41,11 +59,14 @@ public static class Trainer
     /// <summary>Offline training on a dataset (with an environment only for evaluation).</summary>
     public static TrainResult FitOffline(Agent agent, Dataset data, string envName, TrainerConfig c)
     {
+        c.Validate();
+        using var folder = Claim(c);
         var samplerRng = new Rng(c.Seed ^ 0x5A5A5A5AUL);
         var sampler = Sampler(agent, new DatasetSource(data), samplerRng);
         long start = 0;
-        if (c.ResumeFrom is { } from)
+        if (c.ResumeFrom is { } resume)
         {
+            var from = CheckpointFolder(resume);
             agent.LoadCheckpoint(from);
             var t = ReadState(from);
             start = t.Step;
@@ -54,8 +75,7 @@ public static class Trainer
         Action<long>? checkpoint = null;
         if (c.CheckpointEvery > 0)
         {
-            if (c.OutDir is null) throw new ArgumentException("trainer: CheckpointEvery needs OutDir");
-            checkpoint = step => WriteCheckpoint(Path.Combine(c.OutDir, "checkpoint"), dir =>
+            checkpoint = step => WriteCheckpoint(Path.Combine(c.OutDir!, "checkpoint"), dir =>
             {
                 agent.SaveCheckpoint(dir);
                 File.WriteAllText(Path.Combine(dir, "trainer.json"), JsonSerializer.Serialize(new TrainerState(step, samplerRng.GetState())));
@@ -74,7 +94,24 @@ public static class Trainer
     {
         var path = Path.Combine(dir, "trainer.json");
         if (!File.Exists(path)) throw new DataException("checkpoint has no trainer.json (not a checkpoint folder?)", path);
-        return JsonSerializer.Deserialize<TrainerState>(File.ReadAllText(path)) ?? throw new DataException("is empty", path);
+        try { return JsonSerializer.Deserialize<TrainerState>(File.ReadAllText(path)) ?? throw new DataException("is empty", path); }
+        catch (JsonException e) { throw new DataException($"not a trainer state: {e.Message}", path); }
+    }
+
+    /// <summary>The run's output folder, held for the run (null without one).</summary>
+    private static IO.OutputFolder? Claim(TrainerConfig c) =>
+        c.OutDir is null ? null : IO.OutputFolder.Claim(c.OutDir, resume: c.ResumeFrom is not null, overwrite: c.Overwrite);
+
+    /// <summary>
+    /// The checkpoint to resume from: the folder given, or its <c>checkpoint</c> subfolder (a run's --out), or, when a
+    /// kill came between the two renames of <see cref="WriteCheckpoint"/>, the previous checkpoint kept as <c>.old</c>.
+    /// </summary>
+    internal static string CheckpointFolder(string path)
+    {
+        foreach (var candidate in new[] { path, Path.Combine(path, "checkpoint"), path + ".old", Path.Combine(path, "checkpoint.old") })
+            if (File.Exists(Path.Combine(candidate, "trainer.json"))) return candidate;
+        throw new DataException("no checkpoint here (no trainer.json in it or in its checkpoint folder): the run was stopped before its first " +
+            "checkpoint; start it again with --overwrite", path);
     }
 
     private static ulong EpisodeSeed(TrainerConfig c, long step) => c.Seed + 7919UL * (ulong)step;
@@ -104,6 +141,8 @@ public static class Trainer
     {
         if (agent.Config.NormalizeObservations)
             throw new ArgumentException($"{agent.Name}: normalize_observations is offline-only (statistics come from the dataset); set it to false for online training");
+        c.Validate();
+        using var folder = Claim(c);
         using var env = EnvRegistry.Make(envName);
         var buffer = new ReplayBuffer(c.ReplayCapacity, env.ObservationSpace.Width, env.ActionSpace.Width);
         var samplerRng = new Rng(c.Seed ^ 0x5A5A5A5AUL);
@@ -114,8 +153,9 @@ public static class Trainer
         var act = new float[env.ActionSpace.Width];
         var stored = new float[act.Length];
         long start = 0;
-        if (c.ResumeFrom is { } from)
+        if (c.ResumeFrom is { } resume)
         {
+            var from = CheckpointFolder(resume);
             agent.LoadCheckpoint(from);
             var t = ReadState(from);
             if (t.ActionRng is not { } actionRng) throw new DataException("is an offline checkpoint (no replay buffer); resume it with a dataset", Path.Combine(from, "trainer.json"));
@@ -129,10 +169,9 @@ public static class Trainer
         Action<long>? checkpoint = null;
         if (c.CheckpointEvery > 0)
         {
-            if (c.OutDir is null) throw new ArgumentException("trainer: CheckpointEvery needs OutDir");
             checkpoint = step =>
             {
-                WriteCheckpoint(Path.Combine(c.OutDir, "checkpoint"), dir =>
+                WriteCheckpoint(Path.Combine(c.OutDir!, "checkpoint"), dir =>
                 {
                     agent.SaveCheckpoint(dir);
                     buffer.Save(Path.Combine(dir, "replay.bin"));
@@ -162,10 +201,10 @@ public static class Trainer
     {
         agent.PlanRun(c.Steps);
         var evals = new List<EvalResult>();
-        MetricsLog? log = c.OutDir is null ? null : new MetricsLog(c.OutDir, append: start > 0);
+        MetricsLog? log = c.OutDir is null ? null : new MetricsLog(c.OutDir, resumedAt: c.ResumeFrom is null ? null : start);
         var total = Stopwatch.StartNew();
         var window = Stopwatch.StartNew();
-        long windowStart = agent.Updates;
+        long windowStart = agent.Updates, runStart = agent.Updates;
         try
         {
             for (long t = start; t < c.Steps; t++)
@@ -190,11 +229,22 @@ public static class Trainer
                 else if (c.Progress && c.LogEvery > 0 && (t + 1) % c.LogEvery == 0)
                     Console.Write($"\r[{agent.Name}] {Bar(t + 1 - start, c.Steps - start, total.Elapsed.TotalSeconds)} step {t + 1,8}/{c.Steps}  {Format(agent.Metrics)}   ");
             }
+            if (evals.Count == 0)
+            {
+                // Resumed from a checkpoint at the run's last step (killed while saving the final agent): evaluate the
+                // agent once more for the result; its metrics row is written only if the killed run had not.
+                var (mean, std) = Evaluate(agent, envName, c.EvalEpisodes, c.Seed + 1_000_000UL);
+                double? score = NormalizedScore.TryGet(envName, out _) ? NormalizedScore.Score(envName, mean) : null;
+                var e = new EvalResult(start, mean, std, score, 0);
+                evals.Add(e);
+                if (log is not null && !log.HasStep(start)) log.Write(e, agent.Metrics);
+            }
         }
         finally { log?.Dispose(); }
         double secs = total.Elapsed.TotalSeconds;
         if (c.OutDir is not null) agent.Save(c.OutDir);
-        return new TrainResult(evals, agent.Updates / Math.Max(1e-9, secs), secs);
+        // Updates of this process only: a resumed run does not count the updates its checkpoint had made.
+        return new TrainResult(evals, (agent.Updates - runStart) / Math.Max(1e-9, secs), secs);
     }
 
     /// <summary>A text progress bar with percent and time left: [#########...........]  45%  ETA 01:23.</summary>
@@ -222,41 +272,55 @@ public static class Trainer
     }
 
     /// <summary>
-    /// Evaluation metrics as CSV, JSON Lines and a TensorBoard event file (OutDir/tensorboard; a resumed run starts a
-    /// new event file, which TensorBoard merges by step), appended and flushed at each evaluation.
+    /// Evaluation metrics as CSV and JSON Lines (both rewritten whole and atomically at each evaluation, so they are
+    /// never half a row; a column appears when its metric first does, e.g. an online run's losses once learning starts)
+    /// and a TensorBoard event file (OutDir/tensorboard; a resumed run starts a new event file, which TensorBoard merges
+    /// by step). A resumed run keeps the rows up to its checkpoint's step and drops later ones, so no step repeats.
     /// </summary>
     private sealed class MetricsLog : IDisposable
     {
-        private readonly StreamWriter _csv, _jsonl;
+        private static readonly string[] Fixed = ["step", "return_mean", "return_std", "normalized_score", "updates_per_s"];
+        private readonly string _csv, _jsonl;
         private readonly IO.TensorBoardWriter _tb;
         private readonly List<KeyValuePair<string, float>> _scalars = [];
-        private string[]? _keys;
+        private readonly List<Dictionary<string, JsonElement>> _rows = [];
+        private readonly List<string> _keys = [];
 
-        public MetricsLog(string dir, bool append)
+        public MetricsLog(string dir, long? resumedAt)
         {
             Directory.CreateDirectory(dir);
-            var csv = Path.Combine(dir, "metrics.csv");
-            if (append && File.Exists(csv)) _keys = File.ReadLines(csv).First().Split(',').Skip(5).ToArray();
-            _csv = new StreamWriter(csv, append);
-            _jsonl = new StreamWriter(Path.Combine(dir, "metrics.jsonl"), append);
+            _csv = Path.Combine(dir, "metrics.csv");
+            _jsonl = Path.Combine(dir, "metrics.jsonl");
+            if (resumedAt is { } step && File.Exists(_jsonl))
+            {
+                int line = 0;
+                foreach (var text in File.ReadLines(_jsonl))
+                {
+                    line++;
+                    if (text.Length == 0) continue;
+                    Dictionary<string, JsonElement> row;
+                    try { row = JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(text) ?? []; }
+                    catch (JsonException e) { throw new DataException($"not a metrics row ({e.Message})", _jsonl, null, line); }
+                    if (!row.TryGetValue("step", out var s) || !s.TryGetInt64(out long rowStep)) throw new DataException("has no integer step", _jsonl, "step", line);
+                    if (rowStep > step) continue;
+                    _rows.Add(row);
+                    foreach (var k in row.Keys) if (Array.IndexOf(Fixed, k) < 0 && !_keys.Contains(k)) _keys.Add(k);
+                }
+            }
+            Flush();
             _tb = new IO.TensorBoardWriter(Path.Combine(dir, "tensorboard"));
         }
 
         public void Write(EvalResult e, Dictionary<string, float> m)
         {
-            if (_keys is null)
+            var row = new Dictionary<string, object?> { ["step"] = e.Step, ["return_mean"] = e.ReturnMean, ["return_std"] = e.ReturnStd, ["normalized_score"] = e.NormalizedScore, ["updates_per_s"] = Math.Round(e.UpdatesPerSecond, 1) };
+            foreach (var (k, v) in m)
             {
-                _keys = m.Keys.ToArray();
-                _csv.WriteLine("step,return_mean,return_std,normalized_score,updates_per_s," + string.Join(",", _keys));
+                row[k] = v;
+                if (!_keys.Contains(k)) _keys.Add(k);
             }
-            var inv = CultureInfo.InvariantCulture;
-            _csv.WriteLine(string.Join(",", new[] { e.Step.ToString(inv), e.ReturnMean.ToString("R", inv), e.ReturnStd.ToString("R", inv),
-                e.NormalizedScore?.ToString("R", inv) ?? "", e.UpdatesPerSecond.ToString("F1", inv) }
-                .Concat(_keys.Select(k => m.TryGetValue(k, out var v) ? v.ToString("R", inv) : ""))));
-            var row = new Dictionary<string, object?> { ["step"] = e.Step, ["return_mean"] = e.ReturnMean, ["return_std"] = e.ReturnStd, ["normalized_score"] = e.NormalizedScore, ["updates_per_s"] = e.UpdatesPerSecond };
-            foreach (var (k, v) in m) row[k] = v;
-            _jsonl.WriteLine(JsonSerializer.Serialize(row));
-            _csv.Flush(); _jsonl.Flush();
+            _rows.Add(JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(JsonSerializer.Serialize(row))!);
+            Flush();
             _scalars.Clear();
             _scalars.Add(new("eval/return_mean", (float)e.ReturnMean));
             _scalars.Add(new("eval/return_std", (float)e.ReturnStd));
@@ -266,6 +330,28 @@ public static class Trainer
             _tb.Scalars(e.Step, _scalars);
         }
 
-        public void Dispose() { _csv.Dispose(); _jsonl.Dispose(); _tb.Dispose(); }
+        public bool HasStep(long step) => _rows.Exists(r => r.TryGetValue("step", out var s) && s.TryGetInt64(out var v) && v == step);
+
+        private void Flush()
+        {
+            var csv = new StringBuilder();
+            csv.AppendJoin(',', Fixed.Concat(_keys)).Append('\n');
+            var jsonl = new StringBuilder();
+            foreach (var row in _rows)
+            {
+                int i = 0;
+                foreach (var k in Fixed.Concat(_keys))
+                {
+                    if (i++ > 0) csv.Append(',');
+                    if (row.TryGetValue(k, out var v) && v.ValueKind != JsonValueKind.Null) csv.Append(v.GetRawText().Trim('"'));
+                }
+                csv.Append('\n');
+                jsonl.Append(JsonSerializer.Serialize(row)).Append('\n');
+            }
+            IO.AtomicFile.WriteAllText(_csv, csv.ToString());
+            IO.AtomicFile.WriteAllText(_jsonl, jsonl.ToString());
+        }
+
+        public void Dispose() => _tb.Dispose();
     }
 }

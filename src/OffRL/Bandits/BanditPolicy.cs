@@ -21,6 +21,32 @@ public sealed class BanditPolicy
         Arms = arms ?? [];
         if (Arms.Length > 0 && learner.ActionDim != Arms.Length)
             throw new ArgumentException($"{Arms.Length} arms need one-hot action features of size {Arms.Length}, the learner has {learner.ActionDim}");
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (int i = 0; i < Arms.Length; i++)
+        {
+            if (string.IsNullOrEmpty(Arms[i])) throw new ArgumentException($"arms[{i}] is empty; arm ids are non-empty strings");
+            if (!seen.Add(Arms[i])) throw new ArgumentException($"arms[{i}] '{Arms[i]}' appears twice; arm ids must be distinct");
+        }
+        CheckDecides();
+    }
+
+    /// <summary>
+    /// Throws unless the policy gives a distribution (finite, non-negative, summing to 1) for a probe request: a zero
+    /// context over its arms (or one zero-feature candidate). Run when a policy is made and loaded, and by the service's
+    /// /health, so a policy that cannot decide (NaN weights, a NaN setting) is refused or reported, not served.
+    /// </summary>
+    public void CheckDecides()
+    {
+        var actions = Arms.Length > 0 ? JointFeatures.Arms(Arms) : [new CandidateAction("probe", new float[Learner.ActionDim])];
+        var p = new float[actions.Length];
+        Learner.Probabilities(new BanditContext(new float[Learner.ContextDim], actions), p, new Tensors.Rng(0));
+        double sum = 0;
+        foreach (var x in p)
+        {
+            if (!float.IsFinite(x) || x < 0) throw new InvalidDataException($"the policy gives probability {x} to a probe request: its state or settings are not usable");
+            sum += x;
+        }
+        if (Math.Abs(sum - 1) > 1e-3) throw new InvalidDataException($"the policy's probabilities for a probe request sum to {sum}, not 1");
     }
 
     public static BanditPolicy Create(BanditLearnerConfig config, int contextDim, string[] arms) =>
@@ -41,6 +67,9 @@ public sealed class BanditPolicy
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         WriteIndented = false,
         NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        // A policy file without one of its fields is an error, not a policy with that field's default.
+        RespectRequiredConstructorParameters = true,
+        RespectNullableAnnotations = true,
     };
 
     public void Save(string path)
@@ -65,11 +94,21 @@ public sealed class BanditPolicy
             learner = m.Config.Algo == FixedSoftmax.Algo
                 ? FixedSoftmax.Create(m.Config, m.ContextDim, m.ActionDim, m.State)
                 : BanditLearner.Create(m.Config, m.ContextDim, m.ActionDim);
-            if (m.State is { Count: > 0 }) learner.Oracle.Restore(m.State);
+            if (m.State is { Count: > 0 })
+            {
+                foreach (var (key, values) in m.State)
+                {
+                    if (values is null) throw new DataException("is null", path, $"state.{key}");
+                    int bad = Array.FindIndex(values, v => !float.IsFinite(v));
+                    if (bad >= 0) throw new DataException($"value {bad} is {values[bad]}; a policy's state is finite", path, $"state.{key}");
+                }
+                learner.Oracle.Restore(m.State);
+            }
             learner.Decisions = m.Decisions;
         }
         catch (ArgumentException e) { throw new DataException(e.Message, path, "config"); }
         catch (DataException e) { throw new DataException(e.Message, path); }
-        return new BanditPolicy(learner, m.Arms);
+        try { return new BanditPolicy(learner, m.Arms); }
+        catch (Exception e) when (e is ArgumentException or InvalidDataException) { throw new DataException(e.Message, path, e is ArgumentException ? "arms" : "state"); }
     }
 }

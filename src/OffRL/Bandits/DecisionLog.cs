@@ -29,6 +29,7 @@ public sealed class DecisionLog : IDisposable
     private readonly SqliteConnection _write;
     private readonly Channel<Op> _ops = Channel.CreateUnbounded<Op>(new UnboundedChannelOptions { SingleReader = true });
     private readonly Thread _writer;
+    private readonly ExclusiveLock _lock;
     private long _decisions, _rewards;
 
     private abstract record Op;
@@ -37,13 +38,16 @@ public sealed class DecisionLog : IDisposable
 
     private static readonly JsonSerializerOptions Json = BanditPolicy.Json;
 
+    /// <summary>Opens (or creates) the log for this process alone: a log another process writes is refused (<see cref="ExclusiveLock"/> on PATH.lock).</summary>
     public DecisionLog(string path, bool synchronousFull = true)
     {
         Path = path;
         var dir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path));
         if (dir is not null) Directory.CreateDirectory(dir);
+        _lock = ExclusiveLock.Acquire(path + ".lock", $"decision log {path}");
         _write = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
-        _write.Open();
+        try { _write.Open(); }
+        catch (SqliteException e) { _lock.Dispose(); throw new DataException($"not a usable SQLite decision log ({e.Message})", path); }
         Exec(_write, "PRAGMA journal_mode=WAL;");
         Exec(_write, $"PRAGMA synchronous={(synchronousFull ? "FULL" : "NORMAL")};");
         Exec(_write, """
@@ -158,19 +162,60 @@ public sealed class DecisionLog : IDisposable
     }
 
     private static DecisionRecord ReadDecision(SqliteDataReader rd) => new(
-        rd.GetString(0), rd.GetInt64(1),
+        rd.GetString(0), Integer(rd, 1),
         JsonSerializer.Deserialize<float[]>(rd.GetString(2), Json)!,
         JsonSerializer.Deserialize<CandidateAction[]>(rd.GetString(3), Json)!,
-        rd.GetInt32(4), (float)rd.GetDouble(5),
+        (int)Integer(rd, 4), (float)Real(rd, 5),
         JsonSerializer.Deserialize<float[]>(rd.GetString(6), Json)!,
         rd.GetString(7));
+
+    /// <summary>A number column's value, refusing text or blobs (which SQLite would silently read as 0).</summary>
+    private static double Real(SqliteDataReader rd, int i)
+    {
+        var t = rd.GetFieldType(i);
+        if (t != typeof(double) && t != typeof(long)) throw new FormatException($"column '{rd.GetName(i)}' holds {t.Name}, not a number");
+        return rd.GetDouble(i);
+    }
+
+    private static long Integer(SqliteDataReader rd, int i)
+    {
+        if (rd.GetFieldType(i) != typeof(long)) throw new FormatException($"column '{rd.GetName(i)}' holds {rd.GetFieldType(i).Name}, not an integer");
+        return rd.GetInt64(i);
+    }
+
+    /// <summary>
+    /// Refuses a log file cut short (or padded): SQLite keeps no checksums, so a truncated last page would read as
+    /// other values. The file must be whole pages, as many as its header says (when the header's count is current and
+    /// no write-ahead log holds newer pages).
+    /// </summary>
+    private static void CheckWhole(string path)
+    {
+        Span<byte> h = stackalloc byte[100];
+        long length;
+        using (var f = File.OpenRead(path))
+        {
+            length = f.Length;
+            if (length == 0) return;   // an empty file is a new, empty database
+            if (f.Read(h) < 100 || !h[..16].SequenceEqual("SQLite format 3\0"u8)) throw new DataException("not a SQLite database (bad header)", path);
+        }
+        int pageSize = System.Buffers.Binary.BinaryPrimitives.ReadUInt16BigEndian(h[16..]);
+        if (pageSize == 1) pageSize = 65536;
+        if (pageSize < 512 || (pageSize & (pageSize - 1)) != 0) throw new DataException($"page size {pageSize} in its header is not valid", path);
+        if (length % pageSize != 0) throw new DataException($"is {length} bytes, not whole {pageSize}-byte pages: the file was cut short", path);
+        uint pages = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(h[28..]);
+        bool current = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(h[92..]) == System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(h[24..]);
+        if (current && pages > 0 && !File.Exists(path + "-wal") && length != (long)pages * pageSize)
+            throw new DataException($"is {length / pageSize} pages, its header says {pages}: the file was cut short or padded", path);
+    }
 
     /// <summary>Every decision in order, with its reward when one arrived.</summary>
     public static IEnumerable<(DecisionRecord Decision, float? Reward)> ReadAll(string path)
     {
         if (!File.Exists(path)) throw new DataException("decision log not found", path);
+        CheckWhole(path);
         using var c = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
-        c.Open();
+        try { c.Open(); }
+        catch (SqliteException e) { throw new DataException($"not a readable SQLite file ({e.Message})", path); }
         using var cmd = Command(c, """
             SELECT d.event_id, d.ts_ms, d.context, d.actions, d.chosen, d.probability, d.probabilities, d.policy, r.reward
             FROM decisions d LEFT JOIN rewards r ON r.event_id = d.event_id ORDER BY d.seq
@@ -181,13 +226,26 @@ public sealed class DecisionLog : IDisposable
         using (rd)
         {
             long row = 0;
-            while (rd.Read())
+            while (true)
             {
+                row++;   // the decision's 1-based place in the log
                 DecisionRecord d;
-                try { d = ReadDecision(rd); }
-                catch (Exception e) when (e is JsonException or InvalidCastException) { throw new DataException($"unreadable decision ({e.Message})", path, "decisions", row); }
-                yield return (d, rd.IsDBNull(8) ? null : (float)rd.GetDouble(8));
-                row++;
+                float? reward;
+                try
+                {
+                    if (!rd.Read()) break;
+                    d = ReadDecision(rd);
+                    reward = rd.IsDBNull(8) ? null : (float)Real(rd, 8);
+                }
+                catch (Exception e) when (e is JsonException or InvalidCastException or SqliteException or FormatException or InvalidOperationException)
+                {
+                    throw new DataException($"unreadable decision ({e.Message.ReplaceLineEndings(" ")})", path, "decisions", row);
+                }
+                if (reward is { } r && !float.IsFinite(r)) throw new DataException($"reward {r} is not finite", path, "rewards", row);
+                if (d.Actions is null || d.Actions.Length == 0 || (uint)d.Chosen >= (uint)d.Actions.Length)
+                    throw new DataException($"chosen index {d.Chosen} is not one of its {d.Actions?.Length ?? 0} actions", path, "chosen", row);
+                if (!(d.Probability > 0 && d.Probability <= 1)) throw new DataException($"probability {d.Probability} is not in (0, 1]", path, "probability", row);
+                yield return (d, reward);
             }
         }
     }
@@ -216,7 +274,7 @@ public sealed class DecisionLog : IDisposable
             row++;
             if (r is null) continue;
             if (dim < 0) dim = d.Context.Length;
-            else if (d.Context.Length != dim) throw new DataException($"event '{d.EventId}' has a context of {d.Context.Length} values, earlier ones {dim}", path, "context", row - 1);
+            else if (d.Context.Length != dim) throw new DataException($"event '{d.EventId}' has a context of {d.Context.Length} values, earlier ones {dim}", path, "context", row);
             ctx.AddRange(d.Context); act.Add(ids[d.ActionId]); rew.Add(r.Value); prop.Add(d.Probability);
         }
         if (act.Count == 0) throw new DataException("has no decision with a reward yet", path, "rewards");
@@ -288,5 +346,6 @@ public sealed class DecisionLog : IDisposable
         _ops.Writer.TryComplete();
         _writer.Join();
         _write.Dispose();
+        _lock.Dispose();
     }
 }

@@ -15,19 +15,32 @@ public sealed record BanditLearnerConfig
     public string Algo { get; init; } = "squarecb";
     /// <summary>ridge | neural (linucb and thompson always use ridge).</summary>
     public string Oracle { get; init; } = "ridge";
+    [FieldRange("[0, 1]")]
     public double Epsilon { get; init; } = 0.05;
+    [FieldRange("(0, inf)")]
     public double Temperature { get; init; } = 0.05;
+    [FieldRange("(0, inf)")]
     public double GammaScale { get; init; } = 10;
+    [FieldRange("[0, 1]")]
     public double GammaExponent { get; init; } = 0.5;
+    [FieldRange("[0, inf)")]
     public double Alpha { get; init; } = 1.0;
+    [FieldRange("(0, inf)")]
     public double V { get; init; } = 0.5;
+    [FieldRange("[1, 100000]")]
     public int ThompsonDraws { get; init; } = 200;
+    [FieldRange("(0, inf)")]
     public double Lambda { get; init; } = 1.0;
+    [FieldRange("[0, 1]")]
     public double Floor { get; init; } = 0.01;
+    [FieldRange("[1, 65536]")]
     public int[] Hidden { get; init; } = [64, 64];
+    [FieldRange("(0, 1]")]
     public float LearningRate { get; init; } = 1e-3f;
+    [FieldRange("[1, 100000]")]
     public int NeuralBatch { get; init; } = 32;
     /// <summary>Learn once this many rewards have arrived (1 = after every reward).</summary>
+    [FieldRange("[1, 1000000]")]
     public int BatchSize { get; init; } = 1;
     public ulong Seed { get; init; } = 0;
 }
@@ -49,13 +62,20 @@ public abstract class BanditLearner
 
     protected BanditLearner(BanditLearnerConfig config, int contextDim, int actionDim, IRewardOracle oracle)
     {
-        if (config.Floor < 0 || config.Floor > 1) throw new ArgumentException($"floor must be in [0, 1], got {config.Floor}");
-        if (config.Epsilon < 0 || config.Epsilon > 1) throw new ArgumentException($"epsilon must be in [0, 1], got {config.Epsilon}");
-        if (config.BatchSize < 1) throw new ArgumentException($"batch_size must be >= 1, got {config.BatchSize}");
+        if (config.Hidden is null) throw new ArgumentException("config: field 'hidden' must be a list of layer widths, got null");
+        FieldRange.Check(config);
+        if (contextDim < 0 || contextDim > MaxWidth) throw new ArgumentException($"context width must be in [0, {MaxWidth}], got {contextDim}");
+        if (actionDim < 0 || actionDim > MaxWidth) throw new ArgumentException($"action feature width must be in [0, {MaxWidth}], got {actionDim}");
         Config = config; ContextDim = contextDim; ActionDim = actionDim; Oracle = oracle;
     }
 
     public string Name => Config.Algo;
+
+    /// <summary>The widest context or action-feature vector a learner takes (its joint features grow with their product).</summary>
+    public const int MaxWidth = 4096;
+
+    /// <summary>The most joint features (context + 1) x (action features + 1) a ridge oracle takes: its matrix is their square (4096: 128 MiB).</summary>
+    public const int MaxRidgeFeatures = 4096;
 
     /// <summary>The share of uniform exploration mixed into every distribution.</summary>
     protected virtual double Floor => Config.Floor;
@@ -137,6 +157,11 @@ public abstract class BanditLearner
 
     public static BanditLearner Create(BanditLearnerConfig config, int contextDim, int actionDim)
     {
+        long joint = (contextDim + 1L) * (actionDim + 1L);
+        bool ridge = config.Oracle.Equals("ridge", StringComparison.OrdinalIgnoreCase) || config.Algo.ToLowerInvariant() is "linucb" or "thompson" or "lints";
+        if (ridge && joint > MaxRidgeFeatures)
+            throw new ArgumentException($"(context width {contextDim} + 1) x (action features {actionDim} + 1) = {joint} joint features; a ridge learner holds a " +
+                $"square matrix of them and takes at most {MaxRidgeFeatures} (use fewer features or oracle neural)");
         IRewardOracle Make() => config.Oracle.ToLowerInvariant() switch
         {
             "ridge" => new RidgeOracle(contextDim, actionDim, config.Lambda),

@@ -74,7 +74,12 @@ public sealed class Dataset
     /// Options for validation. With <see cref="TruncateTail"/> a last episode that never ends is marked as timed
     /// out at the last row (logs cut mid-episode, as d3rlpy does); otherwise it is an error.
     /// </summary>
-    public sealed record ValidationOptions(bool TruncateTail = false, bool CheckActionRange = true, string? File = null);
+    /// <param name="Rows">The row each transition is named by in errors: its line in a CSV file; default its 1-based index
+    /// (the record of a Parquet or HDF5 table). Rows are counted from 1 everywhere.</param>
+    public sealed record ValidationOptions(bool TruncateTail = false, bool CheckActionRange = true, string? File = null, int[]? Rows = null)
+    {
+        public long RowOf(int i) => Rows is not null && i < Rows.Length ? Rows[i] : i + 1L;
+    }
 
     public Dataset(DatasetColumns c, Space observationSpace, Space actionSpace, DatasetInfo? info = null, ValidationOptions? options = null)
     {
@@ -84,6 +89,7 @@ public sealed class Dataset
         Info = info ?? new DatasetInfo();
         int n = c.Rewards.Length, od = observationSpace.Width, ad = actionSpace.Width;
         if (od <= 0) throw new DataException($"observation space {observationSpace} has no dimensions", file, "observations");
+        if (n == 0 && file is not null) throw new DataException("has no transitions (zero rows); a dataset needs at least one", file, "rewards");
         void Len(string field, int actual, long expected)
         {
             if (actual != expected) throw new DataException($"has {actual} values, expected {expected} ({n} rows)", file, field);
@@ -97,17 +103,17 @@ public sealed class Dataset
         if (c.BehaviorLogProbs is not null) Len("behavior_log_probs", c.BehaviorLogProbs.Length, n);
         foreach (var (name, v) in c.Extras)
             if (n > 0 && v.Length % n != 0) throw new DataException($"has {v.Length} values, not a whole number per row ({n} rows)", file, name);
-        Finite("observations", c.Observations, od, file);
-        Finite("actions", c.Actions, ad, file);
-        Finite("rewards", c.Rewards, 1, file);
-        if (c.NextObservations is not null) Finite("next_observations", c.NextObservations, od, file);
-        if (c.Costs is not null) Finite("costs", c.Costs, 1, file);
+        Finite("observations", c.Observations, od, options);
+        Finite("actions", c.Actions, ad, options);
+        Finite("rewards", c.Rewards, 1, options);
+        if (c.NextObservations is not null) Finite("next_observations", c.NextObservations, od, options);
+        if (c.Costs is not null) Finite("costs", c.Costs, 1, options);
         if (c.BehaviorLogProbs is not null)
             for (int i = 0; i < n; i++)
                 // Discrete actions: log-probabilities (<= 0). Continuous actions: log-densities, which may be positive.
                 if (!float.IsFinite(c.BehaviorLogProbs[i]) || (actionSpace is Discrete && c.BehaviorLogProbs[i] > 1e-5f))
-                    throw new DataException($"log-probability {c.BehaviorLogProbs[i]} is not a {(actionSpace is Discrete ? "log-probability (must be finite and <= 0)" : "finite log-density")}", file, "behavior_log_probs", i);
-        if (options.CheckActionRange) CheckActions(c.Actions, actionSpace, n, file);
+                    throw new DataException($"log-probability {c.BehaviorLogProbs[i]} is not a {(actionSpace is Discrete ? "log-probability (must be finite and <= 0)" : "finite log-density")}", file, "behavior_log_probs", options.RowOf(i));
+        if (options.CheckActionRange) CheckActions(c.Actions, actionSpace, n, options);
 
         var timeouts = c.Timeouts;
         if (n > 0 && !c.Terminals[n - 1] && !timeouts[n - 1])
@@ -115,8 +121,8 @@ public sealed class Dataset
             int start = n - 1;
             while (start > 0 && !c.Terminals[start - 1] && !timeouts[start - 1]) start--;
             if (!options.TruncateTail)
-                throw new DataException($"the episode starting at row {start} never ends (no terminal or timeout through the last row {n - 1}); " +
-                                        "mark its end, or load with TruncateTail to treat the last row as a timeout", file, "terminals", start);
+                throw new DataException($"the episode starting at row {options.RowOf(start)} never ends (no terminal or timeout through the last row {options.RowOf(n - 1)}); " +
+                                        "mark its end, or load with TruncateTail to treat the last row as a timeout", file, "terminals", options.RowOf(start));
             timeouts = (bool[])timeouts.Clone();
             timeouts[n - 1] = true;
             Info.Processing.Add($"last episode (rows {start}..{n - 1}) marked as timed out at row {n - 1}");
@@ -135,21 +141,22 @@ public sealed class Dataset
         _episodeStarts = starts.ToArray();
     }
 
-    private static void Finite(string field, float[] v, int width, string? file)
+    private static void Finite(string field, float[] v, int width, ValidationOptions o)
     {
         for (int i = 0; i < v.Length; i++)
             if (!float.IsFinite(v[i]))
-                throw new DataException($"value is {v[i]} (NaN or infinite)", file, field, i / width, width > 1 ? i % width : -1);
+                throw new DataException($"value is {v[i]} (NaN or infinite)", o.File, field, o.RowOf(i / width), width > 1 ? i % width : -1);
     }
 
-    private static void CheckActions(float[] a, Space space, int n, string? file)
+    private static void CheckActions(float[] a, Space space, int n, ValidationOptions o)
     {
+        string? file = o.File;
         switch (space)
         {
             case Discrete d:
                 for (int i = 0; i < n; i++)
                     if (a[i] < 0 || a[i] >= d.N || a[i] != MathF.Floor(a[i]))
-                        throw new DataException($"action {a[i]} is not in the discrete set 0..{d.N - 1}", file, "actions", i);
+                        throw new DataException($"action {a[i]} is not in the discrete set 0..{d.N - 1}", file, "actions", o.RowOf(i));
                 break;
             case Box b:
                 int w = b.Width;
@@ -158,7 +165,7 @@ public sealed class Dataset
                     {
                         float v = a[i * w + j];
                         if (v < b.Low[j] - 1e-5f || v > b.High[j] + 1e-5f)
-                            throw new DataException($"action {v} is outside the declared range [{b.Low[j]}, {b.High[j]}]", file, "actions", i, j);
+                            throw new DataException($"action {v} is outside the declared range [{b.Low[j]}, {b.High[j]}]", file, "actions", o.RowOf(i), j);
                     }
                 break;
         }

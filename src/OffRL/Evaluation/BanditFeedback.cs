@@ -25,25 +25,30 @@ public sealed class BanditFeedback
     public int ActionContextDim { get; }
     public string Source { get; }
 
+    /// <summary>The most actions (and positions) a log may have: estimators hold per-action tables.</summary>
+    public const int MaxActions = 1_000_000;
+
     public BanditFeedback(float[] context, int contextDim, int[] action, int[] position, float[] reward, float[] propensity,
-        int actions, int positions, float[]? actionContext = null, string source = "")
+        int actions, int positions, float[]? actionContext = null, string source = "", int[]? lines = null)
     {
         int n = action.Length;
+        long Row(int i) => lines is not null && i < lines.Length ? lines[i] : i + 1L;   // the file's line, else the 1-based record
         Source = source;
         if (contextDim < 0 || context.Length != n * contextDim) throw new DataException($"has {context.Length} values, expected rows x context_dim = {n} x {contextDim}", source, "context");
         if (position.Length != n || reward.Length != n || propensity.Length != n)
             throw new DataException($"columns differ in length: action {n}, position {position.Length}, reward {reward.Length}, propensity {propensity.Length}", source);
-        if (actions < 1) throw new DataException($"needs at least one action, got {actions}", source, "n_actions");
+        if (n == 0) throw new DataException("has no rows", source, "action");
+        if (actions < 1 || actions > MaxActions) throw new DataException($"needs 1..{MaxActions} actions, got {actions}", source, "n_actions");
         if (positions < 1) throw new DataException($"needs at least one position, got {positions}", source, "n_positions");
         for (int i = 0; i < n; i++)
         {
-            if ((uint)action[i] >= (uint)actions) throw new DataException($"action {action[i]} is outside 0..{actions - 1}", source, "action", i);
-            if ((uint)position[i] >= (uint)positions) throw new DataException($"position {position[i]} is outside 0..{positions - 1}", source, "position", i);
-            if (!(propensity[i] > 0 && propensity[i] <= 1)) throw new DataException($"propensity {propensity[i]} is not in (0, 1]", source, "propensity", i);
-            if (!float.IsFinite(reward[i])) throw new DataException($"reward {reward[i]} is not finite", source, "reward", i);
+            if ((uint)action[i] >= (uint)actions) throw new DataException($"action {action[i]} is outside 0..{actions - 1}", source, "action", Row(i));
+            if ((uint)position[i] >= (uint)positions) throw new DataException($"position {position[i]} is outside 0..{positions - 1}", source, "position", Row(i));
+            if (!(propensity[i] > 0 && propensity[i] <= 1)) throw new DataException($"propensity {propensity[i]} is not in (0, 1]", source, "propensity", Row(i));
+            if (!float.IsFinite(reward[i])) throw new DataException($"reward {reward[i]} is not finite", source, "reward", Row(i));
         }
         for (int i = 0; i < context.Length; i++)
-            if (!float.IsFinite(context[i])) throw new DataException($"context value {context[i]} is not finite", source, "context", i / Math.Max(1, contextDim), i % Math.Max(1, contextDim));
+            if (!float.IsFinite(context[i])) throw new DataException($"context value {context[i]} is not finite", source, "context", Row(i / Math.Max(1, contextDim)), i % Math.Max(1, contextDim));
         if (actionContext is not null && actionContext.Length % actions != 0)
             throw new DataException($"action context has {actionContext.Length} values, not a multiple of {actions} actions", source, "action_context");
         Count = n; ContextDim = contextDim; Actions = actions; Positions = positions;
@@ -76,7 +81,7 @@ public sealed class BanditFeedback
         for (int i = 0; i < n; i++)
         {
             action[i] = t.Int(i, cItem); position[i] = t.Int(i, cPos) - 1; reward[i] = t.Float(i, cClick); prop[i] = t.Float(i, cP);
-            if (position[i] < 0) throw new DataException($"position {position[i] + 1} must be 1 or more", path, "position", i + 2);
+            if (position[i] < 0) throw new DataException($"position {position[i] + 1} must be 1 or more", path, "position", t.LineOf(i));
             maxItem = Math.Max(maxItem, action[i]); maxPos = Math.Max(maxPos, position[i]);
         }
         // One-hot of each user feature, levels sorted ordinally, first level dropped (pandas get_dummies(drop_first=True)).
@@ -113,7 +118,7 @@ public sealed class BanditFeedback
                     actionCtx[it.Int(r, cId) * featCols.Length + k] = numeric ? it.Float(r, featCols[k]) : codes![it.Cell(r, featCols[k])];
             }
         }
-        return new BanditFeedback(ctx, d, action, position, reward, prop, actions, maxPos + 1, actionCtx, path);
+        return new BanditFeedback(ctx, d, action, position, reward, prop, actions, maxPos + 1, actionCtx, path, t.Lines);
     }
 
     /// <summary>
@@ -134,10 +139,12 @@ public sealed class BanditFeedback
         for (int i = 0; i < n; i++)
         {
             a[i] = t.Int(i, cA); r[i] = t.Float(i, cR); p[i] = t.Float(i, cP); pos[i] = cPos >= 0 ? t.Int(i, cPos) : 0;
+            if ((uint)a[i] >= MaxActions) throw new DataException($"action {a[i]} is outside 0..{MaxActions - 1}", path, "action", t.LineOf(i));
+            if ((uint)pos[i] >= MaxActions) throw new DataException($"position {pos[i]} is outside 0..{MaxActions - 1}", path, "position", t.LineOf(i));
             maxA = Math.Max(maxA, a[i]); maxPos = Math.Max(maxPos, pos[i]);
             for (int k = 0; k < ctxCols.Length; k++) ctx[i * ctxCols.Length + k] = t.Float(i, ctxCols[k]);
         }
-        return new BanditFeedback(ctx, ctxCols.Length, a, pos, r, p, Math.Max(actions, maxA + 1), maxPos + 1, null, path);
+        return new BanditFeedback(ctx, ctxCols.Length, a, pos, r, p, Math.Max(actions, maxA + 1), maxPos + 1, null, path, t.Lines);
     }
 
     /// <summary>The given rows, in the given order (train/test splits).</summary>
@@ -255,11 +262,11 @@ public sealed class ActionDistribution
         {
             if (cCamp >= 0 && t.Cell(r, cCamp) != campaign) continue;
             int item = t.Int(r, cItem);
-            if ((uint)item >= (uint)actions) throw new DataException($"item_id {item} is outside the logs' 0..{actions - 1}", path, "item_id", r + 2);
+            if ((uint)item >= (uint)actions) throw new DataException($"item_id {item} is outside the logs' 0..{actions - 1}", path, "item_id", t.LineOf(r));
             for (int k = 0; k < positions; k++)
             {
                 float v = t.Float(r, posCols[k]);
-                if (v < 0 || v > 1) throw new DataException($"probability {v} is not in [0, 1]", path, $"pos{k + 1}", r + 2);
+                if (v < 0 || v > 1) throw new DataException($"probability {v} is not in [0, 1]", path, $"pos{k + 1}", t.LineOf(r));
                 table[item, k] = v;
             }
             used++;
@@ -275,35 +282,36 @@ public sealed class ActionDistribution
     }
 }
 
-/// <summary>A small CSV table held as strings; typed accessors name the file, column and line on error.</summary>
+/// <summary>A whole CSV file in memory, read and checked by <see cref="Data.IO.CsvReader"/>; cells are parsed on demand and name the file, line and column when they are not what is expected.</summary>
 public sealed class CsvTable
 {
-    private readonly List<List<string>> _rows;
+    private readonly List<string[]> _rows;
+    private readonly List<int> _lines;
     public string Path { get; }
     public List<string> Header { get; }
     public int Rows => _rows.Count;
 
-    private CsvTable(string path, List<string> header, List<List<string>> rows) { Path = path; Header = header; _rows = rows; }
+    private CsvTable(string path, List<string> header, List<string[]> rows, List<int> lines) { Path = path; Header = header; _rows = rows; _lines = lines; }
 
     public static CsvTable Read(string path)
     {
-        if (!File.Exists(path)) throw new DataException("file not found", path);
-        using var reader = new StreamReader(path);
-        var headerLine = reader.ReadLine() ?? throw new DataException("the file is empty (no header line)", path);
-        var header = CsvImport.Split(headerLine, path, 1).Select(h => h.Trim()).ToList();
-        var rows = new List<List<string>>();
-        string? line;
-        int lineNo = 1;
-        while ((line = reader.ReadLine()) is not null)
+        using var csv = Data.IO.CsvReader.Open(path);
+        var rows = new List<string[]>();
+        var lines = new List<int>();
+        while (csv.Next())
         {
-            lineNo++;
-            if (line.Length == 0) continue;
-            var f = CsvImport.Split(line, path, lineNo);
-            if (f.Count != header.Count) throw new DataException($"has {f.Count} fields, the header has {header.Count}", path, null, lineNo);
-            rows.Add(f);
+            rows.Add(csv.Fields.ToArray());
+            lines.Add(csv.Line);
         }
-        return new CsvTable(path, header, rows);
+        csv.RequireRecords();
+        return new CsvTable(path, csv.Header.ToList(), rows, lines);
     }
+
+    /// <summary>The 1-based line of the file a row came from (the header is line 1).</summary>
+    public int LineOf(int row) => _lines[row];
+
+    /// <summary>The line of every row.</summary>
+    public int[] Lines => _lines.ToArray();
 
     public int Col(string name)
     {
@@ -313,19 +321,7 @@ public sealed class CsvTable
 
     public string Cell(int row, int col) => _rows[row][col].Trim();
 
-    public float Float(int row, int col)
-    {
-        var s = Cell(row, col);
-        if (!float.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var v) || !float.IsFinite(v))
-            throw new DataException($"'{s}' is not a finite number", Path, Header[col], row + 2);
-        return v;
-    }
+    public float Float(int row, int col) => Data.IO.CsvReader.ParseNumber(Cell(row, col), Path, Header[col], _lines[row]);
 
-    public int Int(int row, int col)
-    {
-        var s = Cell(row, col);
-        if (int.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var v)) return v;
-        if (double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) && d == Math.Floor(d) && Math.Abs(d) < int.MaxValue) return (int)d;
-        throw new DataException($"'{s}' is not an integer", Path, Header[col], row + 2);
-    }
+    public int Int(int row, int col) => Data.IO.CsvReader.ParseInteger(Cell(row, col), Path, Header[col], _lines[row]);
 }

@@ -31,10 +31,57 @@ public static class ConfigFile
             catch (JsonException e) { throw new DataException($"not valid JSON: {e.Message}", path); }
         }
         Dictionary<string, object?> yaml;
-        try { yaml = new YamlDotNet.Serialization.DeserializerBuilder().Build().Deserialize<Dictionary<string, object?>>(text) ?? new(); }
-        catch (YamlDotNet.Core.YamlException e) { throw new DataException($"not a YAML map of field: value ({e.Message})", path, null, e.Start.Line); }
+        try
+        {
+            CheckYamlSize(text, path);
+            yaml = new YamlDotNet.Serialization.DeserializerBuilder().WithDuplicateKeyChecking().Build().Deserialize<Dictionary<string, object?>>(text) ?? new();
+        }
+        catch (YamlDotNet.Core.YamlException e)
+        {
+            var why = (e.InnerException?.Message ?? e.Message).ReplaceLineEndings(" ");
+            throw new DataException($"not a YAML map of field: value ({why})", path, null, e.Start.Line);
+        }
+        catch (InvalidOperationException e) { throw new DataException($"not a YAML map of field: value ({e.Message})", path); }
         var json = JsonSerializer.Serialize(yaml.ToDictionary(kv => kv.Key, kv => Coerce(kv.Value)));
         return JsonDocument.Parse(json).RootElement.Clone();
+    }
+
+    /// <summary>The most nodes a config file may hold with its aliases expanded (a config has a few dozen).</summary>
+    public const int MaxYamlNodes = 10_000;
+
+    /// <summary>
+    /// Refuses a YAML text whose aliases expand to more than <see cref="MaxYamlNodes"/> nodes ("billion laughs"), from
+    /// the event stream alone, before anything is expanded.
+    /// </summary>
+    private static void CheckYamlSize(string text, string path)
+    {
+        var parser = new YamlDotNet.Core.Parser(new StringReader(text));
+        var sizes = new Dictionary<string, long>();
+        var open = new Stack<(string? Anchor, long Start)>();
+        long total = 0;
+        while (parser.MoveNext())
+        {
+            switch (parser.Current)
+            {
+                case YamlDotNet.Core.Events.Scalar sc:
+                    total++;
+                    if (!sc.Anchor.IsEmpty) sizes[sc.Anchor.Value] = 1;
+                    break;
+                case YamlDotNet.Core.Events.NodeEvent { } start and (YamlDotNet.Core.Events.MappingStart or YamlDotNet.Core.Events.SequenceStart):
+                    total++;
+                    open.Push((start.Anchor.IsEmpty ? null : start.Anchor.Value, total));
+                    break;
+                case YamlDotNet.Core.Events.MappingEnd or YamlDotNet.Core.Events.SequenceEnd when open.Count > 0:
+                    var (anchor, from) = open.Pop();
+                    if (anchor is not null) sizes[anchor] = total - from + 1;
+                    break;
+                case YamlDotNet.Core.Events.AnchorAlias alias:
+                    total += sizes.TryGetValue(alias.Value.Value, out var n) ? n : 1;
+                    break;
+            }
+            if (total > MaxYamlNodes)
+                throw new DataException($"expands to more than {MaxYamlNodes} values (aliases nested too deep); a config is a flat map of field: value", path, null, parser.Current!.Start.Line);
+        }
     }
 
     /// <summary>KEY=VALUE pairs as a JSON object; a value is read as JSON when it parses (numbers, lists, true), else as a string.</summary>
@@ -65,6 +112,20 @@ public static class ConfigFile
         if (file is not null) Add(Read(file));
         if (sets is { Count: > 0 }) Add(ParseSets(sets));
         return merged.Count == 0 ? null : JsonDocument.Parse(merged.ToJsonString()).RootElement.Clone();
+    }
+
+    /// <summary>
+    /// Builds a config (apply and validate) and names where its values came from in any error:
+    /// <c>run.yaml: config: field 'tau' of Td3BcConfig must be in (0, 1], got -1</c>.
+    /// </summary>
+    public static T Naming<T>(string? file, IReadOnlyCollection<string>? sets, Func<T> build)
+    {
+        try { return build(); }
+        catch (ArgumentException e) when (file is not null || sets is { Count: > 0 })
+        {
+            var from = file is null ? "--set" : sets is { Count: > 0 } ? $"{file} (with --set)" : file;
+            throw new ArgumentException($"{from}: {e.Message}", e);
+        }
     }
 
     /// <summary>The record <paramref name="defaults"/> with the given fields replaced (its runtime type decides the fields).</summary>
@@ -100,17 +161,7 @@ public static class ConfigFile
     }
 
     /// <summary>PascalCase field name as written in config files: ActorLr -> actor_lr.</summary>
-    public static string Snake(string pascal)
-    {
-        var sb = new System.Text.StringBuilder();
-        for (int i = 0; i < pascal.Length; i++)
-        {
-            char c = pascal[i];
-            if (char.IsUpper(c) && i > 0 && !char.IsUpper(pascal[i - 1])) sb.Append('_');
-            sb.Append(char.ToLowerInvariant(c));
-        }
-        return sb.ToString();
-    }
+    public static string Snake(string pascal) => FieldRange.Snake(pascal);
 
     private static string FirstSentence(string m) => m.Split(". Path")[0];
 

@@ -70,6 +70,8 @@ public static class Safetensors
         return r;
     }
 
+    private static readonly System.Text.UTF8Encoding StrictUtf8 = new(false, throwOnInvalidBytes: true);
+
     public static (Dictionary<string, Entry> Tensors, Dictionary<string, string> Metadata) Read(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"safetensors: file not found: {path}", path);
@@ -81,11 +83,15 @@ public static class Safetensors
         var hb = new byte[n];
         fs.ReadExactly(hb);
         JsonObject header;
+        try { _ = StrictUtf8.GetCharCount(hb); }
+        catch (System.Text.DecoderFallbackException) { throw new InvalidDataException($"{path}: header is not UTF-8 text"); }
         try { header = JsonNode.Parse(hb) as JsonObject ?? throw new InvalidDataException($"{path}: header is not a JSON object"); }
         catch (JsonException e) { throw new InvalidDataException($"{path}: header is not valid JSON: {e.Message}"); }
+        catch (ArgumentException e) { throw new InvalidDataException($"{path}: header names a tensor twice ({e.Message})"); }
         long dataStart = 8 + (long)n, dataLength = fs.Length - dataStart;
         var result = new Dictionary<string, Entry>();
         var meta = new Dictionary<string, string>();
+        var spans = new List<(long Begin, long End)>();
         foreach (var (name, node) in header)
         {
             string Where(string field) => $"{path}: tensor '{name}', field '{field}'";
@@ -120,7 +126,18 @@ public static class Safetensors
             if (!BitConverter.IsLittleEndian)
                 for (int i = 0; i < data.Length; i++) data[i] = BitConverter.Int32BitsToSingle(BinaryPrimitives.ReverseEndianness(BitConverter.SingleToInt32Bits(data[i])));
             result[name] = new Entry(shape, data);
+            spans.Add((b, e));
         }
+        // The data section is exactly the tensors, end to end (the format's rule: no holes, no overlaps), so a header
+        // length or an offset that is off by a few bytes is an error, not a shifted read.
+        spans.Sort();
+        long at = 0;
+        foreach (var (b, e) in spans)
+        {
+            if (b != at) throw new InvalidDataException($"{path}: the tensors' data_offsets leave a gap or overlap at byte {at} of the data section");
+            at = e;
+        }
+        if (at != dataLength) throw new InvalidDataException($"{path}: the data section has {dataLength} bytes, the tensors cover {at}");
         return (result, meta);
     }
 }

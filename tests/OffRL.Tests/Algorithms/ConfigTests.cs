@@ -224,10 +224,21 @@ public class ConfigTests
     [InlineData("iql", "hidden=[]", "hidden")]
     [InlineData("iql", "temperature=1", "temperature")]
     [InlineData("iql", "beta=\"high\"", "beta")]
+    [InlineData("td3bc", "alpha=-100", "alpha")]
+    [InlineData("iql", "beta=NaN", "beta")]
+    [InlineData("iql", "actor_lr=Infinity", "actor_lr")]
+    [InlineData("cql", "hidden=[256,0]", "hidden")]
     public void OutOfRangeOrUnknownFieldsAreOneClearError(string algo, string pair, string field)
     {
         var ex = Assert.Throws<ArgumentException>(() => AlgorithmRegistry.Create(algo, 3, Box.Uniform(1, -1f, 1f), 0, Set(pair)));
         Assert.Contains(field, ex.Message);
+        // The library API (a record made in C#, given to the agent's constructor) refuses the same value with the same
+        // message, whenever the value can be written in the record at all.
+        var spec = AlgorithmRegistry.Find(algo);
+        AgentConfig record;
+        try { record = ConfigFile.Apply(spec.Defaults, Set(pair)); }
+        catch (ArgumentException) { return; }   // unknown field or wrong type: no record to make
+        Assert.Equal(ex.Message, Assert.Throws<ArgumentException>(() => spec.Create(3, Box.Uniform(1, -1f, 1f), record, 0)).Message);
     }
 
     [Fact]

@@ -115,4 +115,88 @@ public class ServiceTests
             foreach (var f in new[] { policyPath, db, db + "-wal", db + "-shm", parquet }) File.Delete(f);
         }
     }
+
+    [Fact]
+    public async Task TokenLimitsRewardRangeHealthAndOneServerPerLog()
+    {
+        string policyPath = Temp(".json"), db = Temp(".db");
+        BanditPolicy.Create(new BanditLearnerConfig { Algo = "squarecb" }, 2, ["a", "b"]).Save(policyPath);
+        const string token = "0123456789abcdef-test-token";
+        var options = new DecisionServiceOptions
+        {
+            PolicyPath = policyPath, LogPath = db, Urls = "http://127.0.0.1:0", Token = token, MaxCandidates = 3, MaxBodyBytes = 4096,
+            RewardMin = -10, RewardMax = 10,
+        };
+        try
+        {
+            // Beyond loopback without a token: refused before anything starts.
+            Assert.Contains("token", Assert.Throws<ArgumentException>(() => new DecisionServiceOptions { PolicyPath = policyPath, Urls = "http://0.0.0.0:0" }.Validate()).Message);
+            await using (var svc = await DecisionService.StartAsync(options))
+            {
+                using var anonymous = new HttpClient { BaseAddress = new Uri(svc.Url) };
+                var (code, body) = await Post(anonymous, "/decide", "{\"context\":[1,2]}");
+                Assert.Equal(HttpStatusCode.Unauthorized, code);
+                Assert.Equal("authorization", body.GetProperty("field").GetString());
+                anonymous.DefaultRequestHeaders.Authorization = new("Bearer", "wrong-token-0123456789");
+                Assert.Equal(HttpStatusCode.Unauthorized, (await Post(anonymous, "/reward", "{}")).Code);
+                Assert.Equal(HttpStatusCode.OK, (await anonymous.GetAsync("/health")).StatusCode);   // /health needs no token
+
+                using var http = new HttpClient { BaseAddress = new Uri(svc.Url) };
+                http.DefaultRequestHeaders.Authorization = new("Bearer", token);
+                (code, body) = await Post(http, "/decide", "{\"context\":[1,2]}");
+                Assert.Equal(HttpStatusCode.OK, code);
+                string id = body.GetProperty("event_id").GetString()!;
+                var bad = new (string Path, string Json, HttpStatusCode Code, string Field)[]
+                {
+                    ("/decide", "{\"context\":[1,2],\"actions\":[\"a\",\"b\",\"c\",\"d\"]}", HttpStatusCode.BadRequest, "actions"),
+                    ("/decide", "{\"context\":[" + string.Join(",", Enumerable.Repeat("1", 3000)) + "]}", HttpStatusCode.RequestEntityTooLarge, "body"),
+                    ("/reward", $"{{\"event_id\":\"{id}\",\"reward\":3e38}}", HttpStatusCode.BadRequest, "reward"),
+                    ("/reward", $"{{\"event_id\":\"{id}\",\"reward\":-11}}", HttpStatusCode.BadRequest, "reward"),
+                };
+                foreach (var (path, json, expected, field) in bad)
+                {
+                    (code, body) = await Post(http, path, json);
+                    Assert.True(expected == code, $"{path} {json[..Math.Min(60, json.Length)]}: {code}, expected {expected}");
+                    Assert.Equal(field, body.GetProperty("field").GetString());
+                }
+                Assert.Equal(HttpStatusCode.OK, (await Post(http, "/reward", $"{{\"event_id\":\"{id}\",\"reward\":1}}")).Code);
+                // An action id that is not UTF-8: a 400 naming the field, never an empty 500.
+                var raw = Encoding.UTF8.GetBytes("{\"context\":[1,2],\"actions\":[\"X\"]}");
+                raw[Array.IndexOf(raw, (byte)'X')] = 0xC3;
+                using (var resp = await http.PostAsync("/decide", new ByteArrayContent(raw) { Headers = { ContentType = new("application/json") } }))
+                {
+                    var text = await resp.Content.ReadAsStringAsync();
+                    Assert.Equal(HttpStatusCode.BadRequest, resp.StatusCode);
+                    Assert.NotEqual("", text);
+                }
+
+                // A second service on the same log is refused, naming the holder.
+                var second = await Assert.ThrowsAsync<IOException>(() => DecisionService.StartAsync(options with { Urls = "http://127.0.0.1:0" }));
+                Assert.Contains($"pid {Environment.ProcessId}", second.Message);
+
+                // /health is healthy while the policy decides, 503 once it cannot (here: its state made NaN).
+                Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/health")).StatusCode);
+                var state = svc.Policy.Learner.Oracle.State();
+                foreach (var v in state.Values) Array.Fill(v, float.NaN);
+                svc.Policy.Learner.Oracle.Restore(state);
+                var sick = await http.GetAsync("/health");
+                Assert.Equal(HttpStatusCode.ServiceUnavailable, sick.StatusCode);
+                Assert.Contains("unhealthy", await sick.Content.ReadAsStringAsync());
+            }
+            // Clip mode records the clipped reward.
+            await using (var svc = await DecisionService.StartAsync(options with { OutOfRange = OutOfRangeReward.Clip, LogPath = db + "2" }))
+            {
+                using var http = new HttpClient { BaseAddress = new Uri(svc.Url) };
+                http.DefaultRequestHeaders.Authorization = new("Bearer", token);
+                var (_, body) = await Post(http, "/decide", "{\"context\":[1,2]}");
+                string id = body.GetProperty("event_id").GetString()!;
+                Assert.Equal(HttpStatusCode.OK, (await Post(http, "/reward", $"{{\"event_id\":\"{id}\",\"reward\":3e38}}")).Code);
+            }
+            Assert.Equal((float?)10f, DecisionLog.ReadAll(db + "2").Single().Reward);
+        }
+        finally
+        {
+            foreach (var f in new[] { policyPath, db, db + "-wal", db + "-shm", db + "2", db + "2-wal", db + "2-shm" }) File.Delete(f);
+        }
+    }
 }

@@ -47,14 +47,14 @@ public class DatasetTests
     public void NaNIsReportedWithRowAndColumn()
     {
         var c = Cols(5);
-        c.Observations[7] = float.NaN;   // row 3, column 1
+        c.Observations[7] = float.NaN;   // the 4th row (row 4: rows count from 1), column 1
         var ex = Assert.Throws<DataException>(() => new Dataset(c, Box.Unbounded(2), Box.Unbounded(1), options: new Dataset.ValidationOptions(File: "x.h5")));
-        Assert.Equal(("observations", 3L, 1), (ex.Field, ex.Row, ex.Column));
+        Assert.Equal(("observations", 4L, 1), (ex.Field, ex.Row, ex.Column));
         Assert.Contains("x.h5", ex.Message);
         var c2 = Cols(5);
         c2.Rewards[2] = float.PositiveInfinity;
         var ex2 = Assert.Throws<DataException>(() => new Dataset(c2, Box.Unbounded(2), Box.Unbounded(1)));
-        Assert.Equal(("rewards", 2L), (ex2.Field, ex2.Row));
+        Assert.Equal(("rewards", 3L), (ex2.Field, ex2.Row));
     }
 
     [Fact]
@@ -64,7 +64,7 @@ public class DatasetTests
         c.Terminals[5] = false;
         c.Terminals[1] = true;
         var ex = Assert.Throws<DataException>(() => new Dataset(c, Box.Unbounded(2), Box.Unbounded(1)));
-        Assert.Equal(2, ex.Row);
+        Assert.Equal(3, ex.Row);   // the episode starts at the 3rd row
         Assert.Contains("never ends", ex.Message);
         var d = new Dataset(c, Box.Unbounded(2), Box.Unbounded(1), options: new Dataset.ValidationOptions(TruncateTail: true));
         Assert.True(d.Timeouts[5]);
@@ -76,16 +76,16 @@ public class DatasetTests
     public void ActionsOutOfRangeAreRejected()
     {
         var c = Cols(4, ad: 2);
-        c.Actions[5] = 1.5f;   // row 2, column 1
+        c.Actions[5] = 1.5f;   // the 3rd row (row 3), column 1
         var ex = Assert.Throws<DataException>(() => new Dataset(c, Box.Unbounded(2), Box.Uniform(2, -1, 1)));
-        Assert.Equal(("actions", 2L, 1), (ex.Field, ex.Row, ex.Column));
+        Assert.Equal(("actions", 3L, 1), (ex.Field, ex.Row, ex.Column));
         var c2 = Cols(4);
         c2.Actions[3] = 3;
         var ex2 = Assert.Throws<DataException>(() => new Dataset(c2, Box.Unbounded(2), new Discrete(3)));
-        Assert.Equal(3, ex2.Row);
+        Assert.Equal(4, ex2.Row);
         var c3 = Cols(4);
         var withLogp = new DatasetColumns { Observations = c3.Observations, Actions = c3.Actions, Rewards = c3.Rewards, Terminals = c3.Terminals, Timeouts = c3.Timeouts, BehaviorLogProbs = [0, -1, float.NaN, -2] };
-        Assert.Equal(2, Assert.Throws<DataException>(() => new Dataset(withLogp, Box.Unbounded(2), Box.Unbounded(1))).Row);
+        Assert.Equal(3, Assert.Throws<DataException>(() => new Dataset(withLogp, Box.Unbounded(2), Box.Unbounded(1))).Row);
         // Continuous actions carry log-densities, which may be positive (a narrow Gaussian).
         _ = new Dataset(new DatasetColumns { Observations = c3.Observations, Actions = c3.Actions, Rewards = c3.Rewards, Terminals = c3.Terminals, Timeouts = c3.Timeouts, BehaviorLogProbs = [0, -1, 0.5f, -2] },
             Box.Unbounded(2), Box.Unbounded(1));

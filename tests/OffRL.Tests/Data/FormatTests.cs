@@ -118,7 +118,7 @@ public class FormatTests : IDisposable
         var notFlag = Path.Combine(_dir, "flag.hdf5");
         new H5File { ["observations"] = new float[2, 2], ["actions"] = new float[2, 1], ["rewards"] = new float[2], ["terminals"] = new float[] { 0, 2 }, ["timeouts"] = new float[2] }.Write(notFlag);
         var fe = Assert.Throws<DataException>(() => D4rl.Read(notFlag));
-        Assert.Equal(("terminals", 1L), (fe.Field, fe.Row));
+        Assert.Equal(("terminals", 2L), (fe.Field, fe.Row));
         File.WriteAllText(Path.Combine(_dir, "junk.hdf5"), "not hdf5");
         Assert.Throws<DataException>(() => D4rl.Read(Path.Combine(_dir, "junk.hdf5")));
     }

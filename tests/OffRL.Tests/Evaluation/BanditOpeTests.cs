@@ -202,7 +202,7 @@ public class BanditOpeTests(ITestOutputHelper output)
     {
         var ex = Assert.Throws<DataException>(() => new BanditFeedback(new float[2], 1, [0, 1], [0, 0], [1, 0], [0.5f, 0f], 2, 1, source: "logs.csv"));
         Assert.Contains("propensity", ex.Message);
-        Assert.Equal(1, ex.Row);
+        Assert.Equal(2, ex.Row);   // the second record (rows count from 1)
         var ex2 = Assert.Throws<DataException>(() => new BanditFeedback(new float[2], 1, [0, 3], [0, 0], [1, 0], [0.5f, 0.5f], 2, 1));
         Assert.Contains("action", ex2.Message);
     }

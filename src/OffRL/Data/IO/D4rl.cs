@@ -11,7 +11,10 @@ namespace OffRL.Data.IO;
 /// </summary>
 public static class D4rl
 {
-    public static Dataset Read(string path, bool truncateTail = false, Space? actionSpace = null)
+    public static Dataset Read(string path, bool truncateTail = false, Space? actionSpace = null) =>
+        H5Read.Guard(path, () => ReadFile(path, truncateTail, actionSpace));
+
+    private static Dataset ReadFile(string path, bool truncateTail, Space? actionSpace)
     {
         if (!File.Exists(path)) throw new DataException("file not found", path);
         NativeFile f;
@@ -100,6 +103,13 @@ public static class D4rl
 /// <summary>Reading HDF5 datasets of any numeric type into float arrays, with errors that name the key.</summary>
 internal static class H5Read
 {
+    /// <summary>Runs a read of an HDF5 file, turning what the HDF5 library throws on a damaged file into one error naming it.</summary>
+    public static T Guard<T>(string file, Func<T> read)
+    {
+        try { return read(); }
+        catch (Exception e) when (e is not DataException) { throw new DataException($"could not be read as HDF5 ({e.Message.ReplaceLineEndings(" ")})", file); }
+    }
+
     public static (float[] Values, int Width) Matrix(IH5Group g, string key, string file)
     {
         var ds = g.Dataset(key);
@@ -122,12 +132,17 @@ internal static class H5Read
         var b = new bool[v.Length];
         for (int i = 0; i < v.Length; i++)
         {
-            if (v[i] != 0f && v[i] != 1f) throw new DataException($"value {v[i]} is not a flag (0 or 1)", file, key, i);
+            if (v[i] != 0f && v[i] != 1f) throw new DataException($"value {v[i]} is not a flag (0 or 1)", file, key, i + 1);
             b[i] = v[i] != 0f;
         }
         return b;
     }
 
+    /// <summary>
+    /// A dataset's values as float32, converted exactly or refused: float32 as stored; float64 to the nearest float32
+    /// (the one rounding OffRL does, as d3rlpy and CORL cast), refused beyond float32's range; signed and unsigned
+    /// integers of 1, 2, 4 or 8 bytes by their signedness, refused beyond 2^24 where float32 stops being exact.
+    /// </summary>
     public static float[] Floats(IH5Dataset ds, string key, string file)
     {
         var t = ds.Type;
@@ -136,18 +151,49 @@ internal static class H5Read
             switch (t.Class)
             {
                 case H5DataTypeClass.FloatingPoint when t.Size == 4: return ds.Read<float[]>();
-                case H5DataTypeClass.FloatingPoint when t.Size == 8: return ds.Read<double[]>().Select(x => (float)x).ToArray();
-                case H5DataTypeClass.FixedPoint or H5DataTypeClass.Enumerated when t.Size == 1: return ds.Read<byte[]>().Select(x => (float)x).ToArray();
-                case H5DataTypeClass.FixedPoint when t.Size == 4: return ds.Read<int[]>().Select(x => (float)x).ToArray();
-                case H5DataTypeClass.FixedPoint when t.Size == 8: return ds.Read<long[]>().Select(x => (float)x).ToArray();
+                case H5DataTypeClass.FloatingPoint when t.Size == 8:
+                {
+                    var d = ds.Read<double[]>();
+                    var f = new float[d.Length];
+                    for (int i = 0; i < d.Length; i++)
+                    {
+                        f[i] = (float)d[i];
+                        if (float.IsInfinity(f[i]) && double.IsFinite(d[i])) throw new DataException($"value {d[i]} is beyond float32's range", file, key, i / RowWidth(ds) + 1);
+                    }
+                    return f;
+                }
+                case H5DataTypeClass.FixedPoint or H5DataTypeClass.Enumerated when t.Size is 1 or 2 or 4 or 8:
+                {
+                    bool signed = t.Class == H5DataTypeClass.FixedPoint ? t.FixedPoint.IsSigned : false;
+                    double[] v = (t.Size, signed) switch
+                    {
+                        (1, true) => Array.ConvertAll(ds.Read<sbyte[]>(), x => (double)x),
+                        (1, false) => Array.ConvertAll(ds.Read<byte[]>(), x => (double)x),
+                        (2, true) => Array.ConvertAll(ds.Read<short[]>(), x => (double)x),
+                        (2, false) => Array.ConvertAll(ds.Read<ushort[]>(), x => (double)x),
+                        (4, true) => Array.ConvertAll(ds.Read<int[]>(), x => (double)x),
+                        (4, false) => Array.ConvertAll(ds.Read<uint[]>(), x => (double)x),
+                        (8, true) => Array.ConvertAll(ds.Read<long[]>(), x => (double)x),
+                        _ => Array.ConvertAll(ds.Read<ulong[]>(), x => (double)x),
+                    };
+                    var f = new float[v.Length];
+                    for (int i = 0; i < v.Length; i++)
+                    {
+                        if (Math.Abs(v[i]) > 1 << 24) throw new DataException($"integer {v[i]:F0} is not exactly representable as float32 (|x| > 2^24)", file, key, i / RowWidth(ds) + 1);
+                        f[i] = (float)v[i];
+                    }
+                    return f;
+                }
             }
         }
         catch (Exception e) when (e is not DataException)
         {
             throw new DataException($"could not be read as numbers ({e.Message})", file, key);
         }
-        throw new DataException($"has HDF5 type {t.Class} of {t.Size} bytes, which OffRL does not read", file, key);
+        throw new DataException($"has HDF5 type {t.Class} of {t.Size} bytes, which OffRL does not read (float32/64, integers of 1-8 bytes)", file, key);
     }
+
+    private static int RowWidth(IH5Dataset ds) => ds.Space.Dimensions is { Length: 2 } d ? Math.Max(1, (int)d[1]) : 1;
 
     public static float[,] ToMatrix(ReadOnlySpan<float> v, int rows, int cols)
     {
@@ -165,7 +211,9 @@ internal static class H5Read
 /// </summary>
 public static class Minari
 {
-    public static Dataset Read(string path, Space? actionSpace = null)
+    public static Dataset Read(string path, Space? actionSpace = null) => H5Read.Guard(path, () => ReadFolder(path, actionSpace));
+
+    private static Dataset ReadFolder(string path, Space? actionSpace)
     {
         var file = Directory.Exists(path) ? Path.Combine(path, "data", "main_data.hdf5") : path;
         if (!File.Exists(file)) throw new DataException("Minari data file not found (expected a dataset folder with data/main_data.hdf5, or the file)", file);

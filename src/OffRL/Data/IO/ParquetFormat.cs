@@ -67,39 +67,98 @@ public static class ParquetFormat
         AtomicFile.Write(path, s => ParquetSerializer.SerializeAsync(rows, s, null, new Dictionary<string, string> { [MetadataKey] = meta }).GetAwaiter().GetResult());
     }
 
+    /// <summary>Columns every OffRL dataset file has; the others (next_observation, cost, behavior_log_prob, extras) are optional.</summary>
+    private static readonly string[] Required = ["episode", "step", "observation", "action", "reward", "terminal", "timeout"];
+
+    private static string Describe(Parquet.Schema.Field f) => f switch
+    {
+        Parquet.Schema.DataField d => $"{(d.IsArray ? "list of " : "")}{d.ClrType.Name}{(d.IsNullable ? " (nullable)" : "")}",
+        Parquet.Schema.ListField { Item: Parquet.Schema.DataField item } => $"list of {item.ClrType.Name}{(item.IsNullable ? " (nullable)" : "")}",
+        _ => f.SchemaType.ToString(),
+    };
+
+    /// <summary>
+    /// Every column OffRL reads is present (the required ones) with exactly the type OffRL writes: a missing reward
+    /// column or a float64 observation is refused by name, never read as zeros or converted inexactly.
+    /// </summary>
+    private static void CheckSchema(string path)
+    {
+        Parquet.Schema.ParquetSchema schema;
+        using (var fs = File.OpenRead(path))
+        {
+            try
+            {
+                var reader = ParquetReader.CreateAsync(fs).GetAwaiter().GetResult();
+                schema = reader.Schema;
+                reader.DisposeAsync().AsTask().GetAwaiter().GetResult();
+            }
+            catch (Exception e) when (e is not DataException) { throw new DataException($"not a readable Parquet file ({e.Message})", path); }
+        }
+        var expected = typeof(Row).GetParquetSchema(false);
+        foreach (var want in expected.Fields)
+        {
+            var have = schema.Fields.FirstOrDefault(f => f.Name == want.Name);
+            if (have is null)
+            {
+                if (Array.IndexOf(Required, want.Name) >= 0) throw new DataException($"column is missing (an OffRL dataset has {string.Join(", ", Required)})", path, want.Name);
+                continue;
+            }
+            if (Describe(have) != Describe(want))
+                throw new DataException($"has type {Describe(have)}; OffRL reads {Describe(want)} (convert the column exactly, or write the file with OffRL)", path, want.Name);
+        }
+    }
+
     public static Dataset Read(string path)
     {
         if (!File.Exists(path)) throw new DataException("file not found", path);
+        CheckSchema(path);
         DeserializationResult<Row> res;
         try { res = ParquetSerializer.DeserializeAsync<Row>(path).GetAwaiter().GetResult(); }
         catch (Exception e) { throw new DataException($"not a readable OffRL Parquet dataset ({e.Message})", path); }
         if (res.CustomMetadata is null || !res.CustomMetadata.TryGetValue(MetadataKey, out var json))
             throw new DataException($"has no '{MetadataKey}' metadata: not written by OffRL (import other tables with CSV mapping)", path);
-        var meta = JsonSerializer.Deserialize<Meta>(json, Nn.Module.JsonOptions) ?? throw new DataException("empty metadata", path, MetadataKey);
+        Meta meta;
+        try { meta = JsonSerializer.Deserialize<Meta>(json, Nn.Module.JsonOptions) ?? throw new DataException("empty metadata", path, MetadataKey); }
+        catch (JsonException e) { throw new DataException($"metadata is not valid ({e.Message})", path, MetadataKey); }
+        if (meta.ObservationSpace is null || meta.ActionSpace is null || meta.ExtraNames is null || meta.ExtraWidths is null || meta.ExtraNames.Length != meta.ExtraWidths.Length)
+            throw new DataException("metadata lacks the spaces or has extras names and widths of different lengths", path, MetadataKey);
+        if (Array.Exists(meta.ExtraWidths, w => w <= 0)) throw new DataException("an extra's width is not positive", path, MetadataKey);
         var rows = res.Data;
         int n = rows.Count, od = meta.ObservationSpace.Width, ad = meta.ActionSpace.Width;
+        if (n == 0) throw new DataException("has no transitions (zero rows); a dataset needs at least one", path, "reward");
         var obs = new float[n * od]; var act = new float[n * ad]; var rew = new float[n];
         var term = new bool[n]; var tout = new bool[n];
-        bool hasNext = n > 0 && rows[0].next_observation is not null, hasCost = n > 0 && rows[0].cost is not null, hasLogp = n > 0 && rows[0].behavior_log_prob is not null;
+        // An optional column is present when any row has it; then every row must (a null in row 1 is not "no column").
+        bool hasNext = rows.Any(r => r.next_observation is not null), hasCost = rows.Any(r => r.cost is not null), hasLogp = rows.Any(r => r.behavior_log_prob is not null);
         var next = hasNext ? new float[n * od] : null;
         var cost = hasCost ? new float[n] : null;
         var logp = hasLogp ? new float[n] : null;
+        int extraWidth = meta.ExtraWidths.Sum();
         var extras = meta.ExtraNames.Select((nm, k) => new float[n * meta.ExtraWidths[k]]).ToArray();
         for (int i = 0; i < n; i++)
         {
             var r = rows[i];
-            if (r.observation.Length != od) throw new DataException($"observation has {r.observation.Length} values, the space has {od}", path, "observation", i);
-            if (r.action.Length != ad) throw new DataException($"action has {r.action.Length} values, the space has {ad}", path, "action", i);
+            long row = i + 1L;
+            if (r.observation is null) throw new DataException("observation is null", path, "observation", row);
+            if (r.action is null) throw new DataException("action is null", path, "action", row);
+            if (r.observation.Length != od) throw new DataException($"observation has {r.observation.Length} values, the space has {od}", path, "observation", row);
+            if (r.action.Length != ad) throw new DataException($"action has {r.action.Length} values, the space has {ad}", path, "action", row);
             if (i > 0 && r.episode == rows[i - 1].episode && r.step != rows[i - 1].step + 1)
-                throw new DataException($"step {r.step} does not follow step {rows[i - 1].step} of episode {r.episode}", path, "step", i);
+                throw new DataException($"step {r.step} does not follow step {rows[i - 1].step} of episode {r.episode}", path, "step", row);
             r.observation.CopyTo(obs, i * od); r.action.CopyTo(act, i * ad);
             rew[i] = r.reward; term[i] = r.terminal; tout[i] = r.timeout;
-            if (next is not null) (r.next_observation ?? throw new DataException("next_observation is missing", path, "next_observation", i)).CopyTo(next, i * od);
-            if (cost is not null) cost[i] = r.cost ?? throw new DataException("cost is missing", path, "cost", i);
-            if (logp is not null) logp[i] = r.behavior_log_prob ?? throw new DataException("behavior_log_prob is missing", path, "behavior_log_prob", i);
+            if (next is not null)
+            {
+                var no = r.next_observation ?? throw new DataException("next_observation is missing (other rows have it)", path, "next_observation", row);
+                if (no.Length != od) throw new DataException($"next_observation has {no.Length} values, the space has {od}", path, "next_observation", row);
+                no.CopyTo(next, i * od);
+            }
+            if (cost is not null) cost[i] = r.cost ?? throw new DataException("cost is missing (other rows have it)", path, "cost", row);
+            if (logp is not null) logp[i] = r.behavior_log_prob ?? throw new DataException("behavior_log_prob is missing (other rows have it)", path, "behavior_log_prob", row);
             if (extras.Length > 0)
             {
-                var ex = r.extras ?? throw new DataException("extras are missing", path, "extras", i);
+                var ex = r.extras ?? throw new DataException("extras are missing", path, "extras", row);
+                if (ex.Length != extraWidth) throw new DataException($"extras have {ex.Length} values, the metadata's widths sum to {extraWidth}", path, "extras", row);
                 int off = 0;
                 for (int k = 0; k < extras.Length; k++)
                 {
@@ -143,75 +202,49 @@ public static class CsvImport
 {
     public static Dataset Read(string path, CsvMapping map, bool truncateTail = false)
     {
-        if (!File.Exists(path)) throw new DataException("file not found", path);
-        using var reader = new StreamReader(path);
-        var headerLine = reader.ReadLine() ?? throw new DataException("the file is empty (no header line)", path);
-        var header = Split(headerLine, path, 1);
-        var index = new Dictionary<string, int>();
-        for (int i = 0; i < header.Count; i++) index[header[i].Trim()] = i;
-        int Col(string name) => index.TryGetValue(name, out var c) ? c : throw new DataException($"column '{name}' is not in the header ({string.Join(", ", header)})", path, name, 1);
+        using var csv = CsvReader.Open(path);
+        var header = csv.Header;
         int[] Cols(string[]? names, string prefix, string what)
         {
-            if (names is not null) return names.Select(Col).ToArray();
-            var found = header.Select((h, i) => (h: h.Trim(), i)).Where(x => x.h.StartsWith(prefix, StringComparison.Ordinal))
+            if (names is not null) return names.Select(csv.Col).ToArray();
+            var found = header.Select((h, i) => (h, i)).Where(x => x.h.StartsWith(prefix, StringComparison.Ordinal))
                 .OrderBy(x => int.TryParse(x.h.AsSpan(prefix.Length), out var k) ? k : int.MaxValue).Select(x => x.i).ToArray();
             if (found.Length == 0) throw new DataException($"no {what} columns: none is listed and none starts with '{prefix}'", path, what, 1);
             return found;
         }
         var obsCols = Cols(map.Observation, map.ObservationPrefix, "observation");
         var actCols = Cols(map.Action, map.ActionPrefix, "action");
-        int rewCol = Col(map.Reward);
-        int termCol = map.Terminal is not null && (map.Episode is null || index.ContainsKey(map.Terminal)) ? Col(map.Terminal) : -1;
-        int toutCol = map.Timeout is not null && index.ContainsKey(map.Timeout) ? Col(map.Timeout) : -1;
-        int epCol = map.Episode is null ? -1 : Col(map.Episode);
-        int logpCol = map.BehaviorLogProb is null ? -1 : Col(map.BehaviorLogProb);
-        int costCol = map.Cost is null ? -1 : Col(map.Cost);
+        int rewCol = csv.Col(map.Reward);
+        int termCol = map.Terminal is not null && (map.Episode is null || csv.Has(map.Terminal)) ? csv.Col(map.Terminal) : -1;
+        int toutCol = map.Timeout is not null && csv.Has(map.Timeout) ? csv.Col(map.Timeout) : -1;
+        int epCol = map.Episode is null ? -1 : csv.Col(map.Episode);
+        int logpCol = map.BehaviorLogProb is null ? -1 : csv.Col(map.BehaviorLogProb);
+        int costCol = map.Cost is null ? -1 : csv.Col(map.Cost);
         if (termCol < 0 && epCol < 0) throw new DataException("needs a terminal column or an episode column to find episode ends", path, map.Terminal ?? "terminal", 1);
         if (map.DiscreteActions > 0 && actCols.Length != 1) throw new DataException($"discrete actions need one action column, found {actCols.Length}", path, "action", 1);
 
         var obs = new List<float>(); var act = new List<float>(); var rew = new List<float>(); var term = new List<bool>(); var tout = new List<bool>();
         var logp = logpCol >= 0 ? new List<float>() : null; var cost = costCol >= 0 ? new List<float>() : null;
+        var lines = new List<int>();
         string? lastEpisode = null;
-        int lineNo = 1;
-        string? line;
-        while ((line = reader.ReadLine()) is not null)
+        while (csv.Next())
         {
-            lineNo++;
-            if (line.Length == 0) continue;
-            var f = Split(line, path, lineNo);
-            if (f.Count != header.Count) throw new DataException($"has {f.Count} fields, the header has {header.Count}", path, null, lineNo);
-            float Num(int c)
-            {
-                var s = f[c].Trim();
-                if (!float.TryParse(s, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var v))
-                    throw new DataException($"'{s}' is not a number", path, header[c], lineNo);
-                if (!float.IsFinite(v)) throw new DataException($"value is {s} (NaN or infinite)", path, header[c], lineNo);
-                return v;
-            }
-            bool Flag(int c)
-            {
-                var s = f[c].Trim().ToLowerInvariant();
-                return s switch
-                {
-                    "1" or "true" or "1.0" => true,
-                    "0" or "false" or "0.0" or "" => false,
-                    _ => throw new DataException($"'{f[c]}' is not a flag (0/1/true/false)", path, header[c], lineNo),
-                };
-            }
             if (epCol >= 0)
             {
-                var ep = f[epCol].Trim();
+                var ep = csv.Cell(epCol);
                 if (lastEpisode is not null && ep != lastEpisode && !term[^1]) tout[^1] = true;   // episode changed: the previous one was cut
                 lastEpisode = ep;
             }
-            foreach (var c in obsCols) obs.Add(Num(c));
-            foreach (var c in actCols) act.Add(Num(c));
-            rew.Add(Num(rewCol));
-            term.Add(termCol >= 0 && Flag(termCol));
-            tout.Add(toutCol >= 0 && Flag(toutCol));
-            logp?.Add(Num(logpCol));
-            cost?.Add(Num(costCol));
+            foreach (var c in obsCols) obs.Add(csv.Number(c));
+            foreach (var c in actCols) act.Add(csv.Number(c));
+            rew.Add(csv.Number(rewCol));
+            term.Add(termCol >= 0 && csv.Flag(termCol));
+            tout.Add(toutCol >= 0 && csv.Flag(toutCol));
+            logp?.Add(csv.Number(logpCol));
+            cost?.Add(csv.Number(costCol));
+            lines.Add(csv.Line);
         }
+        csv.RequireRecords();
         if (epCol >= 0 && term.Count > 0 && !term[^1]) tout[^1] = true;   // the last id's episode ends with the file
         var cols = new DatasetColumns
         {
@@ -219,31 +252,8 @@ public static class CsvImport
             BehaviorLogProbs = logp?.ToArray(), Costs = cost?.ToArray(),
         };
         Space aspace = map.DiscreteActions > 0 ? new Discrete(map.DiscreteActions) : Box.Unbounded(actCols.Length);
-        return new Dataset(cols, Box.Unbounded(obsCols.Length), aspace, new DatasetInfo(path), new Dataset.ValidationOptions(TruncateTail: truncateTail, File: path));
-    }
-
-    /// <summary>RFC 4180 field splitting (double-quoted fields may hold commas and doubled quotes).</summary>
-    internal static List<string> Split(string line, string file, int lineNo)
-    {
-        var fields = new List<string>();
-        var sb = new System.Text.StringBuilder();
-        bool quoted = false;
-        for (int i = 0; i < line.Length; i++)
-        {
-            char ch = line[i];
-            if (quoted)
-            {
-                if (ch == '"' && i + 1 < line.Length && line[i + 1] == '"') { sb.Append('"'); i++; }
-                else if (ch == '"') quoted = false;
-                else sb.Append(ch);
-            }
-            else if (ch == '"') quoted = true;
-            else if (ch == ',') { fields.Add(sb.ToString()); sb.Clear(); }
-            else sb.Append(ch);
-        }
-        if (quoted) throw new DataException("a quoted field is not closed", file, null, lineNo);
-        fields.Add(sb.ToString());
-        return fields;
+        return new Dataset(cols, Box.Unbounded(obsCols.Length), aspace, new DatasetInfo(path),
+            new Dataset.ValidationOptions(TruncateTail: truncateTail, File: path, Rows: lines.ToArray()));
     }
 }
 
@@ -277,7 +287,10 @@ public static class DatasetFile
     private static bool IsMinari(string path)
     {
         if (!File.Exists(path)) return false;
-        using var f = PureHDF.H5File.OpenRead(path);
-        return !f.LinkExists("observations") && f.Children().Any(c => c.Name.StartsWith("episode_"));
+        return H5Read.Guard(path, () =>
+        {
+            using var f = PureHDF.H5File.OpenRead(path);
+            return !f.LinkExists("observations") && f.Children().Any(c => c.Name.StartsWith("episode_"));
+        });
     }
 }
