@@ -39,6 +39,7 @@ public sealed record TrainerConfig(
     {
         FieldRange.Check(this);
         if (CheckpointEvery > 0 && OutDir is null) throw new ArgumentException("trainer: checkpoint_every needs an output folder (--out)");
+        if (Overwrite && ResumeFrom is not null) throw new ArgumentException("trainer: --resume keeps an output folder and --overwrite empties it; pass one of them");
     }
 }
 
@@ -205,6 +206,12 @@ public static class Trainer
         var total = Stopwatch.StartNew();
         var window = Stopwatch.StartNew();
         long windowStart = agent.Updates, runStart = agent.Updates;
+        EvalResult EvaluateAt(long step, double ups)
+        {
+            var (mean, std) = Evaluate(agent, envName, c.EvalEpisodes, c.Seed + 1_000_000UL);
+            double? score = NormalizedScore.TryGet(envName, out _) ? NormalizedScore.Score(envName, mean) : null;
+            return new EvalResult(step, mean, std, score, ups);
+        }
         try
         {
             for (long t = start; t < c.Steps; t++)
@@ -215,13 +222,11 @@ public static class Trainer
                 if ((t + 1) % c.EvalEvery == 0 || last)
                 {
                     double ups = (agent.Updates - windowStart) / Math.Max(1e-9, window.Elapsed.TotalSeconds);
-                    var (mean, std) = Evaluate(agent, envName, c.EvalEpisodes, c.Seed + 1_000_000UL);
-                    double? score = NormalizedScore.TryGet(envName, out _) ? NormalizedScore.Score(envName, mean) : null;
-                    var e = new EvalResult(t + 1, mean, std, score, ups);
+                    var e = EvaluateAt(t + 1, ups);
                     evals.Add(e);
                     log?.Write(e, agent.Metrics);
                     if (c.Progress)
-                        Console.WriteLine($"[{agent.Name}] step {t + 1,8}/{c.Steps}  return {mean,9:F1} ± {std,-7:F1}{(score is { } s ? $" score {s,6:F1}" : "")}  {ups,7:F0} upd/s  {Format(agent.Metrics)}");
+                        Console.WriteLine($"[{agent.Name}] step {t + 1,8}/{c.Steps}  return {e.ReturnMean,9:F1} ± {e.ReturnStd,-7:F1}{(e.NormalizedScore is { } s ? $" score {s,6:F1}" : "")}  {ups,7:F0} upd/s  {Format(agent.Metrics)}");
                     window.Restart();
                     windowStart = agent.Updates;
                     if (onEval?.Invoke(e) == true) break;
@@ -233,9 +238,7 @@ public static class Trainer
             {
                 // Resumed from a checkpoint at the run's last step (killed while saving the final agent): evaluate the
                 // agent once more for the result; its metrics row is written only if the killed run had not.
-                var (mean, std) = Evaluate(agent, envName, c.EvalEpisodes, c.Seed + 1_000_000UL);
-                double? score = NormalizedScore.TryGet(envName, out _) ? NormalizedScore.Score(envName, mean) : null;
-                var e = new EvalResult(start, mean, std, score, 0);
+                var e = EvaluateAt(start, 0);
                 evals.Add(e);
                 if (log is not null && !log.HasStep(start)) log.Write(e, agent.Metrics);
             }

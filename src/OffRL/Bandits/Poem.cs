@@ -50,12 +50,18 @@ public sealed record PoemConfig
     public string Weighting { get; init; } = "ips";
     /// <summary>Divide by the mean weight (Norm-POEM, Swaminathan &amp; Joachims 2015b) against propensity overfitting.</summary>
     public bool SelfNormalize { get; init; } = false;
+    [FieldRange("(0, inf)")]
     public double Clip { get; init; } = 100;
     /// <summary>Variance penalty; null picks it from <see cref="LambdaGrid"/> on a validation split.</summary>
+    [FieldRange("[0, inf)")]
     public double? Lambda { get; init; }
+    [FieldRange("[0, inf)")]
     public double[] LambdaGrid { get; init; } = [0, 0.01, 0.1, 1];
+    [FieldRange("[0, inf)")]
     public double L2 { get; init; } = 1e-4;
+    [FieldRange("[1, 1000000]")]
     public int Iterations { get; init; } = 400;
+    [FieldRange("(0, 10]")]
     public float LearningRate { get; init; } = 0.05f;
     public string RewardModel { get; init; } = "ridge";
     public ulong Seed { get; init; } = 0;
@@ -70,6 +76,7 @@ public static class Poem
 {
     public static BanditPolicy Fit(BanditFeedback logs, PoemConfig config, string[]? arms = null)
     {
+        FieldRange.Check(config);
         if (logs.Positions != 1) throw new ArgumentException("POEM learns single-choice policies; the logs have slates (positions > 1)");
         if (config.Weighting is not ("ips" or "dr")) throw new ArgumentException($"weighting '{config.Weighting}': expected ips or dr");
         float[]? qhat = config.Weighting == "dr" ? RewardModel.FitPredict(logs, Evaluation.RewardModel.ByName(config.RewardModel, config.Seed), 3, config.Seed) : null;
