@@ -9,12 +9,13 @@ using OffRL.Envs;
 using OffRL.Nn;
 using OffRL.Tensors;
 
-// OffRL benchmarks: dotnet run -c Release --project bench/OffRL.Bench -- NAME [--json] [--threads N]
+// OffRL benchmarks: dotnet run -c Release --project bench/OffRL.Bench -- NAME [--json] [--threads N] (default: OFFRL_THREADS, else all cores)
 // With --json the last line printed is one flat JSON object of figures.
 OffRL.MuJoCo.MuJoCoEnvs.Register();
 var names = new Dictionary<string, Func<int, Dictionary<string, double>>>
 {
     ["gemm"] = _ => Benchmarks.GemmFigures(),
+    ["peak"] = t => PeakBenchmark.Run(t),
     ["mlp-step"] = t => Benchmarks.MlpStep(t),
     ["ensemble-step"] = t => Benchmarks.EnsembleStep(t),
     ["transformer-step"] = t => Benchmarks.TransformerStep(t),
@@ -39,7 +40,7 @@ if (args.Length == 0 || !names.ContainsKey(args[0]))
     return 2;
 }
 bool json = args.Contains("--json");
-int threads = Environment.ProcessorCount;
+int threads = OffRL.Tensors.Gemm.Threads;   // --threads N, else OFFRL_THREADS as the library reads it, else all cores
 int ti = Array.IndexOf(args, "--threads");
 if (ti >= 0 && (ti + 1 >= args.Length || !int.TryParse(args[ti + 1], out threads) || threads < 1))
 {
@@ -272,6 +273,89 @@ static class EnvBenchmarks
     }
 }
 
+/// <summary>
+/// The machine's FMA peak: independent chains of fused multiply-adds at each vector width the CPU has (AVX2 256-bit,
+/// AVX-512 512-bit), on 1..threads cores at once, the best width kept (some CPUs run 512-bit FMAs at half rate).
+/// </summary>
+static class PeakBenchmark
+{
+    public static Dictionary<string, double> Run(int threads)
+    {
+        var f = new Dictionary<string, double>();
+        for (int t = 1; t <= threads; t++)
+        {
+            f[$"gflops_avx2_t{t}"] = Measure(t, wide: false);
+            if (System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated) f[$"gflops_avx512_t{t}"] = Measure(t, wide: true);
+        }
+        f["peak_gflops"] = Gflops(threads);
+        return f;
+    }
+
+    private static readonly Dictionary<int, double> Cache = [];
+
+    /// <summary>The best width's GFLOP/s on <paramref name="threads"/> cores (measured once per process).</summary>
+    public static double Gflops(int threads)
+    {
+        if (Cache.TryGetValue(threads, out var g)) return g;
+        g = Measure(threads, false);
+        if (System.Runtime.Intrinsics.Vector512.IsHardwareAccelerated) g = Math.Max(g, Measure(threads, true));
+        return Cache[threads] = g;
+    }
+
+    private static double Measure(int threads, bool wide)
+    {
+        const long iters = 100_000_000;
+        double best = 0;
+        for (int rep = 0; rep < 3; rep++)
+        {
+            var sw = Stopwatch.StartNew();
+            Parallel.For(0, threads, new ParallelOptions { MaxDegreeOfParallelism = threads }, _ =>
+            {
+                if (wide) Chains512(iters / 4); else Chains256(iters);
+            });
+            double secs = sw.Elapsed.TotalSeconds;
+            // 10 chains x lanes x 2 FLOPs (multiply and add) per iteration per core.
+            double flops = (wide ? iters / 4 * 16 : iters * 8) * 10.0 * 2 * threads;
+            best = Math.Max(best, flops / secs / 1e9);
+        }
+        return best;
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static float Chains256(long n)
+    {
+        var m = System.Runtime.Intrinsics.Vector256.Create(0.999999f);
+        var c = System.Runtime.Intrinsics.Vector256.Create(1e-7f);
+        System.Runtime.Intrinsics.Vector256<float> a0 = m, a1 = m, a2 = m, a3 = m, a4 = m, a5 = m, a6 = m, a7 = m, a8 = m, a9 = m;
+        for (long i = 0; i < n; i++)
+        {
+            a0 = System.Runtime.Intrinsics.X86.Fma.MultiplyAdd(a0, m, c); a1 = System.Runtime.Intrinsics.X86.Fma.MultiplyAdd(a1, m, c);
+            a2 = System.Runtime.Intrinsics.X86.Fma.MultiplyAdd(a2, m, c); a3 = System.Runtime.Intrinsics.X86.Fma.MultiplyAdd(a3, m, c);
+            a4 = System.Runtime.Intrinsics.X86.Fma.MultiplyAdd(a4, m, c); a5 = System.Runtime.Intrinsics.X86.Fma.MultiplyAdd(a5, m, c);
+            a6 = System.Runtime.Intrinsics.X86.Fma.MultiplyAdd(a6, m, c); a7 = System.Runtime.Intrinsics.X86.Fma.MultiplyAdd(a7, m, c);
+            a8 = System.Runtime.Intrinsics.X86.Fma.MultiplyAdd(a8, m, c); a9 = System.Runtime.Intrinsics.X86.Fma.MultiplyAdd(a9, m, c);
+        }
+        return System.Runtime.Intrinsics.Vector256.ToScalar(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9);
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private static float Chains512(long n)
+    {
+        var m = System.Runtime.Intrinsics.Vector512.Create(0.999999f);
+        var c = System.Runtime.Intrinsics.Vector512.Create(1e-7f);
+        System.Runtime.Intrinsics.Vector512<float> a0 = m, a1 = m, a2 = m, a3 = m, a4 = m, a5 = m, a6 = m, a7 = m, a8 = m, a9 = m;
+        for (long i = 0; i < n; i++)
+        {
+            a0 = System.Runtime.Intrinsics.X86.Avx512F.FusedMultiplyAdd(a0, m, c); a1 = System.Runtime.Intrinsics.X86.Avx512F.FusedMultiplyAdd(a1, m, c);
+            a2 = System.Runtime.Intrinsics.X86.Avx512F.FusedMultiplyAdd(a2, m, c); a3 = System.Runtime.Intrinsics.X86.Avx512F.FusedMultiplyAdd(a3, m, c);
+            a4 = System.Runtime.Intrinsics.X86.Avx512F.FusedMultiplyAdd(a4, m, c); a5 = System.Runtime.Intrinsics.X86.Avx512F.FusedMultiplyAdd(a5, m, c);
+            a6 = System.Runtime.Intrinsics.X86.Avx512F.FusedMultiplyAdd(a6, m, c); a7 = System.Runtime.Intrinsics.X86.Avx512F.FusedMultiplyAdd(a7, m, c);
+            a8 = System.Runtime.Intrinsics.X86.Avx512F.FusedMultiplyAdd(a8, m, c); a9 = System.Runtime.Intrinsics.X86.Avx512F.FusedMultiplyAdd(a9, m, c);
+        }
+        return System.Runtime.Intrinsics.Vector512.ToScalar(a0 + a1 + a2 + a3 + a4 + a5 + a6 + a7 + a8 + a9);
+    }
+}
+
 static class AlgoBenchmarks
 {
     /// <summary>Gradient updates per second at the shapes of shared/bench/torch_rl_updates.py: obs 17, act 6, batch 256, 256-unit MLPs, random data.</summary>
@@ -281,12 +365,24 @@ static class AlgoBenchmarks
         var rng = new Rng(0);
         var batch = new TransitionBatch(256, 17, 6);
         var agent = AlgorithmRegistry.Create(algo, 17, Box.Uniform(6, -1f, 1f), 0);
+        long updates = 0;
         double rate = Benchmarks.Rate(() =>
         {
             rng.FillNormal(batch.Obs); rng.FillUniform(batch.Act, -1f, 1f); rng.FillNormal(batch.Rew); rng.FillNormal(batch.Next);
             Array.Fill(batch.Discount, 0.99f);
             agent.Update(batch);
+            updates++;
         });
-        return new() { ["updates_per_s"] = rate };
+        // FLOPs per update as the engine counts them (2 m n k per matrix product), over a few more updates.
+        long f0 = Gemm.Flops, u0 = updates, b0 = GC.GetTotalAllocatedBytes(precise: true);
+        for (int i = 0; i < 20; i++) { agent.Update(batch); updates++; }
+        double flops = (double)(Gemm.Flops - f0) / (updates - u0);
+        double bytes = (double)(GC.GetTotalAllocatedBytes(precise: true) - b0) / (updates - u0);
+        double peak = PeakBenchmark.Gflops(threads);
+        return new()
+        {
+            ["updates_per_s"] = rate, ["gflop_per_update"] = flops / 1e9, ["gflops"] = rate * flops / 1e9,
+            ["peak_gflops"] = peak, ["share_of_peak"] = rate * flops / 1e9 / peak, ["bytes_allocated_per_update"] = bytes,
+        };
     }
 }

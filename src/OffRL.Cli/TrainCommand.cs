@@ -60,12 +60,12 @@ internal static class TrainCommand
             }
             var (res, agentName) = (run.Result, run.Agent.Name);
             var f = res.Final;
-            Console.WriteLine($"{agentName} on {dsName}: return {f.ReturnMean:F1} ± {f.ReturnStd:F1}{(f.NormalizedScore is { } s ? $", normalized score {s:F1}" : "")}, {res.UpdatesPerSecond:F0} updates/s");
+            Console.WriteLine($"{agentName} on {dsName}: return {f.ReturnMean:F1} ± {f.ReturnStd:F1}{(f.NormalizedScore is { } s ? $", normalized score {s:F1}" : "")}, {res.UpdatesPerSecond:F0} updates/s over the run ({res.LearningUpdatesPerSecond:F0} in learning alone)");
             if (r.GetValue(json))
                 Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?>
                 {
                     ["algo"] = agentName, ["dataset"] = dsName, ["steps"] = tc.Steps, ["return_mean"] = f.ReturnMean, ["return_std"] = f.ReturnStd,
-                    ["normalized_score"] = f.NormalizedScore, ["updates_per_s"] = res.UpdatesPerSecond,
+                    ["normalized_score"] = f.NormalizedScore, ["updates_per_s"] = res.UpdatesPerSecond, ["learning_updates_per_s"] = res.LearningUpdatesPerSecond,
                     ["env"] = envName, ["seed"] = tc.Seed, ["dataset_seed"] = r.GetValue(datasetSeed), ["seconds"] = res.Seconds,
                 }));
         });

@@ -46,7 +46,10 @@ public sealed record TrainerConfig(
 /// <summary>One evaluation: mean and std of episode returns, and the normalized score when the env has references.</summary>
 public sealed record EvalResult(long Step, double ReturnMean, double ReturnStd, double? NormalizedScore, double UpdatesPerSecond);
 
-public sealed record TrainResult(IReadOnlyList<EvalResult> Evaluations, double UpdatesPerSecond, double Seconds)
+/// <param name="UpdatesPerSecond">Updates of this process over the whole run: learning, sampling, evaluation, logging, checkpoints.</param>
+/// <param name="LearningUpdatesPerSecond">Updates over the time spent in the steps alone (sampling and updates; online,
+/// also acting in the env): what the run would reach without evaluation, logging and checkpoints.</param>
+public sealed record TrainResult(IReadOnlyList<EvalResult> Evaluations, double UpdatesPerSecond, double Seconds, double LearningUpdatesPerSecond = 0)
 {
     public EvalResult Final => Evaluations[^1];
 }
@@ -206,6 +209,7 @@ public static class Trainer
         var total = Stopwatch.StartNew();
         var window = Stopwatch.StartNew();
         long windowStart = agent.Updates, runStart = agent.Updates;
+        long learningTicks = 0;
         EvalResult EvaluateAt(long step, double ups)
         {
             var (mean, std) = Evaluate(agent, envName, c.EvalEpisodes, c.Seed + 1_000_000UL);
@@ -216,7 +220,9 @@ public static class Trainer
         {
             for (long t = start; t < c.Steps; t++)
             {
+                long t0 = Stopwatch.GetTimestamp();
                 step(t);
+                learningTicks += Stopwatch.GetTimestamp() - t0;
                 if (checkpoint is not null && (t + 1) % c.CheckpointEvery == 0) checkpoint(t + 1);
                 bool last = t == c.Steps - 1;
                 if ((t + 1) % c.EvalEvery == 0 || last)
@@ -247,7 +253,8 @@ public static class Trainer
         double secs = total.Elapsed.TotalSeconds;
         if (c.OutDir is not null) agent.Save(c.OutDir);
         // Updates of this process only: a resumed run does not count the updates its checkpoint had made.
-        return new TrainResult(evals, (agent.Updates - runStart) / Math.Max(1e-9, secs), secs);
+        double learningSecs = (double)learningTicks / Stopwatch.Frequency;
+        return new TrainResult(evals, (agent.Updates - runStart) / Math.Max(1e-9, secs), secs, (agent.Updates - runStart) / Math.Max(1e-9, learningSecs));
     }
 
     /// <summary>A text progress bar with percent and time left: [#########...........]  45%  ETA 01:23.</summary>

@@ -75,6 +75,15 @@ public static unsafe class Gemm
             Sgemm(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
     }
 
+    private static long s_flops;
+
+    /// <summary>
+    /// Floating-point operations of every matrix product since the process started, counted by the engine as
+    /// 2 m n k per product (the multiply-adds, which are the bulk of a network's work; elementwise work is not counted).
+    /// Benchmarks read it before and after a timed region to report FLOPs per update.
+    /// </summary>
+    public static long Flops => Interlocked.Read(ref s_flops);
+
     public static void Sgemm(bool transA, bool transB, int m, int n, int k, float alpha,
         float* a, int lda, float* b, int ldb, float beta, float* c, int ldc)
     {
@@ -83,6 +92,7 @@ public static unsafe class Gemm
         if (k == 0 || alpha == 0f) return;
 
         long macs = (long)m * n * k;
+        Interlocked.Add(ref s_flops, 2 * macs);
         if (macs <= 4096 || !UseAvx2)
         {
             Naive(transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc);
