@@ -46,7 +46,6 @@ public abstract record AgentConfig
     /// </summary>
     public virtual void Validate()
     {
-        if (Hidden is null) throw new ArgumentException("config: field 'hidden' must be a list of layer widths, got null");
         FieldRange.Check(this);
         if (RewardScale == 0) throw new ArgumentException($"config: field 'reward_scale' of {GetType().Name} must not be 0");
         if (!Enum.IsDefined(RewardNormalization)) throw new ArgumentException($"config: field 'reward_normalization' of {GetType().Name} must be none or return_range, got {RewardNormalization}");

@@ -14,7 +14,6 @@ public sealed record AwacConfig : TdConfig
     public AwacConfig() => Hidden = [256, 256, 256];
 
     [FieldRange("(0, 1]")]
-
     public double ActorLr { get; init; } = 3e-4;
     [FieldRange("(0, 1]")]
     public double CriticLr { get; init; } = 3e-4;

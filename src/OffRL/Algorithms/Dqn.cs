@@ -18,7 +18,6 @@ public sealed record DqnConfig : TdConfig
     public DqnConfig() => NormalizeObservations = false;
 
     [FieldRange("(0, 1]")]
-
     public double Lr { get; init; } = 1e-3;
     /// <summary>Exploration: epsilon decays linearly from StartEpsilon to FinalEpsilon over EpsilonDecaySteps stochastic actions.</summary>
     [FieldRange("[0, 1]")]

@@ -16,7 +16,6 @@ public sealed record IqlConfig : TdConfig
     public IqlConfig() => RewardNormalization = RewardNormalization.ReturnRange;
 
     [FieldRange("(0, 1]")]
-
     public double ActorLr { get; init; } = 3e-4;
     [FieldRange("(0, 1]")]
     public double CriticLr { get; init; } = 3e-4;

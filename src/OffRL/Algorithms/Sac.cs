@@ -13,7 +13,6 @@ public record SacConfig : TdConfig
     public SacConfig() => NormalizeObservations = false;
 
     [FieldRange("(0, 1]")]
-
     public double ActorLr { get; init; } = 3e-4;
     [FieldRange("(0, 1]")]
     public double CriticLr { get; init; } = 3e-4;

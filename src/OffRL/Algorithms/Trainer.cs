@@ -63,7 +63,6 @@ public static class Trainer
     /// <summary>Offline training on a dataset (with an environment only for evaluation).</summary>
     public static TrainResult FitOffline(Agent agent, Dataset data, string envName, TrainerConfig c)
     {
-        c.Validate();
         using var folder = Claim(c);
         var samplerRng = new Rng(c.Seed ^ 0x5A5A5A5AUL);
         var sampler = Sampler(agent, new DatasetSource(data), samplerRng);
@@ -102,9 +101,12 @@ public static class Trainer
         catch (JsonException e) { throw new DataException($"not a trainer state: {e.Message}", path); }
     }
 
-    /// <summary>The run's output folder, held for the run (null without one).</summary>
-    private static IO.OutputFolder? Claim(TrainerConfig c) =>
-        c.OutDir is null ? null : IO.OutputFolder.Claim(c.OutDir, resume: c.ResumeFrom is not null, overwrite: c.Overwrite);
+    /// <summary>The run's settings checked, then its output folder held for the run (null without one).</summary>
+    private static IO.OutputFolder? Claim(TrainerConfig c)
+    {
+        c.Validate();
+        return c.OutDir is null ? null : IO.OutputFolder.Claim(c.OutDir, resume: c.ResumeFrom is not null, overwrite: c.Overwrite);
+    }
 
     /// <summary>
     /// The checkpoint to resume from: the folder given, or its <c>checkpoint</c> subfolder (a run's --out), or, when a
@@ -145,7 +147,6 @@ public static class Trainer
     {
         if (agent.Config.NormalizeObservations)
             throw new ArgumentException($"{agent.Name}: normalize_observations is offline-only (statistics come from the dataset); set it to false for online training");
-        c.Validate();
         using var folder = Claim(c);
         using var env = EnvRegistry.Make(envName);
         var buffer = new ReplayBuffer(c.ReplayCapacity, env.ObservationSpace.Width, env.ActionSpace.Width);
@@ -323,13 +324,18 @@ public static class Trainer
 
         public void Write(EvalResult e, Dictionary<string, float> m)
         {
-            var row = new Dictionary<string, object?> { ["step"] = e.Step, ["return_mean"] = e.ReturnMean, ["return_std"] = e.ReturnStd, ["normalized_score"] = e.NormalizedScore, ["updates_per_s"] = Math.Round(e.UpdatesPerSecond, 1) };
+            var row = new Dictionary<string, JsonElement>
+            {
+                ["step"] = JsonSerializer.SerializeToElement(e.Step), ["return_mean"] = JsonSerializer.SerializeToElement(e.ReturnMean),
+                ["return_std"] = JsonSerializer.SerializeToElement(e.ReturnStd), ["normalized_score"] = JsonSerializer.SerializeToElement(e.NormalizedScore),
+                ["updates_per_s"] = JsonSerializer.SerializeToElement(Math.Round(e.UpdatesPerSecond, 1)),
+            };
             foreach (var (k, v) in m)
             {
-                row[k] = v;
+                row[k] = JsonSerializer.SerializeToElement(v);
                 if (!_keys.Contains(k)) _keys.Add(k);
             }
-            _rows.Add(JsonSerializer.Deserialize<Dictionary<string, JsonElement>>(JsonSerializer.Serialize(row))!);
+            _rows.Add(row);
             Flush();
             _scalars.Clear();
             _scalars.Add(new("eval/return_mean", (float)e.ReturnMean));

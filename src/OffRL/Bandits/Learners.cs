@@ -62,7 +62,6 @@ public abstract class BanditLearner
 
     protected BanditLearner(BanditLearnerConfig config, int contextDim, int actionDim, IRewardOracle oracle)
     {
-        if (config.Hidden is null) throw new ArgumentException("config: field 'hidden' must be a list of layer widths, got null");
         FieldRange.Check(config);
         if (contextDim < 0 || contextDim > MaxWidth) throw new ArgumentException($"context width must be in [0, {MaxWidth}], got {contextDim}");
         if (actionDim < 0 || actionDim > MaxWidth) throw new ArgumentException($"action feature width must be in [0, {MaxWidth}], got {actionDim}");
@@ -74,8 +73,6 @@ public abstract class BanditLearner
     /// <summary>The widest context or action-feature vector a learner takes (its joint features grow with their product).</summary>
     public const int MaxWidth = 4096;
 
-    /// <summary>The most joint features (context + 1) x (action features + 1) a ridge oracle takes: its matrix is their square (4096: 128 MiB).</summary>
-    public const int MaxRidgeFeatures = 4096;
 
     /// <summary>The share of uniform exploration mixed into every distribution.</summary>
     protected virtual double Floor => Config.Floor;
@@ -157,11 +154,6 @@ public abstract class BanditLearner
 
     public static BanditLearner Create(BanditLearnerConfig config, int contextDim, int actionDim)
     {
-        long joint = (contextDim + 1L) * (actionDim + 1L);
-        bool ridge = config.Oracle.Equals("ridge", StringComparison.OrdinalIgnoreCase) || config.Algo.ToLowerInvariant() is "linucb" or "thompson" or "lints";
-        if (ridge && joint > MaxRidgeFeatures)
-            throw new ArgumentException($"(context width {contextDim} + 1) x (action features {actionDim} + 1) = {joint} joint features; a ridge learner holds a " +
-                $"square matrix of them and takes at most {MaxRidgeFeatures} (use fewer features or oracle neural)");
         IRewardOracle Make() => config.Oracle.ToLowerInvariant() switch
         {
             "ridge" => new RidgeOracle(contextDim, actionDim, config.Lambda),

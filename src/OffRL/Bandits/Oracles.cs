@@ -33,9 +33,16 @@ public sealed class RidgeOracle : IRewardOracle
     private readonly double[] _aInv, _b, _theta, _tmp, _phiD;
     private readonly float[] _phi;
 
+    /// <summary>The most joint features (context + 1) x (action features + 1) a ridge oracle takes: its matrix is their square (4096: 128 MiB).</summary>
+    public const int MaxFeatures = 4096;
+
     public RidgeOracle(int contextDim, int actionDim, double lambda = 1.0)
     {
         if (lambda <= 0) throw new ArgumentException($"lambda must be > 0, got {lambda}", nameof(lambda));
+        long joint = (contextDim + 1L) * (actionDim + 1L);
+        if (joint > MaxFeatures)
+            throw new ArgumentException($"(context width {contextDim} + 1) x (action features {actionDim} + 1) = {joint} joint features; a ridge oracle holds a " +
+                $"square matrix of them and takes at most {MaxFeatures} (use fewer features or the neural oracle)");
         ContextDim = contextDim; ActionDim = actionDim;
         Dim = JointFeatures.Dim(contextDim, actionDim);
         _aInv = new double[Dim * Dim]; _b = new double[Dim]; _theta = new double[Dim]; _tmp = new double[Dim]; _phiD = new double[Dim];

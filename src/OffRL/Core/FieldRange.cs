@@ -7,7 +7,7 @@ namespace OffRL;
 /// <summary>
 /// The values a config field accepts, written beside the field and its doc comment as an interval:
 /// <c>[FieldRange("(0, 1]")]</c>, <c>[FieldRange("[1, 1000000]")]</c>, <c>[FieldRange("(0, inf)")]</c>. On a list field
-/// (e.g. hidden widths) it bounds every element and the list must not be empty.
+/// (e.g. hidden widths) it bounds every element and the list must be given and not empty.
 /// </summary>
 [AttributeUsage(AttributeTargets.Property)]
 public sealed class FieldRangeAttribute : Attribute
@@ -59,6 +59,9 @@ public static class FieldRange
             var range = p.GetCustomAttribute<FieldRangeAttribute>();
             var value = p.GetValue(config);
             string name = Snake(p.Name);
+            // A ranged list (a reference) must be given; a ranged nullable number (int?, long?) may be null: "not set".
+            if (value is null && range is not null && !p.PropertyType.IsValueType)
+                throw Fail(type, name, $"must be a list with every value in {range.Interval}, got null");
             if (value is IEnumerable list and not string && range is not null)
             {
                 int n = 0;
