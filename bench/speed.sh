@@ -3,7 +3,9 @@
 # `../shared/bench/torch_rl_updates.py` (same shapes: obs 17, act 6, batch 256, 256-unit MLPs), on one core pinned with
 # taskset (one thread each) and on both cores (OffRL 2 threads; PyTorch at its fastest split of torch and OpenBLAS
 # threads, which the script searches). The reference runs with OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (native
-# OpenBLAS kernel). Needs Debian's python3-torch and libopenblas0-pthread.
+# OpenBLAS kernel). Needs Debian's python3-torch and libopenblas0-pthread. CQL's reference is
+# bench/reference/offline_rl.py --speed (OffRL's protocol: uniform, pi(.|s) and pi(.|s') action sets; the shared script's
+# CQL evaluates two sets and does two thirds of the regularizer's work), searched over the same thread splits.
 #
 #   bash bench/speed.sh                    # td3bc iql sac cql
 #   ALGOS="td3bc iql" bash bench/speed.sh
@@ -15,16 +17,21 @@ mkdir -p "$WORK"
 dotnet build -c Release bench/OffRL.Bench -o "$WORK/bin" >/dev/null
 TORCH="env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 ../shared/bench/torch_rl_updates.py"
 offrl() { dotnet "$WORK/bin/OffRL.Bench.dll" "$1-update" --threads "$2" --json | tail -n 1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["updates_per_s"])'; }
+CQLREF="env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 bench/reference/offline_rl.py"
 torch() {   # algo, cores: the best setting's updates/s, then the setting
-  local steps=300; [[ $1 == cql ]] && steps=60
-  $TORCH --only "$1" --threads "$2" --steps $steps --json | tail -n 1 |
+  if [[ $1 == cql ]]; then
+    $CQLREF --speed cql --threads "$2" --steps 20 | tail -n 1 |
+      python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["updates_per_s"], "(" + d["setting"] + ")")'
+    return
+  fi
+  $TORCH --only "$1" --threads "$2" --steps 300 --json | tail -n 1 |
     python3 -c 'import json,sys; d=json.load(sys.stdin); a=sys.argv[1]; print(d["updates_per_s"][a], "(" + d["setting"][a] + ")")' "$1"
 }
 echo "| updates/s | OffRL 1 thread (core 0) | PyTorch 1 thread (core 0) | ratio | OffRL 2 threads | PyTorch 2 cores, best split | ratio | OffRL 2 threads / 1 thread |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 for a in $ALGOS; do
   o1=$(taskset -c 0 bash -c "$(declare -f offrl); WORK=$WORK offrl $a 1")
-  read -r t1 s1 < <(taskset -c 0 bash -c "$(declare -f torch); TORCH='$TORCH' torch $a 1")
+  read -r t1 s1 < <(taskset -c 0 bash -c "$(declare -f torch); TORCH='$TORCH' CQLREF='$CQLREF' torch $a 1")
   o2=$(offrl "$a" 2)
   read -r t2 s2 < <(torch "$a" 2)
   python3 - "$a" "$o1" "$t1" "$o2" "$t2" "$s2" <<'EOF'

@@ -26,6 +26,10 @@ var names = new Dictionary<string, Func<int, Dictionary<string, double>>>
     ["iql-update"] = t => AlgoBenchmarks.Updates("iql", t),
     ["sac-update"] = t => AlgoBenchmarks.Updates("sac", t),
     ["cql-update"] = t => AlgoBenchmarks.Updates("cql", t),
+    ["td3bc-profile"] = t => AlgoBenchmarks.Profile("td3bc", t),
+    ["iql-profile"] = t => AlgoBenchmarks.Profile("iql", t),
+    ["sac-profile"] = t => AlgoBenchmarks.Profile("sac", t),
+    ["cql-profile"] = t => AlgoBenchmarks.Profile("cql", t),
     ["serve-load"] = _ => ServeBenchmarks.LoadTest(),
     ["serve-crash"] = _ => ServeBenchmarks.CrashTest(),
     ["bandit-decide"] = _ => BanditBenchmarks.Decide(),
@@ -62,7 +66,8 @@ static class Benchmarks
     {
         var sw = Stopwatch.StartNew();
         int warm = 0;
-        while (sw.Elapsed.TotalSeconds < 3.0 || warm < 30) { step(); warm++; }
+        double warmup = double.TryParse(Environment.GetEnvironmentVariable("OFFRL_BENCH_WARMUP_S"), out var w) ? w : 3.0;
+        while (sw.Elapsed.TotalSeconds < warmup || warm < 30) { step(); warm++; }
         sw.Restart();
         warm = 0;
         while (sw.Elapsed.TotalSeconds < 0.3 || warm < 3) { step(); warm++; }
@@ -384,5 +389,53 @@ static class AlgoBenchmarks
             ["updates_per_s"] = rate, ["gflop_per_update"] = flops / 1e9, ["gflops"] = rate * flops / 1e9,
             ["peak_gflops"] = peak, ["share_of_peak"] = rate * flops / 1e9 / peak, ["bytes_allocated_per_update"] = bytes,
         };
+    }
+
+    /// <summary>
+    /// Where one update's time goes (issue 28): the update of <see cref="Updates"/> with its batch drawn by a uniform
+    /// sampler from a 1M-transition replay buffer, warmed up, then profiled by the engine's <see cref="Profiler"/> over
+    /// about 5 s. Figures: milliseconds per update in each part, the total with and without profiling (its overhead).
+    /// </summary>
+    public static Dictionary<string, double> Profile(string algo, int threads)
+    {
+        Gemm.Threads = threads;
+        var rng = new Rng(0);
+        const int rows = 1_000_000;
+        var buffer = new ReplayBuffer(rows, 17, 6);
+        float[] o = new float[17], a = new float[6], o2 = new float[17];
+        for (int i = 0; i < rows; i++)
+        {
+            rng.FillNormal(o); rng.FillUniform(a, -1f, 1f); rng.FillNormal(o2);
+            buffer.Add(o, a, rng.Normal(), o2, terminated: rng.NextFloat() < 0.001f, truncated: false);
+        }
+        var sampler = new UniformSampler(buffer, 256, new Rng(1));
+        var agent = AlgorithmRegistry.Create(algo, 17, Box.Uniform(6, -1f, 1f), 0);
+        void Step()
+        {
+            TransitionBatch b;
+            using (Profiler.Enter(Profiler.Part.Sampling)) b = sampler.Sample();
+            agent.Update(b);
+        }
+        double plain = Benchmarks.Rate(Step);
+        int n = Math.Max(20, (int)(plain * 5));
+        var sw = Stopwatch.StartNew();
+        Profiler.Start();
+        for (int i = 0; i < n; i++) Step();
+        var products = Profiler.Products().OrderByDescending(x => x.Seconds).ToList();
+        var ops = Profiler.BackwardFunctions().OrderByDescending(x => x.Seconds).ToList();
+        var parts = Profiler.Stop();
+        if (Environment.GetEnvironmentVariable("OFFRL_PROFILE_PRODUCTS") == "1")
+            foreach (var x in ops)
+                Console.WriteLine($"backward {x.Name} calls/update={(double)x.Calls / n:F2} ms/update={x.Seconds / n * 1e3:F3} (products inside included)");
+        if (Environment.GetEnvironmentVariable("OFFRL_PROFILE_PRODUCTS") == "1")
+            foreach (var x in products)
+                Console.WriteLine($"product {(x.TransA ? "T" : "N")}{(x.TransB ? "T" : "N")} m={x.M} n={x.N} k={x.K} calls/update={(double)x.Calls / n:F2} ms/update={x.Seconds / n * 1e3:F3} gflops={2.0 * x.M * x.N * x.K * x.Calls / x.Seconds / 1e9:F1}");
+        double profiled = sw.Elapsed.TotalSeconds / n;
+        var f = new Dictionary<string, double>();
+        foreach (var (part, seconds) in parts) f[$"ms_{part}"] = seconds / n * 1e3;
+        f["ms_total_profiled"] = profiled * 1e3;
+        f["ms_total_unprofiled"] = 1e3 / plain;
+        f["updates_per_s"] = plain;
+        return f;
     }
 }

@@ -15,9 +15,19 @@ evaluates it in OffRL's own environment. That layout is also how a policy traine
 With --snapshot-every K the folder also gets step-K, step-2K, ... (the evaluation points of `offrl train
 --eval-every K`). One process is one core: torch's intra-op threads and OpenBLAS's are both 1 (the parity script
 runs one process per core, pinned with taskset, so no split of cores between them exists to search).
-"""
-import argparse, json, math, os, struct, sys, time
 
+Speed (issue 28), the same updates on random data at the shapes of shared/bench/torch_rl_updates.py (observation
+17, action 6, batch 256); with --threads N every split of N cores between torch's intra-op threads and OpenBLAS's is
+tried (one process each) and the fastest kept, as that script does. CQL here is OffRL's protocol (three action sets),
+which torch_rl_updates.py's CQL (two sets) is not:
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 bench/reference/offline_rl.py --speed cql --threads 2
+"""
+import argparse, itertools, json, math, os, statistics, struct, subprocess, sys, time
+
+# BLAS threads must be fixed before torch loads its BLAS (--speed's thread-split search sets them per process).
+if "--blas-threads" in sys.argv:
+    os.environ["OPENBLAS_NUM_THREADS"] = sys.argv[sys.argv.index("--blas-threads") + 1]
 import h5py
 import numpy as np
 import torch
@@ -408,10 +418,53 @@ def save(agent, data, updates, folder):
     write_atomic(os.path.join(folder, "probe.json"), json.dumps(probe).encode())
 
 
+def speed_once(algo, steps):
+    """Median of 3 timed runs of `steps` updates on random data, after 10 warm-up updates."""
+    gen = torch.Generator().manual_seed(0)
+    agent = ALGOS[algo](17, 6, gen)
+    b = 256
+    s, s2 = torch.randn(b, 17, generator=gen), torch.randn(b, 17, generator=gen)
+    a = torch.rand(b, 6, generator=gen) * 2 - 1
+    r, disc = torch.randn(b, 1, generator=gen), torch.full((b, 1), 0.99)
+    for _ in range(10):
+        agent.update(s, a, r, s2, disc)
+    rates = []
+    for _ in range(3):
+        t = time.perf_counter()
+        for _ in range(steps):
+            agent.update(s, a, r, s2, disc)
+        rates.append(steps / (time.perf_counter() - t))
+    return statistics.median(rates)
+
+
+def speed(a):
+    """PyTorch's fastest split of --threads cores between torch and OpenBLAS threads (one process per setting)."""
+    if a.torch_threads:
+        torch.set_num_threads(a.torch_threads)
+        print(json.dumps({"updates_per_s": speed_once(a.speed, a.steps)}))
+        return
+    best, how = 0.0, ""
+    for t, b in itertools.product(range(1, a.threads + 1), repeat=2):
+        if t * b > a.threads and not (t == b == a.threads):
+            continue
+        cmd = [sys.executable, __file__, "--speed", a.speed, "--steps", str(a.steps), "--torch-threads", str(t),
+               "--blas-threads", str(b)]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+        v = json.loads(out)["updates_per_s"]
+        if v > best:
+            best, how = v, f"torch {t} x blas {b}"
+    print(json.dumps({"algo": a.speed, "threads": a.threads, "updates_per_s": round(best, 2), "setting": how,
+                      "torch": torch.__version__}))
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--algo", choices=sorted(ALGOS), required=True)
-    p.add_argument("--dataset", required=True, help="D4RL-layout HDF5 file (offrl dataset convert NAME --out FILE.hdf5)")
+    p.add_argument("--speed", choices=sorted(ALGOS), help="updates/s on random data at the benchmark shapes (no dataset)")
+    p.add_argument("--threads", type=int, default=1, help="with --speed: cores to split between torch and OpenBLAS")
+    p.add_argument("--torch-threads", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--blas-threads", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--algo", choices=sorted(ALGOS))
+    p.add_argument("--dataset", help="D4RL-layout HDF5 file (offrl dataset convert NAME --out FILE.hdf5)")
     p.add_argument("--steps", type=int, default=20000)
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--batch", type=int, default=256)
@@ -419,6 +472,12 @@ def main():
     p.add_argument("--out", help="checkpoint folder to write")
     p.add_argument("--lockstep", help="folder of OffRL.Bench lockstep (init/, final/): replay its updates and compare")
     a = p.parse_args()
+    if a.speed:
+        if a.steps == 20000:
+            a.steps = 20
+        return speed(a)
+    if not a.algo or not a.dataset:
+        sys.exit("error: --algo and --dataset are required (or --speed ALGO)")
     torch.manual_seed(a.seed)
     gen = torch.Generator().manual_seed(a.seed)
     cls = ALGOS[a.algo]

@@ -62,11 +62,13 @@ public abstract class Optimizer
 
     public void ZeroGrad()
     {
+        using var profile = Profiler.Enter(Profiler.Part.Optimizer);
         foreach (var p in Params) p.ZeroGrad();
     }
 
     public void Step()
     {
+        using var profile = Profiler.Enter(Profiler.Part.Optimizer);
         float lr = (float)CurrentLr;
         Steps++;
         for (int i = 0; i < Params.Count; i++)
@@ -229,6 +231,7 @@ public static class Polyak
     /// <summary>Soft target update: target = (1 - tau) target + tau source, parameter by parameter.</summary>
     public static void Update(Module target, Module source, float tau)
     {
+        using var profile = Profiler.Enter(Profiler.Part.Targets);
         var t = target.Parameters();
         var s = source.Parameters();
         if (t.Count != s.Count) throw new ArgumentException($"polyak: target has {t.Count} parameters, source {s.Count}");

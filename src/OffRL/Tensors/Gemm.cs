@@ -27,7 +27,8 @@ public static unsafe class Gemm
 
     /// <summary>Which micro-kernel the engine uses on this machine.</summary>
     public static string Kernel => !UseAvx2 ? "scalar" : s_wide ? "avx512 12x32" : "avx2 6x16";
-    private const int KC = 256, MC = 120, NC = 2048;
+    private const int KC = 256, MC = 120;
+    private const int NC = 2048;
     private const long ParallelMinMacs = 1L << 20;   // below ~1M multiply-adds one core is faster
 
     /// <summary>Number of worker threads used for large products (default: OFFRL_THREADS, else all cores).</summary>
@@ -35,23 +36,23 @@ public static unsafe class Gemm
         int.TryParse(Environment.GetEnvironmentVariable("OFFRL_THREADS"), out var n) && n > 0 ? n : Environment.ProcessorCount;
 
     [ThreadStatic] private static float* t_packA;
-    [ThreadStatic] private static bool t_serial;
 
-    /// <summary>Runs <paramref name="body"/>(i) for i in [0, count) across cores, each product inside running on one core.</summary>
+    /// <summary>Runs <paramref name="body"/>(i) for i in [0, count) across cores (<see cref="ForkJoin"/>), each product inside running on one core.</summary>
     public static void ParallelFor(int count, Action<int> body)
     {
         int threads = Math.Min(Threads, Environment.ProcessorCount);
-        if (threads <= 1 || count <= 1 || t_serial)
+        if (!Profiler.On)
         {
-            for (int i = 0; i < count; i++) body(i);
+            ForkJoin.Run(count, threads, body);
             return;
         }
-        Parallel.For(0, count, new ParallelOptions { MaxDegreeOfParallelism = threads }, i =>
+        // Profiled: the items this thread runs count as the part that started the loop; the rest is hand-off and waiting.
+        var part = Profiler.Current;
+        using var profile = Profiler.Enter(Profiler.Part.ThreadHandOff);
+        ForkJoin.Run(count, threads, i =>
         {
-            bool prev = t_serial;
-            t_serial = true;
-            try { body(i); }
-            finally { t_serial = prev; }
+            using var item = Profiler.Enter(part);
+            body(i);
         });
     }
     [ThreadStatic] private static float* t_packB;
@@ -62,17 +63,95 @@ public static unsafe class Gemm
         ReadOnlySpan<float> a, int lda, ReadOnlySpan<float> b, int ldb, float beta, Span<float> c, int ldc)
     {
         if (m == 0 || n == 0) return;
-        // Bounds: the last element each operand touches must be inside its span.
-        long needA = transA ? (long)(k - 1) * lda + m : (long)(m - 1) * lda + k;
-        long needB = transB ? (long)(n - 1) * ldb + k : (long)(k - 1) * ldb + n;
-        long needC = (long)(m - 1) * ldc + n;
-        if (k > 0 && (a.Length < needA || b.Length < needB))
-            throw new ArgumentException($"gemm: operand too small for m={m} n={n} k={k} (a {a.Length} < {needA} or b {b.Length} < {needB})");
-        if (c.Length < needC) throw new ArgumentException($"gemm: output too small ({c.Length} < {needC})");
+        CheckOperands(transA, transB, m, n, k, a.Length, lda, b.Length, ldb, c.Length, ldc);
         fixed (float* pa = a)
         fixed (float* pb = b)
         fixed (float* pc = c)
             Sgemm(transA, transB, m, n, k, alpha, pa, lda, pb, ldb, beta, pc, ldc);
+    }
+
+    /// <summary>
+    /// C = act(op(A) op(B) + bias), bias one value per column of C (empty for none): a linear layer's forward with the
+    /// bias added and ReLU applied to each output tile as it is stored (other activations in one pass after).
+    /// </summary>
+    public static void SgemmBiasAct(bool transA, bool transB, int m, int n, int k, ReadOnlySpan<float> a, int lda,
+        ReadOnlySpan<float> b, int ldb, ReadOnlySpan<float> bias, Span<float> c, int ldc, Activation act)
+    {
+        if (m == 0 || n == 0) return;
+        if (!bias.IsEmpty && bias.Length < n) throw new ArgumentException($"gemm: bias has {bias.Length} values for {n} columns");
+        CheckOperands(transA, transB, m, n, k, a.Length, lda, b.Length, ldb, c.Length, ldc);
+        fixed (float* pa = a)
+        fixed (float* pb = b)
+        fixed (float* pc = c)
+        fixed (float* pbias = bias)
+        {
+            var epilogue = new Epilogue(bias.IsEmpty ? null : pbias, act);
+            if (!Profiler.On)
+            {
+                SgemmCore(transA, transB, m, n, k, 1f, pa, lda, pb, ldb, 0f, pc, ldc, epilogue);
+                return;
+            }
+            using var profile = Profiler.Enter(Profiler.Part.Gemm);
+            long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+            SgemmCore(transA, transB, m, n, k, 1f, pa, lda, pb, ldb, 0f, pc, ldc, epilogue);
+            Profiler.Product(transA, transB, m, n, k, System.Diagnostics.Stopwatch.GetTimestamp() - t0);
+        }
+    }
+
+    /// <summary>What is done to C after the product: add a per-column bias, then an activation (ReLU inside the tile loop).</summary>
+    private readonly struct Epilogue(float* bias, Activation act)
+    {
+        public readonly float* Bias = bias;
+        public readonly Activation Act = act;
+        public bool Any => Bias != null || Act != Activation.None;
+        /// <summary>Work the tile loop does as it stores (bias, ReLU); the rest is <see cref="After"/>'s.</summary>
+        public bool InTile => Bias != null || Act == Activation.Relu;
+        public Epilogue Shifted(int columns) => new(Bias == null ? null : Bias + columns, Act);
+
+        /// <summary>The whole epilogue over C in one pass, for products that do not go through the tile loop.</summary>
+        public void All(int m, int n, float* c, int ldc)
+        {
+            if (!Any) return;
+            for (int i = 0; i < m; i++)
+            {
+                var row = new Span<float>(c + (long)i * ldc, n);
+                if (Bias != null) System.Numerics.Tensors.TensorPrimitives.Add(row, new ReadOnlySpan<float>(Bias, n), row);
+                ActivationInPlace(row, Act);
+            }
+        }
+
+        /// <summary>The activations the tile loop does not apply, in one pass over C.</summary>
+        public void After(int m, int n, float* c, int ldc)
+        {
+            if (Act is Activation.None or Activation.Relu) return;
+            for (int i = 0; i < m; i++) ActivationInPlace(new Span<float>(c + (long)i * ldc, n), Act);
+        }
+    }
+
+    /// <summary>The fused activations of a linear layer, in place (the derivative of each comes from its output).</summary>
+    internal static void ActivationInPlace(Span<float> v, Activation act)
+    {
+        switch (act)
+        {
+            case Activation.None: break;
+            case Activation.Relu: System.Numerics.Tensors.TensorPrimitives.Max(v, 0f, v); break;
+            case Activation.Tanh: System.Numerics.Tensors.TensorPrimitives.Tanh(v, v); break;
+            case Activation.Sigmoid: System.Numerics.Tensors.TensorPrimitives.Sigmoid(v, v); break;
+            case Activation.LeakyRelu: for (int i = 0; i < v.Length; i++) if (v[i] < 0) v[i] *= 0.01f; break;
+            case Activation.Elu: for (int i = 0; i < v.Length; i++) if (v[i] < 0) v[i] = MathF.Exp(v[i]) - 1f; break;
+            default: throw new ArgumentException($"gemm: activation {act} is not fused");
+        }
+    }
+
+    private static void CheckOperands(bool transA, bool transB, int m, int n, int k, int aLength, int lda, int bLength, int ldb, int cLength, int ldc)
+    {
+        // Bounds: the last element each operand touches must be inside its span.
+        long needA = transA ? (long)(k - 1) * lda + m : (long)(m - 1) * lda + k;
+        long needB = transB ? (long)(n - 1) * ldb + k : (long)(k - 1) * ldb + n;
+        long needC = (long)(m - 1) * ldc + n;
+        if (k > 0 && (aLength < needA || bLength < needB))
+            throw new ArgumentException($"gemm: operand too small for m={m} n={n} k={k} (a {aLength} < {needA} or b {bLength} < {needB})");
+        if (cLength < needC) throw new ArgumentException($"gemm: output too small ({cLength} < {needC})");
     }
 
     private static long s_flops;
@@ -88,11 +167,61 @@ public static unsafe class Gemm
         float* a, int lda, float* b, int ldb, float beta, float* c, int ldc)
     {
         if (m == 0 || n == 0) return;
-        ScaleC(m, n, beta, c, ldc);
-        if (k == 0 || alpha == 0f) return;
+        if (!Profiler.On)
+        {
+            SgemmCore(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, default);
+            return;
+        }
+        using var profile = Profiler.Enter(Profiler.Part.Gemm);
+        long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+        SgemmCore(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, default);
+        Profiler.Product(transA, transB, m, n, k, System.Diagnostics.Stopwatch.GetTimestamp() - t0);
+    }
 
+    private static void SgemmCore(bool transA, bool transB, int m, int n, int k, float alpha,
+        float* a, int lda, float* b, int ldb, float beta, float* c, int ldc, Epilogue epilogue)
+    {
+        long macs = (long)m * n * k;
+        bool rank1 = k == 1 && (!transB || ldb == 1);
+        bool blocked = k > 0 && alpha != 0f && UseAvx2 && macs > 4096 && !rank1 && n != 1 && m != 1 && (macs > SmallMaxMacs || (transA && transB));
+        if (!blocked)
+        {
+            ScaleC(m, n, beta, c, ldc);
+            if (k > 0 && alpha != 0f) Unblocked(transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc);
+            epilogue.All(m, n, c, ldc);
+            return;
+        }
+        Interlocked.Add(ref s_flops, 2 * macs);
+        // beta = 0: the first k-block stores its tiles instead of adding to C, so C is neither cleared nor read.
+        bool store = beta == 0f;
+        if (!store) ScaleC(m, n, beta, c, ldc);
+        int threads = Math.Min(Threads, Environment.ProcessorCount);
+        // Split the longer output side into per-thread chunks aligned to the micro-tile.
+        bool splitN = n >= m;
+        int len = splitN ? n : m, align = splitN ? 32 : 12;
+        int chunks = threads <= 1 || macs < ParallelMinMacs || ForkJoin.Inside ? 1 : Math.Min(threads, Math.Max(1, len / (align * 2)));
+        if (chunks <= 1) Blocked(transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc, store, epilogue);
+        else
+        {
+            int per = (len + chunks - 1) / chunks;
+            per = (per + align - 1) / align * align;
+            var job = new Job(transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc, splitN, per, store, epilogue);
+            ForkJoin.Run(chunks, threads, job.Run);
+        }
+        epilogue.After(m, n, c, ldc);
+    }
+
+    /// <summary>Products too small or too thin for packing (accumulated into C, which the caller has scaled).</summary>
+    private static void Unblocked(bool transA, bool transB, int m, int n, int k, float alpha,
+        float* a, int lda, float* b, int ldb, float* c, int ldc)
+    {
         long macs = (long)m * n * k;
         Interlocked.Add(ref s_flops, 2 * macs);
+        if (k == 1 && (!transB || ldb == 1))
+        {   // an outer product (a layer with one output, back-propagated): one row update per row of C
+            Rank1(transA, m, n, alpha, a, lda, b, c, ldc);
+            return;
+        }
         if (macs <= 4096 || !UseAvx2)
         {
             Naive(transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc);
@@ -103,36 +232,11 @@ public static unsafe class Gemm
             Gemv(transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc);
             return;
         }
-
-        if (macs <= SmallMaxMacs && (!transB || !transA))
-        {
-            Small(transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc);
-            return;
-        }
-
-        int threads = Math.Min(Threads, Environment.ProcessorCount);
-        if (threads <= 1 || macs < ParallelMinMacs || t_serial)
-        {
-            Blocked(transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc);
-            return;
-        }
-
-        // Split the longer output side into per-thread chunks aligned to the micro-tile.
-        bool splitN = n >= m;
-        int len = splitN ? n : m, align = splitN ? 32 : 12;
-        int chunks = Math.Min(threads, Math.Max(1, len / (align * 2)));
-        if (chunks <= 1)
-        {
-            Blocked(transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc);
-            return;
-        }
-        int per = (len + chunks - 1) / chunks;
-        per = (per + align - 1) / align * align;
-        var job = new Job(transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc, splitN, per);
-        Parallel.For(0, chunks, new ParallelOptions { MaxDegreeOfParallelism = threads }, job.Run);
+        Small(transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc);
     }
 
-    private sealed class Job(bool ta, bool tb, int m, int n, int k, float alpha, float* a, int lda, float* b, int ldb, float* c, int ldc, bool splitN, int per)
+    private sealed class Job(bool ta, bool tb, int m, int n, int k, float alpha, float* a, int lda, float* b, int ldb, float* c, int ldc, bool splitN, int per,
+        bool store, Epilogue epilogue)
     {
         public void Run(int t)
         {
@@ -142,14 +246,14 @@ public static unsafe class Gemm
                 int len = Math.Min(per, n - start);
                 if (len <= 0) return;
                 float* bs = tb ? b + (long)start * ldb : b + start;
-                Blocked(ta, tb, m, len, k, alpha, a, lda, bs, ldb, c + start, ldc);
+                Blocked(ta, tb, m, len, k, alpha, a, lda, bs, ldb, c + start, ldc, store, epilogue.Shifted(start));
             }
             else
             {
                 int len = Math.Min(per, m - start);
                 if (len <= 0) return;
                 float* as_ = ta ? a + start : a + (long)start * lda;
-                Blocked(ta, tb, len, n, k, alpha, as_, lda, b, ldb, c + (long)start * ldc, ldc);
+                Blocked(ta, tb, len, n, k, alpha, as_, lda, b, ldb, c + (long)start * ldc, ldc, store, epilogue);
             }
         }
     }
@@ -163,6 +267,66 @@ public static unsafe class Gemm
             if (beta == 0f) row.Clear();
             else System.Numerics.Tensors.TensorPrimitives.Multiply(row, beta, row);
         }
+    }
+
+    /// <summary>C += alpha op(A) op(B) with k = 1: op(A) is a column (a[i] or a[i lda]), op(B) one contiguous row b[0..n).</summary>
+    private static void Rank1(bool ta, int m, int n, float alpha, float* a, int lda, float* b, float* c, int ldc)
+    {
+        var brow = new ReadOnlySpan<float>(b, n);
+        for (int i = 0; i < m; i++)
+        {
+            float ai = alpha * (ta ? a[i] : a[(long)i * lda]);
+            if (ai == 0f) continue;
+            var crow = new Span<float>(c + (long)i * ldc, n);
+            System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(brow, ai, crow, crow);
+        }
+    }
+
+    /// <summary>
+    /// dst[p R + r] = alpha src[r ld + p] for r &lt; rows, 0 for rows &lt;= r &lt; R, p &lt; kc: R rows of a row-major
+    /// matrix, read along their length and written interleaved (the packed layout of a transposed operand).
+    /// Four rows at a time by 4 x 8 register transposes.
+    /// </summary>
+    private static void PackTransposed(float* src, long ld, int rows, int R, int kc, float alpha, float* dst)
+    {
+        int r = 0;
+        if (Avx.IsSupported)
+        {
+            var va = Vector256.Create(alpha);
+            for (; r + 4 <= rows; r += 4)
+            {
+                float* s0 = src + r * ld, s1 = s0 + ld, s2 = s1 + ld, s3 = s2 + ld;
+                float* d = dst + r;
+                int p = 0;
+                for (; p + 8 <= kc; p += 8)
+                {
+                    var x0 = Avx.LoadVector256(s0 + p); var x1 = Avx.LoadVector256(s1 + p);
+                    var x2 = Avx.LoadVector256(s2 + p); var x3 = Avx.LoadVector256(s3 + p);
+                    if (alpha != 1f) { x0 = Avx.Multiply(x0, va); x1 = Avx.Multiply(x1, va); x2 = Avx.Multiply(x2, va); x3 = Avx.Multiply(x3, va); }
+                    var t0 = Avx.UnpackLow(x0, x1); var t1 = Avx.UnpackHigh(x0, x1);   // r0p0 r1p0 r0p1 r1p1 | r0p4 r1p4 r0p5 r1p5
+                    var t2 = Avx.UnpackLow(x2, x3); var t3 = Avx.UnpackHigh(x2, x3);
+                    var c0 = Avx.Shuffle(t0, t2, 0x44); var c1 = Avx.Shuffle(t0, t2, 0xEE);   // column p | p + 4
+                    var c2 = Avx.Shuffle(t1, t3, 0x44); var c3 = Avx.Shuffle(t1, t3, 0xEE);
+                    float* q = d + (long)p * R;
+                    Sse.Store(q, c0.GetLower()); Sse.Store(q + R, c1.GetLower());
+                    Sse.Store(q + 2 * R, c2.GetLower()); Sse.Store(q + 3 * R, c3.GetLower());
+                    Sse.Store(q + 4 * R, c0.GetUpper()); Sse.Store(q + 5 * R, c1.GetUpper());
+                    Sse.Store(q + 6 * R, c2.GetUpper()); Sse.Store(q + 7 * R, c3.GetUpper());
+                }
+                for (; p < kc; p++)
+                {
+                    float* q = d + (long)p * R;
+                    q[0] = alpha * s0[p]; q[1] = alpha * s1[p]; q[2] = alpha * s2[p]; q[3] = alpha * s3[p];
+                }
+            }
+        }
+        for (; r < rows; r++)
+        {
+            float* s = src + r * ld;
+            for (int p = 0; p < kc; p++) dst[(long)p * R + r] = alpha * s[p];
+        }
+        for (; r < R; r++)
+            for (int p = 0; p < kc; p++) dst[(long)p * R + r] = 0f;
     }
 
     /// <summary>Reference triple loop (accumulates into C); used for tiny products and as the test oracle.</summary>
@@ -274,7 +438,8 @@ public static unsafe class Gemm
         }
     }
 
-    private static void Blocked(bool ta, bool tb, int m, int n, int k, float alpha, float* a, int lda, float* b, int ldb, float* c, int ldc)
+    private static void Blocked(bool ta, bool tb, int m, int n, int k, float alpha, float* a, int lda, float* b, int ldb, float* c, int ldc,
+        bool store, Epilogue epilogue)
     {
         EnsureBuffers();
         // The 12x32 tile wastes work on narrow products (RL heads have 1-6 outputs): use it only where it fills.
@@ -292,7 +457,9 @@ public static unsafe class Gemm
                 {
                     int mc = Math.Min(MC, m - ic);
                     PackA(ta, a, lda, ic, pc, mc, kc, alpha, pA, MR);
-                    Macro(mc, nc, kc, pA, pB, c + (long)ic * ldc + jc, ldc, wide);
+                    // The first k-block may store (beta = 0); the last applies the bias and ReLU as each tile leaves the registers.
+                    Macro(mc, nc, kc, pA, pB, c + (long)ic * ldc + jc, ldc, wide, store && pc == 0,
+                        pc + kc >= k && epilogue.InTile ? epilogue.Shifted(jc) : default);
                 }
             }
         }
@@ -332,15 +499,7 @@ public static unsafe class Gemm
             else
             {
                 // op(B)[p, j] = B[j, p]: row j of B is contiguous in p.
-                for (int j = 0; j < NR; j++)
-                {
-                    if (j < nr)
-                    {
-                        float* s = b + (long)(jc + j0 + j) * ldb + pc;
-                        for (int p = 0; p < kc; p++) d[p * NR + j] = s[p];
-                    }
-                    else for (int p = 0; p < kc; p++) d[p * NR + j] = 0f;
-                }
+                PackTransposed(b + (long)(jc + j0) * ldb + pc, ldb, nr, NR, kc, 1f, d);
             }
         }
     }
@@ -352,42 +511,42 @@ public static unsafe class Gemm
         {
             int mr = Math.Min(MR, mc - i0);
             float* d = dst + (long)i0 * kc;
-            if (!ta)
-            {
-                for (int i = 0; i < MR; i++)
-                {
-                    if (i < mr)
-                    {
-                        float* s = a + (long)(ic + i0 + i) * lda + pc;
-                        if (alpha == 1f) for (int p = 0; p < kc; p++) d[p * MR + i] = s[p];
-                        else for (int p = 0; p < kc; p++) d[p * MR + i] = alpha * s[p];
-                    }
-                    else for (int p = 0; p < kc; p++) d[p * MR + i] = 0f;
-                }
-            }
+            if (!ta) PackTransposed(a + (long)(ic + i0) * lda + pc, lda, mr, MR, kc, alpha, d);
             else
             {
                 // op(A)[i, p] = A[p, i]: row p of A holds the MR values contiguously.
-                for (int p = 0; p < kc; p++)
-                {
-                    float* s = a + (long)(pc + p) * lda + ic + i0;
-                    int i = 0;
-                    for (; i < mr; i++) d[i] = alpha * s[i];
-                    for (; i < MR; i++) d[i] = 0f;
-                    d += MR;
-                }
+                if (mr == MR && alpha == 1f)
+                    for (int p = 0; p < kc; p++)
+                    {
+                        float* s = a + (long)(pc + p) * lda + ic + i0;
+                        int i = 0;
+                        for (; i + 4 <= MR; i += 4) Vector128.Store(Vector128.Load(s + i), d + i);
+                        for (; i < MR; i++) d[i] = s[i];
+                        d += MR;
+                    }
+                else
+                    for (int p = 0; p < kc; p++)
+                    {
+                        float* s = a + (long)(pc + p) * lda + ic + i0;
+                        int i = 0;
+                        for (; i < mr; i++) d[i] = alpha * s[i];
+                        for (; i < MR; i++) d[i] = 0f;
+                        d += MR;
+                    }
             }
         }
     }
 
-    private static void Macro(int mc, int nc, int kc, float* pA, float* pB, float* c, int ldc, bool wide)
+    private static void Macro(int mc, int nc, int kc, float* pA, float* pB, float* c, int ldc, bool wide, bool store, Epilogue epilogue)
     {
         int MR = wide ? 12 : 6, NR = wide ? 32 : 16;
         float* tile = stackalloc float[MaxTile];
+        bool relu = epilogue.Act == Activation.Relu, post = epilogue.InTile;
         for (int j0 = 0; j0 < nc; j0 += NR)
         {
             int nr = Math.Min(NR, nc - j0);
             float* bp = pB + (long)j0 * kc;
+            float* bias = epilogue.Bias == null ? null : epilogue.Bias + j0;
             for (int i0 = 0; i0 < mc; i0 += MR)
             {
                 int mr = Math.Min(MR, mc - i0);
@@ -395,25 +554,47 @@ public static unsafe class Gemm
                 float* cij = c + (long)i0 * ldc + j0;
                 if (mr == MR && nr == NR)
                 {
-                    if (wide) Kernel12x32(kc, ap, bp, cij, ldc);
-                    else Kernel6x16(kc, ap, bp, cij, ldc);
+                    if (wide) Kernel12x32(kc, ap, bp, cij, ldc, store);
+                    else Kernel6x16(kc, ap, bp, cij, ldc, store);
                 }
                 else
                 {
-                    new Span<float>(tile, MR * NR).Clear();
-                    if (wide) Kernel12x32(kc, ap, bp, tile, NR);
-                    else Kernel6x16(kc, ap, bp, tile, NR);
+                    if (wide) Kernel12x32(kc, ap, bp, tile, NR, true);
+                    else Kernel6x16(kc, ap, bp, tile, NR, true);
                     for (int i = 0; i < mr; i++)
                         for (int j = 0; j < nr; j++)
-                            cij[(long)i * ldc + j] += tile[i * NR + j];
+                            cij[(long)i * ldc + j] = store ? tile[i * NR + j] : cij[(long)i * ldc + j] + tile[i * NR + j];
                 }
+                if (post) TileEpilogue(cij, ldc, mr, nr, bias, relu);
+            }
+        }
+    }
+
+    /// <summary>Adds the bias and applies ReLU to an mr x nr tile of C just written (still in L1).</summary>
+    private static void TileEpilogue(float* c, int ldc, int mr, int nr, float* bias, bool relu)
+    {
+        var zero = Vector256<float>.Zero;
+        for (int i = 0; i < mr; i++, c += ldc)
+        {
+            int j = 0;
+            for (; j + 8 <= nr; j += 8)
+            {
+                var v = Vector256.Load(c + j);
+                if (bias != null) v += Vector256.Load(bias + j);
+                if (relu) v = Vector256.Max(v, zero);
+                v.Store(c + j);
+            }
+            for (; j < nr; j++)
+            {
+                float v = c[j] + (bias != null ? bias[j] : 0f);
+                c[j] = relu ? MathF.Max(v, 0f) : v;
             }
         }
     }
 
     /// <summary>C[6x16] += Ap[6 x kc] * Bp[kc x 16] with 12 ymm accumulators.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Kernel6x16(int kc, float* a, float* b, float* c, int ldc)
+    private static void Kernel6x16(int kc, float* a, float* b, float* c, int ldc, bool store)
     {
         Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
         Vector256<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
@@ -435,17 +616,17 @@ public static unsafe class Gemm
             c50 = Fma.MultiplyAdd(x, b0, c50); c51 = Fma.MultiplyAdd(x, b1, c51);
             a += 6; b += 16;
         }
-        Acc(c, c00, c01); c += ldc;
-        Acc(c, c10, c11); c += ldc;
-        Acc(c, c20, c21); c += ldc;
-        Acc(c, c30, c31); c += ldc;
-        Acc(c, c40, c41); c += ldc;
-        Acc(c, c50, c51);
+        Acc(c, c00, c01, store); c += ldc;
+        Acc(c, c10, c11, store); c += ldc;
+        Acc(c, c20, c21, store); c += ldc;
+        Acc(c, c30, c31, store); c += ldc;
+        Acc(c, c40, c41, store); c += ldc;
+        Acc(c, c50, c51, store);
     }
 
     /// <summary>C[12x32] += Ap[12 x kc] * Bp[kc x 32] with 24 zmm accumulators.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Kernel12x32(int kc, float* a, float* b, float* c, int ldc)
+    private static void Kernel12x32(int kc, float* a, float* b, float* c, int ldc, bool store)
     {
         Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
         Vector512<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
@@ -481,23 +662,25 @@ public static unsafe class Gemm
             cb0 = Avx512F.FusedMultiplyAdd(x, b0, cb0); cb1 = Avx512F.FusedMultiplyAdd(x, b1, cb1);
             a += 12; b += 32;
         }
-        Acc(c, c00, c01); c += ldc; Acc(c, c10, c11); c += ldc; Acc(c, c20, c21); c += ldc;
-        Acc(c, c30, c31); c += ldc; Acc(c, c40, c41); c += ldc; Acc(c, c50, c51); c += ldc;
-        Acc(c, c60, c61); c += ldc; Acc(c, c70, c71); c += ldc; Acc(c, c80, c81); c += ldc;
-        Acc(c, c90, c91); c += ldc; Acc(c, ca0, ca1); c += ldc; Acc(c, cb0, cb1);
+        Acc(c, c00, c01, store); c += ldc; Acc(c, c10, c11, store); c += ldc; Acc(c, c20, c21, store); c += ldc;
+        Acc(c, c30, c31, store); c += ldc; Acc(c, c40, c41, store); c += ldc; Acc(c, c50, c51, store); c += ldc;
+        Acc(c, c60, c61, store); c += ldc; Acc(c, c70, c71, store); c += ldc; Acc(c, c80, c81, store); c += ldc;
+        Acc(c, c90, c91, store); c += ldc; Acc(c, ca0, ca1, store); c += ldc; Acc(c, cb0, cb1, store);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Acc(float* c, Vector512<float> v0, Vector512<float> v1)
+    private static void Acc(float* c, Vector512<float> v0, Vector512<float> v1, bool store)
     {
-        Avx512F.Store(c, Avx512F.Add(Avx512F.LoadVector512(c), v0));
-        Avx512F.Store(c + 16, Avx512F.Add(Avx512F.LoadVector512(c + 16), v1));
+        if (!store) { v0 = Avx512F.Add(Avx512F.LoadVector512(c), v0); v1 = Avx512F.Add(Avx512F.LoadVector512(c + 16), v1); }
+        Avx512F.Store(c, v0);
+        Avx512F.Store(c + 16, v1);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Acc(float* c, Vector256<float> v0, Vector256<float> v1)
+    private static void Acc(float* c, Vector256<float> v0, Vector256<float> v1, bool store)
     {
-        Avx.Store(c, Avx.Add(Avx.LoadVector256(c), v0));
-        Avx.Store(c + 8, Avx.Add(Avx.LoadVector256(c + 8), v1));
+        if (!store) { v0 = Avx.Add(Avx.LoadVector256(c), v0); v1 = Avx.Add(Avx.LoadVector256(c + 8), v1); }
+        Avx.Store(c, v0);
+        Avx.Store(c + 8, v1);
     }
 }

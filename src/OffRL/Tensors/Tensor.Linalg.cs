@@ -101,28 +101,10 @@ public sealed partial class Tensor
         bool fused = act is Activation.None or Activation.Relu or Activation.LeakyRelu or Activation.Tanh or Activation.Sigmoid or Activation.Elu;
         int rows = x.Shape.Rows;
         var o = Temp(x.Shape.With(x.Rank - 1, outF));
-        Gemm.Sgemm(false, true, rows, outF, inF, 1f, x._data, inF, weight._data, inF, 0f, o._data, outF);
         var fact = fused ? act : Activation.None;
-        BiasAct(o._data, rows, outF, bias?._data, fact);
+        Gemm.SgemmBiasAct(false, true, rows, outF, inF, x._data, inF, weight._data, inF, bias?._data, o._data, outF, fact);
         if (Track(x, weight, bias)) { o.Record(LinearBackward, x, weight, bias); o.I0 = (int)fact; }
         return fused ? o : o.Apply(act);
-    }
-
-    internal static void BiasAct(float[] y, int rows, int n, float[]? bias, Activation act)
-    {
-        for (int r = 0; r < rows; r++)
-        {
-            var row = new Span<float>(y, r * n, n);
-            if (bias is not null) TensorPrimitives.Add(row, bias, row);
-            switch (act)
-            {
-                case Activation.Relu: TensorPrimitives.Max(row, 0f, row); break;
-                case Activation.Tanh: TensorPrimitives.Tanh(row, row); break;
-                case Activation.Sigmoid: TensorPrimitives.Sigmoid(row, row); break;
-                case Activation.LeakyRelu: for (int i = 0; i < n; i++) if (row[i] < 0) row[i] *= 0.01f; break;
-                case Activation.Elu: for (int i = 0; i < n; i++) if (row[i] < 0) row[i] = MathF.Exp(row[i]) - 1f; break;
-            }
-        }
     }
 
     /// <summary>g' = g * act'(y) for the fused activations (derivative from the output y).</summary>
@@ -173,29 +155,11 @@ public sealed partial class Tensor
         {
             var xs = xd.AsSpan(shared ? 0 : i * rows * inF, rows * inF);
             var blk = od.AsSpan(i * rows * outF, rows * outF);
-            Gemm.Sgemm(false, false, rows, outF, inF, 1f, xs, inF, wd.AsSpan(i * inF * outF, inF * outF), outF, 0f, blk, outF);
-            if (hasBias)
-                for (int r = 0; r < rows; r++)
-                {
-                    var row = blk.Slice(r * outF, outF);
-                    TensorPrimitives.Add(row, bd.AsSpan(i * outF, outF), row);
-                }
-            if (fact != Activation.None) ApplyInPlace(blk, fact);
+            Gemm.SgemmBiasAct(false, false, rows, outF, inF, xs, inF, wd.AsSpan(i * inF * outF, inF * outF), outF,
+                hasBias ? bd.AsSpan(i * outF, outF) : default, blk, outF, fact);
         });
         if (Track(x, weight, bias)) { o.Record(EnsembleLinearBackward, x, weight, bias); o.I0 = (int)fact; }
         return fused ? o : o.Apply(act);
-    }
-
-    private static void ApplyInPlace(Span<float> v, Activation act)
-    {
-        switch (act)
-        {
-            case Activation.Relu: TensorPrimitives.Max(v, 0f, v); break;
-            case Activation.Tanh: TensorPrimitives.Tanh(v, v); break;
-            case Activation.Sigmoid: TensorPrimitives.Sigmoid(v, v); break;
-            case Activation.LeakyRelu: for (int i = 0; i < v.Length; i++) if (v[i] < 0) v[i] *= 0.01f; break;
-            case Activation.Elu: for (int i = 0; i < v.Length; i++) if (v[i] < 0) v[i] = MathF.Exp(v[i]) - 1f; break;
-        }
     }
 
     private static void EnsembleLinearBackward(Tensor o)
@@ -204,7 +168,11 @@ public sealed partial class Tensor
         var bias = o.C;
         int e = w.Shape[0], inF = w.Shape[1], outF = w.Shape[2], rows = o.Shape[1];
         bool shared = x.Rank == 2;
-        var g = ActGrad(o.Grad!, o._data, (Activation)o.I0);
+        var act = (Activation)o.I0;
+        // The activation's gradient, member by member inside the parallel loop below (the shared-input case needs it first).
+        float[] g = act == Activation.None ? o.Grad! : TempArray(o.Grad!.Length), go = o.Grad!, y = o._data;
+        int block = rows * outF;
+        if (shared && act != Activation.None) Simd.ActGradFromOutput(act, go, y, g);
         float[]? dx = x.RequiresGrad ? x.GradBuffer() : null, dw = w.RequiresGrad ? w.GradBuffer() : null;
         float[]? db = bias is not null && bias.RequiresGrad ? bias.GradBuffer() : null;
         float[] xd = x._data, wd = w._data;
@@ -214,7 +182,8 @@ public sealed partial class Tensor
                 Gemm.Sgemm(false, true, rows, inF, outF, 1f, g.AsSpan(i * rows * outF, rows * outF), outF, wd.AsSpan(i * inF * outF, inF * outF), outF, 1f, dx, inF);
         Gemm.ParallelFor(e, i =>
         {
-            var gi = g.AsSpan(i * rows * outF, rows * outF);
+            var gi = g.AsSpan(i * block, block);
+            if (!shared && act != Activation.None) Simd.ActGradFromOutput(act, go.AsSpan(i * block, block), y.AsSpan(i * block, block), gi);
             int xo = shared ? 0 : i * rows * inF;
             if (dx is not null && !shared) Gemm.Sgemm(false, true, rows, inF, outF, 1f, gi, outF, wd.AsSpan(i * inF * outF, inF * outF), outF, 1f, dx.AsSpan(xo, rows * inF), inF);
             if (dw is not null) Gemm.Sgemm(true, false, inF, outF, rows, 1f, xd.AsSpan(xo, rows * inF), inF, gi, outF, 1f, dw.AsSpan(i * inF * outF, inF * outF), outF);

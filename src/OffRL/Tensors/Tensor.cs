@@ -224,6 +224,7 @@ public sealed partial class Tensor
     public void Backward(ReadOnlySpan<float> seed)
     {
         if (!RequiresGrad) throw new InvalidOperationException("backward: tensor does not require grad (no parameter reaches it, or it was computed under NoGrad)");
+        using var profile = Profiler.Enter(Profiler.Part.Autograd);
         var order = t_order ??= new List<Tensor>(256);
         var stack = t_stack ??= new Stack<(Tensor, int)>(64);
         order.Clear();
@@ -259,7 +260,15 @@ public sealed partial class Tensor
         for (int i = order.Count - 1; i >= 0; i--)
         {
             var n = order[i];
-            if (n.BackwardFn is not null && n.Grad is not null) n.BackwardFn(n);
+            if (n.BackwardFn is null || n.Grad is null) continue;
+            using var op = Profiler.Enter(Profiler.Part.BackwardOps);
+            if (!Profiler.On) n.BackwardFn(n);
+            else
+            {
+                long t0 = System.Diagnostics.Stopwatch.GetTimestamp();
+                n.BackwardFn(n);
+                Profiler.Op(n.BackwardFn.Method.Name, System.Diagnostics.Stopwatch.GetTimestamp() - t0);
+            }
         }
         order.Clear();
     }

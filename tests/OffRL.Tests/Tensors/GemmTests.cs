@@ -26,12 +26,15 @@ public class GemmTests
         rng.FillNormal(a); rng.FillNormal(b);
         var c = new float[m * ldc];
         rng.FillNormal(c);
+        float alpha = 0.75f;
+        bool defaultKernel = Gemm.UseAvx512;
+        foreach (float beta in new[] { -0.5f, 0f })
+        {
         var expect = (float[])c.Clone();
-        float alpha = 0.75f, beta = -0.5f;
-        for (int i = 0; i < expect.Length; i++) expect[i] *= beta;
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++) expect[i * ldc + j] *= beta;
         fixed (float* pa = a) fixed (float* pb = b) fixed (float* pe = expect)
             Gemm.Naive(ta, tb, m, n, k, alpha, pa, lda, pb, ldb, pe, ldc);
-        bool defaultKernel = Gemm.UseAvx512;
         foreach (bool wide in new[] { false, true })
         foreach (int threads in new[] { 1, 2 })
         {
@@ -48,8 +51,65 @@ public class GemmTests
             // padding columns untouched
             for (int i = 0; i < m; i++) Assert.Equal(c[i * ldc + n], got[i * ldc + n]);
         }
+        }
         Gemm.Threads = Environment.ProcessorCount;
         Gemm.UseAvx512 = defaultKernel;
+    }
+
+    [Theory]
+    [InlineData(256, 256, 256, false, true, Activation.Relu)]
+    [InlineData(257, 130, 300, false, false, Activation.Relu)]
+    [InlineData(100, 70, 23, false, true, Activation.Tanh)]
+    [InlineData(7, 300, 3, false, false, Activation.None)]
+    [InlineData(64, 1, 256, false, true, Activation.Sigmoid)]
+    [InlineData(300, 64, 1, false, false, Activation.LeakyRelu)]
+    public void BiasAndActivationAppliedAsStored(int m, int n, int k, bool ta, bool tb, Activation act)
+    {
+        var rng = new Rng(m + n + k);
+        var a = new float[m * k]; var b = new float[k * n]; var bias = new float[n];
+        rng.FillNormal(a); rng.FillNormal(b); rng.FillNormal(bias);
+        var expect = new float[m * n];
+        Gemm.Sgemm(ta, tb, m, n, k, 1f, a, ta ? m : k, b, tb ? k : n, 0f, expect, n);
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++)
+            {
+                float v = expect[i * n + j] + bias[j];
+                expect[i * n + j] = act switch
+                {
+                    Activation.Relu => MathF.Max(v, 0f), Activation.Tanh => MathF.Tanh(v), Activation.Sigmoid => 1f / (1f + MathF.Exp(-v)),
+                    Activation.LeakyRelu => v < 0 ? 0.01f * v : v, _ => v,
+                };
+            }
+        foreach (int threads in new[] { 1, 2 })
+        {
+            Gemm.Threads = threads;
+            var got = new float[m * n];
+            Array.Fill(got, float.NaN);   // never read: beta is 0
+            Gemm.SgemmBiasAct(ta, tb, m, n, k, a, ta ? m : k, b, tb ? k : n, bias, got, n, act);
+            for (int i = 0; i < got.Length; i++)
+                Assert.True(MathF.Abs(expect[i] - got[i]) <= 1e-5f * (1 + MathF.Abs(expect[i])), $"C[{i / n},{i % n}] = {got[i]}, expected {expect[i]} (threads {threads})");
+        }
+        Gemm.Threads = Environment.ProcessorCount;
+    }
+
+    [Fact]
+    public void ForkJoinRunsEveryItemOnceAndReportsFailures()
+    {
+        for (int round = 0; round < 200; round++)
+        {
+            var hits = new int[1 + round % 7];
+            ForkJoin.Run(hits.Length, 2, i => Interlocked.Increment(ref hits[i]));
+            Assert.All(hits, h => Assert.Equal(1, h));
+        }
+        var nested = new int[4];
+        ForkJoin.Run(2, 2, i => ForkJoin.Run(2, 2, j => Interlocked.Increment(ref nested[2 * i + j])));
+        Assert.All(nested, h => Assert.Equal(1, h));
+        var ex = Assert.Throws<AggregateException>(() => ForkJoin.Run(4, 2, i => { if (i == 2) throw new InvalidOperationException("item 2"); }));
+        Assert.Contains("item 2", ex.InnerException!.Message);
+        Thread.Sleep(5);   // workers asleep: the next loop wakes them
+        var late = new int[3];
+        ForkJoin.Run(3, 2, i => Interlocked.Increment(ref late[i]));
+        Assert.All(late, h => Assert.Equal(1, h));
     }
 
     [Fact]
