@@ -23,6 +23,6 @@ internal static class Errors
         return code;
     }
 
-    private static bool IsBadInput(Exception e) => e is DataException or ArgumentException or IOException or InvalidDataException
+    private static bool IsBadInput(Exception e) => e is DataException or ExportException or ArgumentException or IOException or InvalidDataException
         or UnauthorizedAccessException or FormatException or System.Text.Json.JsonException or YamlDotNet.Core.YamlException;
 }

@@ -119,4 +119,138 @@ internal static class OpeCommand
         plt.YLabel("estimated policy value");
         OffRL.IO.AtomicFile.WritePng(plt, path, 900, 500);
     }
+
+    /// <summary><c>offrl select</c>: which checkpoint to ship, from the logged data alone (and judged in an environment when one is named).</summary>
+    public static Command Select()
+    {
+        var dataset = new Option<string>("--dataset") { Description = "Logged data, a file or a built-in name (behavior_log_probs needed by the importance-sampling estimators)", Required = true };
+        var candidates = new Option<string[]>("--candidates") { Description = "Checkpoint folders (offrl train --out), e.g. runs/*/", Required = true, AllowMultipleArgumentsPerToken = true };
+        var est = new Option<string>("--estimators") { Description = "Comma-separated: " + string.Join(",", RlOpe.All) + "; the first ranks the table", DefaultValueFactory = _ => "fqe,dr,mis,mb" };
+        var ks = new Option<string>("--k") { Description = "Comma-separated k of the top-k measures", DefaultValueFactory = _ => "1,3,5" };
+        var env = new Option<string?>("--env") { Description = "Also roll the candidates out here and judge the selection (Regret@k, rank correlation, nMSE)" };
+        var episodes = new Option<int>("--episodes") { Description = "Episodes per candidate with --env", DefaultValueFactory = _ => 10 };
+        var sigma = new Option<double>("--sigma") { Description = "Continuous actions: std of the Gaussian around each candidate's action", DefaultValueFactory = _ => 0.1 };
+        var eps = new Option<double>("--epsilon") { Description = "Discrete actions: epsilon of the epsilon-greedy target", DefaultValueFactory = _ => 0.05 };
+        var gamma = new Option<double>("--gamma") { Description = "Discount", DefaultValueFactory = _ => 0.99 };
+        var fqeSteps = new Option<int>("--fqe-steps") { Description = "FQE gradient steps per candidate", DefaultValueFactory = _ => 20_000 };
+        var (ci, boot, alpha, seed, plot, json) = Common();
+        plot.Description = "PNG: estimates with intervals per candidate (with --env: estimated against measured values)";
+        var cmd = new Command("select", "Rank candidate checkpoints by OPE on logged data: values, intervals and SCOPE-RL's top-k risk-return measures")
+            { dataset, candidates, est, ks, env, episodes, sigma, eps, gamma, fqeSteps, ci, boot, alpha, seed, plot, json };
+        cmd.SetAction(r =>
+        {
+            var data = Recipes.Open(r.GetValue(dataset)!, needEnv: false).Data;
+            int[] k;
+            try { k = Split(r.GetValue(ks)!).Select(x => int.Parse(x, System.Globalization.CultureInfo.InvariantCulture)).ToArray(); }
+            catch (FormatException) { throw new ArgumentException($"--k: expected comma-separated positive integers, got '{r.GetValue(ks)}'"); }
+            var o = new SelectionOptions
+            {
+                Estimators = Split(r.GetValue(est)!), K = k, Env = r.GetValue(env), Episodes = r.GetValue(episodes), Sigma = r.GetValue(sigma),
+                Epsilon = r.GetValue(eps), Gamma = r.GetValue(gamma), FqeSteps = r.GetValue(fqeSteps), Ci = ParseCi(r.GetValue(ci)!),
+                Alpha = r.GetValue(alpha), BootstrapSamples = r.GetValue(boot), Seed = r.GetValue(seed),
+            };
+            var res = PolicySelection.Run(data, r.GetValue(candidates)!, o, new Progress<string>(m => Console.Error.WriteLine(m)));
+            PrintSelection(res, o);
+            if (r.GetValue(plot) is { } png) PlotSelection(res, png);
+            if (r.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(SelectionJson(res)));
+        });
+        return cmd;
+    }
+
+    private static void PrintSelection(SelectionResult res, SelectionOptions o)
+    {
+        var first = res.ByEstimator[0];
+        bool measured = o.Env is not null;
+        Console.WriteLine($"{res.Candidates.Count} candidates ranked by {first.Estimator}; behavior policy's value on the logged data {res.BehaviorValue:G5}");
+        var header = $"{"rank",4}  {"candidate",-32} {"algo",-8} {"updates",8}";
+        foreach (var e in o.Estimators) header += $"  {e + $" [{100 * (1 - o.Alpha):G3}% CI]",-30}";
+        if (measured) header += $"  {"true value",11} {"true return",12}";
+        Console.WriteLine(header);
+        for (int rank = 0; rank < first.Ranking.Length; rank++)
+        {
+            var c = res.Candidates[first.Ranking[rank]];
+            var line = $"{rank + 1,4}  {Short(c.Folder),-32} {c.Algorithm,-8} {c.Updates,8}";
+            foreach (var e in o.Estimators)
+            {
+                var x = c.Estimates[e];
+                line += $"  {$"{x.Estimate:G5} [{x.CiLow:G4}, {x.CiHigh:G4}]",-30}";
+            }
+            if (measured) line += $"  {c.TrueValue,11:G5} {c.TrueReturn,12:G5}";
+            Console.WriteLine(line);
+        }
+        foreach (var (folder, why) in res.Skipped) Console.WriteLine($"skipped {folder}: {why}");
+        foreach (var s in res.ByEstimator)
+        {
+            Console.WriteLine($"top-k by {s.Estimator} (estimated{(measured ? " | measured" : "")}): k, best, worst, mean, std, SharpeRatio@k");
+            for (int i = 0; i < s.Estimated.Length; i++)
+            {
+                var line = $"  k={s.Estimated[i].K,-3} {Row(s.Estimated[i])}";
+                if (s.Measured is { } m) line += $"  |  {Row(m[i])}";
+                Console.WriteLine(line);
+            }
+            if (s.Quality is { } q)
+                Console.WriteLine($"  {s.Estimator}: rank correlation {q.RankCorrelation:F3}, nMSE {q.NormalizedMse:G4}, " +
+                    string.Join(", ", o.K.Where(k => k <= q.RegretAtK.Length).Select(k => $"Regret@{k} {q.RegretAtK[k - 1]:G4}")));
+        }
+        static string Row(TopK t) => $"{t.Best,10:G5} {t.Worst,10:G5} {t.Mean,10:G5} {t.Std,9:G4} {(t.SharpeRatio is { } sr ? sr.ToString("G4", System.Globalization.CultureInfo.InvariantCulture) : "-"),8}";
+        static string Short(string f) { f = f.TrimEnd('/', '\\'); return f.Length <= 32 ? f : "..." + f[^29..]; }
+    }
+
+    private static Dictionary<string, object?> SelectionJson(SelectionResult res) => new()
+    {
+        ["behavior_value"] = res.BehaviorValue,
+        ["candidates"] = res.Candidates.Select(c => new Dictionary<string, object?>
+        {
+            ["folder"] = c.Folder, ["algo"] = c.Algorithm, ["updates"] = c.Updates, ["true_value"] = c.TrueValue, ["true_return"] = c.TrueReturn,
+            ["estimates"] = c.Estimates.ToDictionary(kv => kv.Key, kv => new Dictionary<string, double> { ["estimate"] = kv.Value.Estimate, ["ci_low"] = kv.Value.CiLow, ["ci_high"] = kv.Value.CiHigh }),
+        }).ToList(),
+        ["skipped"] = res.Skipped.Select(s => new Dictionary<string, string> { ["folder"] = s.Folder, ["reason"] = s.Reason }).ToList(),
+        ["by_estimator"] = res.ByEstimator.ToDictionary(s => s.Estimator, s => new Dictionary<string, object?>
+        {
+            ["ranking"] = s.Ranking.Select(i => res.Candidates[i].Folder).ToList(),
+            ["estimated_top_k"] = s.Estimated, ["measured_top_k"] = s.Measured,
+            ["rank_correlation"] = s.Quality is { } q && double.IsFinite(q.RankCorrelation) ? q.RankCorrelation : null,
+            ["nmse"] = s.Quality is { } q2 && double.IsFinite(q2.NormalizedMse) ? q2.NormalizedMse : null,
+            ["regret_at_k"] = s.Quality?.RegretAtK,
+        }),
+    };
+
+    private static void PlotSelection(SelectionResult res, string path)
+    {
+        var plt = new ScottPlot.Plot();
+        bool measured = res.Candidates.All(c => c.TrueValue is not null);
+        foreach (var s in res.ByEstimator)
+        {
+            var xs = new List<double>(); var ys = new List<double>();
+            for (int i = 0; i < res.Candidates.Count; i++)
+            {
+                var e = res.Candidates[i].Estimates[s.Estimator];
+                double x = measured ? res.Candidates[i].TrueValue!.Value : i;
+                if (!double.IsFinite(e.Estimate)) continue;
+                xs.Add(x); ys.Add(e.Estimate);
+                var bar = plt.Add.Scatter(new[] { x, x }, new[] { e.CiLow, e.CiHigh });
+                bar.LineWidth = 1; bar.MarkerSize = 0;
+            }
+            var sc = plt.Add.ScatterPoints(xs.ToArray(), ys.ToArray());
+            sc.LegendText = s.Estimator;
+            sc.MarkerSize = 8;
+        }
+        if (measured)
+        {
+            double lo = res.Candidates.Min(c => c.TrueValue!.Value), hi = res.Candidates.Max(c => c.TrueValue!.Value);
+            var diag = plt.Add.Line(lo, lo, hi, hi);
+            diag.LinePattern = ScottPlot.LinePattern.Dashed;
+            plt.XLabel("measured value (rollouts)");
+        }
+        else
+        {
+            plt.Axes.Bottom.SetTicks(Enumerable.Range(0, res.Candidates.Count).Select(i => (double)i).ToArray(),
+                res.Candidates.Select(c => Path.GetFileName(c.Folder.TrimEnd('/', '\\'))).ToArray());
+            plt.XLabel("candidate");
+        }
+        plt.YLabel("estimated value");
+        plt.Title("offline policy selection");
+        plt.ShowLegend();
+        OffRL.IO.AtomicFile.WritePng(plt, path, 1000, 600);
+    }
 }

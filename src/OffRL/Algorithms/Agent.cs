@@ -20,7 +20,7 @@ public abstract class Agent : IPolicy
     public int ObservationDim { get; }
     public Space ActionSpace { get; }
     public int ActionDim => ActionSpace.Width;
-    public long Updates { get; protected set; }
+    public long Updates { get; protected internal set; }
     /// <summary>The agent's config (validated); the trainer and the sampler read the shared fields from here.</summary>
     public AgentConfig Config { get; }
     /// <summary>Observation normalization and action scaling the agent was trained with (applied in <see cref="Act"/>).</summary>
@@ -73,6 +73,12 @@ public abstract class Agent : IPolicy
 
     /// <summary>The action for a normalized observation [1, obs].</summary>
     protected abstract void ActCore(Tensor observation, Span<float> action, bool deterministic);
+
+    /// <summary>
+    /// The deterministic policy for normalized observations [B, obs]: actions in [-1, 1], [B, act] (continuous), or one
+    /// value per action, [B, n], whose argmax is the action (discrete). Deterministic acting and ONNX export both use it.
+    /// </summary>
+    protected internal abstract Tensor PolicyOutput(Tensor observation);
 
     /// <summary>Modules saved in checkpoints, by name.</summary>
     protected abstract IEnumerable<(string Name, Module Module)> Modules();

@@ -106,6 +106,9 @@ public static class AlgorithmRegistry
             throw new DataException(e.Message.ReplaceLineEndings(" "), metaPath, field);
         }
         agent.Load(dir);
+        // How far it was trained (informational: selection tables, export metadata); a checkpoint's optimizer state
+        // restores the exact counter when training resumes.
+        if (root.TryGetProperty("updates", out var u) && u.TryGetInt64(out var updates) && updates >= 0) agent.Updates = updates;
         return agent;
     }
 

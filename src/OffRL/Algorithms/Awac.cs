@@ -88,5 +88,7 @@ public sealed class Awac : Agent, IAlgorithmFamily
 
     protected override void ActCore(Tensor s, Span<float> action, bool deterministic) => _actor.Act(s, action, deterministic, Rng);
 
+    protected internal override Tensor PolicyOutput(Tensor s) => _actor.Mean(s);
+
     protected override IEnumerable<(string, Module)> Modules() => [("actor", _actor), ("critic", _critic), ("critic_target", _criticTarget)];
 }

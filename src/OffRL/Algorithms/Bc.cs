@@ -63,7 +63,9 @@ public sealed class Bc : Agent, IAlgorithmFamily
     }
 
     protected override void ActCore(Tensor s, Span<float> action, bool deterministic) =>
-        _actor.Forward(s).Data.AsSpan(0, ActionDim).CopyTo(action);
+        PolicyOutput(s).Data.AsSpan(0, ActionDim).CopyTo(action);
+
+    protected internal override Tensor PolicyOutput(Tensor s) => _actor.Forward(s);
 
     protected override IEnumerable<(string, Module)> Modules() => [("actor", _actor)];
 }

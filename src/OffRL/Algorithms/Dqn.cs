@@ -92,9 +92,11 @@ public sealed class Dqn : Agent, IAlgorithmFamily
     protected override void ActCore(Tensor s, Span<float> action, bool deterministic)
     {
         if (!deterministic && Rng.NextFloat() < Epsilon) action[0] = Rng.NextInt(Actions);
-        else action[0] = System.Numerics.Tensors.TensorPrimitives.IndexOfMax(_q.Forward(s).Data.AsSpan(0, Actions));
+        else action[0] = System.Numerics.Tensors.TensorPrimitives.IndexOfMax(PolicyOutput(s).Data.AsSpan(0, Actions));
         if (!deterministic) _acts++;
     }
+
+    protected internal override Tensor PolicyOutput(Tensor s) => _q.Forward(s);
 
     protected override long ExtraState { get => _acts; set => _acts = value; }
 

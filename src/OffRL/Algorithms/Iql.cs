@@ -118,6 +118,8 @@ public sealed class Iql : Agent, IAlgorithmFamily
 
     protected override void ActCore(Tensor s, Span<float> action, bool deterministic) => _actor.Act(s, action, deterministic, Rng);
 
+    protected internal override Tensor PolicyOutput(Tensor s) => _actor.Mean(s);
+
     protected override IEnumerable<(string, Module)> Modules() =>
         [("actor", _actor), ("value", _value), ("critic", _critic), ("critic_target", _criticTarget)];
 }

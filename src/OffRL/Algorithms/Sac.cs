@@ -114,10 +114,11 @@ public class Sac : Agent, IAlgorithmFamily
 
     protected override void ActCore(Tensor s, Span<float> action, bool deterministic)
     {
-        var pi = Networks.Policy(_actor, s, ActionDim);
-        var a = deterministic ? pi.Mode() : pi.RSample(Rng).Action;
+        var a = deterministic ? PolicyOutput(s) : Networks.Policy(_actor, s, ActionDim).RSample(Rng).Action;
         a.Data.AsSpan(0, ActionDim).CopyTo(action);
     }
+
+    protected internal override Tensor PolicyOutput(Tensor s) => Networks.Policy(_actor, s, ActionDim).Mode();
 
     protected override IEnumerable<(string, Module)> Modules() => [("actor", _actor), ("critic", _critic), ("critic_target", _criticTarget), ("temperature", _temperature)];
 }

@@ -111,10 +111,12 @@ public sealed class Td3Bc : Agent, IAlgorithmFamily
 
     protected override void ActCore(Tensor s, Span<float> action, bool deterministic)
     {
-        var a = _actor.Forward(s).Data;
+        var a = PolicyOutput(s).Data;
         for (int j = 0; j < ActionDim; j++)
             action[j] = deterministic ? a[j] : Math.Clamp(a[j] + Config.ExplorationNoise * Rng.Normal(), -1f, 1f);
     }
+
+    protected internal override Tensor PolicyOutput(Tensor s) => _actor.Forward(s);
 
     protected override IEnumerable<(string, Module)> Modules() =>
         [("actor", _actor), ("actor_target", _actorTarget), ("critic", _critic), ("critic_target", _criticTarget)];

@@ -6,6 +6,9 @@ namespace OffRL.Envs;
 /// <summary>Returns, lengths and successes of a set of episodes.</summary>
 public sealed record RolloutResult(double[] Returns, int[] Lengths, int Successes)
 {
+    /// <summary>Each episode's discounted return sum_t gamma^t r_t, for the gamma the rollout was asked for (else null).</summary>
+    public double[]? DiscountedReturns { get; init; }
+
     public double Mean => Returns.Average();
     /// <summary>Population standard deviation of the returns.</summary>
     public double Std
@@ -27,13 +30,14 @@ public sealed record RolloutResult(double[] Returns, int[] Lengths, int Successe
 /// </summary>
 public static class Rollout
 {
-    public static RolloutResult Episodes(string envName, IPolicy policy, int episodes, ulong seed, bool deterministic = true)
+    public static RolloutResult Episodes(string envName, IPolicy policy, int episodes, ulong seed, bool deterministic = true, double? gamma = null)
     {
         using var env = EnvRegistry.Make(envName);
-        return Episodes(env, policy, episodes, seed, deterministic);
+        return Episodes(env, policy, episodes, seed, deterministic, gamma);
     }
 
-    public static RolloutResult Episodes(IEnv env, IPolicy policy, int episodes, ulong seed, bool deterministic = true)
+    /// <summary>Runs the episodes; with <paramref name="gamma"/> each episode's discounted return is kept too (on-policy values for OPE).</summary>
+    public static RolloutResult Episodes(IEnv env, IPolicy policy, int episodes, ulong seed, bool deterministic = true, double? gamma = null)
     {
         if (episodes < 1) throw new ArgumentException($"episodes: must be at least 1, got {episodes}");
         if (policy.ObservationDim != env.ObservationSpace.Width)
@@ -44,20 +48,24 @@ public static class Rollout
         var act = new float[env.ActionSpace.Width];
         var returns = new double[episodes];
         var lengths = new int[episodes];
+        var discounted = new double[episodes];
         int successes = 0;
         for (int k = 0; k < episodes; k++)
         {
             env.Reset(seed + (ulong)k, obs);
+            double weight = 1;
             while (true)
             {
                 policy.Act(obs, act, deterministic);
                 var r = env.Step(act, obs);
                 returns[k] += r.Reward; lengths[k]++;
+                discounted[k] += weight * r.Reward;
+                weight *= gamma ?? 1.0;
                 if (r.Success) successes++;
                 if (r.Done) break;
             }
         }
-        return new RolloutResult(returns, lengths, successes);
+        return new RolloutResult(returns, lengths, successes) { DiscountedReturns = gamma is null ? null : discounted };
     }
 
     /// <summary>

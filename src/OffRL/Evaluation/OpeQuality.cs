@@ -29,16 +29,25 @@ public sealed record OpeQuality(double Mse, double RelativeError, double Normali
         var regret = new double[n]; var sharpe = new double?[n];
         for (int k = 1; k <= n; k++)
         {
-            double topBest = double.NegativeInfinity, mean = 0;
-            for (int j = 0; j < k; j++) { topBest = Math.Max(topBest, truth[order[j]]); mean += truth[order[j]] / k; }
-            regret[k - 1] = best - topBest;
-            double var = 0;
-            for (int j = 0; j < k; j++) var += (truth[order[j]] - mean) * (truth[order[j]] - mean) / k;
-            double std = Math.Sqrt(var);
-            // SharpeRatio@k = (best value among the top-k - behavior value) / std of the top-k values (undefined when std = 0).
-            sharpe[k - 1] = std > 0 ? (topBest - behaviorValue) / std : null;
+            var top = Top(truth, order, k, behaviorValue);
+            regret[k - 1] = best - top.Best;
+            sharpe[k - 1] = top.SharpeRatio;
         }
         return new OpeQuality(mse, rel, nmse, Spearman(truth, estimate), regret, sharpe);
+    }
+
+    /// <summary>
+    /// SCOPE-RL's risk-return measures of deploying the first k candidates of <paramref name="order"/>: best, worst, mean
+    /// and std of their values, and SharpeRatio@k = (best@k - behavior value) / std@k (undefined, null, when std = 0).
+    /// </summary>
+    public static TopK Top(IReadOnlyList<double> values, int[] order, int k, double behaviorValue)
+    {
+        double best = double.NegativeInfinity, worst = double.PositiveInfinity, mean = 0;
+        for (int j = 0; j < k; j++) { double v = values[order[j]]; best = Math.Max(best, v); worst = Math.Min(worst, v); mean += v / k; }
+        double var = 0;
+        for (int j = 0; j < k; j++) var += (values[order[j]] - mean) * (values[order[j]] - mean) / k;
+        double std = Math.Sqrt(var);
+        return new TopK(k, best, worst, mean, std, std > 0 ? (best - behaviorValue) / std : null);
     }
 
     /// <summary>Spearman's rank correlation (average ranks for ties).</summary>
@@ -64,3 +73,6 @@ public sealed record OpeQuality(double Mse, double RelativeError, double Normali
         return r;
     }
 }
+
+/// <summary>The top-k measures of <see cref="OpeQuality.Top"/>.</summary>
+public sealed record TopK(int K, double Best, double Worst, double Mean, double Std, double? SharpeRatio);

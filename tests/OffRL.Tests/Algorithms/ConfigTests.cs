@@ -44,6 +44,7 @@ public class ConfigTests
         }
 
         protected override void ActCore(Tensor s, Span<float> action, bool deterministic) => action[0] = 0;
+        protected internal override Tensor PolicyOutput(Tensor s) => Tensor.Zeros(s.Shape[0], 1);
         protected override IEnumerable<(string, Module)> Modules() => [];
     }
 

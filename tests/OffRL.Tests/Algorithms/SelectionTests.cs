@@ -1,0 +1,55 @@
+using OffRL.Algorithms;
+using OffRL.Evaluation;
+using Xunit;
+
+namespace OffRL.Tests.Algorithms;
+
+/// <summary>Offline policy selection (issue 24) on pendulum, with candidates of known, different quality.</summary>
+[Collection("pendulum datasets")]
+public class SelectionTests(PendulumDatasets data)
+{
+    [Fact]
+    public void SelectedTopOneIsWithinTenPercentOfTheBestCandidate()
+    {
+        var root = Path.Combine(Path.GetTempPath(), "offrl-select-" + Guid.NewGuid().ToString("N"));
+        try
+        {
+            // Six candidates: BC, TD3+BC and IQL, each stopped early and later, trained on pendulum-medium.
+            var folders = new List<string>();
+            foreach (var (algo, steps) in new[] { ("bc", 20), ("bc", 2000), ("td3bc", 300), ("td3bc", 3000), ("iql", 300), ("iql", 3000) })
+            {
+                var (agent, _) = Training.Offline(algo, data.Medium, "pendulum",
+                    new TrainerConfig(Steps: steps, EvalEvery: steps, EvalEpisodes: 1, Seed: 1, Progress: false));
+                var dir = Path.Combine(root, $"{algo}-{steps}");
+                agent.Save(dir);
+                folders.Add(dir);
+            }
+            // Logged data with known behavior log-probabilities: a trained candidate with Gaussian noise (std 0.3).
+            var behaviorAgent = AlgorithmRegistry.Load(folders[3]);
+            var logged = Recipes.Collect(new GaussianPolicy(behaviorAgent, 0.3, seed: 7), "pendulum", 6000, seed: 7);
+            Assert.True(logged.HasBehaviorLogProbs);
+
+            // Another observation space is named and skipped; a folder without a checkpoint is an error.
+            var other = Path.Combine(root, "cartpole-bc");
+            AlgorithmRegistry.Create("bc", 4, Box.Uniform(1, -1f, 1f), 0).Save(other);
+            var res = PolicySelection.Run(logged, [.. folders, other],
+                new SelectionOptions { Estimators = ["mb", "fqe"], FqeSteps = 1000, Env = "pendulum", Episodes = 10, K = [1, 3] });
+            Assert.Equal(6, res.Candidates.Count);
+            Assert.Contains(res.Skipped, s => s.Folder == other && s.Reason.Contains("observations have 4 values"));
+            var ex = Assert.Throws<DataException>(() => PolicySelection.Run(logged, [root], new SelectionOptions { Estimators = ["mb"] }));
+            Assert.Contains("agent.json", ex.Message);
+
+            var mb = res.ByEstimator[0];
+            double best = res.Candidates.Max(c => c.TrueReturn!.Value);
+            double chosen = res.Candidates[mb.Ranking[0]].TrueReturn!.Value;
+            var table = string.Join("; ", res.Candidates.Select(c => $"{Path.GetFileName(c.Folder)}: mb {c.Estimates["mb"].Estimate:F1}, true {c.TrueReturn:F1}"));
+            Assert.True(best - chosen <= 0.1 * Math.Abs(best), $"selected {chosen:F1}, best {best:F1} ({table})");
+            // The measures agree with their definitions.
+            Assert.Equal(2, mb.Estimated.Length);
+            Assert.Equal(res.Candidates[mb.Ranking[0]].Estimates["mb"].Estimate, mb.Estimated[0].Best);
+            Assert.True(mb.Quality!.RankCorrelation > 0, $"rank correlation {mb.Quality.RankCorrelation} ({table})");
+            Assert.Equal(res.Candidates.Max(c => c.TrueValue!.Value) - res.Candidates[mb.Ranking[0]].TrueValue!.Value, mb.Quality.RegretAtK[0], 9);
+        }
+        finally { try { Directory.Delete(root, true); } catch { } }
+    }
+}
