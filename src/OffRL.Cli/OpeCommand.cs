@@ -219,8 +219,10 @@ internal static class OpeCommand
     {
         var plt = new ScottPlot.Plot();
         bool measured = res.Candidates.All(c => c.TrueValue is not null);
-        foreach (var s in res.ByEstimator)
+        for (int si = 0; si < res.ByEstimator.Count; si++)
         {
+            var s = res.ByEstimator[si];
+            var color = plt.Add.Palette.GetColor(si);
             var xs = new List<double>(); var ys = new List<double>();
             for (int i = 0; i < res.Candidates.Count; i++)
             {
@@ -229,11 +231,11 @@ internal static class OpeCommand
                 if (!double.IsFinite(e.Estimate)) continue;
                 xs.Add(x); ys.Add(e.Estimate);
                 var bar = plt.Add.Scatter(new[] { x, x }, new[] { e.CiLow, e.CiHigh });
-                bar.LineWidth = 1; bar.MarkerSize = 0;
+                bar.LineWidth = 1; bar.MarkerSize = 0; bar.Color = color;
             }
             var sc = plt.Add.ScatterPoints(xs.ToArray(), ys.ToArray());
             sc.LegendText = s.Estimator;
-            sc.MarkerSize = 8;
+            sc.MarkerSize = 8; sc.Color = color;
         }
         if (measured)
         {

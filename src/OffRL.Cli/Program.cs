@@ -14,6 +14,7 @@ foreach (var c in TrainCommand.Create()) root.Subcommands.Add(c);
 root.Subcommands.Add(OpeCommand.Create());
 root.Subcommands.Add(ExportCommand.Create());
 root.Subcommands.Add(OpeCommand.Select());
+root.Subcommands.Add(SweepCommand.Create());
 root.Subcommands.Add(BanditCommand.Create());
 root.Subcommands.Add(BanditCommand.Serve());
 var parsed = root.Parse(args);

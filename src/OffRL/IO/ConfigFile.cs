@@ -53,7 +53,7 @@ public static class ConfigFile
     /// Refuses a YAML text whose aliases expand to more than <see cref="MaxYamlNodes"/> nodes ("billion laughs"), from
     /// the event stream alone, before anything is expanded.
     /// </summary>
-    private static void CheckYamlSize(string text, string path)
+    internal static void CheckYamlSize(string text, string path)
     {
         var parser = new YamlDotNet.Core.Parser(new StringReader(text));
         var sizes = new Dictionary<string, long>();
@@ -165,7 +165,7 @@ public static class ConfigFile
 
     private static string FirstSentence(string m) => m.Split(". Path")[0];
 
-    private static object? Coerce(object? v) => v switch
+    internal static object? Coerce(object? v) => v switch
     {
         string s when long.TryParse(s, NumberStyles.Integer, CultureInfo.InvariantCulture, out var l) => l,
         string s when double.TryParse(s, NumberStyles.Float, CultureInfo.InvariantCulture, out var d) => d,

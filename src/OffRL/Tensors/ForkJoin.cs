@@ -53,7 +53,8 @@ public static class ForkJoin
             var spin = new SpinWait();
             while (Volatile.Read(ref s_done) < count) spin.SpinOnce(sleep1Threshold: -1);
             s_body = null;
-            if (s_error is { } e) throw new AggregateException("fork-join: a parallel item failed", e);
+            // An item's exception surfaces as itself, as it would from a serial loop (the first one, if several failed).
+            if (s_error is { } e) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e);
         }
         finally { Monitor.Exit(s_gate); }
     }

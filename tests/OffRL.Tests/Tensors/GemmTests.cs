@@ -104,8 +104,9 @@ public class GemmTests
         var nested = new int[4];
         ForkJoin.Run(2, 2, i => ForkJoin.Run(2, 2, j => Interlocked.Increment(ref nested[2 * i + j])));
         Assert.All(nested, h => Assert.Equal(1, h));
-        var ex = Assert.Throws<AggregateException>(() => ForkJoin.Run(4, 2, i => { if (i == 2) throw new InvalidOperationException("item 2"); }));
-        Assert.Contains("item 2", ex.InnerException!.Message);
+        // Parallel or serial (another test's loop may hold the workers), the item's exception surfaces as itself.
+        var ex = Assert.Throws<InvalidOperationException>(() => ForkJoin.Run(4, 2, i => { if (i == 2) throw new InvalidOperationException("item 2"); }));
+        Assert.Contains("item 2", ex.Message);
         Thread.Sleep(5);   // workers asleep: the next loop wakes them
         var late = new int[3];
         ForkJoin.Run(3, 2, i => Interlocked.Increment(ref late[i]));

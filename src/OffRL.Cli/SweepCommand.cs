@@ -1,0 +1,141 @@
+using System.CommandLine;
+using System.Diagnostics;
+using OffRL.Algorithms;
+
+namespace OffRL.Cli;
+
+/// <summary><c>offrl sweep plan|run|report</c>: grids of offline runs on Slurm, Kubernetes or local processes (<see cref="Sweep"/>).</summary>
+internal static class SweepCommand
+{
+    public static Command Create()
+    {
+        var cmd = new Command("sweep", "Hyperparameter sweeps: plan a grid as numbered jobs, run them (Slurm array, Kubernetes Indexed Job, or local processes), report");
+        cmd.Subcommands.Add(PlanCmd());
+        cmd.Subcommands.Add(RunCmd());
+        cmd.Subcommands.Add(ReportCmd());
+        return cmd;
+    }
+
+    private static Command PlanCmd()
+    {
+        var grid = new Argument<string>("grid") { Description = "Grid file (YAML): algorithms, datasets, seeds, grid of config fields, steps, ..." };
+        var output = new Option<string>("--out") { Description = "Sweep folder (plan.json, slurm.sh, k8s-job.yaml; jobs/I/ as they run)", Required = true };
+        var command = new Option<string>("--command") { Description = "How the cluster's nodes start OffRL, for the scripts", DefaultValueFactory = _ => "offrl" };
+        var parallel = new Option<int>("--parallelism") { Description = "Jobs at once in the Slurm array and the Kubernetes Job", DefaultValueFactory = _ => 4 };
+        var image = new Option<string>("--image") { Description = "Container image for the Kubernetes Job", DefaultValueFactory = _ => "offrl:latest" };
+        var cmd = new Command("plan", "Expand a grid file into numbered jobs, with a Slurm array script and a Kubernetes Indexed Job manifest") { grid, output, command, parallel, image };
+        cmd.SetAction(r =>
+        {
+            var folder = r.GetValue(output)!;
+            var jobs = Sweep.Plan(r.GetValue(grid)!, folder, r.GetValue(command)!, Math.Max(1, r.GetValue(parallel)), r.GetValue(image)!);
+            foreach (var j in jobs) Console.WriteLine($"job {j.Index,4}: {j.Config} on {j.Dataset}, seed {j.Seed}, {j.Steps} steps");
+            Console.WriteLine($"{jobs.Count} jobs in {folder}: offrl sweep run {folder} --local --parallel 2 | sbatch {Path.Combine(folder, "slurm.sh")} | kubectl apply -f {Path.Combine(folder, "k8s-job.yaml")}");
+            return 0;
+        });
+        return cmd;
+    }
+
+    private static Command RunCmd()
+    {
+        var folder = new Argument<string>("folder") { Description = "Sweep folder written by offrl sweep plan" };
+        var index = new Option<int?>("--index") { Description = "The job to run (default: SLURM_ARRAY_TASK_ID, else JOB_COMPLETION_INDEX)" };
+        var local = new Option<bool>("--local") { Description = "Run every unfinished job here, as separate processes" };
+        var parallel = new Option<int>("--parallel") { Description = "With --local: processes at once (each gets cores / N engine threads)", DefaultValueFactory = _ => 1 };
+        var cmd = new Command("run", "Run one job of a sweep (finished jobs are skipped, a killed one resumes), or all of them here with --local") { folder, index, local, parallel };
+        cmd.SetAction(r =>
+        {
+            var dir = r.GetValue(folder)!;
+            if (!r.GetValue(local))
+            {
+                var res = Sweep.Run(dir, Sweep.IndexFromEnvironment(r.GetValue(index)), progress: false);
+                Console.WriteLine($"job {res.Index}: {res.Config} on {res.Dataset}, seed {res.Seed}: return {res.ReturnMean:F1} ± {res.ReturnStd:F1} ({res.RunFolder})");
+                return 0;
+            }
+            int n = r.GetValue(parallel);
+            if (n < 1) throw new ArgumentException($"--parallel: must be at least 1, got {n}");
+            return RunLocal(dir, n);
+        });
+        return cmd;
+    }
+
+    /// <summary>Every unfinished job as a child process (this same program with --index), N at a time; 1 if any failed.</summary>
+    private static int RunLocal(string dir, int n)
+    {
+        var (done, pending) = Sweep.Status(dir);
+        Console.WriteLine($"{done.Count} finished, {pending.Count} to run, {n} at a time");
+        int threads = Math.Max(1, Environment.ProcessorCount / n), failed = 0;
+        var queue = new Queue<int>(pending);
+        var running = new List<(int Index, Process Process)>();
+        while (queue.Count > 0 || running.Count > 0)
+        {
+            while (running.Count < n && queue.Count > 0)
+            {
+                int i = queue.Dequeue();
+                running.Add((i, Start(dir, i, threads)));
+            }
+            Thread.Sleep(200);
+            foreach (var (i, p) in running.Where(x => x.Process.HasExited).ToList())
+            {
+                running.RemoveAll(x => x.Index == i);
+                var log = Path.Combine(Sweep.JobFolder(dir, i), "log.txt");
+                if (p.ExitCode == 0) Console.WriteLine(File.ReadLines(log).LastOrDefault() ?? $"job {i} finished");
+                else { failed++; Console.WriteLine($"job {i} failed (exit {p.ExitCode}); its output: {log}; rerun offrl sweep run to retry it"); }
+                p.Dispose();
+            }
+        }
+        return failed == 0 ? 0 : Errors.Failed;
+    }
+
+    private static Process Start(string dir, int index, int threads)
+    {
+        var jobDir = Sweep.JobFolder(dir, index);
+        Directory.CreateDirectory(jobDir);
+        // This program again: the apphost, or `dotnet OffRL.Cli.dll` when started through dotnet.
+        var self = Environment.ProcessPath!;
+        var psi = new ProcessStartInfo(self) { RedirectStandardOutput = true, RedirectStandardError = true };
+        if (Path.GetFileNameWithoutExtension(self) == "dotnet") psi.ArgumentList.Add(typeof(SweepCommand).Assembly.Location);
+        foreach (var a in new[] { "sweep", "run", dir, "--index", index.ToString(System.Globalization.CultureInfo.InvariantCulture) }) psi.ArgumentList.Add(a);
+        psi.Environment["OFFRL_THREADS"] = threads.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        var p = Process.Start(psi)!;
+        var log = new StreamWriter(Path.Combine(jobDir, "log.txt"), append: true) { AutoFlush = true };
+        p.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
+        p.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
+        p.Exited += (_, _) => { p.WaitForExit(); lock (log) log.Dispose(); };
+        p.EnableRaisingEvents = true;
+        p.BeginOutputReadLine(); p.BeginErrorReadLine();
+        return p;
+    }
+
+    private static Command ReportCmd()
+    {
+        var folder = new Argument<string>("folder") { Description = "Sweep folder" };
+        var plot = new Option<string?>("--plot") { Description = "PNG: mean return over seeds per configuration, one panel row per dataset" };
+        var cmd = new Command("report", "Gather a sweep's results: a table per dataset, the best configuration, the run folders for offrl select") { folder, plot };
+        cmd.SetAction(r =>
+        {
+            var dir = r.GetValue(folder)!;
+            Console.Write(Sweep.Report(dir, out var rows));
+            var (done, _) = Sweep.Status(dir);
+            var candidates = Path.Combine(dir, "candidates.txt");
+            OffRL.IO.AtomicFile.WriteAllText(candidates, string.Join('\n', done.Select(d => d.RunFolder)) + "\n");
+            Console.WriteLine($"run folders of the finished jobs: {candidates} (offrl select --dataset D --candidates $(cat {candidates}))");
+            if (r.GetValue(plot) is { } png && rows.Count > 0)
+            {
+                var plt = new ScottPlot.Plot();
+                for (int i = 0; i < rows.Count; i++)
+                {
+                    var bar = plt.Add.Bar(i, rows[i].Mean);
+                    var err = plt.Add.Scatter(new double[] { i, i }, new[] { rows[i].Mean - rows[i].Std, rows[i].Mean + rows[i].Std });
+                    err.MarkerSize = 0; err.Color = ScottPlot.Colors.Black;
+                }
+                plt.Axes.Bottom.SetTicks(Enumerable.Range(0, rows.Count).Select(i => (double)i).ToArray(), rows.Select(x => $"{x.Config}\n{x.Dataset}").ToArray());
+                plt.YLabel("final return (mean ± std over seeds)");
+                plt.Title($"sweep {Path.GetFileName(Path.GetFullPath(dir).TrimEnd('/'))}");
+                OffRL.IO.AtomicFile.WritePng(plt, png, Math.Max(800, 120 * rows.Count), 600);
+                Console.WriteLine($"wrote {png}");
+            }
+            return 0;
+        });
+        return cmd;
+    }
+}

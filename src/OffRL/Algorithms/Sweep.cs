@@ -1,0 +1,295 @@
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using OffRL.IO;
+using YamlDotNet.RepresentationModel;
+
+namespace OffRL.Algorithms;
+
+/// <summary>One job of a sweep: an offline run of one algorithm with some config fields set, on one dataset, one seed.</summary>
+public sealed record SweepJob(int Index, string Algo, string Dataset, string? Env, ulong Seed, long Steps, int EvalEvery, int EvalEpisodes,
+    int CheckpointEvery, IReadOnlyDictionary<string, JsonElement> Overrides)
+{
+    /// <summary>A short name of the configuration (algorithm and set fields), shared by its seeds.</summary>
+    public string Config => Overrides.Count == 0 ? Algo : Algo + " " + string.Join(" ", Overrides.Select(kv => $"{kv.Key}={kv.Value.GetRawText()}"));
+}
+
+/// <summary>What a finished job wrote: the final evaluation and where its agent is.</summary>
+public sealed record SweepResult(int Index, string Algo, string Dataset, string Env, ulong Seed, string Config, double ReturnMean, double ReturnStd,
+    double? NormalizedScore, double UpdatesPerSecond, double Seconds, string RunFolder);
+
+/// <summary>
+/// Hyperparameter sweeps on a scheduler the user already runs (issue 24): a grid file expands to numbered jobs
+/// (algorithms x their field grids x datasets x seeds); one job runs per call, its index given or read from
+/// SLURM_ARRAY_TASK_ID (Slurm job arrays) or JOB_COMPLETION_INDEX (Kubernetes Indexed Jobs); the plan also writes a
+/// Slurm array script and an Indexed Job manifest for the same jobs. Each job trains into FOLDER/jobs/I/run with
+/// checkpoints, and writes FOLDER/jobs/I/result.json atomically when it finishes: a rerun skips finished jobs and resumes
+/// a killed one from its last checkpoint.
+///
+/// Grid file (YAML): algorithms: [td3bc, iql]; datasets: [hopper-medium-replay]; seeds: [0, 1, 2]; optional env, steps
+/// (100000), eval_every (5000), eval_episodes (10), checkpoint_every (steps / 10: how much a killed job redoes); grid: { td3bc: { alpha: [1, 2.5] },
+/// iql: { expectile: [0.7, 0.9] } } (fields as config files name them; a field not in the algorithm's config is an error
+/// naming the file and line).
+/// </summary>
+public static class Sweep
+{
+    public const string PlanFile = "plan.json";
+    private static readonly JsonSerializerOptions Json = new(ConfigFile.JsonOptions) { WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.Never };
+
+    /// <summary>The jobs of a grid file, validated against each algorithm's config (bad entries named by file and line).</summary>
+    public static List<SweepJob> Expand(string gridFile)
+    {
+        if (!File.Exists(gridFile)) throw new DataException("grid file not found", gridFile);
+        var text = File.ReadAllText(gridFile);
+        ConfigFile.CheckYamlSize(text, gridFile);
+        var stream = new YamlStream();
+        try { stream.Load(new StringReader(text)); }
+        catch (YamlDotNet.Core.YamlException e) { throw new DataException($"not valid YAML ({(e.InnerException?.Message ?? e.Message).ReplaceLineEndings(" ")})", gridFile, null, e.Start.Line); }
+        if (stream.Documents.Count != 1 || stream.Documents[0].RootNode is not YamlMappingNode root)
+            throw new DataException("must be one YAML map (algorithms, datasets, seeds, grid, ...)", gridFile);
+
+        string[] known = ["algorithms", "datasets", "seeds", "env", "steps", "eval_every", "eval_episodes", "checkpoint_every", "grid"];
+        foreach (var (k, _) in root.Children)
+            if (!known.Contains(Key(k, gridFile))) throw Bad(k, $"unknown entry (known: {string.Join(", ", known)})");
+        var algos = List(root, "algorithms", gridFile, required: true);
+        var datasets = List(root, "datasets", gridFile, required: true);
+        var seedNodes = Items(root, "seeds", gridFile);
+        var seeds = seedNodes.Count == 0 ? [0UL] : seedNodes.Select(n => ulong.TryParse(Scalar(n, gridFile), CultureInfo.InvariantCulture, out var s) ? s : throw Bad(n, "a seed must be a non-negative integer")).ToList();
+        string? env = root.Children.TryGetValue(new YamlScalarNode("env"), out var envNode) ? Scalar(envNode, gridFile) : null;
+        long steps = Number(root, "steps", 100_000, gridFile);
+        int evalEvery = (int)Number(root, "eval_every", Math.Min(5000, steps), gridFile);
+        int evalEpisodes = (int)Number(root, "eval_episodes", 10, gridFile);
+        int checkpointEvery = (int)Number(root, "checkpoint_every", Math.Max(1, steps / 10), gridFile);
+        var gridNode = root.Children.TryGetValue(new YamlScalarNode("grid"), out var g) ? g as YamlMappingNode ?? throw Bad(g, "grid must map algorithms to {field: [values]}") : null;
+        if (gridNode is not null)
+            foreach (var (a, _) in gridNode.Children)
+                if (!algos.Contains(Key(a, gridFile))) throw Bad(a, $"grid for '{Key(a, gridFile)}', which is not in algorithms");
+
+        var jobs = new List<SweepJob>();
+        foreach (var algo in algos)
+        {
+            AlgorithmSpec spec;
+            try { spec = AlgorithmRegistry.Find(algo); }
+            catch (ArgumentException e) { throw Bad(root.Children[new YamlScalarNode("algorithms")], e.Message.Replace("--algo: ", "")); }
+            if (spec.Mode != LearningMode.Offline) throw Bad(root.Children[new YamlScalarNode("algorithms")], $"'{algo}' learns online; a sweep runs offline algorithms");
+            var fields = AlgorithmRegistry.Fields(spec).Select(f => f.Field).ToHashSet();
+            var axes = new List<(string Field, List<(JsonElement Value, YamlNode Node)> Values)>();
+            if (gridNode is not null && gridNode.Children.TryGetValue(new YamlScalarNode(algo), out var an))
+            {
+                if (an is not YamlMappingNode am) throw Bad(an, $"grid.{algo} must map fields to lists of values");
+                foreach (var (f, vs) in am.Children)
+                {
+                    var field = Key(f, gridFile);
+                    if (!fields.Contains(field)) throw Bad(f, $"'{field}' is not a config field of {algo} (offrl list --fields {algo})");
+                    var values = vs is YamlSequenceNode seq ? seq.Children.ToList() : [vs];
+                    if (values.Count == 0) throw Bad(f, $"grid.{algo}.{field} has no values");
+                    axes.Add((field, values.Select(v => (ToJson(v, gridFile), v)).ToList()));
+                }
+            }
+            // Every combination of the axes, each checked by building the algorithm's config (ranges, types).
+            var combos = new List<Dictionary<string, JsonElement>> { new() };
+            foreach (var (field, values) in axes)
+                combos = combos.SelectMany(c => values.Select(v => new Dictionary<string, JsonElement>(c) { [field] = v.Value })).ToList();
+            foreach (var combo in combos)
+            {
+                try { AlgorithmRegistry.Config(spec, Overrides(combo)); }
+                catch (Exception e) when (e is ArgumentException or JsonException or InvalidOperationException or FormatException)
+                {
+                    var node = axes.SelectMany(a => a.Values).FirstOrDefault(v => combo.Values.Any(c => c.GetRawText() == v.Value.GetRawText())).Node ?? root;
+                    throw Bad(node, $"{algo}: {e.Message.ReplaceLineEndings(" ")}");
+                }
+                foreach (var dataset in datasets)
+                    foreach (var seed in seeds)
+                        jobs.Add(new SweepJob(jobs.Count, algo, dataset, env, seed, steps, evalEvery, evalEpisodes, checkpointEvery, combo));
+            }
+        }
+        if (jobs.Count == 0) throw new DataException("the grid expands to no jobs", gridFile);
+        return jobs;
+
+        static string Key(YamlNode n, string file) => n is YamlScalarNode s && s.Value is { } v ? v : throw new DataException("keys must be plain names", file, null, n.Start.Line);
+        DataException Bad(YamlNode n, string why) => new(why, gridFile, null, n.Start.Line);
+        List<YamlNode> Items(YamlMappingNode m, string key, string file) =>
+            !m.Children.TryGetValue(new YamlScalarNode(key), out var n) ? [] : n is YamlSequenceNode s ? s.Children.ToList() : [n];
+        List<string> List(YamlMappingNode m, string key, string file, bool required)
+        {
+            var items = Items(m, key, file);
+            if (required && items.Count == 0) throw new DataException($"'{key}' is missing or empty", file);
+            return items.Select(i => Scalar(i, file)).ToList();
+        }
+        long Number(YamlMappingNode m, string key, long fallback, string file)
+        {
+            if (!m.Children.TryGetValue(new YamlScalarNode(key), out var n)) return fallback;
+            return long.TryParse(Scalar(n, file), CultureInfo.InvariantCulture, out var v) && v >= 1 && v <= int.MaxValue
+                ? v : throw Bad(n, $"'{key}' must be a positive integer");
+        }
+    }
+
+    private static string Scalar(YamlNode n, string file) =>
+        n is YamlScalarNode s && s.Value is { } v ? v : throw new DataException("expected a single value", file, null, n.Start.Line);
+
+    private static JsonElement ToJson(YamlNode n, string file)
+    {
+        object? Plain(YamlNode x) => x switch
+        {
+            YamlScalarNode s => s.Value,
+            YamlSequenceNode q => q.Children.Select(Plain).ToList<object?>(),
+            _ => throw new DataException("a grid value must be a value or a list of values", file, null, x.Start.Line),
+        };
+        var plain = Plain(n);
+        return JsonSerializer.SerializeToElement(plain is List<object?> l ? l.Select(v => ConfigFile.Coerce(v)).ToList() : ConfigFile.Coerce(plain));
+    }
+
+    private static JsonElement? Overrides(IReadOnlyDictionary<string, JsonElement> fields) =>
+        fields.Count == 0 ? null : JsonSerializer.SerializeToElement(fields);
+
+    /// <summary>
+    /// Writes FOLDER/plan.json (the jobs), a copy of the grid, FOLDER/slurm.sh (a job array over the indices) and
+    /// FOLDER/k8s-job.yaml (an Indexed Job), each atomically. <paramref name="command"/> is how the scheduler's nodes start
+    /// OffRL (default "offrl").
+    /// </summary>
+    public static List<SweepJob> Plan(string gridFile, string folder, string command = "offrl", int parallelism = 4, string image = "offrl:latest")
+    {
+        var jobs = Expand(gridFile);
+        if (File.Exists(Path.Combine(folder, PlanFile)))
+        {
+            var old = Load(folder);
+            if (JsonSerializer.Serialize(old, Json) != JsonSerializer.Serialize(jobs, Json))
+                throw new ArgumentException($"--out: {folder} already holds another plan; use another folder (finished jobs there are kept)");
+        }
+        Directory.CreateDirectory(folder);
+        AtomicFile.WriteAllText(Path.Combine(folder, PlanFile), JsonSerializer.Serialize(jobs, Json));
+        AtomicFile.WriteAllText(Path.Combine(folder, "grid" + Path.GetExtension(gridFile)), File.ReadAllText(gridFile));
+        string abs = Path.GetFullPath(folder);
+        AtomicFile.WriteAllText(Path.Combine(folder, "slurm.sh"), $"""
+            #!/bin/bash
+            # One Slurm array task per sweep job: sbatch {Path.Combine(abs, "slurm.sh")}
+            # A finished job (jobs/I/result.json) is skipped; a killed one resumes from its checkpoint when resubmitted.
+            #SBATCH --job-name=offrl-sweep
+            #SBATCH --array=0-{jobs.Count - 1}%{parallelism}
+            #SBATCH --cpus-per-task=2
+            #SBATCH --output={abs}/jobs/%a/slurm-%A_%a.log
+            mkdir -p {abs}/jobs/$SLURM_ARRAY_TASK_ID
+            exec {command} sweep run {abs}
+
+            """);
+        AtomicFile.WriteAllText(Path.Combine(folder, "k8s-job.yaml"), $$"""
+            # One pod per sweep job (a Kubernetes Indexed Job: JOB_COMPLETION_INDEX is the job index): kubectl apply -f k8s-job.yaml
+            # The sweep folder must be on a volume every pod mounts at the same path (here a PersistentVolumeClaim).
+            apiVersion: batch/v1
+            kind: Job
+            metadata:
+              name: offrl-sweep
+            spec:
+              completionMode: Indexed
+              completions: {{jobs.Count}}
+              parallelism: {{parallelism}}
+              backoffLimit: {{2 * jobs.Count}}
+              template:
+                spec:
+                  restartPolicy: OnFailure
+                  containers:
+                  - name: offrl
+                    image: {{image}}
+                    command: ["{{command}}", "sweep", "run", "{{abs}}"]
+                    resources:
+                      requests: {cpu: "2", memory: 4Gi}
+                    volumeMounts:
+                    - {name: sweep, mountPath: "{{abs}}"}
+                  volumes:
+                  - name: sweep
+                    persistentVolumeClaim: {claimName: offrl-sweep}
+
+            """);
+        return jobs;
+    }
+
+    /// <summary>The jobs of a planned sweep folder.</summary>
+    public static List<SweepJob> Load(string folder)
+    {
+        var path = Path.Combine(folder, PlanFile);
+        if (!File.Exists(path)) throw new DataException("not a sweep folder (plan.json is missing; run offrl sweep plan first)", folder);
+        try { return JsonSerializer.Deserialize<List<SweepJob>>(File.ReadAllText(path), Json) ?? throw new DataException("is empty", path); }
+        catch (JsonException e) { throw new DataException($"not a sweep plan ({e.Message})", path); }
+    }
+
+    /// <summary>The job index from the argument or the scheduler's environment (Slurm, then Kubernetes).</summary>
+    public static int IndexFromEnvironment(int? given)
+    {
+        if (given is { } i) return i;
+        foreach (var name in new[] { "SLURM_ARRAY_TASK_ID", "JOB_COMPLETION_INDEX" })
+            if (Environment.GetEnvironmentVariable(name) is { Length: > 0 } v)
+                return int.TryParse(v, CultureInfo.InvariantCulture, out var n) ? n : throw new ArgumentException($"{name}: '{v}' is not a job index");
+        throw new ArgumentException("--index: give the job index, or run under a Slurm array (SLURM_ARRAY_TASK_ID) or a Kubernetes Indexed Job (JOB_COMPLETION_INDEX)");
+    }
+
+    public static string JobFolder(string folder, int index) => Path.Combine(folder, "jobs", index.ToString(CultureInfo.InvariantCulture));
+    public static string ResultFile(string folder, int index) => Path.Combine(JobFolder(folder, index), "result.json");
+
+    /// <summary>Runs job <paramref name="index"/> unless it has finished; resumes it from its checkpoint after a kill. Returns its result.</summary>
+    public static SweepResult Run(string folder, int index, bool progress = false)
+    {
+        var jobs = Load(folder);
+        if (index < 0 || index >= jobs.Count) throw new ArgumentException($"--index: {index} is not a job of {folder} (0..{jobs.Count - 1})");
+        var done = ResultFile(folder, index);
+        if (File.Exists(done)) return ReadResult(done);
+        var job = jobs[index];
+        var run = Path.Combine(JobFolder(folder, index), "run");
+        var (data, env) = Recipes.Open(job.Dataset, job.Env, log: progress ? Console.Error.WriteLine : null);
+        // A killed job resumes from its last checkpoint (or its previous one, if the kill fell between two renames).
+        bool resume = Directory.Exists(Path.Combine(run, "checkpoint")) || Directory.Exists(Path.Combine(run, "checkpoint.old"));
+        var tc = new TrainerConfig(Steps: job.Steps, EvalEvery: job.EvalEvery, EvalEpisodes: job.EvalEpisodes, Seed: job.Seed, OutDir: run,
+            Progress: progress, CheckpointEvery: job.CheckpointEvery, ResumeFrom: resume ? run : null, Overwrite: !resume);
+        var (_, res) = Training.Offline(job.Algo, data, env, tc, Overrides(job.Overrides));
+        var result = new SweepResult(index, job.Algo, job.Dataset, env, job.Seed, job.Config, res.Final.ReturnMean, res.Final.ReturnStd,
+            res.Final.NormalizedScore, res.UpdatesPerSecond, res.Seconds, Path.GetFullPath(run));
+        AtomicFile.WriteAllText(done, JsonSerializer.Serialize(result, Json));
+        return result;
+    }
+
+    public static SweepResult ReadResult(string path)
+    {
+        try { return JsonSerializer.Deserialize<SweepResult>(File.ReadAllText(path), Json) ?? throw new DataException("is empty", path); }
+        catch (JsonException e) { throw new DataException($"not a sweep result ({e.Message})", path); }
+    }
+
+    /// <summary>The finished jobs' results, and the indices still to run.</summary>
+    public static (List<SweepResult> Done, List<int> Pending) Status(string folder)
+    {
+        var jobs = Load(folder);
+        var done = new List<SweepResult>(); var pending = new List<int>();
+        foreach (var j in jobs)
+        {
+            var f = ResultFile(folder, j.Index);
+            if (File.Exists(f)) done.Add(ReadResult(f)); else pending.Add(j.Index);
+        }
+        return (done, pending);
+    }
+
+    /// <summary>
+    /// The report of a sweep: one row per configuration and dataset (mean and std over seeds of the final return), the
+    /// best configuration per dataset, and the run folders (candidates for offrl select).
+    /// </summary>
+    public static string Report(string folder, out List<(string Dataset, string Config, double Mean, double Std, int Seeds, double? Score)> rows)
+    {
+        var (done, pending) = Status(folder);
+        rows = done.GroupBy(r => (r.Dataset, r.Config))
+            .Select(g =>
+            {
+                var v = g.Select(r => r.ReturnMean).ToArray();
+                double mean = v.Average(), std = Math.Sqrt(v.Select(x => (x - mean) * (x - mean)).Average());
+                var scores = g.Where(r => r.NormalizedScore is not null).Select(r => r.NormalizedScore!.Value).ToArray();
+                return (g.Key.Dataset, g.Key.Config, mean, std, v.Length, scores.Length > 0 ? scores.Average() : (double?)null);
+            })
+            .OrderBy(r => r.Dataset).ThenByDescending(r => r.mean).ToList();
+        var sb = new StringBuilder();
+        sb.AppendLine($"{done.Count} of {done.Count + pending.Count} jobs finished{(pending.Count > 0 ? $" (pending: {string.Join(", ", pending)})" : "")}");
+        sb.AppendLine("| dataset | configuration | return (mean ± std over seeds) | seeds | normalized score |");
+        sb.AppendLine("| --- | --- | ---: | ---: | ---: |");
+        foreach (var r in rows)
+            sb.AppendLine(CultureInfo.InvariantCulture, $"| {r.Dataset} | {r.Config} | {r.Mean:F1} ± {r.Std:F1} | {r.Seeds} | {(r.Score is { } s ? s.ToString("F1", CultureInfo.InvariantCulture) : "-")} |");
+        foreach (var best in rows.GroupBy(r => r.Dataset).Select(g => g.First()))
+            sb.AppendLine(CultureInfo.InvariantCulture, $"best on {best.Dataset}: {best.Config} ({best.Mean:F1} ± {best.Std:F1})");
+        return sb.ToString();
+    }
+}
