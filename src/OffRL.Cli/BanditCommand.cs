@@ -187,7 +187,9 @@ internal static class BanditCommand
 
     public static Command Serve()
     {
-        var policy = new Option<string>("--policy") { Description = "Bandit policy file (offrl bandit init | learn | simulate --policy-out)", Required = true };
+        var policy = new Option<string>("--policy") { Description = "Bandit policy file (offrl bandit init | learn | simulate --policy-out), or a trained RL checkpoint folder (offrl train --out; served at POST /act)", Required = true };
+        var sigma = new Option<double>("--exploration-sigma") { Description = "RL policies, continuous actions: std of the logged Gaussian exploration", DefaultValueFactory = _ => 0.1 };
+        var epsilon = new Option<double>("--epsilon") { Description = "RL policies, discrete actions: epsilon of the logged epsilon-greedy exploration", DefaultValueFactory = _ => 0.05 };
         var urls = new Option<string>("--urls") { Description = "Address to listen on", DefaultValueFactory = _ => "http://127.0.0.1:5080" };
         var log = new Option<string>("--log") { Description = "Durable decision log (SQLite, WAL)", DefaultValueFactory = _ => "decisions.db" };
         var noLearn = new Option<bool>("--no-learn") { Description = "Serve the policy as is (no online learning, no replay)" };
@@ -200,8 +202,8 @@ internal static class BanditCommand
         var rewardMin = new Option<float>("--reward-min") { Description = "Smallest reward /reward accepts", DefaultValueFactory = _ => -1e6f };
         var rewardMax = new Option<float>("--reward-max") { Description = "Largest reward /reward accepts", DefaultValueFactory = _ => 1e6f };
         var outOfRange = new Option<string>("--out-of-range") { Description = "reject (400) or clip a reward outside [--reward-min, --reward-max]", DefaultValueFactory = _ => "reject" };
-        var cmd = new Command("serve", "Decision service: POST /decide, POST /reward, GET /health; every decision and reward logged durably")
-            { policy, urls, log, noLearn, sync, seed, token, maxBody, maxCandidates, maxWidth, rewardMin, rewardMax, outOfRange };
+        var cmd = new Command("serve", "Decision service: POST /decide (bandit policies) or POST /act (RL checkpoints), POST /reward, GET /health; every decision and reward logged durably")
+            { policy, urls, log, noLearn, sync, seed, token, maxBody, maxCandidates, maxWidth, rewardMin, rewardMax, outOfRange, sigma, epsilon };
         cmd.SetAction(r =>
         {
             string s = r.GetValue(sync)!.ToLowerInvariant();
@@ -218,6 +220,7 @@ internal static class BanditCommand
                 Token = r.GetValue(token) is { Length: > 0 } given ? given : Environment.GetEnvironmentVariable("OFFRL_SERVE_TOKEN") is { Length: > 0 } env ? env : null,
                 MaxBodyBytes = r.GetValue(maxBody), MaxCandidates = r.GetValue(maxCandidates), MaxContextWidth = r.GetValue(maxWidth),
                 RewardMin = r.GetValue(rewardMin), RewardMax = r.GetValue(rewardMax), OutOfRange = range,
+                ExplorationSigma = r.GetValue(sigma), Epsilon = r.GetValue(epsilon),
             }).GetAwaiter().GetResult();
             Console.WriteLine("ready; Ctrl+C stops");
             svc.WaitForShutdownAsync().GetAwaiter().GetResult();

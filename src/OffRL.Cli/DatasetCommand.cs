@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using OffRL.Data;
 using OffRL.Data.IO;
+using OffRL.Envs;
 
 namespace OffRL.Cli;
 
@@ -90,12 +91,21 @@ internal static class DatasetCommand
 
     private static Command Convert()
     {
-        var input = new Argument<string>("input") { Description = "Input dataset file, or a built-in name (hopper-medium, ...: generated on first use)" };
+        var input = new Argument<string>("input") { Description = "Input dataset file, a built-in name (hopper-medium, ...: generated on first use), or a decision log (.db) of a served RL policy" };
         var output = new Argument<string>("output") { Description = "Output dataset (.parquet or .hdf5)" };
-        var cmd = new Command("convert", "Convert between dataset formats (validating on the way)") { input, output, TruncateTail };
+        var env = new Option<string?>("--env") { Description = "Decision logs: the environment whose action bounds the served actions have" };
+        var cmd = new Command("convert", "Convert between dataset formats (validating on the way)") { input, output, TruncateTail, env };
         cmd.SetAction(r =>
         {
-            var d = Algorithms.Recipes.Open(r.GetValue(input)!, truncateTail: r.GetValue(TruncateTail), log: Console.Error.WriteLine, needEnv: false).Data;
+            var path = r.GetValue(input)!;
+            Dataset d;
+            if (path.EndsWith(".db", StringComparison.OrdinalIgnoreCase))
+            {   // a served RL policy's steps as transitions with their behavior log-probabilities
+                Space? actions = null;
+                if (r.GetValue(env) is { } e) { using var probe = EnvRegistry.Make(e); actions = probe.ActionSpace; }
+                d = OffRL.Bandits.DecisionLog.ToTransitions(path, actions);
+            }
+            else d = Algorithms.Recipes.Open(path, truncateTail: r.GetValue(TruncateTail), log: Console.Error.WriteLine, needEnv: false).Data;
             DatasetFile.Write(d, r.GetValue(output)!);
             Console.WriteLine($"wrote {r.GetValue(output)} ({d.Count} transitions, {d.EpisodeCount} episodes)");
         });

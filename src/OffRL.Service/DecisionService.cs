@@ -5,7 +5,9 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using OffRL.Algorithms;
 using OffRL.Bandits;
+using OffRL.Evaluation;
 using OffRL.Tensors;
 
 namespace OffRL.Service;
@@ -15,7 +17,14 @@ public enum OutOfRangeReward { Reject, Clip }
 
 public sealed record DecisionServiceOptions
 {
+    /// <summary>A bandit policy file, or a trained RL checkpoint folder (offrl train --out), served through POST /act.</summary>
     public required string PolicyPath { get; init; }
+    /// <summary>RL policies, continuous actions: std of the Gaussian exploration around the policy's action (logged with its log-density).</summary>
+    [FieldRange("(0, inf)")]
+    public double ExplorationSigma { get; init; } = 0.1;
+    /// <summary>RL policies, discrete actions: epsilon of the epsilon-greedy behavior (logged with its probabilities).</summary>
+    [FieldRange("[0, 1]")]
+    public double Epsilon { get; init; } = 0.05;
     /// <summary>SQLite decision log (created when missing, appended to otherwise); one service at a time (a second is refused).</summary>
     public string LogPath { get; init; } = "decisions.db";
     /// <summary>Address to listen on: loopback by default; any other address needs a <see cref="Token"/>.</summary>
@@ -62,7 +71,11 @@ public sealed record DecisionServiceOptions
 
 /// <summary>
 /// The decision service: POST /decide {context, actions} -> {event_id, action, index, probability}; POST /reward
-/// {event_id, reward}; GET /health. Every decision is committed to the durable log before it is answered, so what a
+/// {event_id, reward}; GET /health. Serving a trained RL checkpoint instead: POST /act {observation, episode_id}
+/// -> {event_id, action, log_prob}, the action drawn from the policy with logged exploration (Gaussian around
+/// continuous actions, epsilon-greedy for discrete ones), and POST /reward {event_id, reward, terminal}; the log is the
+/// same, and `offrl dataset convert LOG.db out.parquet` turns its steps into transitions with behavior log-probabilities
+/// for `offrl ope rl` and the next training run. Every decision is committed to the durable log before it is answered, so what a
 /// client was told is never lost; rewards are committed before they are acknowledged and then fed to the learner.
 /// Bad requests get 400 with the field at fault, unknown event ids 404, a second reward for one event 409, a body over
 /// the limit 413, a missing or wrong token 401; /health answers 503 when the policy cannot decide.
@@ -72,6 +85,8 @@ public sealed class DecisionService : IAsyncDisposable
     private readonly WebApplication _app;
     private readonly DecisionLog _log;
     private readonly BanditPolicy _policy;
+    private readonly Agent? _agent;
+    private readonly IProbabilisticPolicy? _behavior;
     private readonly DecisionServiceOptions _options;
     private readonly Rng _rng;
     private readonly object _gate = new();
@@ -80,19 +95,28 @@ public sealed class DecisionService : IAsyncDisposable
     public string Url { get; private set; } = "";
     public BanditPolicy Policy => _policy;
 
-    private DecisionService(WebApplication app, DecisionLog log, BanditPolicy policy, DecisionServiceOptions options)
+    private DecisionService(WebApplication app, DecisionLog log, BanditPolicy? policy, Agent? agent, DecisionServiceOptions options)
     {
-        _app = app; _log = log; _policy = policy; _options = options;
+        _app = app; _log = log; _policy = policy!; _agent = agent; _options = options;
         _rng = new Rng(options.Seed);
-        _policyName = $"{policy.Learner.Name}@{Path.GetFileName(options.PolicyPath)}";
+        if (agent is not null)
+            _behavior = agent.ActionSpace is Discrete ? new EpsilonGreedyPolicy(agent, options.Epsilon, options.Seed) : new GaussianPolicy(agent, options.ExplorationSigma, options.Seed);
+        _policyName = $"{(agent is not null ? agent.Name : policy!.Learner.Name)}@{Path.GetFileName(options.PolicyPath.TrimEnd('/', '\\'))}";
     }
+
+    /// <summary>True when the service serves a trained RL checkpoint (POST /act) rather than a bandit policy (POST /decide).</summary>
+    public bool ServesRl => _agent is not null;
 
     public static async Task<DecisionService> StartAsync(DecisionServiceOptions options, CancellationToken ct = default)
     {
         options.Validate();
-        var policy = BanditPolicy.Load(options.PolicyPath);
-        if (policy.Learner.ContextDim > options.MaxContextWidth || policy.Learner.ActionDim > options.MaxContextWidth)
-            throw new ArgumentException($"serve: the policy's widths (context {policy.Learner.ContextDim}, action features {policy.Learner.ActionDim}) exceed max_context_width {options.MaxContextWidth}");
+        BanditPolicy? policy = null;
+        Agent? agent = null;
+        if (Directory.Exists(options.PolicyPath)) agent = AlgorithmRegistry.Load(options.PolicyPath, options.Seed);
+        else policy = BanditPolicy.Load(options.PolicyPath);
+        int contextDim = agent?.ObservationDim ?? policy!.Learner.ContextDim, actionDim = agent?.ActionDim ?? policy!.Learner.ActionDim;
+        if (contextDim > options.MaxContextWidth || actionDim > options.MaxContextWidth)
+            throw new ArgumentException($"serve: the policy's widths (context {contextDim}, action features {actionDim}) exceed max_context_width {options.MaxContextWidth}");
         var log = new DecisionLog(options.LogPath, options.SynchronousFull);
         try
         {
@@ -102,10 +126,11 @@ public sealed class DecisionService : IAsyncDisposable
             builder.WebHost.UseUrls(options.Urls);
             builder.WebHost.ConfigureKestrel(k => k.Limits.MaxRequestBodySize = options.MaxBodyBytes);
             var app = builder.Build();
-            var service = new DecisionService(app, log, policy, options);
-            service.Replay();
+            var service = new DecisionService(app, log, policy, agent, options);
+            if (agent is null) service.Replay();
             app.Use(service.Guard);
             app.MapPost("/decide", (Func<HttpContext, Task<IResult>>)service.Decide);
+            app.MapPost("/act", (Func<HttpContext, Task<IResult>>)service.Act);
             app.MapPost("/reward", (Func<HttpContext, Task<IResult>>)service.Reward);
             app.MapGet("/health", service.Health);
             await app.StartAsync(ct);
@@ -150,11 +175,24 @@ public sealed class DecisionService : IAsyncDisposable
     private IResult Health()
     {
         string? problem = null;
-        try { lock (_gate) _policy.CheckDecides(); }
+        try
+        {
+            lock (_gate)
+            {
+                if (_agent is null) _policy.CheckDecides();
+                else
+                {   // the policy acts on a probe observation with finite actions
+                    var a = new float[_agent.ActionDim];
+                    _agent.Act(new float[_agent.ObservationDim], a, deterministic: true);
+                    foreach (var x in a) if (!float.IsFinite(x)) throw new InvalidOperationException($"the policy's action for a zero observation is {x}");
+                }
+            }
+        }
         catch (Exception e) { problem = e.Message; }
         return Results.Json(new
         {
-            status = problem is null ? "ok" : "unhealthy", problem, policy = _policyName, decisions = _log.DecisionCount, rewards = _log.RewardCount, learning = _options.Learn,
+            status = problem is null ? "ok" : "unhealthy", problem, policy = _policyName, decisions = _log.DecisionCount, rewards = _log.RewardCount,
+            learning = _options.Learn && _agent is null, endpoint = _agent is null ? "/decide" : "/act",
         }, statusCode: problem is null ? 200 : 503);
     }
 
@@ -178,8 +216,56 @@ public sealed class DecisionService : IAsyncDisposable
 
     private static IResult Bad(string field, string message) => Results.Json(new { error = message, field }, statusCode: 400);
 
+    /// <summary>POST /act {observation, episode_id}: an action of the served RL policy with exploration, logged before the answer.</summary>
+    private async Task<IResult> Act(HttpContext http)
+    {
+        if (_agent is null) return Bad("body", "this service serves a bandit policy: POST /decide {context, actions}");
+        using var doc = await ReadJson(http);
+        if (doc is null) return Bad("body", "malformed JSON");
+        var root = doc.RootElement;
+        if (root.ValueKind != JsonValueKind.Object) return Bad("body", "expected a JSON object {observation, episode_id}");
+        if (!root.TryGetProperty("observation", out var obsEl)) return Bad("observation", "is missing");
+        var obs = Numbers(obsEl, "observation", _options.MaxContextWidth, out var err);
+        if (err is not null) return err;
+        if (obs!.Length != _agent.ObservationDim) return Bad("observation", $"has {obs.Length} values, the policy expects {_agent.ObservationDim}");
+        if (!root.TryGetProperty("episode_id", out var epEl) || epEl.ValueKind != JsonValueKind.String || !Text(epEl, out var episode) || episode.Length is 0 or > 64)
+            return Bad("episode_id", "is missing or not a non-empty UTF-8 string of at most 64 characters");
+        var action = new float[_agent.ActionDim];
+        double logp;
+        float[] probabilities;
+        lock (_gate)
+        {
+            logp = _behavior!.Sample(obs, action, _rng);
+            if (_agent.ActionSpace is Discrete dsc)
+            {
+                probabilities = new float[dsc.N];
+                _behavior.Probabilities(obs, probabilities);
+            }
+            else probabilities = [1f];
+        }
+        if (!double.IsFinite(logp)) return Results.Json(new { error = $"the policy gave log-probability {logp}", field = (string?)null }, statusCode: 500);
+        CandidateAction[] actions;
+        int chosen;
+        float probability;
+        if (_agent.ActionSpace is Discrete d)
+        {
+            actions = new CandidateAction[d.N];
+            for (int i = 0; i < d.N; i++) actions[i] = new CandidateAction(i.ToString(CultureInfo.InvariantCulture), []);
+            chosen = (int)action[0];
+            probability = probabilities[chosen];
+        }
+        else { actions = [new CandidateAction("action", action)]; chosen = 0; probability = 1f; }
+        var record = new DecisionRecord(Guid.CreateVersion7().ToString("N"), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), obs, actions,
+            chosen, probability, probabilities, _policyName) { LogProb = logp, Episode = episode };
+        await _log.AppendDecision(record);
+        return _agent.ActionSpace is Discrete
+            ? Results.Json(new { event_id = record.EventId, action = chosen, log_prob = logp })
+            : Results.Json(new { event_id = record.EventId, action, log_prob = logp });
+    }
+
     private async Task<IResult> Decide(HttpContext http)
     {
+        if (_agent is not null) return Bad("body", "this service serves an RL policy: POST /act {observation, episode_id}");
         using var doc = await ReadJson(http);
         if (doc is null) return Bad("body", "malformed JSON");
         var root = doc.RootElement;
@@ -260,13 +346,19 @@ public sealed class DecisionService : IAsyncDisposable
             raw = Math.Clamp(raw, _options.RewardMin, _options.RewardMax);
         }
         float reward = (float)raw;
-        var (status, decision) = await _log.AppendReward(eventId, reward, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+        bool? terminal = null;
+        if (root.TryGetProperty("terminal", out var tEl))
+        {
+            if (tEl.ValueKind is not (JsonValueKind.True or JsonValueKind.False)) return Bad("terminal", "must be true or false");
+            terminal = tEl.GetBoolean();
+        }
+        var (status, decision) = await _log.AppendReward(eventId, reward, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), terminal);
         switch (status)
         {
             case RewardStatus.UnknownEvent: return Results.Json(new { error = $"unknown event_id '{eventId}'", field = "event_id" }, statusCode: 404);
             case RewardStatus.AlreadyRewarded: return Results.Json(new { error = $"event '{eventId}' already has a reward", field = "event_id" }, statusCode: 409);
         }
-        if (_options.Learn)
+        if (_options.Learn && _agent is null)
             lock (_gate) _policy.Learner.Observe(new BanditContext(decision!.Context, decision.Actions), decision.Chosen, reward);
         return Results.Json(new { event_id = eventId, status = "recorded" });
     }
@@ -306,6 +398,7 @@ public sealed class DecisionService : IAsyncDisposable
     /// <summary>Save the learner's current state as a policy file (e.g. at shutdown).</summary>
     public void SavePolicy(string path)
     {
+        if (_agent is not null) throw new InvalidOperationException("serve: an RL checkpoint is served as trained (no online learning to save)");
         lock (_gate) { _policy.Learner.Flush(); _policy.Save(path); }
     }
 

@@ -8,11 +8,21 @@ using Parquet.Serialization;
 
 namespace OffRL.Bandits;
 
-/// <summary>One logged decision: what was asked, what was chosen and with what probability, by which policy.</summary>
+/// <summary>
+/// One logged decision: what was asked, what was chosen and with what probability, by which policy. A step of a served
+/// RL policy is logged in the same form: the observation as context; for continuous actions one candidate "action"
+/// whose features are the action taken (probability 1 of being the one logged), for discrete actions one candidate per
+/// action with the policy's probabilities; <see cref="LogProb"/> the behavior log-probability (log density for
+/// continuous actions) and <see cref="Episode"/> the client's episode id.
+/// </summary>
 public sealed record DecisionRecord(string EventId, long TimestampMs, float[] Context, CandidateAction[] Actions, int Chosen,
     float Probability, float[] Probabilities, string Policy)
 {
     public string ActionId => Actions[Chosen].Id;
+    /// <summary>log pi_b(a|s) of the action taken (RL steps; bandit decisions leave it null: log Probability).</summary>
+    public double? LogProb { get; init; }
+    /// <summary>The episode an RL step belongs to (null for bandit decisions).</summary>
+    public string? Episode { get; init; }
 }
 
 public enum RewardStatus { Recorded, UnknownEvent, AlreadyRewarded }
@@ -34,7 +44,7 @@ public sealed class DecisionLog : IDisposable
 
     private abstract record Op;
     private sealed record DecisionOp(DecisionRecord Record, TaskCompletionSource Done) : Op;
-    private sealed record RewardOp(string EventId, float Reward, long TimestampMs, TaskCompletionSource<(RewardStatus, DecisionRecord?)> Done) : Op;
+    private sealed record RewardOp(string EventId, float Reward, bool? Terminal, long TimestampMs, TaskCompletionSource<(RewardStatus, DecisionRecord?)> Done) : Op;
 
     private static readonly JsonSerializerOptions Json = BanditPolicy.Json;
 
@@ -67,6 +77,10 @@ public sealed class DecisionLog : IDisposable
               ts_ms INTEGER NOT NULL,
               reward REAL NOT NULL);
             """);
+        // Columns added for served RL policies (a log written before them gets them, empty, on first open).
+        EnsureColumn("decisions", "log_prob", "REAL");
+        EnsureColumn("decisions", "episode", "TEXT");
+        EnsureColumn("rewards", "terminal", "INTEGER");
         _decisions = Scalar("SELECT COUNT(*) FROM decisions");
         _rewards = Scalar("SELECT COUNT(*) FROM rewards");
         _writer = new Thread(WriterLoop) { IsBackground = true, Name = "offrl-decision-log" };
@@ -85,20 +99,20 @@ public sealed class DecisionLog : IDisposable
     }
 
     /// <summary>Append a reward for a logged decision; completes once committed, with the decision it belongs to.</summary>
-    public Task<(RewardStatus Status, DecisionRecord? Decision)> AppendReward(string eventId, float reward, long timestampMs)
+    public Task<(RewardStatus Status, DecisionRecord? Decision)> AppendReward(string eventId, float reward, long timestampMs, bool? terminal = null)
     {
         var done = new TaskCompletionSource<(RewardStatus, DecisionRecord?)>(TaskCreationOptions.RunContinuationsAsynchronously);
-        if (!_ops.Writer.TryWrite(new RewardOp(eventId, reward, timestampMs, done))) done.SetException(new ObjectDisposedException(nameof(DecisionLog)));
+        if (!_ops.Writer.TryWrite(new RewardOp(eventId, reward, terminal, timestampMs, done))) done.SetException(new ObjectDisposedException(nameof(DecisionLog)));
         return done.Task;
     }
 
     private void WriterLoop()
     {
         var batch = new List<Op>(1024);
-        using var insertDecision = Command(_write, "INSERT INTO decisions (event_id, ts_ms, context, actions, chosen, action_id, probability, probabilities, policy) VALUES ($e, $t, $c, $a, $k, $id, $p, $ps, $pol)");
-        using var findDecision = Command(_write, "SELECT event_id, ts_ms, context, actions, chosen, probability, probabilities, policy FROM decisions WHERE event_id = $e");
+        using var insertDecision = Command(_write, "INSERT INTO decisions (event_id, ts_ms, context, actions, chosen, action_id, probability, probabilities, policy, log_prob, episode) VALUES ($e, $t, $c, $a, $k, $id, $p, $ps, $pol, $lp, $ep)");
+        using var findDecision = Command(_write, "SELECT event_id, ts_ms, context, actions, chosen, probability, probabilities, policy, log_prob, episode FROM decisions WHERE event_id = $e");
         using var findReward = Command(_write, "SELECT 1 FROM rewards WHERE event_id = $e");
-        using var insertReward = Command(_write, "INSERT INTO rewards (event_id, ts_ms, reward) VALUES ($e, $t, $r)");
+        using var insertReward = Command(_write, "INSERT INTO rewards (event_id, ts_ms, reward, terminal) VALUES ($e, $t, $r, $term)");
         var reader = _ops.Reader;
         while (reader.WaitToReadAsync().AsTask().GetAwaiter().GetResult())
         {
@@ -118,7 +132,8 @@ public sealed class DecisionLog : IDisposable
                             var r = d.Record;
                             Bind(insertDecision, ("$e", r.EventId), ("$t", r.TimestampMs), ("$c", JsonSerializer.Serialize(r.Context, Json)),
                                 ("$a", JsonSerializer.Serialize(r.Actions, Json)), ("$k", r.Chosen), ("$id", r.ActionId), ("$p", (double)r.Probability),
-                                ("$ps", JsonSerializer.Serialize(r.Probabilities, Json)), ("$pol", r.Policy));
+                                ("$ps", JsonSerializer.Serialize(r.Probabilities, Json)), ("$pol", r.Policy),
+                                ("$lp", r.LogProb is { } lp ? lp : DBNull.Value), ("$ep", (object?)r.Episode ?? DBNull.Value));
                             insertDecision.ExecuteNonQuery();
                             newDecisions++;
                             break;
@@ -130,7 +145,8 @@ public sealed class DecisionLog : IDisposable
                             if (found is null) { results[i] = (RewardStatus.UnknownEvent, null); break; }
                             Bind(findReward, ("$e", w.EventId));
                             if (findReward.ExecuteScalar() is not null) { results[i] = (RewardStatus.AlreadyRewarded, found); break; }
-                            Bind(insertReward, ("$e", w.EventId), ("$t", w.TimestampMs), ("$r", (double)w.Reward));
+                            Bind(insertReward, ("$e", w.EventId), ("$t", w.TimestampMs), ("$r", (double)w.Reward),
+                                ("$term", w.Terminal is { } term ? (term ? 1L : 0L) : DBNull.Value));
                             insertReward.ExecuteNonQuery();
                             newRewards++;
                             results[i] = (RewardStatus.Recorded, found);
@@ -167,7 +183,11 @@ public sealed class DecisionLog : IDisposable
         JsonSerializer.Deserialize<CandidateAction[]>(rd.GetString(3), Json)!,
         (int)Integer(rd, 4), (float)Real(rd, 5),
         JsonSerializer.Deserialize<float[]>(rd.GetString(6), Json)!,
-        rd.GetString(7));
+        rd.GetString(7))
+    {
+        LogProb = rd.IsDBNull(8) ? null : Real(rd, 8),
+        Episode = rd.IsDBNull(9) ? null : rd.GetString(9),
+    };
 
     /// <summary>A number column's value, refusing text or blobs (which SQLite would silently read as 0).</summary>
     private static double Real(SqliteDataReader rd, int i)
@@ -211,13 +231,20 @@ public sealed class DecisionLog : IDisposable
     /// <summary>Every decision in order, with its reward when one arrived.</summary>
     public static IEnumerable<(DecisionRecord Decision, float? Reward)> ReadAll(string path)
     {
+        foreach (var (d, r, _) in ReadSteps(path)) yield return (d, r);
+    }
+
+    /// <summary>Every decision in order, with its reward and whether the client said its episode ended there (RL steps).</summary>
+    public static IEnumerable<(DecisionRecord Decision, float? Reward, bool Terminal)> ReadSteps(string path)
+    {
         if (!File.Exists(path)) throw new DataException("decision log not found", path);
         CheckWhole(path);
         using var c = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
         try { c.Open(); }
         catch (SqliteException e) { throw new DataException($"not a readable SQLite file ({e.Message})", path); }
         using var cmd = Command(c, """
-            SELECT d.event_id, d.ts_ms, d.context, d.actions, d.chosen, d.probability, d.probabilities, d.policy, r.reward
+            SELECT d.event_id, d.ts_ms, d.context, d.actions, d.chosen, d.probability, d.probabilities, d.policy, d.log_prob, d.episode,
+                   r.reward, r.terminal
             FROM decisions d LEFT JOIN rewards r ON r.event_id = d.event_id ORDER BY d.seq
             """);
         SqliteDataReader rd;
@@ -231,11 +258,13 @@ public sealed class DecisionLog : IDisposable
                 row++;   // the decision's 1-based place in the log
                 DecisionRecord d;
                 float? reward;
+                bool terminal;
                 try
                 {
                     if (!rd.Read()) break;
                     d = ReadDecision(rd);
-                    reward = rd.IsDBNull(8) ? null : (float)Real(rd, 8);
+                    reward = rd.IsDBNull(10) ? null : (float)Real(rd, 10);
+                    terminal = !rd.IsDBNull(11) && Integer(rd, 11) != 0;
                 }
                 catch (Exception e) when (e is JsonException or InvalidCastException or SqliteException or FormatException or InvalidOperationException)
                 {
@@ -245,7 +274,8 @@ public sealed class DecisionLog : IDisposable
                 if (d.Actions is null || d.Actions.Length == 0 || (uint)d.Chosen >= (uint)d.Actions.Length)
                     throw new DataException($"chosen index {d.Chosen} is not one of its {d.Actions?.Length ?? 0} actions", path, "chosen", row);
                 if (!(d.Probability > 0 && d.Probability <= 1)) throw new DataException($"probability {d.Probability} is not in (0, 1]", path, "probability", row);
-                yield return (d, reward);
+                if (d.LogProb is { } lp && !double.IsFinite(lp)) throw new DataException($"log-probability {lp} is not finite", path, "log_prob", row);
+                yield return (d, reward, terminal);
             }
         }
     }
@@ -313,6 +343,65 @@ public sealed class DecisionLog : IDisposable
             });
         AtomicFile.Write(outPath, s => ParquetSerializer.SerializeAsync(rows, s).GetAwaiter().GetResult());
         return rows.Count;
+    }
+
+    /// <summary>
+    /// The RL steps of a log (decisions with an episode id) as an offline dataset for `offrl ope rl` and training:
+    /// per episode in log order, observation, action (the continuous action, or the discrete index), reward, the
+    /// behavior log-probability; an episode ends at a step the client marked terminal, else it is cut (timeout) at its
+    /// last rewarded step. Steps still waiting for their reward end their episode's usable part there. Continuous actions
+    /// are unbounded unless <paramref name="actionSpace"/> (e.g. the environment's) is given.
+    /// </summary>
+    public static Dataset ToTransitions(string path, Space? actionSpace = null)
+    {
+        var episodes = new Dictionary<string, List<(DecisionRecord D, float R, bool T)>>();
+        var order = new List<string>();
+        var closed = new HashSet<string>();
+        long row = 0;
+        int od = -1, ad = -1;
+        bool? discrete = null;
+        int actionCount = 0;
+        foreach (var (d, r, t) in ReadSteps(path))
+        {
+            row++;
+            if (d.Episode is null) continue;
+            if (d.LogProb is null) throw new DataException("an RL step without its behavior log-probability", path, "log_prob", row);
+            bool isDiscrete = !(d.Actions.Length == 1 && d.Actions[0].Id == "action");
+            if (discrete is null) { discrete = isDiscrete; od = d.Context.Length; ad = isDiscrete ? 1 : d.Actions[0].Features.Length; actionCount = d.Actions.Length; }
+            if (discrete != isDiscrete || d.Context.Length != od || (!isDiscrete && d.Actions[0].Features.Length != ad))
+                throw new DataException("RL steps with different observation or action widths in one log", path, "context", row);
+            if (closed.Contains(d.Episode)) continue;
+            if (r is null) { closed.Add(d.Episode); continue; }   // its reward has not arrived: the episode's usable part ends before it
+            if (!episodes.TryGetValue(d.Episode, out var steps)) { episodes[d.Episode] = steps = []; order.Add(d.Episode); }
+            steps.Add((d, r.Value, t));
+            if (t) closed.Add(d.Episode);
+        }
+        int n = episodes.Values.Sum(e => e.Count);
+        if (n == 0) throw new DataException("has no rewarded RL step (POST /act, then /reward)", path, "rewards");
+        var obs = new float[n * od]; var act = new float[n * ad]; var rew = new float[n]; var logp = new float[n];
+        var term = new bool[n]; var tout = new bool[n];
+        int i = 0;
+        foreach (var e in order)
+        {
+            var steps = episodes[e];
+            for (int k = 0; k < steps.Count; k++, i++)
+            {
+                var (d, r, t) = steps[k];
+                d.Context.CopyTo(obs, i * od);
+                if (discrete == true) act[i] = d.Chosen; else d.Actions[0].Features.CopyTo(act, i * ad);
+                rew[i] = r; logp[i] = (float)d.LogProb!.Value; term[i] = t; tout[i] = !t && k == steps.Count - 1;
+            }
+        }
+        var cols = new DatasetColumns { Observations = obs, Actions = act, Rewards = rew, Terminals = term, Timeouts = tout, BehaviorLogProbs = logp };
+        actionSpace ??= discrete == true ? new Discrete(actionCount) : Box.Uniform(ad, float.NegativeInfinity, float.PositiveInfinity);
+        return new Dataset(cols, Box.Uniform(od, float.NegativeInfinity, float.PositiveInfinity), actionSpace,
+            new DatasetInfo(Source: path, Notes: $"RL steps of the decision log {System.IO.Path.GetFileName(path)}: {order.Count} episodes"));
+    }
+
+    private void EnsureColumn(string table, string column, string type)
+    {
+        using var info = Command(_write, $"SELECT COUNT(*) FROM pragma_table_info('{table}') WHERE name = '{column}'");
+        if (Convert.ToInt64(info.ExecuteScalar()) == 0) Exec(_write, $"ALTER TABLE {table} ADD COLUMN {column} {type}");
     }
 
     private long Scalar(string sql)

@@ -199,4 +199,70 @@ public class ServiceTests
             foreach (var f in new[] { policyPath, db, db + "-wal", db + "-shm", db + "2", db + "2-wal", db + "2-shm" }) File.Delete(f);
         }
     }
+
+    /// <summary>
+    /// Issue 24: a trained RL checkpoint served at POST /act; its steps are logged with the behavior log-probability,
+    /// become transitions, and that log-probability is the exploration policy's own (what `offrl ope rl` divides by).
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Rl_checkpoint_served_at_act_logs_steps_that_become_transitions(bool discrete)
+    {
+        string ckpt = Temp(""), db = Temp(".db");
+        OffRL.Space space = discrete ? new OffRL.Discrete(3) : OffRL.Box.Uniform(2, -1f, 1f);
+        var agent = OffRL.Algorithms.AlgorithmRegistry.Create(discrete ? "dqn" : "td3bc", 4, space, 0);
+        agent.Save(ckpt);
+        var options = new DecisionServiceOptions { PolicyPath = ckpt, LogPath = db, Urls = "http://127.0.0.1:0", Seed = 5, ExplorationSigma = 0.2, Epsilon = 0.1 };
+        var rng = new Rng(9);
+        try
+        {
+            await using (var svc = await DecisionService.StartAsync(options))
+            {
+                Assert.True(svc.ServesRl);
+                using var http = new HttpClient { BaseAddress = new Uri(svc.Url) };
+                Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/health")).StatusCode);
+                var (code, body) = await Post(http, "/decide", """{"context": [1, 2, 3, 4], "actions": ["a"]}""");
+                Assert.Equal(HttpStatusCode.BadRequest, code);
+                Assert.Contains("/act", body.GetProperty("error").GetString());
+                (code, body) = await Post(http, "/act", """{"observation": [1, 2, 3], "episode_id": "e0"}""");
+                Assert.Equal("observation", body.GetProperty("field").GetString());
+                (code, body) = await Post(http, "/act", """{"observation": [1, 2, 3, 4]}""");
+                Assert.Equal("episode_id", body.GetProperty("field").GetString());
+                for (int e = 0; e < 3; e++)
+                    for (int t = 0; t < 5; t++)
+                    {
+                        var obs = new float[4];
+                        rng.FillNormal(obs);
+                        (code, body) = await Post(http, "/act", JsonSerializer.Serialize(new { observation = obs, episode_id = $"ep{e}" }));
+                        Assert.Equal(HttpStatusCode.OK, code);
+                        Assert.True(double.IsFinite(body.GetProperty("log_prob").GetDouble()));
+                        var id = body.GetProperty("event_id").GetString()!;
+                        bool last = e < 2 && t == 4;   // episodes 0 and 1 end; episode 2 is cut
+                        (code, _) = await Post(http, "/reward", JsonSerializer.Serialize(new { event_id = id, reward = 1.0 + t, terminal = last }));
+                        Assert.Equal(HttpStatusCode.OK, code);
+                    }
+            }
+            var data = DecisionLog.ToTransitions(db);
+            Assert.Equal(15, data.Count);
+            Assert.Equal(3, data.EpisodeCount);
+            Assert.True(data.HasBehaviorLogProbs);
+            Assert.Equal(2, data.Terminals.ToArray().Count(x => x));
+            Assert.True(data.Timeouts[14]);
+            // The logged log-probability is the behavior policy's own for the logged action.
+            var served = OffRL.Algorithms.AlgorithmRegistry.Load(ckpt, 5);
+            OffRL.Evaluation.IProbabilisticPolicy behavior = discrete
+                ? new OffRL.Evaluation.EpsilonGreedyPolicy(served, 0.1, 5) : new OffRL.Evaluation.GaussianPolicy(served, 0.2, 5);
+            for (int i = 0; i < data.Count; i++)
+                Assert.Equal(behavior.LogProb(data.Observation(i), data.Action(i)), data.BehaviorLogProbs[i], 4);
+            // OPE of the served policy on its own served data runs end to end.
+            var ope = new OffRL.Evaluation.OpeData(data, behavior, 0.99);
+            Assert.All(ope.LogRatio, lr => Assert.True(Math.Abs(lr) < 1e-4, $"log ratio {lr}"));
+        }
+        finally
+        {
+            foreach (var f in new[] { db, db + "-wal", db + "-shm", db + ".lock" }) try { File.Delete(f); } catch { }
+            try { Directory.Delete(ckpt, true); } catch { }
+        }
+    }
 }
