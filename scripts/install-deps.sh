@@ -29,3 +29,14 @@ if ! ldconfig -p | grep -q 'libmujoco.so.2.2.2'; then
 fi
 ldconfig -p | grep -q 'libmujoco.so.2.2.2' || { echo "install-deps: libmujoco2.2.2 did not install" >&2; exit 1; }
 echo "install-deps: libmujoco 2.2.2 OK"
+
+# PostgreSQL server binaries for the decision log's PostgreSQL backend tests (the tests start a private server of
+# their own on 127.0.0.1; nothing is configured system-wide). Optional: without them those tests say so and pass.
+if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  echo "install-deps: installing postgresql"
+  { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql >/dev/null; } \
+    || echo "install-deps: postgresql could not be installed; its backend tests will be skipped" >&2
+fi
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 && echo "install-deps: postgresql OK" || true

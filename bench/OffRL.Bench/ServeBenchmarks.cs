@@ -89,34 +89,66 @@ static class ServeBenchmarks
         return s.Length == 0 ? double.NaN : s[Math.Min(s.Length - 1, (int)(q * s.Length))];
     }
 
+    /// <summary>
+    /// Decisions/s and latency under 16 clients, linear and MLP policies, on a SQLite log; with OFFRL_LOAD_PG set to a
+    /// PostgreSQL server URL (postgres://user@host:port/database) also on PostgreSQL logs with one and with two instances
+    /// sharing the log (the clients split between them).
+    /// </summary>
     public static Dictionary<string, double> LoadTest()
     {
         var f = new Dictionary<string, double>();
         var dir = Directory.CreateTempSubdirectory("offrl-serve-load").FullName;
+        var pg = Environment.GetEnvironmentVariable("OFFRL_LOAD_PG");
         try
         {
-            foreach (var kind in new[] { "squarecb/ridge", "squarecb/neural" })
+            var setups = new List<(string Name, string Kind, Func<string, string> Log, int Instances)>
             {
-                string name = kind.EndsWith("ridge") ? "linear" : "mlp";
-                var db = Path.Combine(dir, $"{name}.db");
-                var svc = DecisionService.StartAsync(new DecisionServiceOptions { PolicyPath = PolicyFile(kind, dir), LogPath = db, Urls = "http://127.0.0.1:0", Token = Token }).GetAwaiter().GetResult();
+                ("linear", "squarecb/ridge", n => Path.Combine(dir, $"{n}.db"), 1),
+                ("mlp", "squarecb/neural", n => Path.Combine(dir, $"{n}.db"), 1),
+            };
+            if (pg is not null)
+            {
+                setups.Add(("pg_linear", "squarecb/ridge", n => NewPgDatabase(pg, n), 1));
+                setups.Add(("pg2_linear", "squarecb/ridge", n => NewPgDatabase(pg, n), 2));
+            }
+            foreach (var (name, kind, logOf, instances) in setups)
+            {
+                var log = logOf(name);
+                var policy = PolicyFile(kind, dir);
+                var services = Enumerable.Range(0, instances).Select(i => DecisionService.StartAsync(new DecisionServiceOptions
+                    { PolicyPath = policy, LogPath = log, Urls = "http://127.0.0.1:0", Token = Token, Seed = (ulong)i }).GetAwaiter().GetResult()).ToList();
                 try
                 {
-                    Drive(svc.Url, 16, 2000, 5, 1.0, CancellationToken.None).GetAwaiter().GetResult(); // warm-up
+                    Task<Load>[] Run(int total, double seconds) =>
+                        services.Select(svc => Drive(svc.Url, 16 / instances, total / instances, seconds, 1.0, CancellationToken.None)).ToArray();
+                    Task.WaitAll(Run(2000, 5)); // warm-up
                     var sw = Stopwatch.StartNew();
-                    var load = Drive(svc.Url, 16, 40_000, 15, 1.0, CancellationToken.None).GetAwaiter().GetResult();
+                    var loads = Run(40_000, 15).Select(t => t.GetAwaiter().GetResult()).ToArray();
                     double s = sw.Elapsed.TotalSeconds;
-                    f[$"{name}_decisions_per_s"] = load.AckedDecisions.Count / s;
-                    f[$"{name}_rewards_per_s"] = load.AckedRewards.Count / s;
-                    f[$"{name}_decide_p50_ms"] = Percentile(load.LatencyMs, 0.50);
-                    f[$"{name}_decide_p99_ms"] = Percentile(load.LatencyMs, 0.99);
-                    f[$"{name}_errors"] = load.Errors;
+                    var latency = loads.SelectMany(l => l.LatencyMs).ToList();
+                    f[$"{name}_decisions_per_s"] = loads.Sum(l => l.AckedDecisions.Count) / s;
+                    f[$"{name}_rewards_per_s"] = loads.Sum(l => l.AckedRewards.Count) / s;
+                    f[$"{name}_decide_p50_ms"] = Percentile(latency, 0.50);
+                    f[$"{name}_decide_p99_ms"] = Percentile(latency, 0.99);
+                    f[$"{name}_errors"] = loads.Sum(l => l.Errors);
                 }
-                finally { svc.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
+                finally { foreach (var svc in services) svc.DisposeAsync().AsTask().GetAwaiter().GetResult(); }
             }
         }
         finally { Directory.Delete(dir, recursive: true); }
         return f;
+    }
+
+    /// <summary>A fresh database on the server of <paramref name="url"/> (postgres://user@host:port/db), its URL returned.</summary>
+    private static string NewPgDatabase(string url, string name)
+    {
+        var u = new Uri(url);
+        var db = $"offrl_bench_{name}_{Guid.NewGuid().ToString("N")[..8]}";
+        using var source = Npgsql.NpgsqlDataSource.Create(new Npgsql.NpgsqlConnectionStringBuilder
+            { Host = u.Host, Port = u.Port, Username = u.UserInfo.Split(':')[0], Database = u.AbsolutePath.Trim('/') is { Length: > 0 } d ? d : "postgres" });
+        using var cmd = source.CreateCommand($"CREATE DATABASE {db}");
+        cmd.ExecuteNonQuery();
+        return $"{u.Scheme}://{u.UserInfo}@{u.Host}:{u.Port}/{db}";
     }
 
     private static string CliDll()
@@ -161,6 +193,11 @@ static class ServeBenchmarks
         throw new TimeoutException("server did not come up in 60 s");
     }
 
+    /// <summary>
+    /// kill -9 under load, then every acknowledged decision and reward looked up in the log. With OFFRL_CRASH_LOG set to
+    /// a PostgreSQL URL two instances share that log, both under load, and one of them is killed while the other keeps
+    /// serving; otherwise one instance on a SQLite file.
+    /// </summary>
     public static Dictionary<string, double> CrashTest()
     {
         var f = new Dictionary<string, double>();
@@ -169,31 +206,40 @@ static class ServeBenchmarks
         try
         {
             var policy = PolicyFile("squarecb/ridge", dir);
-            var db = Path.Combine(dir, "decisions.db");
-            string url = $"http://127.0.0.1:{FreePort()}";
+            var shared = Environment.GetEnvironmentVariable("OFFRL_CRASH_LOG");
+            var db = shared ?? Path.Combine(dir, "decisions.db");
+            bool two = shared is not null && DecisionLogs.IsPostgres(shared);
+            string[] urls = two ? [$"http://127.0.0.1:{FreePort()}", $"http://127.0.0.1:{FreePort()}"] : [$"http://127.0.0.1:{FreePort()}"];
             int rounds = 3;
             long acked = 0, ackedRewards = 0, missing = 0, missingRewards = 0;
             for (int round = 0; round < rounds; round++)
             {
-                var server = StartServer(dll, policy, db, url);
+                var servers = urls.Select(u => StartServer(dll, policy, db, u)).ToArray();
                 using var cts = new CancellationTokenSource();
-                var driving = Drive(url, 8, int.MaxValue, 30, 0.5, cts.Token);
+                var driving = urls.Select(u => Drive(u, 8 / urls.Length, int.MaxValue, 30, 0.5, cts.Token)).ToArray();
                 Thread.Sleep(2500 + 500 * round);
-                server.Kill(entireProcessTree: true);   // SIGKILL in the middle of the load
-                server.WaitForExit();
+                servers[0].Kill(entireProcessTree: true);   // SIGKILL in the middle of the load (the other instance, if any, keeps serving)
+                servers[0].WaitForExit();
                 Thread.Sleep(300);
                 cts.Cancel();
-                var load = driving.GetAwaiter().GetResult();
+                var loads = driving.Select(d => d.GetAwaiter().GetResult()).ToArray();
+                foreach (var other in servers.Skip(1)) { other.Kill(entireProcessTree: true); other.WaitForExit(); }
                 // Restart on the same log (proves it opens after the crash), then look up every acknowledged event.
-                var again = StartServer(dll, policy, db, url);
+                var again = StartServer(dll, policy, db, urls[0]);
                 again.Kill(entireProcessTree: true); again.WaitForExit();
                 var logged = new Dictionary<string, bool>();
-                foreach (var (d, r) in DecisionLog.ReadAll(db)) logged[d.EventId] = r is not null;
-                foreach (var e in load.AckedDecisions) if (!logged.ContainsKey(e)) missing++;
-                foreach (var e in load.AckedRewards) if (!logged.TryGetValue(e, out bool has) || !has) missingRewards++;
-                acked += load.AckedDecisions.Count; ackedRewards += load.AckedRewards.Count;
-                Console.WriteLine($"round {round + 1}: killed after {load.AckedDecisions.Count} acknowledged decisions, {load.AckedRewards.Count} rewards; log holds {logged.Count} decisions");
+                using (var log = DecisionLogs.Open(db))
+                    foreach (var (d, r, _) in log.Steps()) logged[d.EventId] = r is not null;
+                foreach (var load in loads)
+                {
+                    foreach (var e in load.AckedDecisions) if (!logged.ContainsKey(e)) missing++;
+                    foreach (var e in load.AckedRewards) if (!logged.TryGetValue(e, out bool has) || !has) missingRewards++;
+                    acked += load.AckedDecisions.Count; ackedRewards += load.AckedRewards.Count;
+                }
+                Console.WriteLine($"round {round + 1}: {(two ? "one of two instances" : "the instance")} killed; {loads.Sum(l => l.AckedDecisions.Count)} acknowledged decisions, " +
+                    $"{loads.Sum(l => l.AckedRewards.Count)} rewards; log holds {logged.Count} decisions");
             }
+            f["instances"] = urls.Length;
             f["rounds"] = rounds;
             f["acknowledged_decisions"] = acked;
             f["acknowledged_rewards"] = ackedRewards;

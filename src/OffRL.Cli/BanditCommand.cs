@@ -191,7 +191,7 @@ internal static class BanditCommand
         var sigma = new Option<double>("--exploration-sigma") { Description = "RL policies, continuous actions: std of the logged Gaussian exploration", DefaultValueFactory = _ => 0.1 };
         var epsilon = new Option<double>("--epsilon") { Description = "RL policies, discrete actions: epsilon of the logged epsilon-greedy exploration", DefaultValueFactory = _ => 0.05 };
         var urls = new Option<string>("--urls") { Description = "Address to listen on", DefaultValueFactory = _ => "http://127.0.0.1:5080" };
-        var log = new Option<string>("--log") { Description = "Durable decision log (SQLite, WAL)", DefaultValueFactory = _ => "decisions.db" };
+        var log = new Option<string>("--log") { Description = "Durable decision log: a SQLite file (WAL), or postgres://user:password@host:port/database shared by several instances", DefaultValueFactory = _ => "decisions.db" };
         var noLearn = new Option<bool>("--no-learn") { Description = "Serve the policy as is (no online learning, no replay)" };
         var sync = new Option<string>("--sync") { Description = "full (survives machine crashes) or normal (survives process crashes; faster)", DefaultValueFactory = _ => "full" };
         var seed = new Option<ulong>("--seed") { DefaultValueFactory = _ => 0 };

@@ -25,7 +25,11 @@ public sealed record DecisionServiceOptions
     /// <summary>RL policies, discrete actions: epsilon of the epsilon-greedy behavior (logged with its probabilities).</summary>
     [FieldRange("[0, 1]")]
     public double Epsilon { get; init; } = 0.05;
-    /// <summary>SQLite decision log (created when missing, appended to otherwise); one service at a time (a second is refused).</summary>
+    /// <summary>
+    /// The durable decision log: a SQLite file (created when missing, appended to otherwise; one service at a time, a
+    /// second is refused), or a PostgreSQL URL postgres://user:password@host:port/database (Npgsql), which several
+    /// instances share.
+    /// </summary>
     public string LogPath { get; init; } = "decisions.db";
     /// <summary>Address to listen on: loopback by default; any other address needs a <see cref="Token"/>.</summary>
     public string Urls { get; init; } = "http://127.0.0.1:5080";
@@ -83,7 +87,7 @@ public sealed record DecisionServiceOptions
 public sealed class DecisionService : IAsyncDisposable
 {
     private readonly WebApplication _app;
-    private readonly DecisionLog _log;
+    private readonly IDecisionLog _log;
     private readonly BanditPolicy _policy;
     private readonly Agent? _agent;
     private readonly IProbabilisticPolicy? _behavior;
@@ -95,7 +99,7 @@ public sealed class DecisionService : IAsyncDisposable
     public string Url { get; private set; } = "";
     public BanditPolicy Policy => _policy;
 
-    private DecisionService(WebApplication app, DecisionLog log, BanditPolicy? policy, Agent? agent, DecisionServiceOptions options)
+    private DecisionService(WebApplication app, IDecisionLog log, BanditPolicy? policy, Agent? agent, DecisionServiceOptions options)
     {
         _app = app; _log = log; _policy = policy!; _agent = agent; _options = options;
         _rng = new Rng(options.Seed);
@@ -117,7 +121,7 @@ public sealed class DecisionService : IAsyncDisposable
         int contextDim = agent?.ObservationDim ?? policy!.Learner.ContextDim, actionDim = agent?.ActionDim ?? policy!.Learner.ActionDim;
         if (contextDim > options.MaxContextWidth || actionDim > options.MaxContextWidth)
             throw new ArgumentException($"serve: the policy's widths (context {contextDim}, action features {actionDim}) exceed max_context_width {options.MaxContextWidth}");
-        var log = new DecisionLog(options.LogPath, options.SynchronousFull);
+        var log = DecisionLogs.Open(options.LogPath, options.SynchronousFull);
         try
         {
             var builder = WebApplication.CreateSlimBuilder();
@@ -135,7 +139,7 @@ public sealed class DecisionService : IAsyncDisposable
             app.MapGet("/health", service.Health);
             await app.StartAsync(ct);
             service.Url = app.Urls.First();
-            options.Log?.Invoke($"serving {service._policyName} on {service.Url}; log {options.LogPath} ({log.DecisionCount} decisions, {log.RewardCount} rewards)" +
+            options.Log?.Invoke($"serving {service._policyName} on {service.Url}; log {log.Describe} ({log.DecisionCount} decisions, {log.RewardCount} rewards)" +
                 (options.Token is null ? "" : "; bearer token required"));
             return service;
         }
@@ -200,9 +204,9 @@ public sealed class DecisionService : IAsyncDisposable
     /// <summary>Rebuild the learner's state from the log: every rewarded decision is learned again, in order.</summary>
     private void Replay()
     {
-        if (!File.Exists(_options.LogPath) || _log.DecisionCount == 0) return;
+        if (_log.DecisionCount == 0) return;
         long n = 0, learned = 0;
-        foreach (var (d, r) in DecisionLog.ReadAll(_options.LogPath))
+        foreach (var (d, r, _) in _log.Steps())
         {
             n++;
             if (!_options.Learn || r is null) continue;

@@ -28,13 +28,48 @@ public sealed record DecisionRecord(string EventId, long TimestampMs, float[] Co
 public enum RewardStatus { Recorded, UnknownEvent, AlreadyRewarded }
 
 /// <summary>
+/// The contract of a decision service's durable log, whatever stores it: a decision's task completes only once it is
+/// committed; a reward is recorded at most once per event (a second is <see cref="RewardStatus.AlreadyRewarded"/>, an
+/// unknown event <see cref="RewardStatus.UnknownEvent"/>) and its task completes once committed; every committed
+/// decision reads back in order with its reward. <see cref="DecisionLog"/> (SQLite, one process) and
+/// <see cref="PostgresDecisionLog"/> (PostgreSQL, shared by several instances) keep it; <see cref="DecisionLogs.Open"/>
+/// picks one from the log's name.
+/// </summary>
+public interface IDecisionLog : IDisposable
+{
+    /// <summary>Where the log is, for messages (a file path, or a PostgreSQL URL without its password).</summary>
+    string Describe { get; }
+    long DecisionCount { get; }
+    long RewardCount { get; }
+    Task AppendDecision(DecisionRecord record);
+    Task<(RewardStatus Status, DecisionRecord? Decision)> AppendReward(string eventId, float reward, long timestampMs, bool? terminal = null);
+    /// <summary>Every committed decision in log order, with its reward and terminal flag when they arrived.</summary>
+    IEnumerable<(DecisionRecord Decision, float? Reward, bool Terminal)> Steps();
+}
+
+/// <summary>Opens the log a service was given: a postgres:// (or postgresql://) URL or an Npgsql connection string, else a SQLite file.</summary>
+public static class DecisionLogs
+{
+    public static bool IsPostgres(string log) =>
+        log.StartsWith("postgres://", StringComparison.OrdinalIgnoreCase) || log.StartsWith("postgresql://", StringComparison.OrdinalIgnoreCase)
+        || log.Contains("Host=", StringComparison.OrdinalIgnoreCase);
+
+    public static IDecisionLog Open(string log, bool synchronousFull = true) =>
+        IsPostgres(log) ? PostgresDecisionLog.Open(log) : new DecisionLog(log, synchronousFull);
+}
+
+/// <summary>
 /// The durable log of a decision service: SQLite in WAL mode with synchronous=FULL, so a committed decision or reward
 /// survives a crash of the process (and of the machine). Writes go through one writer thread that commits whatever
 /// has queued up in one transaction (group commit) and completes each caller's task only after that commit: an
 /// acknowledged event is on disk. Readable by any SQLite tool (tables decisions and rewards; JSON text columns).
 /// </summary>
-public sealed class DecisionLog : IDisposable
+public sealed class DecisionLog : IDecisionLog
 {
+    public string Describe => Path;
+
+    public IEnumerable<(DecisionRecord Decision, float? Reward, bool Terminal)> Steps() => ReadSteps(Path);
+
     public string Path { get; }
     private readonly SqliteConnection _write;
     private readonly Channel<Op> _ops = Channel.CreateUnbounded<Op>(new UnboundedChannelOptions { SingleReader = true });
@@ -46,7 +81,7 @@ public sealed class DecisionLog : IDisposable
     private sealed record DecisionOp(DecisionRecord Record, TaskCompletionSource Done) : Op;
     private sealed record RewardOp(string EventId, float Reward, bool? Terminal, long TimestampMs, TaskCompletionSource<(RewardStatus, DecisionRecord?)> Done) : Op;
 
-    private static readonly JsonSerializerOptions Json = BanditPolicy.Json;
+    internal static readonly JsonSerializerOptions Json = BanditPolicy.Json;
 
     /// <summary>Opens (or creates) the log for this process alone: a log another process writes is refused (<see cref="ExclusiveLock"/> on PATH.lock).</summary>
     public DecisionLog(string path, bool synchronousFull = true)
@@ -130,10 +165,7 @@ public sealed class DecisionLog : IDisposable
                     {
                         case DecisionOp d:
                             var r = d.Record;
-                            Bind(insertDecision, ("$e", r.EventId), ("$t", r.TimestampMs), ("$c", JsonSerializer.Serialize(r.Context, Json)),
-                                ("$a", JsonSerializer.Serialize(r.Actions, Json)), ("$k", r.Chosen), ("$id", r.ActionId), ("$p", (double)r.Probability),
-                                ("$ps", JsonSerializer.Serialize(r.Probabilities, Json)), ("$pol", r.Policy),
-                                ("$lp", r.LogProb is { } lp ? lp : DBNull.Value), ("$ep", (object?)r.Episode ?? DBNull.Value));
+                            Bind(insertDecision, DecisionParameters(r));
                             insertDecision.ExecuteNonQuery();
                             newDecisions++;
                             break;
@@ -177,7 +209,8 @@ public sealed class DecisionLog : IDisposable
         else ((RewardOp)op).Done.TrySetException(e);
     }
 
-    private static DecisionRecord ReadDecision(SqliteDataReader rd) => new(
+    /// <summary>A decision from columns event_id, ts_ms, context, actions, chosen, probability, probabilities, policy, log_prob, episode (either backend).</summary>
+    internal static DecisionRecord ReadDecision(System.Data.Common.DbDataReader rd) => new(
         rd.GetString(0), Integer(rd, 1),
         JsonSerializer.Deserialize<float[]>(rd.GetString(2), Json)!,
         JsonSerializer.Deserialize<CandidateAction[]>(rd.GetString(3), Json)!,
@@ -190,18 +223,40 @@ public sealed class DecisionLog : IDisposable
     };
 
     /// <summary>A number column's value, refusing text or blobs (which SQLite would silently read as 0).</summary>
-    private static double Real(SqliteDataReader rd, int i)
+    internal static double Real(System.Data.Common.DbDataReader rd, int i)
     {
         var t = rd.GetFieldType(i);
         if (t != typeof(double) && t != typeof(long)) throw new FormatException($"column '{rd.GetName(i)}' holds {t.Name}, not a number");
         return rd.GetDouble(i);
     }
 
-    private static long Integer(SqliteDataReader rd, int i)
+    internal static long Integer(System.Data.Common.DbDataReader rd, int i)
     {
         if (rd.GetFieldType(i) != typeof(long)) throw new FormatException($"column '{rd.GetName(i)}' holds {rd.GetFieldType(i).Name}, not an integer");
         return rd.GetInt64(i);
     }
+
+    /// <summary>
+    /// The checks every reader of a log applies to a decision (either backend): its chosen index among its actions,
+    /// a probability in (0, 1], a finite reward and log-probability.
+    /// </summary>
+    internal static void Check(DecisionRecord d, float? reward, string source, long row)
+    {
+        if (reward is { } r && !float.IsFinite(r)) throw new DataException($"reward {r} is not finite", source, "rewards", row);
+        if (d.Actions is null || d.Actions.Length == 0 || (uint)d.Chosen >= (uint)d.Actions.Length)
+            throw new DataException($"chosen index {d.Chosen} is not one of its {d.Actions?.Length ?? 0} actions", source, "chosen", row);
+        if (!(d.Probability > 0 && d.Probability <= 1)) throw new DataException($"probability {d.Probability} is not in (0, 1]", source, "probability", row);
+        if (d.LogProb is { } lp && !double.IsFinite(lp)) throw new DataException($"log-probability {lp} is not finite", source, "log_prob", row);
+    }
+
+    /// <summary>The parameters of a decision's INSERT (either backend): $e, $t, $c, $a, $k, $id, $p, $ps, $pol, $lp, $ep.</summary>
+    internal static (string, object)[] DecisionParameters(DecisionRecord r) =>
+    [
+        ("$e", r.EventId), ("$t", r.TimestampMs), ("$c", JsonSerializer.Serialize(r.Context, Json)),
+        ("$a", JsonSerializer.Serialize(r.Actions, Json)), ("$k", (long)r.Chosen), ("$id", r.ActionId), ("$p", (double)r.Probability),
+        ("$ps", JsonSerializer.Serialize(r.Probabilities, Json)), ("$pol", r.Policy),
+        ("$lp", r.LogProb is { } lp ? lp : DBNull.Value), ("$ep", (object?)r.Episode ?? DBNull.Value),
+    ];
 
     /// <summary>
     /// Refuses a log file cut short (or padded): SQLite keeps no checksums, so a truncated last page would read as
@@ -270,11 +325,7 @@ public sealed class DecisionLog : IDisposable
                 {
                     throw new DataException($"unreadable decision ({e.Message.ReplaceLineEndings(" ")})", path, "decisions", row);
                 }
-                if (reward is { } r && !float.IsFinite(r)) throw new DataException($"reward {r} is not finite", path, "rewards", row);
-                if (d.Actions is null || d.Actions.Length == 0 || (uint)d.Chosen >= (uint)d.Actions.Length)
-                    throw new DataException($"chosen index {d.Chosen} is not one of its {d.Actions?.Length ?? 0} actions", path, "chosen", row);
-                if (!(d.Probability > 0 && d.Probability <= 1)) throw new DataException($"probability {d.Probability} is not in (0, 1]", path, "probability", row);
-                if (d.LogProb is { } lp && !double.IsFinite(lp)) throw new DataException($"log-probability {lp} is not finite", path, "log_prob", row);
+                Check(d, reward, path, row);
                 yield return (d, reward, terminal);
             }
         }
@@ -361,7 +412,8 @@ public sealed class DecisionLog : IDisposable
         int od = -1, ad = -1;
         bool? discrete = null;
         int actionCount = 0;
-        foreach (var (d, r, t) in ReadSteps(path))
+        using var pg = DecisionLogs.IsPostgres(path) ? PostgresDecisionLog.Open(path) : null;
+        foreach (var (d, r, t) in pg?.Steps() ?? ReadSteps(path))
         {
             row++;
             if (d.Episode is null) continue;

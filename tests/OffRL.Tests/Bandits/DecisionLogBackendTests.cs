@@ -1,0 +1,127 @@
+using System.Net;
+using System.Text;
+using System.Text.Json;
+using OffRL.Bandits;
+using OffRL.Service;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace OffRL.Tests.Bandits;
+
+/// <summary>
+/// Issue 24: one contract, two backends. The same requests against a service on a SQLite log and on a PostgreSQL log
+/// (a private server, <see cref="PostgresServer"/>): every acknowledged decision and reward reads back, rewards are
+/// idempotent, a restart replays the log into the learner; PostgreSQL also shares one log between two instances.
+/// </summary>
+[Collection("postgres")]
+public class DecisionLogBackendTests(PostgresServer pg, ITestOutputHelper output)
+{
+    private static async Task<(HttpStatusCode Code, JsonElement Body)> Post(HttpClient http, string path, string json)
+    {
+        using var resp = await http.PostAsync(path, new StringContent(json, Encoding.UTF8, "application/json"));
+        return (resp.StatusCode, JsonDocument.Parse(await resp.Content.ReadAsStringAsync()).RootElement.Clone());
+    }
+
+    private string? Log(string backend)
+    {
+        if (backend == "sqlite") return Path.Combine(Path.GetTempPath(), $"offrl-contract-{Guid.NewGuid():N}.db");
+        if (pg.Unavailable is { } why) { output.WriteLine($"skipped on PostgreSQL: {why}"); return null; }
+        return pg.NewDatabase();
+    }
+
+    [Theory]
+    [InlineData("sqlite")]
+    [InlineData("postgres")]
+    public async Task Same_contract_on_both_backends(string backend)
+    {
+        if (Log(backend) is not { } log) return;
+        string policy = Path.Combine(Path.GetTempPath(), $"offrl-contract-{Guid.NewGuid():N}.json");
+        BanditPolicy.Create(new BanditLearnerConfig { Algo = "squarecb" }, 2, ["a", "b", "c"]).Save(policy);
+        var options = new DecisionServiceOptions { PolicyPath = policy, LogPath = log, Urls = "http://127.0.0.1:0", Seed = 2 };
+        var acknowledged = new Dictionary<string, float>();
+        try
+        {
+            await using (var svc = await DecisionService.StartAsync(options))
+            {
+                using var http = new HttpClient { BaseAddress = new Uri(svc.Url) };
+                for (int i = 0; i < 40; i++)
+                {
+                    var (code, body) = await Post(http, "/decide", $$"""{"context": [{{i % 3}}, 1]}""");
+                    Assert.Equal(HttpStatusCode.OK, code);
+                    var id = body.GetProperty("event_id").GetString()!;
+                    if (i % 4 == 3) continue;   // some rewards never arrive
+                    (code, _) = await Post(http, "/reward", $$"""{"event_id": "{{id}}", "reward": {{i % 2}}}""");
+                    Assert.Equal(HttpStatusCode.OK, code);
+                    acknowledged[id] = i % 2;
+                }
+                var first = acknowledged.Keys.First();
+                Assert.Equal(HttpStatusCode.Conflict, (await Post(http, "/reward", $$"""{"event_id": "{{first}}", "reward": 1}""")).Code);
+                Assert.Equal(HttpStatusCode.NotFound, (await Post(http, "/reward", """{"event_id": "nope", "reward": 1}""")).Code);
+            }
+            // Restart on the same log: everything acknowledged is there and replayed into the learner.
+            await using (var svc = await DecisionService.StartAsync(options))
+            {
+                using var http = new HttpClient { BaseAddress = new Uri(svc.Url) };
+                var health = JsonDocument.Parse(await http.GetStringAsync("/health")).RootElement;
+                Assert.Equal(40, health.GetProperty("decisions").GetInt64());
+                Assert.Equal(acknowledged.Count, health.GetProperty("rewards").GetInt64());
+            }
+            using var read = DecisionLogs.Open(log);
+            var steps = read.Steps().ToList();
+            Assert.Equal(40, steps.Count);
+            foreach (var (id, r) in acknowledged) Assert.Equal(r, steps.Single(s => s.Decision.EventId == id).Reward);
+        }
+        finally
+        {
+            File.Delete(policy);
+            if (backend == "sqlite") foreach (var f in new[] { log, log + "-wal", log + "-shm", log + ".lock" }) try { File.Delete(f); } catch { }
+        }
+    }
+
+    [Fact]
+    public async Task Two_instances_share_one_postgres_log()
+    {
+        if (Log("postgres") is not { } log) return;
+        string policy = Path.Combine(Path.GetTempPath(), $"offrl-contract-{Guid.NewGuid():N}.json");
+        BanditPolicy.Create(new BanditLearnerConfig { Algo = "squarecb" }, 2, ["a", "b"]).Save(policy);
+        var options = new DecisionServiceOptions { PolicyPath = policy, LogPath = log, Urls = "http://127.0.0.1:0", Seed = 3 };
+        try
+        {
+            await using var a = await DecisionService.StartAsync(options);
+            await using var b = await DecisionService.StartAsync(options with { Seed = 4 });
+            using var ha = new HttpClient { BaseAddress = new Uri(a.Url) };
+            using var hb = new HttpClient { BaseAddress = new Uri(b.Url) };
+            var ids = new List<string>();
+            var tasks = Enumerable.Range(0, 40).Select(async i =>
+            {
+                var (code, body) = await Post(i % 2 == 0 ? ha : hb, "/decide", """{"context": [0.5, -1]}""");
+                Assert.Equal(HttpStatusCode.OK, code);
+                lock (ids) ids.Add(body.GetProperty("event_id").GetString()!);
+            });
+            await Task.WhenAll(tasks);
+            // A decision made by one instance is rewarded through the other, once.
+            foreach (var (id, i) in ids.Select((id, i) => (id, i)))
+                Assert.Equal(HttpStatusCode.OK, (await Post(i % 2 == 0 ? hb : ha, "/reward", $$"""{"event_id": "{{id}}", "reward": 1}""")).Code);
+            Assert.Equal(HttpStatusCode.Conflict, (await Post(ha, "/reward", $$"""{"event_id": "{{ids[1]}}", "reward": 0}""")).Code);
+            using var read = DecisionLogs.Open(log);
+            var steps = read.Steps().ToList();
+            Assert.Equal(40, steps.Count);
+            Assert.All(steps, s => Assert.Equal(1f, s.Reward));
+        }
+        finally { File.Delete(policy); }
+    }
+
+    [Fact]
+    public void Unreachable_postgres_is_one_clear_error_after_retries()
+    {
+        var saved = PostgresDecisionLog.Backoff;
+        PostgresDecisionLog.Backoff = [TimeSpan.FromMilliseconds(10), TimeSpan.FromMilliseconds(20)];
+        try
+        {
+            var ex = Assert.Throws<DataException>(() => DecisionLogs.Open("postgres://nobody@127.0.0.1:1/offrl"));
+            Assert.Contains("cannot reach PostgreSQL after 3 attempts", ex.Message);
+            Assert.Contains("127.0.0.1:1", ex.Message);
+        }
+        finally { PostgresDecisionLog.Backoff = saved; }
+    }
+}
