@@ -125,3 +125,92 @@ public class DecisionLogBackendTests(PostgresServer pg, ITestOutputHelper output
         finally { PostgresDecisionLog.Backoff = saved; }
     }
 }
+
+/// <summary>
+/// Issue 24: two `offrl serve` processes on one PostgreSQL log under load, one killed with SIGKILL: every decision
+/// and reward either instance acknowledged is in the log. Uses the CLI that `dotnet test OffRL.sln` builds.
+/// </summary>
+[Collection("postgres")]
+public class SharedLogCrashTests(PostgresServer pg, ITestOutputHelper output)
+{
+    private const string Token = "offrl-test-token-0123456789";
+
+    [Fact]
+    public async Task Killing_one_of_two_instances_loses_nothing_acknowledged()
+    {
+        if (pg.Unavailable is { } why) { output.WriteLine($"skipped: {why}"); return; }
+        var root = new DirectoryInfo(AppContext.BaseDirectory);
+        while (root is not null && !File.Exists(Path.Combine(root.FullName, "OffRL.sln"))) root = root.Parent;
+        var cli = root is null ? null : Path.Combine(root.FullName, "src", "OffRL.Cli", "bin", "Release", "net10.0", "OffRL.Cli.dll");
+        if (cli is null || !File.Exists(cli)) { output.WriteLine("skipped: the CLI is not built (dotnet build -c Release OffRL.sln)"); return; }
+        var log = pg.NewDatabase();
+        string policy = Path.Combine(Path.GetTempPath(), $"offrl-crash-{Guid.NewGuid():N}.json");
+        BanditPolicy.Create(new BanditLearnerConfig { Algo = "squarecb" }, 2, ["a", "b"]).Save(policy);
+        var servers = new List<System.Diagnostics.Process>();
+        try
+        {
+            var urls = new List<string>();
+            for (int i = 0; i < 2; i++)
+            {
+                int port;
+                using (var l = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0)) { l.Start(); port = ((IPEndPoint)l.LocalEndpoint).Port; l.Stop(); }
+                var psi = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+                foreach (var a in new[] { cli, "serve", "--policy", policy, "--log", log, "--urls", $"http://127.0.0.1:{port}", "--seed", i.ToString() }) psi.ArgumentList.Add(a);
+                psi.Environment["OFFRL_SERVE_TOKEN"] = Token;
+                var p = System.Diagnostics.Process.Start(psi)!;
+                p.OutputDataReceived += (_, _) => { }; p.ErrorDataReceived += (_, _) => { };
+                p.BeginOutputReadLine(); p.BeginErrorReadLine();
+                servers.Add(p);
+                urls.Add($"http://127.0.0.1:{port}");
+            }
+            foreach (var url in urls)
+            {
+                using var probe = new HttpClient();
+                for (int t = 0; ; t++)
+                {
+                    try { if ((await probe.GetAsync(url + "/health")).IsSuccessStatusCode) break; } catch (HttpRequestException) { }
+                    Assert.True(t < 300, $"{url} did not start");
+                    await Task.Delay(100);
+                }
+            }
+            var decisions = new System.Collections.Concurrent.ConcurrentBag<string>();
+            var rewards = new System.Collections.Concurrent.ConcurrentBag<string>();
+            using var stop = new CancellationTokenSource();
+            async Task Client(string url)
+            {
+                using var http = new HttpClient { BaseAddress = new Uri(url), Timeout = TimeSpan.FromSeconds(5) };
+                http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", Token);
+                while (!stop.IsCancellationRequested)
+                {
+                    try
+                    {
+                        using var d = await http.PostAsync("/decide", new StringContent("""{"context": [0.1, 0.2]}""", Encoding.UTF8, "application/json"));
+                        if (!d.IsSuccessStatusCode) continue;
+                        var id = JsonDocument.Parse(await d.Content.ReadAsStringAsync()).RootElement.GetProperty("event_id").GetString()!;
+                        decisions.Add(id);
+                        using var r = await http.PostAsync("/reward", new StringContent($$"""{"event_id": "{{id}}", "reward": 1}""", Encoding.UTF8, "application/json"));
+                        if (r.IsSuccessStatusCode) rewards.Add(id);
+                    }
+                    catch (Exception e) when (e is HttpRequestException or TaskCanceledException or IOException) { }   // the killed instance stops answering
+                }
+            }
+            var clients = urls.SelectMany(u => Enumerable.Range(0, 3).Select(_ => Client(u))).ToArray();
+            await Task.Delay(2000);
+            servers[0].Kill(entireProcessTree: true);   // SIGKILL under load; the other instance keeps serving
+            await Task.Delay(1000);
+            stop.Cancel();
+            await Task.WhenAll(clients);
+            Assert.True(decisions.Count > 50, $"only {decisions.Count} decisions acknowledged");
+            using var read = DecisionLogs.Open(log);
+            var logged = read.Steps().ToDictionary(s => s.Decision.EventId, s => s.Reward is not null);
+            Assert.All(decisions, id => Assert.True(logged.ContainsKey(id), $"acknowledged decision {id} is missing"));
+            Assert.All(rewards, id => Assert.True(logged[id], $"acknowledged reward of {id} is missing"));
+            output.WriteLine($"{decisions.Count} acknowledged decisions, {rewards.Count} rewards, all in the log ({logged.Count} logged)");
+        }
+        finally
+        {
+            foreach (var p in servers) { try { if (!p.HasExited) p.Kill(true); p.WaitForExit(); } catch { } p.Dispose(); }
+            File.Delete(policy);
+        }
+    }
+}
