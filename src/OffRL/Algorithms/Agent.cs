@@ -18,7 +18,16 @@ public abstract class Agent : IPolicy
     protected Rng Rng { get; }
     public abstract string Name { get; }
     public int ObservationDim { get; }
+    /// <summary>The space the networks act in (bounded continuous actions mapped to [-1, 1]).</summary>
     public Space ActionSpace { get; }
+
+    /// <summary>
+    /// What <see cref="Act"/> returns, for callers that see the agent as a policy (exploration around its actions,
+    /// OPE, rollouts): the environment's bounds when the preprocessing maps actions back to them, else
+    /// <see cref="ActionSpace"/>. Gaussian exploration clips at these bounds, not at [-1, 1].
+    /// </summary>
+    Space IPolicy.ActionSpace => ActionSpace is Box && Preprocessing.ActionLow is { } low && Preprocessing.ActionHigh is { } high
+        ? new Box(low, high) : ActionSpace;
     public int ActionDim => ActionSpace.Width;
     public long Updates { get; protected internal set; }
     /// <summary>The agent's config (validated); the trainer and the sampler read the shared fields from here.</summary>
