@@ -57,7 +57,7 @@ internal static class OpeCommand
 
     private static Command Rl()
     {
-        var dataset = new Option<string>("--dataset") { Description = "Dataset file with behavior_log_probs (offrl collect writes them)", Required = true };
+        var dataset = new Option<string>("--dataset") { Description = "Dataset file (behavior_log_probs, which offrl collect writes, needed by the importance-sampling estimators; fqe, mb and mis need none)", Required = true };
         var policy = new Option<string>("--policy") { Description = "Checkpoint folder of the target policy (offrl train --out)", Required = true };
         var sigma = new Option<double>("--sigma") { Description = "Continuous actions: std of the Gaussian around the policy's action", DefaultValueFactory = _ => 0.1 };
         var eps = new Option<double>("--epsilon") { Description = "Discrete actions: epsilon of the epsilon-greedy target", DefaultValueFactory = _ => 0.05 };
@@ -123,7 +123,7 @@ internal static class OpeCommand
     /// <summary><c>offrl select</c>: which checkpoint to ship, from the logged data alone (and judged in an environment when one is named).</summary>
     public static Command Select()
     {
-        var dataset = new Option<string>("--dataset") { Description = "Logged data, a file or a built-in name (behavior_log_probs needed by the importance-sampling estimators)", Required = true };
+        var dataset = new Option<string>("--dataset") { Description = "Logged data, a file or a built-in name (behavior_log_probs needed by the importance-sampling estimators; fqe, mb and mis need none)", Required = true };
         var candidates = new Option<string[]>("--candidates") { Description = "Checkpoint folders (offrl train --out), e.g. runs/*/", Required = true, AllowMultipleArgumentsPerToken = true };
         var est = new Option<string>("--estimators") { Description = "Comma-separated: " + string.Join(",", RlOpe.All) + "; the first ranks the table", DefaultValueFactory = _ => "fqe,dr,mis,mb" };
         var ks = new Option<string>("--k") { Description = "Comma-separated k of the top-k measures", DefaultValueFactory = _ => "1,3,5" };

@@ -13,8 +13,13 @@ public sealed class OpeData
     public Dataset Data { get; }
     public IProbabilisticPolicy Target { get; }
     public double Gamma { get; }
-    /// <summary>log pi(a_i|s_i) - log pi_0(a_i|s_i) per row.</summary>
+    /// <summary>log pi(a_i|s_i) - log pi_0(a_i|s_i) per row (NaN when the behavior policy is unknown).</summary>
     public double[] LogRatio { get; }
+    /// <summary>
+    /// Whether the behavior policy's log-probabilities are known (a behavior_log_probs column or a behavior policy):
+    /// the importance-sampling estimators need them; FQE, the model-based estimator and DualDICE-style MIS do not.
+    /// </summary>
+    public bool HasBehavior { get; }
     /// <summary>Discrete: pi(.|s_i) [rows, actions] and pi(.|s'_i). Continuous: null.</summary>
     public float[]? PiCurrent { get; }
     public float[]? PiNext { get; }
@@ -31,8 +36,7 @@ public sealed class OpeData
         if (gamma is <= 0 or > 1) throw new ArgumentOutOfRangeException(nameof(gamma), $"gamma must be in (0, 1], got {gamma}");
         if (target.ObservationDim != data.ObservationDim)
             throw new ArgumentException($"target policy takes {target.ObservationDim} observation values, the dataset has {data.ObservationDim}");
-        if (!data.HasBehaviorLogProbs && behavior is null)
-            throw new DataException("importance sampling needs the behavior policy's log-probabilities: the dataset has no behavior_log_probs column (collect with a known policy, or pass the behavior policy)", data.Info.Source, "behavior_log_probs");
+        HasBehavior = data.HasBehaviorLogProbs || behavior is not null;
         Data = data; Target = target; Gamma = gamma; Samples = samples;
         int n = data.Count, od = data.ObservationDim, ad = data.ActionDim;
         LogRatio = new double[n];
@@ -44,10 +48,14 @@ public sealed class OpeData
         for (int i = 0; i < n; i++)
         {
             var s = data.Observation(i);
-            double lb = behavior is not null ? behavior.LogProb(s, data.Action(i)) : data.BehaviorLogProbs[i];
-            double lt = target.LogProb(s, data.Action(i));
-            if (!double.IsFinite(lb)) throw new DataException($"behavior log-probability {lb} is not finite", data.Info.Source, "behavior_log_probs", i);
-            LogRatio[i] = lt - lb;
+            if (HasBehavior)
+            {
+                double lb = behavior is not null ? behavior.LogProb(s, data.Action(i)) : data.BehaviorLogProbs[i];
+                double lt = target.LogProb(s, data.Action(i));
+                if (!double.IsFinite(lb)) throw new DataException($"behavior log-probability {lb} is not finite", data.Info.Source, "behavior_log_probs", i + 1);
+                LogRatio[i] = lt - lb;
+            }
+            else LogRatio[i] = double.NaN;
             HasNext[i] = data.HasNext(i);
             var s2 = HasNext[i] ? data.NextObservation(i) : s;
             if (A > 0)
@@ -213,12 +221,17 @@ public static class RlOpe
         var o = options ?? new Options();
         var names = estimators.Select(e => e.ToLowerInvariant()).ToList();
         foreach (var e in names) if (!All.Contains(e)) throw new ArgumentException($"estimator '{e}': expected one of {string.Join(", ", All)}");
-        var cumW = TrajectoryIs.CumulativeWeights(d);
+        var weighted = names.Where(n => n is not ("fqe" or "mb" or "mis")).ToList();
+        if (weighted.Count > 0 && !d.HasBehavior)
+            throw new DataException($"{string.Join(", ", weighted)}: importance sampling needs the behavior policy's log-probabilities, and the dataset has no " +
+                "behavior_log_probs column (collect with a known policy, pass the behavior policy, or use fqe, mb and mis, which do not need them)",
+                File.Exists(d.Data.Info.Source) ? d.Data.Info.Source : null, "behavior_log_probs");   // a built-in dataset's source is a description, not a file
         int m = d.EpisodeCount;
+        var cumW = d.HasBehavior ? TrajectoryIs.CumulativeWeights(d) : new double[d.Data.Count];
         var finalW = new double[m];
         double maxW = 0;
         for (int e = 0; e < m; e++) { finalW[e] = cumW[d.Data.EpisodeStart(e) + d.Data.EpisodeLength(e) - 1]; maxW = Math.Max(maxW, finalW[e]); }
-        double ess = Confidence.EffectiveSampleSize(finalW);
+        double ess = d.HasBehavior ? Confidence.EffectiveSampleSize(finalW) : double.NaN;
         string? Warn(double essV, double maxV, int count) => essV < 0.01 * count || maxV > 0.1 * count
             ? $"heavy importance weights: effective sample size {essV:F1} of {count}, max weight {maxV:G4}; the interval may not cover the truth" : null;
 

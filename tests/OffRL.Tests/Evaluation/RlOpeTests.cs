@@ -203,7 +203,7 @@ public class RlOpeTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void DatasetWithoutBehaviorProbabilitiesIsRejected()
+    public void DatasetWithoutBehaviorProbabilitiesRunsOnlyTheEstimatorsThatNeedNone()
     {
         var mdp = new TabularMdp();
         var data = mdp.Sample(5, 1);
@@ -212,8 +212,15 @@ public class RlOpeTests(ITestOutputHelper output)
         {
             Observations = c.Observations, Actions = c.Actions, Rewards = c.Rewards, Terminals = c.Terminals, Timeouts = c.Timeouts, NextObservations = c.NextObservations,
         }, data.ObservationSpace, data.ActionSpace);
-        var ex = Assert.Throws<DataException>(() => new OpeData(stripped, mdp.Policy(mdp.Target), Gamma));
+        // Without behavior log-probabilities the importance-sampling estimators are refused by name; FQE and the
+        // model-based estimator, which never use the ratios, still run.
+        var d = new OpeData(stripped, mdp.Policy(mdp.Target), Gamma);
+        Assert.False(d.HasBehavior);
+        var ex = Assert.Throws<DataException>(() => RlOpe.Run(d, ["pdis", "fqe", "dr"]));
         Assert.Contains("behavior_log_probs", ex.Message);
+        Assert.Contains("pdis, dr", ex.Message);
+        var res = RlOpe.Run(d, ["fqe", "mb"], new RlOpe.Options(Fqe: new FqeConfig(Steps: 200)));
+        Assert.All(res, r => Assert.True(double.IsFinite(r.Estimate), $"{r.Estimator}: {r.Estimate}"));
     }
 }
 
