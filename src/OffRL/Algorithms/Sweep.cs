@@ -52,15 +52,15 @@ public static class Sweep
         string[] known = ["algorithms", "datasets", "seeds", "env", "steps", "eval_every", "eval_episodes", "checkpoint_every", "grid"];
         foreach (var (k, _) in root.Children)
             if (!known.Contains(Key(k, gridFile))) throw Bad(k, $"unknown entry (known: {string.Join(", ", known)})");
-        var algos = List(root, "algorithms", gridFile, required: true);
-        var datasets = List(root, "datasets", gridFile, required: true);
-        var seedNodes = Items(root, "seeds", gridFile);
+        var algos = List(root, "algorithms");
+        var datasets = List(root, "datasets");
+        var seedNodes = Items(root, "seeds");
         var seeds = seedNodes.Count == 0 ? [0UL] : seedNodes.Select(n => ulong.TryParse(Scalar(n, gridFile), CultureInfo.InvariantCulture, out var s) ? s : throw Bad(n, "a seed must be a non-negative integer")).ToList();
         string? env = root.Children.TryGetValue(new YamlScalarNode("env"), out var envNode) ? Scalar(envNode, gridFile) : null;
-        long steps = Number(root, "steps", 100_000, gridFile);
-        int evalEvery = (int)Number(root, "eval_every", Math.Min(5000, steps), gridFile);
-        int evalEpisodes = (int)Number(root, "eval_episodes", 10, gridFile);
-        int checkpointEvery = (int)Number(root, "checkpoint_every", Math.Max(1, steps / 10), gridFile);
+        long steps = Number(root, "steps", 100_000);
+        int evalEvery = (int)Number(root, "eval_every", Math.Min(5000, steps));
+        int evalEpisodes = (int)Number(root, "eval_episodes", 10);
+        int checkpointEvery = (int)Number(root, "checkpoint_every", Math.Max(1, steps / 10));
         var gridNode = root.Children.TryGetValue(new YamlScalarNode("grid"), out var g) ? g as YamlMappingNode ?? throw Bad(g, "grid must map algorithms to {field: [values]}") : null;
         if (gridNode is not null)
             foreach (var (a, _) in gridNode.Children)
@@ -109,18 +109,18 @@ public static class Sweep
 
         static string Key(YamlNode n, string file) => n is YamlScalarNode s && s.Value is { } v ? v : throw new DataException("keys must be plain names", file, null, n.Start.Line);
         DataException Bad(YamlNode n, string why) => new(why, gridFile, null, n.Start.Line);
-        List<YamlNode> Items(YamlMappingNode m, string key, string file) =>
+        List<YamlNode> Items(YamlMappingNode m, string key) =>
             !m.Children.TryGetValue(new YamlScalarNode(key), out var n) ? [] : n is YamlSequenceNode s ? s.Children.ToList() : [n];
-        List<string> List(YamlMappingNode m, string key, string file, bool required)
+        List<string> List(YamlMappingNode m, string key)
         {
-            var items = Items(m, key, file);
-            if (required && items.Count == 0) throw new DataException($"'{key}' is missing or empty", file);
-            return items.Select(i => Scalar(i, file)).ToList();
+            var items = Items(m, key);
+            if (items.Count == 0) throw new DataException($"'{key}' is missing or empty", gridFile);
+            return items.Select(i => Scalar(i, gridFile)).ToList();
         }
-        long Number(YamlMappingNode m, string key, long fallback, string file)
+        long Number(YamlMappingNode m, string key, long fallback)
         {
             if (!m.Children.TryGetValue(new YamlScalarNode(key), out var n)) return fallback;
-            return long.TryParse(Scalar(n, file), CultureInfo.InvariantCulture, out var v) && v >= 1 && v <= int.MaxValue
+            return long.TryParse(Scalar(n, gridFile), CultureInfo.InvariantCulture, out var v) && v >= 1 && v <= int.MaxValue
                 ? v : throw Bad(n, $"'{key}' must be a positive integer");
         }
     }

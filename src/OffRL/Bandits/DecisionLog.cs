@@ -297,37 +297,44 @@ public sealed class DecisionLog : IDecisionLog
         using var c = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Mode = SqliteOpenMode.ReadOnly, Pooling = false }.ToString());
         try { c.Open(); }
         catch (SqliteException e) { throw new DataException($"not a readable SQLite file ({e.Message})", path); }
-        using var cmd = Command(c, """
-            SELECT d.event_id, d.ts_ms, d.context, d.actions, d.chosen, d.probability, d.probabilities, d.policy, d.log_prob, d.episode,
-                   r.reward, r.terminal
-            FROM decisions d LEFT JOIN rewards r ON r.event_id = d.event_id ORDER BY d.seq
-            """);
+        using var cmd = Command(c, StepsQuery);
         SqliteDataReader rd;
         try { rd = cmd.ExecuteReader(); }
         catch (SqliteException e) { throw new DataException($"not an OffRL decision log ({e.Message})", path); }
         using (rd)
+            foreach (var step in ReadRows(rd, path)) yield return step;
+    }
+
+    /// <summary>Every decision in log order with its reward and terminal flag (either backend; read by <see cref="ReadRows"/>).</summary>
+    internal const string StepsQuery = """
+        SELECT d.event_id, d.ts_ms, d.context, d.actions, d.chosen, d.probability, d.probabilities, d.policy, d.log_prob, d.episode,
+               r.reward, r.terminal
+        FROM decisions d LEFT JOIN rewards r ON r.event_id = d.event_id ORDER BY d.seq
+        """;
+
+    /// <summary>The rows of <see cref="StepsQuery"/>, each read and checked (a bad row: its 1-based place in the log named).</summary>
+    internal static IEnumerable<(DecisionRecord Decision, float? Reward, bool Terminal)> ReadRows(System.Data.Common.DbDataReader rd, string source)
+    {
+        long row = 0;
+        while (true)
         {
-            long row = 0;
-            while (true)
+            row++;
+            DecisionRecord d;
+            float? reward;
+            bool terminal;
+            try
             {
-                row++;   // the decision's 1-based place in the log
-                DecisionRecord d;
-                float? reward;
-                bool terminal;
-                try
-                {
-                    if (!rd.Read()) break;
-                    d = ReadDecision(rd);
-                    reward = rd.IsDBNull(10) ? null : (float)Real(rd, 10);
-                    terminal = !rd.IsDBNull(11) && Integer(rd, 11) != 0;
-                }
-                catch (Exception e) when (e is JsonException or InvalidCastException or SqliteException or FormatException or InvalidOperationException)
-                {
-                    throw new DataException($"unreadable decision ({e.Message.ReplaceLineEndings(" ")})", path, "decisions", row);
-                }
-                Check(d, reward, path, row);
-                yield return (d, reward, terminal);
+                if (!rd.Read()) break;
+                d = ReadDecision(rd);
+                reward = rd.IsDBNull(10) ? null : (float)Real(rd, 10);
+                terminal = !rd.IsDBNull(11) && Integer(rd, 11) != 0;
             }
+            catch (Exception e) when (e is JsonException or InvalidCastException or System.Data.Common.DbException or FormatException or InvalidOperationException)
+            {
+                throw new DataException($"unreadable decision ({e.Message.ReplaceLineEndings(" ")})", source, "decisions", row);
+            }
+            Check(d, reward, source, row);
+            yield return (d, reward, terminal);
         }
     }
 

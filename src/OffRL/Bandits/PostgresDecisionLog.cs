@@ -161,32 +161,9 @@ public sealed class PostgresDecisionLog : IDecisionLog
     public IEnumerable<(DecisionRecord Decision, float? Reward, bool Terminal)> Steps()
     {
         using var c = _source.OpenConnection();
-        using var cmd = new NpgsqlCommand("""
-            SELECT d.event_id, d.ts_ms, d.context, d.actions, d.chosen, d.probability, d.probabilities, d.policy, d.log_prob, d.episode,
-                   r.reward, r.terminal
-            FROM decisions d LEFT JOIN rewards r ON r.event_id = d.event_id ORDER BY d.seq
-            """, c);
+        using var cmd = new NpgsqlCommand(DecisionLog.StepsQuery, c);
         using var rd = cmd.ExecuteReader();
-        long row = 0;
-        while (rd.Read())
-        {
-            row++;
-            DecisionRecord d;
-            float? reward;
-            bool terminal;
-            try
-            {
-                d = DecisionLog.ReadDecision(rd);
-                reward = rd.IsDBNull(10) ? null : (float)DecisionLog.Real(rd, 10);
-                terminal = !rd.IsDBNull(11) && DecisionLog.Integer(rd, 11) != 0;
-            }
-            catch (Exception e) when (e is System.Text.Json.JsonException or InvalidCastException or FormatException or InvalidOperationException)
-            {
-                throw new DataException($"unreadable decision ({e.Message.ReplaceLineEndings(" ")})", Describe, "decisions", row);
-            }
-            DecisionLog.Check(d, reward, Describe, row);
-            yield return (d, reward, terminal);
-        }
+        foreach (var step in DecisionLog.ReadRows(rd, Describe)) yield return step;
     }
 
     public void Dispose() => _source.Dispose();
