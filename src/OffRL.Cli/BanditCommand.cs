@@ -43,14 +43,15 @@ internal static class BanditCommand
     private static Command Init()
     {
         var lo = LearnerOptions();
-        var contextDim = new Option<int>("--context-dim") { Description = "Number of context features", Required = true };
+        var contextDim = new Option<int>("--context-dim") { Description = "Number of context features", Required = true }.InRange("[0, 100000]");
         var arms = new Option<string?>("--arms") { Description = "Comma-separated arm ids (one-hot action features)" };
-        var actionDim = new Option<int>("--action-dim") { Description = "Descriptive action features per candidate (instead of --arms)", DefaultValueFactory = _ => 0 };
+        var actionDim = new Option<int>("--action-dim") { Description = "Descriptive action features per candidate (instead of --arms)", DefaultValueFactory = _ => 0 }.InRange("[0, 100000]");
         var seed = new Option<ulong>("--seed") { DefaultValueFactory = _ => 0 };
         var output = new Option<string>("--out") { Description = "Policy file to write (JSON)", Required = true };
         var cmd = new Command("init", "Create an untrained bandit policy file to serve") { lo.Algo, lo.Oracle, lo.Config, lo.Set, contextDim, arms, actionDim, seed, output };
         cmd.SetAction(r =>
         {
+            new OffRL.IO.PathGuard().Input("--config", r.GetValue(lo.Config)).Output("--out", r.GetValue(output)).Check();
             var cfg = LearnerConfig(r, lo, r.GetValue(seed));
             var ids = r.GetValue(arms)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? [];
             if (ids.Length == 0 && r.GetValue(actionDim) <= 0) throw new ArgumentException("--arms or --action-dim: the policy needs arm ids or an action feature size");
@@ -68,8 +69,8 @@ internal static class BanditCommand
         var lo = LearnerOptions();
         var sim = new Option<string>("--sim") { Description = BanditSimulators.Names, DefaultValueFactory = _ => "synthetic" };
         var algos = new Option<string?>("--compare") { Description = "Comma-separated learners to compare (default: --algo only); 'uniform' is the random baseline" };
-        var steps = new Option<int>("--steps") { DefaultValueFactory = _ => 5000 };
-        var delay = new Option<double>("--delay") { Description = "Mean reward lag in decisions (payments default 50; -1 = the simulator's default)", DefaultValueFactory = _ => -1 };
+        var steps = new Option<int>("--steps") { Description = "Decisions per learner", DefaultValueFactory = _ => 5000 }.InRange("[1, 100000000]");
+        var delay = new Option<double>("--delay") { Description = "Mean reward lag in decisions (payments default 50; -1 = the simulator's default)", DefaultValueFactory = _ => -1 }.InRange("[-1, 1000000]");
         var seed = new Option<ulong>("--seed") { DefaultValueFactory = _ => 0 };
         var logsOut = new Option<string?>("--logs-out") { Description = "Write the (first) learner's logged decisions as bandit feedback CSV" };
         var policyOut = new Option<string?>("--policy-out") { Description = "Write the (first) learner's final policy file" };
@@ -80,7 +81,9 @@ internal static class BanditCommand
         cmd.SetAction(r =>
         {
             ulong s = r.GetValue(seed);
-            var names = r.GetValue(algos)?.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries) ?? [r.GetValue(lo.Algo)!];
+            new OffRL.IO.PathGuard().Input("--config", r.GetValue(lo.Config))
+                .Output("--logs-out", r.GetValue(logsOut)).Output("--policy-out", r.GetValue(policyOut)).Output("--plot", r.GetValue(plot)).Check();
+            var names = r.GetValue(algos) is { } compare ? Judged.Items("--compare", compare) : [r.GetValue(lo.Algo)!];
             var baseCfg = LearnerConfig(r, lo, s);
             var results = new List<(string Name, SimulationResult Result, BanditPolicy Policy)>();
             Console.WriteLine($"{"learner",-16} {"mean_reward",12} {"regret",10} {"regret/step (last 20%)",24} {"decisions/s",12}");
@@ -128,8 +131,8 @@ internal static class BanditCommand
         var logs = new Option<string>("--logs") { Description = "Logged bandit feedback: a decision log (.db), OffRL CSV, or an OBD campaign file", Required = true };
         var format = new Option<string?>("--format") { Description = "service, offrl or obd (default: service for .db/.sqlite, else offrl)" };
         var weighting = new Option<string>("--weighting") { Description = "ips or dr", DefaultValueFactory = _ => "ips" };
-        var lambda = new Option<double?>("--lambda") { Description = "Variance penalty (default: picked on a validation split)" };
-        var clip = new Option<double>("--clip") { Description = "Importance weight clip M", DefaultValueFactory = _ => 100 };
+        var lambda = new Option<double?>("--lambda") { Description = "Variance penalty (default: picked on a validation split)" }.InRange("[0, 1000000]");
+        var clip = new Option<double>("--clip") { Description = "Importance weight clip M", DefaultValueFactory = _ => 100 }.InRange("(0, 1000000000]");
         var selfNorm = new Option<bool>("--self-normalize") { Description = "Norm-POEM objective" };
         var model = new Option<string>("--reward-model") { Description = "ridge, logistic, mlp, mlp-logistic (DR weighting and the OPE report)", DefaultValueFactory = _ => "ridge" };
         var seed = new Option<ulong>("--seed") { DefaultValueFactory = _ => 0 };
@@ -140,6 +143,7 @@ internal static class BanditCommand
         cmd.SetAction(r =>
         {
             var path = r.GetValue(logs)!;
+            new OffRL.IO.PathGuard().Input("--logs", path).Output("--out", r.GetValue(output)).Check();
             var (data, arms) = BanditOpeJob.ReadLogs(path, r.GetValue(format));
             var cfg = new PoemConfig
             {
@@ -173,6 +177,7 @@ internal static class BanditCommand
         cmd.SetAction(r =>
         {
             string o = r.GetValue(output)!;
+            new OffRL.IO.PathGuard().Input("--log", r.GetValue(log)).Output("--out", o).Check();
             if (o.EndsWith(".parquet", StringComparison.OrdinalIgnoreCase))
                 Console.WriteLine($"wrote {o} ({DecisionLog.ExportParquet(r.GetValue(log)!, o)} decisions)");
             else
@@ -188,25 +193,32 @@ internal static class BanditCommand
     public static Command Serve()
     {
         var policy = new Option<string>("--policy") { Description = "Bandit policy file (offrl bandit init | learn | simulate --policy-out), or a trained RL checkpoint folder (offrl train --out; served at POST /act)", Required = true };
-        var sigma = new Option<double>("--exploration-sigma") { Description = "RL policies, continuous actions: std of the logged Gaussian exploration", DefaultValueFactory = _ => 0.1 };
-        var epsilon = new Option<double>("--epsilon") { Description = "RL policies, discrete actions: epsilon of the logged epsilon-greedy exploration", DefaultValueFactory = _ => 0.05 };
+        var sigma = new Option<double>("--exploration-sigma") { Description = "RL policies, continuous actions: std of the logged Gaussian exploration", DefaultValueFactory = _ => 0.1 }.InRange("(0, 1000]");
+        var epsilon = new Option<double>("--epsilon") { Description = "RL policies, discrete actions: epsilon of the logged epsilon-greedy exploration", DefaultValueFactory = _ => 0.05 }.InRange("[0, 1]");
         var urls = new Option<string>("--urls") { Description = "Address to listen on", DefaultValueFactory = _ => "http://127.0.0.1:5080" };
         var log = new Option<string>("--log") { Description = "Durable decision log: a SQLite file (WAL), or postgres://user:password@host:port/database shared by several instances", DefaultValueFactory = _ => "decisions.db" };
         var noLearn = new Option<bool>("--no-learn") { Description = "Serve the policy as is (no online learning, no replay)" };
         var sync = new Option<string>("--sync") { Description = "full (survives machine crashes) or normal (survives process crashes; faster)", DefaultValueFactory = _ => "full" };
         var seed = new Option<ulong>("--seed") { DefaultValueFactory = _ => 0 };
         var token = new Option<string?>("--token") { Description = "Bearer token required on every endpoint but /health (default: $OFFRL_SERVE_TOKEN; needed to listen beyond loopback)" };
-        var maxBody = new Option<long>("--max-body-bytes") { Description = "Largest request body (413 beyond)", DefaultValueFactory = _ => 1 << 20 };
-        var maxCandidates = new Option<int>("--max-candidates") { Description = "Most candidate actions per /decide", DefaultValueFactory = _ => 1000 };
-        var maxWidth = new Option<int>("--max-context-width") { Description = "Longest context or feature vector in a request", DefaultValueFactory = _ => 4096 };
-        var rewardMin = new Option<float>("--reward-min") { Description = "Smallest reward /reward accepts", DefaultValueFactory = _ => -1e6f };
-        var rewardMax = new Option<float>("--reward-max") { Description = "Largest reward /reward accepts", DefaultValueFactory = _ => 1e6f };
+        var maxBody = new Option<long>("--max-body-bytes") { Description = "Largest request body (413 beyond)", DefaultValueFactory = _ => 1 << 20 }.InRange("[64, 1073741824]");
+        var maxCandidates = new Option<int>("--max-candidates") { Description = "Most candidate actions per /decide", DefaultValueFactory = _ => 1000 }.InRange("[1, 1000000]");
+        var maxWidth = new Option<int>("--max-context-width") { Description = "Longest context or feature vector in a request", DefaultValueFactory = _ => 4096 }.InRange("[1, 1000000]");
+        var rewardMin = new Option<float>("--reward-min") { Description = "Smallest reward /reward accepts", DefaultValueFactory = _ => -1e6f }.InRange("[-1e30, 1e30]");
+        var rewardMax = new Option<float>("--reward-max") { Description = "Largest reward /reward accepts", DefaultValueFactory = _ => 1e6f }.InRange("[-1e30, 1e30]");
         var outOfRange = new Option<string>("--out-of-range") { Description = "reject (400) or clip a reward outside [--reward-min, --reward-max]", DefaultValueFactory = _ => "reject" };
         var cmd = new Command("serve", "Decision service: POST /decide (bandit policies) or POST /act (RL checkpoints), POST /reward, GET /health; every decision and reward logged durably")
             { policy, urls, log, noLearn, sync, seed, token, maxBody, maxCandidates, maxWidth, rewardMin, rewardMax, outOfRange, sigma, epsilon };
         cmd.SetAction(r =>
         {
             string s = r.GetValue(sync)!.ToLowerInvariant();
+            if (r.GetValue(rewardMin) >= r.GetValue(rewardMax))
+                throw new ArgumentException($"--reward-min ({r.GetValue(rewardMin)}) must be below --reward-max ({r.GetValue(rewardMax)})");
+            var logPath = r.GetValue(log)!;
+            // The log is written (appended to); it must not be the policy it serves, nor a file another process holds.
+            var guard = new OffRL.IO.PathGuard().Input("--policy", r.GetValue(policy));
+            if (!logPath.Contains("://", StringComparison.Ordinal)) guard.Output("--log", logPath);
+            guard.Check();
             if (s is not ("full" or "normal")) throw new ArgumentException($"--sync: '{s}' is not full or normal");
             var range = r.GetValue(outOfRange)!.ToLowerInvariant() switch
             {

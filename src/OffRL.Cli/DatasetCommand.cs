@@ -35,6 +35,8 @@ internal static class DatasetCommand
         cmd.SetAction(r =>
         {
             var path = r.GetValue(file)!;
+            var png = r.GetValue(plot) ?? (r.GetValue(plotDefault) ? path.TrimEnd('/') + ".returns.png" : null);
+            new OffRL.IO.PathGuard().Input("file", TrainCommand.DatasetPath(path, r.GetValue(seed))).Output("--plot", png).Check();
             // Built-in names (pendulum-medium-replay, hopper-medium, ...) are generated on first use, as in train.
             var d = Algorithms.Recipes.Open(path, seed: r.GetValue(seed), truncateTail: r.GetValue(TruncateTail), log: Console.Error.WriteLine, needEnv: false).Data;
             var s = DatasetStatistics.Compute(d, new QualityReference(r.GetValue(randomRet), r.GetValue(expertRet)), seed: r.GetValue(seed));
@@ -45,7 +47,6 @@ internal static class DatasetCommand
             Console.WriteLine($"  TQ {s.TrajectoryQuality:F3} ({(s.TrajectoryQualityIsReferenced ? "random/expert reference" : "dataset min/max")}), SACo {s.StateActionCoverage:F3} ({s.UniqueStateActionPairs} unique state-action cells)");
             Console.WriteLine($"  action divergence {s.ActionDivergence:F3}, transition diversity {s.TransitionDiversity:F3}, {s.BytesPerTransition:F0} bytes per transition");
             foreach (var p in d.Info.Processing) Console.WriteLine($"  note: {p}");
-            var png = r.GetValue(plot) ?? (r.GetValue(plotDefault) ? path.TrimEnd('/') + ".returns.png" : null);
             if (png is not null)
             {
                 DatasetStatistics.ReturnHistogramPng(d, png);
@@ -70,13 +71,14 @@ internal static class DatasetCommand
         var file = new Argument<string>("file") { Description = "Input dataset" };
         var target = new Option<CorruptionTarget>("--target") { Description = "What to corrupt", Required = true };
         var kind = new Option<CorruptionKind>("--kind") { Description = "Random, or Adversarial (rewards: -scale*r; observations/actions need a critic through the library API)", DefaultValueFactory = _ => CorruptionKind.Random };
-        var fraction = new Option<double>("--fraction") { Description = "Fraction of rows corrupted", DefaultValueFactory = _ => 0.3 };
-        var scale = new Option<float>("--scale") { Description = "Corruption scale epsilon", DefaultValueFactory = _ => 1f };
+        var fraction = new Option<double>("--fraction") { Description = "Fraction of rows corrupted", DefaultValueFactory = _ => 0.3 }.InRange("[0, 1]");
+        var scale = new Option<float>("--scale") { Description = "Corruption scale epsilon", DefaultValueFactory = _ => 1f }.InRange("[0, 1000000]");
         var seed = new Option<ulong>("--seed") { Description = "Random seed", DefaultValueFactory = _ => 0 };
         var output = new Option<string>("--out") { Description = "Output dataset (.parquet or .hdf5)", Required = true };
         var cmd = new Command("corrupt", "Corrupt a fraction of a dataset (Yang et al. 2024) for robustness studies") { file, target, kind, fraction, scale, seed, output, TruncateTail, Json };
         cmd.SetAction(r =>
         {
+            new OffRL.IO.PathGuard().Input("file", r.GetValue(file)).Output("--out", r.GetValue(output)).Check();
             var d = DatasetFile.Read(r.GetValue(file)!, r.GetValue(TruncateTail));
             var cfg = new CorruptionConfig(r.GetValue(target), r.GetValue(kind), r.GetValue(fraction), r.GetValue(scale), r.GetValue(seed));
             var (data, rep) = Corruption.Apply(d, cfg);
@@ -98,6 +100,7 @@ internal static class DatasetCommand
         cmd.SetAction(r =>
         {
             var path = r.GetValue(input)!;
+            new OffRL.IO.PathGuard().Input("input", TrainCommand.DatasetPath(path, 0)).Output("output", r.GetValue(output)).Check();
             Dataset d;
             if (path.EndsWith(".db", StringComparison.OrdinalIgnoreCase))
             {   // a served RL policy's steps as transitions with their behavior log-probabilities

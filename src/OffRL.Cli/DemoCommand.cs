@@ -16,7 +16,7 @@ internal static class DemoCommand
     public static Command Create()
     {
         var dataset = new Option<string>("--dataset") { Description = "Built-in dataset", DefaultValueFactory = _ => "pendulum-medium-replay" };
-        var steps = new Option<long>("--steps") { Description = "Gradient updates per algorithm", DefaultValueFactory = _ => 10_000 };
+        var steps = new Option<long>("--steps") { Description = "Gradient updates per algorithm", DefaultValueFactory = _ => 10_000 }.InRange("[1, 1000000000]");
         var seed = new Option<ulong>("--seed") { Description = "Random seed", DefaultValueFactory = _ => 0 };
         var outDir = new Option<string>("--out") { Description = "Folder for metrics, agents and the learning curve", DefaultValueFactory = _ => "offrl-demo" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object as the last line" };
@@ -25,9 +25,15 @@ internal static class DemoCommand
         return cmd;
     }
 
+    private static readonly string[] Algorithms = ["bc", "td3bc", "iql"];
+
     private static void Run(string datasetName, long steps, ulong seed, string outDir, bool json)
     {
         var total = Stopwatch.StartNew();
+        var png = Path.Combine(outDir, "learning-curve.png");
+        // Each algorithm's run folder is claimed as any run's (an earlier demo's files are replaced, nothing else is).
+        new OffRL.IO.PathGuard().Input("--dataset", TrainCommand.DatasetPath(datasetName, seed)).Output("--out", outDir).Check();
+        foreach (var algo in Algorithms) OffRL.IO.OutputFolder.CheckClaimable(Path.Combine(outDir, algo), resume: false, overwrite: true);
         Console.WriteLine($"== 1. dataset {datasetName} (built with OffRL's SAC on first use, then cached)");
         var (data, env) = Recipes.Open(datasetName, seed: seed);
         var ret = data.EpisodeReturns();
@@ -35,7 +41,7 @@ internal static class DemoCommand
         Console.WriteLine($"   {data.Count} transitions, {data.EpisodeCount} episodes, mean return {datasetMean:F1}");
 
         var rows = new List<(string Algo, TrainResult Result)>();
-        foreach (var algo in new[] { "bc", "td3bc", "iql" })
+        foreach (var algo in Algorithms)
         {
             Console.WriteLine($"== 2. {algo}: {steps} updates on {datasetName}, evaluated in {env}");
             var tc = new TrainerConfig(Steps: steps, EvalEvery: (int)Math.Max(1, steps / 10), EvalEpisodes: 10, Seed: seed, OutDir: Path.Combine(outDir, algo), LogEvery: 0, Overwrite: true);
@@ -48,7 +54,6 @@ internal static class DemoCommand
         Console.WriteLine($"{"dataset (behavior)",-22} {datasetMean,10:F1} {"",8} {Score(env, datasetMean),11} {"",10}");
         foreach (var (algo, res) in rows)
             Console.WriteLine($"{algo,-22} {res.Final.ReturnMean,10:F1} {res.Final.ReturnStd,8:F1} {Score(env, res.Final.ReturnMean),11} {res.UpdatesPerSecond,10:F0}");
-        var png = Path.Combine(outDir, "learning-curve.png");
         Plot(rows, datasetMean, datasetName, png);
         Console.WriteLine($"\nlearning curves: {png}; metrics and agents: {outDir}/<algo>/ ({total.Elapsed.TotalSeconds:F0} s in all)");
         if (json)

@@ -33,7 +33,7 @@ internal static class EnvCommand
     {
         var env = new Option<string>("--env") { Description = "Environment name or Gymnasium id", Required = true };
         var policy = new Option<string>("--policy") { Description = "random, or a checkpoint folder (offrl train --out; acts deterministically)", DefaultValueFactory = _ => "random" };
-        var episodes = new Option<int>("--episodes") { Description = "Episodes to run", DefaultValueFactory = _ => 10 };
+        var episodes = new Option<int>("--episodes") { Description = "Episodes to run", DefaultValueFactory = _ => 10 }.InRange("[1, 100000]");
         var seed = new Option<ulong>("--seed") { Description = "Seed of the first episode (episode k uses seed + k)", DefaultValueFactory = _ => 0 };
         var actions = new Option<string?>("--actions") { Description = "CSV of actions to replay (one row per step, one column per action dimension)" };
         var noResetNoise = new Option<bool>("--no-reset-noise") { Description = "Start from the model's rest state (environments with reset noise)" };

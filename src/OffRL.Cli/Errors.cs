@@ -12,6 +12,13 @@ internal static class Errors
 {
     public const int BadInput = 2, Failed = 1;
 
+    /// <summary>A command line the parser refused: its first error as one line, exit 2 (no help text).</summary>
+    public static int Usage(string message)
+    {
+        Console.Error.WriteLine($"error: {message.ReplaceLineEndings(" ").Trim()} (offrl COMMAND --help lists the options)");
+        return BadInput;
+    }
+
     public static int Report(Exception e, bool debug)
     {
         while (e is TargetInvocationException or AggregateException { InnerExceptions.Count: 1 } && e.InnerException is { } inner) e = inner;

@@ -18,6 +18,7 @@ internal static class ExportCommand
             if (!string.Equals(fmt, "onnx", StringComparison.OrdinalIgnoreCase))
                 throw new ArgumentException($"--format: '{fmt}' is not a known format (known: onnx)");
             var dir = r.GetValue(ckpt)!;
+            new OffRL.IO.PathGuard().Input("--checkpoint", dir).Output("--out", r.GetValue(output)).Check();
             var agent = AlgorithmRegistry.Load(dir);
             var path = r.GetValue(output)!;
             PolicyExport.WriteOnnx(agent, path, source: Path.GetFullPath(dir));

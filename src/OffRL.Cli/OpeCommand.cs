@@ -20,8 +20,8 @@ internal static class OpeCommand
 
     private static (Option<string> Ci, Option<int> Boot, Option<double> Alpha, Option<ulong> Seed, Option<string?> Plot, Option<bool> Json) Common() => (
         new Option<string>("--ci") { Description = "Interval: bootstrap, normal, t, hoeffding, bernstein (closed forms apply to mean-type estimators)", DefaultValueFactory = _ => "bootstrap" },
-        new Option<int>("--bootstrap") { Description = "Bootstrap resamples", DefaultValueFactory = _ => 1000 },
-        new Option<double>("--alpha") { Description = "1 - confidence level", DefaultValueFactory = _ => 0.05 },
+        new Option<int>("--bootstrap") { Description = "Bootstrap resamples", DefaultValueFactory = _ => 1000 }.InRange("[2, 1000000]"),
+        new Option<double>("--alpha") { Description = "1 - confidence level", DefaultValueFactory = _ => 0.05 }.InRange("(0, 1)"),
         new Option<ulong>("--seed") { Description = "Random seed (cross-fitting folds, bootstrap, fitted models)", DefaultValueFactory = _ => 0 },
         new Option<string?>("--plot") { Description = "PNG of the estimates with their intervals" },
         new Option<bool>("--json") { Description = "Print one JSON object as the last line" });
@@ -41,13 +41,15 @@ internal static class OpeCommand
         var campaign = new Option<string?>("--campaign") { Description = "Campaign rows of the target table (default: the logs' file name)" };
         var est = new Option<string>("--estimators") { Description = "Comma-separated: " + string.Join(",", BanditEstimator.All), DefaultValueFactory = _ => string.Join(",", BanditEstimator.All) };
         var model = new Option<string>("--reward-model") { Description = "ridge, logistic, mlp, mlp-logistic", DefaultValueFactory = _ => "logistic" };
-        var folds = new Option<int>("--folds") { Description = "Cross-fitting folds for the reward model", DefaultValueFactory = _ => 3 };
+        var folds = new Option<int>("--folds") { Description = "Cross-fitting folds for the reward model", DefaultValueFactory = _ => 3 }.InRange("[2, 100]");
         var (ci, boot, alpha, seed, plot, json) = Common();
         var cmd = new Command("bandit", "OPE on logged bandit feedback") { logs, format, target, campaign, est, model, folds, ci, boot, alpha, seed, plot, json };
         cmd.SetAction(r =>
         {
+            var tgt = r.GetValue(target)!;
+            new OffRL.IO.PathGuard().Input("--logs", r.GetValue(logs)).Input("--target", tgt == "uniform" ? null : tgt).Output("--plot", r.GetValue(plot)).Check();
             var res = BanditOpeJob.Run(new BanditOpeJob.Request(r.GetValue(logs)!, r.GetValue(format)!, r.GetValue(target)!, r.GetValue(campaign),
-                Split(r.GetValue(est)!), r.GetValue(model)!, r.GetValue(folds),
+                Judged.Names("--estimators", r.GetValue(est)!), r.GetValue(model)!, r.GetValue(folds),
                 new BanditOpe.Options(ParseCi(r.GetValue(ci)!), r.GetValue(alpha), r.GetValue(boot), r.GetValue(seed))));
             Console.WriteLine($"{res.Logs.Count} rows, {res.Logs.Actions} actions, {res.Logs.Positions} positions; logged mean reward {res.Logs.MeanReward():G4}");
             Report(res.Estimates, r.GetValue(plot), $"OPE of {r.GetValue(target)} on {Path.GetFileName(r.GetValue(logs))}", r.GetValue(json));
@@ -59,15 +61,13 @@ internal static class OpeCommand
     {
         var dataset = new Option<string>("--dataset") { Description = "Dataset file (behavior_log_probs, which offrl collect writes, needed by the importance-sampling estimators; fqe, mb and mis need none)", Required = true };
         var policy = new Option<string>("--policy") { Description = "Checkpoint folder of the target policy (offrl train --out)", Required = true };
-        var sigma = new Option<double>("--sigma") { Description = "Continuous actions: std of the Gaussian around the policy's action", DefaultValueFactory = _ => 0.1 };
-        var eps = new Option<double>("--epsilon") { Description = "Discrete actions: epsilon of the epsilon-greedy target", DefaultValueFactory = _ => 0.05 };
-        var gamma = new Option<double>("--gamma") { Description = "Discount", DefaultValueFactory = _ => 0.99 };
+        var (sigma, eps, gamma, fqeSteps) = TargetOptions("FQE gradient steps");
         var est = new Option<string>("--estimators") { Description = "Comma-separated: " + string.Join(",", RlOpe.All), DefaultValueFactory = _ => "pdis,snpdis,dr,wdr,fqe,mis" };
-        var fqeSteps = new Option<int>("--fqe-steps") { Description = "FQE gradient steps", DefaultValueFactory = _ => 20_000 };
         var (ci, boot, alpha, seed, plot, json) = Common();
         var cmd = new Command("rl", "OPE of a trained policy on logged trajectories") { dataset, policy, sigma, eps, gamma, est, fqeSteps, ci, boot, alpha, seed, plot, json };
         cmd.SetAction(r =>
         {
+            new OffRL.IO.PathGuard().Input("--dataset", r.GetValue(dataset)).Input("--policy", r.GetValue(policy)).Output("--plot", r.GetValue(plot)).Check();
             var data = DatasetFile.Read(r.GetValue(dataset)!, truncateTail: true);
             var agent = AlgorithmRegistry.Load(r.GetValue(policy)!, r.GetValue(seed));
             IProbabilisticPolicy target = data.DiscreteActions
@@ -75,7 +75,7 @@ internal static class OpeCommand
                 : new GaussianPolicy(agent, r.GetValue(sigma), r.GetValue(seed));
             var d = new OpeData(data, target, r.GetValue(gamma), seed: r.GetValue(seed));
             var progress = new Progress<string>(m => Console.Error.WriteLine(m));
-            var res = RlOpe.Run(d, Split(r.GetValue(est)!), new RlOpe.Options(ParseCi(r.GetValue(ci)!), r.GetValue(alpha), r.GetValue(boot), r.GetValue(seed),
+            var res = RlOpe.Run(d, Judged.Names("--estimators", r.GetValue(est)!), new RlOpe.Options(ParseCi(r.GetValue(ci)!), r.GetValue(alpha), r.GetValue(boot), r.GetValue(seed),
                 Fqe: new FqeConfig(Steps: r.GetValue(fqeSteps))), progress);
             Console.WriteLine($"{data.Count} transitions, {data.EpisodeCount} episodes; behavior discounted return {Enumerable.Range(0, d.EpisodeCount).Average(e => TrajectoryIs.DiscountedReturn(d, e)):G4}");
             Report(res, r.GetValue(plot), $"OPE of {agent.Name} on {Path.GetFileName(r.GetValue(dataset))}", r.GetValue(json));
@@ -83,7 +83,12 @@ internal static class OpeCommand
         return cmd;
     }
 
-    private static string[] Split(string s) => s.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+    /// <summary>The target policy's options (OPE of one policy and selection among many share them).</summary>
+    private static (Option<double> Sigma, Option<double> Epsilon, Option<double> Gamma, Option<int> FqeSteps) TargetOptions(string fqeDescription) => (
+        new Option<double>("--sigma") { Description = "Continuous actions: std of the Gaussian around the policy's action", DefaultValueFactory = _ => 0.1 }.InRange("(0, 1000]"),
+        new Option<double>("--epsilon") { Description = "Discrete actions: epsilon of the epsilon-greedy target", DefaultValueFactory = _ => 0.05 }.InRange("[0, 1]"),
+        new Option<double>("--gamma") { Description = "Discount", DefaultValueFactory = _ => 0.99 }.InRange("(0, 1]"),
+        new Option<int>("--fqe-steps") { Description = fqeDescription, DefaultValueFactory = _ => 20_000 }.InRange("[1, 100000000]"));
 
     private static void Report(List<OpeEstimate> res, string? plot, string title, bool json)
     {
@@ -126,26 +131,25 @@ internal static class OpeCommand
         var dataset = new Option<string>("--dataset") { Description = "Logged data, a file or a built-in name (behavior_log_probs needed by the importance-sampling estimators; fqe, mb and mis need none)", Required = true };
         var candidates = new Option<string[]>("--candidates") { Description = "Checkpoint folders (offrl train --out), e.g. runs/*/", Required = true, AllowMultipleArgumentsPerToken = true };
         var est = new Option<string>("--estimators") { Description = "Comma-separated: " + string.Join(",", RlOpe.All) + "; the first ranks the table", DefaultValueFactory = _ => "fqe,dr,mis,mb" };
-        var ks = new Option<string>("--k") { Description = "Comma-separated k of the top-k measures", DefaultValueFactory = _ => "1,3,5" };
+        var ks = new Option<string>("--k") { Description = "Comma-separated k of the top-k measures (each in [1, 1000])", DefaultValueFactory = _ => "1,3,5" };
         var env = new Option<string?>("--env") { Description = "Also roll the candidates out here and judge the selection (Regret@k, rank correlation, nMSE)" };
-        var episodes = new Option<int>("--episodes") { Description = "Episodes per candidate with --env", DefaultValueFactory = _ => 10 };
-        var sigma = new Option<double>("--sigma") { Description = "Continuous actions: std of the Gaussian around each candidate's action", DefaultValueFactory = _ => 0.1 };
-        var eps = new Option<double>("--epsilon") { Description = "Discrete actions: epsilon of the epsilon-greedy target", DefaultValueFactory = _ => 0.05 };
-        var gamma = new Option<double>("--gamma") { Description = "Discount", DefaultValueFactory = _ => 0.99 };
-        var fqeSteps = new Option<int>("--fqe-steps") { Description = "FQE gradient steps per candidate", DefaultValueFactory = _ => 20_000 };
+        var episodes = new Option<int>("--episodes") { Description = "Episodes per candidate with --env", DefaultValueFactory = _ => 10 }.InRange("[1, 100000]");
+        var (sigma, eps, gamma, fqeSteps) = TargetOptions("FQE gradient steps per candidate");
         var (ci, boot, alpha, seed, plot, json) = Common();
         plot.Description = "PNG: estimates with intervals per candidate (with --env: estimated against measured values)";
         var cmd = new Command("select", "Rank candidate checkpoints by OPE on logged data: values, intervals and SCOPE-RL's top-k risk-return measures")
             { dataset, candidates, est, ks, env, episodes, sigma, eps, gamma, fqeSteps, ci, boot, alpha, seed, plot, json };
         cmd.SetAction(r =>
         {
+            var guard = new OffRL.IO.PathGuard().Input("--dataset", TrainCommand.DatasetPath(r.GetValue(dataset), 0)).Output("--plot", r.GetValue(plot));
+            foreach (var c in r.GetValue(candidates)!) guard.Input("--candidates", c);
+            guard.Check();
+            int[] k = Judged.Integers("--k", r.GetValue(ks)!, "[1, 1000]");
+            var estimators = Judged.Names("--estimators", r.GetValue(est)!);
             var data = Recipes.Open(r.GetValue(dataset)!, needEnv: false).Data;
-            int[] k;
-            try { k = Split(r.GetValue(ks)!).Select(x => int.Parse(x, System.Globalization.CultureInfo.InvariantCulture)).ToArray(); }
-            catch (FormatException) { throw new ArgumentException($"--k: expected comma-separated positive integers, got '{r.GetValue(ks)}'"); }
             var o = new SelectionOptions
             {
-                Estimators = Split(r.GetValue(est)!), K = k, Env = r.GetValue(env), Episodes = r.GetValue(episodes), Sigma = r.GetValue(sigma),
+                Estimators = estimators, K = k, Env = r.GetValue(env), Episodes = r.GetValue(episodes), Sigma = r.GetValue(sigma),
                 Epsilon = r.GetValue(eps), Gamma = r.GetValue(gamma), FqeSteps = r.GetValue(fqeSteps), Ci = ParseCi(r.GetValue(ci)!),
                 Alpha = r.GetValue(alpha), BootstrapSamples = r.GetValue(boot), Seed = r.GetValue(seed),
             };

@@ -17,12 +17,15 @@ root.Subcommands.Add(OpeCommand.Select());
 root.Subcommands.Add(SweepCommand.Create());
 root.Subcommands.Add(BanditCommand.Create());
 root.Subcommands.Add(BanditCommand.Serve());
-var parsed = root.Parse(args);
+ParseResult? parsed = null;
 try
 {
+    parsed = root.Parse(args);
+    // Parse errors (an unknown option, a value of the wrong type or out of its range) go the one error path: one line, exit 2.
+    if (parsed.Errors.Count > 0) return Errors.Usage(parsed.Errors[0].Message);
     return parsed.Invoke(new InvocationConfiguration { EnableDefaultExceptionHandler = false });
 }
 catch (Exception e)
 {
-    return Errors.Report(e, parsed.GetValue(debug));
+    return Errors.Report(e, parsed?.GetValue(debug) ?? args.Contains("--debug"));
 }

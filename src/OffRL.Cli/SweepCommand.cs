@@ -21,13 +21,14 @@ internal static class SweepCommand
         var grid = new Argument<string>("grid") { Description = "Grid file (YAML): algorithms, datasets, seeds, grid of config fields, steps, ..." };
         var output = new Option<string>("--out") { Description = "Sweep folder (plan.json, slurm.sh, k8s-job.yaml; jobs/I/ as they run)", Required = true };
         var command = new Option<string>("--command") { Description = "How the cluster's nodes start OffRL, for the scripts", DefaultValueFactory = _ => "offrl" };
-        var parallel = new Option<int>("--parallelism") { Description = "Jobs at once in the Slurm array and the Kubernetes Job", DefaultValueFactory = _ => 4 };
+        var parallel = new Option<int>("--parallelism") { Description = "Jobs at once in the Slurm array and the Kubernetes Job", DefaultValueFactory = _ => 4 }.InRange("[1, 100000]");
         var image = new Option<string>("--image") { Description = "Container image for the Kubernetes Job", DefaultValueFactory = _ => "offrl:latest" };
         var cmd = new Command("plan", "Expand a grid file into numbered jobs, with a Slurm array script and a Kubernetes Indexed Job manifest") { grid, output, command, parallel, image };
         cmd.SetAction(r =>
         {
             var folder = r.GetValue(output)!;
-            var jobs = Sweep.Plan(r.GetValue(grid)!, folder, r.GetValue(command)!, Math.Max(1, r.GetValue(parallel)), r.GetValue(image)!);
+            new OffRL.IO.PathGuard().Input("grid", r.GetValue(grid)).Output("--out", folder).Check();
+            var jobs = Sweep.Plan(r.GetValue(grid)!, folder, r.GetValue(command)!, r.GetValue(parallel), r.GetValue(image)!);
             foreach (var j in jobs) Console.WriteLine($"job {j.Index,4}: {j.Config} on {j.Dataset}, seed {j.Seed}, {j.Steps} steps");
             Console.WriteLine($"{jobs.Count} jobs in {folder}: offrl sweep run {folder} --local --parallel 2 | sbatch {Path.Combine(folder, "slurm.sh")} | kubectl apply -f {Path.Combine(folder, "k8s-job.yaml")}");
             return 0;
@@ -38,9 +39,9 @@ internal static class SweepCommand
     private static Command RunCmd()
     {
         var folder = new Argument<string>("folder") { Description = "Sweep folder written by offrl sweep plan" };
-        var index = new Option<int?>("--index") { Description = "The job to run (default: SLURM_ARRAY_TASK_ID, else JOB_COMPLETION_INDEX)" };
+        var index = new Option<int?>("--index") { Description = "The job to run (default: SLURM_ARRAY_TASK_ID, else JOB_COMPLETION_INDEX)" }.InRange("[0, 100000000]");
         var local = new Option<bool>("--local") { Description = "Run every unfinished job here, as separate processes" };
-        var parallel = new Option<int>("--parallel") { Description = "With --local: processes at once (each gets cores / N engine threads)", DefaultValueFactory = _ => 1 };
+        var parallel = new Option<int>("--parallel") { Description = "With --local: processes at once (each gets cores / N engine threads)", DefaultValueFactory = _ => 1 }.InRange("[1, 1024]");
         var cmd = new Command("run", "Run one job of a sweep (finished jobs are skipped, a killed one resumes), or all of them here with --local") { folder, index, local, parallel };
         cmd.SetAction(r =>
         {
@@ -51,9 +52,7 @@ internal static class SweepCommand
                 Console.WriteLine($"job {res.Index}: {res.Config} on {res.Dataset}, seed {res.Seed}: return {res.ReturnMean:F1} ± {res.ReturnStd:F1} ({res.RunFolder})");
                 return 0;
             }
-            int n = r.GetValue(parallel);
-            if (n < 1) throw new ArgumentException($"--parallel: must be at least 1, got {n}");
-            return RunLocal(dir, n);
+            return RunLocal(dir, r.GetValue(parallel));
         });
         return cmd;
     }
@@ -114,9 +113,11 @@ internal static class SweepCommand
         cmd.SetAction(r =>
         {
             var dir = r.GetValue(folder)!;
+            var candidates = Path.Combine(dir, "candidates.txt");
+            new OffRL.IO.PathGuard().Input("folder", Path.Combine(dir, "plan.json")).Input("folder", Path.Combine(dir, "jobs"))
+                .Output("candidates", candidates).Output("--plot", r.GetValue(plot)).Check();
             Console.Write(Sweep.Report(dir, out var rows));
             var (done, _) = Sweep.Status(dir);
-            var candidates = Path.Combine(dir, "candidates.txt");
             OffRL.IO.AtomicFile.WriteAllText(candidates, string.Join('\n', done.Select(d => d.RunFolder)) + "\n");
             Console.WriteLine($"run folders of the finished jobs: {candidates} (offrl select --dataset D --candidates $(cat {candidates}))");
             if (r.GetValue(plot) is { } png && rows.Count > 0)

@@ -22,18 +22,18 @@ internal static class TrainCommand
         };
         var dataset = new Option<string?>("--dataset") { Description = "Built-in name (pendulum-medium-replay, ...) or a dataset file" };
         var env = new Option<string?>("--env") { Description = "Environment for evaluation (online: to train in)" };
-        var steps = new Option<long>("--steps") { Description = "Gradient updates (offline) or environment steps (online)", DefaultValueFactory = _ => 100_000 };
+        var steps = new Option<long>("--steps") { Description = "Gradient updates (offline) or environment steps (online)", DefaultValueFactory = _ => 100_000 }.InRange("[1, 1000000000000]");
         var seed = new Option<ulong>("--seed") { Description = "Random seed", DefaultValueFactory = _ => 0 };
         var datasetSeed = new Option<ulong>("--dataset-seed") { Description = "Seed of a built-in dataset (its own SAC run; independent of --seed, as D4RL's fixed datasets)", DefaultValueFactory = _ => 0 };
         var config = new Option<string?>("--config") { Description = "YAML or JSON file of config fields overriding the paper defaults (offrl list --fields ALGO names them)" };
         var set = new Option<string[]>("--set") { Description = "KEY=VALUE overriding one config field after --config (repeatable), e.g. --set batch_size=512 --set hidden=[64,64]" };
-        var evalEvery = new Option<int>("--eval-every") { Description = "Evaluate every N steps", DefaultValueFactory = _ => 5000 };
-        var evalEpisodes = new Option<int>("--eval-episodes") { Description = "Episodes per evaluation", DefaultValueFactory = _ => 10 };
+        var evalEvery = new Option<int>("--eval-every") { Description = "Evaluate every N steps", DefaultValueFactory = _ => 5000 }.InRange("[1, inf)");
+        var evalEpisodes = new Option<int>("--eval-episodes") { Description = "Episodes per evaluation", DefaultValueFactory = _ => 10 }.InRange("[1, 100000]");
         var outDir = new Option<string?>("--out") { Description = "Folder for metrics (CSV, JSON Lines) and the trained agent" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object as the last line" };
-        var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Write OUT/checkpoint every N steps (optimizer and RNG state; online runs also the replay buffer)", DefaultValueFactory = _ => 0 };
+        var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Write OUT/checkpoint every N steps (optimizer and RNG state; online runs also the replay buffer)", DefaultValueFactory = _ => 0 }.InRange("[0, inf)");
         var resume = new Option<string?>("--resume") { Description = "Continue from a checkpoint folder (an earlier run's OUT or OUT/checkpoint, offline or online); its metrics after the checkpoint's step are dropped" };
-        var overwrite = new Option<bool>("--overwrite") { Description = "Delete what an earlier run left in --out first (a non-empty --out needs --resume or --overwrite)" };
+        var overwrite = new Option<bool>("--overwrite") { Description = "Remove an earlier run's own files from --out first (agent, metrics, checkpoints; never other files). A folder holding an earlier run needs --resume or --overwrite" };
         var cmd = new Command("train", "Train an agent offline on a dataset or online in an environment") { algo, dataset, env, steps, seed, datasetSeed, config, set, evalEvery, evalEpisodes, outDir, json, checkpointEvery, resume, overwrite };
         cmd.SetAction(r =>
         {
@@ -41,6 +41,9 @@ internal static class TrainCommand
             var tc = new TrainerConfig(Steps: r.GetValue(steps), EvalEvery: r.GetValue(evalEvery), EvalEpisodes: r.GetValue(evalEpisodes), Seed: r.GetValue(seed), OutDir: r.GetValue(outDir),
                 CheckpointEvery: r.GetValue(checkpointEvery), ResumeFrom: r.GetValue(resume), Overwrite: r.GetValue(overwrite));
             tc.Validate();   // a bad option fails now, before a dataset is built or read
+            var dsOption = r.GetValue(dataset);
+            new IO.PathGuard().Input("--dataset", DatasetPath(dsOption, r.GetValue(datasetSeed))).Input("--config", r.GetValue(config))
+                .Output("--out", r.GetValue(outDir)).Check();
             var overrides = ConfigFile.Overrides(r.GetValue(config), r.GetValue(set));
             // A bad field fails now, naming the config file, before a dataset is built or read.
             ConfigFile.Naming(r.GetValue(config), r.GetValue(set), () => AlgorithmRegistry.Config(spec, overrides));
@@ -75,7 +78,7 @@ internal static class TrainCommand
     private static Command Eval()
     {
         var ckpt = new Option<string>("--checkpoint") { Description = "Folder written by offrl train --out", Required = true };
-        var episodes = new Option<int>("--episodes") { Description = "Episodes", DefaultValueFactory = _ => 10 };
+        var episodes = new Option<int>("--episodes") { Description = "Episodes", DefaultValueFactory = _ => 10 }.InRange("[1, 100000]");
         var env = new Option<string?>("--env") { Description = "Environment (default: the one it was trained for)" };
         var seed = new Option<ulong>("--seed") { Description = "Seed of the first episode", DefaultValueFactory = _ => 1_000_000 };
         var json = new Option<bool>("--json") { Description = "Print one JSON object as the last line" };
@@ -99,8 +102,8 @@ internal static class TrainCommand
     {
         var env = new Option<string>("--env") { Description = "Environment", Required = true };
         var policy = new Option<string>("--policy") { Description = "random, or a checkpoint folder", DefaultValueFactory = _ => "random" };
-        var steps = new Option<int>("--steps") { Description = "Transitions to collect", DefaultValueFactory = _ => 100_000 };
-        var noise = new Option<float>("--noise") { Description = "Std of Gaussian noise added to the policy's actions", DefaultValueFactory = _ => 0f };
+        var steps = new Option<int>("--steps") { Description = "Transitions to collect", DefaultValueFactory = _ => 100_000 }.InRange("[1, 1000000000]");
+        var noise = new Option<float>("--noise") { Description = "Std of Gaussian noise added to the policy's actions (0: none)", DefaultValueFactory = _ => 0f }.InRange("[0, 1000]");
         var seed = new Option<ulong>("--seed") { Description = "Random seed", DefaultValueFactory = _ => 0 };
         var output = new Option<string>("--out") { Description = "Output dataset (.parquet or .hdf5)", Required = true };
         var cmd = new Command("collect", "Roll out a policy and write the transitions as a dataset") { env, policy, steps, noise, seed, output };
@@ -109,6 +112,7 @@ internal static class TrainCommand
             IPolicy? pol = null;
             var p = r.GetValue(policy)!;
             var envName = r.GetValue(env)!;
+            new IO.PathGuard().Input("--policy", p == "random" ? null : p).Output("--out", r.GetValue(output)).Check();
             if (p != "random")
             {
                 var agent = AlgorithmRegistry.Load(p, r.GetValue(seed));
@@ -121,6 +125,10 @@ internal static class TrainCommand
         return cmd;
     }
 
+
+    /// <summary>The file a --dataset reads: the file given, or a built-in name's cache file (also an input: no --out may hold it).</summary>
+    internal static string? DatasetPath(string? nameOrFile, ulong seed) =>
+        nameOrFile is null ? null : Recipes.IsName(nameOrFile) && !File.Exists(nameOrFile) ? Recipes.CachePath(nameOrFile, seed) : nameOrFile;
 
     private static Command List()
     {

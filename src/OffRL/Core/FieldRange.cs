@@ -40,6 +40,14 @@ public sealed class FieldRangeAttribute : Attribute
 
     public bool Contains(double v) =>
         (LowOpen ? v > Low : v >= Low) && (HighOpen ? v < High : v <= High);
+
+    /// <summary>
+    /// Why <paramref name="v"/> is not accepted (not finite, or outside the interval), as the end of a sentence that
+    /// starts with what is judged: "must be in [1, inf), got 0"; null when it is accepted.
+    /// </summary>
+    public string? Judge(double v) =>
+        !double.IsFinite(v) ? $"must be a finite number in {Interval}, got {FieldRange.Format(v)}"
+        : !Contains(v) ? $"must be in {Interval}, got {FieldRange.Format(v)}" : null;
 }
 
 /// <summary>
@@ -102,7 +110,7 @@ public static class FieldRange
         return sb.ToString();
     }
 
-    private static string Format(double x) => x.ToString("G", CultureInfo.InvariantCulture);
+    internal static string Format(double x) => x.ToString("G", CultureInfo.InvariantCulture);
 
     private static ArgumentException Fail(Type type, string name, string what) =>
         new($"config: field '{name}' of {type.Name} {what}");

@@ -18,7 +18,11 @@ public static class ConfigFile
         WriteIndented = true,
         NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals,
         Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter() },
+        AllowDuplicateProperties = false,
     };
+
+    /// <summary>How OffRL parses JSON text it is given: a key given twice in one object is an error, never "last wins".</summary>
+    public static readonly JsonDocumentOptions DocumentOptions = new() { AllowDuplicateProperties = false };
 
     /// <summary>A config file (.json, else YAML) as a JSON object of field names to values.</summary>
     public static JsonElement Read(string path)
@@ -27,8 +31,11 @@ public static class ConfigFile
         var text = File.ReadAllText(path);
         if (path.EndsWith(".json", StringComparison.OrdinalIgnoreCase))
         {
-            try { return JsonDocument.Parse(text).RootElement.Clone(); }
-            catch (JsonException e) { throw new DataException($"not valid JSON: {e.Message}", path); }
+            JsonElement root;
+            try { root = JsonDocument.Parse(text, DocumentOptions).RootElement.Clone(); }
+            catch (JsonException e) { throw new DataException($"not valid JSON: {e.Message}", path, null, e.LineNumber is { } l ? l + 1 : -1); }
+            if (root.ValueKind == JsonValueKind.Object) RefuseVariants(root.EnumerateObject().Select(p => p.Name), path);
+            return root;
         }
         Dictionary<string, object?> yaml;
         try
@@ -42,6 +49,7 @@ public static class ConfigFile
             throw new DataException($"not a YAML map of field: value ({why})", path, null, e.Start.Line);
         }
         catch (InvalidOperationException e) { throw new DataException($"not a YAML map of field: value ({e.Message})", path); }
+        RefuseVariants(yaml.Keys, path);
         var json = JsonSerializer.Serialize(yaml.ToDictionary(kv => kv.Key, kv => Coerce(kv.Value)));
         return JsonDocument.Parse(json).RootElement.Clone();
     }
@@ -88,10 +96,13 @@ public static class ConfigFile
     public static JsonElement ParseSets(IEnumerable<string> sets)
     {
         var obj = new JsonObject();
+        var given = new Dictionary<string, string>();
         foreach (var s in sets)
         {
             int eq = s.IndexOf('=');
             if (eq <= 0) throw new ArgumentException($"--set: '{s}' is not KEY=VALUE");
+            if (!given.TryAdd(Norm(s[..eq]), s))
+                throw new ArgumentException($"--set: field '{Norm(s[..eq])}' is set twice ('{given[Norm(s[..eq])]}' and '{s}'); set each field once");
             string v = s[(eq + 1)..];
             JsonNode? node;
             try { node = JsonNode.Parse(v); } catch (JsonException) { node = JsonValue.Create(v); }
@@ -107,7 +118,12 @@ public static class ConfigFile
         void Add(JsonElement e)
         {
             if (e.ValueKind != JsonValueKind.Object) throw new ArgumentException("config: expected a map of field: value");
-            foreach (var p in e.EnumerateObject()) merged[p.Name] = JsonNode.Parse(p.Value.GetRawText());
+            foreach (var p in e.EnumerateObject())
+            {
+                // --set overrides the file's value of the same field, however either spells it.
+                if (FindField(merged, p.Name) is { } earlier) merged.Remove(earlier);
+                merged[p.Name] = JsonNode.Parse(p.Value.GetRawText());
+            }
         }
         if (file is not null) Add(Read(file));
         if (sets is { Count: > 0 }) Add(ParseSets(sets));
@@ -134,8 +150,11 @@ public static class ConfigFile
         if (overrides is not { } o) return defaults;
         var type = defaults.GetType();
         var node = JsonNode.Parse(JsonSerializer.Serialize(defaults, type, JsonOptions))!.AsObject();
+        var set = new Dictionary<string, string>();
         foreach (var p in o.EnumerateObject())
         {
+            if (!set.TryAdd(Norm(p.Name), p.Name))
+                throw new ArgumentException($"config: '{set[Norm(p.Name)]}' and '{p.Name}' set the same field of {type.Name}; set each field once");
             var key = FindField(node, p.Name)
                 ?? throw new ArgumentException($"config: '{p.Name}' is not a field of {type.Name} (fields: {string.Join(", ", node.Select(kv => Snake(kv.Key)))})");
             var value = JsonNode.Parse(p.Value.GetRawText());
@@ -155,9 +174,20 @@ public static class ConfigFile
 
     private static string? FindField(JsonObject node, string name)
     {
-        static string Norm(string n) => n.Replace("_", "").Replace("-", "").ToLowerInvariant();
         foreach (var kv in node) if (Norm(kv.Key) == Norm(name)) return kv.Key;
         return null;
+    }
+
+    /// <summary>A field name as matched: case, underscores and hyphens ignored (policy_freq = PolicyFreq = policy-freq).</summary>
+    private static string Norm(string n) => n.Trim().Replace("_", "").Replace("-", "").ToLowerInvariant();
+
+    /// <summary>Refuses two keys of one config that name the same field (tau and Tau, policy_freq and policyfreq).</summary>
+    private static void RefuseVariants(IEnumerable<string> keys, string path)
+    {
+        var seen = new Dictionary<string, string>();
+        foreach (var k in keys)
+            if (!seen.TryAdd(Norm(k), k))
+                throw new DataException($"keys '{seen[Norm(k)]}' and '{k}' name the same field; set each field once", path, k);
     }
 
     /// <summary>PascalCase field name as written in config files: ActorLr -> actor_lr.</summary>

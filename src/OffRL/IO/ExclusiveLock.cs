@@ -39,6 +39,28 @@ public sealed class ExclusiveLock : IDisposable
         return new ExclusiveLock(stream, full);
     }
 
+    /// <summary>
+    /// Who holds the lock at <paramref name="path"/> when a process (this one too) holds it: its owner line, or
+    /// "owner unknown"; null when the file does not exist or nobody holds it. Probing never creates the file.
+    /// </summary>
+    public static string? HolderOf(string path)
+    {
+        if (!File.Exists(path)) return null;
+        try
+        {
+            using var probe = new FileStream(path, FileMode.Open, FileAccess.ReadWrite, FileShare.None);
+            return null;
+        }
+        catch (FileNotFoundException) { return null; }
+        catch (DirectoryNotFoundException) { return null; }
+        catch (UnauthorizedAccessException) { return null; }
+        catch (IOException)
+        {
+            try { return File.ReadAllText(path + ".owner").Trim(); }
+            catch (IOException) { return "owner unknown"; }
+        }
+    }
+
     public void Dispose()
     {
         if (_disposed) return;
