@@ -36,14 +36,35 @@ public static class Rollout
         return Episodes(env, policy, episodes, seed, deterministic, gamma);
     }
 
+    /// <summary>
+    /// Refuses a policy that does not act in this environment: observation width, action kind and width, the number of
+    /// discrete actions, and continuous bounds (a policy trained to act in [-1, 1] would act wrongly in pendulum's [-2, 2]).
+    /// </summary>
+    public static void CheckFits(IEnv env, IPolicy policy)
+    {
+        if (policy.ObservationDim != env.ObservationSpace.Width)
+            throw new ArgumentException($"{env.Id}: observations have {env.ObservationSpace.Width} values, the policy expects {policy.ObservationDim}");
+        switch (policy.ActionSpace, env.ActionSpace)
+        {
+            case (Discrete p, Discrete e) when p.N != e.N:
+                throw new ArgumentException($"{env.Id}: takes {e.N} discrete actions, the policy chooses among {p.N}");
+            case (Box p, Box e) when p.Width != e.Width:
+                throw new ArgumentException($"{env.Id}: actions have {e.Width} values, the policy gives {p.Width}");
+            case (Box p, Box e) when p.IsBounded && e.IsBounded && !p.Equals(e):
+                throw new ArgumentException($"{env.Id}: takes actions in [{Bounds(e)}], the policy acts in [{Bounds(p)}] (it was trained for other bounds)");
+            case (Discrete, Box) or (Box, Discrete):
+                throw new ArgumentException($"{env.Id}: takes {env.ActionSpace} actions, the policy gives {policy.ActionSpace}");
+        }
+    }
+
+    private static string Bounds(Box b) =>
+        string.Join("; ", b.Low.Zip(b.High, (l, h) => FormattableString.Invariant($"{l:G4}, {h:G4}")).Take(3)) + (b.Width > 3 ? "; ..." : "");
+
     /// <summary>Runs the episodes; with <paramref name="gamma"/> each episode's discounted return is kept too (on-policy values for OPE).</summary>
     public static RolloutResult Episodes(IEnv env, IPolicy policy, int episodes, ulong seed, bool deterministic = true, double? gamma = null)
     {
         if (episodes < 1) throw new ArgumentException($"episodes: must be at least 1, got {episodes}");
-        if (policy.ObservationDim != env.ObservationSpace.Width)
-            throw new ArgumentException($"{env.Id}: observations have {env.ObservationSpace.Width} values, the policy expects {policy.ObservationDim}");
-        if (policy.ActionSpace.Width != env.ActionSpace.Width)
-            throw new ArgumentException($"{env.Id}: actions have {env.ActionSpace.Width} values, the policy gives {policy.ActionSpace.Width}");
+        CheckFits(env, policy);
         var obs = new float[env.ObservationSpace.Width];
         var act = new float[env.ActionSpace.Width];
         var returns = new double[episodes];
