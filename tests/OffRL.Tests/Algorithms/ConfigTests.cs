@@ -61,15 +61,19 @@ public class ConfigTests
         Assert.Equal([16, 16], c.Hidden);
     }
 
+    private static readonly OffRL.Data.Preprocessing PendulumBounds = new() { ActionLow = [-2f], ActionHigh = [2f] };
+
     [Fact]
     public void TheTrainersSamplerUsesTheAgentsBatchSizeAndDiscount()
     {
         var offline = new ProbeAgent(new ProbeConfig { BatchSize = 48, Gamma = 0.9f, NormalizeObservations = false });
+        offline.Preprocessing = PendulumBounds;   // evaluated in pendulum, whose torque is in [-2, 2]
         Trainer.FitOffline(offline, Pendulum, "pendulum", new TrainerConfig(Steps: 3, EvalEvery: 3, EvalEpisodes: 1, Progress: false));
         Assert.Equal([48, 48, 48], offline.Sizes);
         Assert.Equal([0.9f], offline.Discounts);   // pendulum episodes end by timeout only: gamma on every row
 
         var online = new ProbeAgent(new ProbeConfig { BatchSize = 7, Gamma = 0.5f, NormalizeObservations = false });
+        online.Preprocessing = PendulumBounds;
         Trainer.FitOnline(online, "pendulum", new TrainerConfig(Steps: 30, StartSteps: 20, ReplayCapacity: 100, EvalEvery: 30, EvalEpisodes: 1, Progress: false));
         Assert.All(online.Sizes, s => Assert.Equal(7, s));
         Assert.Equal([0.5f], online.Discounts);
