@@ -125,24 +125,99 @@ public abstract class Agent : IPolicy
         Safetensors.Write(Path.Combine(dir, "optimizers.safetensors"), tensors, meta);
     }
 
+    /// <summary>
+    /// Restore a checkpoint written by <see cref="SaveCheckpoint"/>. Every value read is checked before any is applied
+    /// to the optimizers; a missing, malformed or mis-sized one is a <see cref="DataException"/> naming the file and field.
+    /// </summary>
     public void LoadCheckpoint(string dir)
     {
-        Load(dir);
-        var (tensors, meta) = Safetensors.Read(Path.Combine(dir, "optimizers.safetensors"));
-        foreach (var (name, opt) in _optimizers)
+        var path = Path.Combine(dir, "optimizers.safetensors");
+        if (!File.Exists(path)) throw new DataException("missing: a checkpoint holds its optimizer state there (the folder is not a checkpoint, or is incomplete)", path);
+        Dictionary<string, Safetensors.Entry> tensors;
+        Dictionary<string, string> meta;
+        try { (tensors, meta) = Safetensors.Read(path); }
+        catch (InvalidDataException e) { throw new DataException(Unprefixed(e.Message, path), path); }
+        var steps = new long[_optimizers.Count];
+        var claimed = new HashSet<string>();
+        for (int i = 0; i < _optimizers.Count; i++)
         {
+            var (name, opt) = _optimizers[i];
             foreach (var (k, v) in opt.State())
             {
-                if (!tensors.TryGetValue($"{name}.{k}", out var e) || e.Data.Length != v.Length)
-                    throw new InvalidDataException($"{dir}: optimizer state '{name}.{k}' is missing or has the wrong size");
-                e.Data.CopyTo(v, 0);
+                var key = $"{name}.{k}";
+                if (!tensors.TryGetValue(key, out var e)) throw new DataException("missing (another algorithm's or config's checkpoint?)", path, key);
+                if (e.Data.Length != v.Length) throw new DataException($"has {e.Data.Length} values, this agent's optimizer has {v.Length} (another config's checkpoint?)", path, key);
+                int bad = Array.FindIndex(e.Data, x => !float.IsFinite(x));
+                if (bad >= 0) throw new DataException($"value {bad} is {e.Data[bad]}; optimizer state must be finite", path, key);
+                claimed.Add(key);
             }
-            opt.SetSteps(long.Parse(meta[$"{name}.steps"]));
+            steps[i] = MetaLong(meta, $"{name}.steps", path);
         }
-        Updates = long.Parse(meta["updates"]);
-        ExtraState = long.Parse(meta["extra"]);
-        Rng.SetState(JsonSerializer.Deserialize<RngState>(meta["rng"]));
+        foreach (var key in tensors.Keys)
+            if (!claimed.Contains(key)) throw new DataException($"is not state of this agent's optimizers ({string.Join(", ", _optimizers.Select(o => o.Name))}; another algorithm's or config's checkpoint?)", path, key);
+        long updates = MetaLong(meta, "updates", path);
+        long extra = MetaLong(meta, "extra", path);
+        var rng = ReadRngState(meta.TryGetValue("rng", out var rngJson) ? rngJson : throw new DataException("missing", path, "rng"), path, "rng");
+
+        Load(dir);
+        for (int i = 0; i < _optimizers.Count; i++)
+        {
+            var (name, opt) = _optimizers[i];
+            foreach (var (k, v) in opt.State()) tensors[$"{name}.{k}"].Data.CopyTo(v, 0);
+            opt.SetSteps(steps[i]);
+        }
+        Updates = updates;
+        ExtraState = extra;
+        Rng.SetState(rng);
     }
+
+    /// <summary>A non-negative integer of a checkpoint's metadata, or an error naming the file and key.</summary>
+    private static long MetaLong(Dictionary<string, string> meta, string key, string path)
+    {
+        if (!meta.TryGetValue(key, out var text)) throw new DataException("missing", path, key);
+        return long.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var v)
+            ? v : throw new DataException($"must be an integer >= 0, got '{text}'", path, key);
+    }
+
+    private static string Unprefixed(string message, string path) => message.StartsWith(path + ": ", StringComparison.Ordinal) ? message[(path.Length + 2)..] : message;
+
+    /// <summary>
+    /// A generator state saved as JSON (<see cref="RngState"/>'s fields S0..S3, HasSpare, Spare), checked to be one a
+    /// generator can be in (<see cref="Rng.Problem"/>); anything else is an error naming the file and field.
+    /// </summary>
+    internal static RngState ReadRngState(string json, string file, string field)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(json);
+            return ReadRngState(doc.RootElement, file, field);
+        }
+        catch (JsonException e) { throw new DataException($"not a generator state (JSON: {e.Message})", file, field); }
+    }
+
+    /// <inheritdoc cref="ReadRngState(string, string, string)"/>
+    internal static RngState ReadRngState(JsonElement e, string file, string field)
+    {
+        const string Shape = "must be a generator state {S0, S1, S2, S3: integers; HasSpare: true/false; Spare: number}";
+        if (e.ValueKind != JsonValueKind.Object) throw new DataException($"{Shape}, got {e.ValueKind}", file, field);
+        foreach (var p in e.EnumerateObject())
+            if (p.Name is not ("S0" or "S1" or "S2" or "S3" or "HasSpare" or "Spare")) throw new DataException($"{Shape}; '{p.Name}' is not one of them", file, field);
+        ulong Word(string name) => e.TryGetProperty(name, out var w) && w.ValueKind == JsonValueKind.Number && w.TryGetUInt64(out var x)
+            ? x : throw new DataException($"{Shape}; {name} is missing or not an integer in 0..2^64-1", file, field);
+        var s = new RngState(Word("S0"), Word("S1"), Word("S2"), Word("S3"),
+            e.TryGetProperty("HasSpare", out var h) && h.ValueKind is JsonValueKind.True or JsonValueKind.False ? h.GetBoolean()
+                : throw new DataException($"{Shape}; HasSpare is missing or not true/false", file, field),
+            e.TryGetProperty("Spare", out var sp) && sp.ValueKind == JsonValueKind.Number ? sp.GetDouble()
+                : throw new DataException($"{Shape}; Spare is missing or not a number", file, field));
+        if (Rng.Problem(s) is { } why) throw new DataException($"not a state a generator can be in: {why}", file, field);
+        return s;
+    }
+
+    /// <summary>
+    /// The agent.json format this OffRL writes: 1 (format_version; a file without it was written before versions, 0,
+    /// and reads the same). <see cref="AlgorithmRegistry.Load"/> refuses a newer one.
+    /// </summary>
+    public const int FormatVersion = 1;
 
     /// <summary>Save the networks (safetensors), the preprocessing and the agent's description with its config (JSON) into a folder.</summary>
     public void Save(string dir)
@@ -152,17 +227,38 @@ public abstract class Agent : IPolicy
         Preprocessing.Save(Path.Combine(dir, "preprocessing.json"));
         var meta = new Dictionary<string, object>
         {
-            ["algo"] = Name, ["updates"] = Updates, ["observation_dim"] = ObservationDim,
+            ["format_version"] = FormatVersion, ["algo"] = Name, ["updates"] = Updates, ["observation_dim"] = ObservationDim,
             ["action_space"] = ActionSpace, ["config"] = JsonSerializer.SerializeToElement(Config, Config.GetType(), Module.JsonOptions),
         };
         AtomicFile.WriteAllText(Path.Combine(dir, "agent.json"), JsonSerializer.Serialize(meta, Module.JsonOptions));
     }
 
     /// <summary>Load networks and preprocessing saved by <see cref="Save"/> into an agent built with the same config (<see cref="AlgorithmRegistry.Load"/> builds it).</summary>
+    /// <remarks>
+    /// Every file <see cref="Save"/> writes must be there: a folder without a module's safetensors or without
+    /// preprocessing.json is an incomplete checkpoint (acting without its normalizer would act on raw observations),
+    /// refused naming the missing file. Nothing is applied unless every file reads.
+    /// </remarks>
     public void Load(string dir)
     {
-        foreach (var (name, m) in Modules()) m.Load(Path.Combine(dir, name + ".safetensors"));
         var pre = Path.Combine(dir, "preprocessing.json");
-        if (File.Exists(pre)) Preprocessing = Preprocessing.Load(pre).Checked(ObservationDim, ActionSpace is Box ? ActionDim : 0, pre);
+        if (!File.Exists(pre))
+            throw new DataException("missing: every saved agent has one (its observation normalization and action scaling); the checkpoint folder is incomplete", pre);
+        Preprocessing loaded;
+        try { loaded = Preprocessing.Load(pre).Checked(ObservationDim, ActionSpace is Box ? ActionDim : 0, pre); }
+        catch (Exception e) when (e is JsonException or NotSupportedException or FormatException)
+        {
+            throw new DataException($"not a preprocessing file ({e.Message.ReplaceLineEndings(" ")})", pre);
+        }
+        var modules = Modules().ToList();
+        foreach (var (name, _) in modules)
+        {
+            var file = Path.Combine(dir, name + ".safetensors");
+            if (!File.Exists(file)) throw new DataException($"missing: {Name} saves its '{name}' network there; the checkpoint folder is incomplete", file);
+        }
+        var apply = new List<Action>(modules.Count);
+        foreach (var (name, m) in modules) apply.Add(m.ReadParameters(Path.Combine(dir, name + ".safetensors")));
+        foreach (var a in apply) a();
+        Preprocessing = loaded;
     }
 }

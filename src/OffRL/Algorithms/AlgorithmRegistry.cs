@@ -87,7 +87,9 @@ public static class AlgorithmRegistry
         JsonElement root;
         try { root = JsonDocument.Parse(File.ReadAllText(metaPath)).RootElement.Clone(); }
         catch (JsonException e) { throw new DataException($"not valid JSON: {e.Message}", metaPath); }
-        JsonElement Field(string f) => root.ValueKind == JsonValueKind.Object && root.TryGetProperty(f, out var v) ? v : throw new DataException("field is missing", metaPath, f);
+        if (root.ValueKind != JsonValueKind.Object) throw new DataException($"must be a JSON object (algo, config, ...), got {root.ValueKind}", metaPath);
+        JsonElement Field(string f) => root.TryGetProperty(f, out var v) ? v : throw new DataException("field is missing", metaPath, f);
+        CheckAgentFile(root, metaPath);
         Agent agent;
         string field = "algo";
         try
@@ -108,8 +110,49 @@ public static class AlgorithmRegistry
         agent.Load(dir);
         // How far it was trained (informational: selection tables, export metadata); a checkpoint's optimizer state
         // restores the exact counter when training resumes.
-        if (root.TryGetProperty("updates", out var u) && u.TryGetInt64(out var updates) && updates >= 0) agent.Updates = updates;
+        if (root.TryGetProperty("updates", out var u)) agent.Updates = u.GetInt64();
         return agent;
+    }
+
+    /// <summary>The top-level fields an agent.json may hold (<see cref="Agent.Save"/> writes them all).</summary>
+    private static readonly string[] AgentFileFields = ["format_version", "algo", "updates", "observation_dim", "action_space", "config"];
+
+    /// <summary>
+    /// The algorithm named by a saved agent's agent.json, after the checks every reader makes (<see cref="CheckAgentFile"/>):
+    /// what a resumed run compares with the agent it trains.
+    /// </summary>
+    public static string SavedAlgorithm(string dir)
+    {
+        var metaPath = Path.Combine(dir, "agent.json");
+        if (!File.Exists(metaPath)) throw new DataException("missing: the checkpoint folder is incomplete (every saved agent has one)", metaPath);
+        JsonElement root;
+        try { root = JsonDocument.Parse(File.ReadAllText(metaPath)).RootElement.Clone(); }
+        catch (JsonException e) { throw new DataException($"not valid JSON: {e.Message}", metaPath); }
+        if (root.ValueKind != JsonValueKind.Object) throw new DataException($"must be a JSON object (algo, config, ...), got {root.ValueKind}", metaPath);
+        CheckAgentFile(root, metaPath);
+        return root.TryGetProperty("algo", out var a) && a.ValueKind == JsonValueKind.String && a.GetString() is { Length: > 0 } algo
+            ? algo.Trim().ToLowerInvariant() : throw new DataException("missing or not an algorithm name", metaPath, "algo");
+    }
+
+    /// <summary>
+    /// The checks of an agent.json's top level: its format_version (absent: 0, written before versions; newer than
+    /// <see cref="Agent.FormatVersion"/>: refused, this OffRL cannot know what it means), no field this OffRL does not
+    /// write, and updates a non-negative integer.
+    /// </summary>
+    private static void CheckAgentFile(JsonElement root, string metaPath)
+    {
+        foreach (var p in root.EnumerateObject())
+            if (Array.IndexOf(AgentFileFields, p.Name) < 0)
+                throw new DataException($"unknown field (an agent.json holds {string.Join(", ", AgentFileFields)})", metaPath, p.Name);
+        if (root.TryGetProperty("format_version", out var fv))
+        {
+            if (fv.ValueKind != JsonValueKind.Number || !fv.TryGetInt32(out int version) || version < 0)
+                throw new DataException($"must be an integer >= 0, got {fv.GetRawText()}", metaPath, "format_version");
+            if (version > Agent.FormatVersion)
+                throw new DataException($"is {version}: the agent was saved by a newer OffRL (this one reads format_version up to {Agent.FormatVersion}); load it with that version", metaPath, "format_version");
+        }
+        if (root.TryGetProperty("updates", out var u) && (u.ValueKind != JsonValueKind.Number || !u.TryGetInt64(out var updates) || updates < 0))
+            throw new DataException($"must be an integer >= 0, got {u.GetRawText()}", metaPath, "updates");
     }
 
     /// <summary>

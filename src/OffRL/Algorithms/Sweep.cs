@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using OffRL.Envs;
 using OffRL.IO;
 using YamlDotNet.RepresentationModel;
 
@@ -35,6 +36,8 @@ public sealed record SweepResult(int Index, string Algo, string Dataset, string 
 public static class Sweep
 {
     public const string PlanFile = "plan.json";
+    /// <summary>The most jobs a grid may expand to unless it sets max_jobs.</summary>
+    public const long DefaultMaxJobs = 10_000;
     private static readonly JsonSerializerOptions Json = new(ConfigFile.JsonOptions) { WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.Never };
 
     /// <summary>The jobs of a grid file, validated against each algorithm's config (bad entries named by file and line).</summary>
@@ -49,30 +52,41 @@ public static class Sweep
         if (stream.Documents.Count != 1 || stream.Documents[0].RootNode is not YamlMappingNode root)
             throw new DataException("must be one YAML map (algorithms, datasets, seeds, grid, ...)", gridFile);
 
-        string[] known = ["algorithms", "datasets", "seeds", "env", "steps", "eval_every", "eval_episodes", "checkpoint_every", "grid"];
+        string[] known = ["algorithms", "datasets", "seeds", "env", "steps", "eval_every", "eval_episodes", "checkpoint_every", "max_jobs", "grid"];
         foreach (var (k, _) in root.Children)
             if (!known.Contains(Key(k, gridFile))) throw Bad(k, $"unknown entry (known: {string.Join(", ", known)})");
-        var algos = List(root, "algorithms");
-        var datasets = List(root, "datasets");
+        var algoNodes = NonEmpty(Items(root, "algorithms"), "algorithms");
+        var datasetNodes = NonEmpty(Items(root, "datasets"), "datasets");
+        var algos = algoNodes.Select(n => Scalar(n, gridFile)).ToList();
+        var datasets = datasetNodes.Select(n => Scalar(n, gridFile)).ToList();
+        Distinct(algoNodes.Select((n, i) => (algos[i].Trim().ToLowerInvariant(), n)), "algorithms");
+        Distinct(datasetNodes.Select((n, i) => (datasets[i], n)), "datasets");
         var seedNodes = Items(root, "seeds");
-        var seeds = seedNodes.Count == 0 ? [0UL] : seedNodes.Select(n => ulong.TryParse(Scalar(n, gridFile), CultureInfo.InvariantCulture, out var s) ? s : throw Bad(n, "a seed must be a non-negative integer")).ToList();
+        var seeds = seedNodes.Count == 0 ? [0UL] : seedNodes.Select(n => ulong.TryParse(Scalar(n, gridFile), NumberStyles.None, CultureInfo.InvariantCulture, out var s) ? s : throw Bad(n, "a seed must be a non-negative integer")).ToList();
+        Distinct(seedNodes.Select((n, i) => (seeds[i].ToString(CultureInfo.InvariantCulture), n)), "seeds");
         string? env = root.Children.TryGetValue(new YamlScalarNode("env"), out var envNode) ? Scalar(envNode, gridFile) : null;
         long steps = Number(root, "steps", 100_000);
         int evalEvery = (int)Number(root, "eval_every", Math.Min(5000, steps));
         int evalEpisodes = (int)Number(root, "eval_episodes", 10);
         int checkpointEvery = (int)Number(root, "checkpoint_every", Math.Max(1, steps / 10));
+        long maxJobs = Number(root, "max_jobs", DefaultMaxJobs);
         var gridNode = root.Children.TryGetValue(new YamlScalarNode("grid"), out var g) ? g as YamlMappingNode ?? throw Bad(g, "grid must map algorithms to {field: [values]}") : null;
         if (gridNode is not null)
             foreach (var (a, _) in gridNode.Children)
                 if (!algos.Contains(Key(a, gridFile))) throw Bad(a, $"grid for '{Key(a, gridFile)}', which is not in algorithms");
 
-        var jobs = new List<SweepJob>();
-        foreach (var algo in algos)
+        // Each algorithm's axes (field, values), read and checked for repeats; then the job count, computed before
+        // anything is expanded, so a grid of a million jobs is refused at once instead of filling memory and disk.
+        var specs = new List<(string Algo, AlgorithmSpec Spec, List<(string Field, List<(JsonElement Value, YamlNode Node)> Values)> Axes)>();
+        long count = 0;
+        bool overflow = false;
+        for (int i = 0; i < algos.Count; i++)
         {
+            var algo = algos[i];
             AlgorithmSpec spec;
             try { spec = AlgorithmRegistry.Find(algo); }
-            catch (ArgumentException e) { throw Bad(root.Children[new YamlScalarNode("algorithms")], e.Message.Replace("--algo: ", "")); }
-            if (spec.Mode != LearningMode.Offline) throw Bad(root.Children[new YamlScalarNode("algorithms")], $"'{algo}' learns online; a sweep runs offline algorithms");
+            catch (ArgumentException e) { throw Bad(algoNodes[i], e.Message.Replace("--algo: ", "")); }
+            if (spec.Mode != LearningMode.Offline) throw Bad(algoNodes[i], $"'{algo}' learns online; a sweep runs offline algorithms");
             var fields = AlgorithmRegistry.Fields(spec).Select(f => f.Field).ToHashSet();
             var axes = new List<(string Field, List<(JsonElement Value, YamlNode Node)> Values)>();
             if (gridNode is not null && gridNode.Children.TryGetValue(new YamlScalarNode(algo), out var an))
@@ -84,9 +98,29 @@ public static class Sweep
                     if (!fields.Contains(field)) throw Bad(f, $"'{field}' is not a config field of {algo} (offrl list --fields {algo})");
                     var values = vs is YamlSequenceNode seq ? seq.Children.ToList() : [vs];
                     if (values.Count == 0) throw Bad(f, $"grid.{algo}.{field} has no values");
-                    axes.Add((field, values.Select(v => (ToJson(v, gridFile), v)).ToList()));
+                    var parsed = values.Select(v => (Value: ToJson(v, gridFile), Node: v)).ToList();
+                    Distinct(parsed.Select(p => (p.Value.GetRawText(), p.Node)), $"grid.{algo}.{field}");
+                    axes.Add((field, parsed));
                 }
             }
+            long jobsOfAlgo = (long)datasets.Count * seeds.Count;
+            foreach (var (_, values) in axes)
+            {
+                try { jobsOfAlgo = checked(jobsOfAlgo * values.Count); }
+                catch (OverflowException) { overflow = true; }
+            }
+            try { count = checked(count + jobsOfAlgo); }
+            catch (OverflowException) { overflow = true; }
+            specs.Add((algo, spec, axes));
+        }
+        if (overflow || count > maxJobs)
+            throw new DataException($"the grid expands to {(overflow ? "more than 2^63" : count.ToString("N0", CultureInfo.InvariantCulture))} jobs, more than max_jobs " +
+                $"({maxJobs.ToString("N0", CultureInfo.InvariantCulture)}{(root.Children.ContainsKey(new YamlScalarNode("max_jobs")) ? "" : ", the default")}); " +
+                "shorten the value lists, or raise max_jobs if you mean to run them all", gridFile, "max_jobs");
+
+        var jobs = new List<SweepJob>((int)Math.Min(count, 1 << 16));
+        foreach (var (algo, spec, axes) in specs)
+        {
             // Every combination of the axes, each checked by building the algorithm's config (ranges, types).
             var combos = new List<Dictionary<string, JsonElement>> { new() };
             foreach (var (field, values) in axes)
@@ -105,18 +139,33 @@ public static class Sweep
             }
         }
         if (jobs.Count == 0) throw new DataException("the grid expands to no jobs", gridFile);
+
+        // The environment and the datasets must be ones a job can open: a misspelling fails here, not in every job.
+        if (env is not null)
+        {
+            try { EnvRegistry.Find(env); }
+            catch (ArgumentException e) { throw Bad(envNode!, e.Message); }
+        }
+        for (int i = 0; i < datasets.Count; i++)
+            if (!Recipes.IsName(datasets[i]) && !File.Exists(datasets[i]))
+                throw Bad(datasetNodes[i], $"dataset '{datasets[i]}' is neither a built-in name (ENV-KIND, e.g. pendulum-medium-replay) nor an existing file");
         return jobs;
+
+        // Refuses a list in which two items mean the same value (same seed, same config value...), naming the second.
+        void Distinct(IEnumerable<(string Value, YamlNode Node)> items, string list)
+        {
+            var seen = new Dictionary<string, YamlNode>();
+            foreach (var (value, node) in items)
+                if (!seen.TryAdd(value, node))
+                    throw Bad(node, $"{value} is in {list} twice (first at row {seen[value].Start.Line}); a repeated value would only run the same jobs again");
+        }
+        List<YamlNode> NonEmpty(List<YamlNode> items, string key) =>
+            items.Count > 0 ? items : throw new DataException($"'{key}' is missing or empty", gridFile);
 
         static string Key(YamlNode n, string file) => n is YamlScalarNode s && s.Value is { } v ? v : throw new DataException("keys must be plain names", file, null, n.Start.Line);
         DataException Bad(YamlNode n, string why) => new(why, gridFile, null, n.Start.Line);
         List<YamlNode> Items(YamlMappingNode m, string key) =>
             !m.Children.TryGetValue(new YamlScalarNode(key), out var n) ? [] : n is YamlSequenceNode s ? s.Children.ToList() : [n];
-        List<string> List(YamlMappingNode m, string key)
-        {
-            var items = Items(m, key);
-            if (items.Count == 0) throw new DataException($"'{key}' is missing or empty", gridFile);
-            return items.Select(i => Scalar(i, gridFile)).ToList();
-        }
         long Number(YamlMappingNode m, string key, long fallback)
         {
             if (!m.Children.TryGetValue(new YamlScalarNode(key), out var n)) return fallback;
@@ -151,6 +200,9 @@ public static class Sweep
     public static List<SweepJob> Plan(string gridFile, string folder, string command = "offrl", int parallelism = 4, string image = "offrl:latest")
     {
         var jobs = Expand(gridFile);
+        // A path is written into shell and YAML lines; a line break in one could not be.
+        if (Path.GetFullPath(folder).Any(char.IsControl)) throw new ArgumentException($"--out: the folder's path holds a control character (line break, tab...); use another folder");
+        if (command.Length == 0 || command.Any(char.IsControl)) throw new ArgumentException("--command: must be the path of the program that starts OffRL on the nodes, on one line");
         if (File.Exists(Path.Combine(folder, PlanFile)))
         {
             var old = Load(folder);
@@ -161,16 +213,23 @@ public static class Sweep
         AtomicFile.WriteAllText(Path.Combine(folder, PlanFile), JsonSerializer.Serialize(jobs, Json));
         AtomicFile.WriteAllText(Path.Combine(folder, "grid" + Path.GetExtension(gridFile)), File.ReadAllText(gridFile));
         string abs = Path.GetFullPath(folder);
+        string dir = ShellQuote(abs), exe = ShellQuote(command);
+        // sbatch reads #SBATCH lines itself (no shell quoting, % patterns), so the log path is not given there: the
+        // script sends its output to the job's folder, quoted like every path in it.
         AtomicFile.WriteAllText(Path.Combine(folder, "slurm.sh"), $"""
             #!/bin/bash
-            # One Slurm array task per sweep job: sbatch {Path.Combine(abs, "slurm.sh")}
+            # One Slurm array task per sweep job: sbatch {ShellQuote(Path.Combine(abs, "slurm.sh"))}
             # A finished job (jobs/I/result.json) is skipped; a killed one resumes from its checkpoint when resubmitted.
+            # Each task's output: jobs/I/slurm-ARRAYJOB_I.log in the sweep folder.
             #SBATCH --job-name=offrl-sweep
             #SBATCH --array=0-{jobs.Count - 1}%{parallelism}
             #SBATCH --cpus-per-task=2
-            #SBATCH --output={abs}/jobs/%a/slurm-%A_%a.log
-            mkdir -p {abs}/jobs/$SLURM_ARRAY_TASK_ID
-            exec {command} sweep run {abs}
+            #SBATCH --output=/dev/null
+            sweep={dir}
+            job="$sweep/jobs/$SLURM_ARRAY_TASK_ID"
+            mkdir -p "$job" || exit 1
+            exec >"$job/slurm-$SLURM_ARRAY_JOB_ID"_"$SLURM_ARRAY_TASK_ID.log" 2>&1
+            exec {exe} sweep run "$sweep"
 
             """);
         AtomicFile.WriteAllText(Path.Combine(folder, "k8s-job.yaml"), $$"""
@@ -190,12 +249,12 @@ public static class Sweep
                   restartPolicy: OnFailure
                   containers:
                   - name: offrl
-                    image: {{image}}
-                    command: ["{{command}}", "sweep", "run", "{{abs}}"]
+                    image: {{JsonSerializer.Serialize(image)}}
+                    command: [{{JsonSerializer.Serialize(command)}}, "sweep", "run", {{JsonSerializer.Serialize(abs)}}]
                     resources:
                       requests: {cpu: "2", memory: 4Gi}
                     volumeMounts:
-                    - {name: sweep, mountPath: "{{abs}}"}
+                    - {name: sweep, mountPath: {{JsonSerializer.Serialize(abs)}}}
                   volumes:
                   - name: sweep
                     persistentVolumeClaim: {claimName: offrl-sweep}
@@ -203,6 +262,12 @@ public static class Sweep
             """);
         return jobs;
     }
+
+    /// <summary>
+    /// A word for a POSIX shell that stands for <paramref name="text"/> exactly: single-quoted, each ' written '\''
+    /// (spaces, $, `, \ and quotes in a path are kept as they are).
+    /// </summary>
+    public static string ShellQuote(string text) => "'" + text.Replace("'", "'\\''") + "'";
 
     /// <summary>The jobs of a planned sweep folder.</summary>
     public static List<SweepJob> Load(string folder)

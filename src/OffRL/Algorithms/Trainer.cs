@@ -66,12 +66,16 @@ public static class Trainer
         using var folder = Claim(c);
         var samplerRng = new Rng(c.Seed ^ 0x5A5A5A5AUL);
         var sampler = Sampler(agent, new DatasetSource(data), samplerRng);
+        // Hashed once per run, only when a checkpoint records it or a resume compares it.
+        string? fingerprint = c.ResumeFrom is not null || c.CheckpointEvery > 0 ? Fingerprint(data) : null;
         long start = 0;
         if (c.ResumeFrom is { } resume)
         {
             var from = CheckpointFolder(resume);
+            var t = CheckResume(agent, from, c, online: false);
+            if (t.DatasetSha256 is { } saved && saved != fingerprint)
+                throw new ArgumentException($"--resume: the checkpoint was trained on a different dataset (or different preprocessing): sha256 {saved[..12]}..., this run's {fingerprint![..12]}... ({Path.Combine(from, "trainer.json")})");
             agent.LoadCheckpoint(from);
-            var t = ReadState(from);
             start = t.Step;
             samplerRng.SetState(t.SamplerRng);
         }
@@ -81,7 +85,7 @@ public static class Trainer
             checkpoint = step => WriteCheckpoint(Path.Combine(c.OutDir!, "checkpoint"), dir =>
             {
                 agent.SaveCheckpoint(dir);
-                File.WriteAllText(Path.Combine(dir, "trainer.json"), JsonSerializer.Serialize(new TrainerState(step, samplerRng.GetState())));
+                WriteState(dir, new TrainerState(step, samplerRng.GetState(), DatasetSha256: fingerprint));
             });
         }
         return Loop(agent, envName, c, null, _ => agent.Update(sampler.Sample()), start, checkpoint);
@@ -91,14 +95,89 @@ public static class Trainer
     internal static UniformSampler Sampler(Agent agent, ITransitionSource source, Rng rng) =>
         new(source, agent.Config.BatchSize, rng, agent.Config.Gamma);
 
-    private sealed record TrainerState(long Step, RngState SamplerRng, RngState? ActionRng = null);
+    /// <summary>
+    /// A checkpoint's trainer.json: the step reached, the generators' states, and what the run trained on (the
+    /// dataset's <see cref="Fingerprint"/>, or the environment of an online run), which a resume must match. A file
+    /// written before those were recorded has them null and resumes unchecked.
+    /// </summary>
+    private sealed record TrainerState(long Step, RngState SamplerRng, RngState? ActionRng = null, string? DatasetSha256 = null, string? Env = null);
 
+    private static readonly string[] StateFields = ["Step", "SamplerRng", "ActionRng", "DatasetSha256", "Env"];
+
+    private static void WriteState(string dir, TrainerState t) =>
+        File.WriteAllText(Path.Combine(dir, "trainer.json"), JsonSerializer.Serialize(t, StateJson));
+
+    private static readonly JsonSerializerOptions StateJson = new() { DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull };
+
+    /// <summary>A checkpoint's trainer.json, every field checked (an error names the file and field).</summary>
     private static TrainerState ReadState(string dir)
     {
         var path = Path.Combine(dir, "trainer.json");
         if (!File.Exists(path)) throw new DataException("checkpoint has no trainer.json (not a checkpoint folder?)", path);
-        try { return JsonSerializer.Deserialize<TrainerState>(File.ReadAllText(path)) ?? throw new DataException("is empty", path); }
+        JsonElement root;
+        try
+        {
+            using var doc = JsonDocument.Parse(File.ReadAllText(path));
+            root = doc.RootElement.Clone();
+        }
         catch (JsonException e) { throw new DataException($"not a trainer state: {e.Message}", path); }
+        if (root.ValueKind != JsonValueKind.Object) throw new DataException($"must be a JSON object ({string.Join(", ", StateFields)}), got {root.ValueKind}", path);
+        foreach (var p in root.EnumerateObject())
+            if (Array.IndexOf(StateFields, p.Name) < 0) throw new DataException($"unknown field (a trainer.json holds {string.Join(", ", StateFields)})", path, p.Name);
+        if (!root.TryGetProperty("Step", out var s) || s.ValueKind != JsonValueKind.Number || !s.TryGetInt64(out long step) || step < 0)
+            throw new DataException($"must be an integer >= 0 (the step the checkpoint was written at), got {(root.TryGetProperty("Step", out s) ? s.GetRawText() : "nothing")}", path, "Step");
+        if (!root.TryGetProperty("SamplerRng", out var sr)) throw new DataException("missing", path, "SamplerRng");
+        var sampler = Agent.ReadRngState(sr, path, "SamplerRng");
+        RngState? action = root.TryGetProperty("ActionRng", out var ar) && ar.ValueKind != JsonValueKind.Null ? Agent.ReadRngState(ar, path, "ActionRng") : null;
+        string? sha = null, env = null;
+        if (root.TryGetProperty("DatasetSha256", out var d) && d.ValueKind != JsonValueKind.Null)
+            sha = d.ValueKind == JsonValueKind.String && d.GetString() is { Length: 64 } h && h.All(char.IsAsciiHexDigitLower)
+                ? h : throw new DataException($"must be a SHA-256 as 64 lowercase hex digits, got {d.GetRawText()}", path, "DatasetSha256");
+        if (root.TryGetProperty("Env", out var en) && en.ValueKind != JsonValueKind.Null)
+            env = en.ValueKind == JsonValueKind.String && en.GetString() is { Length: > 0 } n ? n : throw new DataException($"must be an environment name, got {en.GetRawText()}", path, "Env");
+        return new TrainerState(step, sampler, action, sha, env);
+    }
+
+    /// <summary>
+    /// What a resume must match before anything is loaded or written: the checkpoint's files read (trainer.json
+    /// checked field by field), written by the same algorithm as the agent trained now, at a step no later than
+    /// the run's <c>--steps</c>, and of the same kind (online or offline). Returns the checkpoint's trainer state.
+    /// </summary>
+    private static TrainerState CheckResume(Agent agent, string from, TrainerConfig c, bool online)
+    {
+        var t = ReadState(from);
+        var trainerJson = Path.Combine(from, "trainer.json");
+        var algo = AlgorithmRegistry.SavedAlgorithm(from);
+        if (algo != agent.Name)
+            throw new ArgumentException($"--resume: the checkpoint is of {algo} ({Path.Combine(from, "agent.json")}), this run trains {agent.Name}");
+        if (c.Steps < t.Step)
+            throw new ArgumentException($"--steps: {c.Steps} is below the checkpoint's step {t.Step} ({trainerJson}); a resumed run continues to --steps, so pass at least {t.Step}");
+        if (online && t.ActionRng is null) throw new DataException("is an offline checkpoint (no replay buffer); resume it with a dataset", trainerJson);
+        if (!online && t.ActionRng is not null) throw new DataException("is an online checkpoint (it holds a replay buffer); resume it with --env, not a dataset", trainerJson);
+        return t;
+    }
+
+    /// <summary>
+    /// SHA-256 of the dataset a run trains on, as 64 lowercase hex digits: its sizes, then the raw bytes of the
+    /// observations, actions, rewards, terminals, timeouts and next observations (when it has them), in that order.
+    /// Two runs on the same data after the same preparation hash the same.
+    /// </summary>
+    internal static string Fingerprint(Dataset d)
+    {
+        using var h = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        Span<byte> sizes = stackalloc byte[16];
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(sizes, d.Count);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(sizes[4..], d.ObservationDim);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(sizes[8..], d.ActionDim);
+        System.Buffers.Binary.BinaryPrimitives.WriteInt32LittleEndian(sizes[12..], d.HasNextObservations ? 1 : 0);
+        h.AppendData(sizes);
+        h.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(d.Observations));
+        h.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(d.Actions));
+        h.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(d.Rewards));
+        h.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(d.Terminals));
+        h.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(d.Timeouts));
+        if (d.HasNextObservations) h.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(d.NextObservations));
+        return Convert.ToHexStringLower(h.GetHashAndReset());
     }
 
     /// <summary>The run's settings checked, then its output folder held for the run (null without one).</summary>
@@ -158,12 +237,15 @@ public static class Trainer
         var act = new float[env.ActionSpace.Width];
         var stored = new float[act.Length];
         long start = 0;
+        var envKey = EnvRegistry.Find(envName).Name;
         if (c.ResumeFrom is { } resume)
         {
             var from = CheckpointFolder(resume);
+            var t = CheckResume(agent, from, c, online: true);
+            if (t.Env is { } savedEnv && !string.Equals(savedEnv, envKey, StringComparison.OrdinalIgnoreCase))
+                throw new ArgumentException($"--resume: the checkpoint was trained in {savedEnv} ({Path.Combine(from, "trainer.json")}), this run's environment is {envKey}");
+            var actionRng = t.ActionRng!.Value;
             agent.LoadCheckpoint(from);
-            var t = ReadState(from);
-            if (t.ActionRng is not { } actionRng) throw new DataException("is an offline checkpoint (no replay buffer); resume it with a dataset", Path.Combine(from, "trainer.json"));
             start = t.Step;
             samplerRng.SetState(t.SamplerRng);
             rng.SetState(actionRng);
@@ -180,7 +262,7 @@ public static class Trainer
                 {
                     agent.SaveCheckpoint(dir);
                     buffer.Save(Path.Combine(dir, "replay.bin"));
-                    File.WriteAllText(Path.Combine(dir, "trainer.json"), JsonSerializer.Serialize(new TrainerState(step, samplerRng.GetState(), rng.GetState())));
+                    WriteState(dir, new TrainerState(step, samplerRng.GetState(), rng.GetState(), Env: envKey));
                 });
                 buffer.MarkTruncated();
                 env.Reset(EpisodeSeed(c, step), obs);

@@ -97,22 +97,33 @@ public abstract class Module
             AtomicFile.WriteAllText(path + ".json", JsonSerializer.Serialize(config, config.GetType(), JsonOptions));
     }
 
-    /// <summary>Load parameters saved by <see cref="Save"/>; names and shapes must match exactly.</summary>
-    public void Load(string path)
+    /// <summary>Load parameters saved by <see cref="Save"/>; names and shapes must match exactly and values be finite.</summary>
+    public void Load(string path) => ReadParameters(path)();
+
+    /// <summary>
+    /// Read and check a parameter file for this module without changing it; the returned action copies the values in.
+    /// A missing, extra or mis-shaped parameter, or a value that is not finite, is an error naming the file and parameter,
+    /// so a folder of several modules can be checked whole before any is changed.
+    /// </summary>
+    public Action ReadParameters(string path)
     {
         var (tensors, _) = Safetensors.Read(path);
         var mine = NamedParameters().ToList();
+        var targets = new List<(float[] From, float[] To)>(mine.Count);
         foreach (var (name, t) in mine)
         {
             if (!tensors.TryGetValue(name, out var e)) throw new InvalidDataException($"{path}: parameter '{name}' is missing");
             if (e.Shape != t.Shape) throw new InvalidDataException($"{path}: parameter '{name}' has shape {e.Shape}, the network expects {t.Shape}");
-            e.Data.CopyTo(t.Data, 0);
+            int bad = Array.FindIndex(e.Data, x => !float.IsFinite(x));
+            if (bad >= 0) throw new InvalidDataException($"{path}: parameter '{name}', value {bad} is {e.Data[bad]}; parameters must be finite");
+            targets.Add((e.Data, t.Data));
         }
         if (tensors.Count != mine.Count)
         {
             var extra = tensors.Keys.Except(mine.Select(m => m.Name)).First();
             throw new InvalidDataException($"{path}: parameter '{extra}' does not belong to this network");
         }
+        return () => { foreach (var (from, to) in targets) from.CopyTo(to, 0); };
     }
 
     /// <summary>Read a config saved next to a parameter file by <see cref="Save"/>.</summary>

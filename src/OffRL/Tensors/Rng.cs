@@ -139,7 +139,6 @@ public sealed class Rng
         return p;
     }
 
-    /// <summary>An independent generator derived from this one's stream.</summary>
     /// <summary>A draw on {0, 1, ...} with the given mean (geometric); always 0 when the mean is 0.</summary>
     public int Geometric(double mean)
     {
@@ -148,13 +147,28 @@ public sealed class Rng
         return (int)Math.Floor(Math.Log(1 - NextDouble()) / Math.Log(q));
     }
 
+    /// <summary>An independent generator derived from this one's stream.</summary>
     public Rng Fork() => new(NextULong());
+
+    /// <summary>Why <paramref name="s"/> is not a state a generator can be in (<see cref="SetState"/> refuses it), or null when it is.</summary>
+    public static string? Problem(RngState s)
+    {
+        if ((s.S0 | s.S1 | s.S2 | s.S3) == 0) return "all four words are zero (xoshiro256**'s forbidden state; a saved generator is never in it)";
+        if (s.HasSpare && !double.IsFinite(s.Spare)) return $"the cached normal draw is {s.Spare}; it must be finite";
+        return null;
+    }
 
     /// <summary>Full generator state, for checkpoints.</summary>
     public RngState GetState() => new(_s0, _s1, _s2, _s3, _hasSpare, _spareNormal);
 
+    /// <summary>
+    /// Restore a state from <see cref="GetState"/>. A state no generator can be in is refused: all four words zero
+    /// (xoshiro256**'s one forbidden state: it yields zeros forever, and normal draws never end) or a cached normal
+    /// draw that is not finite.
+    /// </summary>
     public void SetState(RngState s)
     {
+        if (Problem(s) is { } why) throw new ArgumentException($"rng state: {why}");
         (_s0, _s1, _s2, _s3, _hasSpare, _spareNormal) = (s.S0, s.S1, s.S2, s.S3, s.HasSpare, s.Spare);
     }
 }

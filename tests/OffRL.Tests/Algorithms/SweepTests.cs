@@ -89,3 +89,101 @@ public class SweepTests(PendulumDatasets data)
         finally { try { Directory.Delete(root, true); } catch { } }
     }
 }
+
+/// <summary>A sweep's grid file checked whole at plan time: its size before expanding, repeats, names of environments and datasets, and the scripts' quoting.</summary>
+public class SweepPlanSafetyTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "offrl-sweepplan-" + Guid.NewGuid().ToString("N"));
+    public void Dispose() { try { Directory.Delete(_dir, true); } catch { } }
+
+    private string Grid(string text)
+    {
+        Directory.CreateDirectory(_dir);
+        var path = Path.Combine(_dir, "grid.yaml");
+        File.WriteAllText(path, text);
+        return path;
+    }
+
+    private static string Ten(double from, double step) =>
+        "[" + string.Join(", ", Enumerable.Range(0, 10).Select(i => (from + i * step).ToString(System.Globalization.CultureInfo.InvariantCulture))) + "]";
+
+    [Fact]
+    public void AGridOfAMillionJobsIsRefusedBeforeItIsExpanded()
+    {
+        var grid = Grid($"""
+            algorithms: [iql]
+            datasets: [pendulum-medium-replay]
+            seeds: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
+            grid:
+              iql:
+                expectile: {Ten(0.5, 0.04)}
+                actor_lr: {Ten(1e-4, 1e-4)}
+                critic_lr: {Ten(1e-4, 1e-4)}
+                value_lr: {Ten(1e-4, 1e-4)}
+                tau: {Ten(0.001, 0.001)}
+            """);
+        var folder = Path.Combine(_dir, "sweep");
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var e = Assert.Throws<DataException>(() => Sweep.Plan(grid, folder));
+        Assert.True(clock.Elapsed.TotalSeconds < 5, $"took {clock.Elapsed.TotalSeconds:F1} s");
+        Assert.Equal(grid, e.File);
+        Assert.Equal("max_jobs", e.Field);
+        Assert.Contains("1,000,000 jobs, more than max_jobs (10,000, the default)", e.Message);
+        Assert.False(Directory.Exists(folder));
+        // Raised on purpose, the same grid is accepted up to its own limit.
+        File.WriteAllText(grid, File.ReadAllText(grid).Replace("seeds: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]", "seeds: [0]\nmax_jobs: 99999"));
+        Assert.Contains("100,000 jobs, more than max_jobs (99,999)", Assert.Throws<DataException>(() => Sweep.Expand(grid)).Message);
+    }
+
+    [Theory]
+    [InlineData("algorithms: [bc]\ndatasets: [pendulum-medium-replay]\nseeds: [0, 1,\n  0]\n", 4, "0 is in seeds twice (first at row 3)")]
+    [InlineData("algorithms: [bc]\ndatasets: [pendulum-medium-replay]\nseeds: [7, 07]\n", 3, "7 is in seeds twice")]
+    [InlineData("algorithms: [bc, td3bc]\ndatasets: [pendulum-medium-replay]\ngrid:\n  td3bc:\n    alpha:\n      - 2.5\n      - 2.5\n", 7, "2.5 is in grid.td3bc.alpha twice (first at row 6)")]
+    [InlineData("algorithms: [bc]\ndatasets:\n  - pendulum-medium-replay\n  - pendulum-medium-replay\n", 4, "is in datasets twice")]
+    [InlineData("algorithms: [bc, BC]\ndatasets: [pendulum-medium-replay]\n", 1, "is in algorithms twice")]
+    [InlineData("algorithms: [bc]\ndatasets: [pendulum-medium-replay]\nenv: pendulm\n", 3, "unknown environment 'pendulm'")]
+    [InlineData("algorithms: [bc]\ndatasets:\n  - pendulum-medium-replay\n  - pendulum-mediun-replay\n", 4, "dataset 'pendulum-mediun-replay' is neither a built-in name")]
+    [InlineData("algorithms: [bc]\ndatasets: [pendulum-medium-replay]\nseeds: [0]\nseeds: [1]\n", 4, "uplicate key")]
+    public void ARepeatedOrUnknownValueIsRefusedNamingTheFileAndLine(string text, int row, string expected)
+    {
+        var grid = Grid(text);
+        var folder = Path.Combine(_dir, "sweep");
+        var e = Assert.Throws<DataException>(() => Sweep.Plan(grid, folder));
+        Assert.Equal(grid, e.File);
+        Assert.Equal(row, e.Row);
+        Assert.Contains(expected, e.Message);
+        Assert.False(Directory.Exists(folder));
+    }
+
+    [Fact]
+    public void TheSlurmScriptQuotesTheFolderAndTheCommand()
+    {
+        if (!File.Exists("/bin/bash")) return;
+        var grid = Grid("algorithms: [bc]\ndatasets: [pendulum-medium-replay]\nseeds: [0, 1]\n");
+        // A folder and a program whose paths hold a space, a $, a quote and a backquote.
+        var odd = Path.Combine(_dir, "my $HOME 'runs' `x`");
+        var folder = Path.Combine(odd, "sweep");
+        var program = Path.Combine(odd, "bin dir", "off rl");
+        Directory.CreateDirectory(Path.GetDirectoryName(program)!);
+        var argsFile = Path.Combine(_dir, "args.txt");
+        File.WriteAllText(program, $"#!/bin/bash\nprintf '%s\\n' \"$@\" > '{argsFile}'\necho ran\n");
+        File.SetUnixFileMode(program, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        Sweep.Plan(grid, folder, program);
+
+        var psi = new System.Diagnostics.ProcessStartInfo("/bin/bash", [Path.Combine(folder, "slurm.sh")]) { RedirectStandardError = true };
+        psi.Environment["SLURM_ARRAY_TASK_ID"] = "1";
+        psi.Environment["SLURM_ARRAY_JOB_ID"] = "42";
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        var err = p.StandardError.ReadToEnd();
+        Assert.True(p.WaitForExit(30_000));
+        Assert.True(p.ExitCode == 0, err);
+        Assert.Equal(["sweep", "run", Path.GetFullPath(folder)], File.ReadAllLines(argsFile));
+        Assert.Equal("ran", File.ReadAllText(Path.Combine(folder, "jobs", "1", "slurm-42_1.log")).Trim());
+        // The Kubernetes manifest holds the same paths as YAML strings.
+        var k8s = new YamlDotNet.RepresentationModel.YamlStream();
+        k8s.Load(new StringReader(File.ReadAllText(Path.Combine(folder, "k8s-job.yaml"))));
+        var container = (YamlDotNet.RepresentationModel.YamlMappingNode)((YamlDotNet.RepresentationModel.YamlSequenceNode)k8s.Documents[0].RootNode["spec"]["template"]["spec"]["containers"])[0];
+        var command = ((YamlDotNet.RepresentationModel.YamlSequenceNode)container["command"]).Select(n => ((YamlDotNet.RepresentationModel.YamlScalarNode)n).Value!).ToArray();
+        Assert.Equal([program, "sweep", "run", Path.GetFullPath(folder)], command);
+    }
+}

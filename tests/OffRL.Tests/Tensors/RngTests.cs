@@ -58,4 +58,19 @@ public class RngTests
         Assert.Throws<ArgumentException>(() => r.Categorical([0f, 0f]));
         Assert.Contains("weight 1", Assert.Throws<ArgumentException>(() => r.Categorical([1f, float.NaN])).Message);
     }
+
+    [Fact]
+    public void AStateNoGeneratorCanBeInIsRefusedAndLeavesTheGeneratorAsItWas()
+    {
+        var r = new Rng(9);
+        var before = r.GetState();
+        var zero = Assert.Throws<ArgumentException>(() => r.SetState(new RngState(0, 0, 0, 0, false, 0)));
+        Assert.Contains("all four words are zero", zero.Message);
+        var spare = Assert.Throws<ArgumentException>(() => r.SetState(new RngState(1, 2, 3, 4, true, double.NaN)));
+        Assert.Contains("cached normal draw", spare.Message);
+        Assert.Equal(before, r.GetState());
+        Assert.Null(Rng.Problem(before));
+        r.SetState(new RngState(0, 0, 0, 1, false, 0));   // one nonzero word is a valid state
+        Assert.NotEqual(0UL, r.NextULong() | r.NextULong() | r.NextULong());
+    }
 }
