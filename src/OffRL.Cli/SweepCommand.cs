@@ -20,7 +20,7 @@ internal static class SweepCommand
     {
         var grid = new Argument<string>("grid") { Description = "Grid file (YAML): algorithms, datasets, seeds, grid of config fields, steps, ..." };
         var output = new Option<string>("--out") { Description = "Sweep folder (plan.json, slurm.sh, k8s-job.yaml; jobs/I/ as they run)", Required = true };
-        var command = new Option<string>("--command") { Description = "How the cluster's nodes start OffRL, for the scripts", DefaultValueFactory = _ => "offrl" };
+        var command = new Option<string>("--command") { Description = "Path of the program that starts OffRL on the cluster's nodes (one path; quoted in the scripts)", DefaultValueFactory = _ => "offrl" };
         var parallel = new Option<int>("--parallelism") { Description = "Jobs at once in the Slurm array and the Kubernetes Job", DefaultValueFactory = _ => 4 }.InRange("[1, 100000]");
         var image = new Option<string>("--image") { Description = "Container image for the Kubernetes Job", DefaultValueFactory = _ => "offrl:latest" };
         var cmd = new Command("plan", "Expand a grid file into numbered jobs, with a Slurm array script and a Kubernetes Indexed Job manifest") { grid, output, command, parallel, image };
