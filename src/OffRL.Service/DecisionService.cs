@@ -49,6 +49,12 @@ public sealed record DecisionServiceOptions
     /// <summary>Longest context or feature vector in a request (the policy's own widths must fit in it).</summary>
     [FieldRange("[1, 1000000]")]
     public int MaxContextWidth { get; init; } = 4096;
+    /// <summary>
+    /// Largest magnitude of a context, observation or feature value in a request (400 beyond): values far off any
+    /// trained scale make a float network's output, and then what it learns from the reward, non-finite.
+    /// </summary>
+    [FieldRange("(0, 3.5e38]")]
+    public double MaxAbsValue { get; init; } = 1e9;
     /// <summary>Smallest and largest reward accepted by /reward; outside them <see cref="OutOfRange"/> decides.</summary>
     public float RewardMin { get; init; } = -1e6f;
     public float RewardMax { get; init; } = 1e6f;
@@ -60,16 +66,53 @@ public sealed record DecisionServiceOptions
         FieldRange.Check(this);
         if (!(RewardMin < RewardMax)) throw new ArgumentException($"serve: reward_min {RewardMin} must be below reward_max {RewardMax}");
         if (Token is { Length: < 16 }) throw new ArgumentException("serve: the token must have at least 16 characters");
-        foreach (var url in Urls.Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
-            if (Token is null && !IsLoopback(url))
-                throw new ArgumentException($"serve: {url} is not a loopback address; serving beyond this machine needs a token (--token or OFFRL_SERVE_TOKEN)");
+        var urls = (Urls ?? "").Split(';', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        if (urls.Length == 0) throw new ArgumentException("--urls: no address given (expected http://HOST:PORT, e.g. http://127.0.0.1:5080)");
+        foreach (var url in urls)
+            if (!CheckUrl(url) && Token is null)
+                throw new ArgumentException($"--urls: {url} is not a loopback address; serving beyond this machine needs a token (--token or OFFRL_SERVE_TOKEN)");
     }
 
-    private static bool IsLoopback(string url)
+    /// <summary>
+    /// Checks one listening address as Kestrel would take it, refusing with one ArgumentException ("--urls: ...") what it
+    /// cannot serve: another scheme than http (https: OffRL serves plain http behind a TLS proxy), a path, query or user,
+    /// a port outside 0..65535, a malformed host, an IPv4-mapped IPv6 address. True when the address is loopback.
+    /// </summary>
+    public static bool CheckUrl(string url)
     {
-        if (!Uri.TryCreate(url, UriKind.Absolute, out var u)) return false;
-        if (u.Host == "localhost") return true;
-        return System.Net.IPAddress.TryParse(u.Host.Trim('[', ']'), out var ip) && System.Net.IPAddress.IsLoopback(ip);
+        int colon = url.IndexOf("://", StringComparison.Ordinal);
+        string scheme = colon < 0 ? "" : url[..colon].ToLowerInvariant();
+        if (scheme == "https")
+            throw new ArgumentException($"--urls: {url}: OffRL serves plain http; put a TLS-terminating proxy (nginx, Caddy, a load balancer) in front of it and point it at http://127.0.0.1:PORT");
+        if (scheme != "http") throw new ArgumentException($"--urls: {url} is not an http:// address (expected http://HOST:PORT, e.g. http://127.0.0.1:5080)");
+        string rest = url[(colon + 3)..];
+        int slash = rest.IndexOfAny(['/', '?', '#']);
+        string authority = slash < 0 ? rest : rest[..slash];
+        if (slash >= 0 && rest[slash..] != "/")
+            throw new ArgumentException($"--urls: {url} has a path '{rest[slash..]}'; give the scheme, host and port only (http://HOST:PORT)");
+        if (authority.Contains('@')) throw new ArgumentException($"--urls: {url} has a user name; give the scheme, host and port only (http://HOST:PORT)");
+        int portAt = authority.LastIndexOf(':');
+        if (portAt >= 0 && authority.IndexOf(']', portAt) >= 0) portAt = -1;   // a colon inside [IPv6] is not the port's
+        string host = portAt < 0 ? authority : authority[..portAt];
+        if (portAt >= 0)
+        {
+            string port = authority[(portAt + 1)..];
+            if (!int.TryParse(port, NumberStyles.None, CultureInfo.InvariantCulture, out int p) || p > 65535)
+                throw new ArgumentException($"--urls: {url}: port '{port}' is not a number in 0..65535");
+        }
+        if (host is "*" or "+") return false;   // every interface
+        if (host.Length == 0) throw new ArgumentException($"--urls: {url} has no host (expected http://HOST:PORT, e.g. http://127.0.0.1:5080)");
+        if (host.Equals("localhost", StringComparison.OrdinalIgnoreCase)) return true;
+        bool bracketed = host.StartsWith('[') && host.EndsWith(']');
+        if (System.Net.IPAddress.TryParse(bracketed ? host[1..^1] : host, out var ip) && (bracketed || ip.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork))
+        {
+            if (ip.IsIPv4MappedToIPv6)
+                throw new ArgumentException($"--urls: {url}: {host} is an IPv4-mapped IPv6 address; give the IPv4 address itself (http://{ip.MapToIPv4()}{(portAt < 0 ? "" : authority[portAt..])})");
+            return System.Net.IPAddress.IsLoopback(ip);
+        }
+        if (bracketed || Uri.CheckHostName(host) != UriHostNameType.Dns)
+            throw new ArgumentException($"--urls: {url}: host '{host}' is not an IP address or host name");
+        return false;   // a host name other than localhost: Kestrel listens on every interface
     }
 }
 
@@ -137,7 +180,12 @@ public sealed class DecisionService : IAsyncDisposable
             app.MapPost("/act", (Func<HttpContext, Task<IResult>>)service.Act);
             app.MapPost("/reward", (Func<HttpContext, Task<IResult>>)service.Reward);
             app.MapGet("/health", service.Health);
-            await app.StartAsync(ct);
+            try { await app.StartAsync(ct); }
+            catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException)
+            {
+                await app.DisposeAsync();
+                throw new IOException($"--urls: cannot listen on {options.Urls} ({e.Message.ReplaceLineEndings(" ")})", e);
+            }
             service.Url = app.Urls.First();
             options.Log?.Invoke($"serving {service._policyName} on {service.Url}; log {log.Describe} ({log.DecisionCount} decisions, {log.RewardCount} rewards)" +
                 (options.Token is null ? "" : "; bearer token required"));
@@ -178,6 +226,17 @@ public sealed class DecisionService : IAsyncDisposable
     /// <summary>GET /health: 200 while the policy gives a valid distribution for a probe request, 503 when it cannot.</summary>
     private IResult Health()
     {
+        string? problem = Unhealthy();
+        return Results.Json(new
+        {
+            status = problem is null ? "ok" : "unhealthy", problem, policy = _policyName, decisions = _log.DecisionCount, rewards = _log.RewardCount,
+            learning = _options.Learn && _agent is null, endpoint = _agent is null ? "/decide" : "/act",
+        }, statusCode: problem is null ? 200 : 503);
+    }
+
+    /// <summary>Why the policy cannot decide for a probe request, or null when it can.</summary>
+    private string? Unhealthy()
+    {
         string? problem = null;
         try
         {
@@ -193,11 +252,7 @@ public sealed class DecisionService : IAsyncDisposable
             }
         }
         catch (Exception e) { problem = e.Message; }
-        return Results.Json(new
-        {
-            status = problem is null ? "ok" : "unhealthy", problem, policy = _policyName, decisions = _log.DecisionCount, rewards = _log.RewardCount,
-            learning = _options.Learn && _agent is null, endpoint = _agent is null ? "/decide" : "/act",
-        }, statusCode: problem is null ? 200 : 503);
+        return problem;
     }
 
 
@@ -224,8 +279,9 @@ public sealed class DecisionService : IAsyncDisposable
     private async Task<IResult> Act(HttpContext http)
     {
         if (_agent is null) return Bad("body", "this service serves a bandit policy: POST /decide {context, actions}");
-        using var doc = await ReadJson(http);
-        if (doc is null) return Bad("body", "malformed JSON");
+        var (parsed, bad) = await ReadJson(http);
+        if (bad is not null) return bad;
+        using var doc = parsed!;
         var root = doc.RootElement;
         if (root.ValueKind != JsonValueKind.Object) return Bad("body", "expected a JSON object {observation, episode_id}");
         if (!root.TryGetProperty("observation", out var obsEl)) return Bad("observation", "is missing");
@@ -237,17 +293,25 @@ public sealed class DecisionService : IAsyncDisposable
         var action = new float[_agent.ActionDim];
         double logp;
         float[] probabilities;
-        lock (_gate)
+        try
         {
-            logp = _behavior!.Sample(obs, action, _rng);
-            if (_agent.ActionSpace is Discrete dsc)
+            lock (_gate)
             {
-                probabilities = new float[dsc.N];
-                _behavior.Probabilities(obs, probabilities);
+                logp = _behavior!.Sample(obs, action, _rng);
+                if (_agent.ActionSpace is Discrete dsc)
+                {
+                    probabilities = new float[dsc.N];
+                    _behavior.Probabilities(obs, probabilities);
+                }
+                else probabilities = [1f];
             }
-            else probabilities = [1f];
         }
-        if (!double.IsFinite(logp)) return Results.Json(new { error = $"the policy gave log-probability {logp}", field = (string?)null }, statusCode: 500);
+        catch (Exception e) when (e is ArithmeticException or InvalidOperationException)
+        {
+            return NonFinite([("observation", obs)], $"makes the policy fail ({e.Message.ReplaceLineEndings(" ")})");
+        }
+        if (!double.IsFinite(logp) || !AllFinite(action) || !AllFinite(probabilities))
+            return NonFinite([("observation", obs)], $"makes the policy's output non-finite (log-probability {logp.ToString(CultureInfo.InvariantCulture)})");
         CandidateAction[] actions;
         int chosen;
         float probability;
@@ -270,8 +334,9 @@ public sealed class DecisionService : IAsyncDisposable
     private async Task<IResult> Decide(HttpContext http)
     {
         if (_agent is not null) return Bad("body", "this service serves an RL policy: POST /act {observation, episode_id}");
-        using var doc = await ReadJson(http);
-        if (doc is null) return Bad("body", "malformed JSON");
+        var (parsed, bad) = await ReadJson(http);
+        if (bad is not null) return bad;
+        using var doc = parsed!;
         var root = doc.RootElement;
         if (root.ValueKind != JsonValueKind.Object) return Bad("body", "expected a JSON object {context, actions}");
         if (!root.TryGetProperty("context", out var ctxEl)) return Bad("context", "is missing");
@@ -325,8 +390,22 @@ public sealed class DecisionService : IAsyncDisposable
             }
         }
         var c = new BanditContext(context, actions);
+        var inputs = new (string, float[])[actions.Length + 1];
+        inputs[0] = ("context", context);
+        for (int i = 0; i < actions.Length; i++) inputs[i + 1] = ($"actions[{i.ToString(CultureInfo.InvariantCulture)}].features", actions[i].Features);
         BanditDecision decision;
-        lock (_gate) decision = _policy.Learner.Decide(c, _rng);
+        try
+        {
+            lock (_gate) decision = _policy.Learner.Decide(c, _rng);
+        }
+        catch (Exception e) when (e is ArithmeticException or InvalidOperationException or ArgumentException)
+        {
+            if (Unhealthy() is { } problem)   // the policy fails on any request, not this one's fault
+                return Results.Json(new { error = $"the policy cannot decide ({problem})", field = (string?)null }, statusCode: 503);
+            return NonFinite(inputs, $"makes the policy fail ({e.Message.ReplaceLineEndings(" ")})");
+        }
+        if (!AllFinite(decision.Probabilities) || !(decision.Probability > 0 && decision.Probability <= 1))
+            return NonFinite(inputs, "makes the policy's probabilities non-finite");
         var record = new DecisionRecord(Guid.CreateVersion7().ToString("N"), DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), context, actions,
             decision.Index, decision.Probability, decision.Probabilities, _policyName);
         await _log.AppendDecision(record);
@@ -335,8 +414,9 @@ public sealed class DecisionService : IAsyncDisposable
 
     private async Task<IResult> Reward(HttpContext http)
     {
-        using var doc = await ReadJson(http);
-        if (doc is null) return Bad("body", "malformed JSON");
+        var (parsed, bad) = await ReadJson(http);
+        if (bad is not null) return bad;
+        using var doc = parsed!;
         var root = doc.RootElement;
         if (root.ValueKind != JsonValueKind.Object) return Bad("body", "expected a JSON object {event_id, reward}");
         if (!root.TryGetProperty("event_id", out var idEl) || idEl.ValueKind != JsonValueKind.String || !Text(idEl, out var eventId) || eventId.Length == 0 || eventId.Length > 64)
@@ -367,11 +447,79 @@ public sealed class DecisionService : IAsyncDisposable
         return Results.Json(new { event_id = eventId, status = "recorded" });
     }
 
-    private static async Task<JsonDocument?> ReadJson(HttpContext http)
+    private static bool AllFinite(float[] v)
     {
-        try { return await JsonDocument.ParseAsync(http.Request.Body); }
-        catch (JsonException) { return null; }
+        foreach (var x in v) if (!float.IsFinite(x)) return false;
+        return true;
     }
+
+    /// <summary>
+    /// 400 for a request whose values drive the policy's output out of the finite numbers: names the request value of
+    /// the largest magnitude (field[i]), the likeliest culprit, and what the values should be.
+    /// </summary>
+    private static IResult NonFinite(ReadOnlySpan<(string Field, float[] Values)> inputs, string what)
+    {
+        string field = inputs[0].Field;
+        float worst = -1;
+        foreach (var (name, values) in inputs)
+            for (int i = 0; i < values.Length; i++)
+                if (Math.Abs(values[i]) > worst) { worst = Math.Abs(values[i]); field = $"{name}[{i.ToString(CultureInfo.InvariantCulture)}]"; }
+        return Bad(field, $"{what}: the request's largest value is {worst.ToString("G4", CultureInfo.InvariantCulture)} here; give values on the scale the policy was trained on");
+    }
+
+    /// <summary>JSON options of request bodies: a key given twice in one object is refused (never "the last one wins").</summary>
+    private static readonly JsonDocumentOptions RequestJson = new() { AllowDuplicateProperties = false };
+
+    /// <summary>The request body as a JSON document, or the 400 to answer: malformed JSON, or a key given twice (named with its path).</summary>
+    private static async Task<(JsonDocument? Doc, IResult? Error)> ReadJson(HttpContext http)
+    {
+        using var buffer = new MemoryStream();
+        await http.Request.Body.CopyToAsync(buffer);
+        var body = new ReadOnlyMemory<byte>(buffer.GetBuffer(), 0, (int)buffer.Length);
+        try { return (JsonDocument.Parse(body, RequestJson), null); }
+        catch (JsonException e)
+        {
+            if (DuplicateKey(body.Span) is { } path) return (null, Bad(path, "is given twice in the request; give each field once"));
+            return (null, Bad("body", $"malformed JSON ({e.Message.ReplaceLineEndings(" ")})"));
+        }
+    }
+
+    /// <summary>The path (event_id, actions[0].id) of the first key that appears twice in one object of the document, or null.</summary>
+    private static string? DuplicateKey(ReadOnlySpan<byte> json)
+    {
+        var reader = new Utf8JsonReader(json);
+        var open = new List<Container>();
+        string key = "";
+        try
+        {
+            while (reader.Read())
+            {
+                var t = reader.TokenType;
+                if (t == JsonTokenType.PropertyName)
+                {
+                    key = reader.GetString()!;
+                    if (!open[^1].Keys!.Add(key)) return Child(open[^1].Path, key);
+                    continue;
+                }
+                if (t is JsonTokenType.EndObject or JsonTokenType.EndArray) { open.RemoveAt(open.Count - 1); continue; }
+                // A value: its path is its key in an object or its index in an array.
+                string path = open.Count == 0 ? "" : open[^1].Keys is null ? $"{open[^1].Path}[{(open[^1].Next++).ToString(CultureInfo.InvariantCulture)}]" : Child(open[^1].Path, key);
+                if (t is JsonTokenType.StartObject or JsonTokenType.StartArray) open.Add(new Container(path, t == JsonTokenType.StartObject ? [] : null));
+            }
+        }
+        catch (JsonException) { }
+        return null;
+    }
+
+    /// <summary>An open object (its keys so far) or array (its next index) while <see cref="DuplicateKey"/> reads.</summary>
+    private sealed class Container(string path, HashSet<string>? keys)
+    {
+        public string Path { get; } = path;
+        public HashSet<string>? Keys { get; } = keys;
+        public int Next { get; set; }
+    }
+
+    private static string Child(string parent, string key) => parent.Length == 0 ? key : $"{parent}.{key}";
 
     /// <summary>A JSON string's text; false when its bytes are not valid UTF-8.</summary>
     private static bool Text(JsonElement el, out string text)
@@ -380,7 +528,7 @@ public sealed class DecisionService : IAsyncDisposable
         catch (InvalidOperationException) { text = ""; return false; }
     }
 
-    private static float[]? Numbers(JsonElement el, string field, int maxLength, out IResult? error)
+    private float[]? Numbers(JsonElement el, string field, int maxLength, out IResult? error)
     {
         error = null;
         if (el.ValueKind != JsonValueKind.Array) { error = Bad(field, "must be an array of numbers"); return null; }
@@ -392,6 +540,11 @@ public sealed class DecisionService : IAsyncDisposable
             if (x.ValueKind != JsonValueKind.Number || !x.TryGetSingle(out v[i]) || !float.IsFinite(v[i]))
             {
                 error = Bad($"{field}[{i.ToString(CultureInfo.InvariantCulture)}]", "must be a finite number");
+                return null;
+            }
+            if (Math.Abs(v[i]) > _options.MaxAbsValue)
+            {
+                error = Bad($"{field}[{i.ToString(CultureInfo.InvariantCulture)}]", $"{v[i].ToString("G6", CultureInfo.InvariantCulture)} is beyond +-{_options.MaxAbsValue.ToString("G6", CultureInfo.InvariantCulture)} (max_abs_value); give values on the scale the policy was trained on");
                 return null;
             }
             i++;

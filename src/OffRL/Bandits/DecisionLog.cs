@@ -83,43 +83,109 @@ public sealed class DecisionLog : IDecisionLog
 
     internal static readonly JsonSerializerOptions Json = BanditPolicy.Json;
 
-    /// <summary>Opens (or creates) the log for this process alone: a log another process writes is refused (<see cref="ExclusiveLock"/> on PATH.lock).</summary>
+    /// <summary>
+    /// Opens (or creates) the log for this process alone: a log another process writes is refused (<see cref="ExclusiveLock"/> on PATH.lock).
+    /// A file that is not an OffRL decision log (a CSV, a Parquet file, another program's SQLite database) is refused
+    /// with a <see cref="DataException"/> naming it, before anything is written to it; the lock files this made are removed.
+    /// </summary>
     public DecisionLog(string path, bool synchronousFull = true)
     {
         Path = path;
+        CheckSqliteHeader(path);
         var dir = System.IO.Path.GetDirectoryName(System.IO.Path.GetFullPath(path));
         if (dir is not null) Directory.CreateDirectory(dir);
         _lock = ExclusiveLock.Acquire(path + ".lock", $"decision log {path}");
         _write = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
-        try { _write.Open(); }
-        catch (SqliteException e) { _lock.Dispose(); throw new DataException($"not a usable SQLite decision log ({e.Message})", path); }
-        Exec(_write, "PRAGMA journal_mode=WAL;");
-        Exec(_write, $"PRAGMA synchronous={(synchronousFull ? "FULL" : "NORMAL")};");
-        Exec(_write, """
-            CREATE TABLE IF NOT EXISTS decisions (
-              seq INTEGER PRIMARY KEY AUTOINCREMENT,
-              event_id TEXT NOT NULL UNIQUE,
-              ts_ms INTEGER NOT NULL,
-              context TEXT NOT NULL,
-              actions TEXT NOT NULL,
-              chosen INTEGER NOT NULL,
-              action_id TEXT NOT NULL,
-              probability REAL NOT NULL,
-              probabilities TEXT NOT NULL,
-              policy TEXT NOT NULL);
-            CREATE TABLE IF NOT EXISTS rewards (
-              event_id TEXT PRIMARY KEY REFERENCES decisions(event_id),
-              ts_ms INTEGER NOT NULL,
-              reward REAL NOT NULL);
-            """);
-        // Columns added for served RL policies (a log written before them gets them, empty, on first open).
-        EnsureColumn("decisions", "log_prob", "REAL");
-        EnsureColumn("decisions", "episode", "TEXT");
-        EnsureColumn("rewards", "terminal", "INTEGER");
+        try
+        {
+            _write.Open();
+            CheckSchema(_write, path);
+            Exec(_write, "PRAGMA journal_mode=WAL;");
+            Exec(_write, $"PRAGMA synchronous={(synchronousFull ? "FULL" : "NORMAL")};");
+            Exec(_write, """
+                CREATE TABLE IF NOT EXISTS decisions (
+                  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                  event_id TEXT NOT NULL UNIQUE,
+                  ts_ms INTEGER NOT NULL,
+                  context TEXT NOT NULL,
+                  actions TEXT NOT NULL,
+                  chosen INTEGER NOT NULL,
+                  action_id TEXT NOT NULL,
+                  probability REAL NOT NULL,
+                  probabilities TEXT NOT NULL,
+                  policy TEXT NOT NULL);
+                CREATE TABLE IF NOT EXISTS rewards (
+                  event_id TEXT PRIMARY KEY REFERENCES decisions(event_id),
+                  ts_ms INTEGER NOT NULL,
+                  reward REAL NOT NULL);
+                """);
+            // Columns added for served RL policies (a log written before them gets them, empty, on first open).
+            EnsureColumn("decisions", "log_prob", "REAL");
+            EnsureColumn("decisions", "episode", "TEXT");
+            EnsureColumn("rewards", "terminal", "INTEGER");
+        }
+        catch (Exception e)
+        {
+            _write.Dispose();
+            _lock.Dispose();
+            if (e is SqliteException se) throw new DataException($"not a SQLite decision log ({se.Message.ReplaceLineEndings(" ")})", path);
+            throw;
+        }
         _decisions = Scalar("SELECT COUNT(*) FROM decisions");
         _rewards = Scalar("SELECT COUNT(*) FROM rewards");
         _writer = new Thread(WriterLoop) { IsBackground = true, Name = "offrl-decision-log" };
         _writer.Start();
+    }
+
+    /// <summary>
+    /// Refuses, before anything is created or opened, a file that is not a SQLite database: an existing non-empty file
+    /// must start with SQLite's header (an empty or missing one becomes a new log).
+    /// </summary>
+    private static void CheckSqliteHeader(string path)
+    {
+        if (Directory.Exists(path)) throw new DataException("is a folder, not a SQLite decision log", path);
+        if (!File.Exists(path)) return;
+        Span<byte> h = stackalloc byte[16];
+        int got;
+        using (var f = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite))
+        {
+            if (f.Length == 0) return;
+            got = f.ReadAtLeast(h, 16, throwOnEndOfStream: false);
+        }
+        if (got < 16 || !h.SequenceEqual("SQLite format 3\0"u8))
+            throw new DataException("not a SQLite decision log (its first bytes are not SQLite's header); give the .db file offrl serve wrote, or a new path; the file was left unchanged", path);
+    }
+
+    /// <summary>The columns every decision log has (what <see cref="StepsQuery"/> and the writer use).</summary>
+    private static readonly (string Table, string[] Columns)[] Schema =
+    [
+        ("decisions", ["seq", "event_id", "ts_ms", "context", "actions", "chosen", "action_id", "probability", "probabilities", "policy"]),
+        ("rewards", ["event_id", "ts_ms", "reward"]),
+    ];
+
+    /// <summary>
+    /// Refuses a SQLite database that is not a decision log before anything is written to it: it must be empty (a new
+    /// log) or hold the tables decisions and rewards with their columns.
+    /// </summary>
+    private static void CheckSchema(SqliteConnection c, string path)
+    {
+        var tables = new List<string>();
+        using (var cmd = Command(c, "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name"))
+        using (var rd = cmd.ExecuteReader())
+            while (rd.Read()) tables.Add(rd.GetString(0));
+        if (tables.Count == 0) return;
+        foreach (var (table, columns) in Schema)
+        {
+            if (!tables.Contains(table))
+                throw new DataException($"not a SQLite decision log: a SQLite database without the table '{table}' (it has {string.Join(", ", tables)}); the file was left unchanged", path, table);
+            var have = new HashSet<string>();
+            using (var cmd = Command(c, $"SELECT name FROM pragma_table_info('{table}')"))
+            using (var rd = cmd.ExecuteReader())
+                while (rd.Read()) have.Add(rd.GetString(0));
+            foreach (var col in columns)
+                if (!have.Contains(col))
+                    throw new DataException($"not a SQLite decision log: table '{table}' has no column '{col}'; the file was left unchanged", path, $"{table}.{col}");
+        }
     }
 
     public long DecisionCount => Interlocked.Read(ref _decisions);
@@ -339,39 +405,61 @@ public sealed class DecisionLog : IDecisionLog
     }
 
     /// <summary>
-    /// The log as bandit feedback for training and OPE: decisions whose reward arrived (or whose chosen action has a
-    /// known reward), actions indexed by id in order of first appearance, action features per id when every id always
-    /// carried the same features. Returns the ids with it.
+    /// A log's steps by its name (a PostgreSQL URL or connection string, else a SQLite file) with the name to give in
+    /// messages (a PostgreSQL URL without its password). Dispose the returned handle after reading.
+    /// </summary>
+    private static (IEnumerable<(DecisionRecord Decision, float? Reward, bool Terminal)> Steps, string Source, IDisposable? Handle) OpenSteps(string path)
+    {
+        if (!DecisionLogs.IsPostgres(path)) return (ReadSteps(path), path, null);
+        var pg = PostgresDecisionLog.Open(path);
+        return (pg.Steps(), pg.Describe, pg);
+    }
+
+    /// <summary>
+    /// The log (a SQLite file or a PostgreSQL URL) as bandit feedback for training and OPE: decisions whose reward
+    /// arrived (or whose chosen action has a known reward), actions indexed by id in order of first appearance, action
+    /// features per id when every id always carried the same features. Returns the ids with it. A log with more
+    /// distinct action ids than <see cref="BanditFeedback.MaxActions"/>, or whose per-row tables would exceed
+    /// <see cref="BanditFeedback.MaxTableCells"/>, is refused at the row that went beyond.
     /// </summary>
     public static (BanditFeedback Logs, string[] ActionIds) ToFeedback(string path)
     {
         var ids = new Dictionary<string, int>();
         var features = new List<float[]>();
         bool consistent = true;
-        var ctx = new List<float>(); var act = new List<int>(); var rew = new List<float>(); var prop = new List<float>();
+        var ctx = new List<float>(); var act = new List<int>(); var rew = new List<float>(); var prop = new List<float>(); var lines = new List<int>();
         int dim = -1;
         long row = 0;
-        foreach (var (d, reward) in ReadAll(path))
-        {
-            foreach (var a in d.Actions)
+        var (steps, source, handle) = OpenSteps(path);
+        using (handle)
+            foreach (var (d, reward, _) in steps)
             {
-                if (!ids.TryGetValue(a.Id, out int idx)) { ids[a.Id] = ids.Count; features.Add(a.Features); }
-                else if (!features[idx].AsSpan().SequenceEqual(a.Features)) consistent = false;
+                row++;
+                foreach (var a in d.Actions)
+                {
+                    if (!ids.TryGetValue(a.Id, out int idx))
+                    {
+                        if (ids.Count == BanditFeedback.MaxActions)
+                            throw new DataException($"action '{a.Id}' is the log's {ids.Count + 1}th distinct action id, over the limit of {BanditFeedback.MaxActions} (BanditFeedback.MaxActions)", source, "actions", row);
+                        ids[a.Id] = ids.Count; features.Add(a.Features);
+                    }
+                    else if (!features[idx].AsSpan().SequenceEqual(a.Features)) consistent = false;
+                }
+                float? r = reward ?? d.Actions[d.Chosen].KnownReward;
+                if (r is null) continue;
+                if (dim < 0) dim = d.Context.Length;
+                else if (d.Context.Length != dim) throw new DataException($"event '{d.EventId}' has a context of {d.Context.Length} values, earlier ones {dim}", source, "context", row);
+                ctx.AddRange(d.Context); act.Add(ids[d.ActionId]); rew.Add(r.Value); prop.Add(d.Probability); lines.Add((int)Math.Min(row, int.MaxValue));
             }
-            float? r = reward ?? d.Actions[d.Chosen].KnownReward;
-            row++;
-            if (r is null) continue;
-            if (dim < 0) dim = d.Context.Length;
-            else if (d.Context.Length != dim) throw new DataException($"event '{d.EventId}' has a context of {d.Context.Length} values, earlier ones {dim}", path, "context", row);
-            ctx.AddRange(d.Context); act.Add(ids[d.ActionId]); rew.Add(r.Value); prop.Add(d.Probability);
-        }
-        if (act.Count == 0) throw new DataException("has no decision with a reward yet", path, "rewards");
+        if (act.Count == 0) throw new DataException("has no decision with a reward yet", source, "rewards");
         int k = features[0].Length;
         foreach (var f in features) if (f.Length != k) consistent = false;
+        if (consistent && (long)k * ids.Count > BanditFeedback.MaxTableCells) consistent = false;   // too many to hold: the ids alone
         float[]? actionContext = consistent && k > 0 ? features.SelectMany(f => f).ToArray() : null;
         var names = new string[ids.Count];
         foreach (var (id, i) in ids) names[i] = id;
-        return (new BanditFeedback(ctx.ToArray(), dim, act.ToArray(), new int[act.Count], rew.ToArray(), prop.ToArray(), ids.Count, 1, actionContext, path), names);
+        // Actions seen only among the candidates of later rows count too: the table check names the row of the largest id.
+        return (new BanditFeedback(ctx.ToArray(), dim, act.ToArray(), new int[act.Count], rew.ToArray(), prop.ToArray(), ids.Count, 1, actionContext, source, lines.ToArray()), names);
     }
 
     public sealed class ExportRow
@@ -392,13 +480,15 @@ public sealed class DecisionLog : IDecisionLog
     public static int ExportParquet(string path, string outPath)
     {
         var rows = new List<ExportRow>();
-        foreach (var (d, r) in ReadAll(path))
-            rows.Add(new ExportRow
-            {
-                event_id = d.EventId, ts_ms = d.TimestampMs, context = d.Context, candidates = d.Actions.Select(a => a.Id).ToArray(),
-                action_id = d.ActionId, chosen = d.Chosen, probability = d.Probability, probabilities = d.Probabilities,
-                reward = r ?? d.Actions[d.Chosen].KnownReward, policy = d.Policy,
-            });
+        var (steps, _, handle) = OpenSteps(path);
+        using (handle)
+            foreach (var (d, r, _) in steps)
+                rows.Add(new ExportRow
+                {
+                    event_id = d.EventId, ts_ms = d.TimestampMs, context = d.Context, candidates = d.Actions.Select(a => a.Id).ToArray(),
+                    action_id = d.ActionId, chosen = d.Chosen, probability = d.Probability, probabilities = d.Probabilities,
+                    reward = r ?? d.Actions[d.Chosen].KnownReward, policy = d.Policy,
+                });
         AtomicFile.Write(outPath, s => ParquetSerializer.SerializeAsync(rows, s).GetAwaiter().GetResult());
         return rows.Count;
     }
@@ -408,41 +498,76 @@ public sealed class DecisionLog : IDecisionLog
     /// per episode in log order, observation, action (the continuous action, or the discrete index), reward, the
     /// behavior log-probability; an episode ends at a step the client marked terminal, else it is cut (timeout) at its
     /// last rewarded step. Steps still waiting for their reward end their episode's usable part there. Continuous actions
-    /// are unbounded unless <paramref name="actionSpace"/> (e.g. the environment's) is given.
+    /// are unbounded unless <paramref name="actionSpace"/> (e.g. the environment's) is given. What was left out, and
+    /// why, is in the dataset's notes; <see cref="ToTransitions(string, Space?, out TransitionReport)"/> returns it.
     /// </summary>
-    public static Dataset ToTransitions(string path, Space? actionSpace = null)
+    public static Dataset ToTransitions(string path, Space? actionSpace = null) => ToTransitions(path, actionSpace, out _);
+
+    /// <summary>
+    /// <see cref="ToTransitions(string, Space?)"/> with its account of every row of the log: placed as a transition, or
+    /// left out with the reason (<see cref="TransitionReport"/>; Placed + LeftOut.Count == Rows). An episode id that goes
+    /// on after its terminal step (a client reusing ids) continues as a new episode, noted in the report.
+    /// </summary>
+    public static Dataset ToTransitions(string path, Space? actionSpace, out TransitionReport report)
     {
-        var episodes = new Dictionary<string, List<(DecisionRecord D, float R, bool T)>>();
+        var segments = new Dictionary<string, List<(DecisionRecord D, float R, bool T)>>();
         var order = new List<string>();
-        var closed = new HashSet<string>();
+        var state = new Dictionary<string, EpisodeState>();
+        var leftOut = new List<LeftOutStep>();
+        var notes = new List<string>();
         long row = 0;
         int od = -1, ad = -1;
         bool? discrete = null;
         int actionCount = 0;
-        using var pg = DecisionLogs.IsPostgres(path) ? PostgresDecisionLog.Open(path) : null;
-        foreach (var (d, r, t) in pg?.Steps() ?? ReadSteps(path))
-        {
-            row++;
-            if (d.Episode is null) continue;
-            if (d.LogProb is null) throw new DataException("an RL step without its behavior log-probability", path, "log_prob", row);
-            bool isDiscrete = !(d.Actions.Length == 1 && d.Actions[0].Id == "action");
-            if (discrete is null) { discrete = isDiscrete; od = d.Context.Length; ad = isDiscrete ? 1 : d.Actions[0].Features.Length; actionCount = d.Actions.Length; }
-            if (discrete != isDiscrete || d.Context.Length != od || (!isDiscrete && d.Actions[0].Features.Length != ad))
-                throw new DataException("RL steps with different observation or action widths in one log", path, "context", row);
-            if (closed.Contains(d.Episode)) continue;
-            if (r is null) { closed.Add(d.Episode); continue; }   // its reward has not arrived: the episode's usable part ends before it
-            if (!episodes.TryGetValue(d.Episode, out var steps)) { episodes[d.Episode] = steps = []; order.Add(d.Episode); }
-            steps.Add((d, r.Value, t));
-            if (t) closed.Add(d.Episode);
-        }
-        int n = episodes.Values.Sum(e => e.Count);
-        if (n == 0) throw new DataException("has no rewarded RL step (POST /act, then /reward)", path, "rewards");
-        var obs = new float[n * od]; var act = new float[n * ad]; var rew = new float[n]; var logp = new float[n];
-        var term = new bool[n]; var tout = new bool[n];
+        var (all, source, handle) = OpenSteps(path);
+        using (handle)
+            foreach (var (d, r, t) in all)
+            {
+                row++;
+                if (d.Episode is null) { leftOut.Add(new LeftOutStep(row, d.EventId, null, TransitionReport.NotRl)); continue; }
+                if (d.LogProb is null) throw new DataException("an RL step without its behavior log-probability", source, "log_prob", row);
+                bool isDiscrete = !(d.Actions.Length == 1 && d.Actions[0].Id == "action");
+                if (discrete is null) { discrete = isDiscrete; od = d.Context.Length; ad = isDiscrete ? 1 : d.Actions[0].Features.Length; actionCount = d.Actions.Length; }
+                if (discrete != isDiscrete || d.Context.Length != od || (!isDiscrete && d.Actions[0].Features.Length != ad))
+                    throw new DataException("RL steps with different observation or action widths in one log", source, "context", row);
+                if (!state.TryGetValue(d.Episode, out var st)) state[d.Episode] = st = new EpisodeState();
+                if (st.GapRow > 0)
+                {   // an earlier step of this episode has no reward: the episode cannot go on past it
+                    leftOut.Add(new LeftOutStep(row, d.EventId, d.Episode, $"{TransitionReport.AfterGap} {st.GapRow}, whose reward has not arrived"));
+                    if (r is not null && t) { st.GapRow = 0; st.Ended = true; st.EndRow = row; }   // ends here; a later step starts a new episode
+                    continue;
+                }
+                if (r is null)
+                {
+                    leftOut.Add(new LeftOutStep(row, d.EventId, d.Episode, TransitionReport.Awaiting));
+                    st.GapRow = row;
+                    continue;
+                }
+                if (st.Key is null || st.Ended)
+                {
+                    if (st.Ended)
+                        notes.Add($"episode '{d.Episode}' went on after its terminal step at row {st.EndRow}: from row {row} placed as a new episode");
+                    st.Segment++;
+                    st.Key = st.Segment == 1 ? d.Episode : $"{d.Episode}\u0000{st.Segment}";
+                    st.Ended = false;
+                    segments[st.Key] = [];
+                    order.Add(st.Key);
+                }
+                segments[st.Key].Add((d, r.Value, t));
+                if (t) { st.Ended = true; st.EndRow = row; }
+            }
+        long n = 0;
+        foreach (var seg in segments.Values) n += seg.Count;
+        report = new TransitionReport(row, n, leftOut, notes);
+        if (n == 0) throw new DataException($"has no rewarded RL step (POST /act, then /reward); {report.Summary()}", source, "rewards");
+        if (n * Math.Max(od, ad) > BanditFeedback.MaxTableCells) throw new DataException($"{n} RL steps of {Math.Max(od, ad)} values are over the limit of {BanditFeedback.MaxTableCells} values", source, "context");
+        int count = (int)n;
+        var obs = new float[count * od]; var act = new float[count * ad]; var rew = new float[count]; var logp = new float[count];
+        var term = new bool[count]; var tout = new bool[count];
         int i = 0;
         foreach (var e in order)
         {
-            var steps = episodes[e];
+            var steps = segments[e];
             for (int k = 0; k < steps.Count; k++, i++)
             {
                 var (d, r, t) = steps[k];
@@ -454,7 +579,16 @@ public sealed class DecisionLog : IDecisionLog
         var cols = new DatasetColumns { Observations = obs, Actions = act, Rewards = rew, Terminals = term, Timeouts = tout, BehaviorLogProbs = logp };
         actionSpace ??= discrete == true ? new Discrete(actionCount) : Box.Uniform(ad, float.NegativeInfinity, float.PositiveInfinity);
         return new Dataset(cols, Box.Uniform(od, float.NegativeInfinity, float.PositiveInfinity), actionSpace,
-            new DatasetInfo(Source: path, Notes: $"RL steps of the decision log {System.IO.Path.GetFileName(path)}: {order.Count} episodes"));
+            new DatasetInfo(Source: source, Notes: $"RL steps of the decision log {(DecisionLogs.IsPostgres(path) ? source : System.IO.Path.GetFileName(path))}: {order.Count} episodes; {report.Summary()}"));
+    }
+
+    /// <summary>Where an episode id stands while a log is converted: its current episode, whether it ended, the row of a step without reward.</summary>
+    private sealed class EpisodeState
+    {
+        public string? Key;
+        public int Segment;
+        public bool Ended;
+        public long EndRow, GapRow;
     }
 
     private void EnsureColumn(string table, string column, string type)
@@ -495,5 +629,49 @@ public sealed class DecisionLog : IDecisionLog
         _writer.Join();
         _write.Dispose();
         _lock.Dispose();
+    }
+}
+
+/// <summary>A row of a decision log that could not become a transition, and why.</summary>
+public sealed record LeftOutStep(long Row, string EventId, string? Episode, string Reason);
+
+/// <summary>
+/// What <see cref="DecisionLog.ToTransitions(string, Space?, out TransitionReport)"/> did with every row of a log:
+/// <see cref="Placed"/> rows became transitions, each of the others is in <see cref="LeftOut"/> with its row (1-based,
+/// in log order), event id, episode and reason, so Placed + LeftOut.Count == Rows. <see cref="Notes"/> says where an
+/// episode id went on after its terminal step (placed as a new episode).
+/// </summary>
+public sealed record TransitionReport(long Rows, long Placed, IReadOnlyList<LeftOutStep> LeftOut, IReadOnlyList<string> Notes)
+{
+    /// <summary>Reason: a bandit decision (POST /decide), not a step of an RL episode.</summary>
+    public const string NotRl = "not an RL step (a bandit decision without an episode id)";
+    /// <summary>Reason: the step's reward has not arrived, so its episode's usable part ends before it.</summary>
+    public const string Awaiting = "its reward has not arrived";
+    /// <summary>Reason prefix: a step after one of its episode without a reward (followed by that row).</summary>
+    public const string AfterGap = "follows the step of its episode at row";
+
+    /// <summary>One line: placed of rows, and the left-out count per reason.</summary>
+    public string Summary()
+    {
+        if (LeftOut.Count == 0 && Notes.Count == 0) return $"placed all {Rows} rows";
+        var parts = new List<string>();
+        foreach (var g in LeftOut.GroupBy(s => s.Reason.StartsWith(AfterGap, StringComparison.Ordinal) ? AfterGap + " N, whose reward has not arrived" : s.Reason))
+            parts.Add($"{g.Count()} {g.Key}");
+        string left = LeftOut.Count == 0 ? "" : $"; left out {LeftOut.Count}: {string.Join("; ", parts)}";
+        string restarted = Notes.Count == 0 ? "" : $"; {Notes.Count} episode ids went on after a terminal step (placed as new episodes)";
+        return $"placed {Placed} of {Rows} rows{left}{restarted}";
+    }
+
+    /// <summary>Lines to print: the summary, then every left-out row (at most <paramref name="max"/>, then how many more) and every note.</summary>
+    public IEnumerable<string> Lines(int max = 20)
+    {
+        yield return Summary();
+        for (int i = 0; i < LeftOut.Count && i < max; i++)
+        {
+            var s = LeftOut[i];
+            yield return $"  left out row {s.Row} (event {s.EventId}{(s.Episode is null ? "" : $", episode '{s.Episode}'")}): {s.Reason}";
+        }
+        if (LeftOut.Count > max) yield return $"  ... and {LeftOut.Count - max} more left-out rows";
+        foreach (var note in Notes) yield return "  " + note;
     }
 }

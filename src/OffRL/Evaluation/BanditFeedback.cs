@@ -25,8 +25,18 @@ public sealed class BanditFeedback
     public int ActionContextDim { get; }
     public string Source { get; }
 
-    /// <summary>The most actions (and positions) a log may have: estimators hold per-action tables.</summary>
+    /// <summary>The most actions a log may have (ids 0..MaxActions - 1): estimators hold per-action tables.</summary>
     public const int MaxActions = 1_000_000;
+
+    /// <summary>The longest slate a log may have (positions 0..MaxPositions - 1).</summary>
+    public const int MaxPositions = 1_000;
+
+    /// <summary>
+    /// The most cells of a per-row table [rows, actions, positions] (a target's action distribution, the reward model's
+    /// predictions): 2^29 floats, 2 GiB per table, with every index inside int. A log whose ids would need more is
+    /// refused at the row holding the largest id, naming the largest id its row count allows.
+    /// </summary>
+    public const long MaxTableCells = 1L << 29;
 
     public BanditFeedback(float[] context, int contextDim, int[] action, int[] position, float[] reward, float[] propensity,
         int actions, int positions, float[]? actionContext = null, string source = "", int[]? lines = null)
@@ -38,8 +48,9 @@ public sealed class BanditFeedback
         if (position.Length != n || reward.Length != n || propensity.Length != n)
             throw new DataException($"columns differ in length: action {n}, position {position.Length}, reward {reward.Length}, propensity {propensity.Length}", source);
         if (n == 0) throw new DataException("has no rows", source, "action");
-        if (actions < 1 || actions > MaxActions) throw new DataException($"needs 1..{MaxActions} actions, got {actions}", source, "n_actions");
-        if (positions < 1) throw new DataException($"needs at least one position, got {positions}", source, "n_positions");
+        if (actions < 1 || actions > MaxActions) throw new DataException($"needs 1..{MaxActions} actions (BanditFeedback.MaxActions), got {actions}", source, "n_actions");
+        if (positions < 1 || positions > MaxPositions) throw new DataException($"needs 1..{MaxPositions} positions (BanditFeedback.MaxPositions), got {positions}", source, "n_positions");
+        CheckTableSize(action, n, actions, positions, source, Row);
         for (int i = 0; i < n; i++)
         {
             if ((uint)action[i] >= (uint)actions) throw new DataException($"action {action[i]} is outside 0..{actions - 1}", source, "action", Row(i));
@@ -54,6 +65,23 @@ public sealed class BanditFeedback
         Count = n; ContextDim = contextDim; Actions = actions; Positions = positions;
         Context = context; Action = action; Position = position; Reward = reward; Propensity = propensity;
         ActionContext = actionContext; ActionContextDim = actionContext is null ? 0 : actionContext.Length / actions;
+    }
+
+    /// <summary>
+    /// Refuses a log whose per-row tables [rows, actions, positions] would exceed <see cref="MaxTableCells"/>, at the
+    /// row of its largest action id (or naming the declared action count when no logged id is that large).
+    /// </summary>
+    private static void CheckTableSize(int[] action, int n, int actions, int positions, string source, Func<int, long> row)
+    {
+        long cells = (long)n * actions * positions;
+        if (cells <= MaxTableCells) return;
+        long allowed = MaxTableCells / ((long)n * positions);
+        int worst = -1;
+        for (int i = 0; i < n; i++)
+            if (action[i] >= allowed && (worst < 0 || action[i] > action[worst])) worst = i;
+        string why = $"{n} rows x {actions} actions x {positions} positions = {cells} cells per table, over the limit of {MaxTableCells} (BanditFeedback.MaxTableCells)";
+        if (worst < 0) throw new DataException($"{actions} actions make {why}; with {n} rows at most {allowed} actions", source, "n_actions");
+        throw new DataException($"action {action[worst]} makes {why}; with {n} rows action ids must be below {allowed}", source, "action", row(worst));
     }
 
     public ReadOnlySpan<float> ContextOf(int row) => new(Context, row * ContextDim, ContextDim);
@@ -81,7 +109,8 @@ public sealed class BanditFeedback
         for (int i = 0; i < n; i++)
         {
             action[i] = t.Int(i, cItem); position[i] = t.Int(i, cPos) - 1; reward[i] = t.Float(i, cClick); prop[i] = t.Float(i, cP);
-            if (position[i] < 0) throw new DataException($"position {position[i] + 1} must be 1 or more", path, "position", t.LineOf(i));
+            if ((uint)position[i] >= MaxPositions) throw new DataException($"position {position[i] + 1} is outside 1..{MaxPositions} (BanditFeedback.MaxPositions)", path, "position", t.LineOf(i));
+            if ((uint)action[i] >= MaxActions) throw new DataException($"item_id {action[i]} is outside 0..{MaxActions - 1} (BanditFeedback.MaxActions)", path, "item_id", t.LineOf(i));
             maxItem = Math.Max(maxItem, action[i]); maxPos = Math.Max(maxPos, position[i]);
         }
         // One-hot of each user feature, levels sorted ordinally, first level dropped (pandas get_dummies(drop_first=True)).
@@ -107,7 +136,16 @@ public sealed class BanditFeedback
             var it = CsvTable.Read(itemPath);
             int cId = it.Col("item_id");
             var featCols = it.Header.Select((h, i) => (h, i)).Where(x => x.h.StartsWith("item_feature_", StringComparison.Ordinal)).Select(x => x.i).ToArray();
-            actions = Math.Max(actions, Enumerable.Range(0, it.Rows).Max(r => it.Int(r, cId)) + 1);
+            for (int r = 0; r < it.Rows; r++)
+            {
+                int id = it.Int(r, cId);
+                if ((uint)id >= MaxActions) throw new DataException($"item_id {id} is outside 0..{MaxActions - 1} (BanditFeedback.MaxActions)", itemPath, "item_id", it.LineOf(r));
+                if (id >= actions && (long)n * (id + 1) * (maxPos + 1) > MaxTableCells)
+                    throw new DataException($"item_id {id} makes {n} rows x {id + 1} actions x {maxPos + 1} positions over the limit of {MaxTableCells} table cells (BanditFeedback.MaxTableCells); item ids must be below {MaxTableCells / ((long)n * (maxPos + 1))}", itemPath, "item_id", it.LineOf(r));
+                actions = Math.Max(actions, id + 1);
+            }
+            if ((long)actions * featCols.Length > MaxTableCells)
+                throw new DataException($"{actions} items x {featCols.Length} item features is over the limit of {MaxTableCells} values (BanditFeedback.MaxTableCells)", itemPath, "item_feature_0", 1);
             actionCtx = new float[actions * featCols.Length];
             for (int k = 0; k < featCols.Length; k++)
             {
@@ -139,8 +177,8 @@ public sealed class BanditFeedback
         for (int i = 0; i < n; i++)
         {
             a[i] = t.Int(i, cA); r[i] = t.Float(i, cR); p[i] = t.Float(i, cP); pos[i] = cPos >= 0 ? t.Int(i, cPos) : 0;
-            if ((uint)a[i] >= MaxActions) throw new DataException($"action {a[i]} is outside 0..{MaxActions - 1}", path, "action", t.LineOf(i));
-            if ((uint)pos[i] >= MaxActions) throw new DataException($"position {pos[i]} is outside 0..{MaxActions - 1}", path, "position", t.LineOf(i));
+            if ((uint)a[i] >= MaxActions) throw new DataException($"action {a[i]} is outside 0..{MaxActions - 1} (BanditFeedback.MaxActions)", path, "action", t.LineOf(i));
+            if ((uint)pos[i] >= MaxPositions) throw new DataException($"position {pos[i]} is outside 0..{MaxPositions - 1} (BanditFeedback.MaxPositions)", path, "position", t.LineOf(i));
             maxA = Math.Max(maxA, a[i]); maxPos = Math.Max(maxPos, pos[i]);
             for (int k = 0; k < ctxCols.Length; k++) ctx[i * ctxCols.Length + k] = t.Float(i, ctxCols[k]);
         }
@@ -192,9 +230,19 @@ public sealed class ActionDistribution
     public int Positions { get; }
     public float[] Probs { get; }
 
+    /// <summary>rows x actions x positions as an array length, refused beyond <see cref="BanditFeedback.MaxTableCells"/> (never an int overflow).</summary>
+    public static int Cells(int rows, int actions, int positions)
+    {
+        if (rows < 0 || actions < 0 || positions < 0) throw new ArgumentException($"action distribution {rows}x{actions}x{positions}: sizes must not be negative");
+        long cells = (long)rows * actions * positions;
+        if (cells > BanditFeedback.MaxTableCells)
+            throw new ArgumentException($"action distribution {rows}x{actions}x{positions} = {cells} cells is over the limit of {BanditFeedback.MaxTableCells} (BanditFeedback.MaxTableCells)");
+        return (int)cells;
+    }
+
     public ActionDistribution(float[] probs, int rows, int actions, int positions)
     {
-        if (probs.Length != rows * actions * positions) throw new ArgumentException($"action distribution has {probs.Length} values, expected {rows}x{actions}x{positions}");
+        if (probs.Length != Cells(rows, actions, positions)) throw new ArgumentException($"action distribution has {probs.Length} values, expected {rows}x{actions}x{positions}");
         Rows = rows; Actions = actions; Positions = positions; Probs = probs;
         for (int i = 0; i < rows; i++)
             for (int k = 0; k < positions; k++)
@@ -214,7 +262,7 @@ public sealed class ActionDistribution
 
     public static ActionDistribution Uniform(int rows, int actions, int positions)
     {
-        var p = new float[rows * actions * positions];
+        var p = new float[Cells(rows, actions, positions)];
         Array.Fill(p, 1f / actions);
         return new ActionDistribution(p, rows, actions, positions);
     }
@@ -223,7 +271,7 @@ public sealed class ActionDistribution
     public static ActionDistribution ContextFree(float[,] table, int rows)
     {
         int A = table.GetLength(0), P = table.GetLength(1);
-        var p = new float[rows * A * P];
+        var p = new float[Cells(rows, A, P)];
         for (int i = 0; i < rows; i++)
             for (int a = 0; a < A; a++)
                 for (int k = 0; k < P; k++) p[(i * A + a) * P + k] = table[a, k];
@@ -233,7 +281,7 @@ public sealed class ActionDistribution
     /// <summary>From a policy over contexts: probs(context row, output [actions]) applied to every row and position.</summary>
     public static ActionDistribution FromPolicy(BanditFeedback logs, Action<ReadOnlyMemory<float>, float[]> probs)
     {
-        var p = new float[logs.Count * logs.Actions * logs.Positions];
+        var p = new float[Cells(logs.Count, logs.Actions, logs.Positions)];
         var buf = new float[logs.Actions];
         for (int i = 0; i < logs.Count; i++)
         {

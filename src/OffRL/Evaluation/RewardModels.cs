@@ -145,33 +145,69 @@ public sealed class MlpRegressor(int[] hidden, int epochs = 20, int batchSize = 
 /// <summary>
 /// Fits q(x, a, position) on logged bandit data and predicts it for every row, action and position; with K-fold
 /// cross-fitting each row's predictions come from a model that did not see that row (Chernozhukov et al. 2018).
-/// Features: context, one-hot action, one-hot position, action context.
+/// Features: context, one-hot action, one-hot position, action context. Only the actions and positions present in the
+/// log get a one-hot column (in id order): an absent one has no data, so a regularized fit would give its column zero
+/// weight anyway; it is predicted from the context (and its action context) alone. The model's size and work thus
+/// follow the actions logged (at most one per row), not the range of the ids.
 /// </summary>
 public static class RewardModel
 {
-    public static int FeatureDim(BanditFeedback logs) => logs.ContextDim + logs.Actions + (logs.Positions > 1 ? logs.Positions : 0) + logs.ActionContextDim;
-
-    public static void Features(BanditFeedback logs, int row, int action, int position, Span<float> f)
+    /// <summary>The one-hot columns of a log: per action id and per position its column, or -1 when absent from the log.</summary>
+    private sealed class Layout
     {
-        f.Clear();
-        logs.ContextOf(row).CopyTo(f);
-        int o = logs.ContextDim;
-        f[o + action] = 1; o += logs.Actions;
-        if (logs.Positions > 1) { f[o + position] = 1; o += logs.Positions; }
-        if (logs.ActionContext is not null)
-            logs.ActionContext.AsSpan(action * logs.ActionContextDim, logs.ActionContextDim).CopyTo(f[o..]);
+        public readonly int[] ActionColumn, PositionColumn;
+        public readonly int PresentActions, PresentPositions, Dim;
+
+        public Layout(BanditFeedback logs)
+        {
+            ActionColumn = Columns(logs.Action, logs.Actions, out PresentActions);
+            PositionColumn = Columns(logs.Position, logs.Positions, out PresentPositions);
+            if (logs.Positions == 1) PresentPositions = 0;   // a single position carries no information
+            Dim = logs.ContextDim + PresentActions + PresentPositions + logs.ActionContextDim;
+        }
+
+        private static int[] Columns(int[] ids, int range, out int present)
+        {
+            var col = new int[range];
+            Array.Fill(col, -1);
+            foreach (var id in ids) col[id] = 0;
+            present = 0;
+            for (int a = 0; a < range; a++) if (col[a] == 0) col[a] = present++;
+            return col;
+        }
+
+        public void Features(BanditFeedback logs, int row, int action, int position, Span<float> f)
+        {
+            f.Clear();
+            logs.ContextOf(row).CopyTo(f);
+            int o = logs.ContextDim;
+            if (ActionColumn[action] >= 0) f[o + ActionColumn[action]] = 1;
+            o += PresentActions;
+            if (PresentPositions > 0 && PositionColumn[position] >= 0) f[o + PositionColumn[position]] = 1;
+            o += PresentPositions;
+            if (logs.ActionContext is not null)
+                logs.ActionContext.AsSpan(action * logs.ActionContextDim, logs.ActionContextDim).CopyTo(f[o..]);
+        }
     }
+
+    /// <summary>The width of the reward model's features for these logs.</summary>
+    public static int FeatureDim(BanditFeedback logs) => new Layout(logs).Dim;
 
     /// <summary>Predicted rewards [rows, actions, positions].</summary>
     public static float[] FitPredict(BanditFeedback logs, Func<IRegressor> make, int folds = 3, ulong seed = 0)
     {
-        int n = logs.Count, A = logs.Actions, P = logs.Positions, d = FeatureDim(logs);
+        int n = logs.Count, A = logs.Actions, P = logs.Positions;
         if (folds < 1) throw new ArgumentOutOfRangeException(nameof(folds), $"folds must be >= 1, got {folds}");
-        var q = new float[n * A * P];
+        var layout = new Layout(logs);
+        int d = layout.Dim;
+        var q = new float[ActionDistribution.Cells(n, A, P)];
         var fold = new int[n];
         var perm = new Rng(seed).Permutation(n);
         for (int i = 0; i < n; i++) fold[perm[i]] = i % folds;
         var f = new float[d];
+        // Without action features every absent action has the same features at a row and position: predicted once.
+        bool shareAbsent = logs.ActionContext is null && layout.PresentActions < A;
+        int firstAbsent = Array.IndexOf(layout.ActionColumn, -1);
         for (int k = 0; k < folds; k++)
         {
             var train = new List<int>();
@@ -180,7 +216,7 @@ public static class RewardModel
             for (int j = 0; j < train.Count; j++)
             {
                 int i = train[j];
-                Features(logs, i, logs.Action[i], logs.Position[i], x.AsSpan(j * d, d));
+                layout.Features(logs, i, logs.Action[i], logs.Position[i], x.AsSpan(j * d, d));
                 y[j] = logs.Reward[i];
             }
             var model = make();
@@ -188,12 +224,21 @@ public static class RewardModel
             for (int i = 0; i < n; i++)
             {
                 if (folds > 1 && fold[i] != k) continue;
-                for (int a = 0; a < A; a++)
-                    for (int p = 0; p < P; p++)
+                for (int p = 0; p < P; p++)
+                {
+                    float absent = 0;
+                    if (shareAbsent)
                     {
-                        Features(logs, i, a, p, f);
+                        layout.Features(logs, i, firstAbsent, p, f);
+                        absent = (float)model.Predict(f);
+                    }
+                    for (int a = 0; a < A; a++)
+                    {
+                        if (shareAbsent && layout.ActionColumn[a] < 0) { q[(i * A + a) * P + p] = absent; continue; }
+                        layout.Features(logs, i, a, p, f);
                         q[(i * A + a) * P + p] = (float)model.Predict(f);
                     }
+                }
             }
         }
         return q;
