@@ -171,13 +171,14 @@ internal static class BanditCommand
 
     private static Command Export()
     {
-        var log = new Option<string>("--log") { Description = "Decision log (SQLite) written by offrl serve", Required = true };
+        var log = new Option<string>("--log") { Description = "Decision log written by offrl serve: a SQLite file, or postgres://user:password@host:port/database", Required = true };
         var output = new Option<string>("--out") { Description = ".parquet (every decision, reward null while pending) or .csv (bandit feedback of rewarded decisions)", Required = true };
         var cmd = new Command("export", "Export a decision log for other tools") { log, output };
         cmd.SetAction(r =>
         {
             string o = r.GetValue(output)!;
-            new OffRL.IO.PathGuard().Input("--log", r.GetValue(log)).Output("--out", o).Check();
+            var logPath = r.GetValue(log)!;
+            new OffRL.IO.PathGuard().Input("--log", logPath.Contains("://", StringComparison.Ordinal) ? null : logPath).Output("--out", o).Check();
             if (o.EndsWith(".parquet", StringComparison.OrdinalIgnoreCase))
                 Console.WriteLine($"wrote {o} ({DecisionLog.ExportParquet(r.GetValue(log)!, o)} decisions)");
             else
@@ -206,9 +207,10 @@ internal static class BanditCommand
         var maxWidth = new Option<int>("--max-context-width") { Description = "Longest context or feature vector in a request", DefaultValueFactory = _ => 4096 }.InRange("[1, 1000000]");
         var rewardMin = new Option<float>("--reward-min") { Description = "Smallest reward /reward accepts", DefaultValueFactory = _ => -1e6f }.InRange("[-1e30, 1e30]");
         var rewardMax = new Option<float>("--reward-max") { Description = "Largest reward /reward accepts", DefaultValueFactory = _ => 1e6f }.InRange("[-1e30, 1e30]");
+        var maxAbs = new Option<double>("--max-abs-value") { Description = "Largest |value| in an observation, context or feature vector (400 beyond)", DefaultValueFactory = _ => 1e9 }.InRange("(0, 3.5e38]");
         var outOfRange = new Option<string>("--out-of-range") { Description = "reject (400) or clip a reward outside [--reward-min, --reward-max]", DefaultValueFactory = _ => "reject" };
         var cmd = new Command("serve", "Decision service: POST /decide (bandit policies) or POST /act (RL checkpoints), POST /reward, GET /health; every decision and reward logged durably")
-            { policy, urls, log, noLearn, sync, seed, token, maxBody, maxCandidates, maxWidth, rewardMin, rewardMax, outOfRange, sigma, epsilon };
+            { policy, urls, log, noLearn, sync, seed, token, maxBody, maxCandidates, maxWidth, maxAbs, rewardMin, rewardMax, outOfRange, sigma, epsilon };
         cmd.SetAction(r =>
         {
             string s = r.GetValue(sync)!.ToLowerInvariant();
@@ -230,7 +232,7 @@ internal static class BanditCommand
                 PolicyPath = r.GetValue(policy)!, LogPath = r.GetValue(log)!, Urls = r.GetValue(urls)!, Learn = !r.GetValue(noLearn),
                 SynchronousFull = s == "full", Seed = r.GetValue(seed), Log = Console.WriteLine,
                 Token = r.GetValue(token) is { Length: > 0 } given ? given : Environment.GetEnvironmentVariable("OFFRL_SERVE_TOKEN") is { Length: > 0 } env ? env : null,
-                MaxBodyBytes = r.GetValue(maxBody), MaxCandidates = r.GetValue(maxCandidates), MaxContextWidth = r.GetValue(maxWidth),
+                MaxBodyBytes = r.GetValue(maxBody), MaxCandidates = r.GetValue(maxCandidates), MaxContextWidth = r.GetValue(maxWidth), MaxAbsValue = r.GetValue(maxAbs),
                 RewardMin = r.GetValue(rewardMin), RewardMax = r.GetValue(rewardMax), OutOfRange = range,
                 ExplorationSigma = r.GetValue(sigma), Epsilon = r.GetValue(epsilon),
             }).GetAwaiter().GetResult();

@@ -106,7 +106,8 @@ internal static class DatasetCommand
             {   // a served RL policy's steps as transitions with their behavior log-probabilities
                 Space? actions = null;
                 if (r.GetValue(env) is { } e) { using var probe = EnvRegistry.Make(e); actions = probe.ActionSpace; }
-                d = OffRL.Bandits.DecisionLog.ToTransitions(path, actions);
+                d = OffRL.Bandits.DecisionLog.ToTransitions(path, actions, out var report);
+                foreach (var line in report.Lines()) Console.Error.WriteLine(line);   // every step left out, with its reason
             }
             else d = Algorithms.Recipes.Open(path, truncateTail: r.GetValue(TruncateTail), log: Console.Error.WriteLine, needEnv: false).Data;
             DatasetFile.Write(d, r.GetValue(output)!);
