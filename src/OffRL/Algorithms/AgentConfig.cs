@@ -9,8 +9,11 @@ namespace OffRL.Algorithms;
 /// </summary>
 public abstract record AgentConfig
 {
-    /// <summary>Hidden layer widths of the agent's networks (actor, critics, value); 2 x 256 as CORL and d3rlpy.</summary>
-    [FieldRange("[1, 65536]")]
+    /// <summary>Widest hidden layer: a 16384 x 16384 weight (2^28 values) and a batch of 16384-wide rows stay within one tensor's int index.</summary>
+    public const int MaxHidden = 16384;
+
+    /// <summary>Hidden layer widths of the agent's networks (actor, critics, value); 2 x 256 as CORL and d3rlpy (1 .. 16384 each).</summary>
+    [FieldRange("[1, 16384]")]
     public int[] Hidden { get; init; } = [256, 256];
 
     /// <summary>Discount gamma in [0, 1]: the sampler's per-transition discount (gamma^n, 0 at terminals) that TD targets use, and the discount of returns where a method ranks episodes (%BC).</summary>
@@ -47,6 +50,10 @@ public abstract record AgentConfig
     public virtual void Validate()
     {
         FieldRange.Check(this);
+        // A batch of activations (batch_size x width) is one tensor, indexed by int.
+        foreach (var h in Hidden)
+            if ((long)BatchSize * h > int.MaxValue)
+                throw new ArgumentException($"config: field 'batch_size' of {GetType().Name} times hidden width {h} is {(long)BatchSize * h} values, more than one tensor holds ({int.MaxValue}); lower batch_size or hidden");
         if (RewardScale == 0) throw new ArgumentException($"config: field 'reward_scale' of {GetType().Name} must not be 0");
         if (!Enum.IsDefined(RewardNormalization)) throw new ArgumentException($"config: field 'reward_normalization' of {GetType().Name} must be none or return_range, got {RewardNormalization}");
     }

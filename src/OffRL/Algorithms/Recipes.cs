@@ -59,15 +59,90 @@ public static class Recipes
     /// <summary>
     /// The one dataset-name resolution of OffRL: a built-in name (generated and cached on first use; a file of that
     /// name wins) or a dataset file, with the environment it is evaluated in (<paramref name="env"/>, else the one the
-    /// dataset names).
+    /// dataset names). The dataset is fitted to that environment (<see cref="FitToEnv"/>) whenever one is known, with or
+    /// without <paramref name="needEnv"/>: a given <paramref name="env"/> always (an unknown name is an error), the one the
+    /// dataset names when it is registered. With no environment the dataset is used as declared.
     /// </summary>
     public static (Dataset Data, string Env) Open(string nameOrFile, string? env = null, ulong seed = 0, bool truncateTail = true,
         Action<string>? log = null, bool needEnv = true)
     {
         var data = IsName(nameOrFile) && !File.Exists(nameOrFile) ? Get(nameOrFile, seed, log) : Data.IO.DatasetFile.Read(nameOrFile, truncateTail);
-        var e = env ?? data.Info.Env;
+        var e = string.IsNullOrEmpty(env) ? data.Info.Env : env;
         if (needEnv && string.IsNullOrEmpty(e)) throw new ArgumentException($"--env: {nameOrFile} does not name its environment; pass --env NAME for evaluation");
+        if (!string.IsNullOrEmpty(env) || (!string.IsNullOrEmpty(e) && IsEnv(e))) data = FitToEnv(data, e);
         return (data, e);
+    }
+
+    private static bool IsEnv(string name)
+    {
+        foreach (var x in EnvRegistry.All)
+            if (string.Equals(x.Name, name, StringComparison.OrdinalIgnoreCase) || string.Equals(x.GymnasiumId, name, StringComparison.OrdinalIgnoreCase)) return true;
+        return false;
+    }
+
+    /// <summary>
+    /// The dataset checked against the environment it is used in, the one place where the two meet (training, OPE,
+    /// conversion with an environment). Refused, naming the file and field: observations of another width; actions of
+    /// another kind or width, or another discrete count; declared action bounds other than the environment's (both
+    /// named); any action outside the environment's range (its row named). A dataset whose spaces were guessed
+    /// (<see cref="DatasetInfo.SpacesGuessed"/>: CSV, D4RL files without OffRL's space attributes) takes the
+    /// environment's spaces instead, validated again, so training rescales actions by the true bounds.
+    /// </summary>
+    public static Dataset FitToEnv(Dataset data, string env)
+    {
+        using var probe = EnvRegistry.Make(env);
+        Space eo = probe.ObservationSpace, ea = probe.ActionSpace;
+        string? file = data.Where;
+        if (eo.Width != data.ObservationDim)
+            throw new DataException($"observations have {data.ObservationDim} values, {env} gives {eo.Width}: the dataset is not from this environment", file, "observations");
+        if (data.Info.SpacesGuessed)
+        {
+            // A guessed space says only the width: the environment's kind, count and bounds replace it.
+            if (ea.Width != data.ActionDim)
+                throw new DataException($"actions have {data.ActionDim} values, {env} takes {ea.Width} ({ea}): the dataset is not from this environment", file, "actions");
+            CheckActionsIn(data, ea, env, file);
+            var info = data.Info with { SpacesGuessed = false, Env = data.Info.Env.Length > 0 ? data.Info.Env : env, Processing = new List<string>(data.Info.Processing) };
+            info.Processing.Add($"spaces taken from {env}: observations {eo}, actions {ea} (the file declared none)");
+            return data.WithSpaces(eo, ea, info);
+        }
+        var da = data.ActionSpace;
+        switch (da, ea)
+        {
+            case (Discrete d, Discrete e) when d.N != e.N:
+                throw new DataException($"the dataset's actions are {d} and {env} has {e.N} actions ({e}): the dataset is not from this environment", file, "actions");
+            case (Box d, Box e) when d.Width != e.Width:
+                throw new DataException($"the dataset's actions are {d} ({d.Width} values) and {env} takes {e} ({e.Width} values): the dataset is not from this environment", file, "actions");
+            case (Box d, Box e) when !d.Equals(e):
+                throw new DataException($"the dataset declares action bounds {d} and {env}'s are {e}: they must be the same (rescaling by other bounds would act outside the environment's range)", file, "actions");
+            case (Discrete, Box) or (Box, Discrete):
+                throw new DataException($"the dataset's actions are {da} and {env} takes {ea}: the dataset is not from this environment", file, "actions");
+        }
+        CheckActionsIn(data, ea, env, file);
+        return data;
+    }
+
+    /// <summary>Every action of the dataset inside the environment's action space, else the first outside by row.</summary>
+    private static void CheckActionsIn(Dataset data, Space space, string env, string? file)
+    {
+        var a = data.Actions;
+        switch (space)
+        {
+            case Discrete d:
+                for (int i = 0; i < data.Count; i++)
+                    if (a[i] < 0 || a[i] >= d.N || a[i] != MathF.Floor(a[i]))
+                        throw new DataException($"action {a[i]} is not one of {env}'s actions 0..{d.N - 1}", file, "actions", data.RowOf(i));
+                break;
+            case Box b:
+                int w = b.Width;
+                for (int i = 0; i < data.Count; i++)
+                    for (int j = 0; j < w; j++)
+                    {
+                        float v = a[i * w + j];
+                        if (v < b.Low[j] - 1e-5f || v > b.High[j] + 1e-5f)
+                            throw new DataException($"action {v} is outside {env}'s range [{Box.F(b.Low[j])}, {Box.F(b.High[j])}]", file, "actions", data.RowOf(i), w > 1 ? j : -1);
+                    }
+                break;
+        }
     }
 
     private static bool TryParse(string name, out EnvRecipe recipe, out string kind)

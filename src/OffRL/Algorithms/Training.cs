@@ -17,19 +17,9 @@ public static class Training
     /// </summary>
     public static (Agent Agent, TrainResult Result) Offline(string algo, Dataset data, string env, TrainerConfig tc, JsonElement? overrides = null)
     {
-        CheckFits(data, env);
+        data = Recipes.FitToEnv(data, env);   // the one check of a dataset against its environment (guessed bounds replaced)
         var (agent, prepared) = Prepare(algo, data, tc.Seed, overrides);
         return (agent, Trainer.FitOffline(agent, prepared, env, tc));
-    }
-
-    /// <summary>Refuses, before any training, a dataset whose widths are not the evaluation environment's.</summary>
-    private static void CheckFits(Dataset data, string env)
-    {
-        using var probe = EnvRegistry.Make(env);
-        if (probe.ObservationSpace.Width != data.ObservationDim)
-            throw new DataException($"observations have {data.ObservationDim} values, {env} gives {probe.ObservationSpace.Width}: the dataset is not from this environment", data.Info.Source, "observations");
-        if (probe.ActionSpace.Width != data.ActionDim || (probe.ActionSpace is Discrete) != (data.ActionSpace is Discrete))
-            throw new DataException($"actions are {data.ActionSpace}, {env} takes {probe.ActionSpace}: the dataset is not from this environment", data.Info.Source, "actions");
     }
 
     /// <summary>
@@ -46,6 +36,7 @@ public static class Training
         if (kind != spec.Actions)
             throw new ArgumentException($"--algo {spec.Name}: needs {spec.Actions.ToString().ToLowerInvariant()} actions, the dataset's are {data.ActionSpace}; offline algorithms for these: {AlgorithmRegistry.Names(LearningMode.Offline, kind)}");
         var cfg = AlgorithmRegistry.Config(spec, overrides);
+        data.RequireTransitions();
         if (spec.PrepareData is { } prepare) data = prepare(data, cfg);
         var pre = Preprocessing.Fit(data, cfg.Preprocessing(rescaleActions: data.ActionSpace is Box { IsBounded: true }));
         var agent = spec.Create(data.ObservationDim, AgentActionSpace(data.ActionSpace), cfg, seed);

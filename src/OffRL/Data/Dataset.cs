@@ -21,6 +21,13 @@ public sealed class DatasetColumns
 public sealed record DatasetInfo(string Source = "", string Env = "", string Notes = "")
 {
     public List<string> Processing { get; init; } = new();
+
+    /// <summary>
+    /// The spaces were not declared by the file the data came from (a CSV file, a D4RL or Minari HDF5 file without
+    /// OffRL's space attributes) but guessed from the data; an environment's spaces replace them
+    /// (<see cref="Algorithms.Recipes.FitToEnv"/>). Saved with the dataset, so a converted file stays marked.
+    /// </summary>
+    public bool SpacesGuessed { get; init; }
 }
 
 /// <summary>
@@ -37,6 +44,7 @@ public sealed class Dataset
     private readonly Dictionary<string, float[]> _extras;
     private readonly int[] _episodeStarts;   // E + 1 entries, the last is Count
     private readonly int[] _episodeOf;
+    private readonly int[]? _rows;
 
     public int Count { get; }
     public Space ObservationSpace { get; }
@@ -45,6 +53,14 @@ public sealed class Dataset
     public int ActionDim => ActionSpace.Width;
     public bool DiscreteActions => ActionSpace is Discrete;
     public DatasetInfo Info { get; }
+    /// <summary>The file the dataset was read from (null when built in memory or derived): errors found later name it.</summary>
+    public string? File { get; }
+
+    /// <summary>The row of transition i in <see cref="File"/> (its line in a CSV file; else i + 1).</summary>
+    public long RowOf(int i) => _rows is not null && i < _rows.Length ? _rows[i] : i + 1L;
+
+    /// <summary>Where the data is, for errors: the file it was read from, else its source when that is a file.</summary>
+    public string? Where => File ?? (Info.Source.Length > 0 && System.IO.File.Exists(Info.Source) ? Info.Source : null);
 
     public ReadOnlySpan<float> Observations => _obs;
     public ReadOnlySpan<float> Actions => _act;
@@ -85,10 +101,12 @@ public sealed class Dataset
     {
         options ??= new ValidationOptions();
         string? file = options.File;
+        Space.Check(observationSpace, file, "observations", "observation space");
+        Space.Check(actionSpace, file, "actions", "action space");
         ObservationSpace = observationSpace; ActionSpace = actionSpace;
         Info = info ?? new DatasetInfo();
+        File = file; _rows = options.Rows;
         int n = c.Rewards.Length, od = observationSpace.Width, ad = actionSpace.Width;
-        if (od <= 0) throw new DataException($"observation space {observationSpace} has no dimensions", file, "observations");
         if (n == 0 && file is not null) throw new DataException("has no transitions (zero rows); a dataset needs at least one", file, "rewards");
         void Len(string field, int actual, long expected)
         {
@@ -177,6 +195,25 @@ public sealed class Dataset
     /// has none (such rows are left out of TD batches, as D4RL's qlearning_dataset does).
     /// </summary>
     public bool HasNext(int i) => _next is not null || _term[i] || !_timeout[i];
+
+    /// <summary>
+    /// Refuses data with no usable transition for learning from or evaluating by TD targets: every row ends an episode by
+    /// timeout and no next observation is stored (e.g. a single timed-out row), so nothing can be bootstrapped.
+    /// </summary>
+    public void RequireTransitions()
+    {
+        if (_next is not null) return;
+        for (int i = 0; i < Count; i++) if (HasNext(i)) return;
+        throw new DataException($"no transition has a next observation: all {Count} row(s) end an episode by timeout and the dataset stores no " +
+            "next_observations, so no TD target can be formed (store next_observations, or keep the step after each timeout)", Where, "next_observations");
+    }
+
+    /// <summary>
+    /// The same data with other spaces (e.g. an environment's instead of guessed ones), validated again with the rows
+    /// named as in the file it was read from.
+    /// </summary>
+    public Dataset WithSpaces(Space observationSpace, Space actionSpace, DatasetInfo info) =>
+        new(Columns(), observationSpace, actionSpace, info, new ValidationOptions(File: File, Rows: _rows));
 
     /// <summary>Next observation of row i (see <see cref="HasNext"/>); for a terminal row without stored next, s_i itself (never bootstrapped).</summary>
     public ReadOnlySpan<float> NextObservation(int i)

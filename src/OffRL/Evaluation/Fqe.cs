@@ -10,10 +10,38 @@ namespace OffRL.Evaluation;
 /// Hidden = [] with Linear = true solves each regression in closed form on linear features instead (exact on tabular
 /// data with one-hot observations).
 /// </summary>
-public sealed record FqeConfig(int Steps = 20_000, int[]? Hidden = null, float LearningRate = 1e-4f, int BatchSize = 100,
-    int TargetUpdateInterval = 100, bool Linear = false, int LinearIterations = 2000, double Ridge = 1e-6, ulong Seed = 0)
+public sealed record FqeConfig(
+    [property: FieldRange("[1, inf)")] int Steps = 20_000,
+    int[]? Hidden = null,
+    [property: FieldRange("(0, inf)")] float LearningRate = 1e-4f,
+    [property: FieldRange("[1, 1000000]")] int BatchSize = 100,
+    [property: FieldRange("[1, inf)")] int TargetUpdateInterval = 100,
+    bool Linear = false,
+    [property: FieldRange("[1, inf)")] int LinearIterations = 2000,
+    [property: FieldRange("[0, inf)")] double Ridge = 1e-6,
+    ulong Seed = 0)
 {
     public int[] HiddenLayers => Hidden ?? [256, 256];
+
+    /// <summary>
+    /// Refuses settings that would rank with an untrained or unbuildable network: steps at least 1 (fqe-steps 0 would
+    /// report the initial weights' values), every field in its range, and the network's hidden widths within
+    /// <see cref="Algorithms.AgentConfig.MaxHidden"/> with batch x width within one tensor (the linear solver uses none).
+    /// </summary>
+    public void Validate()
+    {
+        FieldRange.Check(this);
+        if (Linear) return;
+        var h = HiddenLayers;
+        if (h.Length == 0) throw new ArgumentException("config: field 'hidden' of FqeConfig must be a non-empty list of widths for the network (or set linear)");
+        for (int i = 0; i < h.Length; i++)
+        {
+            if (h[i] < 1 || h[i] > Algorithms.AgentConfig.MaxHidden)
+                throw new ArgumentException($"config: field 'hidden' of FqeConfig must have every width in [1, {Algorithms.AgentConfig.MaxHidden}] (element {i}), got {h[i]}");
+            if ((long)BatchSize * h[i] > int.MaxValue)
+                throw new ArgumentException($"config: field 'batch_size' of FqeConfig times hidden width {h[i]} is {(long)BatchSize * h[i]} values, more than one tensor holds ({int.MaxValue})");
+        }
+    }
 }
 
 public static class Fqe
@@ -22,6 +50,7 @@ public static class Fqe
     public static (QEstimates Q, double Value) Fit(OpeData d, FqeConfig? config = null, IProgress<string>? progress = null)
     {
         var c = config ?? new FqeConfig();
+        c.Validate();
         return c.Linear ? FitLinear(d, c) : FitNetwork(d, c, progress);
     }
 

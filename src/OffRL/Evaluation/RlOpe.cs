@@ -36,8 +36,12 @@ public sealed class OpeData
         if (gamma is <= 0 or > 1) throw new ArgumentOutOfRangeException(nameof(gamma), $"gamma must be in (0, 1], got {gamma}");
         if (target.ObservationDim != data.ObservationDim)
             throw new ArgumentException($"target policy takes {target.ObservationDim} observation values, the dataset has {data.ObservationDim}");
+        if (samples is < 1 or > 100_000) throw new ArgumentOutOfRangeException(nameof(samples), $"samples must be in [1, 100000], got {samples}");
+        data.RequireTransitions();
         HasBehavior = data.HasBehaviorLogProbs || behavior is not null;
         Data = data; Target = target; Gamma = gamma; Samples = samples;
+        string? file = data.Where;
+        double cumulative = 0;   // log of the importance weight W_t within the current episode
         int n = data.Count, od = data.ObservationDim, ad = data.ActionDim;
         LogRatio = new double[n];
         HasNext = new bool[n];
@@ -52,8 +56,16 @@ public sealed class OpeData
             {
                 double lb = behavior is not null ? behavior.LogProb(s, data.Action(i)) : data.BehaviorLogProbs[i];
                 double lt = target.LogProb(s, data.Action(i));
-                if (!double.IsFinite(lb)) throw new DataException($"behavior log-probability {lb} is not finite", data.Info.Source, "behavior_log_probs", i + 1);
+                if (!double.IsFinite(lb)) throw new DataException($"behavior log-probability {lb} is not finite", file, "behavior_log_probs", data.RowOf(i));
+                if (double.IsNaN(lt) || double.IsPositiveInfinity(lt))
+                    throw new ArgumentException($"target policy: log-probability {lt} of the logged action at row {data.RowOf(i)} is not a log-probability (finite, or -inf for an impossible action)");
                 LogRatio[i] = lt - lb;
+                // Importance weights are exp of the summed log-ratios: one that overflows makes every estimate NaN or infinite.
+                if (data.EpisodeStart(data.EpisodeOf(i)) == i) cumulative = 0;
+                cumulative += LogRatio[i];
+                if (cumulative > MaxLogWeight)
+                    throw new DataException($"behavior log-probability {lb:G6} makes the importance weight of this step exp({cumulative:G6}) (log-ratio {LogRatio[i]:G6} = target {lt:G6} - behavior {lb:G6}, summed over the episode) " +
+                        $"overflow; the logged action must have had a real probability under the behavior policy (a log-weight above {MaxLogWeight} is not a weight)", file, "behavior_log_probs", data.RowOf(i));
             }
             else LogRatio[i] = double.NaN;
             HasNext[i] = data.HasNext(i);
@@ -71,6 +83,9 @@ public sealed class OpeData
                 }
         }
     }
+
+    /// <summary>Largest log importance weight whose exp is a finite double with room for sums (e^700 ~ 1e304).</summary>
+    public const double MaxLogWeight = 700;
 
     public int EpisodeCount => Data.EpisodeCount;
     public int[] InitialRows()
@@ -213,19 +228,53 @@ public static class RlOpe
 {
     public static readonly string[] All = ["tis", "pdis", "sntis", "snpdis", "dr", "wdr", "fqe", "mb", "mis"];
 
-    public sealed record Options(CiMethod Ci = CiMethod.Bootstrap, double Alpha = 0.05, int BootstrapSamples = 1000, ulong Seed = 0,
-        FqeConfig? Fqe = null, ModelBasedConfig? ModelBased = null);
+    /// <summary>
+    /// Settings of a run. <paramref name="Alpha"/>: 1 - coverage of the intervals, in (0, 1); <paramref name="BootstrapSamples"/>:
+    /// resamples of the bootstrap, at least 2. Refused by <see cref="Validate"/> as the CLI refuses them.
+    /// </summary>
+    public sealed record Options(CiMethod Ci = CiMethod.Bootstrap,
+        [property: FieldRange("(0, 1)")] double Alpha = 0.05,
+        [property: FieldRange("[2, 10000000]")] int BootstrapSamples = 1000, ulong Seed = 0,
+        FqeConfig? Fqe = null, ModelBasedConfig? ModelBased = null)
+    {
+        /// <summary>Every field in its range (<see cref="FieldRange"/>), the CI method known, and the FQE settings valid.</summary>
+        public void Validate()
+        {
+            FieldRange.Check(this);
+            if (!Enum.IsDefined(Ci)) throw new ArgumentException($"config: field 'ci' of Options must be one of {string.Join(", ", Enum.GetNames<CiMethod>())}, got {Ci}");
+            Fqe?.Validate();
+        }
+    }
+
+    /// <summary>
+    /// The one reading of estimator names: trimmed, case-insensitive, each known and given once; returns the canonical
+    /// (lowercase) names in the given order. Unknown, repeated or no names: an <see cref="ArgumentException"/> naming --estimators.
+    /// </summary>
+    public static string[] ParseEstimators(IEnumerable<string> names)
+    {
+        var result = new List<string>();
+        foreach (var raw in names)
+        {
+            var name = (raw ?? "").Trim().ToLowerInvariant();
+            if (name.Length == 0) continue;
+            if (Array.IndexOf(All, name) < 0) throw new ArgumentException($"--estimators: '{raw!.Trim()}' is not an estimator; expected names from {string.Join(", ", All)}");
+            if (result.Contains(name)) throw new ArgumentException($"--estimators: '{name}' is given twice; name each estimator once");
+            result.Add(name);
+        }
+        if (result.Count == 0) throw new ArgumentException($"--estimators: no estimator given; expected names from {string.Join(", ", All)}");
+        return result.ToArray();
+    }
 
     public static List<OpeEstimate> Run(OpeData d, IEnumerable<string> estimators, Options? options = null, IProgress<string>? progress = null)
     {
         var o = options ?? new Options();
-        var names = estimators.Select(e => e.ToLowerInvariant()).ToList();
-        foreach (var e in names) if (!All.Contains(e)) throw new ArgumentException($"estimator '{e}': expected one of {string.Join(", ", All)}");
+        o.Validate();
+        var names = ParseEstimators(estimators).ToList();
         var weighted = names.Where(n => n is not ("fqe" or "mb" or "mis")).ToList();
         if (weighted.Count > 0 && !d.HasBehavior)
             throw new DataException($"{string.Join(", ", weighted)}: importance sampling needs the behavior policy's log-probabilities, and the dataset has no " +
                 "behavior_log_probs column (collect with a known policy, pass the behavior policy, or use fqe, mb and mis, which do not need them)",
-                File.Exists(d.Data.Info.Source) ? d.Data.Info.Source : null, "behavior_log_probs");   // a built-in dataset's source is a description, not a file
+                d.Data.Where, "behavior_log_probs");
         int m = d.EpisodeCount;
         var cumW = d.HasBehavior ? TrajectoryIs.CumulativeWeights(d) : new double[d.Data.Count];
         var finalW = new double[m];
@@ -296,6 +345,11 @@ public static class RlOpe
                     }
             }
         }
+        foreach (var r in results)
+            // A NaN interval is "no interval" only below 2 samples (Confidence.ForMean); otherwise it, like an infinite one, is overflow.
+            if (!double.IsFinite(r.Estimate) || double.IsInfinity(r.CiLow) || double.IsInfinity(r.CiHigh) || (r.N >= 2 && (double.IsNaN(r.CiLow) || double.IsNaN(r.CiHigh))))
+                throw new DataException($"estimator {r.Estimator} gave {(double.IsFinite(r.Estimate) ? $"the interval [{r.CiLow}, {r.CiHigh}]" : $"the estimate {r.Estimate}")}, not a finite value " +
+                    "(importance weights or a fitted model overflowed on this data); no estimate is reported", d.Data.Where, r.Estimator is "fqe" or "mb" or "mis" ? "rewards" : "behavior_log_probs");
         return results;
     }
 

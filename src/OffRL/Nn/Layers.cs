@@ -2,6 +2,29 @@ using OffRL.Tensors;
 
 namespace OffRL.Nn;
 
+/// <summary>Checks that a layer's sizes are positive and that its tensors fit an int index, naming the layer's field.</summary>
+internal static class LayerSizes
+{
+    public static void Positive(string layer, string field, int value)
+    {
+        if (value < 1) throw new ArgumentException($"{layer}: {field} must be at least 1, got {value}");
+    }
+
+    /// <summary>The product of sizes is a tensor's element count: it must fit an int.</summary>
+    public static void Fits(string layer, string what, long product, string hint)
+    {
+        if (product > int.MaxValue)
+            throw new ArgumentException($"{layer}: {what} is {product} values, more than one tensor holds ({int.MaxValue}); {hint}");
+    }
+
+    /// <summary>A forward pass over rows of the given width: rows x width must fit one tensor.</summary>
+    public static void Batch(string layer, Tensor x, int width)
+    {
+        long rows = x.Shape.Last == 0 ? 0 : x.Shape.Size / x.Shape.Last;
+        Fits(layer, $"the output of {rows} rows x {width}", rows * width, "lower batch_size or hidden");
+    }
+}
+
 /// <summary>y = act(x W^T + b), W [out, in] as nn.Linear, initialized as PyTorch does (Kaiming-uniform, a = sqrt 5).</summary>
 public sealed class Linear : Module
 {
@@ -12,7 +35,9 @@ public sealed class Linear : Module
 
     public Linear(int inFeatures, int outFeatures, Rng rng, bool bias = true)
     {
-        if (inFeatures <= 0 || outFeatures <= 0) throw new ArgumentException($"Linear: sizes must be positive, got {inFeatures} -> {outFeatures}");
+        LayerSizes.Positive("Linear", "in_features", inFeatures);
+        LayerSizes.Positive("Linear", "out_features", outFeatures);
+        LayerSizes.Fits("Linear", $"the weight in_features x out_features = {inFeatures} x {outFeatures}", (long)inFeatures * outFeatures, "lower hidden");
         In = inFeatures; Out = outFeatures;
         Weight = Param("weight", new Shape(outFeatures, inFeatures));
         Init.KaimingUniform(Weight, inFeatures, rng);
@@ -24,7 +49,11 @@ public sealed class Linear : Module
         }
     }
 
-    public Tensor Forward(Tensor x, Activation act = Activation.None) => Tensor.Linear(x, Weight, Bias, act);
+    public Tensor Forward(Tensor x, Activation act = Activation.None)
+    {
+        LayerSizes.Batch("Linear", x, Out);
+        return Tensor.Linear(x, Weight, Bias, act);
+    }
 }
 
 /// <summary>Layer normalization over the last dimension (gamma = 1, beta = 0 at start).</summary>
@@ -36,6 +65,8 @@ public sealed class LayerNorm : Module
 
     public LayerNorm(int features, float eps = 1e-5f)
     {
+        LayerSizes.Positive("LayerNorm", "features", features);
+        if (!(eps > 0) || !float.IsFinite(eps)) throw new ArgumentException($"LayerNorm: eps must be a finite number > 0, got {eps}");
         Gamma = Param("weight", new Shape(features));
         Beta = Param("bias", new Shape(features));
         Init.Constant(Gamma, 1f);
@@ -52,6 +83,9 @@ public sealed class Embedding : Module
 
     public Embedding(int count, int dim, Rng rng)
     {
+        LayerSizes.Positive("Embedding", "count", count);
+        LayerSizes.Positive("Embedding", "dim", dim);
+        LayerSizes.Fits("Embedding", $"the table count x dim = {count} x {dim}", (long)count * dim, "lower the context or width");
         Weight = Param("weight", new Shape(count, dim));
         Init.Normal(Weight, 0f, 1f, rng);
     }
@@ -81,6 +115,7 @@ public sealed class Mlp : Module
     public Mlp(MlpConfig config, Rng rng)
     {
         Config = config;
+        if (config.Hidden is null) throw new ArgumentException("Mlp: hidden must be a list of widths ([] for none)");
         if (config.Dropout < 0f || config.Dropout >= 1f) throw new ArgumentException($"Mlp: Dropout must be in [0, 1), got {config.Dropout}");
         int n = config.Hidden.Length;
         _layers = new Linear[n + 1];
@@ -124,6 +159,10 @@ public sealed class EnsembleLinear : Module
 
     public EnsembleLinear(int members, int inFeatures, int outFeatures, Rng rng)
     {
+        LayerSizes.Positive("EnsembleLinear", "members", members);
+        LayerSizes.Positive("EnsembleLinear", "in_features", inFeatures);
+        LayerSizes.Positive("EnsembleLinear", "out_features", outFeatures);
+        LayerSizes.Fits("EnsembleLinear", $"the weight members x in_features x out_features = {members} x {inFeatures} x {outFeatures}", (long)members * inFeatures * outFeatures, "lower hidden or the ensemble size");
         Members = members;
         Weight = Param("weight", new Shape(members, inFeatures, outFeatures));
         Bias = Param("bias", new Shape(members, outFeatures));
@@ -134,7 +173,12 @@ public sealed class EnsembleLinear : Module
     }
 
     /// <summary>x [E, B, in] or [B, in] (shared) -> [E, B, out].</summary>
-    public Tensor Forward(Tensor x, Activation act = Activation.None) => Tensor.EnsembleLinear(x, Weight, Bias, act);
+    public Tensor Forward(Tensor x, Activation act = Activation.None)
+    {
+        int out_ = Bias.Shape.Last;
+        LayerSizes.Batch("EnsembleLinear", x, x.Shape.Rank == 3 ? out_ : Members * out_);
+        return Tensor.EnsembleLinear(x, Weight, Bias, act);
+    }
 }
 
 /// <summary>An ensemble of E MLPs with identical architecture evaluated together: [B, in] or [E, B, in] -> [E, B, out].</summary>
@@ -147,6 +191,7 @@ public sealed class EnsembleMlp : Module
     public EnsembleMlp(int members, MlpConfig config, Rng rng)
     {
         if (config.LayerNorm || config.Dropout > 0) throw new NotSupportedException("EnsembleMlp: layer norm and dropout are not supported yet");
+        if (config.Hidden is null) throw new ArgumentException("EnsembleMlp: hidden must be a list of widths ([] for none)");
         Members = members; Config = config;
         _layers = new EnsembleLinear[config.Hidden.Length + 1];
         int d = config.Input;

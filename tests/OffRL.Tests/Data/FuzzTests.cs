@@ -259,6 +259,86 @@ public sealed class FuzzTests(ITestOutputHelper output) : IDisposable
         });
     }
 
+    // ---------------- well-formed but wrong: spaces, widths, environment ----------------
+
+    /// <summary>
+    /// Files that parse but mean nothing: bounds NaN, beyond ±1e6, reversed or of different lengths; discrete counts below 1
+    /// or beyond the limit; spaces whose kind or width is not the data's; extras names repeated or widths that overflow;
+    /// bounds other than the environment's; actions outside its range. Every one must be a clear error (read and fitted
+    /// to pendulum, whose torque is in [-2, 2]); a file read without one is a silent difference.
+    /// </summary>
+    [Fact]
+    public void WellFormedButWrongSpacesAreClearErrors()
+    {
+        var valid = OffRL.Algorithms.Recipes.Collect(null, "pendulum", 40, 7);
+        var validPath = Path.Combine(_dir, "valid-semantics.parquet");
+        ParquetFormat.Write(valid, validPath);
+        var res = Parquet.Serialization.ParquetSerializer.DeserializeAsync<ParquetFormat.Row>(validPath).GetAwaiter().GetResult();
+        var meta0 = res.CustomMetadata![ParquetFormat.MetadataKey];
+        var kinds = new[] { "nan-bound", "huge-bound", "reversed", "lengths", "inf-low-as-high", "discrete-0", "discrete-huge", "discrete-kind",
+            "obs-width", "act-width", "extras-dup", "extras-overflow", "extras-count", "env-bounds", "env-range", "env-discrete", "hdf5-bounds", "hdf5-width" };
+        var gen = Gen.Elements(kinds).Zip(Gen.Choose(0, valid.Count - 1)).Zip(Gen.Choose(1, 1 << 30));
+        Campaign("semantics.parquet", gen, (m, path) =>
+        {
+            var ((kind, row), big) = m;
+            var meta = JsonNode(meta0);
+            string Key(string snake) => meta.Select(kv => kv.Key).First(k => string.Equals(k, snake.Replace("_", ""), StringComparison.OrdinalIgnoreCase));
+            var act = meta[Key("action_space")]!.AsObject();
+            var rows = Parquet.Serialization.ParquetSerializer.DeserializeAsync<ParquetFormat.Row>(validPath).GetAwaiter().GetResult().Data;
+            float bound = 1e6f + big;
+            switch (kind)
+            {
+                case "nan-bound": act["Low"] = new System.Text.Json.Nodes.JsonArray("NaN"); break;
+                case "huge-bound": act["High"] = new System.Text.Json.Nodes.JsonArray(bound * 1e20f); break;
+                case "reversed": act["Low"] = new System.Text.Json.Nodes.JsonArray(2f); act["High"] = new System.Text.Json.Nodes.JsonArray(-2f); break;
+                case "lengths": act["High"] = new System.Text.Json.Nodes.JsonArray(2f, 2f); break;
+                case "inf-low-as-high": act["Low"] = new System.Text.Json.Nodes.JsonArray("Infinity"); break;
+                case "discrete-0": meta[Key("action_space")] = new System.Text.Json.Nodes.JsonObject { ["type"] = "discrete", ["N"] = 0 }; break;
+                case "discrete-huge": meta[Key("action_space")] = new System.Text.Json.Nodes.JsonObject { ["type"] = "discrete", ["N"] = big + (1 << 20) }; break;
+                case "discrete-kind": meta[Key("action_space")] = new System.Text.Json.Nodes.JsonObject { ["type"] = "discrete", ["N"] = 2 + big % 5 }; break;
+                case "obs-width": meta[Key("observation_space")]!["Low"]!.AsArray().Add(-1f); meta[Key("observation_space")]!["High"]!.AsArray().Add(1f); break;
+                case "act-width": act["Low"]!.AsArray().Add(-2f); act["High"]!.AsArray().Add(2f); break;
+                case "extras-dup": meta[Key("extra_names")] = new System.Text.Json.Nodes.JsonArray("a", "a"); meta[Key("extra_widths")] = new System.Text.Json.Nodes.JsonArray(1, 1); break;
+                case "extras-overflow": meta[Key("extra_names")] = new System.Text.Json.Nodes.JsonArray("a", "b"); meta[Key("extra_widths")] = new System.Text.Json.Nodes.JsonArray(int.MaxValue - big % 7, big); break;
+                case "extras-count": meta[Key("extra_names")] = new System.Text.Json.Nodes.JsonArray("a"); meta[Key("extra_widths")] = new System.Text.Json.Nodes.JsonArray(1, 2); break;
+                case "env-bounds":
+                    act["Low"] = new System.Text.Json.Nodes.JsonArray(-3f); act["High"] = new System.Text.Json.Nodes.JsonArray(3f); break;
+                case "env-range":
+                    // Undeclared bounds (as a CSV file's) with one action far outside pendulum's range.
+                    act["Low"] = new System.Text.Json.Nodes.JsonArray("-Infinity"); act["High"] = new System.Text.Json.Nodes.JsonArray("Infinity");
+                    meta[Key("info")]![Key2(meta[Key("info")]!.AsObject(), "spaces_guessed")] = true;
+                    rows[row].action = [50f + big % 100];
+                    break;
+                case "env-discrete": meta[Key("action_space")] = new System.Text.Json.Nodes.JsonObject { ["type"] = "discrete", ["N"] = 3 }; for (int i = 0; i < rows.Count; i++) rows[i].action = [i % 3]; break;
+                case "hdf5-bounds" or "hdf5-width":
+                {
+                    var h = new H5File
+                    {
+                        ["observations"] = new float[valid.Count, 3], ["actions"] = new float[valid.Count, 1], ["rewards"] = valid.Rewards.ToArray(),
+                        ["terminals"] = valid.Terminals.ToArray(), ["timeouts"] = valid.Timeouts.ToArray(),
+                    };
+                    h.Attributes["observation_space"] = "{\"type\":\"box\",\"Low\":[-1,-1,-8],\"High\":[1,1,8]}";
+                    h.Attributes["action_space"] = kind == "hdf5-width" ? "{\"type\":\"box\",\"Low\":[-2,-2],\"High\":[2,2]}" : $"{{\"type\":\"box\",\"Low\":[-2],\"High\":[{(big % 2 == 0 ? "\"NaN\"" : "-3")}]}}";
+                    h.Write(path);
+                    return kind;
+                }
+            }
+            var kv = new Dictionary<string, string>(res.CustomMetadata) { [ParquetFormat.MetadataKey] = meta.ToJsonString() };
+            Parquet.Serialization.ParquetSerializer.SerializeAsync(rows, path, null, kv).GetAwaiter().GetResult();
+            return $"{kind} row {row} value {big}";
+        }, tagged =>
+        {
+            var what = Part(tagged, out var path);
+            var file = what.StartsWith("hdf5") ? Path.ChangeExtension(path, ".hdf5") : path;
+            if (file != path) File.Move(path, file);
+            try { return Classify(file, p => OffRL.Algorithms.Recipes.FitToEnv(DatasetFile.Read(p), "pendulum"), _ => false, what, _problems); }
+            finally { if (file != path) File.Move(file, path); }
+        });
+    }
+
+    private static string Key2(System.Text.Json.Nodes.JsonObject o, string snake) =>
+        o.Select(kv => kv.Key).FirstOrDefault(k => string.Equals(k, snake.Replace("_", ""), StringComparison.OrdinalIgnoreCase)) ?? "SpacesGuessed";
+
     // ---------------- safetensors ----------------
 
     [Fact]

@@ -8,9 +8,15 @@ namespace OffRL.Data.IO;
 /// D4RL's HDF5 layout (Fu et al. 2020): observations [N, obs], actions [N, act], rewards [N], terminals [N],
 /// timeouts [N], optional next_observations [N, obs] and infos/* (infos/action_log_probs becomes the behavior
 /// log-probability column; the rest become extra columns named "infos/NAME"). Read and written with PureHDF.
+/// OffRL also writes the spaces as JSON in the root attributes <c>observation_space</c> and <c>action_space</c> (as the
+/// Parquet metadata holds them), so bounds survive a round trip; a file without them (D4RL's own) gets guessed spaces,
+/// marked <see cref="DatasetInfo.SpacesGuessed"/>.
 /// </summary>
 public static class D4rl
 {
+    /// <summary>Root attributes holding the spaces as JSON.</summary>
+    public const string ObservationSpaceAttribute = "observation_space", ActionSpaceAttribute = "action_space";
+
     public static Dataset Read(string path, bool truncateTail = false, Space? actionSpace = null) =>
         H5Read.Guard(path, () => ReadFile(path, truncateTail, actionSpace));
 
@@ -51,16 +57,47 @@ public static class D4rl
                     else extras[name] = v;
                 }
             }
-            var aspace = actionSpace ?? GuessActionSpace(act, ad);
             var cols = new DatasetColumns
             {
                 Observations = obs, Actions = act, Rewards = rew, Terminals = term, Timeouts = tout,
                 NextObservations = next, BehaviorLogProbs = logp, Extras = extras,
             };
             string env = f.AttributeExists("env") ? SafeString(f, "env") : "";
-            return new Dataset(cols, Box.Unbounded(od), aspace, new DatasetInfo(path, env),
-                new Dataset.ValidationOptions(TruncateTail: truncateTail, File: path));
+            var info = new DatasetInfo(path, env);
+            Space ospace, aspace;
+            if (f.AttributeExists(ObservationSpaceAttribute) || f.AttributeExists(ActionSpaceAttribute))
+            {
+                ospace = DeclaredSpace(f, ObservationSpaceAttribute, path, od, "observations");
+                aspace = actionSpace ?? DeclaredSpace(f, ActionSpaceAttribute, path, ad, "actions");
+            }
+            else
+            {
+                ospace = Box.Unbounded(od);
+                aspace = actionSpace ?? GuessActionSpace(act, ad);
+                if (actionSpace is null)
+                {
+                    info = info with { SpacesGuessed = true };
+                    info.Processing.Add($"action space guessed from the actions as {aspace} (the file declares no spaces; an environment's replace it)");
+                }
+            }
+            return new Dataset(cols, ospace, aspace, info, new Dataset.ValidationOptions(TruncateTail: truncateTail, File: path));
         }
+    }
+
+    /// <summary>A space declared in a root attribute: JSON as the Parquet metadata writes it, well formed, of the data's width.</summary>
+    private static Space DeclaredSpace(NativeFile f, string attr, string path, int width, string dataKey)
+    {
+        if (!f.AttributeExists(attr)) throw new DataException($"root attribute is missing (a file that declares one space declares both: {ObservationSpaceAttribute}, {ActionSpaceAttribute})", path, attr);
+        string json;
+        try { json = f.Attribute(attr).Read<string>(); }
+        catch (Exception e) { throw new DataException($"root attribute is not a string of JSON ({e.Message.ReplaceLineEndings(" ")})", path, attr); }
+        Space? space;
+        try { space = System.Text.Json.JsonSerializer.Deserialize<Space>(json, Nn.Module.JsonOptions); }
+        catch (Exception e) when (e is System.Text.Json.JsonException or NotSupportedException or InvalidOperationException or ArgumentException or FormatException)
+        { throw new DataException($"root attribute is not a space in JSON ({e.Message.ReplaceLineEndings(" ")})", path, attr); }
+        Space.Check(space, path, attr, "declared space");
+        if (space!.Width != width) throw new DataException($"declares {space} of width {space.Width}, the '{dataKey}' dataset has width {width}", path, attr);
+        return space;
     }
 
     private static string SafeString(NativeFile f, string attr)
@@ -96,6 +133,12 @@ public static class D4rl
         }
         if (infos.Count > 0) file["infos"] = infos;
         if (d.Info.Env.Length > 0) file.Attributes["env"] = d.Info.Env;
+        // Guessed spaces are not declared: the file reads back as guessed, as it was.
+        if (!d.Info.SpacesGuessed)
+        {
+            file.Attributes[ObservationSpaceAttribute] = System.Text.Json.JsonSerializer.Serialize(d.ObservationSpace, Nn.Module.JsonOptions);
+            file.Attributes[ActionSpaceAttribute] = System.Text.Json.JsonSerializer.Serialize(d.ActionSpace, Nn.Module.JsonOptions);
+        }
         AtomicFile.Write(path, s => file.Write(s));
     }
 }
@@ -253,6 +296,8 @@ public static class Minari
             Observations = obs.ToArray(), Actions = act.ToArray(), Rewards = rew.ToArray(), Terminals = term.ToArray(),
             Timeouts = tout.ToArray(), NextObservations = next.ToArray(),
         };
-        return new Dataset(cols, Box.Unbounded(od), actionSpace ?? Box.Unbounded(ad), new DatasetInfo(file), new Dataset.ValidationOptions(File: file));
+        var info = new DatasetInfo(file) { SpacesGuessed = actionSpace is null };
+        if (actionSpace is null) info.Processing.Add("action bounds not read from the Minari file: unbounded until an environment gives them");
+        return new Dataset(cols, Box.Unbounded(od), actionSpace ?? Box.Unbounded(ad), info, new Dataset.ValidationOptions(File: file));
     }
 }

@@ -117,23 +117,32 @@ public static class ParquetFormat
         catch (Exception e) { throw new DataException($"not a readable OffRL Parquet dataset ({e.Message})", path); }
         if (res.CustomMetadata is null || !res.CustomMetadata.TryGetValue(MetadataKey, out var json))
             throw new DataException($"has no '{MetadataKey}' metadata: not written by OffRL (import other tables with CSV mapping)", path);
-        Meta meta;
-        try { meta = JsonSerializer.Deserialize<Meta>(json, Nn.Module.JsonOptions) ?? throw new DataException("empty metadata", path, MetadataKey); }
-        catch (JsonException e) { throw new DataException($"metadata is not valid ({e.Message})", path, MetadataKey); }
-        if (meta.ObservationSpace is null || meta.ActionSpace is null || meta.ExtraNames is null || meta.ExtraWidths is null || meta.ExtraNames.Length != meta.ExtraWidths.Length)
-            throw new DataException("metadata lacks the spaces or has extras names and widths of different lengths", path, MetadataKey);
-        if (Array.Exists(meta.ExtraWidths, w => w <= 0)) throw new DataException("an extra's width is not positive", path, MetadataKey);
+        var meta = ReadMeta(json, path);
         var rows = res.Data;
         int n = rows.Count, od = meta.ObservationSpace.Width, ad = meta.ActionSpace.Width;
         if (n == 0) throw new DataException("has no transitions (zero rows); a dataset needs at least one", path, "reward");
+        // Widths declared by the metadata must be the rows' before anything is allocated by them.
+        if (rows[0].observation is { } o0 && o0.Length != od) throw new DataException($"observation has {o0.Length} values, the metadata's observation_space has {od}", path, "observation", 1);
+        if (rows[0].action is { } a0 && a0.Length != ad) throw new DataException($"action has {a0.Length} values, the metadata's action_space has {ad}", path, "action", 1);
+        long most = (long)n * Math.Max(od, Math.Max(ad, meta.ExtraWidths.Sum()));
+        if (most > Array.MaxLength) throw new DataException($"{n} rows of {most / n} values are more than one column array holds ({Array.MaxLength}); split the dataset", path, MetadataKey);
         var obs = new float[n * od]; var act = new float[n * ad]; var rew = new float[n];
         var term = new bool[n]; var tout = new bool[n];
         // An optional column is present when any row has it; then every row must (a null in row 1 is not "no column").
         bool hasNext = rows.Any(r => r.next_observation is not null), hasCost = rows.Any(r => r.cost is not null), hasLogp = rows.Any(r => r.behavior_log_prob is not null);
+        if (hasNext)
+        {
+            int k = 0;
+            while (rows[k].next_observation is null) k++;
+            if (rows[k].next_observation!.Length != od)
+                throw new DataException($"next_observation has {rows[k].next_observation!.Length} values, the metadata's observation_space has {od}", path, "next_observation", k + 1);
+        }
         var next = hasNext ? new float[n * od] : null;
         var cost = hasCost ? new float[n] : null;
         var logp = hasLogp ? new float[n] : null;
-        int extraWidth = meta.ExtraWidths.Sum();
+        int extraWidth = meta.ExtraWidths.Sum();   // at most Space.MaxWidth (checked with the metadata)
+        if (extraWidth > 0 && rows[0].extras is { } e0 && e0.Length != extraWidth)
+            throw new DataException($"extras have {e0.Length} values, the metadata's widths sum to {extraWidth}", path, "extras", 1);
         var extras = meta.ExtraNames.Select((nm, k) => new float[n * meta.ExtraWidths[k]]).ToArray();
         for (int i = 0; i < n; i++)
         {
@@ -175,6 +184,41 @@ public static class ParquetFormat
             Extras = meta.ExtraNames.Select((nm, k) => (nm, extras[k])).ToDictionary(x => x.nm, x => x.Item2),
         };
         return new Dataset(cols, meta.ObservationSpace, meta.ActionSpace, meta.Info, new Dataset.ValidationOptions(File: path));
+    }
+
+    /// <summary>
+    /// The "offrl" metadata, judged before any of it sizes an allocation: both spaces well formed (<see cref="Space.Check"/>),
+    /// extras names given and distinct, one width per name, each width and their sum within <see cref="Space.MaxWidth"/>.
+    /// Every fault is a <see cref="DataException"/> naming the file and the field "offrl".
+    /// </summary>
+    private static Meta ReadMeta(string json, string path)
+    {
+        Meta? meta;
+        try { meta = JsonSerializer.Deserialize<Meta>(json, Nn.Module.JsonOptions); }
+        catch (Exception e) when (e is JsonException or NotSupportedException or InvalidOperationException or ArgumentException or FormatException)
+        { throw new DataException($"metadata is not valid ({e.Message.ReplaceLineEndings(" ")})", path, MetadataKey); }
+        if (meta is null) throw new DataException("metadata is empty (null)", path, MetadataKey);
+        Space.Check(meta.ObservationSpace, path, MetadataKey, "observation_space");
+        Space.Check(meta.ActionSpace, path, MetadataKey, "action_space");
+        if (meta.ExtraNames is null || meta.ExtraWidths is null)
+            throw new DataException($"{(meta.ExtraNames is null ? "extra_names" : "extra_widths")} is missing (write [] when there are no extras)", path, MetadataKey);
+        if (meta.ExtraNames.Length != meta.ExtraWidths.Length)
+            throw new DataException($"extra_names has {meta.ExtraNames.Length} names and extra_widths {meta.ExtraWidths.Length} widths (one width per name)", path, MetadataKey);
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        long total = 0;
+        for (int k = 0; k < meta.ExtraNames.Length; k++)
+        {
+            var name = meta.ExtraNames[k];
+            if (string.IsNullOrEmpty(name)) throw new DataException($"extra_names[{k}] is empty; every extra column has a name", path, MetadataKey);
+            if (!seen.Add(name)) throw new DataException($"extra_names has '{name}' twice (names must be distinct)", path, MetadataKey);
+            int w = meta.ExtraWidths[k];
+            if (w < 1 || w > Space.MaxWidth) throw new DataException($"extra_widths[{k}] ('{name}') is {w}; a width is 1 to {Space.MaxWidth}", path, MetadataKey);
+            total += w;
+        }
+        if (total > Space.MaxWidth) throw new DataException($"extra_widths sum to {total}; the extras of a row hold at most {Space.MaxWidth} values", path, MetadataKey);
+        var info = meta.Info ?? new DatasetInfo();
+        if (info.Processing is null) info = info with { Processing = new List<string>() };
+        return meta with { Info = info };
     }
 }
 
@@ -251,8 +295,12 @@ public static class CsvImport
             Observations = obs.ToArray(), Actions = act.ToArray(), Rewards = rew.ToArray(), Terminals = term.ToArray(), Timeouts = tout.ToArray(),
             BehaviorLogProbs = logp?.ToArray(), Costs = cost?.ToArray(),
         };
+        // A CSV file declares no bounds: continuous actions are unbounded until an environment gives its bounds
+        // (Recipes.FitToEnv); a discrete count comes from the mapping.
         Space aspace = map.DiscreteActions > 0 ? new Discrete(map.DiscreteActions) : Box.Unbounded(actCols.Length);
-        return new Dataset(cols, Box.Unbounded(obsCols.Length), aspace, new DatasetInfo(path),
+        var info = new DatasetInfo(path) { SpacesGuessed = map.DiscreteActions == 0 };
+        if (info.SpacesGuessed) info.Processing.Add("action bounds not declared (CSV): unbounded until an environment gives them");
+        return new Dataset(cols, Box.Unbounded(obsCols.Length), aspace, info,
             new Dataset.ValidationOptions(TruncateTail: truncateTail, File: path, Rows: lines.ToArray()));
     }
 }
