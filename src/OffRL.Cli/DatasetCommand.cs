@@ -95,7 +95,7 @@ internal static class DatasetCommand
     {
         var input = new Argument<string>("input") { Description = "Input dataset file, a built-in name (hopper-medium, ...: generated on first use), or a decision log (.db) of a served RL policy" };
         var output = new Argument<string>("output") { Description = "Output dataset (.parquet or .hdf5)" };
-        var env = new Option<string?>("--env") { Description = "Decision logs: the environment whose action bounds the served actions have" };
+        var env = new Option<string?>("--env") { Description = "The environment the data is from: its spaces and bounds are checked against the data's, and given to data that declares none (CSV, D4RL files, decision logs)" };
         var cmd = new Command("convert", "Convert between dataset formats (validating on the way)") { input, output, TruncateTail, env };
         cmd.SetAction(r =>
         {
@@ -109,7 +109,7 @@ internal static class DatasetCommand
                 d = OffRL.Bandits.DecisionLog.ToTransitions(path, actions, out var report);
                 foreach (var line in report.Lines()) Console.Error.WriteLine(line);   // every step left out, with its reason
             }
-            else d = Algorithms.Recipes.Open(path, truncateTail: r.GetValue(TruncateTail), log: Console.Error.WriteLine, needEnv: false).Data;
+            else d = Algorithms.Recipes.Open(path, r.GetValue(env), truncateTail: r.GetValue(TruncateTail), log: Console.Error.WriteLine, needEnv: false).Data;
             DatasetFile.Write(d, r.GetValue(output)!);
             Console.WriteLine($"wrote {r.GetValue(output)} ({d.Count} transitions, {d.EpisodeCount} episodes)");
         });

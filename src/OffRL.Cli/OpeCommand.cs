@@ -64,18 +64,19 @@ internal static class OpeCommand
         var (sigma, eps, gamma, fqeSteps) = TargetOptions("FQE gradient steps");
         var est = new Option<string>("--estimators") { Description = "Comma-separated: " + string.Join(",", RlOpe.All), DefaultValueFactory = _ => "pdis,snpdis,dr,wdr,fqe,mis" };
         var (ci, boot, alpha, seed, plot, json) = Common();
-        var cmd = new Command("rl", "OPE of a trained policy on logged trajectories") { dataset, policy, sigma, eps, gamma, est, fqeSteps, ci, boot, alpha, seed, plot, json };
+        var env = new Option<string?>("--env") { Description = "The environment the data is from (default: the one the dataset names): spaces and bounds checked, given to data that declares none" };
+        var cmd = new Command("rl", "OPE of a trained policy on logged trajectories") { dataset, policy, env, sigma, eps, gamma, est, fqeSteps, ci, boot, alpha, seed, plot, json };
         cmd.SetAction(r =>
         {
             new OffRL.IO.PathGuard().Input("--dataset", r.GetValue(dataset)).Input("--policy", r.GetValue(policy)).Output("--plot", r.GetValue(plot)).Check();
-            var data = DatasetFile.Read(r.GetValue(dataset)!, truncateTail: true);
+            var data = Recipes.Open(r.GetValue(dataset)!, r.GetValue(env), needEnv: false).Data;
             var agent = AlgorithmRegistry.Load(r.GetValue(policy)!, r.GetValue(seed));
             IProbabilisticPolicy target = data.DiscreteActions
                 ? new EpsilonGreedyPolicy(agent, r.GetValue(eps), r.GetValue(seed))
                 : new GaussianPolicy(agent, r.GetValue(sigma), r.GetValue(seed));
             var d = new OpeData(data, target, r.GetValue(gamma), seed: r.GetValue(seed));
             var progress = new Progress<string>(m => Console.Error.WriteLine(m));
-            var res = RlOpe.Run(d, Judged.Names("--estimators", r.GetValue(est)!), new RlOpe.Options(ParseCi(r.GetValue(ci)!), r.GetValue(alpha), r.GetValue(boot), r.GetValue(seed),
+            var res = RlOpe.Run(d, RlOpe.ParseEstimators(Judged.Items("--estimators", r.GetValue(est)!)), new RlOpe.Options(ParseCi(r.GetValue(ci)!), r.GetValue(alpha), r.GetValue(boot), r.GetValue(seed),
                 Fqe: new FqeConfig(Steps: r.GetValue(fqeSteps))), progress);
             Console.WriteLine($"{data.Count} transitions, {data.EpisodeCount} episodes; behavior discounted return {Enumerable.Range(0, d.EpisodeCount).Average(e => TrajectoryIs.DiscountedReturn(d, e)):G4}");
             Report(res, r.GetValue(plot), $"OPE of {agent.Name} on {Path.GetFileName(r.GetValue(dataset))}", r.GetValue(json));
@@ -145,8 +146,8 @@ internal static class OpeCommand
             foreach (var c in r.GetValue(candidates)!) guard.Input("--candidates", c);
             guard.Check();
             int[] k = Judged.Integers("--k", r.GetValue(ks)!, "[1, 1000]");
-            var estimators = Judged.Names("--estimators", r.GetValue(est)!);
-            var data = Recipes.Open(r.GetValue(dataset)!, needEnv: false).Data;
+            var estimators = RlOpe.ParseEstimators(Judged.Items("--estimators", r.GetValue(est)!));
+            var data = Recipes.Open(r.GetValue(dataset)!, r.GetValue(env), needEnv: false).Data;
             var o = new SelectionOptions
             {
                 Estimators = estimators, K = k, Env = r.GetValue(env), Episodes = r.GetValue(episodes), Sigma = r.GetValue(sigma),

@@ -9,8 +9,8 @@ namespace OffRL.Algorithms;
 /// </summary>
 public abstract record AgentConfig
 {
-    /// <summary>Widest hidden layer: a 16384 x 16384 weight (2^28 values) and a batch of 16384-wide rows stay within one tensor's int index.</summary>
-    public const int MaxHidden = 16384;
+    /// <summary>Widest hidden layer (<see cref="Nn.Linear.MaxWidth"/>).</summary>
+    public const int MaxHidden = Nn.Linear.MaxWidth;
 
     /// <summary>Hidden layer widths of the agent's networks (actor, critics, value); 2 x 256 as CORL and d3rlpy (1 .. 16384 each).</summary>
     [FieldRange("[1, 16384]")]

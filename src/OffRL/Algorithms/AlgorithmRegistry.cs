@@ -96,7 +96,8 @@ public static class AlgorithmRegistry
         {
             var algo = Field("algo").GetString() ?? throw new DataException("algo is null", metaPath, "algo");
             field = "action_space";
-            var space = Field("action_space").Deserialize<Space>(ConfigFile.JsonOptions) ?? throw new DataException("is null", metaPath, "action_space");
+            var space = Field("action_space").Deserialize<Space>(ConfigFile.JsonOptions);
+            Space.Check(space, metaPath, "action_space", "action_space");
             field = "observation_dim";
             int obs = Field("observation_dim").GetInt32();
             if (obs < 1 || obs > 1 << 20) throw new DataException($"must be in 1..{1 << 20}, got {obs}", metaPath, "observation_dim");

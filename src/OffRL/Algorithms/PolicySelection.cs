@@ -52,6 +52,7 @@ public static class PolicySelection
     public static SelectionResult Run(Dataset data, IReadOnlyList<string> folders, SelectionOptions o, IProgress<string>? progress = null)
     {
         if (folders.Count == 0) throw new ArgumentException("--candidates: no candidate folders given");
+        o = o with { Estimators = RlOpe.ParseEstimators(o.Estimators) };   // MB = mb; each once
         foreach (var k in o.K) if (k < 1) throw new ArgumentException($"--k: must be positive, got {k}");
         var candidates = new List<SelectionCandidate>();
         var skipped = new List<(string, string)>();

@@ -69,7 +69,14 @@ public static class Recipes
         var data = IsName(nameOrFile) && !File.Exists(nameOrFile) ? Get(nameOrFile, seed, log) : Data.IO.DatasetFile.Read(nameOrFile, truncateTail);
         var e = string.IsNullOrEmpty(env) ? data.Info.Env : env;
         if (needEnv && string.IsNullOrEmpty(e)) throw new ArgumentException($"--env: {nameOrFile} does not name its environment; pass --env NAME for evaluation");
-        if (!string.IsNullOrEmpty(env) || (!string.IsNullOrEmpty(e) && IsEnv(e))) data = FitToEnv(data, e);
+        if (!string.IsNullOrEmpty(env) || needEnv) { if (!string.IsNullOrEmpty(e)) data = FitToEnv(data, e); }
+        else if (!string.IsNullOrEmpty(e) && IsEnv(e))
+        {
+            // The env the dataset names, where none is asked for (dataset info, convert, select): checked when it can be
+            // made here (a MuJoCo env needs the native library, which inspecting a file should not).
+            try { data = FitToEnv(data, e); }
+            catch (DllNotFoundException) { }
+        }
         return (data, e);
     }
 
@@ -308,6 +315,7 @@ public static class Recipes
     public static Dataset Collect(IPolicy? policy, string envName, int steps, ulong seed, string? source = null)
     {
         using var env = EnvRegistry.Make(envName);
+        if (policy is not null) Rollout.CheckFits(env, policy);
         int od = env.ObservationSpace.Width, ad = env.ActionSpace.Width;
         var rng = new Rng(seed);
         var obs = new float[steps * od]; var next = new float[steps * od]; var act = new float[steps * ad];

@@ -26,7 +26,7 @@ public sealed record FqeConfig(
     /// <summary>
     /// Refuses settings that would rank with an untrained or unbuildable network: steps at least 1 (fqe-steps 0 would
     /// report the initial weights' values), every field in its range, and the network's hidden widths within
-    /// <see cref="Algorithms.AgentConfig.MaxHidden"/> with batch x width within one tensor (the linear solver uses none).
+    /// <see cref="Nn.Linear.MaxWidth"/> with batch x width within one tensor (the linear solver uses none).
     /// </summary>
     public void Validate()
     {
@@ -36,8 +36,8 @@ public sealed record FqeConfig(
         if (h.Length == 0) throw new ArgumentException("config: field 'hidden' of FqeConfig must be a non-empty list of widths for the network (or set linear)");
         for (int i = 0; i < h.Length; i++)
         {
-            if (h[i] < 1 || h[i] > Algorithms.AgentConfig.MaxHidden)
-                throw new ArgumentException($"config: field 'hidden' of FqeConfig must have every width in [1, {Algorithms.AgentConfig.MaxHidden}] (element {i}), got {h[i]}");
+            if (h[i] < 1 || h[i] > Nn.Linear.MaxWidth)
+                throw new ArgumentException($"config: field 'hidden' of FqeConfig must have every width in [1, {Nn.Linear.MaxWidth}] (element {i}), got {h[i]}");
             if ((long)BatchSize * h[i] > int.MaxValue)
                 throw new ArgumentException($"config: field 'batch_size' of FqeConfig times hidden width {h[i]} is {(long)BatchSize * h[i]} values, more than one tensor holds ({int.MaxValue})");
         }

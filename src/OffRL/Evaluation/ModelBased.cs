@@ -5,10 +5,20 @@ using OffRL.Tensors;
 namespace OffRL.Evaluation;
 
 /// <summary>Model-based OPE settings: a Gaussian MLP dynamics model, then rollouts of the target policy in it.</summary>
-public sealed record ModelBasedConfig(int Steps = 10_000, int[]? Hidden = null, float LearningRate = 1e-3f, int BatchSize = 256,
-    int RolloutsPerStart = 1, int? Horizon = null, int MaxStarts = 1000, ulong Seed = 0)
+public sealed record ModelBasedConfig(
+    [property: FieldRange("[1, inf)")] int Steps = 10_000,
+    [property: FieldRange("[1, 16384]")] int[]? Hidden = null,
+    [property: FieldRange("(0, inf)")] float LearningRate = 1e-3f,
+    [property: FieldRange("[1, 1000000]")] int BatchSize = 256,
+    [property: FieldRange("[1, 10000]")] int RolloutsPerStart = 1,
+    [property: FieldRange("[1, 100000000]")] int? Horizon = null,
+    [property: FieldRange("[1, 100000000]")] int MaxStarts = 1000,
+    ulong Seed = 0)
 {
     public int[] HiddenLayers => Hidden ?? [200, 200];
+
+    /// <summary>Refuses settings no model could be fitted with (each field's range is beside it).</summary>
+    public void Validate() => FieldRange.Check(this with { Hidden = HiddenLayers });
 }
 
 /// <summary>
@@ -42,6 +52,7 @@ public sealed class ModelBasedOpe
     public static ModelBasedOpe Fit(Dataset data, ModelBasedConfig? config = null)
     {
         var c = config ?? new ModelBasedConfig();
+        c.Validate();
         int n = data.Count, od = data.ObservationDim, ad = data.ActionDim;
         int actions = data.ActionSpace is Discrete dd ? dd.N : 0;
         bool terminals = false;

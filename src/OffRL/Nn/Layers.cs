@@ -28,6 +28,9 @@ internal static class LayerSizes
 /// <summary>y = act(x W^T + b), W [out, in] as nn.Linear, initialized as PyTorch does (Kaiming-uniform, a = sqrt 5).</summary>
 public sealed class Linear : Module
 {
+    /// <summary>Widest layer a config may ask for: a 16384 x 16384 weight (2^28 values) and a batch of 16384-wide rows stay within one tensor's int index.</summary>
+    public const int MaxWidth = 16384;
+
     public Tensor Weight { get; }
     public Tensor? Bias { get; }
     public int In { get; }
