@@ -336,6 +336,85 @@ public sealed class FuzzTests(ITestOutputHelper output) : IDisposable
         });
     }
 
+    /// <summary>
+    /// Bandit logs whose ids, positions and propensities are numbers of the right type but not ones a log can hold
+    /// (an id or position past the declared limits or negative, a propensity outside (0, 1]): each a clear error
+    /// naming the file, never a table sized by the bad value.
+    /// </summary>
+    [Fact]
+    public void WellFormedButWrongBanditIdsAreClearErrors()
+    {
+        var kinds = new[] { "action-huge", "action-negative", "position-huge", "position-negative", "propensity-zero", "propensity-above-one", "propensity-negative" };
+        var gen = Gen.Elements(kinds).Zip(Gen.Choose(0, 4)).Zip(Gen.Choose(0, int.MaxValue - OffRL.Evaluation.BanditFeedback.MaxActions));
+        Campaign("ids.csv", gen, (m, path) =>
+        {
+            var ((kind, row), big) = m;
+            var lines = new List<string> { "action,position,reward,propensity,x0" };
+            for (int i = 0; i < 5; i++)
+            {
+                string a = "1", pos = "0", prop = "0.5";
+                if (i == row)
+                    switch (kind)
+                    {
+                        case "action-huge": a = (OffRL.Evaluation.BanditFeedback.MaxActions + (long)big).ToString(); break;
+                        case "action-negative": a = (-1L - big).ToString(); break;
+                        case "position-huge": pos = (OffRL.Evaluation.BanditFeedback.MaxPositions + (long)big).ToString(); break;
+                        case "position-negative": pos = (-1L - big).ToString(); break;
+                        case "propensity-zero": prop = "0"; break;
+                        case "propensity-above-one": prop = (1.0 + 1.0 / (1 + big % 1000)).ToString(System.Globalization.CultureInfo.InvariantCulture); break;
+                        case "propensity-negative": prop = (-0.5 - big % 7).ToString(System.Globalization.CultureInfo.InvariantCulture); break;
+                    }
+                lines.Add($"{a},{pos},{i % 2},{prop},0.{i}");
+            }
+            File.WriteAllText(path, string.Join("\n", lines) + "\n");
+            return $"{kind} row {row} value {big}";
+        }, tagged =>
+        {
+            var what = Part(tagged, out var path);
+            return Classify(path, p => OffRL.Evaluation.BanditFeedback.ReadCsv(p), _ => false, what, _problems);
+        });
+    }
+
+    /// <summary>
+    /// Generator states as checkpoints store them (S0..S3, HasSpare, Spare): xoshiro's forbidden all-zero state, a
+    /// cached normal that is not finite, missing or mistyped fields are clear errors naming the file and field; a valid
+    /// state reads back exactly (a resumed run must never hang or draw from a broken generator).
+    /// </summary>
+    [Fact]
+    public void WellFormedButWrongGeneratorStatesAreClearErrors()
+    {
+        var kinds = new[] { "valid", "all-zero", "spare-nan", "spare-inf", "missing-word", "word-text", "word-negative", "not-object" };
+        var gen = Gen.Elements(kinds).Zip(Gen.Choose(0, 3)).Zip(Gen.Choose(1, int.MaxValue));
+        var expected = new Dictionary<string, OffRL.Tensors.RngState>();
+        Campaign("rng.json", gen, (m, path) =>
+        {
+            var ((kind, word), seed) = m;
+            var valid = new OffRL.Tensors.Rng((ulong)seed).GetState();
+            var o = new System.Text.Json.Nodes.JsonObject
+            {
+                ["S0"] = valid.S0, ["S1"] = valid.S1, ["S2"] = valid.S2, ["S3"] = valid.S3, ["HasSpare"] = true, ["Spare"] = 0.25,
+            };
+            string key = $"S{word}";
+            switch (kind)
+            {
+                case "all-zero": foreach (var k in new[] { "S0", "S1", "S2", "S3" }) o[k] = 0UL; break;
+                case "spare-nan": o["Spare"] = "NaN"; break;
+                case "spare-inf": o["Spare"] = "Infinity"; break;
+                case "missing-word": o.Remove(key); break;
+                case "word-text": o[key] = "zero"; break;
+                case "word-negative": o[key] = -1L - seed; break;
+            }
+            File.WriteAllText(path, kind == "not-object" ? "[1, 2, 3]" : o.ToJsonString());
+            if (kind == "valid") expected[path] = valid with { HasSpare = true, Spare = 0.25 };
+            return $"{kind} word {word} seed {seed}";
+        }, tagged =>
+        {
+            var what = Part(tagged, out var path);
+            return Classify(path, p => OffRL.Algorithms.Agent.ReadRngState(File.ReadAllText(p), p, "rng"),
+                s => expected.TryGetValue(path, out var e) && s == e, what, _problems);
+        });
+    }
+
     private static string Key2(System.Text.Json.Nodes.JsonObject o, string snake) =>
         o.Select(kv => kv.Key).FirstOrDefault(k => string.Equals(k, snake.Replace("_", ""), StringComparison.OrdinalIgnoreCase)) ?? "SpacesGuessed";
 
