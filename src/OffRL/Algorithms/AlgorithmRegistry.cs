@@ -82,14 +82,8 @@ public static class AlgorithmRegistry
     /// <summary>Rebuild a trained agent from a folder written by <see cref="Agent.Save"/> (agent.json names the algorithm and config).</summary>
     public static Agent Load(string dir, ulong seed = 0)
     {
-        var metaPath = Path.Combine(dir, "agent.json");
-        if (!File.Exists(metaPath)) throw new DataException("not a checkpoint folder (agent.json is missing)", dir);
-        JsonElement root;
-        try { root = JsonDocument.Parse(File.ReadAllText(metaPath)).RootElement.Clone(); }
-        catch (JsonException e) { throw new DataException($"not valid JSON: {e.Message}", metaPath); }
-        if (root.ValueKind != JsonValueKind.Object) throw new DataException($"must be a JSON object (algo, config, ...), got {root.ValueKind}", metaPath);
+        var (root, metaPath) = ReadAgentFile(dir, () => new DataException("not a checkpoint folder (agent.json is missing)", dir));
         JsonElement Field(string f) => root.TryGetProperty(f, out var v) ? v : throw new DataException("field is missing", metaPath, f);
-        CheckAgentFile(root, metaPath);
         Agent agent;
         string field = "algo";
         try
@@ -115,6 +109,19 @@ public static class AlgorithmRegistry
         return agent;
     }
 
+    /// <summary>A folder's agent.json parsed (a key given twice refused) and checked (<see cref="CheckAgentFile"/>).</summary>
+    private static (JsonElement Root, string Path) ReadAgentFile(string dir, Func<DataException> missing)
+    {
+        var metaPath = Path.Combine(dir, "agent.json");
+        if (!File.Exists(metaPath)) throw missing();
+        JsonElement root;
+        try { root = JsonDocument.Parse(File.ReadAllText(metaPath), ConfigFile.DocumentOptions).RootElement.Clone(); }
+        catch (JsonException e) { throw new DataException($"not valid JSON: {e.Message}", metaPath); }
+        if (root.ValueKind != JsonValueKind.Object) throw new DataException($"must be a JSON object (algo, config, ...), got {root.ValueKind}", metaPath);
+        CheckAgentFile(root, metaPath);
+        return (root, metaPath);
+    }
+
     /// <summary>The top-level fields an agent.json may hold (<see cref="Agent.Save"/> writes them all).</summary>
     private static readonly string[] AgentFileFields = ["format_version", "algo", "updates", "observation_dim", "action_space", "config"];
 
@@ -124,13 +131,7 @@ public static class AlgorithmRegistry
     /// </summary>
     public static string SavedAlgorithm(string dir)
     {
-        var metaPath = Path.Combine(dir, "agent.json");
-        if (!File.Exists(metaPath)) throw new DataException("missing: the checkpoint folder is incomplete (every saved agent has one)", metaPath);
-        JsonElement root;
-        try { root = JsonDocument.Parse(File.ReadAllText(metaPath)).RootElement.Clone(); }
-        catch (JsonException e) { throw new DataException($"not valid JSON: {e.Message}", metaPath); }
-        if (root.ValueKind != JsonValueKind.Object) throw new DataException($"must be a JSON object (algo, config, ...), got {root.ValueKind}", metaPath);
-        CheckAgentFile(root, metaPath);
+        var (root, metaPath) = ReadAgentFile(dir, () => new DataException("missing: the checkpoint folder is incomplete (every saved agent has one)", Path.Combine(dir, "agent.json")));
         return root.TryGetProperty("algo", out var a) && a.ValueKind == JsonValueKind.String && a.GetString() is { Length: > 0 } algo
             ? algo.Trim().ToLowerInvariant() : throw new DataException("missing or not an algorithm name", metaPath, "algo");
     }
