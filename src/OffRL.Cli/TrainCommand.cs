@@ -27,6 +27,7 @@ internal static class TrainCommand
         var datasetSeed = new Option<ulong>("--dataset-seed") { Description = "Seed of a built-in dataset (its own SAC run; independent of --seed, as D4RL's fixed datasets)", DefaultValueFactory = _ => 0 };
         var config = new Option<string?>("--config") { Description = "YAML or JSON file of config fields overriding the paper defaults (offrl list --fields ALGO names them)" };
         var set = new Option<string[]>("--set") { Description = "KEY=VALUE overriding one config field after --config (repeatable), e.g. --set batch_size=512 --set hidden=[64,64]" };
+        var preset = new Option<string?>("--preset") { Description = "A published configuration for the dataset, applied before --config and --set: corl (CORL's configs), authors (the authors' code); offrl list --presets ALGO shows them" };
         var evalEvery = new Option<int>("--eval-every") { Description = "Evaluate every N steps", DefaultValueFactory = _ => 5000 }.InRange("[1, inf)");
         var evalEpisodes = new Option<int>("--eval-episodes") { Description = "Episodes per evaluation", DefaultValueFactory = _ => 10 }.InRange("[1, 100000]");
         var outDir = new Option<string?>("--out") { Description = "Folder for metrics (CSV, JSON Lines) and the trained agent" };
@@ -34,7 +35,7 @@ internal static class TrainCommand
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Write OUT/checkpoint every N steps (optimizer and RNG state; online runs also the replay buffer)", DefaultValueFactory = _ => 0 }.InRange("[0, inf)");
         var resume = new Option<string?>("--resume") { Description = "Continue from a checkpoint folder (an earlier run's OUT or OUT/checkpoint, offline or online); its metrics after the checkpoint's step are dropped" };
         var overwrite = new Option<bool>("--overwrite") { Description = "Remove an earlier run's own files from --out first (agent, metrics, checkpoints; never other files). A folder holding an earlier run needs --resume or --overwrite" };
-        var cmd = new Command("train", "Train an agent offline on a dataset or online in an environment") { algo, dataset, env, steps, seed, datasetSeed, config, set, evalEvery, evalEpisodes, outDir, json, checkpointEvery, resume, overwrite };
+        var cmd = new Command("train", "Train an agent offline on a dataset or online in an environment") { algo, dataset, env, steps, seed, datasetSeed, config, set, preset, evalEvery, evalEpisodes, outDir, json, checkpointEvery, resume, overwrite };
         cmd.SetAction(r =>
         {
             var spec = AlgorithmRegistry.Find(r.GetValue(algo)!);
@@ -44,11 +45,20 @@ internal static class TrainCommand
             var dsOption = r.GetValue(dataset);
             new IO.PathGuard().Input("--dataset", DatasetPath(dsOption, r.GetValue(datasetSeed))).Input("--config", r.GetValue(config))
                 .Output("--out", r.GetValue(outDir)).Check();
-            var overrides = ConfigFile.Overrides(r.GetValue(config), r.GetValue(set));
+            JsonElement? presetValues = null;
+            if (r.GetValue(preset) is { } presetName)
+            {
+                if (spec.Mode != LearningMode.Offline || dsOption is null) throw new ArgumentException($"--preset: presets are per dataset; {spec.Name} on no --dataset has none");
+                var (values, entry) = Preset.Resolve(spec, presetName, dsOption);
+                presetValues = values;
+                Console.WriteLine($"preset {presetName} for {Preset.DatasetKey(dsOption)}: {entry.Values} ({entry.Source})");
+            }
+            var overrides = ConfigFile.Overrides(presetValues, r.GetValue(config), r.GetValue(set));
             // A bad field fails now, naming the config file, before a dataset is built or read.
             ConfigFile.Naming(r.GetValue(config), r.GetValue(set), () => AlgorithmRegistry.Config(spec, overrides));
             string dsName, envName;
             (Agent Agent, TrainResult Result) run;
+            string? datasetSha = null;
             if (spec.Mode == LearningMode.Online)
             {
                 envName = r.GetValue(env) ?? throw new ArgumentException($"--env: {spec.Name} learns online in an environment");
@@ -59,6 +69,8 @@ internal static class TrainCommand
             {
                 dsName = r.GetValue(dataset) ?? throw new ArgumentException($"--dataset: {spec.Name} learns offline from a dataset");
                 (var data, envName) = Recipes.Open(dsName, r.GetValue(env), r.GetValue(datasetSeed));
+                datasetSha = Provenance.FileSha256(DatasetPath(dsName, r.GetValue(datasetSeed)));
+                tc = tc with { Provenance = new Provenance(dsName, datasetSha, r.GetValue(preset)) };
                 run = Training.Offline(spec.Name, data, envName, tc, overrides);
             }
             var (res, agentName) = (run.Result, run.Agent.Name);
@@ -70,6 +82,8 @@ internal static class TrainCommand
                     ["algo"] = agentName, ["dataset"] = dsName, ["steps"] = tc.Steps, ["return_mean"] = f.ReturnMean, ["return_std"] = f.ReturnStd,
                     ["normalized_score"] = f.NormalizedScore, ["updates_per_s"] = res.UpdatesPerSecond, ["learning_updates_per_s"] = res.LearningUpdatesPerSecond,
                     ["env"] = envName, ["seed"] = tc.Seed, ["dataset_seed"] = r.GetValue(datasetSeed), ["seconds"] = res.Seconds,
+                    ["commit"] = Provenance.Commit, ["dataset_sha256"] = datasetSha, ["preset"] = r.GetValue(preset),
+                    ["config"] = JsonSerializer.SerializeToElement(run.Agent.Config, run.Agent.Config.GetType(), ConfigFile.JsonOptions),
                 }));
         });
         return cmd;
@@ -134,10 +148,22 @@ internal static class TrainCommand
     {
         var markdown = new Option<bool>("--markdown") { Description = "Print the algorithms as the Markdown table in ARCHITECTURE.md" };
         var fields = new Option<string?>("--fields") { Description = "Print one algorithm's config fields with their defaults (as --config and --set take them)" };
-        var cmd = new Command("list", "Algorithms, built-in datasets and environments") { markdown, fields };
+        var presets = new Option<string?>("--presets") { Description = "Print one algorithm's presets: per dataset, the fields each sets and the file its values come from" };
+        var cmd = new Command("list", "Algorithms, built-in datasets and environments") { markdown, fields, presets };
         cmd.SetAction(r =>
         {
             if (r.GetValue(markdown)) { Console.Write(AlgorithmRegistry.MarkdownTable()); return 0; }
+            if (r.GetValue(presets) is { } algoName)
+            {
+                var spec = AlgorithmRegistry.Find(algoName);
+                if (spec.Presets.Count == 0) Console.WriteLine($"{spec.Name} has no presets");
+                foreach (var p in spec.Presets)
+                {
+                    Console.WriteLine($"{spec.Name} --preset {p.Name}: {p.Reference}");
+                    foreach (var e in p.Entries) Console.WriteLine($"  {string.Join(", ", e.Datasets)}:\n    {e.Values}\n    from {e.Source}");
+                }
+                return 0;
+            }
             if (r.GetValue(fields) is { } name)
             {
                 var spec = AlgorithmRegistry.Find(name);

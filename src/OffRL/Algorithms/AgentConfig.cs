@@ -39,9 +39,16 @@ public abstract record AgentConfig
     /// <summary>Reward offset after scaling (IQL on sparse goal tasks such as AntMaze: -1).</summary>
     public float RewardBias { get; init; }
 
+    /// <summary>
+    /// How return_range (and %BC's ranking) cut the data into segments: episodes (the dataset's episodes, the last one
+    /// even when cut off: the IQL authors' rule, and OffRL's default) or corl (the rows D4RL's qlearning_dataset keeps, cut
+    /// at a terminal or every 1000 rows, the incomplete tail left out: CORL's modify_reward and keep_best_trajectories).
+    /// </summary>
+    public ReturnSegments ReturnSegments { get; init; } = ReturnSegments.Episodes;
+
     /// <summary>The preprocessing this config asks for, fitted once on the training data (<see cref="Data.Preprocessing.Fit"/>).</summary>
     public PreprocessingConfig Preprocessing(bool rescaleActions) =>
-        new(NormalizeObservations, RewardNormalization, RewardScale, RewardBias, rescaleActions);
+        new(NormalizeObservations, RewardNormalization, RewardScale, RewardBias, rescaleActions, ReturnSegments: ReturnSegments);
 
     /// <summary>
     /// Refuses values no run could use: every field against the range written beside it (<see cref="FieldRange"/>),
@@ -56,6 +63,7 @@ public abstract record AgentConfig
                 throw new ArgumentException($"config: field 'batch_size' of {GetType().Name} times hidden width {h} is {(long)BatchSize * h} values, more than one tensor holds ({int.MaxValue}); lower batch_size or hidden");
         if (RewardScale == 0) throw new ArgumentException($"config: field 'reward_scale' of {GetType().Name} must not be 0");
         if (!Enum.IsDefined(RewardNormalization)) throw new ArgumentException($"config: field 'reward_normalization' of {GetType().Name} must be none or return_range, got {RewardNormalization}");
+        if (!Enum.IsDefined(ReturnSegments)) throw new ArgumentException($"config: field 'return_segments' of {GetType().Name} must be episodes or corl, got {ReturnSegments}");
     }
 }
 

@@ -21,6 +21,9 @@ public sealed record AlgorithmSpec(
     /// <summary>Applied to the dataset before preprocessing is fitted (offline only); null: the dataset as it is.</summary>
     public Func<Dataset, AgentConfig, Dataset>? PrepareData { get; init; }
 
+    /// <summary>Published per-dataset configurations (<c>--preset corl</c>, <c>--preset authors</c>), each row beside its source file.</summary>
+    public IReadOnlyList<Preset> Presets { get; init; } = [];
+
     public Type ConfigType => Defaults.GetType();
 
     /// <summary>A spec whose factory takes the config as its own record type.</summary>

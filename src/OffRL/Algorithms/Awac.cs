@@ -23,15 +23,35 @@ public sealed record AwacConfig : TdConfig
     /// <summary>Clip of the weights.</summary>
     [FieldRange("(0, inf)")]
     public float MaxWeight { get; init; } = 100f;
+    /// <summary>Lower clamp of the actor's log std (CORL's awac.py: -20; the upper clamp is 2).</summary>
+    [FieldRange("[-100, 2)")]
+    public float LogStdMin { get; init; } = -20f;
+    /// <summary>
+    /// The actor's mean is tanh(MLP(s)), as OffRL's other Gaussian actors; CORL's awac.py uses the linear output (false:
+    /// samples clamped to [-1, 1], the deterministic action the raw mean), which its preset sets. Kept true by default
+    /// so a deployed actor never leaves the action box.
+    /// </summary>
+    public bool TanhMean { get; init; } = true;
 }
 
 /// <summary>Advantage-weighted actor-critic: TD critic under the current policy, policy by exp(A / lambda)-weighted likelihood.</summary>
 public sealed class Awac : Agent, IAlgorithmFamily
 {
+    /// <summary>AWAC as CORL runs it: nine identical configs (lambda 0.3333), a linear-mean actor with log std in [-20, 2].</summary>
+    private static readonly Preset[] Presets =
+    [
+        new("corl", "CORL (github.com/tinkoff-ai/CORL @6afec90)",
+        [
+            new(Preset.Locomotion, "lambda: 0.3333, actor_lr: 3e-4, critic_lr: 3e-4, batch_size: 256, gamma: 0.99, tau: 0.005, hidden: [256, 256, 256], " +
+                "max_weight: 100, log_std_min: -20, tanh_mean: false, normalize_observations: true, reward_normalization: none",
+                "configs/offline/awac/{env}/{dataset}_v2.yaml (all nine identical); awac.py L114-167 (actor), L228-245 (weights)"),
+        ]),
+    ];
+
     public static IReadOnlyList<AlgorithmSpec> Algorithms =>
     [
         AlgorithmSpec.Of("awac", LearningMode.Offline, ActionKind.Continuous, "Advantage-weighted actor-critic (Nair et al. 2020)",
-            new AwacConfig(), (obs, space, c, seed) => new Awac(obs, space, c, seed)),
+            new AwacConfig(), (obs, space, c, seed) => new Awac(obs, space, c, seed)) with { Presets = Presets },
     ];
 
     private readonly GaussianMeanPolicy _actor;
@@ -44,7 +64,7 @@ public sealed class Awac : Agent, IAlgorithmFamily
     public Awac(int obs, Space actionSpace, AwacConfig? config = null, ulong seed = 0) : base(obs, actionSpace, config ?? new AwacConfig(), seed)
     {
         int act = actionSpace.Width;
-        _actor = new GaussianMeanPolicy(obs, Config.Hidden, act, Rng);
+        _actor = new GaussianMeanPolicy(obs, Config.Hidden, act, Rng, Config.TanhMean, Config.LogStdMin, 2f);
         _critic = Networks.Critic(obs, act, Config.Hidden, Rng);
         _criticTarget = Networks.Target(_critic, () => Networks.Critic(obs, act, Config.Hidden, new Rng(0)));
         _actorOpt = Optim("actor", new Adam(_actor.Parameters(), Config.ActorLr));

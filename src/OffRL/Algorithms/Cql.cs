@@ -41,7 +41,11 @@ public sealed record CqlConfig : SacConfig
     /// <summary>Learning rate of log alpha' (the authors: the critic's, 3e-4).</summary>
     [FieldRange("(0, 1]")]
     public double AlphaPrimeLr { get; init; } = 3e-4;
-    /// <summary>Updates at the start in which the actor maximizes log pi(a|s) of the dataset's actions instead of Q (CORL: 100 000; the authors and d3rlpy: 0).</summary>
+    /// <summary>
+    /// Updates at the start in which the actor maximizes log pi(a|s) of the dataset's actions instead of Q: 0 as CORL's
+    /// configs (its ContinuousCQL class default 100 000 never takes effect), young-geng's SimpleSAC and d3rlpy; the
+    /// authors' cql_mujoco_new.py defaults policy_eval_start to 40 000.
+    /// </summary>
     [FieldRange("[0, inf)")]
     public long BcSteps { get; init; }
 }
@@ -49,10 +53,36 @@ public sealed record CqlConfig : SacConfig
 /// <summary>CQL(H) on top of SAC: the critic also minimizes log-sum-exp of Q over sampled actions minus Q on dataset actions.</summary>
 public sealed class Cql : Sac, IAlgorithmFamily
 {
+    private const string CorlCommon = "cql_alpha: 10, sampled_actions: 10, cql_temperature: 1, lagrange: false, bc_steps: 0, backup_entropy: false, " +
+        "actor_lr: 3e-5, alpha_lr: 3e-5, critic_lr: 3e-4, tau: 0.005, batch_size: 256, gamma: 0.99, hidden: [256, 256, 256], normalize_observations: true, ";
+
+    /// <summary>
+    /// CQL's published settings. CORL's nine configs are identical but for hopper-medium (rewards normalized); its log
+    /// alpha's Adam uses the policy's rate (3e-5). Not yet reachable by a field: CORL's orthogonal critic init, its
+    /// learnable log-std offset (-1) with clamp [-20, 2], and its actor step against the critics before their update.
+    /// </summary>
+    private static readonly Preset[] Presets =
+    [
+        new("corl", "CORL (github.com/tinkoff-ai/CORL @6afec90)",
+        [
+            new(["hopper-medium"], CorlCommon + "reward_normalization: return_range, return_segments: corl, reward_scale: 1, reward_bias: 0",
+                "configs/offline/cql/hopper/medium_v2.yaml (normalize_reward: true); cql.py L223-249, L504-509 (alpha lr = policy_lr)"),
+            new(Preset.Locomotion.Where(d => d != "hopper-medium").ToArray(), CorlCommon + "reward_normalization: none",
+                "configs/offline/cql/*/*_v2.yaml"),
+        ]),
+        new("authors", "Kumar et al. as CORL cites them (github.com/young-geng/CQL @934b0e8, SimpleSAC defaults)",
+        [
+            new(Preset.Locomotion, "cql_alpha: 5, sampled_actions: 10, cql_temperature: 1, lagrange: false, bc_steps: 0, backup_entropy: false, " +
+                "actor_lr: 3e-4, alpha_lr: 3e-4, critic_lr: 3e-4, tau: 0.005, batch_size: 256, gamma: 0.99, hidden: [256, 256], " +
+                "normalize_observations: false, reward_normalization: none",
+                "SimpleSAC/conservative_sac_main.py L25-51, conservative_sac.py L19-44"),
+        ]),
+    ];
+
     public static new IReadOnlyList<AlgorithmSpec> Algorithms =>
     [
         AlgorithmSpec.Of("cql", LearningMode.Offline, ActionKind.Continuous, "Conservative Q-learning, CQL(H) on SAC (Kumar et al. 2020)",
-            new CqlConfig(), (obs, space, c, seed) => new Cql(obs, space, c, seed)),
+            new CqlConfig(), (obs, space, c, seed) => new Cql(obs, space, c, seed)) with { Presets = Presets },
     ];
 
     private readonly ParameterModule _alphaPrime = new("log_alpha_prime", new Shape(1));

@@ -7,9 +7,11 @@ namespace OffRL.Algorithms;
 /// <summary>
 /// IQL hyperparameters (Kostrikov et al. 2022, "Offline RL with Implicit Q-Learning", appendix B, locomotion:
 /// expectile 0.7, inverse temperature beta 3, learning rates 3e-4, 2 x 256 networks, batch 256, rewards normalized by
-/// the range of episode returns times 1000; the authors' code and CORL also clip the advantage weight at 100, normalize
-/// observations and anneal the actor's learning rate by a cosine schedule over 1e6 steps). For AntMaze-style sparse
-/// rewards the authors use reward_normalization none with reward_bias -1, expectile 0.9 and beta 10.
+/// the range of episode returns times 1000; the authors' code and CORL also clip the advantage weight at 100 and anneal
+/// the actor's learning rate by a cosine schedule over 1e6 steps). Observations are standardized by default as CORL does
+/// (the authors' code uses raw observations: preset "authors"); CORL normalizes rewards only on its hopper medium and
+/// medium-replay configs (preset "corl"). For AntMaze-style sparse rewards the authors use reward_normalization none
+/// with reward_bias -1, expectile 0.9 and beta 10.
 /// </summary>
 public sealed record IqlConfig : TdConfig
 {
@@ -39,15 +41,50 @@ public sealed record IqlConfig : TdConfig
     public long? CosineActorLrSteps { get; init; } = 1_000_000;
     /// <summary>Weighted regression of the mean, exp(beta A) |mu(s) - a|^2, instead of the Gaussian likelihood (CORL's iql_deterministic, used in its hopper configs).</summary>
     public bool DeterministicActor { get; init; }
+    /// <summary>
+    /// Lower clamp of the actor's log std: -5 as the authors' code (NormalTanhPolicy's log_std_min); CORL's iql.py uses -20
+    /// (its preset sets it). The upper clamp is 2 in both.
+    /// </summary>
+    [FieldRange("[-100, 2)")]
+    public float LogStdMin { get; init; } = -5f;
 }
 
 /// <summary>Implicit Q-learning: expectile regression for V, TD for Q against V, advantage-weighted regression for the policy.</summary>
 public sealed class Iql : Agent, IAlgorithmFamily
 {
+    private const string CorlCommon = "actor_lr: 3e-4, critic_lr: 3e-4, value_lr: 3e-4, batch_size: 256, gamma: 0.99, hidden: [256, 256], " +
+        "normalize_observations: true, log_std_min: -20, max_weight: 100, cosine_actor_lr_steps: 1000000, ";
+
+    /// <summary>
+    /// IQL's published settings. CORL: per dataset (its hopper configs: deterministic actor, tau 0.001, rewards normalized
+    /// by CORL's segment rule; elsewhere no reward normalization). The authors: one setting for all locomotion, rewards
+    /// normalized over every episode (the cut-off last one included), raw observations, log std >= -5.
+    /// </summary>
+    private static readonly Preset[] Presets =
+    [
+        new("corl", "CORL (github.com/tinkoff-ai/CORL @6afec90)",
+        [
+            new(["hopper-medium", "hopper-medium-replay"], CorlCommon + "expectile: 0.7, beta: 3, deterministic_actor: true, tau: 0.001, " +
+                "reward_normalization: return_range, return_segments: corl", "configs/offline/iql/hopper/{medium,medium_replay}_v2.yaml; iql.py modify_reward L209-230"),
+            new(["hopper-medium-expert"], CorlCommon + "expectile: 0.5, beta: 6, deterministic_actor: false, tau: 0.005, reward_normalization: none",
+                "configs/offline/iql/hopper/medium_expert_v2.yaml"),
+            new(["halfcheetah-medium", "halfcheetah-medium-replay", "halfcheetah-medium-expert", "walker2d-medium", "walker2d-medium-replay", "walker2d-medium-expert"],
+                CorlCommon + "expectile: 0.7, beta: 3, deterministic_actor: false, tau: 0.005, reward_normalization: none",
+                "configs/offline/iql/{halfcheetah,walker2d}/*_v2.yaml"),
+        ]),
+        new("authors", "Kostrikov et al. (github.com/ikostrikov/implicit_q_learning @09d7002)",
+        [
+            new(Preset.Locomotion, "actor_lr: 3e-4, critic_lr: 3e-4, value_lr: 3e-4, batch_size: 256, gamma: 0.99, hidden: [256, 256], tau: 0.005, " +
+                "expectile: 0.7, beta: 3, deterministic_actor: false, normalize_observations: false, reward_normalization: return_range, " +
+                "return_segments: episodes, log_std_min: -5, max_weight: 100, cosine_actor_lr_steps: 1000000",
+                "configs/mujoco_config.py L7-19; train_offline.py L35-74 (normalize by the range over all trajectories); learner.py L77-83 (log_std_min -5)"),
+        ]),
+    ];
+
     public static IReadOnlyList<AlgorithmSpec> Algorithms =>
     [
         AlgorithmSpec.Of("iql", LearningMode.Offline, ActionKind.Continuous, "Implicit Q-learning: expectile value, advantage-weighted policy (Kostrikov et al. 2022)",
-            new IqlConfig(), (obs, space, c, seed) => new Iql(obs, space, c, seed)),
+            new IqlConfig(), (obs, space, c, seed) => new Iql(obs, space, c, seed)) with { Presets = Presets },
     ];
 
     private readonly GaussianMeanPolicy _actor;
@@ -60,7 +97,7 @@ public sealed class Iql : Agent, IAlgorithmFamily
     public Iql(int obs, Space actionSpace, IqlConfig? config = null, ulong seed = 0) : base(obs, actionSpace, config ?? new IqlConfig(), seed)
     {
         int act = actionSpace.Width;
-        _actor = new GaussianMeanPolicy(obs, Config.Hidden, act, Rng);
+        _actor = new GaussianMeanPolicy(obs, Config.Hidden, act, Rng, logStdMin: Config.LogStdMin, logStdMax: 2f);
         _value = new Mlp(new MlpConfig(obs, Config.Hidden, 1), Rng);
         _critic = Networks.Critic(obs, act, Config.Hidden, Rng);
         _criticTarget = Networks.Target(_critic, () => Networks.Critic(obs, act, Config.Hidden, new Rng(0)));

@@ -40,10 +40,27 @@ public sealed record Td3BcConfig : TdConfig
 /// </summary>
 public sealed class Td3Bc : Agent, IAlgorithmFamily
 {
+    /// <summary>TD3+BC's published settings: CORL's nine configs are identical; the authors' main.py has the same values.</summary>
+    private static readonly Preset[] Presets =
+    [
+        new("corl", "CORL (github.com/tinkoff-ai/CORL @6afec90)",
+        [
+            new(Preset.Locomotion, "alpha: 2.5, batch_size: 256, gamma: 0.99, tau: 0.005, policy_noise: 0.2, noise_clip: 0.5, policy_freq: 2, " +
+                "actor_lr: 3e-4, critic_lr: 3e-4, hidden: [256, 256], normalize_observations: true, reward_normalization: none",
+                "configs/offline/td3_bc/{env}/{dataset}_v2.yaml (all nine identical); learning rates hard-coded in algorithms/offline/td3_bc.py L435-440"),
+        ]),
+        new("authors", "Fujimoto and Gu (github.com/sfujim/TD3_BC @8791ad7)",
+        [
+            new(Preset.Locomotion, "alpha: 2.5, batch_size: 256, gamma: 0.99, tau: 0.005, policy_noise: 0.2, noise_clip: 0.5, policy_freq: 2, " +
+                "actor_lr: 3e-4, critic_lr: 3e-4, hidden: [256, 256], normalize_observations: true, reward_normalization: none",
+                "main.py L13-31 (one setting for every dataset), TD3_BC.py"),
+        ]),
+    ];
+
     public static IReadOnlyList<AlgorithmSpec> Algorithms =>
     [
         AlgorithmSpec.Of("td3bc", LearningMode.Offline, ActionKind.Continuous, "TD3 with a behavior-cloning term (Fujimoto and Gu 2021)",
-            new Td3BcConfig(), (obs, space, c, seed) => new Td3Bc(obs, space, c, seed)),
+            new Td3BcConfig(), (obs, space, c, seed) => new Td3Bc(obs, space, c, seed)) with { Presets = Presets },
         AlgorithmSpec.Of("td3", LearningMode.Online, ActionKind.Continuous, "Twin delayed DDPG (Fujimoto et al. 2018)",
             new Td3BcConfig { BehaviorCloning = false, NormalizeObservations = false }, (obs, space, c, seed) => new Td3Bc(obs, space, c, seed)),
     ];

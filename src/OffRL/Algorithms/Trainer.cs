@@ -31,8 +31,10 @@ public sealed record TrainerConfig(
     /// </summary>
     [property: FieldRange("[0, inf)")] int CheckpointEvery = 0,
     string? ResumeFrom = null,
-    /// <summary>Delete what an earlier run left in OutDir before starting (without it, a non-empty OutDir needs ResumeFrom).</summary>
-    bool Overwrite = false)
+    /// <summary>Remove an earlier run's own files from OutDir before starting (without it, an earlier run's OutDir needs ResumeFrom).</summary>
+    bool Overwrite = false,
+    /// <summary>What the run's run.json records of its data and preset (the commit and the resolved config are added by the trainer).</summary>
+    Provenance? Provenance = null)
 {
     /// <summary>Refuses values no run could use (each field's range is written beside it).</summary>
     public void Validate()
@@ -287,6 +289,7 @@ public static class Trainer
         long start = 0, Action<long>? checkpoint = null)
     {
         agent.PlanRun(c.Steps);
+        if (c.OutDir is not null) WriteRunFile(agent, envName, c);
         var evals = new List<EvalResult>();
         MetricsLog? log = c.OutDir is null ? null : new MetricsLog(c.OutDir, resumedAt: c.ResumeFrom is null ? null : start);
         var total = Stopwatch.StartNew();
@@ -338,6 +341,25 @@ public static class Trainer
         // Updates of this process only: a resumed run does not count the updates its checkpoint had made.
         double learningSecs = (double)learningTicks / Stopwatch.Frequency;
         return new TrainResult(evals, (agent.Updates - runStart) / Math.Max(1e-9, secs), secs, (agent.Updates - runStart) / Math.Max(1e-9, learningSecs));
+    }
+
+    /// <summary>
+    /// OutDir/run.json, written (atomically) when the run starts or resumes: the commit OffRL was built from, the algorithm
+    /// and its fully resolved config, the dataset and its file's SHA-256, the preset, the environment and the run's
+    /// settings. What a results table compares before it puts runs in one cell.
+    /// </summary>
+    private static void WriteRunFile(Agent agent, string envName, TrainerConfig c)
+    {
+        var p = c.Provenance ?? new Provenance();
+        var run = new Dictionary<string, object?>
+        {
+            ["format_version"] = 1, ["commit"] = Provenance.Commit, ["algo"] = agent.Name,
+            ["config"] = JsonSerializer.SerializeToElement(agent.Config, agent.Config.GetType(), IO.ConfigFile.JsonOptions),
+            ["dataset"] = p.Dataset, ["dataset_sha256"] = p.DatasetSha256, ["preset"] = p.Preset, ["env"] = envName,
+            ["steps"] = c.Steps, ["seed"] = c.Seed, ["eval_every"] = c.EvalEvery, ["eval_episodes"] = c.EvalEpisodes,
+            ["resumed_from"] = c.ResumeFrom, ["started"] = DateTime.UtcNow.ToString("yyyy-MM-ddTHH:mm:ssZ"),
+        };
+        IO.AtomicFile.WriteAllText(Path.Combine(c.OutDir!, "run.json"), JsonSerializer.Serialize(run, IO.ConfigFile.JsonOptions));
     }
 
     /// <summary>A text progress bar with percent and time left: [#########...........]  45%  ETA 01:23.</summary>

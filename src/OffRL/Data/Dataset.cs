@@ -17,6 +17,18 @@ public sealed class DatasetColumns
     public Dictionary<string, float[]> Extras { get; init; } = new();
 }
 
+/// <summary>How return-based choices (reward range normalization, %BC's ranking) cut a dataset into segments.</summary>
+public enum ReturnSegments
+{
+    /// <summary>The dataset's episodes (a terminal or a timeout ends one), the last one too when the data cut it off (the IQL authors' rule).</summary>
+    Episodes,
+    /// <summary>
+    /// CORL's rule (modify_reward, keep_best_trajectories): the rows D4RL's qlearning_dataset keeps (every row but
+    /// timeouts and the last), cut at a terminal or after 1000 rows; the incomplete last segment is left out.
+    /// </summary>
+    Corl,
+}
+
 /// <summary>Where a dataset came from and how it was processed; saved with it.</summary>
 public sealed record DatasetInfo(string Source = "", string Env = "", string Notes = "")
 {
@@ -237,6 +249,54 @@ public sealed class Dataset
         return r;
     }
 
+    /// <summary>
+    /// The row segments return-based choices rank (reward range normalization, %BC's selection), by
+    /// <paramref name="rule"/>: the dataset's episodes, or CORL's segments (see <see cref="ReturnSegments"/>).
+    /// </summary>
+    public IReadOnlyList<int[]> Segments(ReturnSegments rule)
+    {
+        var segments = new List<int[]>();
+        if (rule == ReturnSegments.Episodes)
+        {
+            for (int e = 0; e < EpisodeCount; e++)
+            {
+                var rows = new int[EpisodeLength(e)];
+                for (int k = 0; k < rows.Length; k++) rows[k] = _episodeStarts[e] + k;
+                segments.Add(rows);
+            }
+            return segments;
+        }
+        // CORL: the rows D4RL's qlearning_dataset keeps (not a timeout row, not the dataset's last row), closed at a
+        // terminal or after CorlSegmentLength rows; what is left open at the end is not a segment.
+        var open = new List<int>(CorlSegmentLength);
+        for (int i = 0; i < Count - 1; i++)
+        {
+            if (_timeout[i]) continue;
+            open.Add(i);
+            if (_term[i] || open.Count == CorlSegmentLength)
+            {
+                segments.Add(open.ToArray());
+                open.Clear();
+            }
+        }
+        return segments;
+    }
+
+    /// <summary>CORL's max_episode_steps in modify_reward and keep_best_trajectories (D4RL's locomotion time limit).</summary>
+    public const int CorlSegmentLength = 1000;
+
+    /// <summary>Each segment's return, discounted by gamma per step from its first row (1: the plain sum).</summary>
+    public double[] SegmentReturns(IReadOnlyList<int[]> segments, double gamma = 1.0)
+    {
+        var r = new double[segments.Count];
+        for (int k = 0; k < segments.Count; k++)
+        {
+            double g = 1;
+            foreach (int i in segments[k]) { r[k] += g * _rew[i]; g *= gamma; }
+        }
+        return r;
+    }
+
     /// <summary>Discounted returns-to-go per row, within each episode (gamma = 1: plain sums, as Decision Transformer).</summary>
     public float[] ReturnsToGo(double gamma = 1.0)
     {
@@ -294,6 +354,17 @@ public sealed class Dataset
             Observations = c.Observations, Actions = c.Actions, Rewards = c.Rewards, Terminals = c.Terminals, Timeouts = c.Timeouts,
             NextObservations = next, Costs = c.Costs, BehaviorLogProbs = c.BehaviorLogProbs, Extras = c.Extras,
         }, ObservationSpace, ActionSpace, kept.Info);
+    }
+
+    /// <summary>
+    /// Only the rows of the given segments, in the given order; a segment's last row that continued in the data (its
+    /// successor was left out) ends an episode by timeout.
+    /// </summary>
+    public Dataset SelectSegments(IReadOnlyList<int[]> segments, string note)
+    {
+        var rows = new List<int>();
+        foreach (var seg in segments) rows.AddRange(seg);
+        return SelectRows(rows, note, rebuildEnds: true);
     }
 
     /// <summary>Only the given episodes, in the given order.</summary>

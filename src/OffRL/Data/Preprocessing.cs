@@ -20,7 +20,8 @@ public enum RewardNormalization
 /// rewards r' = RewardScale * n(r) + RewardBias with n the <see cref="RewardNormalization"/>, bounded actions mapped to [-1, 1].
 /// </summary>
 public sealed record PreprocessingConfig(bool NormalizeObservations = false, RewardNormalization Rewards = RewardNormalization.None,
-    float RewardScale = 1f, float RewardBias = 0f, bool RescaleActions = false, float StdEpsilon = 1e-3f);
+    float RewardScale = 1f, float RewardBias = 0f, bool RescaleActions = false, float StdEpsilon = 1e-3f,
+    ReturnSegments ReturnSegments = ReturnSegments.Episodes);
 
 /// <summary>
 /// Fitted preprocessing, saved with a model so the deployed policy sees what it was trained on:
@@ -52,7 +53,7 @@ public sealed record Preprocessing
         float scale = c.RewardScale;
         if (c.Rewards == RewardNormalization.ReturnRange)
         {
-            var ret = d.EpisodeReturns();
+            var ret = d.SegmentReturns(d.Segments(c.ReturnSegments));
             double span = ret.Length == 0 ? 0 : ret.Max() - ret.Min();
             if (!(span > 0))
                 throw new DataException(ret.Length <= 1

@@ -37,6 +37,12 @@ public static class ConfigFile
             if (root.ValueKind == JsonValueKind.Object) RefuseVariants(root.EnumerateObject().Select(p => p.Name), path);
             return root;
         }
+        return ParseYamlMap(text, path);
+    }
+
+    /// <summary>A YAML map of field: value (a file's text, or a flow map such as <c>{beta: 3, tau: 0.001}</c>) as a JSON object; errors name <paramref name="path"/>.</summary>
+    public static JsonElement ParseYamlMap(string text, string path)
+    {
         Dictionary<string, object?> yaml;
         try
         {
@@ -112,7 +118,13 @@ public static class ConfigFile
     }
 
     /// <summary>The fields of a config file, then the --set pairs (later ones win); null when there are none.</summary>
-    public static JsonElement? Overrides(string? file, IReadOnlyCollection<string>? sets)
+    public static JsonElement? Overrides(string? file, IReadOnlyCollection<string>? sets) => Overrides(null, file, sets);
+
+    /// <summary>
+    /// A preset's fields (<see cref="Algorithms.Preset"/>), then a config file's, then the --set pairs, each over the one
+    /// before (a field however spelled is set once); null when there are none.
+    /// </summary>
+    public static JsonElement? Overrides(JsonElement? preset, string? file, IReadOnlyCollection<string>? sets)
     {
         var merged = new JsonObject();
         void Add(JsonElement e)
@@ -125,6 +137,7 @@ public static class ConfigFile
                 merged[p.Name] = JsonNode.Parse(p.Value.GetRawText());
             }
         }
+        if (preset is { } p) Add(p);
         if (file is not null) Add(Read(file));
         if (sets is { Count: > 0 }) Add(ParseSets(sets));
         return merged.Count == 0 ? null : JsonDocument.Parse(merged.ToJsonString()).RootElement.Clone();

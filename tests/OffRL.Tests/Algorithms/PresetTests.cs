@@ -1,0 +1,142 @@
+using System.Text.Json;
+using OffRL.Algorithms;
+using OffRL.Data;
+using OffRL.IO;
+using OffRL.Tests.Cli;
+using Xunit;
+
+namespace OffRL.Tests.Algorithms;
+
+/// <summary>
+/// Published per-dataset presets (issue 34): every value of every preset reaches the trained agent's saved config,
+/// segments and %BC ranking follow the reference's rule, run.json records the provenance, bad preset names are one line.
+/// </summary>
+public sealed class PresetTests : IDisposable
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("offrl-presets-").FullName;
+    public void Dispose() { try { Directory.Delete(_dir, true); } catch { } }
+
+    // 2200 rows of pendulum (11 episodes of 200): two complete 1000-row CORL segments with different returns.
+    private static readonly Dataset Data = Recipes.Collect(null, "pendulum", 2200, 5);
+
+    public static TheoryData<string, string, string> EveryPresetEntry()
+    {
+        var rows = new TheoryData<string, string, string>();
+        foreach (var spec in AlgorithmRegistry.All)
+            foreach (var p in spec.Presets)
+                foreach (var e in p.Entries) rows.Add(spec.Name, p.Name, e.Datasets[0]);
+        return rows;
+    }
+
+    [Theory]
+    [MemberData(nameof(EveryPresetEntry))]
+    public void Every_preset_value_reaches_the_saved_config(string algo, string preset, string dataset)
+    {
+        var spec = AlgorithmRegistry.Find(algo);
+        var (values, _) = Preset.Resolve(spec, preset, dataset);
+        var outDir = Path.Combine(_dir, $"{algo}-{preset}-{dataset}");
+        Training.Offline(algo, Data, "pendulum", new TrainerConfig(Steps: 2, EvalEvery: 2, EvalEpisodes: 1, Progress: false, OutDir: outDir,
+            Provenance: new Provenance(dataset, null, preset)), values);
+        var saved = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "agent.json"))).RootElement.GetProperty("config");
+        foreach (var field in values.EnumerateObject())
+        {
+            var key = saved.EnumerateObject().Single(p => Norm(p.Name) == Norm(field.Name));
+            Assert.True(SameValue(field.Value, key.Value), $"{algo} --preset {preset} on {dataset}: {field.Name} is {field.Value} in the preset, {key.Value} in the saved config");
+        }
+        var run = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "run.json"))).RootElement;
+        Assert.Equal(preset, run.GetProperty("preset").GetString());
+        Assert.Equal(Provenance.Commit, run.GetProperty("commit").GetString());
+        Assert.Equal(saved.GetRawText(), run.GetProperty("config").GetRawText());
+    }
+
+    private static string Norm(string n) => n.Replace("_", "").ToLowerInvariant();
+
+    /// <summary>Numbers by value (3e-4 = 0.0003), enum names as config files write them (return_range = ReturnRange), lists element by element.</summary>
+    private static bool SameValue(JsonElement a, JsonElement b) => (a.ValueKind, b.ValueKind) switch
+    {
+        (JsonValueKind.Number, JsonValueKind.Number) => Math.Abs(a.GetDouble() - b.GetDouble()) <= 1e-6 * Math.Max(1, Math.Abs(a.GetDouble())),
+        (JsonValueKind.String, JsonValueKind.String) => Norm(a.GetString()!) == Norm(b.GetString()!),
+        (JsonValueKind.Array, JsonValueKind.Array) => a.GetArrayLength() == b.GetArrayLength() && a.EnumerateArray().Zip(b.EnumerateArray()).All(p => SameValue(p.First, p.Second)),
+        _ => a.ValueKind == b.ValueKind && a.GetRawText() == b.GetRawText(),
+    };
+
+    [Theory]
+    [InlineData("hopper-medium", "hopper-medium")]
+    [InlineData("/data/hopper_medium_replay-v2.hdf5", "hopper-medium-replay")]
+    [InlineData("walker2d-medium-expert-v2", "walker2d-medium-expert")]
+    [InlineData("cache/halfcheetah-medium-seed0-v2.parquet", "halfcheetah-medium")]
+    public void Dataset_files_map_to_the_datasets_presets_name(string given, string key) => Assert.Equal(key, Preset.DatasetKey(given));
+
+    [Fact]
+    public void Corl_segments_skip_timeout_rows_cut_every_1000_rows_and_drop_the_tail()
+    {
+        // 2500 rows of reward 1: timeouts at rows 499 and 1499, a terminal at 1999, the last episode cut off by the data.
+        int n = 2500;
+        var term = new bool[n]; var tout = new bool[n];
+        tout[499] = tout[1499] = true; term[1999] = true;
+        var d = new Dataset(new DatasetColumns
+        {
+            Observations = new float[n], Actions = new float[n], Rewards = Enumerable.Repeat(1f, n).ToArray(), Terminals = term, Timeouts = tout,
+        }, Box.Unbounded(1), Box.Uniform(1, -1, 1), options: new Dataset.ValidationOptions(TruncateTail: true));
+        // qlearning_dataset's rows: all but 499, 1499 and 2499; 1000 of them end at row 1000, then 998 end at the terminal; 499 left open.
+        var corl = d.Segments(ReturnSegments.Corl);
+        Assert.Equal([1000.0, 998.0], d.SegmentReturns(corl));
+        Assert.Equal(1000, corl[0][^1]);
+        Assert.DoesNotContain(499, corl[0]);
+        Assert.Equal([500.0, 1000.0, 500.0, 500.0], d.SegmentReturns(d.Segments(ReturnSegments.Episodes)));   // the cut-off last episode counts
+        // return_range over CORL's segments: 1000 / (1000 - 998); over episodes: 1000 / (1000 - 500).
+        Assert.Equal(500f, Preprocessing.Fit(d, new PreprocessingConfig(Rewards: RewardNormalization.ReturnRange, ReturnSegments: ReturnSegments.Corl)).RewardScale, 3);
+        Assert.Equal(2f, Preprocessing.Fit(d, new PreprocessingConfig(Rewards: RewardNormalization.ReturnRange)).RewardScale, 5);
+    }
+
+    [Fact]
+    public void Percent_bc_ranks_by_the_undiscounted_return_by_default()
+    {
+        // Two episodes of 3 steps: A = (0, 0, 10), B = (5, 0, 0). Undiscounted A wins (10 > 5); with gamma 0.5, B wins (5 > 2.5).
+        var d = new Dataset(new DatasetColumns
+        {
+            Observations = [0, 1, 2, 3, 4, 5], Actions = new float[6], Rewards = [0, 0, 10, 5, 0, 0],
+            Terminals = [false, false, true, false, false, true], Timeouts = new bool[6],
+        }, Box.Unbounded(1), Box.Uniform(1, -1, 1));
+        var pbc = AlgorithmRegistry.Find("pbc");
+        Assert.Equal(1.0, ((BcConfig)pbc.Defaults).RankDiscount);
+        var kept = pbc.PrepareData!(d, AlgorithmRegistry.Config(pbc, ConfigFile.Overrides(null, ["top_fraction=0.5"])));
+        Assert.Equal([0f, 1f, 2f], kept.Observations.ToArray());
+        var discounted = pbc.PrepareData!(d, AlgorithmRegistry.Config(pbc, ConfigFile.Overrides(null, ["top_fraction=0.5", "rank_discount=0.5"])));
+        Assert.Equal([3f, 4f, 5f], discounted.Observations.ToArray());
+    }
+
+    [Fact]
+    public void An_unknown_preset_or_dataset_is_one_line_naming_what_there_is()
+    {
+        var file = Path.Combine(_dir, "pendulum-medium-replay.parquet");
+        OffRL.Data.IO.DatasetFile.Write(Data, file);
+        CliProcess.Run("train", "--algo", "iql", "--dataset", file, "--env", "pendulum", "--preset", "nope", "--steps", "2")
+            .RefusedNaming("--preset nope", "iql", "corl, authors");
+        CliProcess.Run("train", "--algo", "iql", "--dataset", file, "--env", "pendulum", "--preset", "corl", "--steps", "2")
+            .RefusedNaming("--preset corl", "iql", "pendulum-medium-replay", "hopper-medium");
+    }
+
+    [Fact]
+    public void A_preset_shows_where_its_values_come_from_and_set_overrides_it()
+    {
+        // Pendulum data under a D4RL dataset's name: the preset is chosen by the name, the data checked against --env.
+        var file = Path.Combine(_dir, "hopper-medium-v2.parquet");
+        OffRL.Data.IO.DatasetFile.Write(Data, file);
+        var outDir = Path.Combine(_dir, "run");
+        var r = CliProcess.Run("train", "--algo", "iql", "--dataset", file, "--env", "pendulum", "--preset", "corl", "--set", "beta=5",
+            "--steps", "2", "--eval-every", "2", "--eval-episodes", "1", "--out", outDir, "--json");
+        Assert.True(r.Code == 0, r.Err);
+        Assert.Contains("preset corl for hopper-medium", r.Out);
+        Assert.Contains("configs/offline/iql/hopper", r.Out);
+        var config = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "agent.json"))).RootElement.GetProperty("config");
+        Assert.Equal(5f, config.GetProperty("Beta").GetSingle());                 // --set over the preset
+        Assert.Equal(0.001f, config.GetProperty("Tau").GetSingle());              // the preset over the default
+        Assert.True(config.GetProperty("DeterministicActor").GetBoolean());
+        var run = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "run.json"))).RootElement;
+        Assert.Equal(Provenance.FileSha256(file), run.GetProperty("dataset_sha256").GetString());
+        var json = JsonDocument.Parse(r.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1]).RootElement;
+        Assert.Equal(run.GetProperty("dataset_sha256").GetString(), json.GetProperty("dataset_sha256").GetString());
+        Assert.Equal("corl", json.GetProperty("preset").GetString());
+    }
+}
