@@ -54,12 +54,15 @@ public sealed record CqlConfig : SacConfig
 public sealed class Cql : Sac, IAlgorithmFamily
 {
     private const string CorlCommon = "cql_alpha: 10, sampled_actions: 10, cql_temperature: 1, lagrange: false, bc_steps: 0, backup_entropy: false, " +
-        "actor_lr: 3e-5, alpha_lr: 3e-5, critic_lr: 3e-4, tau: 0.005, batch_size: 256, gamma: 0.99, hidden: [256, 256, 256], normalize_observations: true, ";
+        "actor_lr: 3e-5, alpha_lr: 3e-5, critic_lr: 3e-4, tau: 0.005, batch_size: 256, gamma: 0.99, hidden: [256, 256, 256], normalize_observations: true, " +
+        "log_std_min: -20, log_std_offset: -1, orthogonal_critic_init: true, actor_output_gain: 0.01, actor_before_critic: true, ";
 
     /// <summary>
     /// CQL's published settings. CORL's nine configs are identical but for hopper-medium (rewards normalized); its log
-    /// alpha's Adam uses the policy's rate (3e-5). Not yet reachable by a field: CORL's orthogonal critic init, its
-    /// learnable log-std offset (-1) with clamp [-20, 2], and its actor step against the critics before their update.
+    /// alpha's Adam uses the policy's rate (3e-5); its tanh-Gaussian actor has a learnable log-std multiplier and offset
+    /// (-1), clamp [-20, 2], an output layer Xavier 0.01 and default hidden init; its critics are orthogonal (output
+    /// 0.01); the actor steps against the critics before theirs (cql.py L256-383, L740-789). young-geng's code (which
+    /// CORL cites) has the same actor and order, 2 x 256 networks and critics with default hidden init, output Xavier 0.01.
     /// </summary>
     private static readonly Preset[] Presets =
     [
@@ -74,8 +77,9 @@ public sealed class Cql : Sac, IAlgorithmFamily
         [
             new(Preset.Locomotion, "cql_alpha: 5, sampled_actions: 10, cql_temperature: 1, lagrange: false, bc_steps: 0, backup_entropy: false, " +
                 "actor_lr: 3e-4, alpha_lr: 3e-4, critic_lr: 3e-4, tau: 0.005, batch_size: 256, gamma: 0.99, hidden: [256, 256], " +
-                "normalize_observations: false, reward_normalization: none",
-                "SimpleSAC/conservative_sac_main.py L25-51, conservative_sac.py L19-44"),
+                "normalize_observations: false, reward_normalization: none, log_std_min: -20, log_std_offset: -1, orthogonal_critic_init: false, " +
+                "critic_output_gain: 0.01, actor_output_gain: 0.01, actor_before_critic: true",
+                "SimpleSAC/conservative_sac_main.py L25-51, conservative_sac.py L19-44, model.py L42-76"),
         ]),
     ];
 
@@ -121,7 +125,7 @@ public sealed class Cql : Sac, IAlgorithmFamily
         var aRand = Tensor.Temp(new Shape(bn, act));
         Rng.FillUniform(aRand.Data, -1f, 1f);
         Tensor aPi, logPi;
-        using (Tensor.NoGrad()) (aPi, logPi) = Networks.Policy(Actor, _policyStates!, act).RSample(Rng);   // [pi(.|s); pi(.|s')]
+        using (Tensor.NoGrad()) (aPi, logPi) = PolicyOf(_policyStates!).RSample(Rng);   // [pi(.|s); pi(.|s')]
         var q = Networks.Q(Critic, _states, Tensor.Concat(0, aRand, aPi));   // [2, 3 B N, 1]
         float logUniform = act * MathF.Log(0.5f);                              // density of U(-1, 1)^act
         var logPiS = logPi.Slice(0, 0, bn).Reshape(bs, n);

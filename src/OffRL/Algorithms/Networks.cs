@@ -31,11 +31,61 @@ public static class Networks
         return t;
     }
 
-    /// <summary>Gaussian policy head: the MLP outputs mean and log-std (clamped) for a tanh-squashed Gaussian.</summary>
-    public static TanhGaussian Policy(Mlp net, Tensor s, int act, float logStdMin = -5f, float logStdMax = 2f)
+    /// <summary>
+    /// Gaussian policy head: the MLP outputs mean and log-std for a tanh-squashed Gaussian; the log-std is
+    /// <c>multiplier * raw + offset</c> when <paramref name="logStdAffine"/> ([2]: multiplier, offset; CORL's and
+    /// young-geng's learnable scalars) is given, then clamped to [min, max].
+    /// </summary>
+    public static TanhGaussian Policy(Mlp net, Tensor s, int act, float logStdMin = -5f, float logStdMax = 2f, Tensor? logStdAffine = null)
     {
         var h = net.Forward(s);
-        return new TanhGaussian(h.Slice(-1, 0, act), h.Slice(-1, act, act).Clamp(logStdMin, logStdMax));
+        var logStd = h.Slice(-1, act, act);
+        if (logStdAffine is { } m) logStd = logStd * m.Slice(0, 0, 1) + m.Slice(0, 1, 1);
+        return new TanhGaussian(h.Slice(-1, 0, act), logStd.Clamp(logStdMin, logStdMax));
+    }
+
+    /// <summary>
+    /// Orthogonal initialization of every member (CORL's and young-geng's init_module_weights with orthogonal_init):
+    /// hidden layers with gain sqrt(2), the output layer with gain 0.01, biases 0.
+    /// </summary>
+    public static void OrthogonalInit(EnsembleMlp critic, Rng rng)
+    {
+        var layers = critic.Layers;
+        for (int l = 0; l < layers.Count; l++)
+        {
+            var w = layers[l].Weight;
+            int members = w.Shape[0], rows = w.Shape[1], cols = w.Shape[2];
+            var one = Tensor.Zeros(rows, cols);
+            for (int e = 0; e < members; e++)
+            {
+                Init.Orthogonal(one, rows, cols, rng, l == layers.Count - 1 ? 0.01f : MathF.Sqrt(2f));
+                one.Data.AsSpan().CopyTo(w.Data.AsSpan(e * rows * cols, rows * cols));
+            }
+            Init.Constant(layers[l].Bias, 0f);
+        }
+    }
+
+    /// <summary>Each member's output layer Xavier-uniform with a small gain, bias 0 (young-geng's critics with orthogonal_init off).</summary>
+    public static void SmallOutputInit(EnsembleMlp critic, float gain, Rng rng)
+    {
+        var last = critic.Layers[^1];
+        var w = last.Weight;
+        int members = w.Shape[0], rows = w.Shape[1], cols = w.Shape[2];
+        var one = Tensor.Zeros(rows, cols);
+        for (int e = 0; e < members; e++)
+        {
+            Init.XavierUniform(one, rows, cols, rng, gain);
+            one.Data.AsSpan().CopyTo(w.Data.AsSpan(e * rows * cols, rows * cols));
+        }
+        Init.Constant(last.Bias, 0f);
+    }
+
+    /// <summary>The output layer as CORL's tanh-Gaussian actor starts it: Xavier-uniform weights with a small gain, bias 0.</summary>
+    public static void SmallOutputInit(Mlp net, float gain, Rng rng)
+    {
+        var last = net.Layers[^1];
+        Init.XavierUniform(last.Weight, last.In, last.Out, rng, gain);
+        if (last.Bias is { } b) Init.Constant(b, 0f);
     }
 }
 

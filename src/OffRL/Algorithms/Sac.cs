@@ -26,6 +26,39 @@ public record SacConfig : TdConfig
     public float? TargetEntropy { get; init; }
     /// <summary>Subtract alpha log pi(a'|s') in the TD target (SAC's soft backup, eq. 3); CQL turns it off.</summary>
     public bool BackupEntropy { get; init; } = true;
+    /// <summary>Lower clamp of the actor's log std: -5 as SAC's reference code and CQL's authors (rlkit); CORL's and young-geng's tanh-Gaussian: -20.</summary>
+    [FieldRange("[-100, 2)")]
+    public float LogStdMin { get; init; } = -5f;
+    /// <summary>
+    /// Start of a learnable offset o on the actor's log std, log_std = m raw + o with a learnable multiplier m starting at
+    /// 1 (CORL's and young-geng's TanhGaussianPolicy: -1); null: neither (the raw head output, as SAC's reference code).
+    /// </summary>
+    [FieldRange("[-20, 20]")]
+    public float? LogStdOffset { get; init; }
+    /// <summary>Critics initialized orthogonally (hidden gain sqrt(2), output 0.01, biases 0), as CORL's CQL configs (orthogonal_init: true).</summary>
+    public bool OrthogonalCriticInit { get; init; }
+    /// <summary>
+    /// The critics' output layer initialized Xavier-uniform with this gain and bias 0 (young-geng's CQL with orthogonal
+    /// init off: 0.01); null: the layers' default init. Not with <see cref="OrthogonalCriticInit"/>, which sets the output layer itself.
+    /// </summary>
+    [FieldRange("(0, 10]")]
+    public float? CriticOutputGain { get; init; }
+    /// <summary>The actor's output layer initialized Xavier-uniform with this gain and bias 0 (CORL's CQL actor: 0.01); null: the layers' default init.</summary>
+    [FieldRange("(0, 10]")]
+    public float? ActorOutputGain { get; init; }
+    /// <summary>
+    /// Order of an update: false, SAC's (critic step, then the actor against the updated critic, then the temperature);
+    /// true, CORL's and young-geng's CQL (losses formed first, then temperature, actor against the critics before their
+    /// step, and the critics last).
+    /// </summary>
+    public bool ActorBeforeCritic { get; init; }
+
+    public override void Validate()
+    {
+        base.Validate();
+        if (OrthogonalCriticInit && CriticOutputGain is not null)
+            throw new ArgumentException($"config: fields 'orthogonal_critic_init' and 'critic_output_gain' of {GetType().Name} both set the critics' output layer; set one");
+    }
 }
 
 /// <summary>Soft Actor-Critic with automatic temperature: twin Q, tanh-Gaussian policy, Polyak targets.</summary>
@@ -42,6 +75,7 @@ public class Sac : Agent, IAlgorithmFamily
     protected Mlp Actor => _actor;
     protected EnsembleMlp Critic => _critic;
     private readonly ParameterModule _temperature = new("log_alpha", new Shape(1));
+    private readonly ParameterModule? _logStdAffine;
     private Tensor LogAlpha => _temperature.Value;
     private readonly Adam _actorOpt, _criticOpt, _alphaOpt;
     private readonly float _targetEntropy;
@@ -53,57 +87,99 @@ public class Sac : Agent, IAlgorithmFamily
     {
         int act = actionSpace.Width;
         _actor = new Mlp(new MlpConfig(obs, Config.Hidden, 2 * act), Rng);
+        if (Config.ActorOutputGain is { } gain) Networks.SmallOutputInit(_actor, gain, Rng);
         _critic = Networks.Critic(obs, act, Config.Hidden, Rng);
+        if (Config.OrthogonalCriticInit) Networks.OrthogonalInit(_critic, Rng);
+        else if (Config.CriticOutputGain is { } criticGain) Networks.SmallOutputInit(_critic, criticGain, Rng);
         _criticTarget = Networks.Target(_critic, () => Networks.Critic(obs, act, Config.Hidden, new Rng(0)));
         LogAlpha.Data[0] = MathF.Log(Config.InitialAlpha);
         _targetEntropy = Config.TargetEntropy ?? -act;   // heuristic target entropy -|A|
-        _actorOpt = Optim("actor", new Adam(_actor.Parameters(), Config.ActorLr));
+        var actorParams = _actor.Parameters().ToList();
+        if (Config.LogStdOffset is { } offset)
+        {
+            _logStdAffine = new ParameterModule("log_std_affine", new Shape(2));
+            _logStdAffine.Value.Data[0] = 1f;        // multiplier
+            _logStdAffine.Value.Data[1] = offset;    // offset
+            actorParams.Add(_logStdAffine.Value);
+        }
+        _actorOpt = Optim("actor", new Adam(actorParams, Config.ActorLr));
         _criticOpt = Optim("critic", new Adam(_critic.Parameters(), Config.CriticLr));
         _alphaOpt = Optim("alpha", new Adam([LogAlpha], Config.AlphaLr));
     }
 
     protected override void UpdateCore(TransitionBatch b)
     {
-        int act = ActionDim;
         float alpha = Alpha;
+        if (Config.ActorBeforeCritic)
+        {
+            // CORL's order: the critic loss is formed with the actor before its step (its sampled actions are detached),
+            // the temperature and the actor step against the critics before theirs, the critics step last.
+            var criticLoss = CriticLoss(b);
+            var logp = ActorStep(b, alpha);
+            TemperatureStep(logp);
+            CriticStep(criticLoss);
+        }
+        else
+        {
+            CriticStep(CriticLoss(b));
+            TemperatureStep(ActorStep(b, alpha));
+        }
+        Polyak.Update(_criticTarget, _critic, Config.Tau);
+    }
+
+    /// <summary>The policy of states s: the actor's tanh-Gaussian with the configured log-std bounds and affine.</summary>
+    protected TanhGaussian PolicyOf(Tensor s) => Networks.Policy(_actor, s, ActionDim, Config.LogStdMin, 2f, _logStdAffine?.Value);
+
+    /// <summary>Critic loss (eq. 5): sum over both Q of the mean squared error to the soft Bellman target, plus any regularizer.</summary>
+    private Tensor CriticLoss(TransitionBatch b)
+    {
         // Soft Bellman target (eq. 3): y = r + gamma (1 - d) (min Q'(s', a') - alpha log pi(a'|s')), a' ~ pi(.|s');
         // without backup_entropy the entropy term is left out (CQL's deterministic backup)
         Tensor y;
         using (Tensor.NoGrad())
         {
-            var (a2, logp2) = Networks.Policy(_actor, b.NextT, act).RSample(Rng);
+            var (a2, logp2) = PolicyOf(b.NextT).RSample(Rng);
             var next = Networks.MinQ(Networks.Q(_criticTarget, b.NextT, a2));
-            y = b.RewT + b.DiscountT * (Config.BackupEntropy ? next - logp2 * alpha : next);
+            y = b.RewT + b.DiscountT * (Config.BackupEntropy ? next - logp2 * Alpha : next);
         }
-        // Critic loss (eq. 5): sum over both Q of the mean squared Bellman error
-        _criticOpt.ZeroGrad();
         var qData = Networks.Q(_critic, b.ObsT, b.ActT);
         var criticLoss = (qData - y).Square().Mean() * 2f;
         if (CriticRegularizer(b, qData) is { } extra) criticLoss = criticLoss + extra;
+        return criticLoss;
+    }
+
+    private void CriticStep(Tensor criticLoss)
+    {
+        _criticOpt.ZeroGrad();
         criticLoss.Backward();
         _criticOpt.Step();
         Record("critic_loss", criticLoss);
+    }
 
-        // Policy loss (eq. 7): E[alpha log pi(a|s) - min Q(s, a)], a reparameterized; the critic is frozen here
+    /// <summary>Policy loss (eq. 7): E[alpha log pi(a|s) - min Q(s, a)], a reparameterized, the critic frozen; returns log pi(a|s).</summary>
+    private Tensor ActorStep(TransitionBatch b, float alpha)
+    {
         _critic.SetRequiresGrad(false);
         _actorOpt.ZeroGrad();
-        var pi = Networks.Policy(_actor, b.ObsT, act);
+        var pi = PolicyOf(b.ObsT);
         var (a, logp) = pi.RSample(Rng);
         var actorLoss = (logp * alpha - (ActorObjective(b, pi) ?? Networks.MinQ(Networks.Q(_critic, b.ObsT, a)))).Mean();
         actorLoss.Backward();
         _actorOpt.Step();
         _critic.SetRequiresGrad(true);
         Record("actor_loss", actorLoss);
+        return logp;
+    }
 
-        // Temperature loss (eq. 18): -log alpha * (log pi + target entropy)
+    /// <summary>Temperature loss (eq. 18): -log alpha * (log pi + target entropy).</summary>
+    private void TemperatureStep(Tensor logp)
+    {
         _alphaOpt.ZeroGrad();
         var alphaLoss = (LogAlpha * (logp.Detach() + _targetEntropy)).Mean().Neg();
         alphaLoss.Backward();
         _alphaOpt.Step();
         Record("alpha", Alpha);
         Record("entropy", -logp.Mean().Item());
-
-        Polyak.Update(_criticTarget, _critic, Config.Tau);
     }
 
     /// <summary>What the actor maximizes instead of min Q(s, a~pi) (CQL's behavior-cloning warm-up); null: min Q, as SAC.</summary>
@@ -114,11 +190,13 @@ public class Sac : Agent, IAlgorithmFamily
 
     protected override void ActCore(Tensor s, Span<float> action, bool deterministic)
     {
-        var a = deterministic ? PolicyOutput(s) : Networks.Policy(_actor, s, ActionDim).RSample(Rng).Action;
+        var a = deterministic ? PolicyOutput(s) : PolicyOf(s).RSample(Rng).Action;
         a.Data.AsSpan(0, ActionDim).CopyTo(action);
     }
 
     protected internal override Tensor PolicyOutput(Tensor s) => Networks.Policy(_actor, s, ActionDim).Mode();
 
-    protected override IEnumerable<(string, Module)> Modules() => [("actor", _actor), ("critic", _critic), ("critic_target", _criticTarget), ("temperature", _temperature)];
+    protected override IEnumerable<(string, Module)> Modules() => _logStdAffine is null
+        ? [("actor", _actor), ("critic", _critic), ("critic_target", _criticTarget), ("temperature", _temperature)]
+        : [("actor", _actor), ("log_std_affine", _logStdAffine), ("critic", _critic), ("critic_target", _criticTarget), ("temperature", _temperature)];
 }

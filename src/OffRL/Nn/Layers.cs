@@ -191,6 +191,9 @@ public sealed class EnsembleMlp : Module
     public MlpConfig Config { get; }
     public int Members { get; }
 
+    /// <summary>The layers, input first (the last is the output layer).</summary>
+    public IReadOnlyList<EnsembleLinear> Layers => _layers;
+
     public EnsembleMlp(int members, MlpConfig config, Rng rng)
     {
         if (config.LayerNorm || config.Dropout > 0) throw new NotSupportedException("EnsembleMlp: layer norm and dropout are not supported yet");

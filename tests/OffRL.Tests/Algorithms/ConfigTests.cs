@@ -208,6 +208,16 @@ public class ConfigTests
         Assert.NotEqual(After("critic_loss", "cql"), After("critic_loss", "cql", "cql_alpha=1"));
         Assert.NotEqual(After("actor_loss", "cql"), After("actor_loss", "cql", "bc_steps=10"));            // CORL's BC warm-up
         Assert.NotEqual(After("actor_loss", "iql"), After("actor_loss", "iql", "deterministic_actor=true"));   // CORL's iql_deterministic
+        // CORL's CQL protocol (its preset): actor against the critics before their step, learnable log-std offset, inits.
+        Assert.NotEqual(After("actor_loss", "cql"), After("actor_loss", "cql", "actor_before_critic=true"));
+        Assert.NotEqual(After("actor_loss", "cql"), After("actor_loss", "cql", "log_std_offset=-1"));
+        Assert.NotEqual(After("actor_loss", "sac"), After("actor_loss", "sac", "log_std_min=1"));
+        Assert.NotEqual(After("critic_loss", "cql"), After("critic_loss", "cql", "orthogonal_critic_init=true"));
+        Assert.NotEqual(After("critic_loss", "cql"), After("critic_loss", "cql", "critic_output_gain=0.01"));
+        Assert.NotEqual(After("actor_loss", "cql"), After("actor_loss", "cql", "actor_output_gain=0.01"));
+        Assert.NotEqual(After("actor_loss", "iql"), After("actor_loss", "iql", "log_std_min=1"));
+        Assert.NotEqual(After("actor_loss", "awac"), After("actor_loss", "awac", "log_std_min=1"));
+        Assert.NotEqual(After("actor_loss", "awac"), After("actor_loss", "awac", "tanh_mean=false"));
     }
 
     [Fact]

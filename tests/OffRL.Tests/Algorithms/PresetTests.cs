@@ -35,8 +35,14 @@ public sealed class PresetTests : IDisposable
         var spec = AlgorithmRegistry.Find(algo);
         var (values, _) = Preset.Resolve(spec, preset, dataset);
         var outDir = Path.Combine(_dir, $"{algo}-{preset}-{dataset}");
-        Training.Offline(algo, Data, "pendulum", new TrainerConfig(Steps: 2, EvalEvery: 2, EvalEpisodes: 1, Progress: false, OutDir: outDir,
+        var (trained, _) = Training.Offline(algo, Data, "pendulum", new TrainerConfig(Steps: 2, EvalEvery: 2, EvalEpisodes: 1, Progress: false, OutDir: outDir,
             Provenance: new Provenance(dataset, null, preset)), values);
+        // The saved agent (with whatever modules the preset adds) loads back and acts as the trained one.
+        var loaded = AlgorithmRegistry.Load(outDir);
+        float[] obs = [0.3f, -0.2f, 0.5f], a1 = new float[1], a2 = new float[1];
+        trained.Act(obs, a1, deterministic: true);
+        loaded.Act(obs, a2, deterministic: true);
+        Assert.Equal(a1[0], a2[0]);
         var saved = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "agent.json"))).RootElement.GetProperty("config");
         foreach (var field in values.EnumerateObject())
         {
