@@ -58,11 +58,16 @@ run_one() {
         | tail -n 1 | sed "s/^{/{\"step\": $step, /" >> "$evals"
     done
   fi
-  /usr/bin/python3 - "$side" "$algo" "$ds" "$seed" "$dir.train.json" "$evals" "$result" <<'PY'
-import json, os, sys
-side, algo, ds, seed, train, evals, out = sys.argv[1:]
+  /usr/bin/python3 - "$side" "$algo" "$ds" "$seed" "$dir.train.json" "$evals" "$result" "$WORK/$ds.hdf5" <<'PY'
+import hashlib, json, os, sys
+side, algo, ds, seed, train, evals, out, data = sys.argv[1:]
 r = {"side": side, "algo": algo, "dataset": ds, "seed": int(seed), "train": json.load(open(train)),
      "evaluations": [json.loads(l) for l in open(evals) if l.strip()]}
+if side == "torch":   # the reference's provenance: its script, its settings, the data file (OffRL's --json carries its own)
+    sha = lambda p: hashlib.sha256(open(p, "rb").read()).hexdigest()
+    r["train"].setdefault("script_sha256", sha("bench/reference/offline_rl.py"))
+    r["train"].setdefault("dataset_sha256", sha(data))
+    r["train"].setdefault("config", {"algo": algo, "steps": int(os.environ["STEPS"])})
 open(out + ".tmp", "w").write(json.dumps(r, indent=1))
 os.replace(out + ".tmp", out)
 PY

@@ -1,52 +1,133 @@
 #!/usr/bin/python3
 """OUT/table.md from bench/parity.sh's runs: per dataset and algorithm, OffRL's and the PyTorch reference's
-normalized scores over seeds (mean ± std), as the mean of each run's last 3 evaluations and as its final one.
+normalized scores over seeds (mean ± std), as the mean of each run's last 3 evaluations and as its final one, with
+Welch's t-test of the difference of means (two-sided p-value) for each.
+
+Runs are put in one cell only when their provenance agrees: within a side, the same commit (OffRL: the build's
+commit; the reference: its script's SHA-256) and the same resolved config; across both sides, the same dataset file
+(SHA-256). A cell whose runs disagree is refused with the runs named (exit 2). Runs recorded before provenance was
+kept are marked "not recorded" in the table.
 
     /usr/bin/python3 bench/reference/parity_table.py bench/results/parity
 """
-import glob, json, os, statistics, sys
+import glob, json, math, os, statistics, sys
 
 
 def stats(xs):
     if not xs:
         return None
-    return statistics.mean(xs), (statistics.pstdev(xs) if len(xs) > 1 else 0.0), len(xs)
+    return statistics.mean(xs), (statistics.stdev(xs) if len(xs) > 1 else 0.0), len(xs)
 
 
 def fmt(s):
     return "–" if s is None else f"{s[0]:.1f} ± {s[1]:.1f} ({s[2]})"
 
 
+def betainc(a, b, x):
+    """Regularized incomplete beta I_x(a, b) by its continued fraction (Lentz's method)."""
+    if x <= 0:
+        return 0.0
+    if x >= 1:
+        return 1.0
+    if x > (a + 1) / (a + b + 2):
+        return 1.0 - betainc(b, a, 1.0 - x)
+    front = math.exp(math.lgamma(a + b) - math.lgamma(a) - math.lgamma(b) + a * math.log(x) + b * math.log(1 - x)) / a
+    tiny = 1e-300
+    f, c, d = 1.0, 1.0, 0.0
+    for i in range(400):
+        m = i // 2
+        if i == 0:
+            num = 1.0
+        elif i % 2 == 0:
+            num = m * (b - m) * x / ((a + 2 * m - 1) * (a + 2 * m))
+        else:
+            num = -(a + m) * (a + b + m) * x / ((a + 2 * m) * (a + 2 * m + 1))
+        d = 1.0 + num * d
+        d = 1.0 / (d if abs(d) > tiny else tiny)
+        c = 1.0 + num / c
+        c = c if abs(c) > tiny else tiny
+        f *= c * d
+        if abs(1.0 - c * d) < 1e-12:
+            break
+    return front * (f - 1.0)
+
+
+def welch(xs, ys):
+    """Welch's t-test of mean(xs) - mean(ys): (t, degrees of freedom, two-sided p); None with fewer than 2 per side."""
+    if len(xs) < 2 or len(ys) < 2:
+        return None
+    vx, vy = statistics.variance(xs) / len(xs), statistics.variance(ys) / len(ys)
+    diff = statistics.mean(xs) - statistics.mean(ys)
+    if vx + vy == 0:
+        return (0.0, float("inf"), 1.0) if diff == 0 else (math.copysign(float("inf"), diff), float("inf"), 0.0)
+    t = diff / math.sqrt(vx + vy)
+    df = (vx + vy) ** 2 / (vx ** 2 / (len(xs) - 1) + vy ** 2 / (len(ys) - 1))
+    p = betainc(df / 2, 0.5, df / (df + t * t))
+    return t, df, p
+
+
+def verdict(o, t):
+    w = welch(o, t)
+    if w is None:
+        return "–"
+    return f"{statistics.mean(o) - statistics.mean(t):+.1f}, p = {w[2]:.2f}"
+
+
+def provenance(r):
+    """(code, config, dataset) of a run: the commit or script hash, the resolved config as canonical JSON, the dataset file's SHA-256."""
+    train = r.get("train", {})
+    code = train.get("commit") or train.get("script_sha256")
+    config = json.dumps(train["config"], sort_keys=True) if "config" in train else None
+    return code, config, train.get("dataset_sha256")
+
+
 def main(out):
-    runs = [json.load(open(f)) for f in sorted(glob.glob(os.path.join(out, "runs", "*.json")))]
+    files = sorted(glob.glob(os.path.join(out, "runs", "*.json")))
     cells = {}
-    for r in runs:
+    for f in files:
+        r = json.load(open(f))
         ev = [e["normalized_score"] for e in r["evaluations"]]
         if not ev:
             continue
-        c = cells.setdefault((r["dataset"], r["algo"]), {}).setdefault(r["side"], {"last3": [], "final": [], "steps": set(), "ups": []})
+        cell = cells.setdefault((r["dataset"], r["algo"]), {})
+        c = cell.setdefault(r["side"], {"last3": [], "final": [], "steps": set(), "prov": {}})
         c["last3"].append(statistics.mean(ev[-3:]))
         c["final"].append(ev[-1])
         c["steps"].add(r["evaluations"][-1]["step"])
-        c["ups"].append(r["train"].get("updates_per_s", 0.0))
-    lines = ["| dataset | algorithm | steps | OffRL, last 3 evals | PyTorch, last 3 evals | OffRL, final | PyTorch, final | OffRL within the reference's spread |",
-             "| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |"]
+        c["prov"][os.path.basename(f)] = provenance(r)
+    problems = []
+    for (ds, algo), sides in sorted(cells.items()):
+        datasets = {}
+        for side, c in sides.items():
+            for k, name in ((0, "code (commit or script)"), (1, "resolved config")):
+                seen = {p[k] for p in c["prov"].values()}
+                if len(seen) > 1:
+                    problems.append(f"{ds} / {algo} / {side}: runs differ in {name}: " +
+                                    ", ".join(f"{n}={str(p[k])[:16]}" for n, p in sorted(c["prov"].items())))
+            for n, p in c["prov"].items():
+                if p[2] is not None:
+                    datasets.setdefault(p[2], []).append(n)
+        if len(datasets) > 1:
+            problems.append(f"{ds} / {algo}: runs trained on different dataset files: " +
+                            "; ".join(f"{h[:12]}...: {', '.join(sorted(ns))}" for h, ns in datasets.items()))
+    if problems:
+        for p in problems:
+            print(f"error: {p}", file=sys.stderr)
+        sys.exit(2)
+
+    lines = ["| dataset | algorithm | steps | OffRL, last 3 evals | PyTorch, last 3 evals | difference, Welch p | OffRL, final | PyTorch, final | difference, Welch p | provenance |",
+             "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | --- | --- |"]
     for (ds, algo), sides in sorted(cells.items()):
         o, t = sides.get("offrl"), sides.get("torch")
-        so, st = stats(o["last3"]) if o else None, stats(t["last3"]) if t else None
-        verdict = "–"
-        if so and st and st[2] < 2:
-            verdict = f"one seed: no spread to judge (difference {so[0] - st[0]:+.1f})"
-        elif so and st:
-            lo, hi = min(t["last3"]), max(t["last3"])
-            width = max(hi - lo, 2 * st[1])
-            verdict = "yes" if lo - 0.5 * width <= so[0] <= hi + 0.5 * width else f"no (difference {so[0] - st[0]:+.1f})"
         steps = sorted((o or {}).get("steps", set()) | (t or {}).get("steps", set()))
-        lines.append(f"| {ds} | {algo} | {', '.join(map(str, steps))} | {fmt(so)} | {fmt(st)} | "
-                     f"{fmt(stats(o['final']) if o else None)} | {fmt(stats(t['final']) if t else None)} | {verdict} |")
-    text = "\n".join(lines) + "\n\nNormalized score (D4RL's reference returns) in OffRL's environment; mean ± population std over seeds " \
-           "(number of seeds in brackets). \"Within the spread\": OffRL's mean lies in the reference's range over seeds, widened " \
-           "by half that range (or by its std where that is wider).\n"
+        recorded = all(p[0] and p[1] and p[2] for s in sides.values() for p in s["prov"].values())
+        lines.append(f"| {ds} | {algo} | {', '.join(map(str, steps))} | {fmt(stats(o['last3']) if o else None)} | {fmt(stats(t['last3']) if t else None)} | "
+                     f"{verdict(o['last3'], t['last3']) if o and t else '–'} | {fmt(stats(o['final']) if o else None)} | "
+                     f"{fmt(stats(t['final']) if t else None)} | {verdict(o['final'], t['final']) if o and t else '–'} | "
+                     f"{'same data file, one commit and config per side' if recorded else 'not recorded'} |")
+    text = "\n".join(lines) + "\n\nNormalized score (D4RL's reference returns) in OffRL's environment; mean ± sample std over seeds " \
+           "(number of seeds in brackets). Difference: OffRL's mean minus the reference's, with the two-sided p-value of " \
+           "Welch's t-test (unequal variances); p < 0.05 means the two sides differ beyond their seed-to-seed spread.\n"
     with open(os.path.join(out, "table.md.tmp"), "w") as f:
         f.write(text)
     os.replace(os.path.join(out, "table.md.tmp"), os.path.join(out, "table.md"))
