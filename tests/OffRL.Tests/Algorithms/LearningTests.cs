@@ -178,6 +178,28 @@ public class RecipeRuleTests
         none.Keep(80, 10_000, () => J(80, 5), out _);
         Assert.False(none.Stop);   // nothing counted yet: SAC goes on
     }
+
+    private static Recipes.MediumRule.Judged R(double ret, double std) => new(ret, std, 0, 0);
+
+    [Fact]
+    public void VersionThreeKeepsTheSnapshotNearestD4rlsReturnAndSpreadOverTheWholeSearch()
+    {
+        var hopper = Recipes.Envs["hopper"];   // D4RL hopper-medium-v2: 1422 +- 378; judged when the deterministic score is in [15, 70]
+        Assert.Equal(3, hopper.Version);
+        Assert.EndsWith("hopper-medium-seed0-v3.parquet", Recipes.CachePath("hopper-medium", 0));
+        Assert.EndsWith("pendulum-medium-seed0-v2.parquet", Recipes.CachePath("pendulum-medium", 0));
+        var rule = new Recipes.MediumRule(hopper with { MediumSearchSteps = 30_000 }, stopAtMedium: true);
+        // distances in units of 378: 1100 +- 150 -> 1.45; 1400 +- 900 -> 1.44; 1500 +- 400 -> 0.26; 1300 +- 300 -> 0.53; 1430 +- 380 -> 0.03
+        (double? Score, Recipes.MediumRule.Judged J, bool Keep)[] steps =
+        [
+            (36, R(1100, 150), true), (45, R(1400, 900), true), (48, R(1500, 400), true), (90, R(3000, 10), false), (40, R(1300, 300), false), (44, R(1430, 380), true),
+        ];
+        for (int i = 0; i < steps.Length; i++)
+        {
+            Assert.Equal(steps[i].Keep, rule.Keep(steps[i].Score, 5_000 * (i + 1), () => steps[i].J, out _));
+            Assert.Equal(i == steps.Length - 1, rule.Stop);   // never settled early: only the end of the search stops it
+        }
+    }
 }
 
 /// <summary>Online SAC on Pendulum: the bar is a return above -250 within 20k environment steps.</summary>

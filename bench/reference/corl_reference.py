@@ -1,0 +1,770 @@
+#!/usr/bin/python3
+"""Independent PyTorch reference of CORL's offline algorithms, for OffRL's parity runs (issue 34).
+
+Written from CORL's protocol facts (tinkoff-ai/CORL @6afec90, the configs under configs/offline/ and the single-file
+scripts under algorithms/offline/; facts in /work/shared-notes/corl-presets.md with file:line references), never
+from OffRL's code or defaults: per-dataset configs as CORL's YAMLs give them, data as d4rl.qlearning_dataset yields
+it, CORL's preprocessing (observation standardization, reward range normalization, %BC's trajectory filter), CORL's
+networks, initializations, losses and update orders. Only the output is OffRL's: every --snapshot-every steps the
+actor (and the other networks) are written as an OffRL checkpoint folder (agent.json with the OffRL config that
+matches CORL's preset, preprocessing.json, one safetensors file per module in OffRL's names and layouts), so that
+`offrl eval --checkpoint DIR/step-K --env ENV` evaluates the policy in OffRL's environment (Python here has no
+MuJoCo bindings; CORL's own evaluation loop cannot run).
+
+    apt-get install -y python3-torch python3-h5py libopenblas0-pthread
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 \\
+        /usr/bin/python3 bench/reference/corl_reference.py --algo iql --dataset hopper-medium.hdf5 \\
+        --dataset-name hopper-medium --steps 20000 --seed 0 --snapshot-every 5000 --out runs/iql-hopper-medium-0
+
+The last line printed is one JSON object: algo, dataset, steps, seed, updates_per_s, script_sha256 (this file),
+dataset_sha256 (the HDF5 file) and config (the CORL config used, CORL's field names; the seed is not in it, so
+runs of one cell share it).
+
+What it cannot follow (see bench/README.md, "Parity with PyTorch"): CORL evaluates in D4RL's gym environments,
+re-seeded with the run's seed at every evaluation; here OffRL's environment and `offrl eval`'s episode seeds do.
+CORL runs 1M updates; here --steps (the IQL cosine schedule still spans CORL's max_timesteps = 1M). Random streams
+(torch's and numpy's) are the same generators CORL seeds, but the sequence of draws is not claimed to match CORL's.
+"""
+import argparse, copy, hashlib, json, math, os, random, struct, sys, time
+
+import h5py
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+torch.set_num_threads(1)   # one process per core (bench/parity.sh pins each process with taskset)
+
+CORL = "tinkoff-ai/CORL@6afec90484bbf47dee05fdf525e26a3ebe028e9b"
+ALGOS = ("td3bc", "iql", "cql", "bc", "pbc", "awac")
+ENVS = ("hopper", "halfcheetah", "walker2d")
+KINDS = ("medium", "medium-replay", "medium-expert")
+DATASETS = tuple(f"{e}-{k}" for e in ENVS for k in KINDS)
+MAX_EPISODE_STEPS = 1000   # D4RL locomotion time limit; CORL's modify_reward / keep_best_trajectories default
+
+# ================================================================================================================
+# 1. CORL's per-dataset configs: configs/offline/<algo>/<env>/<dataset>_v2.yaml, plus the values the scripts
+#    hard-code. Keys are CORL's field names. Training-relevant fields only (no eval/wandb/checkpoint fields, no seed).
+
+
+def dataset_key(name):
+    """'hopper-medium-replay', 'hopper_medium_replay-v2', 'hopper-medium-replay-v2' -> 'hopper-medium-replay'."""
+    key = name.strip().lower().replace("_", "-")
+    if key.endswith("-v2"):
+        key = key[:-3]
+    if key not in DATASETS:
+        sys.exit(f"error: --dataset-name: unknown dataset '{name}' (CORL's locomotion presets: {', '.join(DATASETS)})")
+    return key
+
+
+def corl_config(algo, ds):
+    env = ds.split("-")[0]
+    common = {"env": f"{ds}-v2", "batch_size": 256, "buffer_size": 10_000_000, "max_timesteps": 1_000_000, "normalize": True}
+    if algo == "td3bc":
+        # configs/offline/td3_bc/*/*_v2.yaml: all nine identical
+        return {**common, "alpha": 2.5, "discount": 0.99, "tau": 0.005, "policy_noise": 0.2, "noise_clip": 0.5,
+                "policy_freq": 2, "normalize_reward": False,
+                "actor_lr": 3e-4, "critic_lr": 3e-4,   # td3_bc.py L435-440: hard-coded Adam lr 3e-4 (not in the YAML)
+                "hidden": [256, 256]}                  # td3_bc.py L225-263
+    if algo == "iql":
+        # configs/offline/iql/*/*_v2.yaml: hopper medium and medium-replay differ (deterministic actor, reward
+        # normalization, tau 0.001), hopper medium-expert differs (beta 6, iql_tau 0.5); the other six share one set
+        cfg = {**common, "actor_lr": 3e-4, "qf_lr": 3e-4, "vf_lr": 3e-4, "discount": 0.99, "actor_dropout": None,
+               "beta": 3.0, "iql_tau": 0.7, "iql_deterministic": False, "normalize_reward": False, "tau": 0.005,
+               "hidden": [256, 256],              # iql.py L246-371: MLP 256-256, TwinQ, ValueFunction
+               "EXP_ADV_MAX": 100.0, "LOG_STD_MIN": -20.0, "LOG_STD_MAX": 2.0}   # iql.py L25-27
+        if ds in ("hopper-medium", "hopper-medium-replay"):
+            cfg.update(iql_deterministic=True, normalize_reward=True, tau=0.001)
+        elif ds == "hopper-medium-expert":
+            cfg.update(beta=6.0, iql_tau=0.5)
+        return cfg
+    if algo == "cql":
+        # configs/offline/cql/*/*_v2.yaml: all nine identical except hopper-medium (normalize_reward: true)
+        return {**common, "alpha_multiplier": 1.0, "use_automatic_entropy_tuning": True, "backup_entropy": False,
+                "bc_steps": 0, "cql_alpha": 10.0, "cql_n_actions": 10, "cql_importance_sample": True,
+                "cql_lagrange": False, "cql_target_action_gap": -1.0, "cql_temp": 1.0, "cql_max_target_backup": False,
+                "cql_clip_diff_min": -math.inf, "cql_clip_diff_max": math.inf, "discount": 0.99, "policy_lr": 3e-5,
+                "qf_lr": 3e-4, "soft_target_update_rate": 0.005, "target_update_period": 1, "orthogonal_init": True,
+                "q_n_hidden_layers": 3, "normalize_reward": ds == "hopper-medium", "reward_scale": 1.0,
+                "reward_bias": 0.0,
+                "policy_log_std_multiplier": 1.0,   # cql.py TrainConfig default (absent from the YAMLs)
+                "policy_log_std_offset": -1.0,      # TanhGaussianPolicy default (cql.py L319-383)
+                "LOG_STD_MIN": -20.0, "LOG_STD_MAX": 2.0}   # ReparameterizedTanhGaussian defaults (cql.py L274-316)
+    if algo in ("bc", "pbc"):
+        # configs/offline/bc/* (frac 1.0, discount 0.99) and configs/offline/bc_10/* (frac 0.1, discount 1.0)
+        frac, discount = (1.0, 0.99) if algo == "bc" else (0.1, 1.0)
+        return {**common, "frac": frac, "discount": discount,
+                "max_traj_len": 1000,   # in the YAML but never passed (any_percent_bc.py L308): the default 1000 rules
+                "actor_lr": 3e-4,       # any_percent_bc.py L343: hard-coded
+                "hidden": [256, 256]}   # any_percent_bc.py L228-249
+    if algo == "awac":
+        # configs/offline/awac/*/*_v2.yaml: all nine identical; AWAC's own field names
+        return {"env_name": f"{ds}-v2", "batch_size": 256, "buffer_size": 10_000_000, "num_train_ops": 1_000_000,
+                "awac_lambda": 0.3333, "gamma": 0.99, "tau": 0.005, "hidden_dim": 256, "learning_rate": 3e-4,
+                "deterministic_torch": True, "normalize_reward": False,
+                "normalize": True,        # awac.py L406-413: always normalizes observations (no flag)
+                "exp_adv_max": 100.0,     # AdvantageWeightedActorCritic default
+                "min_log_std": -20.0, "max_log_std": 2.0, "min_action": -1.0, "max_action": 1.0}   # awac.py L114-167
+    raise ValueError(algo)
+
+
+def offrl_config(algo, cfg):
+    """The OffRL config (field names of `offrl list --fields ALGO`) that the CORL config above corresponds to,
+    written into agent.json so that OffRL can rebuild this actor's module (fields not named keep OffRL's defaults:
+    they concern training, which OffRL does not redo when it evaluates a checkpoint)."""
+    rn = lambda c: {"reward_normalization": "return_range", "return_segments": "corl"} if c["normalize_reward"] \
+        else {"reward_normalization": "none"}
+    if algo == "td3bc":
+        return {"alpha": cfg["alpha"], "batch_size": cfg["batch_size"], "gamma": cfg["discount"], "tau": cfg["tau"],
+                "policy_noise": cfg["policy_noise"], "noise_clip": cfg["noise_clip"], "policy_freq": cfg["policy_freq"],
+                "actor_lr": cfg["actor_lr"], "critic_lr": cfg["critic_lr"], "hidden": cfg["hidden"],
+                "normalize_observations": cfg["normalize"], **rn(cfg)}
+    if algo == "iql":
+        return {"actor_lr": cfg["actor_lr"], "critic_lr": cfg["qf_lr"], "value_lr": cfg["vf_lr"],
+                "batch_size": cfg["batch_size"], "gamma": cfg["discount"], "hidden": cfg["hidden"],
+                "normalize_observations": cfg["normalize"], "log_std_min": cfg["LOG_STD_MIN"],
+                "max_weight": cfg["EXP_ADV_MAX"], "cosine_actor_lr_steps": cfg["max_timesteps"],
+                "expectile": cfg["iql_tau"], "beta": cfg["beta"], "deterministic_actor": cfg["iql_deterministic"],
+                "tau": cfg["tau"], **rn(cfg)}
+    if algo == "cql":
+        out = {"cql_alpha": cfg["cql_alpha"], "sampled_actions": cfg["cql_n_actions"], "cql_temperature": cfg["cql_temp"],
+               "lagrange": cfg["cql_lagrange"], "bc_steps": cfg["bc_steps"], "backup_entropy": cfg["backup_entropy"],
+               "actor_lr": cfg["policy_lr"], "alpha_lr": cfg["policy_lr"], "critic_lr": cfg["qf_lr"],
+               "tau": cfg["soft_target_update_rate"], "batch_size": cfg["batch_size"], "gamma": cfg["discount"],
+               "hidden": [256] * 3, "normalize_observations": cfg["normalize"], "log_std_min": cfg["LOG_STD_MIN"],
+               "log_std_offset": cfg["policy_log_std_offset"], "orthogonal_critic_init": cfg["orthogonal_init"],
+               "actor_output_gain": 0.01, "actor_before_critic": True, **rn(cfg)}
+        if cfg["normalize_reward"]:
+            out.update(reward_scale=cfg["reward_scale"], reward_bias=cfg["reward_bias"])
+        return out
+    if algo in ("bc", "pbc"):
+        return {"top_fraction": cfg["frac"], "rank_discount": cfg["discount"], "return_segments": "corl",
+                "lr": cfg["actor_lr"], "batch_size": cfg["batch_size"], "hidden": cfg["hidden"],
+                "normalize_observations": cfg["normalize"], "reward_normalization": "none"}
+    if algo == "awac":
+        return {"lambda": cfg["awac_lambda"], "actor_lr": cfg["learning_rate"], "critic_lr": cfg["learning_rate"],
+                "batch_size": cfg["batch_size"], "gamma": cfg["gamma"], "tau": cfg["tau"], "hidden": [cfg["hidden_dim"]] * 3,
+                "max_weight": cfg["exp_adv_max"], "log_std_min": cfg["min_log_std"], "tanh_mean": False,
+                "normalize_observations": True, "reward_normalization": "none"}
+    raise ValueError(algo)
+
+
+# ================================================================================================================
+# 2. Data, as CORL gets it and preprocesses it.
+
+
+def qlearning_dataset(path):
+    """d4rl.qlearning_dataset(env) with terminate_on_end=False (D4RL d4rl/__init__.py L69-129): for each row i but
+    the last, the transition (obs[i], act[i], rew[i], obs[i+1], terminal[i]), skipping rows whose timeout flag is set
+    (without a timeouts field: the row that ends a 1000-step episode). next_observations come from observations[i+1],
+    not from the file's next_observations field; terminals are the true terminations only."""
+    with h5py.File(path, "r") as f:
+        obs = f["observations"][:].astype(np.float32)
+        act = f["actions"][:].astype(np.float32)
+        rew = f["rewards"][:].astype(np.float32).reshape(-1)
+        term = f["terminals"][:].astype(bool).reshape(-1)
+        timeouts = f["timeouts"][:].astype(bool).reshape(-1) if "timeouts" in f else None
+        space = f.attrs.get("action_space")
+    n = len(rew)
+    if timeouts is not None:
+        keep = ~timeouts[: n - 1]
+    else:   # D4RL's fallback: final_timestep = (episode_step == max_episode_steps - 1)
+        keep, step = np.ones(n - 1, bool), 0
+        for i in range(n - 1):
+            if step == MAX_EPISODE_STEPS - 1:
+                keep[i], step = False, 0
+                continue
+            step = 0 if term[i] else step + 1
+    idx = np.flatnonzero(keep)
+    return {"observations": obs[idx], "actions": act[idx], "next_observations": obs[idx + 1],
+            "rewards": rew[idx].copy(), "terminals": term[idx]}, space
+
+
+def return_range(rewards, terminals, max_episode_steps=MAX_EPISODE_STEPS):
+    """CORL's return_reward_range (iql.py L209-221, cql.py L223-236; from gwthomas/IQL-PyTorch src/util.py L63-76):
+    walk the rows, close a segment at a terminal or when it reaches 1000 rows; the trailing incomplete segment is
+    left out. Returns (min, max) of the segments' undiscounted returns."""
+    returns, ret, length = [], 0.0, 0
+    for r, d in zip(rewards, terminals):
+        ret += float(r)
+        length += 1
+        if d or length == max_episode_steps:
+            returns.append(ret)
+            ret, length = 0.0, 0
+    if not returns:
+        sys.exit("error: reward normalization: no complete segment (terminal or 1000 rows) in the dataset")
+    return min(returns), max(returns)
+
+
+def modify_reward(data, cfg, algo):
+    """CORL's modify_reward for locomotion (td3_bc L201-222 = iql L209-230 = awac L360-381; cql L223-249), applied
+    only when the config's normalize_reward is set: rewards / (max_ret - min_ret) * 1000 (in place, float32), then
+    CQL's r * reward_scale + reward_bias. Returns the (scale, shift) applied, for preprocessing.json."""
+    if not cfg.get("normalize_reward"):
+        return 1.0, 0.0
+    lo, hi = return_range(data["rewards"], data["terminals"])
+    data["rewards"] /= hi - lo
+    data["rewards"] *= MAX_EPISODE_STEPS
+    scale, shift = MAX_EPISODE_STEPS / (hi - lo), 0.0
+    if algo == "cql":   # cql.py L249: r * reward_scale + reward_bias (YAML: 1.0, 0.0)
+        data["rewards"] = data["rewards"] * cfg["reward_scale"] + cfg["reward_bias"]
+        scale, shift = scale * cfg["reward_scale"], cfg["reward_bias"]
+    return scale, shift
+
+
+def keep_best_trajectories(data, frac, discount, max_episode_steps=MAX_EPISODE_STEPS):
+    """any_percent_bc.py L192-225: segments closed at a terminal or at 1000 rows (max_episode_steps keeps its
+    default: config.max_traj_len is never passed, L308); the trailing incomplete segment is dropped even for
+    frac=1; each segment's return is sum(discount^t r_t); the best max(1, int(frac * N)) segments are kept,
+    best first, their rows concatenated."""
+    segments, returns, ids, ret, w = [], [], [], 0.0, 1.0
+    for i, (r, d) in enumerate(zip(data["rewards"], data["terminals"])):
+        ret += w * float(r)
+        ids.append(i)
+        w *= discount
+        if d or len(ids) == max_episode_steps:
+            segments.append(ids)
+            returns.append(ret)
+            ids, ret, w = [], 0.0, 1.0
+    if not segments:
+        sys.exit("error: %BC: no complete segment (terminal or 1000 rows) in the dataset")
+    order = np.argsort(returns, axis=0)[::-1].reshape(-1)   # descending return
+    top = order[: max(1, int(frac * len(order)))]
+    rows = np.array([i for s in top for i in segments[s]])
+    for k in ("observations", "actions", "next_observations", "rewards", "terminals"):
+        data[k] = data[k][rows]
+
+
+def observation_stats(obs, normalize):
+    """compute_mean_std(observations, eps=1e-3) (td3_bc L63-66): numpy mean and std (ddof 0) of the float32
+    observations, std + 1e-3; with normalize=False, mean 0 and std 1."""
+    if not normalize:
+        return np.zeros(obs.shape[1], np.float32), np.ones(obs.shape[1], np.float32)
+    return obs.mean(0), obs.std(0) + 1e-3
+
+
+class ReplayBuffer:
+    """CORL's ReplayBuffer: float32 tensors, rewards and dones as [N, 1]; sample draws batch_size indices uniformly
+    with replacement with np.random.randint (td3_bc.py ReplayBuffer.sample)."""
+
+    def __init__(self, data):
+        t = lambda x: torch.tensor(np.asarray(x, dtype=np.float32))
+        self.obs, self.act, self.next = t(data["observations"]), t(data["actions"]), t(data["next_observations"])
+        self.rew, self.done = t(data["rewards"]).reshape(-1, 1), t(data["terminals"]).reshape(-1, 1)
+        self.n = self.obs.shape[0]
+
+    def sample(self, batch_size):
+        i = np.random.randint(0, self.n, size=batch_size)
+        return self.obs[i], self.act[i], self.rew[i], self.next[i], self.done[i]
+
+
+# ================================================================================================================
+# 3. Networks (PyTorch default init unless stated).
+
+
+def mlp(sizes, out_act=None):
+    """Linear-ReLU between sizes[0] .. sizes[-1], no activation after the last Linear unless out_act."""
+    layers = []
+    for i in range(len(sizes) - 1):
+        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2:
+            layers.append(nn.ReLU())
+    if out_act is not None:
+        layers.append(out_act)
+    return nn.Sequential(*layers)
+
+
+def q_value(net, s, a):
+    """Q(s, a) on cat([s, a], -1) (every CORL critic concatenates the state first)."""
+    return net(torch.cat([s, a], -1))
+
+
+def soft_update(target, source, tau):
+    """target <- (1 - tau) target + tau source (CORL's soft_update)."""
+    with torch.no_grad():
+        for t, p in zip(target.parameters(), source.parameters()):
+            t.copy_((1 - tau) * t + tau * p)
+
+
+def frozen(module):
+    c = copy.deepcopy(module)
+    for p in c.parameters():
+        p.requires_grad_(False)
+    return c
+
+
+def linears(seq):
+    return [m for m in seq if isinstance(m, nn.Linear)]
+
+
+# ================================================================================================================
+# 4. The algorithms: each builds its networks in CORL's order, makes one update per call (batch as CORL's buffer
+#    gives it: s, a, r [B,1], s', done [B,1]), and names its networks in OffRL's module layout.
+
+
+class Td3Bc:
+    """algorithms/offline/td3_bc.py."""
+
+    def __init__(self, cfg, obs_dim, act_dim, max_action=1.0):
+        self.cfg, self.max_action = cfg, max_action
+        h = cfg["hidden"]
+        # L225-263: actor Linear-ReLU-Linear-ReLU-Linear-Tanh (x max_action); two separate critics; built after set_seed
+        self.actor = mlp([obs_dim, *h, act_dim], nn.Tanh())
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg["actor_lr"])
+        self.critic_1 = mlp([obs_dim + act_dim, *h, 1])
+        self.critic_1_opt = torch.optim.Adam(self.critic_1.parameters(), lr=cfg["critic_lr"])
+        self.critic_2 = mlp([obs_dim + act_dim, *h, 1])
+        self.critic_2_opt = torch.optim.Adam(self.critic_2.parameters(), lr=cfg["critic_lr"])
+        self.actor_target, self.critic_1_target, self.critic_2_target = map(frozen, (self.actor, self.critic_1, self.critic_2))
+        # L454-455: policy_noise and noise_clip are multiplied by max_action
+        self.policy_noise, self.noise_clip = cfg["policy_noise"] * max_action, cfg["noise_clip"] * max_action
+        self.total_it = 0
+
+    def pi(self, s):
+        return self.max_action * self.actor(s)
+
+    def update(self, batch):
+        s, a, r, s2, done = batch
+        self.total_it += 1                                            # L307: counts from 1
+        with torch.no_grad():                                         # L313-324: smoothed target action, clipped double Q
+            noise = (torch.randn_like(a) * self.policy_noise).clamp(-self.noise_clip, self.noise_clip)
+            a2 = (self.max_action * self.actor_target(s2) + noise).clamp(-self.max_action, self.max_action)
+            target_q = torch.min(q_value(self.critic_1_target, s2, a2), q_value(self.critic_2_target, s2, a2))
+            y = r + (1 - done) * self.cfg["discount"] * target_q
+        critic_loss = F.mse_loss(q_value(self.critic_1, s, a), y) + F.mse_loss(q_value(self.critic_2, s, a), y)   # L333
+        self.critic_1_opt.zero_grad(); self.critic_2_opt.zero_grad()
+        critic_loss.backward()
+        self.critic_1_opt.step(); self.critic_2_opt.step()
+        if self.total_it % self.cfg["policy_freq"] == 0:              # L343-359: every 2nd step, first at step 2
+            pi = self.pi(s)
+            q = q_value(self.critic_1, s, pi)                         # critic_1 after this step's critic update
+            lmbda = self.cfg["alpha"] / q.abs().mean().detach()
+            actor_loss = -lmbda * q.mean() + F.mse_loss(pi, a)
+            self.actor_opt.zero_grad()
+            actor_loss.backward()
+            self.actor_opt.step()
+            soft_update(self.critic_1_target, self.critic_1, self.cfg["tau"])   # targets only on actor steps
+            soft_update(self.critic_2_target, self.critic_2, self.cfg["tau"])
+            soft_update(self.actor_target, self.actor, self.cfg["tau"])
+
+    def act(self, s):
+        return self.pi(s)
+
+    def modules(self):
+        return {"actor": mlp_tensors(self.actor), "actor_target": mlp_tensors(self.actor_target),
+                "critic": twin_tensors(self.critic_1, self.critic_2),
+                "critic_target": twin_tensors(self.critic_1_target, self.critic_2_target)}
+
+
+class Iql:
+    """algorithms/offline/iql.py."""
+
+    def __init__(self, cfg, obs_dim, act_dim, max_action=1.0):
+        self.cfg, self.max_action = cfg, max_action
+        h = cfg["hidden"]
+        # L345-371, L561-574: TwinQ (two MLPs, Q = min), ValueFunction, then the actor; default init
+        self.q1, self.q2 = mlp([obs_dim + act_dim, *h, 1]), mlp([obs_dim + act_dim, *h, 1])
+        self.v = mlp([obs_dim, *h, 1])
+        # L281-342: mean MLP with Tanh output; the Gaussian policy adds a state-independent log_std (init 0, clamped
+        # to [-20, 2], no tanh squashing of the distribution); the deterministic policy is the same MLP alone.
+        # (actor_dropout is None in every YAML.)
+        self.mean = mlp([obs_dim, *h, act_dim], nn.Tanh())
+        self.deterministic = cfg["iql_deterministic"]
+        self.log_std = None if self.deterministic else nn.Parameter(torch.zeros(act_dim))
+        actor_params = list(self.mean.parameters()) + ([] if self.deterministic else [self.log_std])
+        self.v_opt = torch.optim.Adam(self.v.parameters(), lr=cfg["vf_lr"])
+        self.q_opt = torch.optim.Adam(list(self.q1.parameters()) + list(self.q2.parameters()), lr=cfg["qf_lr"])
+        self.actor_opt = torch.optim.Adam(actor_params, lr=cfg["actor_lr"])
+        # L399, L464: CosineAnnealingLR(T_max=max_timesteps=1e6, eta_min 0) on the actor only, stepped per actor step
+        self.actor_sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.actor_opt, T_max=cfg["max_timesteps"])
+        self.q1_target, self.q2_target = frozen(self.q1), frozen(self.q2)
+
+    def update(self, batch):
+        s, a, r, s2, done = batch
+        cfg = self.cfg
+        with torch.no_grad():                                         # L477-478: next V with the pre-update V
+            next_v = self.v(s2).squeeze(-1)
+        # (1) V step, L408-420: adv = Q_target(s, a) - V(s); expectile loss mean(|tau - 1[adv < 0]| adv^2)
+        with torch.no_grad():
+            target_q = torch.min(q_value(self.q1_target, s, a), q_value(self.q2_target, s, a)).squeeze(-1)
+        adv = target_q - self.v(s).squeeze(-1)
+        v_loss = torch.mean(torch.abs(cfg["iql_tau"] - (adv < 0).float()) * adv ** 2)
+        self.v_opt.zero_grad(); v_loss.backward(); self.v_opt.step()
+        # (2) Q step, L422-440: target r + (1 - done) gamma next_v (pre-update V); loss (MSE1 + MSE2) / 2;
+        #     then Q_target <- Polyak(tau) every step
+        r, done = r.squeeze(-1), done.squeeze(-1)
+        y = r + (1.0 - done) * cfg["discount"] * next_v
+        q_loss = (F.mse_loss(q_value(self.q1, s, a).squeeze(-1), y) + F.mse_loss(q_value(self.q2, s, a).squeeze(-1), y)) / 2
+        self.q_opt.zero_grad(); q_loss.backward(); self.q_opt.step()
+        soft_update(self.q1_target, self.q1, cfg["tau"]); soft_update(self.q2_target, self.q2, cfg["tau"])
+        # (3) Actor step, L449-464: w = exp(beta adv).clamp(max 100), adv from (1) (target Q minus pre-update V);
+        #     Gaussian: loss mean(w * -log pi(a|s) summed over dims); deterministic: mean(w * sum (pi(s) - a)^2)
+        w = torch.exp(cfg["beta"] * adv.detach()).clamp(max=cfg["EXP_ADV_MAX"])
+        mean = self.mean(s)
+        if self.deterministic:
+            bc = torch.sum((mean - a) ** 2, dim=1)
+        else:
+            std = self.log_std.clamp(cfg["LOG_STD_MIN"], cfg["LOG_STD_MAX"]).exp()
+            bc = -torch.distributions.Normal(mean, std).log_prob(a).sum(-1)
+        actor_loss = torch.mean(w * bc)
+        self.actor_opt.zero_grad(); actor_loss.backward(); self.actor_opt.step()
+        self.actor_sched.step()
+
+    def act(self, s):   # eval: clamp(max_action * mean, +-max_action)
+        return (self.max_action * self.mean(s)).clamp(-self.max_action, self.max_action)
+
+    def modules(self):
+        # OffRL: GaussianMeanPolicy ('mean' MLP with tanh output + 'log_std'), for the deterministic actor too
+        actor = {f"mean.{k}": v for k, v in mlp_tensors(self.mean).items()}
+        actor["log_std"] = torch.zeros(self.mean[-2].out_features) if self.deterministic else self.log_std.detach()
+        return {"actor": actor, "value": mlp_tensors(self.v), "critic": twin_tensors(self.q1, self.q2),
+                "critic_target": twin_tensors(self.q1_target, self.q2_target)}
+
+
+def corl_init(seq, orthogonal):
+    """CORL's init_module_weights (cql.py L256-271): with orthogonal, hidden Linear layers get orthogonal weights
+    (gain sqrt 2) and zero biases; the last layer gets orthogonal gain 1e-2 (orthogonal) or xavier_uniform gain 1e-2
+    (otherwise), bias 0. Without orthogonal the hidden layers keep PyTorch's default init (weights and biases)."""
+    ls = linears(seq)
+    if orthogonal:
+        for l in ls[:-1]:
+            nn.init.orthogonal_(l.weight, gain=math.sqrt(2)); nn.init.constant_(l.bias, 0.0)
+        nn.init.orthogonal_(ls[-1].weight, gain=1e-2)
+    else:
+        nn.init.xavier_uniform_(ls[-1].weight, gain=1e-2)
+    nn.init.constant_(ls[-1].bias, 0.0)
+
+
+class Cql:
+    """algorithms/offline/cql.py (ContinuousCQL with the YAML's settings)."""
+
+    def __init__(self, cfg, obs_dim, act_dim, max_action=1.0):
+        self.cfg, self.act_dim, self.max_action = cfg, act_dim, max_action
+        n_hidden = cfg["q_n_hidden_layers"]
+        # L386-425, L885-893: critics Linear(s+a,256)-ReLU + (n-1) x [256-ReLU] + Linear(256,1), orthogonal init
+        # (critic_2 is built with the class default of 3 hidden layers: the same as the YAML's 3)
+        self.critic_1 = mlp([obs_dim + act_dim] + [256] * n_hidden + [1]); corl_init(self.critic_1, cfg["orthogonal_init"])
+        self.critic_2 = mlp([obs_dim + act_dim] + [256] * 3 + [1]); corl_init(self.critic_2, cfg["orthogonal_init"])
+        self.critic_1_opt = torch.optim.Adam(self.critic_1.parameters(), lr=cfg["qf_lr"])
+        self.critic_2_opt = torch.optim.Adam(self.critic_2.parameters(), lr=cfg["qf_lr"])
+        # L319-383: actor 3 x 256 ReLU -> 2 * act (mean, log_std); init_module_weights WITHOUT the orthogonal flag
+        # (L347): hidden layers PyTorch default, last xavier_uniform gain 1e-2 with bias 0. log_std = m * raw + o with
+        # m (1.0) and o (-1.0) learnable scalars among the actor's parameters, clamped to [-20, 2]
+        self.actor = mlp([obs_dim, 256, 256, 256, 2 * act_dim]); corl_init(self.actor, False)
+        self.log_std_multiplier = nn.Parameter(torch.tensor(cfg["policy_log_std_multiplier"]))
+        self.log_std_offset = nn.Parameter(torch.tensor(cfg["policy_log_std_offset"]))
+        self.actor_opt = torch.optim.Adam(list(self.actor.parameters()) + [self.log_std_multiplier, self.log_std_offset],
+                                          lr=cfg["policy_lr"])
+        # L504-509: log_alpha starts at 0, its Adam uses lr = policy_lr; L917: target entropy -|A|
+        self.log_alpha = nn.Parameter(torch.tensor(0.0))
+        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=cfg["policy_lr"])
+        self.target_entropy = -float(act_dim)
+        self.critic_1_target, self.critic_2_target = frozen(self.critic_1), frozen(self.critic_2)
+        self.total_it = 0
+
+    def policy(self, s):
+        """Tanh-squashed Gaussian sample (reparameterized) and its log-prob summed over dims (L274-316, L376-383):
+        log N(u; mean, std) - sum 2 (log 2 - u - softplus(-2u)), a = max_action tanh(u)."""
+        out = self.actor(s)
+        mean, log_std = out[..., : self.act_dim], out[..., self.act_dim:]
+        log_std = (self.log_std_multiplier * log_std + self.log_std_offset).clamp(self.cfg["LOG_STD_MIN"], self.cfg["LOG_STD_MAX"])
+        normal = torch.distributions.Normal(mean, log_std.exp())
+        u = normal.rsample()
+        logp = normal.log_prob(u).sum(-1) - (2 * (math.log(2) - u - F.softplus(-2 * u))).sum(-1)
+        return self.max_action * torch.tanh(u), logp
+
+    def q(self, net, s, a):
+        """Q [B] for a [B, A]; [B, n] for a [B, n, A] (the state repeated n times, L412-425)."""
+        if a.dim() == 3:
+            n = a.shape[1]
+            return q_value(net, s.unsqueeze(1).repeat_interleave(n, 1), a).squeeze(-1)
+        return q_value(net, s, a).squeeze(-1)
+
+    def update(self, batch):
+        s, a, r, s2, done = batch
+        cfg = self.cfg
+        n = cfg["cql_n_actions"]
+        self.total_it += 1
+        # L750-770: everything from the pre-update networks first
+        new_a, log_pi = self.policy(s)
+        alpha_loss = -(self.log_alpha * (log_pi + self.target_entropy).detach()).mean()          # L525-534
+        # alpha enters the policy loss with its pre-step value (CORL's extra gradient into log_alpha from the
+        # policy loss is zeroed before the next alpha step, so detaching it changes nothing)
+        alpha = self.log_alpha.exp().detach() * cfg["alpha_multiplier"]
+        # L536-553: bc_steps = 0 and total_it >= 1, so the policy loss is always alpha log pi - min Q (pre-update critics)
+        q_new = torch.min(self.q(self.critic_1, s, new_a), self.q(self.critic_2, s, new_a))
+        policy_loss = (alpha * log_pi - q_new).mean()
+        # Q loss (L555-738), with the pre-update actor; its actions are detached in CORL (no_grad here)
+        q1_data, q2_data = self.q(self.critic_1, s, a), self.q(self.critic_2, s, a)
+        with torch.no_grad():
+            a2, _ = self.policy(s2)                                   # one sampled next action; no entropy backup
+            target_q = torch.min(self.q(self.critic_1_target, s2, a2), self.q(self.critic_2_target, s2, a2))
+            y = r.squeeze(-1) + (1.0 - done.squeeze(-1)) * cfg["discount"] * target_q
+            b = a.shape[0]
+            a_rand = torch.empty(b, n, self.act_dim).uniform_(-1, 1)
+            a_curr, lp_curr = self.policy(s.unsqueeze(1).repeat_interleave(n, 1))      # pi(.|s), evaluated at s
+            a_next, lp_next = self.policy(s2.unsqueeze(1).repeat_interleave(n, 1))     # pi(.|s'), evaluated at s
+        log_uniform = math.log(0.5 ** self.act_dim)
+        qf_loss = F.mse_loss(q1_data, y) + F.mse_loss(q2_data, y)
+        for net, q_data in ((self.critic_1, q1_data), (self.critic_2, q2_data)):
+            # importance-sampled log-sum-exp over 30 terms (the data Q not among them), temperature cql_temp
+            cat = torch.cat([self.q(net, s, a_rand) - log_uniform, self.q(net, s, a_next) - lp_next,
+                             self.q(net, s, a_curr) - lp_curr], dim=1)
+            ood = torch.logsumexp(cat / cfg["cql_temp"], dim=1) * cfg["cql_temp"]
+            diff = torch.clamp(ood - q_data, cfg["cql_clip_diff_min"], cfg["cql_clip_diff_max"]).mean()
+            qf_loss = qf_loss + cfg["cql_alpha"] * diff               # no Lagrange: cql_alpha * diff per critic
+        # L771-787: steps in order alpha, actor, critics; then the soft target update every target_update_period
+        self.alpha_opt.zero_grad(); alpha_loss.backward(); self.alpha_opt.step()
+        self.actor_opt.zero_grad(); policy_loss.backward(); self.actor_opt.step()
+        self.critic_1_opt.zero_grad(); self.critic_2_opt.zero_grad()
+        qf_loss.backward()
+        self.critic_1_opt.step(); self.critic_2_opt.step()
+        if self.total_it % cfg["target_update_period"] == 0:
+            soft_update(self.critic_1_target, self.critic_1, cfg["soft_target_update_rate"])
+            soft_update(self.critic_2_target, self.critic_2, cfg["soft_target_update_rate"])
+
+    def act(self, s):   # deterministic: max_action * tanh(mean)
+        return self.max_action * torch.tanh(self.actor(s)[..., : self.act_dim])
+
+    def modules(self):
+        # OffRL: SAC actor MLP (obs -> 2*act: mean, then raw log_std) + 'log_std_affine' [multiplier, offset]
+        return {"actor": mlp_tensors(self.actor),
+                "log_std_affine": {"log_std_affine": torch.stack([self.log_std_multiplier.detach(), self.log_std_offset.detach()])},
+                "critic": twin_tensors(self.critic_1, self.critic_2),
+                "critic_target": twin_tensors(self.critic_1_target, self.critic_2_target),
+                "temperature": {"log_alpha": self.log_alpha.detach().reshape(1)}}
+
+
+class Bc:
+    """algorithms/offline/any_percent_bc.py (BC with frac 1.0, %BC with frac 0.1; the filter runs before training)."""
+
+    def __init__(self, cfg, obs_dim, act_dim, max_action=1.0):
+        self.max_action = max_action
+        self.actor = mlp([obs_dim, *cfg["hidden"], act_dim], nn.Tanh())   # L228-249: same actor as TD3+BC's
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg["actor_lr"])
+
+    def update(self, batch):
+        s, a = batch[0], batch[1]
+        loss = F.mse_loss(self.max_action * self.actor(s), a)               # L269-282: MSE(pi(s), a)
+        self.actor_opt.zero_grad(); loss.backward(); self.actor_opt.step()
+
+    def act(self, s):
+        return self.max_action * self.actor(s)
+
+    def modules(self):
+        return {"actor": mlp_tensors(self.actor)}
+
+
+class Awac:
+    """algorithms/offline/awac.py."""
+
+    def __init__(self, cfg, obs_dim, act_dim, max_action=1.0):
+        self.cfg = cfg
+        h = [cfg["hidden_dim"]] * 3
+        # L114-190, L428-437: actor 3 x 256 ReLU, linear mean (no tanh), log_std parameter (init 0, clamped to
+        # [-20, 2]); critics 3 x 256; PyTorch default init; Adam lr 3e-4 each; built in the order actor, critics
+        self.mean = mlp([obs_dim, *h, act_dim])
+        self.log_std = nn.Parameter(torch.zeros(act_dim))
+        self.actor_opt = torch.optim.Adam(list(self.mean.parameters()) + [self.log_std], lr=cfg["learning_rate"])
+        self.critic_1, self.critic_2 = mlp([obs_dim + act_dim, *h, 1]), mlp([obs_dim + act_dim, *h, 1])
+        self.critic_1_opt = torch.optim.Adam(self.critic_1.parameters(), lr=cfg["learning_rate"])
+        self.critic_2_opt = torch.optim.Adam(self.critic_2.parameters(), lr=cfg["learning_rate"])
+        self.critic_1_target, self.critic_2_target = frozen(self.critic_1), frozen(self.critic_2)
+
+    def dist(self, s):
+        std = self.log_std.clamp(self.cfg["min_log_std"], self.cfg["max_log_std"]).exp()
+        return torch.distributions.Normal(self.mean(s), std)
+
+    def sample(self, s):
+        """L152-157: rsample, clamped in place to [-1, 1]."""
+        return self.dist(s).rsample().clamp(self.cfg["min_action"], self.cfg["max_action"])
+
+    def update(self, batch):
+        s, a, r, s2, done = batch
+        cfg = self.cfg
+        # (1) critic step, L247-272 (update L281-287): target r + gamma (1 - done) min(Q1t, Q2t)(s', a'), a' sampled and clamped
+        with torch.no_grad():
+            a2 = self.sample(s2)
+            y = r + cfg["gamma"] * (1.0 - done) * torch.min(q_value(self.critic_1_target, s2, a2), q_value(self.critic_2_target, s2, a2))
+        critic_loss = F.mse_loss(q_value(self.critic_1, s, a), y) + F.mse_loss(q_value(self.critic_2, s, a), y)
+        self.critic_1_opt.zero_grad(); self.critic_2_opt.zero_grad()
+        critic_loss.backward()
+        self.critic_1_opt.step(); self.critic_2_opt.step()
+        # (2) actor step with the post-update critics, L228-245: v = min Q(s, one sampled pi action),
+        #     adv = min Q(s, a) - v, w = clamp_max(exp(adv / lambda), 100); loss mean(-log pi(a|s) w)
+        with torch.no_grad():
+            pi = self.sample(s)
+            v = torch.min(q_value(self.critic_1, s, pi), q_value(self.critic_2, s, pi))
+            q = torch.min(q_value(self.critic_1, s, a), q_value(self.critic_2, s, a))
+            w = torch.clamp_max(torch.exp((q - v) / cfg["awac_lambda"]), cfg["exp_adv_max"])
+        logp = self.dist(s).log_prob(a).sum(-1, keepdim=True)
+        actor_loss = (-logp * w).mean()
+        self.actor_opt.zero_grad(); actor_loss.backward(); self.actor_opt.step()
+        # (3) L286-287: Polyak update of both target critics every step
+        soft_update(self.critic_1_target, self.critic_1, cfg["tau"])
+        soft_update(self.critic_2_target, self.critic_2, cfg["tau"])
+
+    def act(self, s):   # eval: the raw mean, unclamped
+        return self.mean(s)
+
+    def modules(self):
+        # OffRL: GaussianMeanPolicy with tanh_mean false ('mean' MLP, linear output, + 'log_std')
+        actor = {f"mean.{k}": v for k, v in mlp_tensors(self.mean).items()}
+        actor["log_std"] = self.log_std.detach()
+        return {"actor": actor, "critic": twin_tensors(self.critic_1, self.critic_2),
+                "critic_target": twin_tensors(self.critic_1_target, self.critic_2_target)}
+
+
+AGENTS = {"td3bc": Td3Bc, "iql": Iql, "cql": Cql, "bc": Bc, "pbc": Bc, "awac": Awac}
+
+# ================================================================================================================
+# 5. OffRL's checkpoint layout (as bench/reference/offline_rl.py writes it): Mlp "layers.i.weight" [out, in] and
+#    "layers.i.bias" [out]; the two critics as one ensemble, "layers.i.weight" [2, in, out] and "layers.i.bias"
+#    [2, out]; F32 safetensors, one file per module; agent.json; preprocessing.json.
+
+
+def mlp_tensors(seq):
+    out = {}
+    for i, l in enumerate(linears(seq)):
+        out[f"layers.{i}.weight"] = l.weight.detach()
+        out[f"layers.{i}.bias"] = l.bias.detach()
+    return out
+
+
+def twin_tensors(q1, q2):
+    out = {}
+    for i, (l1, l2) in enumerate(zip(linears(q1), linears(q2))):
+        out[f"layers.{i}.weight"] = torch.stack([l1.weight.detach().t(), l2.weight.detach().t()])
+        out[f"layers.{i}.bias"] = torch.stack([l1.bias.detach(), l2.bias.detach()])
+    return out
+
+
+def write_atomic(path, data):
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    os.replace(tmp, path)
+
+
+def safetensors_bytes(tensors):
+    header, blobs, offset = {"__metadata__": {"format": "pt", "source": "bench/reference/corl_reference.py"}}, [], 0
+    for name, t in tensors.items():
+        raw = t.contiguous().to(torch.float32).numpy().astype("<f4").tobytes()
+        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(raw)]}
+        blobs.append(raw)
+        offset += len(raw)
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * (-len(h) % 8)
+    return struct.pack("<Q", len(h)) + h + b"".join(blobs)
+
+
+def save(agent, algo, run, updates, folder):
+    os.makedirs(folder, exist_ok=True)
+    for name, tensors in agent.modules().items():
+        write_atomic(os.path.join(folder, name + ".safetensors"), safetensors_bytes(tensors))
+    act_dim = run["act_dim"]
+    pre = {"ObservationMean": run["mean"].astype(np.float32).tolist(), "ObservationStd": run["std"].astype(np.float32).tolist(),
+           "RewardScale": run["reward_scale"], "RewardShift": run["reward_shift"],
+           "ActionLow": [-1.0] * act_dim, "ActionHigh": [1.0] * act_dim}
+    write_atomic(os.path.join(folder, "preprocessing.json"), json.dumps(pre, indent=2).encode())
+    meta = {"format_version": 1, "algo": algo, "updates": updates, "observation_dim": run["obs_dim"],
+            "action_space": {"type": "box", "Low": [-1.0] * act_dim, "High": [1.0] * act_dim},
+            "config": run["offrl_config"]}
+    write_atomic(os.path.join(folder, "agent.json"), json.dumps(meta, indent=2).encode())
+    # 64 dataset observations (raw) and this policy's deterministic actions, for `OffRL.Bench import-check`
+    with torch.no_grad():
+        acts = agent.act(run["probe"]).numpy()
+    raw = run["probe"].double().numpy() * run["std"] + run["mean"]
+    write_atomic(os.path.join(folder, "probe.json"), json.dumps({"observations": raw.astype(np.float32).tolist(),
+                                                                 "actions": acts.tolist()}).encode())
+
+
+# ================================================================================================================
+# 6. The run.
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def set_seed(seed, deterministic_torch=False):
+    """CORL's set_seed without the env (td3_bc.py L157-167): PYTHONHASHSEED, numpy, random, torch; deterministic
+    algorithms only where the config asks (AWAC's YAML)."""
+    os.environ["PYTHONHASHSEED"] = str(seed)
+    np.random.seed(seed)
+    random.seed(seed)
+    torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(deterministic_torch)
+
+
+def check_action_space(space, actions):
+    """CORL takes max_action = action_space.high[0]; D4RL's locomotion spaces are [-1, 1]^A, which OffRL's
+    checkpoint describes; another box is refused."""
+    if space is not None:
+        s = json.loads(space)
+        if any(abs(l + 1) > 1e-6 for l in s.get("Low", [])) or any(abs(h - 1) > 1e-6 for h in s.get("High", [])):
+            sys.exit(f"error: the dataset's action space is not [-1, 1]^A ({s.get('Low')}, {s.get('High')})")
+    if np.abs(actions).max() > 1.0 + 1e-6:
+        print(f"warning: dataset actions reach {np.abs(actions).max():.4f} outside [-1, 1] (CORL does not clip them)", file=sys.stderr)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--algo", choices=ALGOS, required=True)
+    p.add_argument("--dataset", required=True, help="D4RL-layout HDF5 file (offrl dataset convert NAME FILE.hdf5)")
+    p.add_argument("--dataset-name", required=True, help=f"which CORL preset applies: {', '.join(DATASETS)}")
+    p.add_argument("--steps", type=int, required=True, help="gradient updates")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--snapshot-every", type=int, default=0, help="write DIR/step-K every K updates (OffRL checkpoints)")
+    p.add_argument("--out", required=True, help="folder: the final agent, and step-K snapshots")
+    a = p.parse_args()
+    if a.steps < 1 or a.snapshot_every < 0:
+        sys.exit("error: --steps must be >= 1 and --snapshot-every >= 0")
+
+    ds = dataset_key(a.dataset_name)
+    cfg = corl_config(a.algo, ds)
+    deterministic_torch = cfg.get("deterministic_torch", False)
+    if a.algo == "awac":   # awac.py L398: set_seed first (with deterministic_torch from the YAML), then the data
+        set_seed(a.seed, deterministic_torch)
+
+    # Data: qlearning_dataset -> (%BC: keep_best_trajectories) -> (modify_reward) -> observation stats -> normalize
+    data, space = qlearning_dataset(a.dataset)
+    check_action_space(space, data["actions"])
+    if a.algo in ("bc", "pbc"):
+        keep_best_trajectories(data, cfg["frac"], cfg["discount"])        # any_percent_bc.py L308, before the stats
+    reward_scale, reward_shift = modify_reward(data, cfg, a.algo)
+    mean, std = observation_stats(data["observations"], cfg["normalize"])
+    data["observations"] = (data["observations"] - mean) / std
+    data["next_observations"] = (data["next_observations"] - mean) / std
+    buffer = ReplayBuffer(data)
+
+    if a.algo != "awac":   # the other scripts: set_seed after the data, before the networks
+        set_seed(a.seed, deterministic_torch)
+    obs_dim, act_dim = data["observations"].shape[1], data["actions"].shape[1]
+    agent = AGENTS[a.algo](cfg, obs_dim, act_dim)
+    run = {"obs_dim": obs_dim, "act_dim": act_dim, "mean": mean, "std": std, "reward_scale": float(reward_scale),
+           "reward_shift": float(reward_shift), "offrl_config": offrl_config(a.algo, cfg), "probe": buffer.obs[:64]}
+
+    batch_size = cfg["batch_size"]
+    start = time.perf_counter()
+    for t in range(1, a.steps + 1):
+        agent.update(buffer.sample(batch_size))
+        if a.snapshot_every and t % a.snapshot_every == 0:
+            save(agent, a.algo, run, t, os.path.join(a.out, f"step-{t}"))
+        if t % 1000 == 0:
+            print(f"[{a.algo} {ds}] step {t}/{a.steps}  {t / (time.perf_counter() - start):.1f} updates/s", flush=True)
+    secs = time.perf_counter() - start
+    save(agent, a.algo, run, a.steps, a.out)
+    shown = {k: (str(v) if isinstance(v, float) and math.isinf(v) else v) for k, v in cfg.items()}   # JSON has no inf
+    print(json.dumps({"algo": a.algo, "dataset": ds, "steps": a.steps, "seed": a.seed, "updates_per_s": a.steps / secs,
+                      "seconds": secs, "transitions": buffer.n, "torch": torch.__version__,
+                      "script_sha256": sha256_file(os.path.abspath(__file__)), "dataset_sha256": sha256_file(a.dataset),
+                      "corl": CORL, "config": shown}))
+
+
+if __name__ == "__main__":
+    main()
