@@ -148,7 +148,8 @@ public class RecipeRuleTests
     [Fact]
     public void MediumIsTheFirstStableSnapshotWithinToleranceAndTrainingStopsThereOnlyWithoutExpert()
     {
-        var hopper = Recipes.Envs["hopper"] with { MediumSearchSteps = null };   // target 44 +- 12, band [25, 55], spread at most 15 points
+        // Rule version 2 (walker2d and point maze keep it; hopper's v2 recipe): target 44 +- 12, band [25, 55], spread at most 15 points.
+        var hopper = new Recipes.EnvRecipe("hopper", 1_000_000, 1_000_000, 25, 55, 5_000, MediumScore: 44, MediumTolerance: 12, MediumEpisodes: 20, MediumMaxStd: 15);
         double?[] scores = [null, 14.2, 30, 60, 45, 51.9, 44, 38];
         // what the longer, stochastic judgement finds for the candidates (in the band)
         Recipes.MediumRule.Judged[] judged = [default, default, J(31, 5), default, J(40, 22), J(50.5, 9), J(44, 3), J(39, 4)];
