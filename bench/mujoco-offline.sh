@@ -6,7 +6,8 @@
 #   bash bench/mujoco-offline.sh                       # the full protocol: 1M steps, 3 seeds (days on 2 cores)
 #   ENVS=hopper STEPS=20000 ALGOS="bc td3bc iql" JOBS=1 THREADS=1 bash bench/mujoco-offline.sh   # bench/results/mujoco (see its README)
 #
-# Variables: ENVS, KINDS, ALGOS, SEEDS, STEPS, EVAL_EVERY, EVAL_EPISODES, JOBS (parallel runs; each gets
+# Each cell runs with its dataset's preset (PRESET, default corl: CORL's config for that dataset; PRESET= for OffRL's
+# defaults). Variables: PRESET, ENVS, KINDS, ALGOS, SEEDS, STEPS, EVAL_EVERY, EVAL_EPISODES, JOBS (parallel runs; each gets
 # OFFRL_THREADS=THREADS, default cores/JOBS), OUT (results), WORK (agents and logs; not kept), OFFRL_DATA (dataset cache).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,11 +18,12 @@ SEEDS=${SEEDS:-"0 1 2"}
 STEPS=${STEPS:-1000000}
 EVAL_EVERY=${EVAL_EVERY:-5000}
 EVAL_EPISODES=${EVAL_EPISODES:-10}
+PRESET=${PRESET-corl}
 JOBS=${JOBS:-1}
 OUT=${OUT:-bench/results/mujoco}
 WORK=${WORK:-${TMPDIR:-/tmp}/offrl-mujoco-runs}
 THREADS=${THREADS:-$(( $(nproc) / JOBS ))}; (( THREADS < 1 )) && THREADS=1
-export OUT WORK STEPS EVAL_EVERY EVAL_EPISODES
+export OUT WORK STEPS EVAL_EVERY EVAL_EPISODES PRESET
 mkdir -p "$OUT/runs" "$WORK"
 dotnet build -c Release src/OffRL.Cli -o "$WORK/bin" >/dev/null
 export OFFRL="dotnet $WORK/bin/OffRL.Cli.dll"
@@ -45,7 +47,7 @@ done; done; done; done | xargs -P "$JOBS" -L 1 bash -c '
   [[ -s "$f" ]] && exit 0
   echo "$(date +%H:%M:%S) $name"
   OFFRL_THREADS='"$THREADS"' $OFFRL train --algo "$1" --dataset "$0" --seed "$2" --steps "$STEPS" \
-    --eval-every "$EVAL_EVERY" --eval-episodes "$EVAL_EPISODES" --out "$WORK/$name" --json > "$WORK/$name.log" 2>&1 \
+    --eval-every "$EVAL_EVERY" --eval-episodes "$EVAL_EPISODES" ${PRESET:+--preset "$PRESET"} --out "$WORK/$name" --overwrite --json > "$WORK/$name.log" 2>&1 \
     || { echo "FAILED $name (log: $WORK/$name.log)"; exit 0; }
   cp "$WORK/$name/metrics.csv" "$OUT/runs/$name.metrics.csv"
   tail -n 1 "$WORK/$name.log" > "$f.tmp" && mv "$f.tmp" "$f"'
