@@ -1,27 +1,37 @@
 #!/usr/bin/env bash
-# OffRL vs its PyTorch reference (bench/reference/offline_rl.py), side by side on the very same dataset file and
-# evaluated in the same OffRL environment (issue 27). For each dataset, algorithm and seed, each side trains STEPS
-# updates; OffRL evaluates every EVAL_EVERY steps (EPISODES episodes) as `offrl train` does, the reference writes a
-# snapshot at the same steps and `offrl eval` evaluates it with the same episode seeds. Resumable: a finished run's
-# result file is kept and skipped. Two queues, each pinned to one core (taskset), one thread per process.
+# OffRL with CORL's presets vs an independent PyTorch reference of CORL's protocol (bench/reference/corl_reference.py),
+# side by side on the very same dataset file and evaluated in the same OffRL environment (issues 27 and 34). For each
+# dataset, algorithm and seed, each side trains STEPS updates; OffRL (`offrl train --preset corl`) evaluates every
+# EVAL_EVERY steps (EPISODES episodes) as `offrl train` does, the reference writes a snapshot at the same steps and
+# `offrl eval` evaluates it with the same episode seeds. An optional third side, offrl-default, trains OffRL with its
+# own defaults (no preset). Resumable: a finished run's result file is kept and skipped. Two queues, each pinned to
+# one core (taskset), one thread per process.
 #
-#   bash bench/parity.sh                                              # the issue's grid: results in bench/results/parity
+#   bash bench/parity.sh                                              # the issue's grid: results in bench/results/parity-corl
 #   DATASETS=halfcheetah-medium-replay ALGOS=cql SEEDS=0 STEPS=10000 bash bench/parity.sh
+#   SIDES="offrl torch offrl-default" bash bench/parity.sh            # also OffRL's defaults, as an extra column
 #
-# Variables: DATASETS, ALGOS, SEEDS, STEPS, EVAL_EVERY, EPISODES, SIDES ("offrl torch"), OUT, WORK, OFFRL_DATA, and
-# MUJOCO_OUT (also file OffRL's runs into that MuJoCo table folder, as bench/mujoco-offline.sh would).
+# Variables: DATASETS (CORL preset names: {hopper,halfcheetah,walker2d}-{medium,medium-replay,medium-expert}), ALGOS
+# (td3bc iql cql bc pbc awac), SEEDS, STEPS, EVAL_EVERY, EPISODES, SIDES ("offrl torch", optionally offrl-default), OUT,
+# WORK, OFFRL_DATA, and MUJOCO_OUT (also file the offrl runs, CORL's presets, into that MuJoCo table folder, as
+# bench/mujoco-offline.sh with its default PRESET=corl would). Issue 27's runs (OffRL's defaults against
+# bench/reference/offline_rl.py) stay in bench/results/parity; this campaign's OUT and WORK differ from that one's, so
+# a resumed run never picks up the other's results or its (older-recipe) dataset files.
 # Needs Debian's python3-torch, python3-h5py and libopenblas0-pthread for the reference side.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATASETS=${DATASETS:-"hopper-medium halfcheetah-medium-replay"}
-ALGOS=${ALGOS:-"td3bc iql"}
-SEEDS=${SEEDS:-"0 1 2"}
+ALGOS=${ALGOS:-"td3bc iql pbc"}
+SEEDS=${SEEDS:-"0 1 2 3 4"}
 STEPS=${STEPS:-20000}
 EVAL_EVERY=${EVAL_EVERY:-5000}
 EPISODES=${EPISODES:-10}
 SIDES=${SIDES:-"offrl torch"}
-OUT=${OUT:-bench/results/parity}
-WORK=${WORK:-${TMPDIR:-/tmp}/offrl-parity}
+OUT=${OUT:-bench/results/parity-corl}
+WORK=${WORK:-${TMPDIR:-/tmp}/offrl-parity-corl}
+for side in $SIDES; do
+  [[ $side == offrl || $side == torch || $side == offrl-default ]] || { echo "SIDES: unknown side '$side' (offrl, torch, offrl-default)" >&2; exit 2; }
+done
 export OUT WORK STEPS EVAL_EVERY EPISODES
 mkdir -p "$OUT/runs" "$WORK"
 dotnet build -c Release src/OffRL.Cli -o "$WORK/bin" >/dev/null
@@ -42,21 +52,25 @@ run_one() {
   local env=${ds%%-*} evals="$WORK/$name.evals"
   rm -rf "$dir" "$evals"; mkdir -p "$dir"
   echo "$(date +%H:%M:%S) core $core: $name"
-  if [[ $side == offrl ]]; then
-    OFFRL_THREADS=1 taskset -c "$core" $OFFRL train --algo "$algo" --dataset "$WORK/$ds.hdf5" --env "$env" --seed "$seed" --steps "$STEPS" \
-      --eval-every "$EVAL_EVERY" --eval-episodes "$EPISODES" --out "$dir" --json > "$dir.log" 2>&1 || { echo "FAILED $name ($dir.log)"; return 0; }
+  if [[ $side == offrl || $side == offrl-default ]]; then
+    # offrl: CORL's per-dataset preset (the dataset file is named after the preset's dataset); offrl-default: none
+    local preset=(); [[ $side == offrl ]] && preset=(--preset corl)
+    OFFRL_THREADS=1 taskset -c "$core" $OFFRL train --algo "$algo" --dataset "$WORK/$ds.hdf5" --env "$env" "${preset[@]}" --seed "$seed" \
+      --steps "$STEPS" --eval-every "$EVAL_EVERY" --eval-episodes "$EPISODES" --out "$dir" --json > "$dir.log" 2>&1 || { echo "FAILED $name ($dir.log)"; return 0; }
     tail -n 1 "$dir.log" > "$dir.train.json"
     # metrics.csv: step,return_mean,return_std,normalized_score,... -> one JSON object per evaluation
     tail -n +2 "$dir/metrics.csv" | awk -F, '{printf "{\"step\": %s, \"return_mean\": %s, \"return_std\": %s, \"normalized_score\": %s}\n", $1, $2, $3, $4}' > "$evals"
-  else
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 taskset -c "$core" /usr/bin/python3 bench/reference/offline_rl.py \
-      --algo "$algo" --dataset "$WORK/$ds.hdf5" --steps "$STEPS" --seed "$seed" --snapshot-every "$EVAL_EVERY" --out "$dir" > "$dir.log" 2>&1 \
-      || { echo "FAILED $name ($dir.log)"; return 0; }
+  elif [[ $side == torch ]]; then
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 taskset -c "$core" /usr/bin/python3 bench/reference/corl_reference.py \
+      --algo "$algo" --dataset "$WORK/$ds.hdf5" --dataset-name "$ds" --steps "$STEPS" --seed "$seed" --snapshot-every "$EVAL_EVERY" --out "$dir" \
+      > "$dir.log" 2>&1 || { echo "FAILED $name ($dir.log)"; return 0; }
     tail -n 1 "$dir.log" > "$dir.train.json"
     for ((step = EVAL_EVERY; step <= STEPS; step += EVAL_EVERY)); do
       OFFRL_THREADS=1 taskset -c "$core" $OFFRL eval --checkpoint "$dir/step-$step" --env "$env" --episodes "$EPISODES" --seed $((1000000 + seed)) --json \
         | tail -n 1 | sed "s/^{/{\"step\": $step, /" >> "$evals"
     done
+  else
+    echo "FAILED $name (unknown side)"; return 0
   fi
   /usr/bin/python3 - "$side" "$algo" "$ds" "$seed" "$dir.train.json" "$evals" "$result" "$WORK/$ds.hdf5" <<'PY'
 import hashlib, json, os, sys
@@ -65,13 +79,14 @@ r = {"side": side, "algo": algo, "dataset": ds, "seed": int(seed), "train": json
      "evaluations": [json.loads(l) for l in open(evals) if l.strip()]}
 if side == "torch":   # the reference's provenance: its script, its settings, the data file (OffRL's --json carries its own)
     sha = lambda p: hashlib.sha256(open(p, "rb").read()).hexdigest()
-    r["train"].setdefault("script_sha256", sha("bench/reference/offline_rl.py"))
+    r["train"].setdefault("script_sha256", sha("bench/reference/corl_reference.py"))
     r["train"].setdefault("dataset_sha256", sha(data))
     r["train"].setdefault("config", {"algo": algo, "steps": int(os.environ["STEPS"])})
 open(out + ".tmp", "w").write(json.dumps(r, indent=1))
 os.replace(out + ".tmp", out)
 PY
-  # OffRL's runs also count in the MuJoCo table (bench/mujoco-offline.sh's layout) when MUJOCO_OUT is set
+  # OffRL's preset runs also count in the MuJoCo table (bench/mujoco-offline.sh's layout; it trains each cell with
+  # PRESET=corl by default) when MUJOCO_OUT is set; the offrl-default runs (no preset) do not belong there
   if [[ $side == offrl && -n ${MUJOCO_OUT:-} ]]; then
     mkdir -p "$MUJOCO_OUT/runs"
     cp "$dir/metrics.csv" "$MUJOCO_OUT/runs/$ds-$algo-seed$seed.metrics.csv"

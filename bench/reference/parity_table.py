@@ -1,14 +1,17 @@
 #!/usr/bin/python3
-"""OUT/table.md from bench/parity.sh's runs: per dataset and algorithm, OffRL's and the PyTorch reference's
-normalized scores over seeds (mean ± std), as the mean of each run's last 3 evaluations and as its final one, with
-Welch's t-test of the difference of means (two-sided p-value) for each.
+"""OUT/table.md from bench/parity.sh's runs: per dataset and algorithm, OffRL's (side `offrl`: `offrl train --preset
+corl`) and the PyTorch reference's (side `torch`: bench/reference/corl_reference.py, CORL's protocol) normalized
+scores over seeds (mean ± std), as the mean of each run's last 3 evaluations and as its final one, with Welch's t-test
+of the difference of means (two-sided p-value) for each. Where runs of the optional side `offrl-default` (OffRL's own
+defaults, no preset) exist, two more columns show them (last 3 evaluations and final) with the same statistics
+against the reference.
 
 Runs are put in one cell only when their provenance agrees: within a side, the same commit (OffRL: the build's
 commit; the reference: its script's SHA-256) and the same resolved config; across both sides, the same dataset file
 (SHA-256). A cell whose runs disagree is refused with the runs named (exit 2). Runs recorded before provenance was
 kept are marked "not recorded" in the table.
 
-    /usr/bin/python3 bench/reference/parity_table.py bench/results/parity
+    /usr/bin/python3 bench/reference/parity_table.py bench/results/parity-corl
 """
 import glob, json, math, os, statistics, sys
 
@@ -81,6 +84,18 @@ def provenance(r):
     return code, config, train.get("dataset_sha256")
 
 
+def legend(cells, with_default):
+    """What each column's runs are, from what they recorded (issue 27's runs: OffRL's defaults against offline_rl.py)."""
+    how = lambda side: set().union(*(sides[side]["how"] for sides in cells.values() if side in sides))
+    presets, refs = how("offrl"), how("torch")
+    offrl = "`offrl train --preset " + ", ".join(sorted(presets - {None})) + "`" if presets - {None} else "`offrl train` (its defaults)"
+    torch = ("bench/reference/corl_reference.py (CORL's protocol)" if refs - {None} else "bench/reference/offline_rl.py (OffRL's defaults)") + \
+        " evaluated by `offrl eval`"
+    if None in presets and presets - {None} or None in refs and refs - {None}:
+        offrl, torch = offrl + " (some runs differ: see runs/)", torch + " (some runs differ: see runs/)"
+    return f"OffRL: {offrl}; PyTorch: {torch}" + ("; OffRL defaults: `offrl train` without a preset" if with_default else "")
+
+
 def main(out):
     files = sorted(glob.glob(os.path.join(out, "runs", "*.json")))
     cells = {}
@@ -90,7 +105,9 @@ def main(out):
         if not ev:
             continue
         cell = cells.setdefault((r["dataset"], r["algo"]), {})
-        c = cell.setdefault(r["side"], {"last3": [], "final": [], "steps": set(), "prov": {}})
+        c = cell.setdefault(r["side"], {"last3": [], "final": [], "steps": set(), "prov": {}, "how": set()})
+        # how the side trained: OffRL's preset name (none: its defaults), the reference's CORL commit (none: offline_rl.py)
+        c["how"].add(r.get("train", {}).get("corl" if r["side"] == "torch" else "preset"))
         c["last3"].append(statistics.mean(ev[-3:]))
         c["final"].append(ev[-1])
         c["steps"].add(r["evaluations"][-1]["step"])
@@ -115,19 +132,27 @@ def main(out):
             print(f"error: {p}", file=sys.stderr)
         sys.exit(2)
 
-    lines = ["| dataset | algorithm | steps | OffRL, last 3 evals | PyTorch, last 3 evals | difference, Welch p | OffRL, final | PyTorch, final | difference, Welch p | provenance |",
-             "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | --- | --- |"]
+    with_default = any("offrl-default" in sides for sides in cells.values())
+    head = "| dataset | algorithm | steps | OffRL, last 3 evals | PyTorch, last 3 evals | difference, Welch p | OffRL, final | PyTorch, final | difference, Welch p |"
+    rule = "| --- | --- | ---: | ---: | ---: | --- | ---: | ---: | --- |"
+    if with_default:
+        head += " OffRL defaults, last 3 evals (difference, Welch p) | OffRL defaults, final (difference, Welch p) |"
+        rule += " ---: | ---: |"
+    lines = [head + " provenance |", rule + " --- |"]
     for (ds, algo), sides in sorted(cells.items()):
-        o, t = sides.get("offrl"), sides.get("torch")
-        steps = sorted((o or {}).get("steps", set()) | (t or {}).get("steps", set()))
+        o, t, d = sides.get("offrl"), sides.get("torch"), sides.get("offrl-default")
+        steps = sorted(set().union(*(c["steps"] for c in sides.values())))
         recorded = all(p[0] and p[1] and p[2] for s in sides.values() for p in s["prov"].values())
-        lines.append(f"| {ds} | {algo} | {', '.join(map(str, steps))} | {fmt(stats(o['last3']) if o else None)} | {fmt(stats(t['last3']) if t else None)} | "
-                     f"{verdict(o['last3'], t['last3']) if o and t else '–'} | {fmt(stats(o['final']) if o else None)} | "
-                     f"{fmt(stats(t['final']) if t else None)} | {verdict(o['final'], t['final']) if o and t else '–'} | "
-                     f"{'same data file, one commit and config per side' if recorded else 'not recorded'} |")
+        row = (f"| {ds} | {algo} | {', '.join(map(str, steps))} | {fmt(stats(o['last3']) if o else None)} | {fmt(stats(t['last3']) if t else None)} | "
+               f"{verdict(o['last3'], t['last3']) if o and t else '–'} | {fmt(stats(o['final']) if o else None)} | "
+               f"{fmt(stats(t['final']) if t else None)} | {verdict(o['final'], t['final']) if o and t else '–'} |")
+        if with_default:
+            for k in ("last3", "final"):
+                row += f" {fmt(stats(d[k]) if d else None)}" + (f" ({verdict(d[k], t[k])})" if d and t else "") + " |"
+        lines.append(row + f" {'same data file, one commit and config per side' if recorded else 'not recorded'} |")
     text = "\n".join(lines) + "\n\nNormalized score (D4RL's reference returns) in OffRL's environment; mean ± sample std over seeds " \
-           "(number of seeds in brackets). Difference: OffRL's mean minus the reference's, with the two-sided p-value of " \
-           "Welch's t-test (unequal variances); p < 0.05 means the two sides differ beyond their seed-to-seed spread.\n"
+           f"(number of seeds in brackets). {legend(cells, with_default)}. Difference: OffRL's mean minus the reference's, with the two-sided p-value of Welch's t-test (unequal " \
+           "variances); p < 0.05 means the two sides differ beyond their seed-to-seed spread.\n"
     with open(os.path.join(out, "table.md.tmp"), "w") as f:
         f.write(text)
     os.replace(os.path.join(out, "table.md.tmp"), os.path.join(out, "table.md"))
@@ -135,4 +160,4 @@ def main(out):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "bench/results/parity")
+    main(sys.argv[1] if len(sys.argv) > 1 else "bench/results/parity-corl")

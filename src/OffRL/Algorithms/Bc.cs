@@ -64,7 +64,8 @@ public sealed class Bc : Agent, IAlgorithmFamily
     /// </summary>
     public static Dataset Select(Dataset d, double topFraction, double discount = 1.0, ReturnSegments segments = ReturnSegments.Episodes)
     {
-        if (topFraction >= 1) return d;
+        // CORL's rule drops the incomplete last segment even for plain BC (keep_best_trajectories runs for frac 1 too).
+        if (topFraction >= 1 && segments == ReturnSegments.Episodes) return d;
         if (topFraction <= 0) throw new ArgumentException($"%BC: the fraction must be in (0, 1], got {topFraction}");
         var all = d.Segments(segments);
         var ret = d.SegmentReturns(all, discount);
