@@ -212,7 +212,7 @@ public static class Recipes
         var online = Trainer.FitOnlineWithCallback(sac, r.Env, new TrainerConfig(Steps: r.ExpertSteps, EvalEvery: r.EvalEvery, EvalEpisodes: 5, Seed: seed, StartSteps: Math.Min(5000, (int)(r.ExpertSteps / 10)), Progress: false),
             (e, buffer) =>
             {
-                bool verbose = r.MediumTolerance is not null;
+                bool verbose = r.MediumTolerance is not null || r.MediumReturn is not null;   // the long MuJoCo builds report each evaluation
                 if (verbose) log($"  SAC step {e.Step}: return {e.ReturnMean:F1} (score {e.NormalizedScore:F1})");
                 var kept = rule.Keep(e.NormalizedScore, e.Step, () => Judge(sac, r, seed, mediumDir + ".candidate"), out var judged);
                 if (verbose && judged is { } j)
