@@ -25,6 +25,7 @@ re-seeded with the run's seed at every evaluation; here OffRL's environment and 
 CORL runs 1M updates; here --steps (the IQL cosine schedule still spans CORL's max_timesteps = 1M). Random streams
 (torch's and numpy's) are the same generators CORL seeds, but the sequence of draws is not claimed to match CORL's.
 """
+from offrl_checkpoint import safetensors_bytes, write_atomic
 import argparse, copy, hashlib, json, math, os, random, struct, sys, time
 
 import h5py
@@ -639,29 +640,10 @@ def twin_tensors(q1, q2):
     return out
 
 
-def write_atomic(path, data):
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
-def safetensors_bytes(tensors):
-    header, blobs, offset = {"__metadata__": {"format": "pt", "source": "bench/reference/corl_reference.py"}}, [], 0
-    for name, t in tensors.items():
-        raw = t.contiguous().to(torch.float32).numpy().astype("<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(raw)]}
-        blobs.append(raw)
-        offset += len(raw)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * (-len(h) % 8)
-    return struct.pack("<Q", len(h)) + h + b"".join(blobs)
-
-
 def save(agent, algo, run, updates, folder):
     os.makedirs(folder, exist_ok=True)
     for name, tensors in agent.modules().items():
-        write_atomic(os.path.join(folder, name + ".safetensors"), safetensors_bytes(tensors))
+        write_atomic(os.path.join(folder, name + ".safetensors"), safetensors_bytes(tensors, "bench/reference/corl_reference.py"))
     act_dim = run["act_dim"]
     pre = {"ObservationMean": run["mean"].astype(np.float32).tolist(), "ObservationStd": run["std"].astype(np.float32).tolist(),
            "RewardScale": run["reward_scale"], "RewardShift": run["reward_shift"],

@@ -23,6 +23,7 @@ which torch_rl_updates.py's CQL (two sets) is not:
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 bench/reference/offline_rl.py --speed cql --threads 2
 """
+from offrl_checkpoint import safetensors_bytes, write_atomic
 import argparse, itertools, json, math, os, statistics, struct, subprocess, sys, time
 
 # BLAS threads must be fixed before torch loads its BLAS (--speed's thread-split search sets them per process).
@@ -380,29 +381,10 @@ def lockstep(cls, data, folder, steps):
     print(json.dumps({"algo": cls.name, "steps": steps, "max_abs_action_diff": da, "max_rel_q_diff": dq}))
 
 
-def write_atomic(path, data):
-    tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
-
-
-def safetensors_bytes(tensors):
-    header, blobs, offset = {"__metadata__": {"format": "pt", "source": "bench/reference/offline_rl.py"}}, [], 0
-    for name, t in tensors.items():
-        raw = t.contiguous().to(torch.float32).numpy().astype("<f4").tobytes()
-        header[name] = {"dtype": "F32", "shape": list(t.shape), "data_offsets": [offset, offset + len(raw)]}
-        blobs.append(raw)
-        offset += len(raw)
-    h = json.dumps(header, separators=(",", ":")).encode()
-    h += b" " * (-len(h) % 8)
-    return struct.pack("<Q", len(h)) + h + b"".join(blobs)
-
-
 def save(agent, data, updates, folder):
     os.makedirs(folder, exist_ok=True)
     for name, tensors in agent.modules().items():
-        write_atomic(os.path.join(folder, name + ".safetensors"), safetensors_bytes(tensors))
+        write_atomic(os.path.join(folder, name + ".safetensors"), safetensors_bytes(tensors, "bench/reference/offline_rl.py"))
     pre = {"ObservationMean": data.mean.astype(np.float32).tolist(), "ObservationStd": data.std.astype(np.float32).tolist(),
            "RewardScale": data.reward_scale, "RewardShift": 0.0}
     write_atomic(os.path.join(folder, "preprocessing.json"), json.dumps(pre).encode())
