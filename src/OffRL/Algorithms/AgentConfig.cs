@@ -46,6 +46,14 @@ public abstract record AgentConfig
     /// </summary>
     public ReturnSegments ReturnSegments { get; init; } = ReturnSegments.Episodes;
 
+    /// <summary>
+    /// Train on the transitions D4RL's qlearning_dataset yields, as CORL and the IQL, CQL and TD3+BC authors load D4RL
+    /// (every preset sets it): rows flagged timeout and the dataset's last row left out, s' the next row's observation;
+    /// observation statistics, reward range and %BC computed over those rows. Off (default): every row with a next
+    /// observation, stored next observations used.
+    /// </summary>
+    public bool QlearningRows { get; init; }
+
     /// <summary>The preprocessing this config asks for, fitted once on the training data (<see cref="Data.Preprocessing.Fit"/>).</summary>
     public PreprocessingConfig Preprocessing(bool rescaleActions) =>
         new(NormalizeObservations, RewardNormalization, RewardScale, RewardBias, rescaleActions, ReturnSegments: ReturnSegments);

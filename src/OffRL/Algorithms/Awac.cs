@@ -43,7 +43,7 @@ public sealed class Awac : Agent, IAlgorithmFamily
         new("corl", "CORL (github.com/tinkoff-ai/CORL @6afec90)",
         [
             new(Preset.Locomotion, "lambda: 0.3333, actor_lr: 3e-4, critic_lr: 3e-4, batch_size: 256, gamma: 0.99, tau: 0.005, hidden: [256, 256, 256], " +
-                "max_weight: 100, log_std_min: -20, tanh_mean: false, normalize_observations: true, reward_normalization: none",
+                "max_weight: 100, log_std_min: -20, tanh_mean: false, normalize_observations: true, qlearning_rows: true, reward_normalization: none",
                 "configs/offline/awac/{env}/{dataset}_v2.yaml (all nine identical); awac.py L114-167 (actor), L228-245 (weights)"),
         ]),
     ];

@@ -40,7 +40,7 @@ public sealed class Bc : Agent, IAlgorithmFamily
     private static Preset CorlPreset(double fraction, double discount, string folder) => new("corl", "CORL (github.com/tinkoff-ai/CORL @6afec90)",
     [
         new(Preset.Locomotion, FormattableString.Invariant($"top_fraction: {fraction}, rank_discount: {discount}, return_segments: corl, lr: 3e-4, batch_size: 256, ") +
-            "hidden: [256, 256], normalize_observations: true, reward_normalization: none",
+            "hidden: [256, 256], normalize_observations: true, qlearning_rows: true, reward_normalization: none",
             $"configs/offline/{folder}/{{env}}/{{dataset}}_v2.yaml; any_percent_bc.py keep_best_trajectories L192-225"),
     ]);
 

@@ -54,7 +54,7 @@ public sealed record CqlConfig : SacConfig
 public sealed class Cql : Sac, IAlgorithmFamily
 {
     private const string CorlCommon = "cql_alpha: 10, sampled_actions: 10, cql_temperature: 1, lagrange: false, bc_steps: 0, backup_entropy: false, " +
-        "actor_lr: 3e-5, alpha_lr: 3e-5, critic_lr: 3e-4, tau: 0.005, batch_size: 256, gamma: 0.99, hidden: [256, 256, 256], normalize_observations: true, " +
+        "actor_lr: 3e-5, alpha_lr: 3e-5, critic_lr: 3e-4, tau: 0.005, batch_size: 256, gamma: 0.99, hidden: [256, 256, 256], normalize_observations: true, qlearning_rows: true, " +
         "log_std_min: -20, log_std_offset: -1, orthogonal_critic_init: true, actor_output_gain: 0.01, actor_before_critic: true, ";
 
     /// <summary>
@@ -77,7 +77,7 @@ public sealed class Cql : Sac, IAlgorithmFamily
         [
             new(Preset.Locomotion, "cql_alpha: 5, sampled_actions: 10, cql_temperature: 1, lagrange: false, bc_steps: 0, backup_entropy: false, " +
                 "actor_lr: 3e-4, alpha_lr: 3e-4, critic_lr: 3e-4, tau: 0.005, batch_size: 256, gamma: 0.99, hidden: [256, 256], " +
-                "normalize_observations: false, reward_normalization: none, log_std_min: -20, log_std_offset: -1, orthogonal_critic_init: false, " +
+                "normalize_observations: false, qlearning_rows: true, reward_normalization: none, log_std_min: -20, log_std_offset: -1, orthogonal_critic_init: false, " +
                 "critic_output_gain: 0.01, actor_output_gain: 0.01, actor_before_critic: true",
                 "SimpleSAC/conservative_sac_main.py L25-51, conservative_sac.py L19-44, model.py L42-76"),
         ]),

@@ -53,7 +53,7 @@ public sealed record IqlConfig : TdConfig
 public sealed class Iql : Agent, IAlgorithmFamily
 {
     private const string CorlCommon = "actor_lr: 3e-4, critic_lr: 3e-4, value_lr: 3e-4, batch_size: 256, gamma: 0.99, hidden: [256, 256], " +
-        "normalize_observations: true, log_std_min: -20, max_weight: 100, cosine_actor_lr_steps: 1000000, ";
+        "normalize_observations: true, qlearning_rows: true, log_std_min: -20, max_weight: 100, cosine_actor_lr_steps: 1000000, ";
 
     /// <summary>
     /// IQL's published settings. CORL: per dataset (its hopper configs: deterministic actor, tau 0.001, rewards normalized
@@ -75,7 +75,7 @@ public sealed class Iql : Agent, IAlgorithmFamily
         new("authors", "Kostrikov et al. (github.com/ikostrikov/implicit_q_learning @09d7002)",
         [
             new(Preset.Locomotion, "actor_lr: 3e-4, critic_lr: 3e-4, value_lr: 3e-4, batch_size: 256, gamma: 0.99, hidden: [256, 256], tau: 0.005, " +
-                "expectile: 0.7, beta: 3, deterministic_actor: false, normalize_observations: false, reward_normalization: return_range, " +
+                "expectile: 0.7, beta: 3, deterministic_actor: false, normalize_observations: false, qlearning_rows: true, reward_normalization: return_range, " +
                 "return_segments: episodes, log_std_min: -5, max_weight: 100, cosine_actor_lr_steps: 1000000",
                 "configs/mujoco_config.py L7-19; train_offline.py L35-74 (normalize by the range over all trajectories); learner.py L77-83 (log_std_min -5)"),
         ]),

@@ -46,13 +46,13 @@ public sealed class Td3Bc : Agent, IAlgorithmFamily
         new("corl", "CORL (github.com/tinkoff-ai/CORL @6afec90)",
         [
             new(Preset.Locomotion, "alpha: 2.5, batch_size: 256, gamma: 0.99, tau: 0.005, policy_noise: 0.2, noise_clip: 0.5, policy_freq: 2, " +
-                "actor_lr: 3e-4, critic_lr: 3e-4, hidden: [256, 256], normalize_observations: true, reward_normalization: none",
+                "actor_lr: 3e-4, critic_lr: 3e-4, hidden: [256, 256], normalize_observations: true, qlearning_rows: true, reward_normalization: none",
                 "configs/offline/td3_bc/{env}/{dataset}_v2.yaml (all nine identical); learning rates hard-coded in algorithms/offline/td3_bc.py L435-440"),
         ]),
         new("authors", "Fujimoto and Gu (github.com/sfujim/TD3_BC @8791ad7)",
         [
             new(Preset.Locomotion, "alpha: 2.5, batch_size: 256, gamma: 0.99, tau: 0.005, policy_noise: 0.2, noise_clip: 0.5, policy_freq: 2, " +
-                "actor_lr: 3e-4, critic_lr: 3e-4, hidden: [256, 256], normalize_observations: true, reward_normalization: none",
+                "actor_lr: 3e-4, critic_lr: 3e-4, hidden: [256, 256], normalize_observations: true, qlearning_rows: true, reward_normalization: none",
                 "main.py L13-31 (one setting for every dataset), TD3_BC.py"),
         ]),
     ];

@@ -37,6 +37,7 @@ public static class Training
             throw new ArgumentException($"--algo {spec.Name}: needs {spec.Actions.ToString().ToLowerInvariant()} actions, the dataset's are {data.ActionSpace}; offline algorithms for these: {AlgorithmRegistry.Names(LearningMode.Offline, kind)}");
         var cfg = AlgorithmRegistry.Config(spec, overrides);
         data.RequireTransitions();
+        if (cfg.QlearningRows) data = data.QlearningRows();
         if (spec.PrepareData is { } prepare) data = prepare(data, cfg);
         var pre = Preprocessing.Fit(data, cfg.Preprocessing(rescaleActions: data.ActionSpace is Box { IsBounded: true }));
         var agent = spec.Create(data.ObservationDim, AgentActionSpace(data.ActionSpace), cfg, seed);

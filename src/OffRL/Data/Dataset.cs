@@ -40,6 +40,12 @@ public sealed record DatasetInfo(string Source = "", string Env = "", string Not
     /// (<see cref="Algorithms.Recipes.FitToEnv"/>). Saved with the dataset, so a converted file stays marked.
     /// </summary>
     public bool SpacesGuessed { get; init; }
+
+    /// <summary>
+    /// The rows are already the transitions D4RL's qlearning_dataset yields (<see cref="Dataset.QlearningRows"/>): CORL's
+    /// segments then take every row as it stands.
+    /// </summary>
+    public bool QlearningRows { get; init; }
 }
 
 /// <summary>
@@ -266,12 +272,14 @@ public sealed class Dataset
             }
             return segments;
         }
-        // CORL: the rows D4RL's qlearning_dataset keeps (not a timeout row, not the dataset's last row), closed at a
-        // terminal or after CorlSegmentLength rows; what is left open at the end is not a segment.
+        // CORL: the rows D4RL's qlearning_dataset keeps (not a timeout row, not the dataset's last row; all of them when
+        // the dataset is made of those rows already), closed at a terminal or after CorlSegmentLength rows; what is left
+        // open at the end is not a segment.
         var open = new List<int>(CorlSegmentLength);
-        for (int i = 0; i < Count - 1; i++)
+        bool kept = Info.QlearningRows;
+        for (int i = 0; i < (kept ? Count : Count - 1); i++)
         {
-            if (_timeout[i]) continue;
+            if (!kept && _timeout[i]) continue;
             open.Add(i);
             if (_term[i] || open.Count == CorlSegmentLength)
             {
@@ -354,6 +362,42 @@ public sealed class Dataset
             Observations = c.Observations, Actions = c.Actions, Rewards = c.Rewards, Terminals = c.Terminals, Timeouts = c.Timeouts,
             NextObservations = next, Costs = c.Costs, BehaviorLogProbs = c.BehaviorLogProbs, Extras = c.Extras,
         }, ObservationSpace, ActionSpace, kept.Info);
+    }
+
+    /// <summary>
+    /// The transitions D4RL's qlearning_dataset yields from this data (terminate_on_end off), as CORL and the IQL, CQL
+    /// and TD3+BC authors load D4RL: every row but those flagged timeout and the last, s' the next row's observation;
+    /// episodes end at terminals and, by timeout, where a left-out row breaks the sequence (and at the last row).
+    /// Marked <see cref="DatasetInfo.QlearningRows"/>.
+    /// </summary>
+    public Dataset QlearningRows()
+    {
+        if (Info.QlearningRows) return this;
+        var rows = new List<int>(Count);
+        for (int i = 0; i < Count - 1; i++) if (!_timeout[i]) rows.Add(i);
+        int n = rows.Count, od = ObservationDim, ad = ActionDim;
+        if (n == 0) throw new DataException("no transition is left as D4RL's qlearning_dataset keeps them (every row but timeouts and the last)", Where, "qlearning_rows");
+        var c = new DatasetColumns
+        {
+            Observations = new float[n * od], NextObservations = new float[n * od], Actions = new float[n * ad], Rewards = new float[n],
+            Terminals = new bool[n], Timeouts = new bool[n], Costs = _cost is null ? null : new float[n], BehaviorLogProbs = _logp is null ? null : new float[n],
+        };
+        for (int k = 0; k < n; k++)
+        {
+            int i = rows[k];
+            Array.Copy(_obs, i * od, c.Observations, k * od, od);
+            Array.Copy(_obs, (i + 1) * od, c.NextObservations, k * od, od);   // the next row, as qlearning_dataset takes it
+            Array.Copy(_act, i * ad, c.Actions, k * ad, ad);
+            c.Rewards[k] = _rew[i]; c.Terminals[k] = _term[i];
+            if (c.Costs is not null) c.Costs[k] = _cost![i];
+            if (c.BehaviorLogProbs is not null) c.BehaviorLogProbs[k] = _logp![i];
+        }
+        // Where a row was left out the data jumps (the IQL authors split trajectories there): that row ends an episode by
+        // timeout (it keeps its s' and bootstraps, as qlearning_dataset's done is the terminal flag alone).
+        for (int k = 0; k < n; k++)
+            if (!c.Terminals[k] && (k == n - 1 || rows[k + 1] != rows[k] + 1)) c.Timeouts[k] = true;
+        var info = Info with { QlearningRows = true, Processing = new List<string>(Info.Processing) { $"D4RL qlearning_dataset rows: {n} of {Count} (timeout rows and the last row left out)" } };
+        return new Dataset(c, ObservationSpace, ActionSpace, info);
     }
 
     /// <summary>

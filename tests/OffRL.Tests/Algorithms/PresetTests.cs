@@ -82,7 +82,7 @@ public sealed class PresetTests : IDisposable
         tout[499] = tout[1499] = true; term[1999] = true;
         var d = new Dataset(new DatasetColumns
         {
-            Observations = new float[n], Actions = new float[n], Rewards = Enumerable.Repeat(1f, n).ToArray(), Terminals = term, Timeouts = tout,
+            Observations = Enumerable.Range(0, n).Select(i => (float)i).ToArray(), Actions = new float[n], Rewards = Enumerable.Repeat(1f, n).ToArray(), Terminals = term, Timeouts = tout,
         }, Box.Unbounded(1), Box.Uniform(1, -1, 1), options: new Dataset.ValidationOptions(TruncateTail: true));
         // qlearning_dataset's rows: all but 499, 1499 and 2499; 1000 of them end at row 1000, then 998 end at the terminal; 499 left open.
         var corl = d.Segments(ReturnSegments.Corl);
@@ -90,6 +90,14 @@ public sealed class PresetTests : IDisposable
         Assert.Equal(1000, corl[0][^1]);
         Assert.DoesNotContain(499, corl[0]);
         Assert.Equal([500.0, 1000.0, 500.0, 500.0], d.SegmentReturns(d.Segments(ReturnSegments.Episodes)));   // the cut-off last episode counts
+        // D4RL's qlearning_dataset rows: 2497 transitions, s' the next row's observation; CORL's segments over them are the same.
+        var q = d.QlearningRows();
+        Assert.Equal(2497, q.Count);
+        Assert.True(q.Info.QlearningRows);
+        Assert.Equal([1000.0, 998.0], q.SegmentReturns(q.Segments(ReturnSegments.Corl)));
+        Assert.Equal(499f, q.NextObservation(498)[0]);   // row 498's s' is the timeout row's observation; row 499 itself is left out
+        Assert.Equal(500f, q.Observation(499)[0]);
+        Assert.True(q.Timeouts[498]);                      // the sequence breaks there: an episode end (bootstrapped)
         // return_range over CORL's segments: 1000 / (1000 - 998); over episodes: 1000 / (1000 - 500).
         Assert.Equal(500f, Preprocessing.Fit(d, new PreprocessingConfig(Rewards: RewardNormalization.ReturnRange, ReturnSegments: ReturnSegments.Corl)).RewardScale, 3);
         Assert.Equal(2f, Preprocessing.Fit(d, new PreprocessingConfig(Rewards: RewardNormalization.ReturnRange)).RewardScale, 5);
