@@ -40,7 +40,7 @@ public abstract record Space
     public abstract string Describe();
 
     /// <summary>Checks a space that may be missing (e.g. from JSON without the field).</summary>
-    public static void Check(Space? space, string? file, string field, string role)
+    public static void Check([System.Diagnostics.CodeAnalysis.NotNull] Space? space, string? file, string field, string role)
     {
         if (space is null) throw new DataException($"{role} is missing", file, field);
         space.Check(file, field, role);

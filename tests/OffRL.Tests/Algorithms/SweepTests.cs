@@ -167,7 +167,7 @@ public class SweepPlanSafetyTests : IDisposable
         Directory.CreateDirectory(Path.GetDirectoryName(program)!);
         var argsFile = Path.Combine(_dir, "args.txt");
         File.WriteAllText(program, $"#!/bin/bash\nprintf '%s\\n' \"$@\" > '{argsFile}'\necho ran\n");
-        File.SetUnixFileMode(program, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
+        if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(program, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
         Sweep.Plan(grid, folder, program);
 
         var psi = new System.Diagnostics.ProcessStartInfo("/bin/bash", [Path.Combine(folder, "slurm.sh")]) { RedirectStandardError = true };
