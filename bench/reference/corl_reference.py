@@ -25,7 +25,7 @@ re-seeded with the run's seed at every evaluation; here OffRL's environment and 
 CORL runs 1M updates; here --steps (the IQL cosine schedule still spans CORL's max_timesteps = 1M). Random streams
 (torch's and numpy's) are the same generators CORL seeds, but the sequence of draws is not claimed to match CORL's.
 """
-from offrl_checkpoint import safetensors_bytes, write_atomic
+from offrl_checkpoint import linears, mlp_tensors, safetensors_bytes, twin_tensors, write_atomic
 import argparse, copy, hashlib, json, math, os, random, struct, sys, time
 
 import h5py
@@ -292,10 +292,6 @@ def frozen(module):
     for p in c.parameters():
         p.requires_grad_(False)
     return c
-
-
-def linears(seq):
-    return [m for m in seq if isinstance(m, nn.Linear)]
 
 
 # ================================================================================================================
@@ -622,22 +618,6 @@ AGENTS = {"td3bc": Td3Bc, "iql": Iql, "cql": Cql, "bc": Bc, "pbc": Bc, "awac": A
 # 5. OffRL's checkpoint layout (as bench/reference/offline_rl.py writes it): Mlp "layers.i.weight" [out, in] and
 #    "layers.i.bias" [out]; the two critics as one ensemble, "layers.i.weight" [2, in, out] and "layers.i.bias"
 #    [2, out]; F32 safetensors, one file per module; agent.json; preprocessing.json.
-
-
-def mlp_tensors(seq):
-    out = {}
-    for i, l in enumerate(linears(seq)):
-        out[f"layers.{i}.weight"] = l.weight.detach()
-        out[f"layers.{i}.bias"] = l.bias.detach()
-    return out
-
-
-def twin_tensors(q1, q2):
-    out = {}
-    for i, (l1, l2) in enumerate(zip(linears(q1), linears(q2))):
-        out[f"layers.{i}.weight"] = torch.stack([l1.weight.detach().t(), l2.weight.detach().t()])
-        out[f"layers.{i}.bias"] = torch.stack([l1.bias.detach(), l2.bias.detach()])
-    return out
 
 
 def save(agent, algo, run, updates, folder):

@@ -23,7 +23,7 @@ which torch_rl_updates.py's CQL (two sets) is not:
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 bench/reference/offline_rl.py --speed cql --threads 2
 """
-from offrl_checkpoint import safetensors_bytes, write_atomic
+from offrl_checkpoint import linears, mlp_tensors, safetensors_bytes, twin_tensors, write_atomic
 import argparse, itertools, json, math, os, statistics, struct, subprocess, sys, time
 
 # BLAS threads must be fixed before torch loads its BLAS (--speed's thread-split search sets them per process).
@@ -177,8 +177,8 @@ class Td3Bc:
         return self.actor(s)
 
     def modules(self):
-        return {"actor": mlp_params(self.actor), "actor_target": mlp_params(self.actor_t),
-                "critic": twin_params(self.critic), "critic_target": twin_params(self.critic_t)}
+        return {"actor": mlp_tensors(self.actor), "actor_target": mlp_tensors(self.actor_t),
+                "critic": twin_tensors(self.critic.q[0], self.critic.q[1]), "critic_target": twin_tensors(self.critic_t.q[0], self.critic_t.q[1])}
 
 
 class Iql:
@@ -220,10 +220,10 @@ class Iql:
         return self.mean(s)
 
     def modules(self):
-        actor = {f"mean.{k}": v for k, v in mlp_params(self.mean).items()}
+        actor = {f"mean.{k}": v for k, v in mlp_tensors(self.mean).items()}
         actor["log_std"] = self.log_std.detach()
-        return {"actor": actor, "value": mlp_params(self.value), "critic": twin_params(self.critic),
-                "critic_target": twin_params(self.critic_t)}
+        return {"actor": actor, "value": mlp_tensors(self.value), "critic": twin_tensors(self.critic.q[0], self.critic.q[1]),
+                "critic_target": twin_tensors(self.critic_t.q[0], self.critic_t.q[1])}
 
 
 class Cql:
@@ -281,8 +281,8 @@ class Cql:
         return tanh_gaussian(self.actor(s), self.act_dim, deterministic=True)[0]
 
     def modules(self):
-        return {"actor": mlp_params(self.actor), "critic": twin_params(self.critic),
-                "critic_target": twin_params(self.critic_t), "temperature": {"log_alpha": self.log_alpha.detach()}}
+        return {"actor": mlp_tensors(self.actor), "critic": twin_tensors(self.critic.q[0], self.critic.q[1]),
+                "critic_target": twin_tensors(self.critic_t.q[0], self.critic_t.q[1]), "temperature": {"log_alpha": self.log_alpha.detach()}}
 
 
 def td3bc_load(agent, m):
@@ -304,26 +304,6 @@ ALGOS = {"td3bc": Td3Bc, "iql": Iql, "cql": Cql}
 # ----------------------------------------------------------------------------------------------------------------
 # OffRL's checkpoint layout: Mlp "layers.i.weight" [out, in] and "layers.i.bias" [out] (PyTorch's own layout);
 # the twin critic as one ensemble, "layers.i.weight" [2, in, out] and "layers.i.bias" [2, out]; F32 safetensors.
-
-
-def linears(seq):
-    return [m for m in seq if isinstance(m, nn.Linear)]
-
-
-def mlp_params(seq):
-    out = {}
-    for i, l in enumerate(linears(seq)):
-        out[f"layers.{i}.weight"] = l.weight.detach()
-        out[f"layers.{i}.bias"] = l.bias.detach()
-    return out
-
-
-def twin_params(twin):
-    out = {}
-    for i, (l1, l2) in enumerate(zip(linears(twin.q[0]), linears(twin.q[1]))):
-        out[f"layers.{i}.weight"] = torch.stack([l1.weight.detach().t(), l2.weight.detach().t()])
-        out[f"layers.{i}.bias"] = torch.stack([l1.bias.detach(), l2.bias.detach()])
-    return out
 
 
 def mlp_load(seq, t, prefix=""):

@@ -22,3 +22,25 @@ def safetensors_bytes(tensors, source):
     h = json.dumps(header, separators=(",", ":")).encode()
     h += b" " * (-len(h) % 8)
     return struct.pack("<Q", len(h)) + h + b"".join(blobs)
+
+
+def linears(seq):
+    return [m for m in seq if isinstance(m, torch.nn.Linear)]
+
+
+def mlp_tensors(seq):
+    """An Mlp's tensors as OffRL names them: "layers.i.weight" [out, in], "layers.i.bias" [out]."""
+    out = {}
+    for i, l in enumerate(linears(seq)):
+        out[f"layers.{i}.weight"] = l.weight.detach()
+        out[f"layers.{i}.bias"] = l.bias.detach()
+    return out
+
+
+def twin_tensors(q1, q2):
+    """Two critics as OffRL's one ensemble: "layers.i.weight" [2, in, out], "layers.i.bias" [2, out]."""
+    out = {}
+    for i, (l1, l2) in enumerate(zip(linears(q1), linears(q2))):
+        out[f"layers.{i}.weight"] = torch.stack([l1.weight.detach().t(), l2.weight.detach().t()])
+        out[f"layers.{i}.bias"] = torch.stack([l1.bias.detach(), l2.bias.detach()])
+    return out
