@@ -12,7 +12,7 @@
 #   SIDES="offrl torch offrl-default" bash bench/parity.sh            # also OffRL's defaults, as an extra column
 #
 # Variables: DATASETS (CORL preset names: {hopper,halfcheetah,walker2d}-{medium,medium-replay,medium-expert}), ALGOS
-# (td3bc iql cql bc pbc awac), SEEDS, STEPS, EVAL_EVERY, EPISODES, SIDES ("offrl torch", optionally offrl-default), OUT,
+# (td3bc iql cql bc pbc awac), SEEDS, CORES (the cores to queue on, default "0 1"), STEPS, EVAL_EVERY, EPISODES, SIDES ("offrl torch", optionally offrl-default), OUT,
 # WORK, OFFRL_DATA, and MUJOCO_OUT (also file the offrl runs, CORL's presets, into that MuJoCo table folder, as
 # bench/mujoco-offline.sh with its default PRESET=corl would). Issue 27's runs (OffRL's defaults against
 # bench/reference/offline_rl.py) stay in bench/results/parity; this campaign's OUT and WORK differ from that one's, so
@@ -96,12 +96,14 @@ PY
 }
 export -f run_one
 
-# 3. Jobs in dataset / algo / seed / side order, dealt alternately to two queues pinned to cores 0 and 1.
+# 3. Jobs in dataset / algo / seed / side order, dealt alternately to one queue per core in CORES (default: the first
+#    two cores; CORES=1 leaves core 0 to a dataset build running beside it).
 jobs=()
 for ds in $DATASETS; do for algo in $ALGOS; do for seed in $SEEDS; do for side in $SIDES; do jobs+=("$side $algo $ds $seed"); done; done; done; done
-cores=$(nproc); (( cores > 2 )) && cores=2
-for ((q = 0; q < cores; q++)); do
-  ( for ((i = q; i < ${#jobs[@]}; i += cores)); do run_one ${jobs[$i]} "$q"; done ) &
+default_cores="0 1"; [[ $(nproc) -gt 1 ]] || default_cores=0
+queues=(${CORES:-$default_cores}); nq=${#queues[@]}; nj=${#jobs[@]}
+for ((q = 0; q < nq; q++)); do
+  ( for ((i = q; i < nj; i += nq)); do run_one ${jobs[$i]} "${queues[$q]}"; done ) &
 done
 wait
 

@@ -36,7 +36,7 @@ internal static class DatasetCommand
         {
             var path = r.GetValue(file)!;
             var png = r.GetValue(plot) ?? (r.GetValue(plotDefault) ? path.TrimEnd('/') + ".returns.png" : null);
-            new OffRL.IO.PathGuard().Input("file", TrainCommand.DatasetPath(path, r.GetValue(seed))).Output("--plot", png).Check();
+            new OffRL.IO.PathGuard().Input("file", OffRL.Algorithms.Recipes.FileOf(path, r.GetValue(seed))).Output("--plot", png).Check();
             // Built-in names (pendulum-medium-replay, hopper-medium, ...) are generated on first use, as in train.
             var d = Algorithms.Recipes.Open(path, seed: r.GetValue(seed), truncateTail: r.GetValue(TruncateTail), log: Console.Error.WriteLine, needEnv: false).Data;
             var s = DatasetStatistics.Compute(d, new QualityReference(r.GetValue(randomRet), r.GetValue(expertRet)), seed: r.GetValue(seed));
@@ -100,7 +100,7 @@ internal static class DatasetCommand
         cmd.SetAction(r =>
         {
             var path = r.GetValue(input)!;
-            new OffRL.IO.PathGuard().Input("input", TrainCommand.DatasetPath(path, 0)).Output("output", r.GetValue(output)).Check();
+            new OffRL.IO.PathGuard().Input("input", OffRL.Algorithms.Recipes.FileOf(path, 0)).Output("output", r.GetValue(output)).Check();
             Dataset d;
             if (path.EndsWith(".db", StringComparison.OrdinalIgnoreCase))
             {   // a served RL policy's steps as transitions with their behavior log-probabilities

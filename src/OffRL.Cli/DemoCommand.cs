@@ -32,7 +32,7 @@ internal static class DemoCommand
         var total = Stopwatch.StartNew();
         var png = Path.Combine(outDir, "learning-curve.png");
         // Each algorithm's run folder is claimed as any run's (an earlier demo's files are replaced, nothing else is).
-        new OffRL.IO.PathGuard().Input("--dataset", TrainCommand.DatasetPath(datasetName, seed)).Output("--out", outDir).Check();
+        new OffRL.IO.PathGuard().Input("--dataset", Recipes.FileOf(datasetName, seed)).Output("--out", outDir).Check();
         foreach (var algo in Algorithms) OffRL.IO.OutputFolder.CheckClaimable(Path.Combine(outDir, algo), resume: false, overwrite: true);
         Console.WriteLine($"== 1. dataset {datasetName} (built with OffRL's SAC on first use, then cached)");
         var (data, env) = Recipes.Open(datasetName, seed: seed);

@@ -142,7 +142,7 @@ internal static class OpeCommand
             { dataset, candidates, est, ks, env, episodes, sigma, eps, gamma, fqeSteps, ci, boot, alpha, seed, plot, json };
         cmd.SetAction(r =>
         {
-            var guard = new OffRL.IO.PathGuard().Input("--dataset", TrainCommand.DatasetPath(r.GetValue(dataset), 0)).Output("--plot", r.GetValue(plot));
+            var guard = new OffRL.IO.PathGuard().Input("--dataset", OffRL.Algorithms.Recipes.FileOf(r.GetValue(dataset), 0)).Output("--plot", r.GetValue(plot));
             foreach (var c in r.GetValue(candidates)!) guard.Input("--candidates", c);
             guard.Check();
             int[] k = Judged.Integers("--k", r.GetValue(ks)!, "[1, 1000]");

@@ -43,7 +43,7 @@ internal static class TrainCommand
                 CheckpointEvery: r.GetValue(checkpointEvery), ResumeFrom: r.GetValue(resume), Overwrite: r.GetValue(overwrite));
             tc.Validate();   // a bad option fails now, before a dataset is built or read
             var dsOption = r.GetValue(dataset);
-            new IO.PathGuard().Input("--dataset", DatasetPath(dsOption, r.GetValue(datasetSeed))).Input("--config", r.GetValue(config))
+            new IO.PathGuard().Input("--dataset", Recipes.FileOf(dsOption, r.GetValue(datasetSeed))).Input("--config", r.GetValue(config))
                 .Output("--out", r.GetValue(outDir)).Check();
             JsonElement? presetValues = null;
             if (r.GetValue(preset) is { } presetName)
@@ -69,7 +69,7 @@ internal static class TrainCommand
             {
                 dsName = r.GetValue(dataset) ?? throw new ArgumentException($"--dataset: {spec.Name} learns offline from a dataset");
                 (var data, envName) = Recipes.Open(dsName, r.GetValue(env), r.GetValue(datasetSeed));
-                datasetSha = Provenance.FileSha256(DatasetPath(dsName, r.GetValue(datasetSeed)));
+                datasetSha = Provenance.FileSha256(Recipes.FileOf(dsName, r.GetValue(datasetSeed)));
                 tc = tc with { Provenance = new Provenance(dsName, datasetSha, r.GetValue(preset)) };
                 run = Training.Offline(spec.Name, data, envName, tc, overrides);
             }
@@ -141,9 +141,6 @@ internal static class TrainCommand
 
 
     /// <summary>The file a --dataset reads: the file given, or a built-in name's cache file (also an input: no --out may hold it).</summary>
-    internal static string? DatasetPath(string? nameOrFile, ulong seed) =>
-        nameOrFile is null ? null : Recipes.IsName(nameOrFile) && !File.Exists(nameOrFile) ? Recipes.CachePath(nameOrFile, seed) : nameOrFile;
-
     private static Command List()
     {
         var markdown = new Option<bool>("--markdown") { Description = "Print the algorithms as the Markdown table in ARCHITECTURE.md" };

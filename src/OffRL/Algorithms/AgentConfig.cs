@@ -54,6 +54,15 @@ public abstract record AgentConfig
     /// </summary>
     public bool QlearningRows { get; init; }
 
+    /// <summary>
+    /// Dataset actions, once rescaled to [-1, 1], clipped to [-action_clip, action_clip] before training (training data
+    /// only: nothing is saved with the model). 1 (default, CORL): no clipping. The IQL authors clip to 1 - 1e-5
+    /// (dataset_utils.py L78-80), young-geng's CQL to 0.999 (clip_action): a tanh policy's log-probability of an action
+    /// at the bound is infinite. Only actions with finite bounds are rescaled, so only those are clipped.
+    /// </summary>
+    [FieldRange("(0, 1]")]
+    public float ActionClip { get; init; } = 1f;
+
     /// <summary>The preprocessing this config asks for, fitted once on the training data (<see cref="Data.Preprocessing.Fit"/>).</summary>
     public PreprocessingConfig Preprocessing(bool rescaleActions) =>
         new(NormalizeObservations, RewardNormalization, RewardScale, RewardBias, rescaleActions, ReturnSegments: ReturnSegments);

@@ -78,8 +78,8 @@ public sealed class Cql : Sac, IAlgorithmFamily
             new(Preset.Locomotion, "cql_alpha: 5, sampled_actions: 10, cql_temperature: 1, lagrange: false, bc_steps: 0, backup_entropy: false, " +
                 "actor_lr: 3e-4, alpha_lr: 3e-4, critic_lr: 3e-4, tau: 0.005, batch_size: 256, gamma: 0.99, hidden: [256, 256], " +
                 "normalize_observations: false, qlearning_rows: true, reward_normalization: none, log_std_min: -20, log_std_offset: -1, orthogonal_critic_init: false, " +
-                "critic_output_gain: 0.01, actor_output_gain: 0.01, actor_before_critic: true",
-                "SimpleSAC/conservative_sac_main.py L25-51, conservative_sac.py L19-44, model.py L42-76"),
+                "critic_output_gain: 0.01, actor_output_gain: 0.01, actor_before_critic: true, action_clip: 0.999",
+                "SimpleSAC/conservative_sac_main.py L25-51 (clip_action 0.999), conservative_sac.py L19-44, model.py L42-76"),
         ]),
     ];
 

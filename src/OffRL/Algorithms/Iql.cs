@@ -76,8 +76,8 @@ public sealed class Iql : Agent, IAlgorithmFamily
         [
             new(Preset.Locomotion, "actor_lr: 3e-4, critic_lr: 3e-4, value_lr: 3e-4, batch_size: 256, gamma: 0.99, hidden: [256, 256], tau: 0.005, " +
                 "expectile: 0.7, beta: 3, deterministic_actor: false, normalize_observations: false, qlearning_rows: true, reward_normalization: return_range, " +
-                "return_segments: episodes, log_std_min: -5, max_weight: 100, cosine_actor_lr_steps: 1000000",
-                "configs/mujoco_config.py L7-19; train_offline.py L35-74 (normalize by the range over all trajectories); learner.py L77-83 (log_std_min -5)"),
+                "return_segments: episodes, log_std_min: -5, max_weight: 100, cosine_actor_lr_steps: 1000000, action_clip: 0.99999",
+                "configs/mujoco_config.py L7-19; train_offline.py L35-74 (normalize by the range over all trajectories); learner.py L77-83 (log_std_min -5); dataset_utils.py L78-80 (actions clipped to 1 - 1e-5)"),
         ]),
     ];
 

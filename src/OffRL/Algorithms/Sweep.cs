@@ -10,10 +10,11 @@ namespace OffRL.Algorithms;
 
 /// <summary>One job of a sweep: an offline run of one algorithm with some config fields set, on one dataset, one seed.</summary>
 public sealed record SweepJob(int Index, string Algo, string Dataset, string? Env, ulong Seed, long Steps, int EvalEvery, int EvalEpisodes,
-    int CheckpointEvery, IReadOnlyDictionary<string, JsonElement> Overrides)
+    int CheckpointEvery, IReadOnlyDictionary<string, JsonElement> Overrides, string? Preset = null)
 {
-    /// <summary>A short name of the configuration (algorithm and set fields), shared by its seeds.</summary>
-    public string Config => Overrides.Count == 0 ? Algo : Algo + " " + string.Join(" ", Overrides.Select(kv => $"{kv.Key}={kv.Value.GetRawText()}"));
+    /// <summary>A short name of the configuration (algorithm, preset and set fields), shared by its seeds.</summary>
+    public string Config => string.Join(" ", new[] { Algo, Preset is null ? null : $"preset={Preset}" }
+        .Concat(Overrides.Select(kv => $"{kv.Key}={kv.Value.GetRawText()}")).OfType<string>());
 }
 
 /// <summary>What a finished job wrote: the final evaluation and where its agent is.</summary>
@@ -31,7 +32,8 @@ public sealed record SweepResult(int Index, string Algo, string Dataset, string 
 /// Grid file (YAML): algorithms: [td3bc, iql]; datasets: [hopper-medium-replay]; seeds: [0, 1, 2]; optional env, steps
 /// (100000), eval_every (5000), eval_episodes (10), checkpoint_every (steps / 10: how much a killed job redoes); grid: { td3bc: { alpha: [1, 2.5] },
 /// iql: { expectile: [0.7, 0.9] } } (fields as config files name them; a field not in the algorithm's config is an error
-/// naming the file and line).
+/// naming the file and line); preset (corl, authors: each job applies the algorithm's preset for its dataset, the grid's
+/// fields over it; a dataset the preset has no entry for is an error at planning).
 /// </summary>
 public static class Sweep
 {
@@ -52,7 +54,7 @@ public static class Sweep
         if (stream.Documents.Count != 1 || stream.Documents[0].RootNode is not YamlMappingNode root)
             throw new DataException("must be one YAML map (algorithms, datasets, seeds, grid, ...)", gridFile);
 
-        string[] known = ["algorithms", "datasets", "seeds", "env", "steps", "eval_every", "eval_episodes", "checkpoint_every", "max_jobs", "grid"];
+        string[] known = ["algorithms", "datasets", "seeds", "env", "steps", "eval_every", "eval_episodes", "checkpoint_every", "max_jobs", "grid", "preset"];
         foreach (var (k, _) in root.Children)
             if (!known.Contains(Key(k, gridFile))) throw Bad(k, $"unknown entry (known: {string.Join(", ", known)})");
         var algoNodes = NonEmpty(Items(root, "algorithms"), "algorithms");
@@ -70,6 +72,7 @@ public static class Sweep
         int evalEpisodes = (int)Number(root, "eval_episodes", 10);
         int checkpointEvery = (int)Number(root, "checkpoint_every", Math.Max(1, steps / 10));
         long maxJobs = Number(root, "max_jobs", DefaultMaxJobs);
+        string? preset = root.Children.TryGetValue(new YamlScalarNode("preset"), out var presetNode) ? Scalar(presetNode, gridFile) : null;
         var gridNode = root.Children.TryGetValue(new YamlScalarNode("grid"), out var g) ? g as YamlMappingNode ?? throw Bad(g, "grid must map algorithms to {field: [values]}") : null;
         if (gridNode is not null)
             foreach (var (a, _) in gridNode.Children)
@@ -87,6 +90,12 @@ public static class Sweep
             try { spec = AlgorithmRegistry.Find(algo); }
             catch (ArgumentException e) { throw Bad(algoNodes[i], e.Message.Replace("--algo: ", "")); }
             if (spec.Mode != LearningMode.Offline) throw Bad(algoNodes[i], $"'{algo}' learns online; a sweep runs offline algorithms");
+            if (preset is not null)   // every dataset must have an entry in the algorithm's preset: refused now, not in a job
+                foreach (var dataset in datasets)
+                {
+                    try { Preset.Resolve(spec, preset, dataset); }
+                    catch (ArgumentException e) { throw Bad(presetNode!, e.Message.Replace("--preset ", "preset ")); }
+                }
             var fields = AlgorithmRegistry.Fields(spec).Select(f => f.Field).ToHashSet();
             var axes = new List<(string Field, List<(JsonElement Value, YamlNode Node)> Values)>();
             if (gridNode is not null && gridNode.Children.TryGetValue(new YamlScalarNode(algo), out var an))
@@ -127,7 +136,13 @@ public static class Sweep
                 combos = combos.SelectMany(c => values.Select(v => new Dictionary<string, JsonElement>(c) { [field] = v.Value })).ToList();
             foreach (var combo in combos)
             {
-                try { AlgorithmRegistry.Config(spec, Overrides(combo)); }
+                try
+                {
+                    AlgorithmRegistry.Config(spec, Overrides(combo));
+                    if (preset is not null)
+                        foreach (var dataset in datasets)
+                            AlgorithmRegistry.Config(spec, ConfigFile.Merge(Preset.Resolve(spec, preset, dataset).Values, Overrides(combo)));
+                }
                 catch (Exception e) when (e is ArgumentException or JsonException or InvalidOperationException or FormatException)
                 {
                     var node = axes.SelectMany(a => a.Values).FirstOrDefault(v => combo.Values.Any(c => c.GetRawText() == v.Value.GetRawText())).Node ?? root;
@@ -135,7 +150,7 @@ public static class Sweep
                 }
                 foreach (var dataset in datasets)
                     foreach (var seed in seeds)
-                        jobs.Add(new SweepJob(jobs.Count, algo, dataset, env, seed, steps, evalEvery, evalEpisodes, checkpointEvery, combo));
+                        jobs.Add(new SweepJob(jobs.Count, algo, dataset, env, seed, steps, evalEvery, evalEpisodes, checkpointEvery, combo, preset));
             }
         }
         if (jobs.Count == 0) throw new DataException("the grid expands to no jobs", gridFile);
@@ -191,6 +206,10 @@ public static class Sweep
 
     private static JsonElement? Overrides(IReadOnlyDictionary<string, JsonElement> fields) =>
         fields.Count == 0 ? null : JsonSerializer.SerializeToElement(fields);
+
+    /// <summary>The fields a job sets: its preset's for its dataset (if any), the grid's over them.</summary>
+    public static JsonElement? JobOverrides(SweepJob job) =>
+        ConfigFile.Merge(job.Preset is null ? null : Preset.Resolve(AlgorithmRegistry.Find(job.Algo), job.Preset, job.Dataset).Values, Overrides(job.Overrides));
 
     /// <summary>
     /// Writes FOLDER/plan.json (the jobs), a copy of the grid, FOLDER/slurm.sh (a job array over the indices) and
@@ -304,8 +323,9 @@ public static class Sweep
         // A killed job resumes from its last checkpoint (or its previous one, if the kill fell between two renames).
         bool resume = Directory.Exists(Path.Combine(run, "checkpoint")) || Directory.Exists(Path.Combine(run, "checkpoint.old"));
         var tc = new TrainerConfig(Steps: job.Steps, EvalEvery: job.EvalEvery, EvalEpisodes: job.EvalEpisodes, Seed: job.Seed, OutDir: run,
-            Progress: progress, CheckpointEvery: job.CheckpointEvery, ResumeFrom: resume ? run : null, Overwrite: !resume);
-        var (_, res) = Training.Offline(job.Algo, data, env, tc, Overrides(job.Overrides));
+            Progress: progress, CheckpointEvery: job.CheckpointEvery, ResumeFrom: resume ? run : null, Overwrite: !resume,
+            Provenance: new Provenance(job.Dataset, Provenance.FileSha256(Recipes.FileOf(job.Dataset)), job.Preset));
+        var (_, res) = Training.Offline(job.Algo, data, env, tc, JobOverrides(job));
         var result = new SweepResult(index, job.Algo, job.Dataset, env, job.Seed, job.Config, res.Final.ReturnMean, res.Final.ReturnStd,
             res.Final.NormalizedScore, res.UpdatesPerSecond, res.Seconds, Path.GetFullPath(run));
         AtomicFile.WriteAllText(done, JsonSerializer.Serialize(result, Json));

@@ -42,7 +42,20 @@ public static class Training
         var pre = Preprocessing.Fit(data, cfg.Preprocessing(rescaleActions: data.ActionSpace is Box { IsBounded: true }));
         var agent = spec.Create(data.ObservationDim, AgentActionSpace(data.ActionSpace), cfg, seed);
         agent.Preprocessing = pre;
-        return (agent, pre.Apply(data));
+        var prepared = pre.Apply(data);
+        return (agent, cfg.ActionClip < 1f && pre.ActionLow is not null ? ClipActions(prepared, cfg.ActionClip) : prepared);
+    }
+
+    /// <summary>The dataset with its (rescaled) actions clipped to [-bound, bound] (<see cref="AgentConfig.ActionClip"/>).</summary>
+    private static Dataset ClipActions(Dataset d, float bound)
+    {
+        var c = d.CopyColumns();
+        var a = c.Actions.AsSpan();
+        int clipped = 0;
+        for (int i = 0; i < a.Length; i++)
+            if (Math.Abs(a[i]) > bound) { a[i] = Math.Clamp(a[i], -bound, bound); clipped++; }
+        var info = d.Info with { Processing = new List<string>(d.Info.Processing) { $"actions clipped to [-{bound:G9}, {bound:G9}] ({clipped} values)" } };
+        return new Dataset(c, d.ObservationSpace, d.ActionSpace, info);
     }
 
     /// <summary>Online: the agent acts in <paramref name="env"/> (continuous actions rescaled from [-1, 1] to its bounds).</summary>

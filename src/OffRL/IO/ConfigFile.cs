@@ -124,22 +124,26 @@ public static class ConfigFile
     /// A preset's fields (<see cref="Algorithms.Preset"/>), then a config file's, then the --set pairs, each over the one
     /// before (a field however spelled is set once); null when there are none.
     /// </summary>
-    public static JsonElement? Overrides(JsonElement? preset, string? file, IReadOnlyCollection<string>? sets)
+    public static JsonElement? Overrides(JsonElement? preset, string? file, IReadOnlyCollection<string>? sets) =>
+        Merge(preset, file is null ? null : Read(file), sets is { Count: > 0 } ? ParseSets(sets) : null);
+
+    /// <summary>
+    /// Maps of field: value, each over the ones before it: a field however spelled (case, underscores) is set once, by
+    /// the last layer that names it; null layers are skipped; null when no field is set.
+    /// </summary>
+    public static JsonElement? Merge(params JsonElement?[] layers)
     {
         var merged = new JsonObject();
-        void Add(JsonElement e)
+        foreach (var layer in layers)
         {
+            if (layer is not { } e) continue;
             if (e.ValueKind != JsonValueKind.Object) throw new ArgumentException("config: expected a map of field: value");
             foreach (var p in e.EnumerateObject())
             {
-                // --set overrides the file's value of the same field, however either spells it.
                 if (FindField(merged, p.Name) is { } earlier) merged.Remove(earlier);
                 merged[p.Name] = JsonNode.Parse(p.Value.GetRawText());
             }
         }
-        if (preset is { } p) Add(p);
-        if (file is not null) Add(Read(file));
-        if (sets is { Count: > 0 }) Add(ParseSets(sets));
         return merged.Count == 0 ? null : JsonDocument.Parse(merged.ToJsonString()).RootElement.Clone();
     }
 

@@ -201,6 +201,26 @@ public class RecipeRuleTests
             Assert.Equal(i == steps.Length - 1, rule.Stop);   // never settled early: only the end of the search stops it
         }
     }
+
+    [Fact]
+    public void VersionFourCountsOnlySnapshotsThatLeaveAD4rlSizedReplayBuffer()
+    {
+        var halfcheetah = Recipes.Envs["halfcheetah"];   // D4RL halfcheetah-medium-replay-v2: 202 000 transitions
+        Assert.Equal((4, 202_000L), (halfcheetah.Version, halfcheetah.MediumEarliestStep!.Value));
+        Assert.EndsWith("halfcheetah-medium-replay-seed0-v4.parquet", Recipes.CachePath("halfcheetah-medium-replay", 0));
+        var rule = new Recipes.MediumRule(halfcheetah with { MediumEarliestStep = 20_000, MediumSearchSteps = 30_000 }, stopAtMedium: true);
+        int judged = 0;
+        Recipes.MediumRule.Judged Judge(double ret) { judged++; return R(ret, 356); }
+        // In the band but before the earliest step: never judged, never kept, even when it is D4RL's level exactly.
+        Assert.False(rule.Keep(40, 10_000, () => Judge(4770), out _));
+        Assert.False(rule.Keep(40, 15_000, () => Judge(4770), out _));
+        Assert.Equal(0, judged);
+        Assert.True(rule.Keep(55, 20_000, () => Judge(6000), out _));    // the first counting one, though further from the level
+        Assert.True(rule.Keep(45, 25_000, () => Judge(5100), out _));
+        Assert.False(rule.Keep(60, 30_000, () => Judge(6500), out _));
+        Assert.Equal(3, judged);
+        Assert.True(rule.Stop);
+    }
 }
 
 /// <summary>Online SAC on Pendulum: the bar is a return above -250 within 20k environment steps.</summary>

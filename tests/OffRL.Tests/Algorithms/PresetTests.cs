@@ -121,6 +121,29 @@ public sealed class PresetTests : IDisposable
     }
 
     [Fact]
+    public void Action_clip_bounds_the_training_actions_and_nothing_else()
+    {
+        // Pendulum's random actions fill [-2, 2], i.e. [-1, 1] once rescaled: clipped at 0.5, a share of them moves.
+        var (_, plain) = Training.Prepare("iql", Data);
+        var (agent, clipped) = Training.Prepare("iql", Data, overrides: ConfigFile.Overrides(null, ["action_clip=0.5"]));
+        float max = 0; int moved = 0;
+        var before = plain.Actions; var after = clipped.Actions;
+        for (int i = 0; i < after.Length; i++)
+        {
+            max = Math.Max(max, Math.Abs(after[i]));
+            if (after[i] != before[i]) { moved++; Assert.Equal(Math.Clamp(before[i], -0.5f, 0.5f), after[i]); }
+        }
+        Assert.Equal(0.5f, max);
+        Assert.InRange(moved, after.Length / 4, after.Length * 3 / 4);
+        Assert.Contains(clipped.Info.Processing, p => p.StartsWith("actions clipped to [-0.5, 0.5]"));
+        Assert.Equal(plain.Observations.ToArray(), clipped.Observations.ToArray());
+        // The deployed policy's action mapping is the unclipped one.
+        Assert.Equal([-2f], agent.Preprocessing.ActionLow!);
+        Assert.Equal(1f, ((IqlConfig)AlgorithmRegistry.Find("iql").Defaults).ActionClip);
+        Assert.Throws<ArgumentException>(() => Training.Prepare("iql", Data, overrides: ConfigFile.Overrides(null, ["action_clip=0"])));
+    }
+
+    [Fact]
     public void An_unknown_preset_or_dataset_is_one_line_naming_what_there_is()
     {
         var file = Path.Combine(_dir, "pendulum-medium-replay.parquet");

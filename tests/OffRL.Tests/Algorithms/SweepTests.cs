@@ -144,6 +144,8 @@ public class SweepPlanSafetyTests : IDisposable
     [InlineData("algorithms: [bc]\ndatasets: [pendulum-medium-replay]\nenv: pendulm\n", 3, "unknown environment 'pendulm'")]
     [InlineData("algorithms: [bc]\ndatasets:\n  - pendulum-medium-replay\n  - pendulum-mediun-replay\n", 4, "dataset 'pendulum-mediun-replay' is neither a built-in name")]
     [InlineData("algorithms: [bc]\ndatasets: [pendulum-medium-replay]\nseeds: [0]\nseeds: [1]\n", 4, "uplicate key")]
+    [InlineData("algorithms: [td3bc]\ndatasets: [hopper-medium, pendulum-medium-replay]\npreset: corl\n", 3, "preset corl: td3bc's preset has no entry for dataset 'pendulum-medium-replay'")]
+    [InlineData("algorithms: [td3bc]\ndatasets: [hopper-medium]\npreset: corll\n", 3, "td3bc has no preset of that name (it has: corl")]
     public void ARepeatedOrUnknownValueIsRefusedNamingTheFileAndLine(string text, int row, string expected)
     {
         var grid = Grid(text);
@@ -153,6 +155,29 @@ public class SweepPlanSafetyTests : IDisposable
         Assert.Equal(row, e.Row);
         Assert.Contains(expected, e.Message);
         Assert.False(Directory.Exists(folder));
+    }
+
+    [Fact]
+    public void APresetAppliesPerDatasetWithTheGridsFieldsOverIt()
+    {
+        var grid = Grid("algorithms: [td3bc]\ndatasets: [hopper-medium, halfcheetah-medium-replay]\npreset: corl\ngrid:\n  td3bc:\n    alpha: [1.0]\n");
+        var jobs = Sweep.Expand(grid);
+        Assert.Equal(2, jobs.Count);
+        var spec = AlgorithmRegistry.Find("td3bc");
+        foreach (var job in jobs)
+        {
+            Assert.Equal("corl", job.Preset);
+            Assert.Equal("td3bc preset=corl alpha=1", job.Config);
+            var cfg = (Td3BcConfig)AlgorithmRegistry.Config(spec, Sweep.JobOverrides(job));
+            var preset = (Td3BcConfig)AlgorithmRegistry.Config(spec, Preset.Resolve(spec, "corl", job.Dataset).Values);
+            Assert.True(cfg.QlearningRows);                       // from the preset
+            Assert.Equal(1.0f, cfg.Alpha);                        // the grid's value over the preset's
+            Assert.Equal(System.Text.Json.JsonSerializer.Serialize(preset with { Alpha = 1.0f }), System.Text.Json.JsonSerializer.Serialize(cfg));   // nothing else changed
+        }
+        // The plan keeps the preset: a job read back from plan.json resolves the same fields.
+        var folder = Path.Combine(_dir, "sweep");
+        Sweep.Plan(grid, folder);
+        Assert.Equal(jobs.Select(j => j.Preset), Sweep.Load(folder).Select(j => j.Preset));
     }
 
     [Fact]
