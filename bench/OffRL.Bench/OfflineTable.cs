@@ -17,10 +17,12 @@ static class OfflineTable
     {
         if (!Directory.Exists(Path.Combine(dir, "runs"))) throw new DirectoryNotFoundException($"{dir}/runs: run bench/mujoco-offline.sh first");
         var runs = new List<(string Dataset, string Env, string Algo, ulong Seed, double Score, long Steps)>();
+        var presets = new SortedSet<string>(StringComparer.Ordinal);
         foreach (var f in Directory.GetFiles(Path.Combine(dir, "runs"), "*.json").Order())
         {
             using var doc = JsonDocument.Parse(File.ReadAllText(f));
             var r = doc.RootElement;
+            presets.Add(r.TryGetProperty("preset", out var p) && p.ValueKind == JsonValueKind.String ? $"`--preset {p.GetString()}`" : "OffRL's defaults");
             runs.Add((r.GetProperty("dataset").GetString()!, r.GetProperty("env").GetString()!, Display(r.GetProperty("algo").GetString()!), r.GetProperty("seed").GetUInt64(),
                 LastEvaluations(f[..^".json".Length] + ".metrics.csv") ?? r.GetProperty("normalized_score").GetDouble(), r.GetProperty("steps").GetInt64()));
         }
@@ -59,7 +61,8 @@ static class OfflineTable
         var steps = runs.Select(r => r.Steps).Distinct().ToList();
         md.AppendLine();
         md.AppendLine($"Normalized score 100 (return - random) / (expert - random) with D4RL's reference returns; each run's score is the mean of " +
-            $"its last 3 evaluations (10 episodes each), mean ± std over seeds (number of seeds in brackets); {string.Join(", ", steps)} gradient steps per run.");
+            $"its last 3 evaluations (10 episodes each), mean ± std over seeds (number of seeds in brackets); {string.Join(", ", steps)} gradient steps per run; " +
+            $"configs: {string.Join(", ", presets)} (each cell with its dataset's entry).");
         AtomicFile.WriteAllText(Path.Combine(dir, "table.md"), md.ToString());
         Console.Write(md);
         return figures;
