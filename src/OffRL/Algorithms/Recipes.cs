@@ -28,15 +28,15 @@ public static class Recipes
     /// <param name="MediumReturn">Version 3: the return mean of D4RL v2's medium data for this env; the medium policy is then
     /// the judged snapshot nearest this mean and <paramref name="MediumReturnStd"/> (distance |mean - target| + |std -
     /// target std|, in units of the target std) over the whole search, never the first in a band.</param>
-    /// <param name="MediumEarliestStep">Version 4: snapshots before this SAC step are not candidates, so medium-replay (the
-    /// replay buffer up to the medium policy) holds at least this many transitions: D4RL v2's medium-replay size. Our SAC
-    /// reaches D4RL's medium level far sooner than D4RL's did (hopper at 15k steps), so "nearest D4RL's level" alone
-    /// gives a medium-replay a fraction of D4RL's; this makes the level the nearest one among snapshots that leave a
-    /// D4RL-sized buffer. Null: every snapshot counts.</param>
+    /// <param name="MediumReplaySize">Version 5: D4RL v2's medium-replay size (transitions). Our SAC reaches D4RL's medium
+    /// level far sooner than D4RL's did (hopper at 15k steps, halfcheetah near 110k), so the nearest level alone gives a
+    /// medium-replay (the buffer up to the medium policy) a fraction of D4RL's, and a later snapshot a buffer of D4RL's
+    /// size but a higher level. The distance then also counts the buffer's shortfall, (size - step) / size when
+    /// positive: a buffer half D4RL's weighs as much as half a std of return. Null: the level alone.</param>
     /// <param name="Version">The rule version, part of the cached files' names (a new rule builds anew).</param>
     public sealed record EnvRecipe(string Env, long ExpertSteps, int DatasetSteps, double MediumScoreLow, double MediumScoreHigh, int EvalEvery,
         double MediumScore = 33, double? MediumTolerance = null, int MediumEpisodes = 10, double? MediumMaxStd = 15, long? MediumSearchSteps = null,
-        double? MediumReturn = null, double? MediumReturnStd = null, long? MediumEarliestStep = null, int Version = 2);
+        double? MediumReturn = null, double? MediumReturnStd = null, long? MediumReplaySize = null, int Version = 2);
 
     /// <summary>
     /// Version of a recipe's rule, part of its cached files' names (<see cref="EnvRecipe.Version"/>): a change of rule
@@ -59,11 +59,11 @@ public static class Recipes
         // Every evaluation of the deterministic policy between 15 and 70 points is judged.
         ["hopper"] = new("hopper", 1_000_000, 1_000_000, 15, 70, 5_000, MediumScore: 44, MediumEpisodes: 20, MediumMaxStd: null, MediumSearchSteps: 300_000,
             MediumReturn: 1422, MediumReturnStd: 378, Version: 3),
-        // Version 4 (halfcheetah): as 3, among snapshots from D4RL's halfcheetah-medium-replay-v2 size (202 000 steps) on,
-        // so medium-replay is D4RL-sized. Hopper stays at 3 until its version-4 build (402 000, search to 500 000) is run:
-        // its parity results were measured on the version-3 files.
-        ["halfcheetah"] = new("halfcheetah", 1_000_000, 1_000_000, 15, 70, 5_000, MediumScore: 40.7, MediumEpisodes: 20, MediumMaxStd: null, MediumSearchSteps: 320_000,
-            MediumReturn: 4770, MediumReturnStd: 356, MediumEarliestStep: 202_000, Version: 4),
+        // Version 5 (halfcheetah): as 3, the distance also counting the medium-replay's shortfall from D4RL's
+        // halfcheetah-medium-replay-v2 (202 000 transitions). Hopper stays at 3 until its version-5 build (402 000,
+        // search to 500 000) runs: its parity results were measured on the version-3 files.
+        ["halfcheetah"] = new("halfcheetah", 1_000_000, 1_000_000, 15, 70, 5_000, MediumScore: 40.7, MediumEpisodes: 20, MediumMaxStd: null, MediumSearchSteps: 300_000,
+            MediumReturn: 4770, MediumReturnStd: 356, MediumReplaySize: 202_000, Version: 5),
         ["walker2d"] = new("walker2d", 1_000_000, 1_000_000, 25, 40, 5_000, MediumTolerance: 7, MediumEpisodes: 20, MediumMaxStd: 15, MediumSearchSteps: 200_000),
         ["pointmaze-umaze"] = new("pointmaze-umaze", 200_000, 200_000, 25, 45, 5_000, MediumMaxStd: null),
     };
@@ -188,6 +188,12 @@ public static class Recipes
     public static string CachePath(string name, ulong seed) =>
         Path.Combine(CacheDir, $"{name}-seed{seed}-v{(TryParse(name, out var r, out _) ? r.Version : Version)}.parquet");
 
+    /// <summary>Where a recipe caches one kind of its datasets (<see cref="CachePath"/> for the recipe's own version).</summary>
+    internal static string CacheFile(EnvRecipe r, string kind, ulong seed) => Path.Combine(CacheDir, $"{r.Env}-{kind}-seed{seed}-v{r.Version}.parquet");
+
+    /// <summary>The folder of a recipe's SAC run: its checkpoints (where the medium search stopped, then the expert run's) and metrics.</summary>
+    internal static string LearnerDir(EnvRecipe r, ulong seed) => Path.Combine(CacheDir, $"{r.Env}-sac-seed{seed}-v{r.Version}");
+
     /// <summary>The named dataset, from the cache or built now.</summary>
     public static Dataset Get(string name, ulong seed = 0, Action<string>? log = null)
     {
@@ -200,14 +206,20 @@ public static class Recipes
         return ParquetFormat.Read(path);
     }
 
+    /// <summary>SAC steps between the expert run's checkpoints: what a build stopped during the expert run redoes.</summary>
+    public const int ExpertCheckpointEvery = 25_000;
+
     /// <summary>
     /// Train SAC, keep the medium snapshot and its replay buffer, train on to expert, and write every kind to the cache
-    /// (random, medium and medium-replay only, when no expert is needed and the recipe has a medium tolerance).
+    /// (random, medium and medium-replay only, when no expert is needed and the medium search settles before the expert
+    /// steps). Resumable by stage: a kind already in the cache is not built again; the SAC run lives in
+    /// CACHE/ENV-sac-seedS-vN, checkpointed where the medium search stops and every <see cref="ExpertCheckpointEvery"/>
+    /// steps of the run on to expert, so an expert build stopped (even across sessions) goes on from its last checkpoint.
     /// </summary>
-    private static void Build(EnvRecipe r, ulong seed, Action<string> log, bool needExpert)
+    internal static void Build(EnvRecipe r, ulong seed, Action<string> log, bool needExpert)
     {
         Directory.CreateDirectory(CacheDir);
-        string File(string kind) => CachePath($"{r.Env}-{kind}", seed);
+        string File(string kind) => CacheFile(r, kind, seed);
         using var probe = EnvRegistry.Make(r.Env);
         var actSpace = probe.ActionSpace;
         log($"building {r.Env} datasets (seed {seed}) in {CacheDir}: {(actSpace is Discrete ? "Double DQN" : "SAC")} for up to {r.ExpertSteps} steps, {r.DatasetSteps} transitions per dataset");
@@ -219,12 +231,46 @@ public static class Recipes
         }
 
         var sac = NewLearner(r.Env, seed);
+        string sacDir = LearnerDir(r, seed);
+        bool HasCheckpoint() => Directory.Exists(Path.Combine(sacDir, "checkpoint")) || Directory.Exists(Path.Combine(sacDir, "checkpoint.old"));
+        Dataset? medium = null;
+        bool searched = System.IO.File.Exists(File("medium")) && System.IO.File.Exists(File("medium-replay"));
+        // The medium files of an earlier build without the SAC run's checkpoint (older code): the search runs again
+        // (the same seed and code write the same files) to give the expert run its start.
+        if (!searched || (needExpert && !HasCheckpoint()))
+        {
+            bool settled = SearchMedium(r, seed, sac, sacDir, probe, log, out medium);
+            if (!settled) { CollectExpert(r, seed, sac, medium, log, File); return; }   // trained to the expert steps already
+        }
+        if (!needExpert) return;
+        // Expert: SAC goes on from where the search stopped (or from the expert run's last checkpoint) to the expert steps.
+        log($"  expert run: SAC on to step {r.ExpertSteps} from {sacDir} (checkpoint every {ExpertCheckpointEvery} steps; a stopped build goes on from there)");
+        var online = Trainer.FitOnlineWithCallback(sac, r.Env, new TrainerConfig(Steps: r.ExpertSteps, EvalEvery: r.EvalEvery, EvalEpisodes: 5, Seed: seed,
+                StartSteps: StartSteps(r), Progress: false, OutDir: sacDir, ResumeFrom: sacDir, CheckpointEvery: ExpertCheckpointEvery),
+            (e, _) => { log($"  SAC step {e.Step}: return {e.ReturnMean:F1} (score {e.NormalizedScore:F1})"); return false; });
+        log($"  expert policy after {online.Final.Step} steps: return {online.Final.ReturnMean:F1} (score {online.Final.NormalizedScore:F1})");
+        CollectExpert(r, seed, sac, medium ?? ParquetFormat.Read(File("medium")), log, File);
+    }
+
+    private static int StartSteps(EnvRecipe r) => (int)Math.Min(5000, r.ExpertSteps / 10);
+
+    /// <summary>
+    /// The medium search: SAC from scratch, each evaluation fed to the <see cref="MediumRule"/>; writes medium (1M
+    /// rollouts of the kept snapshot) and medium-replay (the buffer up to it). True when the rule settled before the
+    /// expert steps (the run's end is then checkpointed in <paramref name="sacDir"/> for the expert run); false when
+    /// SAC trained on to the expert steps.
+    /// </summary>
+    private static bool SearchMedium(EnvRecipe r, ulong seed, Agent sac, string sacDir, IEnv probe, Action<string> log, out Dataset medium)
+    {
+        string File(string kind) => CacheFile(r, kind, seed);
+        var actSpace = probe.ActionSpace;
         string mediumDir = Path.Combine(CacheDir, $"{r.Env}-medium-policy-seed{seed}-v{r.Version}");
         Dataset? mediumReplay = null;
         MediumRule.Judged? medium0 = null;
         long mediumStep = 0;
-        var rule = new MediumRule(r, stopAtMedium: !needExpert);
-        var online = Trainer.FitOnlineWithCallback(sac, r.Env, new TrainerConfig(Steps: r.ExpertSteps, EvalEvery: r.EvalEvery, EvalEpisodes: 5, Seed: seed, StartSteps: Math.Min(5000, (int)(r.ExpertSteps / 10)), Progress: false),
+        var rule = new MediumRule(r, stopAtMedium: true);
+        var online = Trainer.FitOnlineWithCallback(sac, r.Env, new TrainerConfig(Steps: r.ExpertSteps, EvalEvery: r.EvalEvery, EvalEpisodes: 5, Seed: seed,
+                StartSteps: StartSteps(r), Progress: false, OutDir: sacDir, Overwrite: true, CheckpointAtEnd: true),
             (e, buffer) =>
             {
                 bool verbose = r.MediumTolerance is not null || r.MediumReturn is not null;   // the long MuJoCo builds report each evaluation
@@ -245,20 +291,21 @@ public static class Recipes
                 + (r.MediumMaxStd is { } bound ? $" with a spread of at most {bound} points" : "") + "; no medium policy (try another --dataset-seed)");
         string mediumSource = $"OffRL SAC medium policy: snapshot at step {mediumStep}, judged on {r.MediumEpisodes} stochastic episodes: return {m0.ReturnMean:F1} ± {m0.ReturnStd:F1}, score {m0.ScoreMean:F1} ± {m0.ScoreStd:F1}";
         log($"  {mediumSource}");
-        var medium = Collect(Collector(r.Env, seed, mediumDir), r.Env, r.DatasetSteps, seed + 3, mediumSource);
+        medium = Collect(Collector(r.Env, seed, mediumDir), r.Env, r.DatasetSteps, seed + 3, mediumSource);
         ParquetFormat.Write(medium, File("medium"));
-        ParquetFormat.Write(mediumReplay!, File("medium-replay"));
-        log($"  medium: return {medium.EpisodeReturns().Average():F1}; medium-replay: {mediumReplay!.Count} transitions");
-        if (rule.Stop)
-        {
-            log($"  stopped at the medium policy (step {online.Final.Step}); the expert kinds are built when first asked for");
-            return;
-        }
-        log($"  expert policy after {online.Final.Step} steps: return {online.Final.ReturnMean:F1} (score {online.Final.NormalizedScore:F1})");
+        ParquetFormat.Write(mediumReplay, File("medium-replay"));
+        log($"  medium: return {medium.EpisodeReturns().Average():F1}; medium-replay: {mediumReplay.Count} transitions");
+        if (rule.Stop) log($"  stopped at the medium policy (step {online.Final.Step}); the expert kinds are built when first asked for");
+        return rule.Stop;
+    }
+
+    /// <summary>The expert dataset (rollouts of the trained learner) and medium-expert (medium, then expert).</summary>
+    private static void CollectExpert(EnvRecipe r, ulong seed, Agent sac, Dataset medium, Action<string> log, Func<string, string> file)
+    {
         (sac as Dqn)?.SettleExploration();
         var expert = Collect(sac, r.Env, r.DatasetSteps, seed + 2);
-        ParquetFormat.Write(expert, File("expert"));
-        ParquetFormat.Write(Dataset.Concat([medium, expert], new DatasetInfo("OffRL medium + expert", r.Env)), File("medium-expert"));
+        ParquetFormat.Write(expert, file("expert"));
+        ParquetFormat.Write(Dataset.Concat([medium, expert], new DatasetInfo("OffRL medium + expert", r.Env)), file("medium-expert"));
         log($"  expert: return {expert.EpisodeReturns().Average():F1}");
     }
 
@@ -312,12 +359,13 @@ public static class Recipes
         {
             judged = null;
             bool kept = false;
-            if (!Settled && score is { } s && InBand(s) && step >= (r.MediumEarliestStep ?? 0))
+            if (!Settled && score is { } s && InBand(s))
             {
                 var j = judged ??= judge();
                 // Version 3: distance to D4RL's medium return and spread; earlier versions: to the target score, in the band.
                 double gap = r.MediumReturn is { } target
                     ? (Math.Abs(j.ReturnMean - target) + Math.Abs(j.ReturnStd - (r.MediumReturnStd ?? 0))) / (r.MediumReturnStd ?? Math.Abs(target) * 0.1)
+                      + (r.MediumReplaySize is { } size ? Math.Max(0, size - step) / (double)size : 0)   // version 5: the buffer's shortfall
                     : Math.Abs(j.ScoreMean - r.MediumScore);
                 bool counts = r.MediumReturn is not null || (InBand(j.ScoreMean) && j.ScoreStd <= (r.MediumMaxStd ?? double.PositiveInfinity));
                 if (counts && gap < _bestGap)

@@ -34,13 +34,19 @@ public sealed record TrainerConfig(
     /// <summary>Remove an earlier run's own files from OutDir before starting (without it, an earlier run's OutDir needs ResumeFrom).</summary>
     bool Overwrite = false,
     /// <summary>What the run's run.json records of its data and preset (the commit and the resolved config are added by the trainer).</summary>
-    Provenance? Provenance = null)
+    Provenance? Provenance = null,
+    /// <summary>
+    /// Also write OutDir/checkpoint at the step the run ends (its last step, or where a callback stopped it), so another
+    /// run can go on from there with <see cref="ResumeFrom"/>; nothing changes before that step (the periodic
+    /// checkpoints of <see cref="CheckpointEvery"/> end the episode in progress, this one comes after the last).
+    /// </summary>
+    bool CheckpointAtEnd = false)
 {
     /// <summary>Refuses values no run could use (each field's range is written beside it).</summary>
     public void Validate()
     {
         FieldRange.Check(this);
-        if (CheckpointEvery > 0 && OutDir is null) throw new ArgumentException("trainer: checkpoint_every needs an output folder (--out)");
+        if ((CheckpointEvery > 0 || CheckpointAtEnd) && OutDir is null) throw new ArgumentException("trainer: checkpoint_every needs an output folder (--out)");
         if (Overwrite && ResumeFrom is not null) throw new ArgumentException("trainer: --resume keeps an output folder and --overwrite empties it; pass one of them");
     }
 }
@@ -69,7 +75,7 @@ public static class Trainer
         var samplerRng = new Rng(c.Seed ^ 0x5A5A5A5AUL);
         var sampler = Sampler(agent, new DatasetSource(data), samplerRng);
         // Hashed once per run, only when a checkpoint records it or a resume compares it.
-        string? fingerprint = c.ResumeFrom is not null || c.CheckpointEvery > 0 ? Fingerprint(data) : null;
+        string? fingerprint = c.ResumeFrom is not null || c.CheckpointEvery > 0 || c.CheckpointAtEnd ? Fingerprint(data) : null;
         long start = 0;
         if (c.ResumeFrom is { } resume)
         {
@@ -82,7 +88,7 @@ public static class Trainer
             samplerRng.SetState(t.SamplerRng);
         }
         Action<long>? checkpoint = null;
-        if (c.CheckpointEvery > 0)
+        if (c.CheckpointEvery > 0 || c.CheckpointAtEnd)
         {
             checkpoint = step => WriteCheckpoint(Path.Combine(c.OutDir!, "checkpoint"), dir =>
             {
@@ -256,7 +262,7 @@ public static class Trainer
         }
         else env.Reset(c.Seed, obs);
         Action<long>? checkpoint = null;
-        if (c.CheckpointEvery > 0)
+        if (c.CheckpointEvery > 0 || c.CheckpointAtEnd)
         {
             checkpoint = step =>
             {
@@ -309,7 +315,7 @@ public static class Trainer
                 long t0 = Stopwatch.GetTimestamp();
                 step(t);
                 learningTicks += Stopwatch.GetTimestamp() - t0;
-                if (checkpoint is not null && (t + 1) % c.CheckpointEvery == 0) checkpoint(t + 1);
+                if (checkpoint is not null && c.CheckpointEvery > 0 && (t + 1) % c.CheckpointEvery == 0) checkpoint(t + 1);
                 bool last = t == c.Steps - 1;
                 if ((t + 1) % c.EvalEvery == 0 || last)
                 {
@@ -336,6 +342,8 @@ public static class Trainer
             }
         }
         finally { log?.Dispose(); }
+        // The run's end as a checkpoint (unless the periodic one just wrote it), for a later run to go on from.
+        if (checkpoint is not null && c.CheckpointAtEnd && (c.CheckpointEvery == 0 || evals[^1].Step % c.CheckpointEvery != 0)) checkpoint(evals[^1].Step);
         double secs = total.Elapsed.TotalSeconds;
         if (c.OutDir is not null) agent.Save(c.OutDir);
         // Updates of this process only: a resumed run does not count the updates its checkpoint had made.

@@ -44,6 +44,38 @@ public class LearningTests(PendulumDatasets data)
     }
 
     [Fact]
+    public void AnExpertBuildGoesOnFromWhereTheMediumSearchStopped()
+    {
+        // A small pendulum recipe of its own version (its own files in the shared cache): every evaluation a candidate,
+        // the search over at step 1000, expert at 3000.
+        var r = Recipes.Envs["pendulum"] with
+        {
+            ExpertSteps = 3_000, DatasetSteps = 1_000, EvalEvery = 500, MediumScoreLow = -1e9, MediumScoreHigh = 1e9, MediumEpisodes = 2,
+            MediumSearchSteps = 1_000, MediumReturn = -1000, MediumReturnStd = 300, Version = 1000 + Random.Shared.Next(1_000_000),
+        };
+        string F(string kind) => Recipes.CacheFile(r, kind, 0);
+        var logs = new List<string>();
+        Recipes.Build(r, 0, logs.Add, needExpert: false);
+        Assert.True(File.Exists(F("random")) && File.Exists(F("medium")) && File.Exists(F("medium-replay")));
+        Assert.False(File.Exists(F("expert")));
+        Assert.True(Directory.Exists(Path.Combine(Recipes.LearnerDir(r, 0), "checkpoint")), "the search's end is a checkpoint");
+        var mediumWritten = File.GetLastWriteTimeUtc(F("medium"));
+
+        logs.Clear();
+        Recipes.Build(r, 0, logs.Add, needExpert: true);
+        Assert.Equal(mediumWritten, File.GetLastWriteTimeUtc(F("medium")));                  // the search did not run again
+        Assert.DoesNotContain(logs, l => l.Contains("judged") || l.Contains("SAC step 500:") || l.Contains("SAC step 1000:"));
+        Assert.Contains(logs, l => l.Contains("SAC step 1500:"));
+        Assert.Contains(logs, l => l.Contains("SAC step 3000:"));
+        var medium = OffRL.Data.IO.ParquetFormat.Read(F("medium"));
+        var expert = OffRL.Data.IO.ParquetFormat.Read(F("expert"));
+        Assert.Equal(medium.Count + expert.Count, OffRL.Data.IO.ParquetFormat.Read(F("medium-expert")).Count);
+        // One SAC run across the two builds: its evaluations at every 500 steps, each once.
+        var steps = File.ReadAllLines(Path.Combine(Recipes.LearnerDir(r, 0), "metrics.csv")).Skip(1).Select(l => int.Parse(l.Split(',')[0])).ToArray();
+        Assert.Equal(Enumerable.Range(1, 6).Select(i => i * 500).ToArray(), steps);
+    }
+
+    [Fact]
     public void Td3BcAndIqlBeatTheDatasetOnMediumReplay()
     {
         double datasetMean = data.MediumReplay.EpisodeReturns().Average();
@@ -203,22 +235,18 @@ public class RecipeRuleTests
     }
 
     [Fact]
-    public void VersionFourCountsOnlySnapshotsThatLeaveAD4rlSizedReplayBuffer()
+    public void VersionFiveWeighsTheMediumReplaysShortfallBesideTheLevel()
     {
-        var halfcheetah = Recipes.Envs["halfcheetah"];   // D4RL halfcheetah-medium-replay-v2: 202 000 transitions
-        Assert.Equal((4, 202_000L), (halfcheetah.Version, halfcheetah.MediumEarliestStep!.Value));
-        Assert.EndsWith("halfcheetah-medium-replay-seed0-v4.parquet", Recipes.CachePath("halfcheetah-medium-replay", 0));
-        var rule = new Recipes.MediumRule(halfcheetah with { MediumEarliestStep = 20_000, MediumSearchSteps = 30_000 }, stopAtMedium: true);
-        int judged = 0;
-        Recipes.MediumRule.Judged Judge(double ret) { judged++; return R(ret, 356); }
-        // In the band but before the earliest step: never judged, never kept, even when it is D4RL's level exactly.
-        Assert.False(rule.Keep(40, 10_000, () => Judge(4770), out _));
-        Assert.False(rule.Keep(40, 15_000, () => Judge(4770), out _));
-        Assert.Equal(0, judged);
-        Assert.True(rule.Keep(55, 20_000, () => Judge(6000), out _));    // the first counting one, though further from the level
-        Assert.True(rule.Keep(45, 25_000, () => Judge(5100), out _));
-        Assert.False(rule.Keep(60, 30_000, () => Judge(6500), out _));
-        Assert.Equal(3, judged);
+        var halfcheetah = Recipes.Envs["halfcheetah"];   // D4RL halfcheetah-medium-v2 4770 +- 356; medium-replay-v2 202 000 transitions
+        Assert.Equal((5, 202_000L), (halfcheetah.Version, halfcheetah.MediumReplaySize!.Value));
+        Assert.EndsWith("halfcheetah-medium-replay-seed0-v5.parquet", Recipes.CachePath("halfcheetah-medium-replay", 0));
+        var rule = new Recipes.MediumRule(halfcheetah with { MediumReplaySize = 40_000, MediumSearchSteps = 60_000 }, stopAtMedium: true);
+        // distances: level (|mean - 4770| + |std - 356|) / 356, plus (40 000 - step) / 40 000 while the buffer is short:
+        // 10k: 4770 +- 356 -> 0 + 0.75; 20k: 4900 +- 356 -> 0.37 + 0.5 = 0.87; 30k: 5000 +- 400 -> 0.77 + 0.25 = 1.02;
+        // 40k: 5100 +- 356 -> 0.93; 50k: 4950 +- 356 -> 0.51 (kept: a full buffer, near the level); 60k: 6500 -> 4.9
+        (double Return, double Std, bool Keep)[] steps = [(4770, 356, true), (4900, 356, false), (5000, 400, false), (5100, 356, false), (4950, 356, true), (6500, 356, false)];
+        for (int i = 0; i < steps.Length; i++)
+            Assert.Equal(steps[i].Keep, rule.Keep(50, 10_000 * (i + 1), () => R(steps[i].Return, steps[i].Std), out _));
         Assert.True(rule.Stop);
     }
 }
