@@ -159,15 +159,19 @@ public static class AlgorithmRegistry
 
     /// <summary>
     /// The config fields of an algorithm as config files name them (snake_case), with their default values as JSON and
-    /// the values they accept (<see cref="FieldRangeAttribute"/>; null when any value of the type will do).
+    /// the values they accept (<see cref="FieldRangeAttribute"/>; an enum's values as files write them; null when any
+    /// value of the type will do).
     /// </summary>
     public static IEnumerable<(string Field, string Default, string? Range)> Fields(AlgorithmSpec spec)
     {
         var node = System.Text.Json.Nodes.JsonNode.Parse(JsonSerializer.Serialize(spec.Defaults, spec.ConfigType, ConfigFile.JsonOptions))!.AsObject();
         foreach (var kv in node)
         {
-            var range = spec.ConfigType.GetProperty(kv.Key)?.GetCustomAttributes(typeof(FieldRangeAttribute), true).OfType<FieldRangeAttribute>().FirstOrDefault();
-            yield return (ConfigFile.Snake(kv.Key), kv.Value?.ToJsonString() ?? "null", range?.Interval);
+            var property = spec.ConfigType.GetProperty(kv.Key);
+            var range = property?.GetCustomAttributes(typeof(FieldRangeAttribute), true).OfType<FieldRangeAttribute>().FirstOrDefault();
+            if (property is not null && (Nullable.GetUnderlyingType(property.PropertyType) ?? property.PropertyType) is { IsEnum: true } enumType)
+                yield return (ConfigFile.Snake(kv.Key), ConfigFile.Snake(kv.Value!.GetValue<string>()), "{" + string.Join(", ", ConfigFile.EnumValues(enumType)) + "}");
+            else yield return (ConfigFile.Snake(kv.Key), kv.Value?.ToJsonString() ?? "null", range?.Interval);
         }
     }
 

@@ -175,10 +175,10 @@ public static class ConfigFile
             var key = FindField(node, p.Name)
                 ?? throw new ArgumentException($"config: '{p.Name}' is not a field of {type.Name} (fields: {string.Join(", ", node.Select(kv => Snake(kv.Key)))})");
             var value = JsonNode.Parse(p.Value.GetRawText());
-            // Enum values as config files write them: return_range = ReturnRange.
+            // Enum values as config files write them (return_range = ReturnRange); anything else lists the values.
             var fieldType = type.GetProperty(key)?.PropertyType;
-            if (p.Value.ValueKind == JsonValueKind.String && fieldType is not null && (Nullable.GetUnderlyingType(fieldType) ?? fieldType).IsEnum)
-                value = JsonValue.Create(p.Value.GetString()!.Replace("_", "").Replace("-", ""));
+            if (fieldType is not null && (Nullable.GetUnderlyingType(fieldType) ?? fieldType) is { IsEnum: true } enumType && p.Value.ValueKind != JsonValueKind.Null)
+                value = JsonValue.Create(EnumName(enumType, p.Value, $"config: field '{Snake(key)}' of {type.Name}"));
             node[key] = value;
         }
         try { return (T)(node.Deserialize(type, JsonOptions) ?? defaults); }
@@ -187,6 +187,22 @@ public static class ConfigFile
             string field = e.Path is { Length: > 2 } path ? Snake(path.TrimStart('$', '.')) : "?";
             throw new ArgumentException($"config: field '{field}' of {type.Name}: {FirstSentence(e.Message)}");
         }
+    }
+
+    /// <summary>The values of an enum as config files write them: ReturnRange -> return_range.</summary>
+    public static IEnumerable<string> EnumValues(Type enumType) => Enum.GetNames(enumType).Select(Snake);
+
+    /// <summary>
+    /// The member of <paramref name="enumType"/> a config value names (case, '_' and '-' ignored), as its C# name; a
+    /// number, or a name of no member, is one error naming the field and listing the values it takes.
+    /// </summary>
+    private static string EnumName(Type enumType, JsonElement value, string field)
+    {
+        string given = value.ValueKind == JsonValueKind.String ? value.GetString()! : value.GetRawText();
+        if (value.ValueKind == JsonValueKind.String)
+            foreach (var name in Enum.GetNames(enumType))
+                if (Norm(name) == Norm(given)) return name;
+        throw new ArgumentException($"{field} must be one of {string.Join(", ", EnumValues(enumType))}, got '{given}'");
     }
 
     private static string? FindField(JsonObject node, string name)

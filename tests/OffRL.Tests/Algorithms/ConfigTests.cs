@@ -257,6 +257,25 @@ public class ConfigTests
     }
 
     [Fact]
+    public void AnEnumFieldTakesItsValuesAsFilesWriteThemAndListsThemWhenGivenAnother()
+    {
+        var iql = AlgorithmRegistry.Find("iql");
+        IqlConfig Set(string pair) => (IqlConfig)AlgorithmRegistry.Config(iql, ConfigFile.Overrides(null, [pair]));
+        Assert.Equal(RewardNormalization.None, Set("reward_normalization=none").RewardNormalization);
+        Assert.Equal(RewardNormalization.ReturnRange, Set("reward_normalization=return-range").RewardNormalization);
+        Assert.Equal(ReturnSegments.Corl, Set("return_segments=CORL").ReturnSegments);
+        foreach (var bad in new[] { "bogus", "1", "5" })
+        {
+            var e = Assert.Throws<ArgumentException>(() => Set($"reward_normalization={bad}"));
+            Assert.Equal($"config: field 'reward_normalization' of IqlConfig must be one of none, return_range, got '{bad}'", e.Message);
+        }
+        // offrl list --fields: the default and the values as a config file writes them.
+        var fields = AlgorithmRegistry.Fields(iql).ToDictionary(f => f.Field);
+        Assert.Equal(("return_range", "{none, return_range}"), (fields["reward_normalization"].Default, fields["reward_normalization"].Range));
+        Assert.Equal(("episodes", "{episodes, corl}"), (fields["return_segments"].Default, fields["return_segments"].Range));
+    }
+
+    [Fact]
     public void EveryAlgorithmDescribesItselfAndRoundTripsThroughACheckpoint()
     {
         Assert.Equal(10, AlgorithmRegistry.All.Count);
