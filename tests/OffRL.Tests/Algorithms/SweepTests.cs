@@ -180,10 +180,10 @@ public class SweepPlanSafetyTests : IDisposable
         Assert.Equal(jobs.Select(j => j.Preset), Sweep.Load(folder).Select(j => j.Preset));
     }
 
-    [Fact]
+    [SkippableFact]
     public void TheSlurmScriptQuotesTheFolderAndTheCommand()
     {
-        if (!File.Exists("/bin/bash")) return;
+        Skip.If(!File.Exists("/bin/bash"), "no /bin/bash to run the Slurm script with");
         var grid = Grid("algorithms: [bc]\ndatasets: [pendulum-medium-replay]\nseeds: [0, 1]\n");
         // A folder and a program whose paths hold a space, a $, a quote and a backquote.
         var odd = Path.Combine(_dir, "my $HOME 'runs' `x`");

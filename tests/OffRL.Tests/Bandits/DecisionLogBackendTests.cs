@@ -22,19 +22,20 @@ public class DecisionLogBackendTests(PostgresServer pg, ITestOutputHelper output
         return (resp.StatusCode, JsonDocument.Parse(await resp.Content.ReadAsStringAsync()).RootElement.Clone());
     }
 
-    private string? Log(string backend)
+    /// <summary>A fresh log of the backend; a PostgreSQL test with no server to run is reported skipped, with the reason.</summary>
+    private string Log(string backend)
     {
         if (backend == "sqlite") return Path.Combine(Path.GetTempPath(), $"offrl-contract-{Guid.NewGuid():N}.db");
-        if (pg.Unavailable is { } why) { output.WriteLine($"skipped on PostgreSQL: {why}"); return null; }
+        Skip.If(pg.Unavailable is not null, $"no PostgreSQL server: {pg.Unavailable}");
         return pg.NewDatabase();
     }
 
-    [Theory]
+    [SkippableTheory]
     [InlineData("sqlite")]
     [InlineData("postgres")]
     public async Task Same_contract_on_both_backends(string backend)
     {
-        if (Log(backend) is not { } log) return;
+        var log = Log(backend);
         string policy = Path.Combine(Path.GetTempPath(), $"offrl-contract-{Guid.NewGuid():N}.json");
         BanditPolicy.Create(new BanditLearnerConfig { Algo = "squarecb" }, 2, ["a", "b", "c"]).Save(policy);
         var options = new DecisionServiceOptions { PolicyPath = policy, LogPath = log, Urls = "http://127.0.0.1:0", Seed = 2 };
@@ -78,10 +79,10 @@ public class DecisionLogBackendTests(PostgresServer pg, ITestOutputHelper output
         }
     }
 
-    [Fact]
+    [SkippableFact]
     public async Task Two_instances_share_one_postgres_log()
     {
-        if (Log("postgres") is not { } log) return;
+        var log = Log("postgres");
         string policy = Path.Combine(Path.GetTempPath(), $"offrl-contract-{Guid.NewGuid():N}.json");
         BanditPolicy.Create(new BanditLearnerConfig { Algo = "squarecb" }, 2, ["a", "b"]).Save(policy);
         var options = new DecisionServiceOptions { PolicyPath = policy, LogPath = log, Urls = "http://127.0.0.1:0", Seed = 3 };
@@ -135,14 +136,14 @@ public class SharedLogCrashTests(PostgresServer pg, ITestOutputHelper output)
 {
     private const string Token = "offrl-test-token-0123456789";
 
-    [Fact]
+    [SkippableFact]
     public async Task Killing_one_of_two_instances_loses_nothing_acknowledged()
     {
-        if (pg.Unavailable is { } why) { output.WriteLine($"skipped: {why}"); return; }
+        Skip.If(pg.Unavailable is not null, $"no PostgreSQL server: {pg.Unavailable}");
         var root = new DirectoryInfo(AppContext.BaseDirectory);
         while (root is not null && !File.Exists(Path.Combine(root.FullName, "OffRL.sln"))) root = root.Parent;
         var cli = root is null ? null : Path.Combine(root.FullName, "src", "OffRL.Cli", "bin", "Release", "net10.0", "OffRL.Cli.dll");
-        if (cli is null || !File.Exists(cli)) { output.WriteLine("skipped: the CLI is not built (dotnet build -c Release OffRL.sln)"); return; }
+        Skip.If(cli is null || !File.Exists(cli), "the CLI is not built (dotnet build -c Release OffRL.sln)");
         var log = pg.NewDatabase();
         string policy = Path.Combine(Path.GetTempPath(), $"offrl-crash-{Guid.NewGuid():N}.json");
         BanditPolicy.Create(new BanditLearnerConfig { Algo = "squarecb" }, 2, ["a", "b"]).Save(policy);

@@ -31,11 +31,11 @@ public class ObdTests(ITestOutputHelper output)
         return res.Estimates;
     }
 
-    [Fact]
+    [SkippableFact]
     public void BtsFromRandomLogsAndUniformFromBtsLogs()
     {
         var root = Root();
-        if (root is null) { output.WriteLine("../shared/data/obd is not beside this checkout: nothing to evaluate"); return; }
+        Skip.If(root is null, "../shared/data/obd (the Open Bandit Dataset) is not beside this checkout");
         foreach (var campaign in new[] { "men", "women" })
         {
             string random = Path.Combine(root!, "random", campaign, campaign + ".csv"), bts = Path.Combine(root!, "bts", campaign, campaign + ".csv");
