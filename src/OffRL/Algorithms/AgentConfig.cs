@@ -63,6 +63,24 @@ public abstract record AgentConfig
     [FieldRange("(0, 1]")]
     public float ActionClip { get; init; } = 1f;
 
+    /// <summary>
+    /// How offline batches are drawn: uniform (default: every transition equally likely), n_step (each transition
+    /// carries <see cref="NStep"/> steps of discounted reward and bootstraps with gamma^n), return_weighted or
+    /// advantage_weighted (Hong et al. 2023, "Harnessing Mixed Offline RL Datasets via Trajectory Weighting": a
+    /// trajectory drawn with probability proportional to exp(score / <see cref="WeightTemperature"/>), its score the
+    /// return normalized to [0, 1] over the dataset, minus a ridge-regression value of its first state for
+    /// advantage_weighted; then a row inside it). Online learners sample their replay buffer uniformly.
+    /// </summary>
+    public SamplerKind Sampler { get; init; } = SamplerKind.Uniform;
+
+    /// <summary>Steps of discounted reward per transition for sampler n_step (1: one-step targets).</summary>
+    [FieldRange("[1, 1000]")]
+    public int NStep { get; init; } = 1;
+
+    /// <summary>Temperature alpha of the trajectory weights (sampler return_weighted, advantage_weighted): lower favours the best trajectories more.</summary>
+    [FieldRange("(0, 1000]")]
+    public double WeightTemperature { get; init; } = 0.1;
+
     /// <summary>The preprocessing this config asks for, fitted once on the training data (<see cref="Data.Preprocessing.Fit"/>).</summary>
     public PreprocessingConfig Preprocessing(bool rescaleActions) =>
         new(NormalizeObservations, RewardNormalization, RewardScale, RewardBias, rescaleActions, ReturnSegments: ReturnSegments);
@@ -81,6 +99,9 @@ public abstract record AgentConfig
         if (RewardScale == 0) throw new ArgumentException($"config: field 'reward_scale' of {GetType().Name} must not be 0");
         if (!Enum.IsDefined(RewardNormalization)) throw new ArgumentException($"config: field 'reward_normalization' of {GetType().Name} must be none or return_range, got {RewardNormalization}");
         if (!Enum.IsDefined(ReturnSegments)) throw new ArgumentException($"config: field 'return_segments' of {GetType().Name} must be episodes or corl, got {ReturnSegments}");
+        if (!Enum.IsDefined(Sampler)) throw new ArgumentException($"config: field 'sampler' of {GetType().Name} must be uniform, n_step, return_weighted or advantage_weighted, got {Sampler}");
+        if (NStep != 1 && Sampler != SamplerKind.NStep)
+            throw new ArgumentException($"config: field 'n_step' of {GetType().Name} is {NStep}, but only sampler n_step reads it (sampler is {IO.ConfigFile.Snake(Sampler.ToString())}); set sampler: n_step");
     }
 }
 

@@ -22,6 +22,7 @@ public sealed record CqlConfig : SacConfig
         AlphaLr = 1e-4;
         BackupEntropy = false;
         NormalizeObservations = true;
+        WeightTemperature = 0.2;   // with sampler return/advantage_weighted: Hong et al.'s CQL runs (experiments/d4rl/run_cql.py L160-161)
     }
 
     /// <summary>Weight alpha of the conservative penalty (eq. 4; the authors' min_q_weight, d3rlpy's conservative_weight).</summary>

@@ -73,7 +73,8 @@ public static class Trainer
     {
         using var folder = Claim(c);
         var samplerRng = new Rng(c.Seed ^ 0x5A5A5A5AUL);
-        var sampler = Sampler(agent, new DatasetSource(data), samplerRng);
+        var cfg = agent.Config;
+        var sampler = OfflineSampler.Create(data, cfg.Sampler, cfg.BatchSize, samplerRng, cfg.Gamma, cfg.NStep, cfg.WeightTemperature);
         // Hashed once per run, only when a checkpoint records it or a resume compares it.
         string? fingerprint = c.ResumeFrom is not null || c.CheckpointEvery > 0 || c.CheckpointAtEnd ? Fingerprint(data) : null;
         long start = 0;
@@ -234,6 +235,8 @@ public static class Trainer
     {
         if (agent.Config.NormalizeObservations)
             throw new ArgumentException($"{agent.Name}: normalize_observations is offline-only (statistics come from the dataset); set it to false for online training");
+        if (agent.Config.Sampler != SamplerKind.Uniform)
+            throw new ArgumentException($"{agent.Name}: sampler {IO.ConfigFile.Snake(agent.Config.Sampler.ToString())} is offline-only (it weighs a dataset's episodes); online learners sample their replay buffer uniformly");
         using var folder = Claim(c);
         using var env = EnvRegistry.Make(envName);
         var buffer = new ReplayBuffer(c.ReplayCapacity, env.ObservationSpace.Width, env.ActionSpace.Width);

@@ -52,8 +52,32 @@ public sealed class TransitionBatch
     }
 }
 
+/// <summary>Draws the batches a trainer updates on; every sampler refills one preallocated batch per call.</summary>
+public interface ITransitionSampler
+{
+    TransitionBatch Sample();
+}
+
+/// <summary>How an offline run draws its batches (<see cref="OfflineSampler.Create"/>).</summary>
+public enum SamplerKind { Uniform, NStep, ReturnWeighted, AdvantageWeighted }
+
+/// <summary>The sampler an offline run's config asks for, over its (prepared) dataset.</summary>
+public static class OfflineSampler
+{
+    /// <param name="nStep">Steps of discounted reward per transition (<see cref="SamplerKind.NStep"/>).</param>
+    /// <param name="temperature">The trajectory weights' temperature alpha (<see cref="SamplerKind.ReturnWeighted"/>, <see cref="SamplerKind.AdvantageWeighted"/>).</param>
+    public static ITransitionSampler Create(Dataset d, SamplerKind kind, int batchSize, Rng rng, float gamma, int nStep = 1, double temperature = 0.1) => kind switch
+    {
+        SamplerKind.Uniform => new UniformSampler(new DatasetSource(d), batchSize, rng, gamma),
+        SamplerKind.NStep => new NStepSampler(d, nStep, batchSize, rng, gamma),
+        SamplerKind.ReturnWeighted => new TrajectoryWeightedSampler(d, TrajectoryWeights.Compute(d, TrajectoryWeighting.Return, temperature), batchSize, rng, gamma),
+        SamplerKind.AdvantageWeighted => new TrajectoryWeightedSampler(d, TrajectoryWeights.Compute(d, TrajectoryWeighting.Advantage, temperature), batchSize, rng, gamma),
+        _ => throw new ArgumentException($"sampler: unknown kind {kind}"),
+    };
+}
+
 /// <summary>Uniform transitions with replacement from a dataset or replay buffer (seeded; no allocation per batch).</summary>
-public sealed class UniformSampler
+public sealed class UniformSampler : ITransitionSampler
 {
     private readonly ITransitionSource _src;
     private readonly Rng _rng;
@@ -83,7 +107,7 @@ public sealed class UniformSampler
 }
 
 /// <summary>Batches mixing two sources at a set ratio (e.g. RLPD's 50% offline / 50% online).</summary>
-public sealed class MixedSampler
+public sealed class MixedSampler : ITransitionSampler
 {
     private readonly UniformSampler _a, _b;
     private readonly int _fromA;
@@ -112,7 +136,7 @@ public sealed class MixedSampler
 /// n-step transitions: R = sum_{k<m} gamma^k r_{i+k}, s' = s_{i+m}, Discount = gamma^m (0 if the episode
 /// terminated within), where m = n or fewer steps when the episode ends first.
 /// </summary>
-public sealed class NStepSampler
+public sealed class NStepSampler : ITransitionSampler
 {
     private readonly Dataset _d;
     private readonly Rng _rng;
@@ -173,10 +197,14 @@ public sealed class NStepSampler
 public enum TrajectoryWeighting { Uniform, Return, Advantage }
 
 /// <summary>
-/// Trajectory weights from Hong et al., "Harnessing Mixed Offline RL Datasets via Trajectory Weighting" (ICLR 2023):
-/// return-weighted W_i ∝ exp(Ĝ_i / α) and advantage-weighted W_i ∝ exp((Ĝ_i - V̂(s_0^i)) / α), with returns Ĝ
-/// normalized to [0, 1] over the dataset and V̂ a ridge regression of Ĝ on the initial state. Uniform gives each
-/// trajectory weight ∝ its length (every transition equally likely).
+/// Trajectory weights from Hong et al., "Harnessing Mixed Offline RL Datasets via Trajectory Weighting" (ICLR 2023), as
+/// the authors' code computes them (github.com/Improbable-AI/harness-offline-rl: JaxCQL/dataset_utils.py L233-256,
+/// implicit_q_learning/dataset_utils.py L166-187): every transition of trajectory i has probability proportional to
+/// exp(v_i / alpha), v_i its trajectory's return min-max normalized to [0, 1] over the dataset (return-weighted), or
+/// its advantage G_i - V(s_0^i) min-max normalized (advantage-weighted, V an ordinary least-squares fit of the return
+/// on the first state with an intercept). A trajectory's weight is its length times that. Uniform gives each
+/// trajectory weight proportional to its length (every transition equally likely). The authors use alpha 0.1 with IQL
+/// and TD3+BC, 0.2 with CQL (experiments/d4rl/run_{iql,td3bc,cql}.py).
 /// </summary>
 public static class TrajectoryWeights
 {
@@ -184,22 +212,18 @@ public static class TrajectoryWeights
     {
         int e = d.EpisodeCount;
         var w = new double[e];
-        if (kind == TrajectoryWeighting.Uniform)
-        {
-            for (int i = 0; i < e; i++) w[i] = d.EpisodeLength(i);
-            return Normalize(w);
-        }
+        for (int i = 0; i < e; i++) w[i] = d.EpisodeLength(i);
+        if (kind == TrajectoryWeighting.Uniform) return Normalize(w);
         if (!(temperature > 0)) throw new ArgumentException($"trajectory weights: temperature must be positive, got {temperature}");
-        var g = d.EpisodeReturns();
-        double lo = g.Min(), hi = g.Max(), span = hi > lo ? hi - lo : 1;
-        var score = g.Select(x => (x - lo) / span).ToArray();
+        var score = d.EpisodeReturns();
         if (kind == TrajectoryWeighting.Advantage)
         {
             var v = InitialStateValue(d, score);
             for (int i = 0; i < e; i++) score[i] -= v[i];
         }
-        double m = score.Max();
-        for (int i = 0; i < e; i++) w[i] = Math.Exp((score[i] - m) / temperature);
+        double lo = score.Min(), hi = score.Max(), span = hi > lo ? hi - lo : 1;
+        // exp((v - 1) / alpha) with v in [0, 1]: the best trajectory's transitions weigh exp(0) = 1, so nothing overflows.
+        for (int i = 0; i < e; i++) w[i] *= Math.Exp(((score[i] - lo) / span - 1) / temperature);
         return Normalize(w);
     }
 
@@ -210,7 +234,7 @@ public static class TrajectoryWeights
         return w;
     }
 
-    /// <summary>Ridge regression (lambda 1e-3) of normalized returns on [s_0, 1]; fitted values per episode.</summary>
+    /// <summary>Least squares of the returns on [s_0, 1] (a ridge of 1e-9 only keeps a singular system solvable); fitted values per episode.</summary>
     private static double[] InitialStateValue(Dataset d, double[] y)
     {
         int e = d.EpisodeCount, p = d.ObservationDim + 1;
@@ -223,7 +247,7 @@ public static class TrajectoryWeights
             x[p - 1] = 1;
             ne.Add(x, y[i]);
         }
-        ne.AddRidge(1e-3);
+        ne.AddRidge(1e-9);
         var beta = ne.Solve();
         var v = new double[e];
         for (int i = 0; i < e; i++)
@@ -238,7 +262,7 @@ public static class TrajectoryWeights
 }
 
 /// <summary>Transitions drawn by choosing a trajectory with given weights, then a row uniformly inside it.</summary>
-public sealed class TrajectoryWeightedSampler
+public sealed class TrajectoryWeightedSampler : ITransitionSampler
 {
     private readonly Dataset _d;
     private readonly DatasetSource _src;

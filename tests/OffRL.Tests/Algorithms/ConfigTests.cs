@@ -35,12 +35,13 @@ public class ConfigTests
     {
         public readonly List<int> Sizes = [];
         public readonly HashSet<float> Discounts = [];
+        public readonly List<int> Rows = [];
         public override string Name => "probe";
 
         protected override void UpdateCore(TransitionBatch b)
         {
             Sizes.Add(b.Size);
-            for (int i = 0; i < b.Size; i++) Discounts.Add(b.Discount[i]);
+            for (int i = 0; i < b.Size; i++) { Discounts.Add(b.Discount[i]); Rows.Add(b.Rows[i]); }
         }
 
         protected override void ActCore(Tensor s, Span<float> action, bool deterministic) => action[0] = 0;
@@ -62,6 +63,32 @@ public class ConfigTests
     }
 
     private static readonly OffRL.Data.Preprocessing PendulumBounds = new() { ActionLow = [-2f], ActionHigh = [2f] };
+
+    [Fact]
+    public void TheSamplerFieldChoosesHowTheTrainerDrawsBatches()
+    {
+        ProbeAgent Run(string sampler, params string[] more)
+        {
+            var cfg = (ProbeConfig)ConfigFile.Apply(new ProbeConfig { BatchSize = 64, Gamma = 0.9f, NormalizeObservations = false }, Set([$"sampler={sampler}", .. more]));
+            var agent = new ProbeAgent(cfg) { Preprocessing = PendulumBounds };
+            Trainer.FitOffline(agent, Pendulum, "pendulum", new TrainerConfig(Steps: 20, EvalEvery: 20, EvalEpisodes: 1, Progress: false));
+            return agent;
+        }
+        // n_step 3: gamma^3 bootstraps, fewer steps only where an episode ends first.
+        var nstep = Run("n_step", "n_step=3");
+        Assert.Contains(nstep.Discounts, d => Math.Abs(d - 0.729) < 1e-6);
+        Assert.All(nstep.Discounts, d => Assert.Contains(new[] { 0.9, 0.81, 0.729 }, g => Math.Abs(d - g) < 1e-6));
+        // return_weighted at a low temperature: nearly every row from the episode with the highest return.
+        int best = Array.IndexOf(Pendulum.EpisodeReturns(), Pendulum.EpisodeReturns().Max());
+        var weighted = Run("return_weighted", "weight_temperature=0.01");
+        Assert.True(weighted.Rows.Count(r => Pendulum.EpisodeOf(r) == best) > 0.95 * weighted.Rows.Count);
+        var uniform = Run("uniform");
+        Assert.True(uniform.Rows.Count(r => Pendulum.EpisodeOf(r) == best) < 0.5 * uniform.Rows.Count);
+        // A field that would reach nothing is refused: n_step without the n_step sampler; a dataset sampler online.
+        Assert.Contains("only sampler n_step reads it", Assert.Throws<ArgumentException>(() => ConfigFile.Apply(new ProbeConfig(), Set("n_step=3")).Validate()).Message);
+        var online = new ProbeAgent(new ProbeConfig { Sampler = SamplerKind.ReturnWeighted, NormalizeObservations = false }) { Preprocessing = PendulumBounds };
+        Assert.Contains("offline-only", Assert.Throws<ArgumentException>(() => Trainer.FitOnline(online, "pendulum", new TrainerConfig(Steps: 30, Progress: false))).Message);
+    }
 
     [Fact]
     public void TheTrainersSamplerUsesTheAgentsBatchSizeAndDiscount()

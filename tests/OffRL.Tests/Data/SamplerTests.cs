@@ -67,7 +67,8 @@ public class SamplerTests
     {
         var d = Fixtures.Small(nextObs: true);   // returns 6, 1, 8 -> normalized 5/7, 0, 1
         var w = TrajectoryWeights.Compute(d, TrajectoryWeighting.Return, temperature: 0.5);
-        double[] expect = [Math.Exp(5.0 / 7 / 0.5), 1, Math.Exp(1 / 0.5)];
+        // each transition weighs exp(v / alpha): a trajectory, its length times that
+        double[] expect = [d.EpisodeLength(0) * Math.Exp(5.0 / 7 / 0.5), d.EpisodeLength(1) * 1, d.EpisodeLength(2) * Math.Exp(1 / 0.5)];
         double z = expect.Sum();
         for (int i = 0; i < 3; i++) Assert.Equal(expect[i] / z, w[i], 9);
         var s = new TrajectoryWeightedSampler(d, w, 1000, new Rng(3));
@@ -79,6 +80,27 @@ public class SamplerTests
         var adv = TrajectoryWeights.Compute(Fixtures.Linear(30), TrajectoryWeighting.Advantage);
         Assert.Equal(1.0, adv.Sum(), 9);
         Assert.All(adv, x => Assert.True(x > 0));
+    }
+
+    [Fact]
+    public void AdvantageWeightingSubtractsTheLeastSquaresValueOfTheFirstState()
+    {
+        // Four 2-step episodes, first states x = 0, 1, 2, 3, returns G = 1, 1, 3, 7 (rewards G/2 twice).
+        double[] x = [0, 1, 2, 3], g = [1, 1, 3, 7];
+        var obs = new float[8]; var rew = new float[8]; var term = new bool[8];
+        for (int e = 0; e < 4; e++) { obs[2 * e] = (float)x[e]; obs[2 * e + 1] = (float)x[e] + 0.5f; rew[2 * e] = rew[2 * e + 1] = (float)g[e] / 2; term[2 * e + 1] = true; }
+        var d = new Dataset(new DatasetColumns { Observations = obs, Actions = new float[8], Rewards = rew, Terminals = term, Timeouts = new bool[8] },
+            Box.Unbounded(1), Box.Uniform(1, -1, 1));
+        // Simple linear regression by its closed form: slope = cov(x, G) / var(x) = 2, intercept = 3 - 2 * 1.5 = 0.
+        double mx = x.Average(), mg = g.Average();
+        double slope = x.Zip(g).Sum(p => (p.First - mx) * (p.Second - mg)) / x.Sum(v => (v - mx) * (v - mx)), intercept = mg - slope * mx;
+        var a = x.Zip(g).Select(p => p.Second - (intercept + slope * p.First)).ToArray();   // 1, -1, -1, 1
+        double lo = a.Min(), hi = a.Max();
+        var expect = a.Select(v => 2 * Math.Exp(((v - lo) / (hi - lo)) / 0.1)).ToArray();
+        double z = expect.Sum();
+        var w = TrajectoryWeights.Compute(d, TrajectoryWeighting.Advantage, temperature: 0.1);
+        for (int i = 0; i < 4; i++) Assert.Equal(expect[i] / z, w[i], 6);
+        Assert.Equal(w[0], w[3], 6);   // the same advantage, the same weight, though their returns differ sevenfold
     }
 
     [Fact]
