@@ -102,7 +102,8 @@ internal static class TrainCommand
             var dir = r.GetValue(ckpt)!;
             var agent = AlgorithmRegistry.Load(dir);
             string algo = agent.Name;
-            var envName = r.GetValue(env) ?? throw new ArgumentException("--env: name the environment to evaluate in");
+            var envName = r.GetValue(env) ?? Trainer.RunEnvironment(dir)
+                ?? throw new ArgumentException($"--env: {dir} records no environment (no run.json beside the agent); name the environment to evaluate in");
             var (mean, std) = Trainer.Evaluate(agent, envName, r.GetValue(episodes), r.GetValue(seed));
             double? score = NormalizedScore.TryGet(envName, out _) ? NormalizedScore.Score(envName, mean) : null;
             Console.WriteLine($"{algo} from {dir} in {envName}: return {mean:F1} ± {std:F1}{(score is { } s ? $", normalized score {s:F1}" : "")}");

@@ -373,6 +373,26 @@ public static class Trainer
         IO.AtomicFile.WriteAllText(Path.Combine(c.OutDir!, "run.json"), JsonSerializer.Serialize(run, IO.ConfigFile.JsonOptions));
     }
 
+    /// <summary>
+    /// The environment a run folder (or its checkpoint subfolder) was trained and evaluated in, from its run.json; null
+    /// when there is none (an agent saved by the API, or a reference's snapshot).
+    /// </summary>
+    public static string? RunEnvironment(string folder)
+    {
+        foreach (var dir in new[] { folder, Path.GetDirectoryName(Path.GetFullPath(folder).TrimEnd(Path.DirectorySeparatorChar)) })
+        {
+            var file = dir is null ? null : Path.Combine(dir, "run.json");
+            if (file is null || !File.Exists(file)) continue;
+            try
+            {
+                using var doc = JsonDocument.Parse(File.ReadAllText(file), IO.ConfigFile.DocumentOptions);
+                return doc.RootElement.TryGetProperty("env", out var e) && e.ValueKind == JsonValueKind.String && e.GetString() is { Length: > 0 } env ? env : null;
+            }
+            catch (JsonException e) { throw new DataException($"not valid JSON: {e.Message}", file); }
+        }
+        return null;
+    }
+
     /// <summary>A text progress bar with percent and time left: [#########...........]  45%  ETA 01:23.</summary>
     internal static string Bar(long done, long total, double seconds, int width = 20)
     {

@@ -14,7 +14,7 @@ namespace OffRL.Tests.Bandits;
 /// idempotent, a restart replays the log into the learner; PostgreSQL also shares one log between two instances.
 /// </summary>
 [Collection("postgres")]
-public class DecisionLogBackendTests(PostgresServer pg, ITestOutputHelper output)
+public class DecisionLogBackendTests(PostgresServer pg)
 {
     private static async Task<(HttpStatusCode Code, JsonElement Body)> Post(HttpClient http, string path, string json)
     {
