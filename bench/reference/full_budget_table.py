@@ -6,10 +6,12 @@ gives the final normalized score, the mean of the last 10 evaluations (CORL repo
 ten show how steady it is), the best evaluation and its step, the training time (the sum over evaluations of
 eval_every / updates_per_s, so a run resumed across sessions counts each segment once) and the provenance (commit,
 preset, dataset SHA-256 prefix). Each cell's curves (normalized score against step, one line per seed) are drawn as
-OUT/curve-ALGO-DATASET.svg: plain SVG, no plotting library needed.
+OUT/curve-ALGO-DATASET.svg (bench/reference/svg_curves.py).
 """
 import csv, glob, json, os, sys
 from statistics import mean
+
+import svg_curves
 
 out = sys.argv[1] if len(sys.argv) > 1 else "bench/results/full-budget"
 runs = {}
@@ -25,32 +27,6 @@ for path in sorted(glob.glob(os.path.join(out, "runs", "*.json"))):
     runs.setdefault((algo, dataset), []).append(dict(seed=int(seed), steps=steps, scores=scores, hours=hours, info=info))
 
 
-def svg(path, title, lines):
-    """Normalized score (y, 0..max(110, data)) against step (x), one polyline per seed."""
-    w, h, left, bottom = 640, 360, 50, 30
-    xmax = max(max(l["steps"]) for l in lines)
-    ymax = max(110, max(max(l["scores"]) for l in lines))
-    ymin = min(0, min(min(l["scores"]) for l in lines))
-    X = lambda s: left + (w - left - 10) * s / xmax
-    Y = lambda v: (h - bottom) - (h - bottom - 20) * (v - ymin) / (ymax - ymin)
-    colors = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e"]
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="11">',
-             f'<rect width="{w}" height="{h}" fill="white"/>', f'<text x="{left}" y="14">{title}</text>']
-    for v in range(0, int(ymax) + 1, 20):
-        parts.append(f'<line x1="{left}" x2="{w - 10}" y1="{Y(v):.1f}" y2="{Y(v):.1f}" stroke="#ddd"/><text x="5" y="{Y(v) + 4:.1f}">{v}</text>')
-    for k in range(0, 11):
-        s = xmax * k / 10
-        parts.append(f'<text x="{X(s) - 12:.1f}" y="{h - 10}">{s / 1e3:.0f}k</text>')
-    for i, l in enumerate(lines):
-        pts = " ".join(f"{X(s):.1f},{Y(v):.1f}" for s, v in zip(l["steps"], l["scores"]))
-        parts.append(f'<polyline fill="none" stroke="{colors[i % len(colors)]}" stroke-width="1.2" points="{pts}"/>')
-        parts.append(f'<text x="{w - 90}" y="{30 + 14 * i}" fill="{colors[i % len(colors)]}">seed {l["seed"]}</text>')
-    parts.append("</svg>")
-    tmp = path + ".tmp"
-    open(tmp, "w").write("\n".join(parts))
-    os.replace(tmp, path)
-
-
 lines = ["| algorithm | dataset | seed | steps | final | last 10 evaluations | best (step) | training time | updates/s | provenance |",
          "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
 for (algo, dataset), cell in sorted(runs.items()):
@@ -60,7 +36,8 @@ for (algo, dataset), cell in sorted(runs.items()):
         prov = f'{info.get("commit", "unknown")[:12]}, preset {info.get("preset")}, data {str(info.get("dataset_sha256"))[:12]}'
         lines.append(f'| {algo} | {dataset} | {r["seed"]} | {r["steps"][-1]} | {r["scores"][-1]:.1f} | {mean(r["scores"][-10:]):.1f} | '
                      f'{r["scores"][i]:.1f} ({r["steps"][i]}) | {r["hours"]:.2f} h | {info.get("updates_per_s", 0):.0f} | {prov} |')
-    svg(os.path.join(out, f"curve-{algo}-{dataset}.svg"), f"{algo} on {dataset} (--preset corl): normalized score", cell)
+    svg_curves.write(os.path.join(out, f"curve-{algo}-{dataset}.svg"), f"{algo} on {dataset} (--preset corl): normalized score",
+                     [(f"OffRL seed{'s' if len(cell) > 1 else ''} " + ", ".join(str(r["seed"]) for r in cell), [(r["steps"], r["scores"]) for r in cell])])
 lines.append("")
 lines.append("Normalized score (D4RL's reference returns) in OffRL's environment, 10 episodes per evaluation. Curves: "
              + ", ".join(f"[{a} {d}](curve-{a}-{d}.svg)" for a, d in sorted(runs)) + ".")

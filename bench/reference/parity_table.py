@@ -15,6 +15,8 @@ kept are marked "not recorded" in the table.
 """
 import glob, json, math, os, statistics, sys
 
+import svg_curves
+
 
 def stats(xs):
     if not xs:
@@ -111,6 +113,7 @@ def main(out):
         c["last3"].append(statistics.mean(ev[-3:]))
         c["final"].append(ev[-1])
         c["steps"].add(r["evaluations"][-1]["step"])
+        c.setdefault("curves", []).append(([e["step"] for e in r["evaluations"]], ev))
         c["prov"][os.path.basename(f)] = provenance(r)
     problems = []
     for (ds, algo), sides in sorted(cells.items()):
@@ -153,6 +156,12 @@ def main(out):
     text = "\n".join(lines) + "\n\nNormalized score (D4RL's reference returns) in OffRL's environment; mean ± sample std over seeds " \
            f"(number of seeds in brackets). {legend(cells, with_default)}. Difference: OffRL's mean minus the reference's, with the two-sided p-value of Welch's t-test (unequal " \
            "variances); p < 0.05 means the two sides differ beyond their seed-to-seed spread.\n"
+    # Both sides' curves per cell (each seed thin, the mean thick): what explains a cell that fails.
+    names = {"offrl": "OffRL", "torch": "PyTorch reference", "offrl-default": "OffRL defaults"}
+    for (ds, algo), sides in sorted(cells.items()):
+        svg_curves.write(os.path.join(out, f"curve-{algo}-{ds}.svg"), f"{algo} on {ds}: normalized score",
+                         [(names.get(side, side), sides[side]["curves"]) for side in ("offrl", "torch", "offrl-default") if side in sides])
+    text += "\nCurves, both sides per cell: " + ", ".join(f"[{a} {d}](curve-{a}-{d}.svg)" for d, a in sorted(cells)) + ".\n"
     with open(os.path.join(out, "table.md.tmp"), "w") as f:
         f.write(text)
     os.replace(os.path.join(out, "table.md.tmp"), os.path.join(out, "table.md"))
