@@ -16,7 +16,18 @@ public abstract class Agent : IPolicy
     private readonly float[] _obsBuf;
     private readonly Tensor _obsT;
     protected Rng Rng { get; }
-    public abstract string Name { get; }
+    private string? _name;
+
+    /// <summary>
+    /// The algorithm's name: the one of the <see cref="AlgorithmSpec"/> that built it (so "pbc" and "bc", "td3" and
+    /// "td3bc" share a class and never depend on config values), else <see cref="DefaultName"/>.
+    /// </summary>
+    public string Name => _name ??= DefaultName;
+
+    /// <summary>The name of an agent built without a spec (<c>new Sac(...)</c>): its class's name in lower case.</summary>
+    protected virtual string DefaultName => GetType().Name.ToLowerInvariant();
+
+    internal void Named(string name) => _name = name;
     public int ObservationDim { get; }
     /// <summary>The space the networks act in (bounded continuous actions mapped to [-1, 1]).</summary>
     public Space ActionSpace { get; }
@@ -104,8 +115,11 @@ public abstract class Agent : IPolicy
         return optimizer;
     }
 
-    /// <summary>Extra counters an algorithm must restore on resume (e.g. exploration progress).</summary>
-    protected virtual long ExtraState { get => 0; set { } }
+    /// <summary>
+    /// Counters beyond modules and optimizers that a checkpoint stores by name and a resume restores (DQN's exploration
+    /// progress "acts"); each must be present when loading.
+    /// </summary>
+    protected virtual IEnumerable<(string Name, Func<long> Get, Action<long> Set)> CheckpointCounters => [];
 
     /// <summary>
     /// A full checkpoint: everything <see cref="Save"/> writes plus optimizer state, the agent's generator state and
@@ -115,7 +129,8 @@ public abstract class Agent : IPolicy
     {
         Save(dir);
         var tensors = new List<(string, Tensor)>();
-        var meta = new Dictionary<string, string> { ["updates"] = Updates.ToString(), ["extra"] = ExtraState.ToString() };
+        var meta = new Dictionary<string, string> { ["updates"] = Updates.ToString() };
+        foreach (var (name, get, _) in CheckpointCounters) meta[$"state.{name}"] = get().ToString(System.Globalization.CultureInfo.InvariantCulture);
         foreach (var (name, opt) in _optimizers)
         {
             meta[$"{name}.steps"] = opt.Steps.ToString();
@@ -156,7 +171,14 @@ public abstract class Agent : IPolicy
         foreach (var key in tensors.Keys)
             if (!claimed.Contains(key)) throw new DataException($"is not state of this agent's optimizers ({string.Join(", ", _optimizers.Select(o => o.Name))}; another algorithm's or config's checkpoint?)", path, key);
         long updates = MetaLong(meta, "updates", path);
-        long extra = MetaLong(meta, "extra", path);
+        // Named counters; a checkpoint from before they had names stored its one counter as "extra" (checked even when unused).
+        long? legacy = meta.ContainsKey("extra") ? MetaLong(meta, "extra", path) : null;
+        var counters = CheckpointCounters.Select(c => (c.Set, Value: !meta.ContainsKey($"state.{c.Name}") && legacy is { } old
+            ? old : MetaLong(meta, $"state.{c.Name}", path))).ToList();
+        var names = CheckpointCounters.Select(c => $"state.{c.Name}").ToHashSet();
+        foreach (var key in meta.Keys)
+            if (key.StartsWith("state.", StringComparison.Ordinal) && !names.Contains(key))
+                throw new DataException($"is not a counter of {Name} ({(names.Count == 0 ? "it has none" : string.Join(", ", names))}; another algorithm's checkpoint?)", path, key);
         var rng = ReadRngState(meta.TryGetValue("rng", out var rngJson) ? rngJson : throw new DataException("missing", path, "rng"), path, "rng");
 
         Load(dir);
@@ -167,7 +189,7 @@ public abstract class Agent : IPolicy
             opt.SetSteps(steps[i]);
         }
         Updates = updates;
-        ExtraState = extra;
+        foreach (var (set, value) in counters) set(value);
         Rng.SetState(rng);
     }
 
@@ -261,4 +283,14 @@ public abstract class Agent : IPolicy
         foreach (var a in apply) a();
         Preprocessing = loaded;
     }
+}
+
+/// <summary>
+/// An agent whose config is its own record type: <see cref="Config"/> is typed, so an algorithm reads its fields
+/// without a cast. Every algorithm derives from this.
+/// </summary>
+public abstract class Agent<TConfig>(int observationDim, Space actionSpace, TConfig config, ulong seed)
+    : Agent(observationDim, actionSpace, config, seed) where TConfig : AgentConfig
+{
+    public new TConfig Config => (TConfig)base.Config;
 }

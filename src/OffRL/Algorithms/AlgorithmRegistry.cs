@@ -175,13 +175,13 @@ public static class AlgorithmRegistry
         }
     }
 
-    /// <summary>The algorithms as a Markdown table (ARCHITECTURE.md holds exactly this; a test keeps them equal).</summary>
+    /// <summary>OffRL's own algorithms as a Markdown table (ARCHITECTURE.md holds exactly this; a test keeps them equal; plug-ins are left out).</summary>
     public static string MarkdownTable()
     {
         var sb = new StringBuilder();
         sb.AppendLine("| name | learns | actions | config | what it is |");
         sb.AppendLine("| --- | --- | --- | --- | --- |");
-        foreach (var s in All)
+        foreach (var s in All.Where(s => s.ConfigType.Assembly == typeof(Agent).Assembly))
             sb.AppendLine($"| `{s.Name}` | {s.Mode.ToString().ToLowerInvariant()} | {s.Actions.ToString().ToLowerInvariant()} | `{s.ConfigType.Name}` | {s.Summary} |");
         return sb.ToString();
     }

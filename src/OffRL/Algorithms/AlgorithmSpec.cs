@@ -29,7 +29,12 @@ public sealed record AlgorithmSpec(
     /// <summary>A spec whose factory takes the config as its own record type.</summary>
     public static AlgorithmSpec Of<TConfig>(string name, LearningMode mode, ActionKind actions, string summary, TConfig defaults,
         Func<int, Space, TConfig, ulong, Agent> create) where TConfig : AgentConfig =>
-        new(name, mode, actions, summary, defaults, (obs, space, cfg, seed) => create(obs, space, (TConfig)cfg, seed));
+        new(name, mode, actions, summary, defaults, (obs, space, cfg, seed) =>
+        {
+            var agent = create(obs, space, (TConfig)cfg, seed);
+            agent.Named(name);   // the spec's name, whatever the config's values
+            return agent;
+        });
 }
 
 /// <summary>

@@ -35,7 +35,7 @@ public sealed record AwacConfig : TdConfig
 }
 
 /// <summary>Advantage-weighted actor-critic: TD critic under the current policy, policy by exp(A / lambda)-weighted likelihood.</summary>
-public sealed class Awac : Agent, IAlgorithmFamily
+public sealed class Awac : Agent<AwacConfig>, IAlgorithmFamily
 {
     /// <summary>AWAC as CORL runs it: nine identical configs (lambda 0.3333), a linear-mean actor with log std in [-20, 2].</summary>
     private static readonly Preset[] Presets =
@@ -58,8 +58,6 @@ public sealed class Awac : Agent, IAlgorithmFamily
     private readonly EnsembleMlp _critic, _criticTarget;
     private readonly Adam _actorOpt, _criticOpt;
     private Tensor _eps;
-    public new AwacConfig Config => (AwacConfig)base.Config;
-    public override string Name => "awac";
 
     public Awac(int obs, Space actionSpace, AwacConfig? config = null, ulong seed = 0) : base(obs, actionSpace, config ?? new AwacConfig(), seed)
     {

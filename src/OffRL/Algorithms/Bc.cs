@@ -26,7 +26,7 @@ public sealed record BcConfig : AgentConfig
 }
 
 /// <summary>Behavior cloning: a deterministic tanh policy regressed on the dataset's actions, min E (pi(s) - a)^2.</summary>
-public sealed class Bc : Agent, IAlgorithmFamily
+public sealed class Bc : Agent<BcConfig>, IAlgorithmFamily
 {
     public static IReadOnlyList<AlgorithmSpec> Algorithms =>
     [
@@ -48,8 +48,6 @@ public sealed class Bc : Agent, IAlgorithmFamily
 
     private readonly Mlp _actor;
     private readonly Adam _opt;
-    public new BcConfig Config => (BcConfig)base.Config;
-    public override string Name => Config.TopFraction < 1 ? "pbc" : "bc";
 
     public Bc(int obs, Space actionSpace, BcConfig? config = null, ulong seed = 0) : base(obs, actionSpace, config ?? new BcConfig(), seed)
     {

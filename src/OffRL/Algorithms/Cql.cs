@@ -52,7 +52,7 @@ public sealed record CqlConfig : SacConfig
 }
 
 /// <summary>CQL(H) on top of SAC: the critic also minimizes log-sum-exp of Q over sampled actions minus Q on dataset actions.</summary>
-public sealed class Cql : Sac, IAlgorithmFamily
+public sealed class Cql : Sac<CqlConfig>, IAlgorithmFamily
 {
     private const string CorlCommon = "cql_alpha: 10, sampled_actions: 10, cql_temperature: 1, lagrange: false, bc_steps: 0, backup_entropy: false, " +
         "actor_lr: 3e-5, alpha_lr: 3e-5, critic_lr: 3e-4, tau: 0.005, batch_size: 256, gamma: 0.99, hidden: [256, 256, 256], normalize_observations: true, qlearning_rows: true, " +
@@ -84,7 +84,7 @@ public sealed class Cql : Sac, IAlgorithmFamily
         ]),
     ];
 
-    public static new IReadOnlyList<AlgorithmSpec> Algorithms =>
+    public static IReadOnlyList<AlgorithmSpec> Algorithms =>
     [
         AlgorithmSpec.Of("cql", LearningMode.Offline, ActionKind.Continuous, "Conservative Q-learning, CQL(H) on SAC (Kumar et al. 2020)",
             new CqlConfig(), (obs, space, c, seed) => new Cql(obs, space, c, seed)) with { Presets = Presets },
@@ -94,8 +94,6 @@ public sealed class Cql : Sac, IAlgorithmFamily
     private Tensor LogAlphaPrime => _alphaPrime.Value;
     private readonly Adam? _alphaPrimeOpt;
     private Tensor? _states, _policyStates;
-    public new CqlConfig Config => (CqlConfig)base.Config;
-    public override string Name => "cql";
 
     public Cql(int obs, Space actionSpace, CqlConfig? config = null, ulong seed = 0) : base(obs, actionSpace, config ?? new CqlConfig(), seed)
     {

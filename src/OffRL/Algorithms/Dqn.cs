@@ -32,7 +32,7 @@ public sealed record DqnConfig : TdConfig
 }
 
 /// <summary>Double DQN: y = r + gamma (1 - d) Q'(s', argmax_a Q(s', a)); with CqlAlpha, discrete CQL.</summary>
-public sealed class Dqn : Agent, IAlgorithmFamily
+public sealed class Dqn : Agent<DqnConfig>, IAlgorithmFamily
 {
     public static IReadOnlyList<AlgorithmSpec> Algorithms =>
     [
@@ -46,9 +46,7 @@ public sealed class Dqn : Agent, IAlgorithmFamily
     private readonly Adam _opt;
     private long _acts;
     private int[] _best = [];
-    public new DqnConfig Config => (DqnConfig)base.Config;
     public int Actions { get; }
-    public override string Name => Config.CqlAlpha > 0 ? "cql-discrete" : "dqn";
 
     public Dqn(int obs, Space actionSpace, DqnConfig? config = null, ulong seed = 0) : base(obs, actionSpace, config ?? new DqnConfig(), seed)
     {
@@ -98,7 +96,7 @@ public sealed class Dqn : Agent, IAlgorithmFamily
 
     protected internal override Tensor PolicyOutput(Tensor s) => _q.Forward(s);
 
-    protected override long ExtraState { get => _acts; set => _acts = value; }
+    protected override IEnumerable<(string Name, Func<long> Get, Action<long> Set)> CheckpointCounters => [("acts", () => _acts, v => _acts = v)];
 
     /// <summary>Stop decaying: stochastic actions from now on use the final epsilon (a loaded or finished agent).</summary>
     public void SettleExploration() => _acts = Config.EpsilonDecaySteps;

@@ -50,7 +50,7 @@ public sealed record IqlConfig : TdConfig
 }
 
 /// <summary>Implicit Q-learning: expectile regression for V, TD for Q against V, advantage-weighted regression for the policy.</summary>
-public sealed class Iql : Agent, IAlgorithmFamily
+public sealed class Iql : Agent<IqlConfig>, IAlgorithmFamily
 {
     private const string CorlCommon = "actor_lr: 3e-4, critic_lr: 3e-4, value_lr: 3e-4, batch_size: 256, gamma: 0.99, hidden: [256, 256], " +
         "normalize_observations: true, qlearning_rows: true, log_std_min: -20, max_weight: 100, cosine_actor_lr_steps: 1000000, ";
@@ -91,8 +91,6 @@ public sealed class Iql : Agent, IAlgorithmFamily
     private readonly Mlp _value;
     private readonly EnsembleMlp _critic, _criticTarget;
     private readonly Adam _actorOpt, _criticOpt, _valueOpt;
-    public new IqlConfig Config => (IqlConfig)base.Config;
-    public override string Name => "iql";
 
     public Iql(int obs, Space actionSpace, IqlConfig? config = null, ulong seed = 0) : base(obs, actionSpace, config ?? new IqlConfig(), seed)
     {

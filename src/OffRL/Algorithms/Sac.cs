@@ -61,15 +61,12 @@ public record SacConfig : TdConfig
     }
 }
 
-/// <summary>Soft Actor-Critic with automatic temperature: twin Q, tanh-Gaussian policy, Polyak targets.</summary>
-public class Sac : Agent, IAlgorithmFamily
+/// <summary>
+/// Soft Actor-Critic with automatic temperature: twin Q, tanh-Gaussian policy, Polyak targets. The body of
+/// <see cref="Sac"/> and of the methods built on SAC (<see cref="Cql"/>), each with its own config type.
+/// </summary>
+public abstract class Sac<TConfig> : Agent<TConfig> where TConfig : SacConfig
 {
-    public static IReadOnlyList<AlgorithmSpec> Algorithms =>
-    [
-        AlgorithmSpec.Of("sac", LearningMode.Online, ActionKind.Continuous, "Soft actor-critic with automatic temperature (Haarnoja et al. 2018)",
-            new SacConfig(), (obs, space, c, seed) => new Sac(obs, space, c, seed)),
-    ];
-
     private readonly Mlp _actor;
     private readonly EnsembleMlp _critic, _criticTarget;
     protected Mlp Actor => _actor;
@@ -79,11 +76,9 @@ public class Sac : Agent, IAlgorithmFamily
     private Tensor LogAlpha => _temperature.Value;
     private readonly Adam _actorOpt, _criticOpt, _alphaOpt;
     private readonly float _targetEntropy;
-    public new SacConfig Config => (SacConfig)base.Config;
-    public override string Name => "sac";
     public float Alpha => MathF.Exp(LogAlpha.Data[0]);
 
-    public Sac(int obs, Space actionSpace, SacConfig? config = null, ulong seed = 0) : base(obs, actionSpace, config ?? new SacConfig(), seed)
+    protected Sac(int obs, Space actionSpace, TConfig config, ulong seed) : base(obs, actionSpace, config, seed)
     {
         int act = actionSpace.Width;
         _actor = new Mlp(new MlpConfig(obs, Config.Hidden, 2 * act), Rng);
@@ -199,4 +194,15 @@ public class Sac : Agent, IAlgorithmFamily
     protected override IEnumerable<(string, Module)> Modules() => _logStdAffine is null
         ? [("actor", _actor), ("critic", _critic), ("critic_target", _criticTarget), ("temperature", _temperature)]
         : [("actor", _actor), ("log_std_affine", _logStdAffine), ("critic", _critic), ("critic_target", _criticTarget), ("temperature", _temperature)];
+}
+
+/// <summary>Soft Actor-Critic (Haarnoja et al. 2018), online.</summary>
+public sealed class Sac(int obs, Space actionSpace, SacConfig? config = null, ulong seed = 0)
+    : Sac<SacConfig>(obs, actionSpace, config ?? new SacConfig(), seed), IAlgorithmFamily
+{
+    public static IReadOnlyList<AlgorithmSpec> Algorithms =>
+    [
+        AlgorithmSpec.Of("sac", LearningMode.Online, ActionKind.Continuous, "Soft actor-critic with automatic temperature (Haarnoja et al. 2018)",
+            new SacConfig(), (obs, space, c, seed) => new Sac(obs, space, c, seed)),
+    ];
 }

@@ -38,7 +38,7 @@ public sealed record Td3BcConfig : TdConfig
 /// TD3 with a behavior-cloning term: pi = argmax lambda Q(s, pi(s)) - (pi(s) - a)^2, lambda = alpha / mean|Q|.
 /// Without the term (BehaviorCloning = false) it is TD3 (Fujimoto et al. 2018) for online learning.
 /// </summary>
-public sealed class Td3Bc : Agent, IAlgorithmFamily
+public sealed class Td3Bc : Agent<Td3BcConfig>, IAlgorithmFamily
 {
     /// <summary>TD3+BC's published settings: CORL's nine configs are identical; the authors' main.py has the same values.</summary>
     private static readonly Preset[] Presets =
@@ -69,8 +69,6 @@ public sealed class Td3Bc : Agent, IAlgorithmFamily
     private readonly EnsembleMlp _critic, _criticTarget;
     private readonly Adam _actorOpt, _criticOpt;
     private Tensor _noise;
-    public new Td3BcConfig Config => (Td3BcConfig)base.Config;
-    public override string Name => Config.BehaviorCloning ? "td3bc" : "td3";
 
     public Td3Bc(int obs, Space actionSpace, Td3BcConfig? config = null, ulong seed = 0) : base(obs, actionSpace, config ?? new Td3BcConfig(), seed)
     {

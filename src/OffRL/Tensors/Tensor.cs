@@ -78,11 +78,15 @@ public sealed partial class Tensor
         return t;
     }
 
-    /// <summary>A result tensor: pooled inside a scope, fresh otherwise. Contents are undefined.</summary>
-    internal static Tensor Temp(Shape shape) => TensorScope.Current?.Rent(shape) ?? new Tensor(new float[shape.Size], shape);
+    /// <summary>
+    /// A scratch or result tensor: rented from the current <see cref="TensorScope"/>'s pool (an agent's update runs in
+    /// one, so nothing is allocated per step; the tensor is returned when the scope ends and must not outlive it), fresh
+    /// outside a scope. Contents are undefined. Public so algorithms in other assemblies use the same pool.
+    /// </summary>
+    public static Tensor Temp(Shape shape) => TensorScope.Current?.Rent(shape) ?? new Tensor(new float[shape.Size], shape);
 
     /// <summary>Like <see cref="Temp"/> but zero-filled.</summary>
-    internal static Tensor TempZeros(Shape shape)
+    public static Tensor TempZeros(Shape shape)
     {
         var t = Temp(shape);
         if (t.Pooled) Array.Clear(t._data);

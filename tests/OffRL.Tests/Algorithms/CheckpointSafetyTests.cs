@@ -103,6 +103,7 @@ public sealed class CheckpointSafetyTests : IDisposable
     [Theory]
     [InlineData("no-updates", "updates", "missing")]
     [InlineData("text-extra", "extra", "must be an integer >= 0, got 'abc'")]
+    [InlineData("stray-counter", "state.acts", "is not a counter of td3bc (it has none")]
     [InlineData("negative-steps", "actor_optim.steps", "must be an integer >= 0, got '-3'")]
     [InlineData("bad-rng-json", "rng", "not a generator state")]
     [InlineData("short-moment", null, "values, this agent's optimizer has")]
@@ -123,6 +124,7 @@ public sealed class CheckpointSafetyTests : IDisposable
         {
             case "no-updates": EditMeta(optimizers, m => m.Remove("updates")); break;
             case "text-extra": EditMeta(optimizers, m => m["extra"] = "abc"); break;
+            case "stray-counter": EditMeta(optimizers, m => m["state.acts"] = "7"); break;
             case "negative-steps": EditMeta(optimizers, m => m[field!] = "-3"); break;
             case "bad-rng-json": EditMeta(optimizers, m => m["rng"] = "{not json"); break;
             case "short-moment":

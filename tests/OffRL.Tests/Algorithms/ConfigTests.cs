@@ -36,7 +36,7 @@ public class ConfigTests
         public readonly List<int> Sizes = [];
         public readonly HashSet<float> Discounts = [];
         public readonly List<int> Rows = [];
-        public override string Name => "probe";
+        protected override string DefaultName => "probe";
 
         protected override void UpdateCore(TransitionBatch b)
         {

@@ -104,7 +104,7 @@ public class OnnxExportTests
         private readonly Linear _layer;
         public GeluActor() : base(OnnxExportTests.Obs, Box.Uniform(OnnxExportTests.Act, -1f, 1f), new BcConfig(), 0) =>
             _layer = new Linear(OnnxExportTests.Obs, OnnxExportTests.Act, Rng);
-        public override string Name => "gelu";
+        protected override string DefaultName => "gelu";
         protected override void UpdateCore(TransitionBatch batch) { }
         protected override void ActCore(Tensor s, Span<float> action, bool deterministic) => PolicyOutput(s).Data.AsSpan(0, OnnxExportTests.Act).CopyTo(action);
         protected internal override Tensor PolicyOutput(Tensor s) => _layer.Forward(s).Apply(Activation.Gelu);
