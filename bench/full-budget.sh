@@ -44,10 +44,6 @@ export -f run_one
 
 jobs=()
 for cell in $CELLS; do for seed in $SEEDS; do jobs+=("${cell%%:*} ${cell#*:} $seed"); done; done
-default_cores="0 1"; [[ $(nproc) -gt 1 ]] || default_cores=0
-queues=(${CORES:-$default_cores}); nq=${#queues[@]}; nj=${#jobs[@]}
-for ((q = 0; q < nq; q++)); do
-  ( for ((i = q; i < nj; i += nq)); do run_one ${jobs[$i]} "${queues[$q]}"; done ) &
-done
-wait
+source bench/core-queues.sh
+run_on_cores run_one "${jobs[@]}"
 /usr/bin/python3 bench/reference/full_budget_table.py "$OUT"

@@ -100,12 +100,8 @@ export -f run_one
 #    two cores; CORES=1 leaves core 0 to a dataset build running beside it).
 jobs=()
 for ds in $DATASETS; do for algo in $ALGOS; do for seed in $SEEDS; do for side in $SIDES; do jobs+=("$side $algo $ds $seed"); done; done; done; done
-default_cores="0 1"; [[ $(nproc) -gt 1 ]] || default_cores=0
-queues=(${CORES:-$default_cores}); nq=${#queues[@]}; nj=${#jobs[@]}
-for ((q = 0; q < nq; q++)); do
-  ( for ((i = q; i < nj; i += nq)); do run_one ${jobs[$i]} "${queues[$q]}"; done ) &
-done
-wait
+source bench/core-queues.sh
+run_on_cores run_one "${jobs[@]}"
 
 # 4. The table.
 /usr/bin/python3 bench/reference/parity_table.py "$OUT"
