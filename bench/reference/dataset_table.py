@@ -37,9 +37,10 @@ def main(out):
         rows.append(f"| {name} | {i['transitions']:,} | {i['episodes']:,} | {i['return_mean']:.0f} ± {i['return_std']:.0f} | {i['length_mean']:.0f} | "
                     f"{score(env, i['return_mean']):.1f} | {num(d.get('transitions'))} | {num(d.get('episodes'))} | "
                     f"{f'{r[0]} ± {r[1]}' if r else '–'} | {num(d.get('length'))} | {f'{score(env, r[0]):.1f}' if r else '–'} |")
-    text = "\n".join(rows) + "\n\nOffRL's datasets are built by its own SAC (Recipes, rule version 3 for hopper and halfcheetah: the " \
-        "snapshot nearest D4RL's medium return and spread, judged on 20 stochastic episodes; medium-replay is the replay " \
-        "buffer up to that snapshot). Normalized score: 100 (return - random) / (expert - random) with D4RL's references.\n"
+    text = "\n".join(rows) + "\n\nOffRL's datasets are built by its own SAC (Recipes; hopper rule version 3: the snapshot nearest " \
+        "D4RL's medium return and spread, judged on 20 stochastic episodes; halfcheetah rule version 5: the same distance plus the " \
+        "medium-replay's shortfall from D4RL's size, (size - step) / size; medium-replay is the replay buffer up to that " \
+        "snapshot). Normalized score: 100 (return - random) / (expert - random) with D4RL's references.\n"
     with open(os.path.join(out, "table.md.tmp"), "w") as f:
         f.write(text)
     os.replace(os.path.join(out, "table.md.tmp"), os.path.join(out, "table.md"))
