@@ -191,8 +191,8 @@ public static class Recipes
     /// <summary>Where a recipe caches one kind of its datasets (<see cref="CachePath"/> for the recipe's own version).</summary>
     internal static string CacheFile(EnvRecipe r, string kind, ulong seed) => Path.Combine(CacheDir, $"{r.Env}-{kind}-seed{seed}-v{r.Version}.parquet");
 
-    /// <summary>The folder of a recipe's SAC run: its checkpoints (where the medium search stopped, then the expert run's) and metrics.</summary>
-    internal static string LearnerDir(EnvRecipe r, ulong seed) => Path.Combine(CacheDir, $"{r.Env}-sac-seed{seed}-v{r.Version}");
+    /// <summary>The folder of a recipe's learner run (SAC, or Double DQN): its checkpoints (where the medium search stopped, then the expert run's) and metrics.</summary>
+    internal static string LearnerDir(EnvRecipe r, ulong seed) => Path.Combine(CacheDir, $"{r.Env}-learner-seed{seed}-v{r.Version}");
 
     /// <summary>The named dataset, from the cache or built now.</summary>
     public static Dataset Get(string name, ulong seed = 0, Action<string>? log = null)
@@ -212,8 +212,8 @@ public static class Recipes
     /// <summary>
     /// Train SAC, keep the medium snapshot and its replay buffer, train on to expert, and write every kind to the cache
     /// (random, medium and medium-replay only, when no expert is needed and the medium search settles before the expert
-    /// steps). Resumable by stage: a kind already in the cache is not built again; the SAC run lives in
-    /// CACHE/ENV-sac-seedS-vN, checkpointed where the medium search stops and every <see cref="ExpertCheckpointEvery"/>
+    /// steps). Resumable by stage: a kind already in the cache is not built again; the learner run lives in
+    /// CACHE/ENV-learner-seedS-vN, checkpointed where the medium search stops and every <see cref="ExpertCheckpointEvery"/>
     /// steps of the run on to expert, so an expert build stopped (even across sessions) goes on from its last checkpoint.
     /// </summary>
     internal static void Build(EnvRecipe r, ulong seed, Action<string> log, bool needExpert)
