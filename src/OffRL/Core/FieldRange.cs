@@ -104,7 +104,9 @@ public static class FieldRange
         for (int i = 0; i < pascal.Length; i++)
         {
             char c = pascal[i];
-            if (char.IsUpper(c) && i > 0 && !char.IsUpper(pascal[i - 1])) sb.Append('_');
+            // a word starts at a capital after a lower-case letter or digit (ActorLr), or at the last capital of a run
+            // followed by a lower-case letter (NStep -> n_step)
+            if (char.IsUpper(c) && i > 0 && (!char.IsUpper(pascal[i - 1]) || (i + 1 < pascal.Length && char.IsLower(pascal[i + 1])))) sb.Append('_');
             sb.Append(char.ToLowerInvariant(c));
         }
         return sb.ToString();

@@ -300,6 +300,8 @@ public class ConfigTests
         var fields = AlgorithmRegistry.Fields(iql).ToDictionary(f => f.Field);
         Assert.Equal(("return_range", "{none, return_range}"), (fields["reward_normalization"].Default, fields["reward_normalization"].Range));
         Assert.Equal(("episodes", "{episodes, corl}"), (fields["return_segments"].Default, fields["return_segments"].Range));
+        Assert.Equal(("uniform", "{uniform, n_step, return_weighted, advantage_weighted}"), (fields["sampler"].Default, fields["sampler"].Range));
+        Assert.Equal("1", fields["n_step"].Default);   // a run of capitals ends a word before a lower-case letter: NStep -> n_step
     }
 
     [Fact]
