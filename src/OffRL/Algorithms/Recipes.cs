@@ -186,7 +186,7 @@ public static class Recipes
 
     /// <summary>Where the named dataset is cached: NAME-seedSEED-vVERSION.parquet in <see cref="CacheDir"/>.</summary>
     public static string CachePath(string name, ulong seed) =>
-        Path.Combine(CacheDir, $"{name}-seed{seed}-v{(TryParse(name, out var r, out _) ? r.Version : Version)}.parquet");
+        TryParse(name, out var r, out var kind) ? CacheFile(r, kind, seed) : Path.Combine(CacheDir, $"{name}-seed{seed}-v{Version}.parquet");
 
     /// <summary>Where a recipe caches one kind of its datasets (<see cref="CachePath"/> for the recipe's own version).</summary>
     internal static string CacheFile(EnvRecipe r, string kind, ulong seed) => Path.Combine(CacheDir, $"{r.Env}-{kind}-seed{seed}-v{r.Version}.parquet");
@@ -262,7 +262,6 @@ public static class Recipes
     /// </summary>
     private static bool SearchMedium(EnvRecipe r, ulong seed, Agent sac, string sacDir, IEnv probe, Action<string> log, out Dataset medium)
     {
-        string File(string kind) => CacheFile(r, kind, seed);
         var actSpace = probe.ActionSpace;
         string mediumDir = Path.Combine(CacheDir, $"{r.Env}-medium-policy-seed{seed}-v{r.Version}");
         Dataset? mediumReplay = null;
@@ -292,8 +291,8 @@ public static class Recipes
         string mediumSource = $"OffRL SAC medium policy: snapshot at step {mediumStep}, judged on {r.MediumEpisodes} stochastic episodes: return {m0.ReturnMean:F1} ± {m0.ReturnStd:F1}, score {m0.ScoreMean:F1} ± {m0.ScoreStd:F1}";
         log($"  {mediumSource}");
         medium = Collect(Collector(r.Env, seed, mediumDir), r.Env, r.DatasetSteps, seed + 3, mediumSource);
-        ParquetFormat.Write(medium, File("medium"));
-        ParquetFormat.Write(mediumReplay, File("medium-replay"));
+        ParquetFormat.Write(medium, CacheFile(r, "medium", seed));
+        ParquetFormat.Write(mediumReplay, CacheFile(r, "medium-replay", seed));
         log($"  medium: return {medium.EpisodeReturns().Average():F1}; medium-replay: {mediumReplay.Count} transitions");
         if (rule.Stop) log($"  stopped at the medium policy (step {online.Final.Step}); the expert kinds are built when first asked for");
         return rule.Stop;
