@@ -112,3 +112,25 @@ public abstract record TdConfig : AgentConfig
     [FieldRange("(0, 1]")]
     public float Tau { get; init; } = 0.005f;
 }
+
+/// <summary>
+/// Configs of agents with Q critics: how many. The critics are one ensemble module (members computed as batched
+/// products), the critic loss sums the members' mean squared errors (CORL's SAC-N and EDAC), and targets take the
+/// minimum over members. 2 (default) is the clipped double Q of TD3 and SAC; SAC-N and EDAC use 10 to 500.
+/// </summary>
+public abstract record CriticEnsembleConfig : TdConfig
+{
+    /// <summary>Q networks in the critic ensemble (1 .. 1000; at least <see cref="MinCritics"/>).</summary>
+    [FieldRange("[1, 1000]")]
+    public int NumCritics { get; init; } = 2;
+
+    /// <summary>The fewest critics the method is defined with (TD3's clipped double Q needs two).</summary>
+    protected virtual int MinCritics => 1;
+
+    public override void Validate()
+    {
+        base.Validate();
+        if (NumCritics < MinCritics)
+            throw new ArgumentException($"config: field 'num_critics' of {GetType().Name} is {NumCritics}, but the method takes the minimum over at least {MinCritics} critics");
+    }
+}

@@ -9,7 +9,7 @@ namespace OffRL.Algorithms;
 /// D4RL locomotion (awac.py with its tuned configs): actor and critic 3 x 256, learning rates 3e-4, tau 0.005, weights
 /// clipped at 100, lambda 1/3 (the paper's and awac.py's default is 1: --set lambda=1).
 /// </summary>
-public sealed record AwacConfig : TdConfig
+public sealed record AwacConfig : CriticEnsembleConfig
 {
     public AwacConfig() => Hidden = [256, 256, 256];
 
@@ -63,8 +63,8 @@ public sealed class Awac : Agent<AwacConfig>, IAlgorithmFamily
     {
         int act = actionSpace.Width;
         _actor = new GaussianMeanPolicy(obs, Config.Hidden, act, Rng, Config.TanhMean, Config.LogStdMin, 2f);
-        _critic = Networks.Critic(obs, act, Config.Hidden, Rng);
-        _criticTarget = Networks.Target(_critic, () => Networks.Critic(obs, act, Config.Hidden, new Rng(0)));
+        _critic = Networks.Critic(obs, act, Config.Hidden, Rng, Config.NumCritics);
+        _criticTarget = Networks.Target(_critic, () => Networks.Critic(obs, act, Config.Hidden, new Rng(0), Config.NumCritics));
         _actorOpt = Optim("actor", new Adam(_actor.Parameters(), Config.ActorLr));
         _criticOpt = Optim("critic", new Adam(_critic.Parameters(), Config.CriticLr));
         _eps = Tensor.Zeros(Config.BatchSize, act);
@@ -83,7 +83,7 @@ public sealed class Awac : Agent<AwacConfig>, IAlgorithmFamily
         Tensor y;
         using (Tensor.NoGrad()) y = b.RewT + b.DiscountT * Networks.MinQ(Networks.Q(_criticTarget, b.NextT, Sample(b.NextT)));
         _criticOpt.ZeroGrad();
-        var criticLoss = (Networks.Q(_critic, b.ObsT, b.ActT) - y).Square().Mean() * 2f;
+        var criticLoss = Networks.CriticLoss(Networks.Q(_critic, b.ObsT, b.ActT), y);
         criticLoss.Backward();
         _criticOpt.Step();
         Record("critic_loss", criticLoss);

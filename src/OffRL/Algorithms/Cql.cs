@@ -93,7 +93,6 @@ public sealed class Cql : Sac<CqlConfig>, IAlgorithmFamily
     private readonly ParameterModule _alphaPrime = new("log_alpha_prime", new Shape(1));
     private Tensor LogAlphaPrime => _alphaPrime.Value;
     private readonly Adam? _alphaPrimeOpt;
-    private Tensor? _states, _policyStates;
 
     public Cql(int obs, Space actionSpace, CqlConfig? config = null, ulong seed = 0) : base(obs, actionSpace, config ?? new CqlConfig(), seed)
     {
@@ -107,49 +106,50 @@ public sealed class Cql : Sac<CqlConfig>, IAlgorithmFamily
     /// </summary>
     protected override Tensor? CriticRegularizer(TransitionBatch b, Tensor qData)
     {
-        int bs = b.Size, n = Config.SampledActions, od = ObservationDim, act = ActionDim, bn = bs * n;
-        if (_states is null || _states.Shape[0] != 3 * bn)
-        {
-            _states = Tensor.Zeros(3 * bn, od);
-            _policyStates = Tensor.Zeros(2 * bn, od);
-        }
-        for (int i = 0; i < bs; i++)
-            for (int k = 0; k < n; k++)
-            {
-                int row = i * n + k;
-                for (int set = 0; set < 3; set++) Array.Copy(b.Obs, i * od, _states.Data, (set * bn + row) * od, od);
-                Array.Copy(b.Obs, i * od, _policyStates!.Data, row * od, od);
-                Array.Copy(b.Next, i * od, _policyStates.Data, (bn + row) * od, od);
-            }
+        int bs = b.Size, n = Config.SampledActions, act = ActionDim, bn = bs * n, members = Config.NumCritics;
+        var statesN = b.ObsT.RepeatInterleave(n);                                   // s of row i, n times: [B N, obs]
+        var states = statesN.Tile(3);                                               // the three action sets at s
+        var policyStates = Tensor.Concat(0, statesN, b.NextT.RepeatInterleave(n));  // [s; s'] for pi
         var aRand = Tensor.Temp(new Shape(bn, act));
         Rng.FillUniform(aRand.Data, -1f, 1f);
         Tensor aPi, logPi;
-        using (Tensor.NoGrad()) (aPi, logPi) = PolicyOf(_policyStates!).RSample(Rng);   // [pi(.|s); pi(.|s')]
-        var q = Networks.Q(Critic, _states, Tensor.Concat(0, aRand, aPi));   // [2, 3 B N, 1]
+        using (Tensor.NoGrad()) (aPi, logPi) = PolicyOf(policyStates).RSample(Rng);   // [pi(.|s); pi(.|s')]
+        var q = Networks.Q(Critic, states, Tensor.Concat(0, aRand, aPi));   // [members, 3 B N, 1]
         float logUniform = act * MathF.Log(0.5f);                              // density of U(-1, 1)^act
         var logPiS = logPi.Slice(0, 0, bn).Reshape(bs, n);
         var logPiNext = logPi.Slice(0, bn, bn).Reshape(bs, n);
         float t = Config.CqlTemperature;
         Tensor gap = Tensor.Scalar(0f);
-        for (int m = 0; m < 2; m++)
+        for (int m = 0; m < members; m++)
         {
             var qm = q.Slice(0, m, 1).Reshape(3 * bn, 1);
-            var cat = Tensor.Concat(1, qm.Slice(0, 0, bn).Reshape(bs, n) - logUniform, qm.Slice(0, bn, bn).Reshape(bs, n) - logPiS,
-                qm.Slice(0, 2 * bn, bn).Reshape(bs, n) - logPiNext);
-            var logSumExp = t == 1f ? cat.LogSumExp(1) : (cat * (1f / t)).LogSumExp(1) * t;
-            gap = gap + (logSumExp.Mean() - qData.Slice(0, m, 1).Mean());   // log-sum-exp over the sets minus Q on dataset actions
+            gap = gap + ConservativeGap(qm.Slice(0, 0, bn).Reshape(bs, n), qm.Slice(0, bn, bn).Reshape(bs, n), qm.Slice(0, 2 * bn, bn).Reshape(bs, n),
+                logUniform, logPiS, logPiNext, qData.Slice(0, m, 1), t);
         }
         float gapValue = gap.Item();
-        Record("cql_gap", gapValue / 2);
+        Record("cql_gap", gapValue / members);
         if (!Config.Lagrange) return gap * Config.CqlAlpha;
         // Lagrange variant (eq. 30): alpha' >= 0 grows while the weighted gap alpha * gap exceeds tau, for each critic
         float alphaPrime = Math.Clamp(MathF.Exp(LogAlphaPrime.Data[0]), 0f, 1e6f);
         _alphaPrimeOpt!.ZeroGrad();
-        var alphaPrimeLoss = (LogAlphaPrime.Exp() * (Config.CqlAlpha * gapValue - 2 * Config.TargetActionGap)).Sum() * -0.5f;
+        var alphaPrimeLoss = (LogAlphaPrime.Exp() * (Config.CqlAlpha * gapValue - members * Config.TargetActionGap)).Sum() * (-1f / members);
         alphaPrimeLoss.Backward();
         _alphaPrimeOpt.Step();
         Record("alpha_prime", alphaPrime);
-        return (gap * Config.CqlAlpha - 2 * Config.TargetActionGap) * alphaPrime;
+        return (gap * Config.CqlAlpha - members * Config.TargetActionGap) * alphaPrime;
+    }
+
+    /// <summary>
+    /// One critic's conservative gap (eq. 4 with appendix F's importance sampling): the mean over states of
+    /// T logsumexp over the 3N sampled actions of (Q - log density) / T (uniform actions' density exp(logUniform),
+    /// the policy's at s and at s'), minus the mean Q on the dataset's actions. Q and log densities [B, N]; qData [B, 1].
+    /// </summary>
+    public static Tensor ConservativeGap(Tensor qRandom, Tensor qPolicy, Tensor qNextPolicy, float logUniform, Tensor logPi, Tensor logPiNext,
+        Tensor qData, float temperature)
+    {
+        var cat = Tensor.Concat(1, qRandom - logUniform, qPolicy - logPi, qNextPolicy - logPiNext);
+        var logSumExp = temperature == 1f ? cat.LogSumExp(1) : (cat * (1f / temperature)).LogSumExp(1) * temperature;
+        return logSumExp.Mean() - qData.Mean();
     }
 
     /// <summary>The behavior-cloning warm-up (<see cref="CqlConfig.BcSteps"/>): log pi(a|s) of the dataset's actions.</summary>

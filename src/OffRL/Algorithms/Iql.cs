@@ -13,7 +13,7 @@ namespace OffRL.Algorithms;
 /// medium-replay configs (preset "corl"). For AntMaze-style sparse rewards the authors use reward_normalization none
 /// with reward_bias -1, expectile 0.9 and beta 10.
 /// </summary>
-public sealed record IqlConfig : TdConfig
+public sealed record IqlConfig : CriticEnsembleConfig
 {
     public IqlConfig() => RewardNormalization = RewardNormalization.ReturnRange;
 
@@ -97,8 +97,8 @@ public sealed class Iql : Agent<IqlConfig>, IAlgorithmFamily
         int act = actionSpace.Width;
         _actor = new GaussianMeanPolicy(obs, Config.Hidden, act, Rng, logStdMin: Config.LogStdMin, logStdMax: 2f);
         _value = new Mlp(new MlpConfig(obs, Config.Hidden, 1), Rng);
-        _critic = Networks.Critic(obs, act, Config.Hidden, Rng);
-        _criticTarget = Networks.Target(_critic, () => Networks.Critic(obs, act, Config.Hidden, new Rng(0)));
+        _critic = Networks.Critic(obs, act, Config.Hidden, Rng, Config.NumCritics);
+        _criticTarget = Networks.Target(_critic, () => Networks.Critic(obs, act, Config.Hidden, new Rng(0), Config.NumCritics));
         _actorOpt = Optim("actor", new Adam(_actor.Parameters(), Config.ActorLr));
         if (Config.CosineActorLrSteps is { } n) _actorOpt.Schedule = LrSchedule.Cosine(n);
         _criticOpt = Optim("critic", new Adam(_critic.Parameters(), Config.CriticLr));
@@ -123,9 +123,7 @@ public sealed class Iql : Agent<IqlConfig>, IAlgorithmFamily
         _valueOpt.ZeroGrad();
         var v = _value.Forward(b.ObsT);
         var adv = qTarget - v;
-        var weight = Tensor.Temp(adv.Shape);
-        for (int i = 0; i < weight.Size; i++) weight.Data[i] = adv.Data[i] < 0 ? 1f - Config.Expectile : Config.Expectile;
-        var valueLoss = (weight * adv.Square()).Mean();
+        var valueLoss = ExpectileLoss(adv, Config.Expectile);
         valueLoss.Backward();
         _valueOpt.Step();
         Record("value_loss", valueLoss);
@@ -133,7 +131,7 @@ public sealed class Iql : Agent<IqlConfig>, IAlgorithmFamily
         // Q (eq. 6): (r + gamma (1 - d) V(s') - Q(s, a))^2 for both Q
         _criticOpt.ZeroGrad();
         var y = b.RewT + b.DiscountT * vNext;
-        var criticLoss = (Networks.Q(_critic, b.ObsT, b.ActT) - y).Square().Mean() * 2f;
+        var criticLoss = Networks.CriticLoss(Networks.Q(_critic, b.ObsT, b.ActT), y);
         criticLoss.Backward();
         _criticOpt.Step();
         Record("critic_loss", criticLoss);
@@ -141,15 +139,29 @@ public sealed class Iql : Agent<IqlConfig>, IAlgorithmFamily
 
         // Policy (eq. 7): advantage-weighted regression, weights exp(beta (Q'(s, a) - V(s))) clipped at 100, of -log pi(a|s)
         _actorOpt.ZeroGrad();
-        var expAdv = (adv.Detach() * Config.Beta).Exp().Clamp(0f, Config.MaxWeight);
         var behavior = Config.DeterministicActor
             ? (_actor.Mean(b.ObsT) - b.ActT).Square().Sum(-1, keepDim: true)   // -log pi up to constants, for a fixed unit variance
             : _actor.LogProb(b.ObsT, b.ActT).Neg();
-        var actorLoss = (expAdv * behavior).Mean();
+        var actorLoss = AwrLoss(adv, behavior, Config.Beta, Config.MaxWeight);
         actorLoss.Backward();
         _actorOpt.Step();
         Record("actor_loss", actorLoss);
     }
+
+    /// <summary>Expectile regression (eq. 5): mean of |tau - 1(u &lt; 0)| u^2 over u = Q'(s, a) - V(s).</summary>
+    public static Tensor ExpectileLoss(Tensor u, float tau)
+    {
+        var weight = Tensor.Temp(u.Shape);
+        for (int i = 0; i < weight.Size; i++) weight.Data[i] = u.Data[i] < 0 ? 1f - tau : tau;
+        return (weight * u.Square()).Mean();
+    }
+
+    /// <summary>
+    /// Advantage-weighted regression (eq. 7): mean of exp(beta A) clipped at <paramref name="maxWeight"/> (A detached)
+    /// times the behavior loss (-log pi(a|s), or the squared error of a deterministic actor).
+    /// </summary>
+    public static Tensor AwrLoss(Tensor advantage, Tensor behavior, float beta, float maxWeight) =>
+        ((advantage.Detach() * beta).Exp().Clamp(0f, maxWeight) * behavior).Mean();
 
     protected override void ActCore(Tensor s, Span<float> action, bool deterministic) => _actor.Act(s, action, deterministic, Rng);
 

@@ -14,13 +14,13 @@ public static class Networks
     public static Tensor Q(EnsembleMlp critic, Tensor s, Tensor a) => critic.Forward(Tensor.Concat(s, a, -1));
 
     /// <summary>Minimum over the ensemble members: [B, 1].</summary>
-    public static Tensor MinQ(Tensor q)
-    {
-        int n = q.Shape[0], b = q.Shape[1];
-        var m = q.Slice(0, 0, 1);
-        for (int i = 1; i < n; i++) m = Tensor.Minimum(m, q.Slice(0, i, 1));
-        return m.Reshape(b, 1);
-    }
+    public static Tensor MinQ(Tensor q) => q.Min(0);
+
+    /// <summary>
+    /// The critic ensemble's TD loss: each member's mean squared error to the target y [B, 1], summed over members
+    /// (CORL's SAC-N and EDAC; for two members TD3's and SAC's MSE(Q1, y) + MSE(Q2, y)).
+    /// </summary>
+    public static Tensor CriticLoss(Tensor q, Tensor y) => (q - y).Square().Reshape(q.Shape[0], -1).Mean(1).Sum();
 
     /// <summary>A frozen copy of a module for target networks.</summary>
     public static T Target<T>(T source, Func<T> build) where T : Module

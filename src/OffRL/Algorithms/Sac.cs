@@ -8,7 +8,7 @@ namespace OffRL.Algorithms;
 /// SAC hyperparameters (Haarnoja et al. 2018, "Soft Actor-Critic Algorithms and Applications", table 1: learning rates
 /// 3e-4, 2 x 256, batch 256, tau 0.005, gamma 0.99, target entropy -|A|). Observations are not normalized online.
 /// </summary>
-public record SacConfig : TdConfig
+public record SacConfig : CriticEnsembleConfig
 {
     public SacConfig() => NormalizeObservations = false;
 
@@ -83,10 +83,10 @@ public abstract class Sac<TConfig> : Agent<TConfig> where TConfig : SacConfig
         int act = actionSpace.Width;
         _actor = new Mlp(new MlpConfig(obs, Config.Hidden, 2 * act), Rng);
         if (Config.ActorOutputGain is { } gain) Networks.SmallOutputInit(_actor, gain, Rng);
-        _critic = Networks.Critic(obs, act, Config.Hidden, Rng);
+        _critic = Networks.Critic(obs, act, Config.Hidden, Rng, Config.NumCritics);
         if (Config.OrthogonalCriticInit) Networks.OrthogonalInit(_critic, Rng);
         else if (Config.CriticOutputGain is { } criticGain) Networks.SmallOutputInit(_critic, criticGain, Rng);
-        _criticTarget = Networks.Target(_critic, () => Networks.Critic(obs, act, Config.Hidden, new Rng(0)));
+        _criticTarget = Networks.Target(_critic, () => Networks.Critic(obs, act, Config.Hidden, new Rng(0), Config.NumCritics));
         LogAlpha.Data[0] = MathF.Log(Config.InitialAlpha);
         _targetEntropy = Config.TargetEntropy ?? -act;   // heuristic target entropy -|A|
         var actorParams = _actor.Parameters().ToList();
@@ -138,7 +138,7 @@ public abstract class Sac<TConfig> : Agent<TConfig> where TConfig : SacConfig
             y = b.RewT + b.DiscountT * (Config.BackupEntropy ? next - logp2 * Alpha : next);
         }
         var qData = Networks.Q(_critic, b.ObsT, b.ActT);
-        var criticLoss = (qData - y).Square().Mean() * 2f;
+        var criticLoss = Networks.CriticLoss(qData, y);
         if (CriticRegularizer(b, qData) is { } extra) criticLoss = criticLoss + extra;
         return criticLoss;
     }
@@ -170,12 +170,16 @@ public abstract class Sac<TConfig> : Agent<TConfig> where TConfig : SacConfig
     private void TemperatureStep(Tensor logp)
     {
         _alphaOpt.ZeroGrad();
-        var alphaLoss = (LogAlpha * (logp.Detach() + _targetEntropy)).Mean().Neg();
+        var alphaLoss = TemperatureLoss(LogAlpha, logp, _targetEntropy);
         alphaLoss.Backward();
         _alphaOpt.Step();
         Record("alpha", Alpha);
         Record("entropy", -logp.Mean().Item());
     }
+
+    /// <summary>The temperature's loss (eq. 18): -mean(log alpha (log pi(a|s) + target entropy)), log pi detached.</summary>
+    public static Tensor TemperatureLoss(Tensor logAlpha, Tensor logp, float targetEntropy) =>
+        (logAlpha * (logp.Detach() + targetEntropy)).Mean().Neg();
 
     /// <summary>What the actor maximizes instead of min Q(s, a~pi) (CQL's behavior-cloning warm-up); null: min Q, as SAC.</summary>
     protected virtual Tensor? ActorObjective(TransitionBatch b, TanhGaussian pi) => null;

@@ -9,7 +9,7 @@ namespace OffRL.Algorithms;
 /// alpha 2.5, policy noise 0.2 clipped at 0.5, actor every 2nd update, learning rates 3e-4, 2 x 256, batch 256,
 /// normalized states). With <see cref="BehaviorCloning"/> off it is TD3 (Fujimoto et al. 2018, same defaults, online).
 /// </summary>
-public sealed record Td3BcConfig : TdConfig
+public sealed record Td3BcConfig : CriticEnsembleConfig
 {
     [FieldRange("(0, 1]")]
     public double ActorLr { get; init; } = 3e-4;
@@ -29,6 +29,9 @@ public sealed record Td3BcConfig : TdConfig
     public float Alpha { get; init; } = 2.5f;
     /// <summary>The BC term in the actor loss: on for TD3+BC, off for TD3.</summary>
     public bool BehaviorCloning { get; init; } = true;
+
+    /// <summary>Clipped double Q-learning (TD3, section 4.2) is a minimum over two critics at least.</summary>
+    protected override int MinCritics => 2;
     /// <summary>Std of the Gaussian noise on stochastic actions (online exploration; TD3: 0.1).</summary>
     [FieldRange("[0, inf)")]
     public float ExplorationNoise { get; init; } = 0.1f;
@@ -76,8 +79,8 @@ public sealed class Td3Bc : Agent<Td3BcConfig>, IAlgorithmFamily
         Mlp Actor(Rng r) => new(new MlpConfig(obs, Config.Hidden, act, Activation.Relu, Activation.Tanh), r);
         _actor = Actor(Rng);
         _actorTarget = Networks.Target(_actor, () => Actor(new Rng(0)));
-        _critic = Networks.Critic(obs, act, Config.Hidden, Rng);
-        _criticTarget = Networks.Target(_critic, () => Networks.Critic(obs, act, Config.Hidden, new Rng(0)));
+        _critic = Networks.Critic(obs, act, Config.Hidden, Rng, Config.NumCritics);
+        _criticTarget = Networks.Target(_critic, () => Networks.Critic(obs, act, Config.Hidden, new Rng(0), Config.NumCritics));
         _actorOpt = Optim("actor", new Adam(_actor.Parameters(), Config.ActorLr));
         _criticOpt = Optim("critic", new Adam(_critic.Parameters(), Config.CriticLr));
         _noise = Tensor.Zeros(Config.BatchSize, act);
@@ -96,7 +99,7 @@ public sealed class Td3Bc : Agent<Td3BcConfig>, IAlgorithmFamily
             y = b.RewT + b.DiscountT * Networks.MinQ(Networks.Q(_criticTarget, b.NextT, a2));
         }
         _criticOpt.ZeroGrad();
-        var criticLoss = (Networks.Q(_critic, b.ObsT, b.ActT) - y).Square().Mean() * 2f;
+        var criticLoss = Networks.CriticLoss(Networks.Q(_critic, b.ObsT, b.ActT), y);
         criticLoss.Backward();
         _criticOpt.Step();
         Record("critic_loss", criticLoss);
@@ -110,9 +113,7 @@ public sealed class Td3Bc : Agent<Td3BcConfig>, IAlgorithmFamily
         Tensor actorLoss;
         if (Config.BehaviorCloning)
         {
-            float lambda = Config.Alpha / q.Detach().Abs().Mean().Item();
-            var bc = (pi - b.ActT).Square().Mean();
-            actorLoss = q.Mean() * -lambda + bc;
+            (actorLoss, var bc) = ActorLoss(q, pi, b.ActT, Config.Alpha);
             Record("bc_loss", bc);
         }
         else actorLoss = q.Mean().Neg();   // TD3 (eq. 6): deterministic policy gradient through Q_1
@@ -122,6 +123,17 @@ public sealed class Td3Bc : Agent<Td3BcConfig>, IAlgorithmFamily
         Record("actor_loss", actorLoss);
         Polyak.Update(_criticTarget, _critic, Config.Tau);
         Polyak.Update(_actorTarget, _actor, Config.Tau);
+    }
+
+    /// <summary>
+    /// TD3+BC's actor loss (eq. 3): -lambda mean Q(s, pi(s)) + mean (pi(s) - a)^2 with lambda = alpha / mean |Q| (a
+    /// number, not differentiated); returns the loss and its behavior-cloning term.
+    /// </summary>
+    public static (Tensor Loss, Tensor Bc) ActorLoss(Tensor q, Tensor pi, Tensor a, float alpha)
+    {
+        float lambda = alpha / q.Detach().Abs().Mean().Item();
+        var bc = (pi - a).Square().Mean();
+        return (q.Mean() * -lambda + bc, bc);
     }
 
     protected override void ActCore(Tensor s, Span<float> action, bool deterministic)

@@ -4,7 +4,7 @@ namespace OffRL.Tensors;
 
 public enum UnaryKind
 {
-    Neg, Exp, Log, Log1p, Sqrt, Abs, Square, Pow, Tanh, Sigmoid, Relu, LeakyRelu, Elu, Gelu, Mish, Softplus, Clamp, Affine,
+    Neg, Exp, Log, Log1p, Sqrt, Abs, Square, Pow, Tanh, Sigmoid, Relu, LeakyRelu, Elu, Gelu, Mish, Softplus, Clamp, Affine, Silu,
 }
 
 public sealed partial class Tensor
@@ -130,6 +130,7 @@ public sealed partial class Tensor
             case UnaryKind.Gelu: Simd.Gelu(x, y); break;
             case UnaryKind.Mish: for (int i = 0; i < y.Length; i++) y[i] = x[i] * MathF.Tanh(Softplus(x[i])); break;
             case UnaryKind.Softplus: for (int i = 0; i < y.Length; i++) y[i] = Softplus(x[i]); break;
+            case UnaryKind.Silu: for (int i = 0; i < y.Length; i++) y[i] = x[i] / (1f + MathF.Exp(-x[i])); break;
             case UnaryKind.Clamp: TensorPrimitives.Max(x, p0, y); TensorPrimitives.Min(y, p1, y); break;
             case UnaryKind.Affine:
                 if (p1 == 0f) TensorPrimitives.Multiply(x, p0, y);
@@ -177,6 +178,13 @@ public sealed partial class Tensor
                 }
                 break;
             case UnaryKind.Softplus: for (int i = 0; i < dx.Length; i++) dx[i] += g[i] / (1f + MathF.Exp(-x[i])); break;
+            case UnaryKind.Silu:
+                for (int i = 0; i < dx.Length; i++)
+                {
+                    float s = 1f / (1f + MathF.Exp(-x[i]));
+                    dx[i] += g[i] * s * (1f + x[i] * (1f - s));
+                }
+                break;
             case UnaryKind.Clamp: for (int i = 0; i < dx.Length; i++) dx[i] += x[i] >= p0 && x[i] <= p1 ? g[i] : 0f; break;
             case UnaryKind.Affine: TensorPrimitives.MultiplyAdd(g, p0, dx, dx); break;
         }
@@ -200,6 +208,8 @@ public sealed partial class Tensor
     public Tensor Mish() => Unary(UnaryKind.Mish);
     /// <summary>log(1 + e^x), linear above 20 as PyTorch's default threshold.</summary>
     public Tensor Softplus() => Unary(UnaryKind.Softplus);
+    /// <summary>SiLU (swish), x sigmoid(x).</summary>
+    public Tensor Silu() => Unary(UnaryKind.Silu);
     public Tensor Clamp(float min, float max)
     {
         if (min > max) throw new ArgumentException($"clamp: min {min} is above max {max}");
@@ -219,6 +229,7 @@ public sealed partial class Tensor
         Activation.Gelu => Gelu(),
         Activation.Mish => Mish(),
         Activation.Softplus => Softplus(),
+        Activation.Silu => Silu(),
         _ => throw new ArgumentOutOfRangeException(nameof(act)),
     };
 
@@ -233,4 +244,4 @@ public sealed partial class Tensor
 }
 
 /// <summary>Activation functions that layers can apply (fused into Linear where it pays).</summary>
-public enum Activation { None, Relu, LeakyRelu, Tanh, Sigmoid, Elu, Gelu, Mish, Softplus }
+public enum Activation { None, Relu, LeakyRelu, Tanh, Sigmoid, Elu, Gelu, Mish, Softplus, Silu }

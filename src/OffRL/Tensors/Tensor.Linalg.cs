@@ -213,6 +213,7 @@ public sealed partial class Tensor
             stats[2 * r] = mean; stats[2 * r + 1] = rstd;
         }
         o.Aux = stats;
+        o.F0 = eps;   // for the graph gradient
         if (Track(x, gamma, beta)) o.Record(LayerNormBackward, x, gamma, beta);
         return o;
     }

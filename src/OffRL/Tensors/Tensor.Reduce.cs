@@ -4,7 +4,7 @@ namespace OffRL.Tensors;
 
 public sealed partial class Tensor
 {
-    private enum RedKind { Sum, Max, LogSumExp }
+    private enum RedKind { Sum, Max, LogSumExp, Min }
 
     private Shape ReducedShape(int axis, bool keepDim) => keepDim ? Shape.With(axis, 1) : Shape.Without(axis);
 
@@ -19,6 +19,9 @@ public sealed partial class Tensor
 
     /// <summary>Maximum over an axis; the gradient goes to the first maximal element.</summary>
     public Tensor Max(int axis, bool keepDim = false) => Reduce(RedKind.Max, axis, keepDim, 1f, "max");
+
+    /// <summary>Minimum over an axis (an ensemble's pessimistic value); the gradient goes to the first minimal element.</summary>
+    public Tensor Min(int axis, bool keepDim = false) => Reduce(RedKind.Min, axis, keepDim, 1f, "min");
 
     /// <summary>log(sum(exp(x))) over an axis, computed stably.</summary>
     public Tensor LogSumExp(int axis, bool keepDim = false) => Reduce(RedKind.LogSumExp, axis, keepDim, 1f, "logsumexp");
@@ -38,7 +41,7 @@ public sealed partial class Tensor
         float[] x = _data, y = o._data;
         float[]? arg = null;
         bool track = Track(this);
-        if (kind == RedKind.Max && track) arg = NewAuxFor(o, o.Size);
+        if (kind is RedKind.Max or RedKind.Min && track) arg = NewAuxFor(o, o.Size);
         for (int p = 0; p < outer; p++)
         {
             if (inner == 1)
@@ -48,7 +51,8 @@ public sealed partial class Tensor
                 {
                     case RedKind.Sum: y[p] = scale * TensorPrimitives.Sum(row); break;
                     case RedKind.Max:
-                        int im = TensorPrimitives.IndexOfMax(row);
+                    case RedKind.Min:
+                        int im = kind == RedKind.Max ? TensorPrimitives.IndexOfMax(row) : TensorPrimitives.IndexOfMin(row);
                         y[p] = row[im];
                         if (arg is not null) arg[p] = im;
                         break;
@@ -78,6 +82,14 @@ public sealed partial class Tensor
                     {
                         int best = 0; float bv = x[bas];
                         for (int j = 1; j < dim; j++) if (x[bas + j * inner] > bv) { bv = x[bas + j * inner]; best = j; }
+                        y[p * inner + q] = bv;
+                        if (arg is not null) arg[p * inner + q] = best;
+                        break;
+                    }
+                    case RedKind.Min:
+                    {
+                        int best = 0; float bv = x[bas];
+                        for (int j = 1; j < dim; j++) if (x[bas + j * inner] < bv) { bv = x[bas + j * inner]; best = j; }
                         y[p * inner + q] = bv;
                         if (arg is not null) arg[p * inner + q] = best;
                         break;
@@ -123,6 +135,7 @@ public sealed partial class Tensor
                         else for (int j = 0; j < dim; j++) dx[bas + j * inner] += scale * gv;
                         break;
                     case RedKind.Max:
+                    case RedKind.Min:
                         dx[bas + (int)o.Aux![oi] * inner] += gv;
                         break;
                     default:

@@ -230,30 +230,7 @@ public sealed partial class Tensor
         if (!RequiresGrad) throw new InvalidOperationException("backward: tensor does not require grad (no parameter reaches it, or it was computed under NoGrad)");
         using var profile = Profiler.Enter(Profiler.Part.Autograd);
         var order = t_order ??= new List<Tensor>(256);
-        var stack = t_stack ??= new Stack<(Tensor, int)>(64);
-        order.Clear();
-        int mark = ++t_mark;
-        if (mark == int.MaxValue) t_mark = 1;
-        // Iterative DFS post-order: a node comes after all of its inputs.
-        stack.Push((this, 0));
-        Mark = mark;
-        while (stack.Count > 0)
-        {
-            var (node, child) = stack.Pop();
-            var next = node.Input(child);
-            if (next.Done)
-            {
-                order.Add(node);
-                continue;
-            }
-            stack.Push((node, child + 1));
-            var inp = next.Node;
-            if (inp is not null && inp.RequiresGrad && inp.Mark != mark)
-            {
-                inp.Mark = mark;
-                stack.Push((inp, 0));
-            }
-        }
+        TopoOrder(order);
         var g = GradBuffer();
         if (seed.IsEmpty) for (int i = 0; i < g.Length; i++) g[i] += 1f;
         else

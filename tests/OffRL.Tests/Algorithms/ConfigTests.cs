@@ -138,6 +138,37 @@ public class ConfigTests
         Assert.True(Gap("0.005") > 1e-6f);   // the default only moves it a little
     }
 
+    [Theory]
+    [InlineData("td3bc")]
+    [InlineData("iql")]
+    [InlineData("cql")]
+    [InlineData("awac")]
+    [InlineData("sac")]
+    public void NumCriticsSizesTheCriticEnsembleAndEveryMemberLearns(string algo)
+    {
+        var yaml = Path.Combine(Directory.CreateTempSubdirectory("offrl-config").FullName, "c.yaml");
+        File.WriteAllText(yaml, "num_critics: 5\n");
+        string[] sets = algo == "td3bc" ? ["hidden=[8]", "policy_freq=1"] : ["hidden=[8]"];
+        var agent = AlgorithmRegistry.Create(algo, 3, Box.Uniform(1, -1f, 1f), 0, ConfigFile.Overrides(yaml, sets));
+        Assert.Equal(5, ((CriticEnsembleConfig)agent.Config).NumCritics);
+        var critics = agent.NamedModules.Where(m => m.Name.StartsWith("critic")).ToList();
+        Assert.Equal(2, critics.Count);   // online and target
+        var before = critics[0].Module.NamedParameters().Select(x => x.Value.ToArray()).ToList();
+        foreach (var (_, m) in critics)
+            foreach (var (_, w) in m.NamedParameters()) Assert.Equal(5, w.Shape[0]);   // [members, ...] for every layer
+        agent.Update(RandomBatch(seed: 2));
+        // every member's weights moved: the loss reaches all five
+        var w0 = critics[0].Module.NamedParameters().First().Value;
+        int per = w0.Size / 5;
+        for (int e = 0; e < 5; e++)
+        {
+            bool moved = false;
+            for (int i = e * per; i < (e + 1) * per; i++) moved |= w0.Data[i] != before[0][i];
+            Assert.True(moved, $"{algo}: critic member {e} did not move");
+        }
+        Assert.True(agent.Metrics.ContainsKey("critic_loss"));
+    }
+
     [Fact]
     public void HiddenSizesShapeEveryNetwork()
     {
@@ -270,6 +301,8 @@ public class ConfigTests
     [InlineData("iql", "beta=NaN", "beta")]
     [InlineData("iql", "actor_lr=Infinity", "actor_lr")]
     [InlineData("cql", "hidden=[256,0]", "hidden")]
+    [InlineData("sac", "num_critics=0", "num_critics")]
+    [InlineData("td3bc", "num_critics=1", "num_critics")]
     public void OutOfRangeOrUnknownFieldsAreOneClearError(string algo, string pair, string field)
     {
         var ex = Assert.Throws<ArgumentException>(() => AlgorithmRegistry.Create(algo, 3, Box.Uniform(1, -1f, 1f), 0, Set(pair)));
