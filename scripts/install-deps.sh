@@ -13,7 +13,7 @@ if [ "$major" -lt 10 ]; then
   exit 1
 fi
 echo "install-deps: dotnet $(dotnet --version) OK"
-# The decision service (src/OffRL.Service) runs on the ASP.NET Core shared framework, part of the full SDK.
+# The decision service (src/OffRL.Serving) runs on the ASP.NET Core shared framework, part of the full SDK.
 if ! dotnet --list-runtimes | grep -q '^Microsoft.AspNetCore.App 10\.'; then
   echo "install-deps: the ASP.NET Core 10 runtime is missing (install the full .NET 10 SDK, e.g. Debian package dotnet-sdk-10.0)" >&2
   exit 1

@@ -2,6 +2,7 @@ using OffRL.Algorithms;
 using OffRL.Data;
 using OffRL.Data.IO;
 using OffRL.IO;
+using OffRL.Runs;
 
 /// <summary>
 /// `lockstep`: OffRL's half of a lockstep check against bench/reference/offline_rl.py --lockstep DIR. The agent (seed 0;

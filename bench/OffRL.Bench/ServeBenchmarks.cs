@@ -5,7 +5,7 @@ using System.Text;
 using System.Text.Json;
 using OffRL;
 using OffRL.Bandits;
-using OffRL.Service;
+using OffRL.Serving;
 using OffRL.Tensors;
 
 /// <summary>

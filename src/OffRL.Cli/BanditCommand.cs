@@ -3,7 +3,7 @@ using System.Text.Json;
 using OffRL.Bandits;
 using OffRL.Evaluation;
 using OffRL.IO;
-using OffRL.Service;
+using OffRL.Serving;
 using OffRL.Tensors;
 
 namespace OffRL.Cli;
@@ -113,7 +113,7 @@ internal static class BanditCommand
                 plt.Title($"Cumulative regret on {r.GetValue(sim)}");
                 plt.XLabel("decision"); plt.YLabel("cumulative regret");
                 plt.ShowLegend();
-                AtomicFile.WritePng(plt, png, 800, 500);
+                Plots.WritePng(plt, png, 800, 500);
                 Console.WriteLine($"wrote {png}");
             }
             if (r.GetValue(json))

@@ -12,10 +12,11 @@ internal static class DatasetCommand
 {
     public static Command Create()
     {
-        var cmd = new Command("dataset", "Inspect, convert and corrupt offline datasets (D4RL/Minari HDF5, OffRL Parquet, CSV)");
+        var cmd = new Command("dataset", "Inspect, convert, mix and corrupt offline datasets (D4RL/Minari HDF5, OffRL Parquet, CSV)");
         cmd.Subcommands.Add(Info());
         cmd.Subcommands.Add(Corrupt());
         cmd.Subcommands.Add(Convert());
+        cmd.Subcommands.Add(Mix());
         return cmd;
     }
 
@@ -36,9 +37,9 @@ internal static class DatasetCommand
         {
             var path = r.GetValue(file)!;
             var png = r.GetValue(plot) ?? (r.GetValue(plotDefault) ? path.TrimEnd('/') + ".returns.png" : null);
-            new OffRL.IO.PathGuard().Input("file", OffRL.Algorithms.Recipes.FileOf(path, r.GetValue(seed))).Output("--plot", png).Check();
+            new OffRL.IO.PathGuard().Input("file", OffRL.Runs.Recipes.FileOf(path, r.GetValue(seed))).Output("--plot", png).Check();
             // Built-in names (pendulum-medium-replay, hopper-medium, ...) are generated on first use, as in train.
-            var d = Algorithms.Recipes.Open(path, seed: r.GetValue(seed), truncateTail: r.GetValue(TruncateTail), log: Console.Error.WriteLine, needEnv: false).Data;
+            var d = Runs.Recipes.Open(path, seed: r.GetValue(seed), truncateTail: r.GetValue(TruncateTail), log: Console.Error.WriteLine, needEnv: false).Data;
             var s = DatasetStatistics.Compute(d, new QualityReference(r.GetValue(randomRet), r.GetValue(expertRet)), seed: r.GetValue(seed));
             Console.WriteLine($"{path}: {d.ObservationSpace} observations, {d.ActionSpace} actions");
             if (d.Info.Source.Length > 0) Console.WriteLine($"  source: {d.Info.Source}");
@@ -49,7 +50,7 @@ internal static class DatasetCommand
             foreach (var p in d.Info.Processing) Console.WriteLine($"  note: {p}");
             if (png is not null)
             {
-                DatasetStatistics.ReturnHistogramPng(d, png);
+                Plots.ReturnHistogram(d, png);
                 Console.WriteLine($"  return histogram: {png}");
             }
             if (r.GetValue(Json))
@@ -91,6 +92,27 @@ internal static class DatasetCommand
         return cmd;
     }
 
+    private static Command Mix()
+    {
+        var high = new Argument<string>("high") { Description = "Dataset whose episodes are the minority (a file or built-in name, e.g. hopper-medium)" };
+        var low = new Argument<string>("low") { Description = "Dataset kept whole (e.g. hopper-random)" };
+        var fraction = new Option<double>("--fraction") { Description = "Share of the result's transitions from the first dataset's episodes", DefaultValueFactory = _ => 0.05 }.InRange("(0, 1)");
+        var seed = new Option<ulong>("--seed") { Description = "Seed of the episode draw", DefaultValueFactory = _ => 0 };
+        var output = new Option<string>("--out") { Description = "Output dataset (.parquet or .hdf5)", Required = true };
+        var cmd = new Command("mix", "A few episodes of one dataset among all of another (Hong et al. 2023's mixed datasets, e.g. 5% medium + 95% random)") { high, low, fraction, seed, output, Json };
+        cmd.SetAction(r =>
+        {
+            string a = r.GetValue(high)!, b = r.GetValue(low)!, outPath = r.GetValue(output)!;
+            new OffRL.IO.PathGuard().Input("high", Runs.Recipes.FileOf(a, 0)).Input("low", Runs.Recipes.FileOf(b, 0)).Output("--out", outPath).Check();
+            Dataset Open(string name) => Runs.Recipes.Open(name, log: Console.Error.WriteLine, needEnv: false).Data;
+            var d = Mixing.Mix(Open(a), Open(b), r.GetValue(fraction), new OffRL.Tensors.Rng(r.GetValue(seed)));
+            DatasetFile.Write(d, outPath);
+            Console.WriteLine($"wrote {outPath} ({d.Count} transitions, {d.EpisodeCount} episodes): {d.Info.Source}");
+            if (r.GetValue(Json)) Console.WriteLine(JsonSerializer.Serialize(new { transitions = d.Count, episodes = d.EpisodeCount, output = outPath }));
+        });
+        return cmd;
+    }
+
     private static Command Convert()
     {
         var input = new Argument<string>("input") { Description = "Input dataset file, a built-in name (hopper-medium, ...: generated on first use), or a decision log (.db) of a served RL policy" };
@@ -100,16 +122,16 @@ internal static class DatasetCommand
         cmd.SetAction(r =>
         {
             var path = r.GetValue(input)!;
-            new OffRL.IO.PathGuard().Input("input", OffRL.Algorithms.Recipes.FileOf(path, 0)).Output("output", r.GetValue(output)).Check();
+            new OffRL.IO.PathGuard().Input("input", OffRL.Runs.Recipes.FileOf(path, 0)).Output("output", r.GetValue(output)).Check();
             Dataset d;
             if (path.EndsWith(".db", StringComparison.OrdinalIgnoreCase))
             {   // a served RL policy's steps as transitions with their behavior log-probabilities
                 Space? actions = null;
                 if (r.GetValue(env) is { } e) { using var probe = EnvRegistry.Make(e); actions = probe.ActionSpace; }
-                d = OffRL.Bandits.DecisionLog.ToTransitions(path, actions, out var report);
+                d = OffRL.Serving.DecisionLog.ToTransitions(path, actions, out var report);
                 foreach (var line in report.Lines()) Console.Error.WriteLine(line);   // every step left out, with its reason
             }
-            else d = Algorithms.Recipes.Open(path, r.GetValue(env), truncateTail: r.GetValue(TruncateTail), log: Console.Error.WriteLine, needEnv: false).Data;
+            else d = Runs.Recipes.Open(path, r.GetValue(env), truncateTail: r.GetValue(TruncateTail), log: Console.Error.WriteLine, needEnv: false).Data;
             DatasetFile.Write(d, r.GetValue(output)!);
             Console.WriteLine($"wrote {r.GetValue(output)} ({d.Count} transitions, {d.EpisodeCount} episodes)");
         });

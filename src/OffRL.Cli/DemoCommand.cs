@@ -3,6 +3,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using OffRL.Algorithms;
 using OffRL.Envs;
+using OffRL.Runs;
 
 namespace OffRL.Cli;
 
@@ -81,6 +82,6 @@ internal static class DemoCommand
         plt.Title($"Offline RL on {title}");
         plt.XLabel("gradient updates");
         plt.YLabel("evaluation return");
-        OffRL.IO.AtomicFile.WritePng(plt, path, 900, 550);
+        Plots.WritePng(plt, path, 900, 550);
     }
 }

@@ -1,5 +1,6 @@
 using System.Reflection;
 using OffRL.Algorithms;
+using OffRL.Runs;
 
 namespace OffRL.Cli;
 

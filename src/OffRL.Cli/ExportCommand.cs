@@ -1,5 +1,6 @@
 using System.CommandLine;
 using OffRL.Algorithms;
+using OffRL.Runs;
 
 namespace OffRL.Cli;
 

@@ -4,6 +4,8 @@ using OffRL.Algorithms;
 using OffRL.Data.IO;
 using OffRL.Bandits;
 using OffRL.Evaluation;
+using OffRL.Runs;
+using OffRL.Serving;
 
 namespace OffRL.Cli;
 
@@ -123,7 +125,7 @@ internal static class OpeCommand
         plt.Axes.Bottom.SetTicks(Enumerable.Range(0, res.Count).Select(i => (double)i).ToArray(), res.Select(e => e.Estimator).ToArray());
         plt.Title(title);
         plt.YLabel("estimated policy value");
-        OffRL.IO.AtomicFile.WritePng(plt, path, 900, 500);
+        Plots.WritePng(plt, path, 900, 500);
     }
 
     /// <summary><c>offrl select</c>: which checkpoint to ship, from the logged data alone (and judged in an environment when one is named).</summary>
@@ -142,7 +144,7 @@ internal static class OpeCommand
             { dataset, candidates, est, ks, env, episodes, sigma, eps, gamma, fqeSteps, ci, boot, alpha, seed, plot, json };
         cmd.SetAction(r =>
         {
-            var guard = new OffRL.IO.PathGuard().Input("--dataset", OffRL.Algorithms.Recipes.FileOf(r.GetValue(dataset), 0)).Output("--plot", r.GetValue(plot));
+            var guard = new OffRL.IO.PathGuard().Input("--dataset", OffRL.Runs.Recipes.FileOf(r.GetValue(dataset), 0)).Output("--plot", r.GetValue(plot));
             foreach (var c in r.GetValue(candidates)!) guard.Input("--candidates", c);
             guard.Check();
             int[] k = Judged.Integers("--k", r.GetValue(ks)!, "[1, 1000]");
@@ -258,6 +260,6 @@ internal static class OpeCommand
         plt.YLabel("estimated value");
         plt.Title("offline policy selection");
         plt.ShowLegend();
-        OffRL.IO.AtomicFile.WritePng(plt, path, 1000, 600);
+        Plots.WritePng(plt, path, 1000, 600);
     }
 }

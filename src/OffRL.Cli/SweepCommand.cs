@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Diagnostics;
 using OffRL.Algorithms;
+using OffRL.Runs;
 
 namespace OffRL.Cli;
 
@@ -132,7 +133,7 @@ internal static class SweepCommand
                 plt.Axes.Bottom.SetTicks(Enumerable.Range(0, rows.Count).Select(i => (double)i).ToArray(), rows.Select(x => $"{x.Config}\n{x.Dataset}").ToArray());
                 plt.YLabel("final return (mean ± std over seeds)");
                 plt.Title($"sweep {Path.GetFileName(Path.GetFullPath(dir).TrimEnd('/'))}");
-                OffRL.IO.AtomicFile.WritePng(plt, png, Math.Max(800, 120 * rows.Count), 600);
+                Plots.WritePng(plt, png, Math.Max(800, 120 * rows.Count), 600);
                 Console.WriteLine($"wrote {png}");
             }
             return 0;

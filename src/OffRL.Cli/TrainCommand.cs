@@ -5,6 +5,7 @@ using OffRL.IO;
 using OffRL.Data;
 using OffRL.Data.IO;
 using OffRL.Envs;
+using OffRL.Runs;
 
 namespace OffRL.Cli;
 

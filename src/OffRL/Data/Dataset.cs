@@ -37,7 +37,7 @@ public sealed record DatasetInfo(string Source = "", string Env = "", string Not
     /// <summary>
     /// The spaces were not declared by the file the data came from (a CSV file, a D4RL or Minari HDF5 file without
     /// OffRL's space attributes) but guessed from the data; an environment's spaces replace them
-    /// (<see cref="Algorithms.Recipes.FitToEnv"/>). Saved with the dataset, so a converted file stays marked.
+    /// (<see cref="Runs.Recipes.FitToEnv"/>). Saved with the dataset, so a converted file stays marked.
     /// </summary>
     public bool SpacesGuessed { get; init; }
 

@@ -157,21 +157,4 @@ public static class DatasetStatistics
         for (int q = 0; q < w; q++) { float t = v[i * w + q] - v[j * w + q]; s += t * t; }
         return s;
     }
-
-    /// <summary>Histogram of episode returns as a PNG (ScottPlot), written atomically.</summary>
-    public static void ReturnHistogramPng(Dataset d, string path, int bins = 30)
-    {
-        var ret = d.EpisodeReturns();
-        if (ret.Length == 0) throw new DataException("no episodes to plot", d.Info.Source);
-        double lo = ret.Min(), hi = ret.Max(), width = hi > lo ? (hi - lo) / bins : 1;
-        var counts = new double[bins];
-        foreach (var r in ret) counts[Math.Min(bins - 1, (int)((r - lo) / width))]++;
-        var plt = new ScottPlot.Plot();
-        var bars = plt.Add.Bars(Enumerable.Range(0, bins).Select(b => lo + (b + 0.5) * width).ToArray(), counts);
-        foreach (var bar in bars.Bars) bar.Size = width * 0.95;
-        plt.Title($"Episode returns: {ret.Length} episodes, mean {ret.Average():G4}");
-        plt.XLabel("return");
-        plt.YLabel("episodes");
-        OffRL.IO.AtomicFile.WritePng(plt, path, 800, 500);
-    }
 }

@@ -39,10 +39,6 @@ public static class AtomicFile
         Write(path, s => s.Write(copy));
     }
 
-    /// <summary>Render a plot as PNG and write it atomically.</summary>
-    public static void WritePng(ScottPlot.Plot plot, string path, int width, int height) =>
-        WriteAllBytes(path, plot.GetImageBytes(width, height, ScottPlot.ImageFormat.Png));
-
     /// <summary>
     /// Deletes the temporary files in <paramref name="dir"/> (of one target, or of all) whose writing process is no
     /// longer running; returns how many.

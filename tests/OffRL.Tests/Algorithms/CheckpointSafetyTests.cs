@@ -6,6 +6,7 @@ using OffRL.Data;
 using OffRL.IO;
 using OffRL.Tensors;
 using Xunit;
+using OffRL.Runs;
 
 namespace OffRL.Tests.Algorithms;
 

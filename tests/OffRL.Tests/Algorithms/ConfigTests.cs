@@ -5,6 +5,7 @@ using OffRL.IO;
 using OffRL.Nn;
 using OffRL.Tensors;
 using Xunit;
+using OffRL.Runs;
 
 namespace OffRL.Tests.Algorithms;
 

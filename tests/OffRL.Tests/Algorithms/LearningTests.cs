@@ -2,6 +2,7 @@ using OffRL.Algorithms;
 using OffRL.Data;
 using OffRL.Envs;
 using Xunit;
+using OffRL.Runs;
 
 namespace OffRL.Tests.Algorithms;
 

@@ -5,6 +5,7 @@ using OffRL.Data;
 using OffRL.Nn;
 using OffRL.Tensors;
 using Xunit;
+using OffRL.Runs;
 using Tensor = OffRL.Tensors.Tensor;
 
 namespace OffRL.Tests.Algorithms;

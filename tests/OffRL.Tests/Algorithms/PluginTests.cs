@@ -3,6 +3,7 @@ using OffRL.Data;
 using OffRL.IO;
 using OffRL.PluginExample;
 using Xunit;
+using OffRL.Runs;
 
 namespace OffRL.Tests.Algorithms;
 

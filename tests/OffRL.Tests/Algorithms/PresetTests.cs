@@ -4,6 +4,7 @@ using OffRL.Data;
 using OffRL.IO;
 using OffRL.Tests.Cli;
 using Xunit;
+using OffRL.Runs;
 
 namespace OffRL.Tests.Algorithms;
 

@@ -4,6 +4,7 @@ using OffRL.Data;
 using OffRL.Envs;
 using OffRL.IO;
 using Xunit;
+using OffRL.Runs;
 
 namespace OffRL.Tests.Algorithms;
 

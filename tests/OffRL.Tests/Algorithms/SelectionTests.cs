@@ -1,6 +1,7 @@
 using OffRL.Algorithms;
 using OffRL.Evaluation;
 using Xunit;
+using OffRL.Runs;
 
 namespace OffRL.Tests.Algorithms;
 

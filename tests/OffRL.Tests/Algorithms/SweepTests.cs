@@ -1,5 +1,6 @@
 using OffRL.Algorithms;
 using Xunit;
+using OffRL.Runs;
 
 namespace OffRL.Tests.Algorithms;
 

@@ -2,7 +2,7 @@ using System.Net;
 using System.Text;
 using System.Text.Json;
 using OffRL.Bandits;
-using OffRL.Service;
+using OffRL.Serving;
 using Xunit;
 using Xunit.Abstractions;
 

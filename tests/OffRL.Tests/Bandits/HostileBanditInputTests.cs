@@ -5,7 +5,7 @@ using System.Text.Json;
 using Microsoft.Data.Sqlite;
 using OffRL.Bandits;
 using OffRL.Evaluation;
-using OffRL.Service;
+using OffRL.Serving;
 using Xunit;
 
 namespace OffRL.Tests.Bandits;

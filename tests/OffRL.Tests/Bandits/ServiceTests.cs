@@ -3,7 +3,7 @@ using System.Net.Http.Json;
 using System.Text;
 using System.Text.Json;
 using OffRL.Bandits;
-using OffRL.Service;
+using OffRL.Serving;
 using OffRL.Tensors;
 using Xunit;
 

@@ -3,6 +3,7 @@ using OffRL.Algorithms;
 using OffRL.Data.IO;
 using OffRL.IO;
 using Xunit;
+using OffRL.Runs;
 
 namespace OffRL.Tests.Cli;
 

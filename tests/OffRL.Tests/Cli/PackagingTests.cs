@@ -46,7 +46,7 @@ public sealed class PackagingTests : IDisposable
         var feed = Path.Combine(_dir, "feed");
         Run("dotnet", "pack", Path.Combine(Root(), "OffRL.sln"), "-c", configuration, "--no-build", "-o", feed);
         var packages = Directory.GetFiles(feed, "*.nupkg").Select(Path.GetFileName).ToArray();
-        foreach (var id in new[] { "OffRL", "OffRL.MuJoCo", "OffRL.Service", "OffRL.Cli" })
+        foreach (var id in new[] { "OffRL", "OffRL.MuJoCo", "OffRL.Serving", "OffRL.Cli" })
             Assert.Contains(packages, p => System.Text.RegularExpressions.Regex.IsMatch(p!, $@"^{System.Text.RegularExpressions.Regex.Escape(id)}\.\d+\.\d+\.\d+\.nupkg$"));
         Assert.DoesNotContain(packages, p => p!.Contains("Tests") || p.Contains("Bench"));
         var version = System.Text.RegularExpressions.Regex.Match(packages.Single(p => p!.StartsWith("OffRL.Cli.")!)!, @"\d+\.\d+\.\d+").Value;

@@ -12,6 +12,7 @@ using OffRL.Tensors;
 using PureHDF;
 using Xunit;
 using Xunit.Abstractions;
+using OffRL.Serving;
 
 namespace OffRL.Tests.Data;
 
@@ -270,7 +271,7 @@ public sealed class FuzzTests(ITestOutputHelper output) : IDisposable
     [Fact]
     public void WellFormedButWrongSpacesAreClearErrors()
     {
-        var valid = OffRL.Algorithms.Recipes.Collect(null, "pendulum", 40, 7);
+        var valid = OffRL.Runs.Recipes.Collect(null, "pendulum", 40, 7);
         var validPath = Path.Combine(_dir, "valid-semantics.parquet");
         ParquetFormat.Write(valid, validPath);
         var res = Parquet.Serialization.ParquetSerializer.DeserializeAsync<ParquetFormat.Row>(validPath).GetAwaiter().GetResult();
@@ -331,7 +332,7 @@ public sealed class FuzzTests(ITestOutputHelper output) : IDisposable
             var what = Part(tagged, out var path);
             var file = what.StartsWith("hdf5") ? Path.ChangeExtension(path, ".hdf5") : path;
             if (file != path) File.Move(path, file);
-            try { return Classify(file, p => OffRL.Algorithms.Recipes.FitToEnv(DatasetFile.Read(p), "pendulum"), _ => false, what, _problems); }
+            try { return Classify(file, p => OffRL.Runs.Recipes.FitToEnv(DatasetFile.Read(p), "pendulum"), _ => false, what, _problems); }
             finally { if (file != path) File.Move(file, path); }
         });
     }

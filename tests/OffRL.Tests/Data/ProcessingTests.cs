@@ -106,8 +106,12 @@ public class ProcessingTests : IDisposable
     [Fact]
     public void ReturnHistogramIsAPng()
     {
+        // drawn by the command (the libraries draw nothing): offrl dataset info FILE --plot PNG
         var path = Path.Combine(_dir, "returns.png");
-        DatasetStatistics.ReturnHistogramPng(Fixtures.Linear(30), path);
+        var file = Path.Combine(_dir, "linear.parquet");
+        OffRL.Data.IO.DatasetFile.Write(Fixtures.Linear(30), file);
+        var r = Cli.CliProcess.Run("dataset", "info", file, "--plot", path);
+        Assert.True(r.Code == 0, r.Err);
         var bytes = File.ReadAllBytes(path);
         Assert.True(bytes.Length > 1000);
         Assert.Equal([0x89, (byte)'P', (byte)'N', (byte)'G'], bytes[..4]);

@@ -6,6 +6,7 @@ using OffRL.Evaluation;
 using OffRL.Nn;
 using OffRL.Tensors;
 using Xunit;
+using OffRL.Runs;
 
 namespace OffRL.Tests.Data;
 

@@ -2,6 +2,7 @@ using OffRL.Bandits;
 using OffRL.Evaluation;
 using Xunit;
 using Xunit.Abstractions;
+using OffRL.Serving;
 
 namespace OffRL.Tests.Evaluation;
 

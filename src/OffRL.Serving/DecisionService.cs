@@ -10,7 +10,7 @@ using OffRL.Bandits;
 using OffRL.Evaluation;
 using OffRL.Tensors;
 
-namespace OffRL.Service;
+namespace OffRL.Serving;
 
 /// <summary>What to do with a reward outside [RewardMin, RewardMax]: refuse it (400) or clip it into the range and record the clipped value.</summary>
 public enum OutOfRangeReward { Reject, Clip }

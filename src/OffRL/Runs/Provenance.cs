@@ -1,7 +1,8 @@
+using OffRL.Algorithms;
 using System.Reflection;
 using System.Security.Cryptography;
 
-namespace OffRL.Algorithms;
+namespace OffRL.Runs;
 
 /// <summary>
 /// Where a run's result comes from, recorded in its run.json and its --json line: the commit OffRL was built from

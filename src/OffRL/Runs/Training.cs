@@ -1,8 +1,9 @@
+using OffRL.Algorithms;
 using System.Text.Json;
 using OffRL.Data;
 using OffRL.Envs;
 
-namespace OffRL.Algorithms;
+namespace OffRL.Runs;
 
 /// <summary>
 /// A run end to end, for any registered algorithm: the agent built from its spec and config, its own data preparation,

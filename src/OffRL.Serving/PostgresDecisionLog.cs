@@ -1,6 +1,7 @@
+using OffRL.Bandits;
 using Npgsql;
 
-namespace OffRL.Bandits;
+namespace OffRL.Serving;
 
 /// <summary>
 /// The decision log in PostgreSQL (Npgsql), for several service instances behind a load balancer: the same tables

@@ -1,8 +1,9 @@
+using OffRL.Algorithms;
 using OffRL.Data;
 using OffRL.Envs;
 using OffRL.Evaluation;
 
-namespace OffRL.Algorithms;
+namespace OffRL.Runs;
 
 /// <summary>
 /// Settings of offline policy selection. The target of each candidate is its policy made stochastic as `offrl ope rl`

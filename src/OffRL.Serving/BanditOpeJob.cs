@@ -1,7 +1,8 @@
+using OffRL.Bandits;
 using OffRL.Data;
 using OffRL.Evaluation;
 
-namespace OffRL.Bandits;
+namespace OffRL.Serving;
 
 /// <summary>The whole bandit OPE job behind `offrl ope bandit`: read logs, build the target, fit the reward model, estimate.</summary>
 public static class BanditOpeJob

@@ -1,8 +1,9 @@
+using OffRL.Algorithms;
 using OffRL.IO;
 using OffRL.Nn;
 using OffRL.Tensors;
 
-namespace OffRL.Algorithms;
+namespace OffRL.Runs;
 
 /// <summary>Raised when a policy cannot be written in another format; names the operation that has no equivalent there.</summary>
 public sealed class ExportException(string message) : Exception(message);

@@ -1,3 +1,4 @@
+using OffRL.Algorithms;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -6,7 +7,7 @@ using OffRL.Envs;
 using OffRL.IO;
 using YamlDotNet.RepresentationModel;
 
-namespace OffRL.Algorithms;
+namespace OffRL.Runs;
 
 /// <summary>One job of a sweep: an offline run of one algorithm with some config fields set, on one dataset, one seed.</summary>
 public sealed record SweepJob(int Index, string Algo, string Dataset, string? Env, ulong Seed, long Steps, int EvalEvery, int EvalEpisodes,

@@ -1,3 +1,4 @@
+using OffRL.Algorithms;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
@@ -6,7 +7,7 @@ using OffRL.Data;
 using OffRL.Envs;
 using OffRL.Tensors;
 
-namespace OffRL.Algorithms;
+namespace OffRL.Runs;
 
 /// <summary>
 /// How a run is driven: steps, evaluation, logging, checkpoints. What the agent learns with (batch size, discount,

@@ -1,9 +1,10 @@
+using OffRL.Algorithms;
 using OffRL.Data;
 using OffRL.Data.IO;
 using OffRL.Envs;
 using OffRL.Tensors;
 
-namespace OffRL.Algorithms;
+namespace OffRL.Runs;
 
 /// <summary>
 /// D4RL-style dataset recipes built with OffRL's own SAC (Fu et al. 2020's protocol): random (uniform actions),
