@@ -85,27 +85,19 @@ internal static class BanditCommand
                 .Output("--logs-out", r.GetValue(logsOut)).Output("--policy-out", r.GetValue(policyOut)).Output("--plot", r.GetValue(plot)).Check();
             var names = r.GetValue(algos) is { } compare ? Judged.Items("--compare", compare) : [r.GetValue(lo.Algo)!];
             var baseCfg = LearnerConfig(r, lo, s);
-            var results = new List<(string Name, SimulationResult Result, BanditPolicy Policy)>();
             Console.WriteLine($"{"learner",-16} {"mean_reward",12} {"regret",10} {"regret/step (last 20%)",24} {"decisions/s",12}");
-            foreach (var name in names)
+            var results = BanditSimulation.Compare(names, baseCfg, () => BanditSimulators.Create(r.GetValue(sim)!, s, r.GetValue(delay)), r.GetValue(steps), s, e =>
             {
-                var env = BanditSimulators.Create(r.GetValue(sim)!, s, r.GetValue(delay));
-                var cfg = name == "uniform" ? baseCfg with { Algo = "epsilon-greedy", Epsilon = 1 } : baseCfg with { Algo = name };
-                var policy = new BanditPolicy(BanditLearner.Create(cfg, env.ContextDim, env.ActionDim));
-                var sw = System.Diagnostics.Stopwatch.StartNew();
-                var res = BanditSimulation.Run(env, policy.Learner, r.GetValue(steps), new Rng(s + 1));
-                double rate = res.CumulativeRegret.Length / sw.Elapsed.TotalSeconds;
-                int n = res.CumulativeRegret.Length;
-                Console.WriteLine($"{name,-16} {res.MeanReward,12:F4} {res.CumulativeRegret[^1],10:F1} {res.RegretRate(n - Math.Max(1, n / 5), n),24:F4} {rate,12:F0}");
-                results.Add((name, res, policy));
-            }
+                int n = e.Result.CumulativeRegret.Length;
+                Console.WriteLine($"{e.Name,-16} {e.Result.MeanReward,12:F4} {e.Result.CumulativeRegret[^1],10:F1} {e.Result.RegretRate(n - Math.Max(1, n / 5), n),24:F4} {e.DecisionsPerSecond,12:F0}");
+            });
             var first = results[0];
             if (r.GetValue(logsOut) is { } lf) { first.Result.ToFeedback(r.GetValue(sim)!).WriteCsv(lf); Console.WriteLine($"wrote {lf} ({first.Result.Log.Count} logged decisions)"); }
             if (r.GetValue(policyOut) is { } pf) { first.Policy.Learner.Flush(); first.Policy.Save(pf); Console.WriteLine($"wrote {pf}"); }
             if (r.GetValue(plot) is { } png)
             {
                 var plt = new ScottPlot.Plot();
-                foreach (var (name, res, _) in results)
+                foreach (var (name, res, _, _) in results)
                 {
                     var xs = Enumerable.Range(1, res.CumulativeRegret.Length).Select(i => (double)i).ToArray();
                     plt.Add.ScatterLine(xs, res.CumulativeRegret).LegendText = name;

@@ -65,7 +65,7 @@ internal static class DemoCommand
         }
     }
 
-    private static string Score(string env, double ret) => NormalizedScore.TryGet(env, out _) ? NormalizedScore.Score(env, ret).ToString("F1") : "-";
+    private static string Score(string env, double ret) => NormalizedScore.ScoreOrNull(env, ret)?.ToString("F1") ?? "-";
 
     private static void Plot(List<(string Algo, TrainResult Result)> rows, double datasetMean, string title, string path)
     {

@@ -68,7 +68,7 @@ internal static class EnvCommand
             Console.WriteLine($"{name}: {res.Returns.Length} episodes of {(p == "random" ? "random actions" : p)}, return {res.Mean:G6} +- {res.Std:G4}, length {res.LengthMean:F1}");
             var outp = new Dictionary<string, object> { ["env"] = name, ["episodes"] = res.Returns.Length, ["return_mean"] = res.Mean, ["return_std"] = res.Std, ["length_mean"] = res.LengthMean };
             if (res.Successes > 0) outp["successes"] = res.Successes;
-            if (NormalizedScore.TryGet(name, out _)) outp["normalized_score"] = NormalizedScore.Score(name, res.Mean);
+            if (NormalizedScore.ScoreOrNull(name, res.Mean) is { } score) outp["normalized_score"] = score;
             if (r.GetValue(json)) Console.WriteLine(JsonSerializer.Serialize(outp));
         });
         return cmd;

@@ -1,5 +1,4 @@
 using System.CommandLine;
-using System.Diagnostics;
 using OffRL.Algorithms;
 using OffRL.Runs;
 
@@ -61,49 +60,11 @@ internal static class SweepCommand
     /// <summary>Every unfinished job as a child process (this same program with --index), N at a time; 1 if any failed.</summary>
     private static int RunLocal(string dir, int n)
     {
-        var (done, pending) = Sweep.Status(dir);
-        Console.WriteLine($"{done.Count} finished, {pending.Count} to run, {n} at a time");
-        int threads = Math.Max(1, Environment.ProcessorCount / n), failed = 0;
-        var queue = new Queue<int>(pending);
-        var running = new List<(int Index, Process Process)>();
-        while (queue.Count > 0 || running.Count > 0)
-        {
-            while (running.Count < n && queue.Count > 0)
-            {
-                int i = queue.Dequeue();
-                running.Add((i, Start(dir, i, threads)));
-            }
-            Thread.Sleep(200);
-            foreach (var (i, p) in running.Where(x => x.Process.HasExited).ToList())
-            {
-                running.RemoveAll(x => x.Index == i);
-                var log = Path.Combine(Sweep.JobFolder(dir, i), "log.txt");
-                if (p.ExitCode == 0) Console.WriteLine(File.ReadLines(log).LastOrDefault() ?? $"job {i} finished");
-                else { failed++; Console.WriteLine($"job {i} failed (exit {p.ExitCode}); its output: {log}; rerun offrl sweep run to retry it"); }
-                p.Dispose();
-            }
-        }
-        return failed == 0 ? 0 : Errors.Failed;
-    }
-
-    private static Process Start(string dir, int index, int threads)
-    {
-        var jobDir = Sweep.JobFolder(dir, index);
-        Directory.CreateDirectory(jobDir);
         // This program again: the apphost, or `dotnet OffRL.Cli.dll` when started through dotnet.
         var self = Environment.ProcessPath!;
-        var psi = new ProcessStartInfo(self) { RedirectStandardOutput = true, RedirectStandardError = true };
-        if (Path.GetFileNameWithoutExtension(self) == "dotnet") psi.ArgumentList.Add(typeof(SweepCommand).Assembly.Location);
-        foreach (var a in new[] { "sweep", "run", dir, "--index", index.ToString(System.Globalization.CultureInfo.InvariantCulture) }) psi.ArgumentList.Add(a);
-        psi.Environment["OFFRL_THREADS"] = threads.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        var p = Process.Start(psi)!;
-        var log = new StreamWriter(Path.Combine(jobDir, "log.txt"), append: true) { AutoFlush = true };
-        p.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
-        p.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
-        p.Exited += (_, _) => { p.WaitForExit(); lock (log) log.Dispose(); };
-        p.EnableRaisingEvents = true;
-        p.BeginOutputReadLine(); p.BeginErrorReadLine();
-        return p;
+        string[] prefix = Path.GetFileNameWithoutExtension(self) == "dotnet" ? [typeof(SweepCommand).Assembly.Location] : [];
+        int failed = Sweep.RunLocal(dir, n, self, prefix, Console.WriteLine);
+        return failed == 0 ? 0 : Errors.Failed;
     }
 
     private static Command ReportCmd()

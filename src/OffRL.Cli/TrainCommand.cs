@@ -106,7 +106,7 @@ internal static class TrainCommand
             var envName = r.GetValue(env) ?? Trainer.RunEnvironment(dir)
                 ?? throw new ArgumentException($"--env: {dir} records no environment (no run.json beside the agent); name the environment to evaluate in");
             var (mean, std) = Trainer.Evaluate(agent, envName, r.GetValue(episodes), r.GetValue(seed));
-            double? score = NormalizedScore.TryGet(envName, out _) ? NormalizedScore.Score(envName, mean) : null;
+            double? score = NormalizedScore.ScoreOrNull(envName, mean);
             Console.WriteLine($"{algo} from {dir} in {envName}: return {mean:F1} ± {std:F1}{(score is { } s ? $", normalized score {s:F1}" : "")}");
             if (r.GetValue(json))
                 Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?> { ["algo"] = algo, ["env"] = envName, ["return_mean"] = mean, ["return_std"] = std, ["normalized_score"] = score }));

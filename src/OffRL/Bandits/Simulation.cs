@@ -41,6 +41,33 @@ public sealed class SimulationResult
 /// </summary>
 public static class BanditSimulation
 {
+    /// <summary>One learner's run in <see cref="Compare"/>: its result, its policy as it ended, and its decision rate.</summary>
+    public sealed record Entry(string Name, SimulationResult Result, BanditPolicy Policy, double DecisionsPerSecond);
+
+    /// <summary>
+    /// Several learners against the same simulator (each on a fresh environment from <paramref name="environment"/>, all
+    /// with decision seed <paramref name="seed"/> + 1): every name is a learner of <see cref="BanditLearner.Create"/>
+    /// with <paramref name="config"/>'s other settings, or "uniform" (epsilon-greedy with epsilon 1, the random
+    /// baseline). <paramref name="done"/> sees each entry as it finishes.
+    /// </summary>
+    public static List<Entry> Compare(IReadOnlyList<string> names, BanditLearnerConfig config, Func<IBanditEnvironment> environment, int steps, ulong seed,
+        Action<Entry>? done = null)
+    {
+        var entries = new List<Entry>(names.Count);
+        foreach (var name in names)
+        {
+            var env = environment();
+            var cfg = name == "uniform" ? config with { Algo = "epsilon-greedy", Epsilon = 1 } : config with { Algo = name };
+            var policy = new BanditPolicy(BanditLearner.Create(cfg, env.ContextDim, env.ActionDim));
+            var sw = System.Diagnostics.Stopwatch.StartNew();
+            var res = Run(env, policy.Learner, steps, new Rng(seed + 1));
+            var entry = new Entry(name, res, policy, res.CumulativeRegret.Length / sw.Elapsed.TotalSeconds);
+            done?.Invoke(entry);
+            entries.Add(entry);
+        }
+        return entries;
+    }
+
     public static SimulationResult Run(IBanditEnvironment env, BanditLearner learner, int steps, Rng rng, bool delayed = true)
     {
         var pending = new PriorityQueue<(BanditContext C, int Index, float Reward), (long Due, long Seq)>();

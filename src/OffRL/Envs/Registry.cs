@@ -90,6 +90,9 @@ public static class NormalizedScore
         return 100.0 * (ret - r.Random) / (r.Expert - r.Random);
     }
 
+    /// <summary>The normalized score where the environment has reference returns, else null (what runs and commands report).</summary>
+    public static double? ScoreOrNull(string env, double ret) => TryGet(env, out _) ? Score(env, ret) : null;
+
     private static string Canonical(string env)
     {
         try { return EnvRegistry.Find(env).Name; } catch (ArgumentException) { }

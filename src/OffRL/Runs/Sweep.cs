@@ -308,6 +308,58 @@ public static class Sweep
         throw new ArgumentException("--index: give the job index, or run under a Slurm array (SLURM_ARRAY_TASK_ID) or a Kubernetes Indexed Job (JOB_COMPLETION_INDEX)");
     }
 
+    /// <summary>
+    /// Every unfinished job of a sweep as a child process, <paramref name="parallel"/> at a time (each with
+    /// OFFRL_THREADS = cores / parallel): <paramref name="program"/> with <paramref name="prefix"/> then
+    /// <c>sweep run FOLDER --index I</c> (how the command starts itself), its output appended to the job's log.txt. Each
+    /// outcome is reported as it ends (a finished job's last log line; a failed one with its exit code and log); returns
+    /// the number of failed jobs (a rerun retries them).
+    /// </summary>
+    public static int RunLocal(string folder, int parallel, string program, IReadOnlyList<string> prefix, Action<string> report)
+    {
+        var (done, pending) = Status(folder);
+        report($"{done.Count} finished, {pending.Count} to run, {parallel} at a time");
+        int threads = Math.Max(1, Environment.ProcessorCount / parallel), failed = 0;
+        var queue = new Queue<int>(pending);
+        var running = new List<(int Index, System.Diagnostics.Process Process)>();
+        while (queue.Count > 0 || running.Count > 0)
+        {
+            while (running.Count < parallel && queue.Count > 0)
+            {
+                int i = queue.Dequeue();
+                running.Add((i, StartJob(folder, i, threads, program, prefix)));
+            }
+            Thread.Sleep(200);
+            foreach (var (i, p) in running.Where(x => x.Process.HasExited).ToList())
+            {
+                running.RemoveAll(x => x.Index == i);
+                var log = Path.Combine(JobFolder(folder, i), "log.txt");
+                if (p.ExitCode == 0) report(File.ReadLines(log).LastOrDefault() ?? $"job {i} finished");
+                else { failed++; report($"job {i} failed (exit {p.ExitCode}); its output: {log}; rerun offrl sweep run to retry it"); }
+                p.Dispose();
+            }
+        }
+        return failed;
+    }
+
+    private static System.Diagnostics.Process StartJob(string folder, int index, int threads, string program, IReadOnlyList<string> prefix)
+    {
+        var jobDir = JobFolder(folder, index);
+        Directory.CreateDirectory(jobDir);
+        var psi = new System.Diagnostics.ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in prefix) psi.ArgumentList.Add(a);
+        foreach (var a in new[] { "sweep", "run", folder, "--index", index.ToString(CultureInfo.InvariantCulture) }) psi.ArgumentList.Add(a);
+        psi.Environment["OFFRL_THREADS"] = threads.ToString(CultureInfo.InvariantCulture);
+        var p = System.Diagnostics.Process.Start(psi)!;
+        var log = new StreamWriter(Path.Combine(jobDir, "log.txt"), append: true) { AutoFlush = true };
+        p.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
+        p.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (log) log.WriteLine(e.Data); };
+        p.Exited += (_, _) => { p.WaitForExit(); lock (log) log.Dispose(); };
+        p.EnableRaisingEvents = true;
+        p.BeginOutputReadLine(); p.BeginErrorReadLine();
+        return p;
+    }
+
     public static string JobFolder(string folder, int index) => Path.Combine(folder, "jobs", index.ToString(CultureInfo.InvariantCulture));
     public static string ResultFile(string folder, int index) => Path.Combine(JobFolder(folder, index), "result.json");
 

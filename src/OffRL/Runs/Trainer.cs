@@ -309,7 +309,7 @@ public static class Trainer
         EvalResult EvaluateAt(long step, double ups)
         {
             var (mean, std) = Evaluate(agent, envName, c.EvalEpisodes, c.Seed + 1_000_000UL);
-            double? score = NormalizedScore.TryGet(envName, out _) ? NormalizedScore.Score(envName, mean) : null;
+            double? score = NormalizedScore.ScoreOrNull(envName, mean);
             return new EvalResult(step, mean, std, score, ups);
         }
         try

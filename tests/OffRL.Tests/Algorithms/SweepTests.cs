@@ -57,7 +57,12 @@ public class SweepTests(PendulumDatasets data)
             File.Delete(Sweep.ResultFile(folder, 3));
             File.Delete(Path.Combine(Sweep.JobFolder(folder, 3), "run", ".offrl.lock"));
             Assert.Single(Sweep.Status(folder).Pending);
-            foreach (var i in Sweep.Status(folder).Pending) Sweep.Run(folder, i);
+            // the local scheduler (offrl sweep run --local, Sweep.RunLocal) runs what is pending as child processes
+            var local = Cli.CliProcess.Run("sweep", "run", folder, "--local", "--parallel", "2");
+            Assert.True(local.Code == 0, local.Err + local.Out);
+            Assert.Contains("3 finished, 1 to run, 2 at a time", local.Out);
+            Assert.Contains("job 3", local.Out);
+            Assert.True(File.Exists(Path.Combine(Sweep.JobFolder(folder, 3), "log.txt")));
             Assert.Empty(Sweep.Status(folder).Pending);
             Assert.Equal(first, File.GetLastWriteTimeUtc(Sweep.ResultFile(folder, 0)));
             Assert.Equal(killed.ReturnMean, Sweep.ReadResult(Sweep.ResultFile(folder, 3)).ReturnMean);
