@@ -1,4 +1,20 @@
-# Sourced by the long bench scripts: run_on_cores FUNCTION JOB... deals the jobs (each a string of words) alternately
+# Sourced by the long bench scripts.
+#
+# resume_args DIR: prints "--resume DIR" when an earlier session left a checkpoint in the run folder DIR.
+# file_run NAME DIR: files a finished run in OUT/runs, each file atomically: NAME.metrics.csv (DIR/metrics.csv) and
+# NAME.json (the last line of DIR.log, the run's --json line).
+resume_args() {
+  [[ -d "$1/checkpoint" || -d "$1/checkpoint.old" ]] && echo --resume "$1"
+  return 0
+}
+
+file_run() {
+  local name=$1 dir=$2
+  cp "$dir/metrics.csv" "$OUT/runs/$name.metrics.csv.tmp" && mv "$OUT/runs/$name.metrics.csv.tmp" "$OUT/runs/$name.metrics.csv"
+  tail -n 1 "$dir.log" > "$OUT/runs/$name.json.tmp" && mv "$OUT/runs/$name.json.tmp" "$OUT/runs/$name.json"
+}
+
+# run_on_cores FUNCTION JOB... deals the jobs (each a string of words) alternately
 # to one queue per core in CORES (default: the first two cores, or core 0 on one), runs each queue in the background
 # calling FUNCTION WORDS... CORE for its jobs in order, and waits for all. A script pins its processes to CORE itself.
 run_on_cores() {

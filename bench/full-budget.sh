@@ -29,15 +29,13 @@ run_one() {
   local algo=$1 ds=$2 seed=$3 core=$4
   local name="$algo-$ds-seed$seed" dir="$WORK/$algo-$ds-seed$seed"
   [[ -s "$OUT/runs/$name.json" ]] && return 0
-  local from=()
   # a checkpoint from an earlier session: continue from it (its metrics after the checkpoint's step are dropped)
-  [[ -d "$dir/checkpoint" || -d "$dir/checkpoint.old" ]] && from=(--resume "$dir")
+  local from=($(resume_args "$dir"))
   echo "$(date +%H:%M:%S) core $core: $name${from:+ (resumed)}"
   OFFRL_THREADS=1 taskset -c "$core" $OFFRL train --algo "$algo" --dataset "$ds" --preset corl --seed "$seed" --steps "$STEPS" \
     --eval-every "$EVAL_EVERY" --eval-episodes "$EPISODES" --checkpoint-every "$CHECKPOINT_EVERY" --out "$dir" "${from[@]}" --json \
     >> "$dir.log" 2>&1 || { echo "FAILED $name ($dir.log)"; return 0; }
-  cp "$dir/metrics.csv" "$OUT/runs/$name.metrics.csv.tmp" && mv "$OUT/runs/$name.metrics.csv.tmp" "$OUT/runs/$name.metrics.csv"
-  tail -n 1 "$dir.log" > "$OUT/runs/$name.json.tmp" && mv "$OUT/runs/$name.json.tmp" "$OUT/runs/$name.json"
+  file_run "$name" "$dir"
   echo "$(date +%H:%M:%S) done $name"
 }
 export -f run_one

@@ -34,16 +34,14 @@ run_one() {
   local algo=$1 sampler=$2 seed=$3 core=$4
   local name="$algo-$sampler-seed$seed" dir="$WORK/$algo-$sampler-seed$seed"
   [[ -s "$OUT/runs/$name.json" ]] && return 0
-  local from=() extra=()
-  [[ -d "$dir/checkpoint" || -d "$dir/checkpoint.old" ]] && from=(--resume "$dir")
+  local from=($(resume_args "$dir")) extra=()
   # IQL's locomotion protocol scales rewards by the dataset's return range (the authors' code)
   [[ $algo == iql ]] && extra=(--set reward_normalization=return_range)
   echo "$(date +%H:%M:%S) core $core: $name${from:+ (resumed)}"
   OFFRL_THREADS=1 taskset -c "$core" $OFFRL train --algo "$algo" --dataset "$MIX" --env hopper --set "sampler=$sampler" "${extra[@]}" \
     --seed "$seed" --steps "$STEPS" --eval-every "$EVAL_EVERY" --eval-episodes "$EPISODES" --checkpoint-every 10000 \
     --out "$dir" "${from[@]}" --json >> "$dir.log" 2>&1 || { echo "FAILED $name ($dir.log)"; return 0; }
-  cp "$dir/metrics.csv" "$OUT/runs/$name.metrics.csv.tmp" && mv "$OUT/runs/$name.metrics.csv.tmp" "$OUT/runs/$name.metrics.csv"
-  tail -n 1 "$dir.log" > "$OUT/runs/$name.json.tmp" && mv "$OUT/runs/$name.json.tmp" "$OUT/runs/$name.json"
+  file_run "$name" "$dir"
   echo "$(date +%H:%M:%S) done $name"
 }
 export -f run_one

@@ -20,7 +20,7 @@ public static class Networks
     /// The critic ensemble's TD loss: each member's mean squared error to the target y [B, 1], summed over members
     /// (CORL's SAC-N and EDAC; for two members TD3's and SAC's MSE(Q1, y) + MSE(Q2, y)).
     /// </summary>
-    public static Tensor CriticLoss(Tensor q, Tensor y) => (q - y).Square().Reshape(q.Shape[0], -1).Mean(1).Sum();
+    public static Tensor CriticLoss(Tensor q, Tensor y) => (q - y).Square().Reshape(new Shape(q.Shape[0], q.Size / q.Shape[0])).Mean(1).Sum();
 
     /// <summary>A frozen copy of a module for target networks.</summary>
     public static T Target<T>(T source, Func<T> build) where T : Module

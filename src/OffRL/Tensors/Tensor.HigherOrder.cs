@@ -143,23 +143,11 @@ public sealed partial class Tensor
         GraphGrads.TryGetValue(n.BackwardFn!.Method, out var f) ? f
         : throw new NotSupportedException($"gradients: op '{OpName(n)}' has no second derivative (create_graph); use ops that have one (linear, ensemble_linear, matmul, layer_norm, the elementwise and reduction ops)");
 
-    /// <summary>The op's name as errors show it: the backward function's name without "Backward", in snake case.</summary>
+    /// <summary>The op's name as errors show it: the backward function's name without "Backward", lower case.</summary>
     private static string OpName(Tensor n)
     {
         var name = n.BackwardFn!.Method.Name;
-        if (name.EndsWith("Backward")) name = name[..^"Backward".Length];
-        return Snake(name);
-    }
-
-    private static string Snake(string name)
-    {
-        var sb = new System.Text.StringBuilder(name.Length + 4);
-        for (int i = 0; i < name.Length; i++)
-        {
-            if (char.IsUpper(name[i]) && i > 0) sb.Append('_');
-            sb.Append(char.ToLowerInvariant(name[i]));
-        }
-        return sb.ToString();
+        return (name.EndsWith("Backward") ? name[..^"Backward".Length] : name).ToLowerInvariant();
     }
 
     private static Tensor FromAux(float[] aux, Shape s)
@@ -272,7 +260,7 @@ public sealed partial class Tensor
             UnaryKind.Clamp => g * ClampMask(x, p0, p1),
             UnaryKind.Affine => g * p0,
             UnaryKind.Silu => SiluGraph(g, x),
-            _ => throw new NotSupportedException($"gradients: op '{Snake(kind.ToString())}' has no second derivative (create_graph); use tanh, elu, silu, relu or softplus"),
+            _ => throw new NotSupportedException($"gradients: op '{kind.ToString().ToLowerInvariant()}' has no second derivative (create_graph); use tanh, elu, silu, relu or softplus"),
         };
         Accumulate(x, dx);
     }

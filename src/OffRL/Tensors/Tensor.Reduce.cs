@@ -79,17 +79,15 @@ public sealed partial class Tensor
                         break;
                     }
                     case RedKind.Max:
-                    {
-                        int best = 0; float bv = x[bas];
-                        for (int j = 1; j < dim; j++) if (x[bas + j * inner] > bv) { bv = x[bas + j * inner]; best = j; }
-                        y[p * inner + q] = bv;
-                        if (arg is not null) arg[p * inner + q] = best;
-                        break;
-                    }
                     case RedKind.Min:
                     {
                         int best = 0; float bv = x[bas];
-                        for (int j = 1; j < dim; j++) if (x[bas + j * inner] < bv) { bv = x[bas + j * inner]; best = j; }
+                        bool max = kind == RedKind.Max;
+                        for (int j = 1; j < dim; j++)
+                        {
+                            float v = x[bas + j * inner];
+                            if (max ? v > bv : v < bv) { bv = v; best = j; }
+                        }
                         y[p * inner + q] = bv;
                         if (arg is not null) arg[p * inner + q] = best;
                         break;
