@@ -7,18 +7,33 @@
 # bench/reference/offline_rl.py --speed (OffRL's protocol: uniform, pi(.|s) and pi(.|s') action sets; the shared script's
 # CQL evaluates two sets and does two thirds of the regularizer's work), searched over the same thread splits.
 #
-#   bash bench/speed.sh                    # td3bc iql sac cql
-#   ALGOS="td3bc iql" bash bench/speed.sh
+# Ensembles (issue 42): SAC-N with N critics of 3 x 256 (`ensemble-update`, CRITICS=N) against
+# bench/reference/ensemble_update.py (CORL's sac_n.py update, its VectorizedLinear as `x @ W + b` or torch.baddbmm,
+# searched with the thread splits); the last column is the share of the machine's measured peak (`peak`) that
+# OffRL's 2-thread update reaches, counting its matrix products' FLOPs only.
+#
+#   bash bench/speed.sh                    # td3bc iql sac cql, then SAC-N with 10 and 50 critics
+#   ALGOS="td3bc iql" ENSEMBLES="" bash bench/speed.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-ALGOS=${ALGOS:-"td3bc iql sac cql"}
+ALGOS=${ALGOS-"td3bc iql sac cql"}
+ENSEMBLES=${ENSEMBLES-"10 50"}
 WORK=${WORK:-${TMPDIR:-/tmp}/offrl-speed}
 mkdir -p "$WORK"
 dotnet build -c Release bench/OffRL.Bench -o "$WORK/bin" >/dev/null
 TORCH="env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 ../shared/bench/torch_rl_updates.py"
-offrl() { dotnet "$WORK/bin/OffRL.Bench.dll" "$1-update" --threads "$2" --json | tail -n 1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["updates_per_s"])'; }
+offrl() {   # algo, threads[, field]: one figure of OffRL's X-update benchmark (CRITICS from the environment)
+  dotnet "$WORK/bin/OffRL.Bench.dll" "$1-update" --threads "$2" --json | tail -n 1 |
+    python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "${3:-updates_per_s}"
+}
 CQLREF="env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 bench/reference/offline_rl.py"
+ENSREF="env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 bench/reference/ensemble_update.py"
 torch() {   # algo, cores: the best setting's updates/s, then the setting
+  if [[ $1 == ensemble ]]; then
+    $ENSREF --critics "$CRITICS" --threads "$2" --json | tail -n 1 |
+      python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["updates_per_s"], "(" + d["setting"] + ")")'
+    return
+  fi
   if [[ $1 == cql ]]; then
     $CQLREF --speed cql --threads "$2" --steps 20 | tail -n 1 |
       python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["updates_per_s"], "(" + d["setting"] + ")")'
@@ -31,7 +46,7 @@ echo "| updates/s | OffRL 1 thread (core 0) | PyTorch 1 thread (core 0) | ratio 
 echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
 for a in $ALGOS; do
   o1=$(taskset -c 0 bash -c "$(declare -f offrl); WORK=$WORK offrl $a 1")
-  read -r t1 s1 < <(taskset -c 0 bash -c "$(declare -f torch); TORCH='$TORCH' CQLREF='$CQLREF' torch $a 1")
+  read -r t1 s1 < <(taskset -c 0 bash -c "$(declare -f torch); TORCH='$TORCH' CQLREF='$CQLREF' ENSREF='$ENSREF' torch $a 1")
   o2=$(offrl "$a" 2)
   read -r t2 s2 < <(torch "$a" 2)
   python3 - "$a" "$o1" "$t1" "$o2" "$t2" "$s2" <<'EOF'
@@ -40,3 +55,21 @@ a, o1, t1, o2, t2, s2 = sys.argv[1], *map(float, sys.argv[2:6]), sys.argv[6]
 print(f"| {a} | {o1:.1f} | {t1:.1f} | {o1 / t1:.2f}x | {o2:.1f} | {t2:.1f} {s2} | {o2 / t2:.2f}x | {o2 / o1:.2f}x |")
 EOF
 done
+if [[ -n $ENSEMBLES ]]; then
+  echo
+  echo "| SAC-N updates/s | OffRL 1 thread (core 0) | PyTorch 1 thread (core 0) | ratio | OffRL 2 threads | PyTorch 2 cores, best setting | ratio | OffRL 2 threads / 1 thread | OffRL 2 threads, share of peak |"
+  echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+  for n in $ENSEMBLES; do
+    export CRITICS=$n
+    o1=$(taskset -c 0 bash -c "$(declare -f offrl); WORK=$WORK offrl ensemble 1 updates_per_s_n$n")
+    read -r t1 s1 < <(taskset -c 0 bash -c "$(declare -f torch); ENSREF='$ENSREF' torch ensemble 1")
+    o2=$(offrl ensemble 2 updates_per_s_n$n)
+    p2=$(offrl ensemble 2 share_of_peak_n$n)
+    read -r t2 s2 < <(torch ensemble 2)
+    python3 - "$n" "$o1" "$t1" "$o2" "$t2" "$s2" "$p2" <<'EOF'
+import sys
+n, o1, t1, o2, t2, s2, p2 = sys.argv[1], *map(float, sys.argv[2:6]), sys.argv[6], float(sys.argv[7])
+print(f"| N = {n} | {o1:.2f} | {t1:.2f} | {o1 / t1:.2f}x | {o2:.2f} | {t2:.2f} {s2} | {o2 / t2:.2f}x | {o2 / o1:.2f}x | {p2:.0%} |")
+EOF
+  done
+fi

@@ -26,10 +26,12 @@ var names = new Dictionary<string, Func<int, Dictionary<string, double>>>
     ["iql-update"] = t => AlgoBenchmarks.Updates("iql", t),
     ["sac-update"] = t => AlgoBenchmarks.Updates("sac", t),
     ["cql-update"] = t => AlgoBenchmarks.Updates("cql", t),
+    ["ensemble-update"] = t => AlgoBenchmarks.EnsembleUpdates(t),
     ["td3bc-profile"] = t => AlgoBenchmarks.Profile("td3bc", t),
     ["iql-profile"] = t => AlgoBenchmarks.Profile("iql", t),
     ["sac-profile"] = t => AlgoBenchmarks.Profile("sac", t),
     ["cql-profile"] = t => AlgoBenchmarks.Profile("cql", t),
+    ["ensemble-profile"] = t => AlgoBenchmarks.Profile("sac", t, AlgoBenchmarks.SacN(Environment.GetEnvironmentVariable("CRITICS") ?? "10")),
     ["serve-load"] = _ => ServeBenchmarks.LoadTest(),
     ["serve-crash"] = _ => ServeBenchmarks.CrashTest(),
     ["bandit-decide"] = _ => BanditBenchmarks.Decide(),
@@ -96,6 +98,15 @@ static class Benchmarks
                 double rate = Rate(() => Gemm.Sgemm(false, false, s, s, s, 1f, a, s, b, s, 0f, c, s));
                 f[$"gflops_{s}_t{t}"] = 2.0 * s * s * s * rate / 1e9;
             }
+        Gemm.Threads = 1;
+        foreach (var (ta, tb, m, n, k) in new[] { (false, false, 7680, 256, 256), (false, true, 7680, 256, 256), (true, false, 256, 256, 7680), (false, false, 256, 256, 256) })
+        {
+            var rng = new Rng(1);
+            var a = new float[m * k]; var b = new float[k * n]; var c = new float[m * n];
+            rng.FillNormal(a); rng.FillNormal(b);
+            double rate = Rate(() => Gemm.Sgemm(ta, tb, m, n, k, 1f, a, ta ? m : k, b, tb ? k : n, 0f, c, n));
+            f[$"gflops_{(ta ? 'T' : 'N')}{(tb ? 'T' : 'N')}_{m}x{n}x{k}"] = 2.0 * m * n * k * rate / 1e9;
+        }
         Gemm.Threads = Environment.ProcessorCount;
         return f;
     }
@@ -364,12 +375,12 @@ static class PeakBenchmark
 static class AlgoBenchmarks
 {
     /// <summary>Gradient updates per second at the shapes of shared/bench/torch_rl_updates.py: obs 17, act 6, batch 256, 256-unit MLPs, random data.</summary>
-    public static Dictionary<string, double> Updates(string algo, int threads)
+    public static Dictionary<string, double> Updates(string algo, int threads, JsonElement? overrides = null)
     {
         Gemm.Threads = threads;
         var rng = new Rng(0);
         var batch = new TransitionBatch(256, 17, 6);
-        var agent = AlgorithmRegistry.Create(algo, 17, Box.Uniform(6, -1f, 1f), 0);
+        var agent = AlgorithmRegistry.Create(algo, 17, Box.Uniform(6, -1f, 1f), 0, overrides);
         long updates = 0;
         double rate = Benchmarks.Rate(() =>
         {
@@ -392,11 +403,30 @@ static class AlgoBenchmarks
     }
 
     /// <summary>
+    /// SAC-N updates per second (issue 42; An et al. 2021, CORL's sac_n.py shapes): SAC with N critics of 3 x 256 and a
+    /// 3 x 256 actor, the actor and temperature stepping before the critics, for each N in CRITICS (default "10 50").
+    /// The reference is bench/reference/ensemble_update.py.
+    /// </summary>
+    public static Dictionary<string, double> EnsembleUpdates(int threads)
+    {
+        var f = new Dictionary<string, double>();
+        foreach (var n in (Environment.GetEnvironmentVariable("CRITICS") ?? "10 50").Split(' ', StringSplitOptions.RemoveEmptyEntries))
+        {
+            foreach (var (k, v) in Updates("sac", threads, SacN(n))) f[$"{k}_n{n}"] = v;
+        }
+        return f;
+    }
+
+    /// <summary>SAC-N's shape as CORL's sac_n.py: N critics and the actor 3 x 256, the actor stepping before the critics.</summary>
+    public static JsonElement SacN(string critics) =>
+        JsonDocument.Parse($"{{\"num_critics\": {critics}, \"hidden\": [256, 256, 256], \"actor_before_critic\": true}}").RootElement;
+
+    /// <summary>
     /// Where one update's time goes (issue 28): the update of <see cref="Updates"/> with its batch drawn by a uniform
     /// sampler from a 1M-transition replay buffer, warmed up, then profiled by the engine's <see cref="Profiler"/> over
     /// about 5 s. Figures: milliseconds per update in each part, the total with and without profiling (its overhead).
     /// </summary>
-    public static Dictionary<string, double> Profile(string algo, int threads)
+    public static Dictionary<string, double> Profile(string algo, int threads, JsonElement? overrides = null)
     {
         Gemm.Threads = threads;
         var rng = new Rng(0);
@@ -409,7 +439,7 @@ static class AlgoBenchmarks
             buffer.Add(o, a, rng.Normal(), o2, terminated: rng.NextFloat() < 0.001f, truncated: false);
         }
         var sampler = new UniformSampler(buffer, 256, new Rng(1));
-        var agent = AlgorithmRegistry.Create(algo, 17, Box.Uniform(6, -1f, 1f), 0);
+        var agent = AlgorithmRegistry.Create(algo, 17, Box.Uniform(6, -1f, 1f), 0, overrides);
         void Step()
         {
             TransitionBatch b;

@@ -109,11 +109,11 @@ public sealed class Cql : Sac<CqlConfig>, IAlgorithmFamily
         int bs = b.Size, n = Config.SampledActions, act = ActionDim, bn = bs * n, members = Config.NumCritics;
         var statesN = b.ObsT.RepeatInterleave(n);                                   // s of row i, n times: [B N, obs]
         var states = statesN.Tile(3);                                               // the three action sets at s
-        var policyStates = Tensor.Concat(0, statesN, b.NextT.RepeatInterleave(n));  // [s; s'] for pi
         var aRand = Tensor.Temp(new Shape(bn, act));
         Rng.FillUniform(aRand.Data, -1f, 1f);
         Tensor aPi, logPi;
-        using (Tensor.NoGrad()) (aPi, logPi) = PolicyOf(policyStates).RSample(Rng);   // [pi(.|s); pi(.|s')]
+        // pi(.|s) and pi(.|s'), n actions per state from one evaluation of the policy per state
+        using (Tensor.NoGrad()) (aPi, logPi) = PolicyOf(Tensor.Concat(0, b.ObsT, b.NextT)).RepeatInterleave(n).RSample(Rng);
         var q = Networks.Q(Critic, states, Tensor.Concat(0, aRand, aPi));   // [members, 3 B N, 1]
         float logUniform = act * MathF.Log(0.5f);                              // density of U(-1, 1)^act
         var logPiS = logPi.Slice(0, 0, bn).Reshape(bs, n);

@@ -35,6 +35,12 @@ public sealed class TanhGaussian(Tensor mean, Tensor logStd)
     private static readonly float Log2 = MathF.Log(2f);
     public Gaussian Base { get; } = new(mean, logStd);
 
+    /// <summary>
+    /// The distribution of each row repeated <paramref name="n"/> times in place ([r0 x n, r1 x n, ...]): for drawing n
+    /// actions per state from one evaluation of the policy per state (its rows are the same for every repeat).
+    /// </summary>
+    public TanhGaussian RepeatInterleave(int n) => new(Base.Mean.RepeatInterleave(n), Base.LogStd.RepeatInterleave(n));
+
     /// <summary>Deterministic action tanh(mean).</summary>
     public Tensor Mode() => Base.Mean.Tanh();
 

@@ -69,17 +69,54 @@ public abstract class Optimizer
     public void Step()
     {
         using var profile = Profiler.Enter(Profiler.Part.Optimizer);
-        float lr = (float)CurrentLr;
+        _lr = (float)CurrentLr;
         Steps++;
-        for (int i = 0; i < Params.Count; i++)
+        long touched = 0;
+        foreach (var p in Params) if (p.GradTouched && p.Grad is not null) touched += p.Size;
+        if (!Elementwise || touched < ParallelMinElements)
         {
-            var p = Params[i];
-            if (!p.GradTouched || p.Grad is null) continue;
-            Update(i, p.Data, p.Grad, lr);
+            for (int i = 0; i < Params.Count; i++)
+            {
+                var p = Params[i];
+                if (p.GradTouched && p.Grad is not null) Update(i, 0, p.Data, p.Grad, _lr);
+            }
+            return;
         }
+        // Large parameter sets (ensembles of critics): fixed slices of every parameter, spread over the cores. Each
+        // element is updated by the same arithmetic as in one pass, so the result does not depend on the thread count.
+        _slices ??= Slices(Params);
+        _sliceStep ??= StepSlice;
+        Gemm.ParallelFor(_slices.Length, _sliceStep);
     }
 
-    protected abstract void Update(int index, Span<float> p, ReadOnlySpan<float> g, float lr);
+    /// <summary>Parameters with at least this many elements to update in total are updated in slices across cores.</summary>
+    private const long ParallelMinElements = 1 << 20;
+    private const int SliceElements = 1 << 16;
+    private float _lr;
+    private (int Index, int Offset, int Length)[]? _slices;
+    private Action<int>? _sliceStep;
+
+    private void StepSlice(int s)
+    {
+        var (i, offset, length) = _slices![s];
+        var p = Params[i];
+        if (p.GradTouched && p.Grad is not null) Update(i, offset, p.Data.AsSpan(offset, length), p.Grad.AsSpan(offset, length), _lr);
+    }
+
+    /// <summary>Every parameter cut into slices of <see cref="SliceElements"/> (a multiple of every vector width).</summary>
+    internal static (int Index, int Offset, int Length)[] Slices(IReadOnlyList<Tensor> parameters)
+    {
+        var slices = new List<(int, int, int)>();
+        for (int i = 0; i < parameters.Count; i++)
+            for (int o = 0; o < parameters[i].Size; o += SliceElements) slices.Add((i, o, Math.Min(SliceElements, parameters[i].Size - o)));
+        return [.. slices];
+    }
+
+    /// <summary>True when an update of one element reads only that element's state, so slices of a parameter may be updated apart.</summary>
+    protected virtual bool Elementwise => false;
+
+    /// <summary>Updates elements [offset, offset + p.Length) of parameter <paramref name="index"/> (p and g are those elements).</summary>
+    protected abstract void Update(int index, int offset, Span<float> p, ReadOnlySpan<float> g, float lr);
 
     /// <summary>Optimizer state by name (moments), for checkpoints.</summary>
     public abstract IEnumerable<(string Name, float[] Value)> State();
@@ -108,9 +145,9 @@ public sealed class Sgd : Optimizer
         _started = new bool[Params.Count];
     }
 
-    protected override void Update(int index, Span<float> p, ReadOnlySpan<float> g, float lr)
+    protected override void Update(int index, int offset, Span<float> p, ReadOnlySpan<float> g, float lr)
     {
-        var buf = _buf[index];
+        var buf = _buf[index].AsSpan(offset, p.Length);
         for (int i = 0; i < p.Length; i++)
         {
             float d = g[i] + WeightDecay * p[i];
@@ -154,13 +191,16 @@ public class Adam : Optimizer
         _m = Buffers(); _v = Buffers();
     }
 
-    protected override void Update(int index, Span<float> p, ReadOnlySpan<float> g, float lr)
+    protected override bool Elementwise => true;
+
+    protected override void Update(int index, int offset, Span<float> p, ReadOnlySpan<float> g, float lr)
     {
         // Steps is already t (1-based) here: Step() counts before updating.
         double bc1 = 1.0 - Math.Pow(Beta1, Steps), bc2 = 1.0 - Math.Pow(Beta2, Steps);
         float stepSize = (float)(lr / bc1), invSqrtBc2 = (float)(1.0 / Math.Sqrt(bc2));
         float b1 = Beta1, b2 = Beta2, eps = Eps, wd = WeightDecay;
-        float[] m = _m[index], v = _v[index];
+        var m = _m[index].AsSpan(offset, p.Length);
+        var v = _v[index].AsSpan(offset, p.Length);
         if (Decoupled && wd != 0f)
         {
             float f = 1f - lr * wd;
@@ -177,9 +217,9 @@ public class Adam : Optimizer
             for (; k <= p.Length - w; k += w)
             {
                 var gv = new Vector<float>(g.Slice(k));
-                var mv = vb1 * new Vector<float>(m, k) + vb1c * gv;
-                var vv = vb2 * new Vector<float>(v, k) + vb2c * gv * gv;
-                mv.CopyTo(m, k); vv.CopyTo(v, k);
+                var mv = vb1 * new Vector<float>(m.Slice(k)) + vb1c * gv;
+                var vv = vb2 * new Vector<float>(v.Slice(k)) + vb2c * gv * gv;
+                mv.CopyTo(m.Slice(k)); vv.CopyTo(v.Slice(k));
                 var pv = new Vector<float>(p.Slice(k)) - vs * mv / (Vector.SquareRoot(vv) * vc + ve);
                 pv.CopyTo(p.Slice(k));
             }
@@ -235,12 +275,49 @@ public static class Polyak
         var t = target.Parameters();
         var s = source.Parameters();
         if (t.Count != s.Count) throw new ArgumentException($"polyak: target has {t.Count} parameters, source {s.Count}");
+        long total = 0;
         for (int i = 0; i < t.Count; i++)
         {
             if (t[i].Size != s[i].Size) throw new ArgumentException($"polyak: parameter {i} sizes differ ({t[i].Shape} vs {s[i].Shape})");
-            var td = t[i].Data.AsSpan();
-            System.Numerics.Tensors.TensorPrimitives.Multiply(td, 1f - tau, td);
-            System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(s[i].Data, tau, td, td);
+            total += t[i].Size;
         }
+        if (total < 1 << 20)
+        {
+            for (int i = 0; i < t.Count; i++) Blend(t[i].Data, s[i].Data, tau);
+            return;
+        }
+        // An ensemble's targets: slices spread over the cores (elementwise, so the result does not depend on the split)
+        if (!s_blends.TryGetValue(target, out var blend) || blend.Elements != total) s_blends.AddOrUpdate(target, blend = new SlicedBlend(t, total));
+        (blend.Target, blend.Source, blend.Tau) = (t, s, tau);
+        Gemm.ParallelFor(blend.Slices.Length, blend.Body);
+    }
+
+    private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<Module, SlicedBlend> s_blends = new();
+
+    /// <summary>A target module's slices and the loop body that blends one, kept so that an update allocates no delegate.</summary>
+    private sealed class SlicedBlend
+    {
+        public readonly long Elements;
+        public readonly (int Index, int Offset, int Length)[] Slices;
+        public readonly Action<int> Body;
+        public IReadOnlyList<Tensor> Target = [], Source = [];
+        public float Tau;
+
+        public SlicedBlend(IReadOnlyList<Tensor> target, long elements)
+        {
+            Elements = elements;
+            Slices = Optimizer.Slices(target);
+            Body = k =>
+            {
+                var (i, offset, length) = Slices[k];
+                Blend(Target[i].Data.AsSpan(offset, length), Source[i].Data.AsSpan(offset, length), Tau);
+            };
+        }
+    }
+
+    private static void Blend(Span<float> target, ReadOnlySpan<float> source, float tau)
+    {
+        System.Numerics.Tensors.TensorPrimitives.Multiply(target, 1f - tau, target);
+        System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(source, tau, target, target);
     }
 }

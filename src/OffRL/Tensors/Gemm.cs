@@ -31,9 +31,28 @@ public static unsafe class Gemm
     private const int NC = 2048;
     private const long ParallelMinMacs = 1L << 20;   // below ~1M multiply-adds one core is faster
 
-    /// <summary>Number of worker threads used for large products (default: OFFRL_THREADS, else all cores).</summary>
-    public static int Threads { get; set; } =
-        int.TryParse(Environment.GetEnvironmentVariable("OFFRL_THREADS"), out var n) && n > 0 ? n : Environment.ProcessorCount;
+    private static int s_threads = TryParseThreads(Environment.GetEnvironmentVariable(ThreadsVariable), out var n) ? n : Environment.ProcessorCount;
+
+    /// <summary>The environment variable that sets <see cref="Threads"/> for a process.</summary>
+    public const string ThreadsVariable = "OFFRL_THREADS";
+
+    /// <summary>
+    /// Number of threads the engine's parallel work uses (default: OFFRL_THREADS, else all cores; a value the
+    /// variable holds that is not a whole number >= 1 is ignored here and refused by <see cref="ParseThreads"/>).
+    /// More than the machine's cores is allowed; the work then runs on at most as many threads as there are cores.
+    /// </summary>
+    public static int Threads
+    {
+        get => s_threads;
+        set => s_threads = value >= 1 ? value : throw new ArgumentOutOfRangeException(nameof(Threads), $"threads: expected a whole number >= 1, got {value}");
+    }
+
+    /// <summary>A thread count as the user wrote it (<paramref name="name"/>: where, e.g. OFFRL_THREADS): a whole number >= 1, else an error naming it.</summary>
+    public static int ParseThreads(string name, string value) => TryParseThreads(value, out var n) ? n
+        : throw new ArgumentException($"{name}: expected a whole number >= 1, got '{value}'");
+
+    private static bool TryParseThreads(string? value, out int n) =>
+        int.TryParse(value, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out n) && n >= 1;
 
     [ThreadStatic] private static float* t_packA;
 
@@ -468,7 +487,19 @@ public static unsafe class Gemm
     /// <summary>Pack op(B)[pc:pc+kc, jc:jc+nc] as NR-wide column panels, k-major inside a panel, zero padded.</summary>
     private static void PackB(bool tb, float* b, int ldb, int pc, int jc, int kc, int nc, float* dst, int NR)
     {
-        for (int j0 = 0; j0 < nc; j0 += NR)
+        int full = nc / NR * NR;
+        if (!tb && full > 0)
+        {   // whole panels row by row: each row of B is read once, in order, and scattered over the panels
+            for (int p = 0; p < kc; p++)
+            {
+                float* s = b + (long)(pc + p) * ldb + jc;
+                float* d = dst + (long)p * NR;
+                for (int j0 = 0; j0 < full; j0 += NR, d += (long)NR * kc)
+                    for (int j = 0; j < NR; j += 8) Vector256.Store(Vector256.Load(s + j0 + j), d + j);
+            }
+            if (full == nc) return;
+        }
+        for (int j0 = !tb ? full : 0; j0 < nc; j0 += NR)
         {
             int nr = Math.Min(NR, nc - j0);
             float* d = dst + (long)j0 * kc;
@@ -507,7 +538,23 @@ public static unsafe class Gemm
     /// <summary>Pack alpha * op(A)[ic:ic+mc, pc:pc+kc] as MR-tall row panels, k-major inside a panel, zero padded.</summary>
     private static void PackA(bool ta, float* a, int lda, int ic, int pc, int mc, int kc, float alpha, float* dst, int MR)
     {
-        for (int i0 = 0; i0 < mc; i0 += MR)
+        int full = mc / MR * MR;
+        if (ta && alpha == 1f && full > 0)
+        {   // whole panels row by row: row p of A holds op(A)'s column p, read once, in order, and scattered over the panels
+            for (int p = 0; p < kc; p++)
+            {
+                float* s = a + (long)(pc + p) * lda + ic;
+                float* d = dst + (long)p * MR;
+                for (int i0 = 0; i0 < full; i0 += MR, d += (long)MR * kc)
+                {
+                    int i = 0;
+                    for (; i + 4 <= MR; i += 4) Vector128.Store(Vector128.Load(s + i0 + i), d + i);
+                    for (; i < MR; i++) d[i] = s[i0 + i];
+                }
+            }
+            if (full == mc) return;
+        }
+        for (int i0 = ta && alpha == 1f ? full : 0; i0 < mc; i0 += MR)
         {
             int mr = Math.Min(MR, mc - i0);
             float* d = dst + (long)i0 * kc;
@@ -553,18 +600,17 @@ public static unsafe class Gemm
                 float* ap = pA + (long)i0 * kc;
                 float* cij = c + (long)i0 * ldc + j0;
                 if (mr == MR && nr == NR)
-                {
-                    if (wide) Kernel12x32(kc, ap, bp, cij, ldc, store);
-                    else Kernel6x16(kc, ap, bp, cij, ldc, store);
+                {   // a whole tile: the bias and ReLU are applied in registers, after the sum is complete
+                    var end = new TileEnd(store, post ? bias : null, post && relu);
+                    if (wide) Kernel12x32(kc, ap, bp, cij, ldc, end);
+                    else Kernel6x16(kc, ap, bp, cij, ldc, end);
+                    continue;
                 }
-                else
-                {
-                    if (wide) Kernel12x32(kc, ap, bp, tile, NR, true);
-                    else Kernel6x16(kc, ap, bp, tile, NR, true);
-                    for (int i = 0; i < mr; i++)
-                        for (int j = 0; j < nr; j++)
-                            cij[(long)i * ldc + j] = store ? tile[i * NR + j] : cij[(long)i * ldc + j] + tile[i * NR + j];
-                }
+                if (wide) Kernel12x32(kc, ap, bp, tile, NR, new TileEnd(true, null, false));
+                else Kernel6x16(kc, ap, bp, tile, NR, new TileEnd(true, null, false));
+                for (int i = 0; i < mr; i++)
+                    for (int j = 0; j < nr; j++)
+                        cij[(long)i * ldc + j] = store ? tile[i * NR + j] : cij[(long)i * ldc + j] + tile[i * NR + j];
                 if (post) TileEpilogue(cij, ldc, mr, nr, bias, relu);
             }
         }
@@ -594,7 +640,7 @@ public static unsafe class Gemm
 
     /// <summary>C[6x16] += Ap[6 x kc] * Bp[kc x 16] with 12 ymm accumulators.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Kernel6x16(int kc, float* a, float* b, float* c, int ldc, bool store)
+    private static void Kernel6x16(int kc, float* a, float* b, float* c, int ldc, TileEnd end)
     {
         Vector256<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
         Vector256<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
@@ -616,17 +662,17 @@ public static unsafe class Gemm
             c50 = Fma.MultiplyAdd(x, b0, c50); c51 = Fma.MultiplyAdd(x, b1, c51);
             a += 6; b += 16;
         }
-        Acc(c, c00, c01, store); c += ldc;
-        Acc(c, c10, c11, store); c += ldc;
-        Acc(c, c20, c21, store); c += ldc;
-        Acc(c, c30, c31, store); c += ldc;
-        Acc(c, c40, c41, store); c += ldc;
-        Acc(c, c50, c51, store);
+        Acc(c, c00, c01, end); c += ldc;
+        Acc(c, c10, c11, end); c += ldc;
+        Acc(c, c20, c21, end); c += ldc;
+        Acc(c, c30, c31, end); c += ldc;
+        Acc(c, c40, c41, end); c += ldc;
+        Acc(c, c50, c51, end);
     }
 
     /// <summary>C[12x32] += Ap[12 x kc] * Bp[kc x 32] with 24 zmm accumulators.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Kernel12x32(int kc, float* a, float* b, float* c, int ldc, bool store)
+    private static void Kernel12x32(int kc, float* a, float* b, float* c, int ldc, TileEnd end)
     {
         Vector512<float> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default;
         Vector512<float> c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
@@ -662,24 +708,35 @@ public static unsafe class Gemm
             cb0 = Avx512F.FusedMultiplyAdd(x, b0, cb0); cb1 = Avx512F.FusedMultiplyAdd(x, b1, cb1);
             a += 12; b += 32;
         }
-        Acc(c, c00, c01, store); c += ldc; Acc(c, c10, c11, store); c += ldc; Acc(c, c20, c21, store); c += ldc;
-        Acc(c, c30, c31, store); c += ldc; Acc(c, c40, c41, store); c += ldc; Acc(c, c50, c51, store); c += ldc;
-        Acc(c, c60, c61, store); c += ldc; Acc(c, c70, c71, store); c += ldc; Acc(c, c80, c81, store); c += ldc;
-        Acc(c, c90, c91, store); c += ldc; Acc(c, ca0, ca1, store); c += ldc; Acc(c, cb0, cb1, store);
+        Acc(c, c00, c01, end); c += ldc; Acc(c, c10, c11, end); c += ldc; Acc(c, c20, c21, end); c += ldc;
+        Acc(c, c30, c31, end); c += ldc; Acc(c, c40, c41, end); c += ldc; Acc(c, c50, c51, end); c += ldc;
+        Acc(c, c60, c61, end); c += ldc; Acc(c, c70, c71, end); c += ldc; Acc(c, c80, c81, end); c += ldc;
+        Acc(c, c90, c91, end); c += ldc; Acc(c, ca0, ca1, end); c += ldc; Acc(c, cb0, cb1, end);
+    }
+
+    /// <summary>How a micro-kernel leaves a row of its tile: stored or added to C, then (last k-block) bias and ReLU.</summary>
+    private readonly struct TileEnd(bool store, float* bias, bool relu)
+    {
+        public readonly bool Store = store, Relu = relu;
+        public readonly float* Bias = bias;
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Acc(float* c, Vector512<float> v0, Vector512<float> v1, bool store)
+    private static void Acc(float* c, Vector512<float> v0, Vector512<float> v1, TileEnd end)
     {
-        if (!store) { v0 = Avx512F.Add(Avx512F.LoadVector512(c), v0); v1 = Avx512F.Add(Avx512F.LoadVector512(c + 16), v1); }
+        if (!end.Store) { v0 = Avx512F.Add(Avx512F.LoadVector512(c), v0); v1 = Avx512F.Add(Avx512F.LoadVector512(c + 16), v1); }
+        if (end.Bias != null) { v0 = Avx512F.Add(v0, Avx512F.LoadVector512(end.Bias)); v1 = Avx512F.Add(v1, Avx512F.LoadVector512(end.Bias + 16)); }
+        if (end.Relu) { v0 = Avx512F.Max(v0, Vector512<float>.Zero); v1 = Avx512F.Max(v1, Vector512<float>.Zero); }
         Avx512F.Store(c, v0);
         Avx512F.Store(c + 16, v1);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Acc(float* c, Vector256<float> v0, Vector256<float> v1, bool store)
+    private static void Acc(float* c, Vector256<float> v0, Vector256<float> v1, TileEnd end)
     {
-        if (!store) { v0 = Avx.Add(Avx.LoadVector256(c), v0); v1 = Avx.Add(Avx.LoadVector256(c + 8), v1); }
+        if (!end.Store) { v0 = Avx.Add(Avx.LoadVector256(c), v0); v1 = Avx.Add(Avx.LoadVector256(c + 8), v1); }
+        if (end.Bias != null) { v0 = Avx.Add(v0, Avx.LoadVector256(end.Bias)); v1 = Avx.Add(v1, Avx.LoadVector256(end.Bias + 8)); }
+        if (end.Relu) { v0 = Avx.Max(v0, Vector256<float>.Zero); v1 = Avx.Max(v1, Vector256<float>.Zero); }
         Avx.Store(c, v0);
         Avx.Store(c + 8, v1);
     }

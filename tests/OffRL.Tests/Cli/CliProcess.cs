@@ -40,13 +40,18 @@ internal static class CliProcess
 
     public static Result Run(params string[] args) => RunIn(null, args);
 
-    public static Result RunIn(string? workingDirectory, params string[] args)
+    /// <summary>Runs with OFFRL_THREADS set to <paramref name="threads"/> (the other runs set it to 1).</summary>
+    public static Result RunWithThreads(string threads, params string[] args) => RunIn(null, args, threads);
+
+    public static Result RunIn(string? workingDirectory, params string[] args) => RunIn(workingDirectory, args, "1");
+
+    private static Result RunIn(string? workingDirectory, string[] args, string threads)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
         if (workingDirectory is not null) psi.WorkingDirectory = workingDirectory;
         psi.ArgumentList.Add(Dll.Value);
         foreach (var a in args) psi.ArgumentList.Add(a);
-        psi.Environment["OFFRL_THREADS"] = "1";
+        psi.Environment["OFFRL_THREADS"] = threads;
         using var p = Process.Start(psi)!;
         p.StandardInput.Close();
         var stdout = p.StandardOutput.ReadToEndAsync();

@@ -141,7 +141,31 @@ public sealed class HostileCliTests : IClassFixture<HostileCliTests.Files>
         { "--eval-episodes must be in [1, 100000], got 0", ["train", "--algo", "td3bc", "--dataset", "{data.parquet}", "--eval-episodes", "0"] },
         { "--set: field 'tau' is set twice", ["train", "--algo", "td3bc", "--dataset", "{data.parquet}", "--env", "pendulum", "--set", "tau=0.1", "--set", "Tau=0.2"] },
         { "Unrecognized command or argument '--bogus'", ["train", "--algo", "td3bc", "--bogus"] },
+        { "--threads: expected a whole number >= 1, got '0'", ["train", "--algo", "td3bc", "--dataset", "{data.parquet}", "--threads", "0"] },
+        { "--threads: expected a whole number >= 1, got 'two'", ["version", "--threads", "two"] },
+        { "--threads: expected a whole number >= 1, got '2.0'", ["ope", "rl", "--dataset", "{data.parquet}", "--policy", "{ckpt}", "--threads", "2.0"] },
     };
+
+    [Theory]
+    [InlineData("0")]
+    [InlineData("x")]
+    [InlineData("1.5")]
+    [InlineData("")]
+    public void A_bad_OFFRL_THREADS_is_one_error_line_naming_it(string value)
+    {
+        CliProcess.RunWithThreads(value, "version").RefusedNaming("OFFRL_THREADS", $"got '{value}'");
+        // --threads given on the command line wins over the variable
+        Assert.Equal(0, CliProcess.RunWithThreads(value, "version", "--threads", "1").Code);
+    }
+
+    [Fact]
+    public void More_threads_than_cores_is_allowed_with_a_warning()
+    {
+        var r = CliProcess.Run("version", "--threads", "4096");
+        Assert.Equal(0, r.Code);
+        Assert.Contains("warning: --threads 4096 is more than", r.Err);
+        Assert.Equal(0, CliProcess.RunWithThreads("3", "version").Code);
+    }
 
     [Theory]
     [MemberData(nameof(OptionEdges))]

@@ -151,4 +151,63 @@ public class OptimTests
         tgt.CopyParametersFrom(src);
         Assert.Equal(src.Parameters()[0].Data, tgt.Parameters()[0].Data);
     }
+
+    /// <summary>
+    /// An ensemble's parameters (over a million elements) are updated in slices spread over the cores: the result must
+    /// be the one of a single pass, bit for bit, with one thread or two. The single pass is the same values held as two
+    /// parameters under the slicing threshold, each with its own Adam.
+    /// </summary>
+    [Fact]
+    public void AdamAndPolyakOverAnEnsembleSizedParameterAreTheSameInSlicesAcrossCores()
+    {
+        const int n = 1_200_003, half = n / 2;
+        var rng = new Rng(7);
+        float[] start = new float[n], grad = new float[n];
+        rng.FillNormal(start);
+        rng.FillNormal(grad);
+        float[] Run(int threads)
+        {
+            Gemm.Threads = threads;
+            var p = Tensor.Parameter(new Shape(n), "p");
+            start.CopyTo(p.Data, 0);
+            var g = Tensor.FromArray(grad, new Shape(n));
+            var adam = new Adam([p], lr: 1e-2);
+            for (int t = 0; t < 3; t++) { adam.ZeroGrad(); (p * g).Sum().Backward(); adam.Step(); }
+            return p.Data;
+        }
+        var oneThread = Run(1);
+        var twoThreads = Run(2);
+        Gemm.Threads = Environment.ProcessorCount;
+        var lo = Tensor.Parameter(new Shape(half), "lo");
+        var hi = Tensor.Parameter(new Shape(n - half), "hi");
+        Array.Copy(start, 0, lo.Data, 0, half);
+        Array.Copy(start, half, hi.Data, 0, n - half);
+        var glo = Tensor.FromArray(grad[..half], new Shape(half));
+        var ghi = Tensor.FromArray(grad[half..], new Shape(n - half));
+        var adamLo = new Adam([lo], lr: 1e-2);
+        var adamHi = new Adam([hi], lr: 1e-2);
+        for (int t = 0; t < 3; t++)
+        {
+            adamLo.ZeroGrad(); (lo * glo).Sum().Backward(); adamLo.Step();
+            adamHi.ZeroGrad(); (hi * ghi).Sum().Backward(); adamHi.Step();
+        }
+        Assert.Equal([.. lo.Data, .. hi.Data], oneThread);
+        Assert.Equal(oneThread, twoThreads);
+        Assert.NotEqual(start, oneThread);
+
+        // Polyak over a module of 1.2M weights: each element (1 - tau) target + tau source, in slices over the cores
+        var src = new OffRL.Nn.Linear(1100, 1100, new Rng(1));
+        var tgt = new OffRL.Nn.Linear(1100, 1100, new Rng(2));
+        var before = tgt.Parameters().Select(q => (float[])q.Data.Clone()).ToArray();
+        Gemm.Threads = 2;
+        Polyak.Update(tgt, src, 0.005f);
+        Gemm.Threads = Environment.ProcessorCount;
+        for (int i = 0; i < before.Length; i++)
+            for (int j = 0; j < before[i].Length; j++)
+            {
+                float expect = before[i][j] * (1f - 0.005f);
+                expect = src.Parameters()[i].Data[j] * 0.005f + expect;
+                Assert.Equal(expect, tgt.Parameters()[i].Data[j]);
+            }
+    }
 }

@@ -59,6 +59,8 @@ public class GemmTests
     [Theory]
     [InlineData(256, 256, 256, false, true, Activation.Relu)]
     [InlineData(257, 130, 300, false, false, Activation.Relu)]
+    [InlineData(40, 200, 300, true, false, Activation.Relu)]
+    [InlineData(130, 64, 40, true, true, Activation.None)]
     [InlineData(100, 70, 23, false, true, Activation.Tanh)]
     [InlineData(7, 300, 3, false, false, Activation.None)]
     [InlineData(64, 1, 256, false, true, Activation.Sigmoid)]
