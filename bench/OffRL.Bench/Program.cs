@@ -107,6 +107,16 @@ static class Benchmarks
             double rate = Rate(() => Gemm.Sgemm(ta, tb, m, n, k, 1f, a, ta ? m : k, b, tb ? k : n, 0f, c, n));
             f[$"gflops_{(ta ? 'T' : 'N')}{(tb ? 'T' : 'N')}_{m}x{n}x{k}"] = 2.0 * m * n * k * rate / 1e9;
         }
+        foreach (int t in new[] { 1, 2 })
+        {   // ten independent 256^3 products spread over the cores, as an ensemble layer runs its members
+            Gemm.Threads = t;
+            const int E = 10, S = 256;
+            var rng = new Rng(3);
+            var a = new float[E * S * S]; var b = new float[E * S * S]; var c = new float[E * S * S];
+            rng.FillNormal(a); rng.FillNormal(b);
+            double rate = Rate(() => Gemm.ParallelFor(E, i => Gemm.Sgemm(false, false, S, S, S, 1f, a.AsSpan(i * S * S, S * S), S, b.AsSpan(i * S * S, S * S), S, 0f, c.AsSpan(i * S * S, S * S), S)));
+            f[$"gflops_ensemble10_256_t{t}"] = 2.0 * E * S * S * S * rate / 1e9;
+        }
         Gemm.Threads = Environment.ProcessorCount;
         return f;
     }
