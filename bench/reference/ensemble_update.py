@@ -17,13 +17,15 @@ Shapes: observation 17, action 6, batch 256, random data; only speed is measured
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 bench/reference/ensemble_update.py --critics 10 --threads 2 --json
 """
-import argparse, itertools, json, math, os, statistics, subprocess, sys, time
+import argparse, itertools, json, math, os, subprocess, sys
 
 # BLAS threads must be fixed before torch loads its BLAS.
 if "--blas-threads" in sys.argv:
     os.environ["OPENBLAS_NUM_THREADS"] = sys.argv[sys.argv.index("--blas-threads") + 1]
 import torch
 import torch.nn as nn
+
+from torch_engine import rate   # warm-up, then the median of 3 timed runs of about `seconds` each
 
 OBS, ACT, B, H = 17, 6, 256, 256
 
@@ -109,22 +111,6 @@ def sac_n(n, form):
             for tp, p in zip(target.parameters(), critic.parameters()):
                 tp.mul_(1 - tau).add_(p, alpha=tau)
     return step
-
-
-def rate(step, seconds):
-    for _ in range(3):
-        step()
-    t = time.perf_counter(); k = 0
-    while time.perf_counter() - t < 1.0:
-        step(); k += 1
-    steps = max(3, int(k * seconds))
-    rates = []
-    for _ in range(3):
-        t = time.perf_counter()
-        for _ in range(steps):
-            step()
-        rates.append(steps / (time.perf_counter() - t))
-    return statistics.median(rates)
 
 
 def search(args):
