@@ -117,6 +117,20 @@ static class Benchmarks
             double rate = Rate(() => Gemm.ParallelFor(E, i => Gemm.Sgemm(false, false, S, S, S, 1f, a.AsSpan(i * S * S, S * S), S, b.AsSpan(i * S * S, S * S), S, 0f, c.AsSpan(i * S * S, S * S), S)));
             f[$"gflops_ensemble10_256_t{t}"] = 2.0 * E * S * S * S * rate / 1e9;
         }
+        {   // ten members through three 256 x 256 layers (bias, ReLU), one thread: all members layer by layer (the
+            // engine's order: a layer is one op) against each member through all its layers (depth first)
+            Gemm.Threads = 1;
+            const int E = 10, S = 256, L = 3;
+            var rng = new Rng(4);
+            var x = new float[E * S * S]; var w = new float[L * E * S * S]; var bias = new float[S];
+            var h = new float[(L + 1) * E * S * S];
+            rng.FillNormal(x); rng.FillNormal(w); Array.Copy(x, h, x.Length);
+            void Layer(int l, int e) => Gemm.SgemmBiasAct(false, false, S, S, S, h.AsSpan((l * E + e) * S * S, S * S), S,
+                w.AsSpan((l * E + e) * S * S, S * S), S, bias, h.AsSpan(((l + 1) * E + e) * S * S, S * S), S, Activation.Relu);
+            double flops = 2.0 * E * L * S * S * S;
+            f["gflops_ensemble10_3layers_layer_first"] = flops * Rate(() => { for (int l = 0; l < L; l++) for (int e = 0; e < E; e++) Layer(l, e); }) / 1e9;
+            f["gflops_ensemble10_3layers_member_first"] = flops * Rate(() => { for (int e = 0; e < E; e++) for (int l = 0; l < L; l++) Layer(l, e); }) / 1e9;
+        }
         Gemm.Threads = Environment.ProcessorCount;
         return f;
     }
