@@ -290,6 +290,7 @@ public static class Polyak
         if (!s_blends.TryGetValue(target, out var blend) || blend.Elements != total) s_blends.AddOrUpdate(target, blend = new SlicedBlend(t, total));
         (blend.Target, blend.Source, blend.Tau) = (t, s, tau);
         Gemm.ParallelFor(blend.Slices.Length, blend.Body);
+        (blend.Target, blend.Source) = ([], []);   // the table keeps no module's parameters alive between updates
     }
 
     private static readonly System.Runtime.CompilerServices.ConditionalWeakTable<Module, SlicedBlend> s_blends = new();
