@@ -22,9 +22,10 @@ WORK=${WORK:-${TMPDIR:-/tmp}/offrl-speed}
 mkdir -p "$WORK"
 dotnet build -c Release bench/OffRL.Bench -o "$WORK/bin" >/dev/null
 TORCH="env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 ../shared/bench/torch_rl_updates.py"
-offrl() {   # algo, threads[, field]: one figure of OffRL's X-update benchmark (CRITICS from the environment)
+offrl() {   # algo, threads[, field...]: figures of one run of OffRL's X-update benchmark, on one line (CRITICS from the environment)
+  local fields=("${@:3}")
   dotnet "$WORK/bin/OffRL.Bench.dll" "$1-update" --threads "$2" --json | tail -n 1 |
-    python3 -c 'import json,sys; print(json.load(sys.stdin)[sys.argv[1]])' "${3:-updates_per_s}"
+    python3 -c 'import json,sys; d=json.load(sys.stdin); print(*(d[k] for k in sys.argv[1:]))' "${fields[@]:-updates_per_s}"
 }
 CQLREF="env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 bench/reference/offline_rl.py"
 ENSREF="env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 bench/reference/ensemble_update.py"
@@ -63,8 +64,7 @@ if [[ -n $ENSEMBLES ]]; then
     export CRITICS=$n
     o1=$(taskset -c 0 bash -c "$(declare -f offrl); WORK=$WORK offrl ensemble 1 updates_per_s_n$n")
     read -r t1 s1 < <(taskset -c 0 bash -c "$(declare -f torch); ENSREF='$ENSREF' torch ensemble 1")
-    o2=$(offrl ensemble 2 updates_per_s_n$n)
-    p2=$(offrl ensemble 2 share_of_peak_n$n)
+    read -r o2 p2 < <(offrl ensemble 2 updates_per_s_n$n share_of_peak_n$n)
     read -r t2 s2 < <(torch ensemble 2)
     python3 - "$n" "$o1" "$t1" "$o2" "$t2" "$s2" "$p2" <<'EOF'
 import sys

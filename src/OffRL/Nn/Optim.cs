@@ -90,7 +90,7 @@ public abstract class Optimizer
     }
 
     /// <summary>Parameters with at least this many elements to update in total are updated in slices across cores.</summary>
-    private const long ParallelMinElements = 1 << 20;
+    internal const long ParallelMinElements = 1 << 20;
     private const int SliceElements = 1 << 16;
     private float _lr;
     private (int Index, int Offset, int Length)[]? _slices;
@@ -281,7 +281,7 @@ public static class Polyak
             if (t[i].Size != s[i].Size) throw new ArgumentException($"polyak: parameter {i} sizes differ ({t[i].Shape} vs {s[i].Shape})");
             total += t[i].Size;
         }
-        if (total < 1 << 20)
+        if (total < Optimizer.ParallelMinElements)
         {
             for (int i = 0; i < t.Count; i++) Blend(t[i].Data, s[i].Data, tau);
             return;
