@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
-# Recipe datasets beside D4RL v2's (issue 34): builds the named datasets (OffRL's SAC; long: run it in the background,
-# it resumes nothing but skips what the cache holds) and writes bench/results/datasets/table.md with, per dataset,
-# transitions, episodes, return mean/std, mean length and the normalized score of the mean return, next to D4RL v2's.
+# Recipe datasets beside D4RL v2's (issue 34): builds the named datasets (OffRL's SAC; long: run it in the background;
+# it skips what the cache holds, and a recipe with search checkpoints (walker2d) goes on from its last one) and writes
+# bench/results/datasets/table.md with, per dataset, transitions, episodes, return mean/std, mean length and the
+# normalized score of the mean return, next to D4RL v2's.
 #
 #   nohup bash bench/datasets.sh > datasets.log 2>&1 &
 #   DATASETS="hopper-medium hopper-medium-replay" bash bench/datasets.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-DATASETS=${DATASETS:-"hopper-medium hopper-medium-replay halfcheetah-medium halfcheetah-medium-replay"}
+DATASETS=${DATASETS:-"hopper-medium hopper-medium-replay halfcheetah-medium halfcheetah-medium-replay walker2d-medium walker2d-medium-replay"}
 OUT=${OUT:-bench/results/datasets}
 WORK=${WORK:-${TMPDIR:-/tmp}/offrl-datasets}
 mkdir -p "$OUT/info" "$WORK"

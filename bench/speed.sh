@@ -12,12 +12,17 @@
 # searched with the thread splits); the last column is the share of the machine's measured peak (`peak`) that
 # OffRL's 2-thread update reaches, counting its matrix products' FLOPs only.
 #
+# Two-core figures of both sides move by 10-25% from run to run on a 2-core machine: REPEAT=K runs every measurement K
+# times, the four measurements of a row interleaved, and prints each side's median (the ratios are of the medians; the
+# PyTorch setting shown is its median run's).
+#
 #   bash bench/speed.sh                    # td3bc iql sac cql, then SAC-N with 10 and 50 critics
-#   ALGOS="td3bc iql" ENSEMBLES="" bash bench/speed.sh
+#   ALGOS="td3bc iql" ENSEMBLES="" REPEAT=3 bash bench/speed.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ALGOS=${ALGOS-"td3bc iql sac cql"}
 ENSEMBLES=${ENSEMBLES-"10 50"}
+REPEAT=${REPEAT:-1}
 WORK=${WORK:-${TMPDIR:-/tmp}/offrl-speed}
 mkdir -p "$WORK"
 dotnet build -c Release bench/OffRL.Bench -o "$WORK/bin" >/dev/null
@@ -45,11 +50,22 @@ torch() {   # algo, cores: the best setting's updates/s, then the setting
 }
 echo "| updates/s | OffRL 1 thread (core 0) | PyTorch 1 thread (core 0) | ratio | OffRL 2 threads | PyTorch 2 cores, best split | ratio | OffRL 2 threads / 1 thread |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
+median() {   # "value rest" lines on stdin: the median line by value (the lower middle one for an even count)
+  sort -g | awk '{ l[NR] = $0 } END { print l[int((NR + 1) / 2)] }'
+}
+measure() {   # algo, OffRL's 1-thread fields, its 2-thread fields: OffRL 1 thread and PyTorch 1 thread (core 0), OffRL 2
+              # threads, PyTorch 2 cores, REPEAT times interleaved; prints the four medians, one line each
+  local -a runs=("" "" "" "")
+  for ((r = 0; r < REPEAT; r++)); do
+    runs[0]+=$(taskset -c 0 bash -c "$(declare -f offrl); WORK=$WORK CRITICS=${CRITICS:-} offrl $1 1 $2")$'\n'
+    runs[1]+=$(taskset -c 0 bash -c "$(declare -f torch); TORCH='$TORCH' CQLREF='$CQLREF' ENSREF='$ENSREF' CRITICS=${CRITICS:-} torch $1 1")$'\n'
+    runs[2]+=$(offrl "$1" 2 $3)$'\n'
+    runs[3]+=$(torch "$1" 2)$'\n'
+  done
+  for i in 0 1 2 3; do printf '%s' "${runs[$i]}" | median; done
+}
 for a in $ALGOS; do
-  o1=$(taskset -c 0 bash -c "$(declare -f offrl); WORK=$WORK offrl $a 1")
-  read -r t1 s1 < <(taskset -c 0 bash -c "$(declare -f torch); TORCH='$TORCH' CQLREF='$CQLREF' ENSREF='$ENSREF' torch $a 1")
-  o2=$(offrl "$a" 2)
-  read -r t2 s2 < <(torch "$a" 2)
+  { read -r o1; read -r t1 s1; read -r o2; read -r t2 s2; } < <(measure "$a" updates_per_s updates_per_s)
   python3 - "$a" "$o1" "$t1" "$o2" "$t2" "$s2" <<'EOF'
 import sys
 a, o1, t1, o2, t2, s2 = sys.argv[1], *map(float, sys.argv[2:6]), sys.argv[6]
@@ -62,10 +78,7 @@ if [[ -n $ENSEMBLES ]]; then
   echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"
   for n in $ENSEMBLES; do
     export CRITICS=$n
-    o1=$(taskset -c 0 bash -c "$(declare -f offrl); WORK=$WORK offrl ensemble 1 updates_per_s_n$n")
-    read -r t1 s1 < <(taskset -c 0 bash -c "$(declare -f torch); ENSREF='$ENSREF' torch ensemble 1")
-    read -r o2 p2 < <(offrl ensemble 2 updates_per_s_n$n share_of_peak_n$n)
-    read -r t2 s2 < <(torch ensemble 2)
+    { read -r o1; read -r t1 s1; read -r o2 p2; read -r t2 s2; } < <(measure ensemble updates_per_s_n$n "updates_per_s_n$n share_of_peak_n$n")
     python3 - "$n" "$o1" "$t1" "$o2" "$t2" "$s2" "$p2" <<'EOF'
 import sys
 n, o1, t1, o2, t2, s2, p2 = sys.argv[1], *map(float, sys.argv[2:6]), sys.argv[6], float(sys.argv[7])

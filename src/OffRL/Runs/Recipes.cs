@@ -34,16 +34,21 @@ public static class Recipes
     /// medium-replay (the buffer up to the medium policy) a fraction of D4RL's, and a later snapshot a buffer of D4RL's
     /// size but a higher level. The distance then also counts the buffer's shortfall, (size - step) / size when
     /// positive: a buffer half D4RL's weighs as much as half a std of return. Null: the level alone.</param>
+    /// <param name="SearchCheckpointEvery">SAC steps between checkpoints of the medium search, from which a stopped build
+    /// goes on (even in another session) with the rule's state as it was. Part of the recipe: a checkpoint ends the
+    /// episode in progress, so the data differ with and without it. Null: the search runs in one go (how the hopper and
+    /// halfcheetah version-5 files were built).</param>
     /// <param name="Version">The rule version, part of the cached files' names (a new rule builds anew).</param>
     public sealed record EnvRecipe(string Env, long ExpertSteps, int DatasetSteps, double MediumScoreLow, double MediumScoreHigh, int EvalEvery,
         double MediumScore = 33, double? MediumTolerance = null, int MediumEpisodes = 10, double? MediumMaxStd = 15, long? MediumSearchSteps = null,
-        double? MediumReturn = null, double? MediumReturnStd = null, long? MediumReplaySize = null, int Version = 2);
+        double? MediumReturn = null, double? MediumReturnStd = null, long? MediumReplaySize = null, int? SearchCheckpointEvery = null, int Version = 2);
 
     /// <summary>
     /// Version of a recipe's rule, part of its cached files' names (<see cref="EnvRecipe.Version"/>): a change of rule
     /// builds the datasets anew instead of reading ones made by the old rule. Version 2: the stable medium policy (the
     /// closest in a band, first within a tolerance); version 3: the snapshot nearest D4RL v2's medium return and spread
-    /// over the whole search (hopper, halfcheetah). This is the version of the recipes that keep rule 2.
+    /// over the whole search; version 5: that distance plus the medium-replay's shortfall from D4RL's size (hopper,
+    /// halfcheetah, walker2d). This is the version of the recipes that keep rule 2.
     /// </summary>
     public const int Version = 2;
 
@@ -58,14 +63,19 @@ public static class Recipes
         // Version 3 (D4RL-level data): the snapshot nearest D4RL v2's medium data, judged on 20 stochastic episodes over
         // the whole search: hopper-medium-v2 return 1422 +- 378 (about 460-step episodes); halfcheetah-medium-v2 4770 +- 356.
         // Every evaluation of the deterministic policy between 15 and 70 points is judged.
-        ["hopper"] = new("hopper", 1_000_000, 1_000_000, 15, 70, 5_000, MediumScore: 44, MediumEpisodes: 20, MediumMaxStd: null, MediumSearchSteps: 300_000,
-            MediumReturn: 1422, MediumReturnStd: 378, Version: 3),
-        // Version 5 (halfcheetah): as 3, the distance also counting the medium-replay's shortfall from D4RL's
-        // halfcheetah-medium-replay-v2 (202 000 transitions). Hopper stays at 3 until its version-5 build (402 000,
-        // search to 500 000) runs: its parity results were measured on the version-3 files.
+        // Version 5 (hopper and halfcheetah): as 3, the distance also counting the medium-replay's shortfall from D4RL's
+        // (hopper-medium-replay-v2: 402 000 transitions, so the search runs to 500 000 steps; halfcheetah: 202 000). The
+        // version-3 hopper files (medium at SAC's step 15 000, a 15 000-transition medium-replay) were the first parity
+        // campaign's: bench/results/datasets.
+        ["hopper"] = new("hopper", 1_000_000, 1_000_000, 15, 70, 5_000, MediumScore: 44, MediumEpisodes: 20, MediumMaxStd: null, MediumSearchSteps: 500_000,
+            MediumReturn: 1422, MediumReturnStd: 378, MediumReplaySize: 402_000, Version: 5),
         ["halfcheetah"] = new("halfcheetah", 1_000_000, 1_000_000, 15, 70, 5_000, MediumScore: 40.7, MediumEpisodes: 20, MediumMaxStd: null, MediumSearchSteps: 300_000,
             MediumReturn: 4770, MediumReturnStd: 356, MediumReplaySize: 202_000, Version: 5),
-        ["walker2d"] = new("walker2d", 1_000_000, 1_000_000, 25, 40, 5_000, MediumTolerance: 7, MediumEpisodes: 20, MediumMaxStd: 15, MediumSearchSteps: 200_000),
+        // Walker2d, version 5: D4RL walker2d-medium-v2 returns 2852 +- 1095 (score 62; its medium policy often falls), its
+        // medium-replay holds 302 000 transitions (the Decision Transformer loader's printout of the v2 files, cited in
+        // bench/reference/dataset_table.py); judged when the deterministic score is in [15, 90], search to 400 000 steps.
+        ["walker2d"] = new("walker2d", 1_000_000, 1_000_000, 15, 90, 5_000, MediumScore: 62, MediumEpisodes: 20, MediumMaxStd: null, MediumSearchSteps: 400_000,
+            MediumReturn: 2852, MediumReturnStd: 1095, MediumReplaySize: 302_000, SearchCheckpointEvery: ExpertCheckpointEvery, Version: 5),
         ["pointmaze-umaze"] = new("pointmaze-umaze", 200_000, 200_000, 25, 45, 5_000, MediumMaxStd: null),
     };
 
@@ -265,12 +275,23 @@ public static class Recipes
     {
         var actSpace = probe.ActionSpace;
         string mediumDir = Path.Combine(CacheDir, $"{r.Env}-medium-policy-seed{seed}-v{r.Version}");
+        var search = new SearchProgress(r, seed);
+        var rule = new MediumRule(r, stopAtMedium: true);
         Dataset? mediumReplay = null;
         MediumRule.Judged? medium0 = null;
         long mediumStep = 0;
-        var rule = new MediumRule(r, stopAtMedium: true);
+        // A search stopped after one of its checkpoints (a recipe with SearchCheckpointEvery) goes on from there.
+        bool resume = r.SearchCheckpointEvery is not null && Directory.Exists(Path.Combine(sacDir, "checkpoint")) && search.Started;
+        if (resume && search.Read() is { } kept)
+        {
+            rule.Restore(kept.Gap);
+            (mediumStep, medium0, mediumReplay) = (kept.Step, kept.Judged, ParquetFormat.Read(search.ReplayFile));
+        }
+        else if (!resume && r.SearchCheckpointEvery is not null) search.Begin();
+        if (resume) log($"  medium search: going on from the checkpoint in {sacDir}{(medium0 is null ? "" : $" (medium policy so far: step {mediumStep})")}");
         var online = Trainer.FitOnlineWithCallback(sac, r.Env, new TrainerConfig(Steps: r.ExpertSteps, EvalEvery: r.EvalEvery, EvalEpisodes: 5, Seed: seed,
-                StartSteps: StartSteps(r), Progress: false, OutDir: sacDir, Overwrite: true, CheckpointAtEnd: true),
+                StartSteps: StartSteps(r), Progress: false, OutDir: sacDir, Overwrite: !resume, ResumeFrom: resume ? sacDir : null,
+                CheckpointEvery: r.SearchCheckpointEvery ?? 0, CheckpointAtEnd: true),
             (e, buffer) =>
             {
                 bool verbose = r.MediumTolerance is not null || r.MediumReturn is not null;   // the long MuJoCo builds report each evaluation
@@ -283,6 +304,7 @@ public static class Recipes
                     sac.Save(mediumDir);
                     mediumReplay = buffer.ToDataset(probe.ObservationSpace, actSpace, new DatasetInfo($"OffRL SAC replay buffer up to the medium policy (step {e.Step})", r.Env), sac.Preprocessing);
                     (mediumStep, medium0) = (e.Step, judged);
+                    if (r.SearchCheckpointEvery is not null) search.Write(new SearchProgress.Kept(e.Step, rule.BestGap, judged!.Value), mediumReplay);
                 }
                 return rule.Stop;
             });
@@ -295,6 +317,7 @@ public static class Recipes
         ParquetFormat.Write(medium, CacheFile(r, "medium", seed));
         ParquetFormat.Write(mediumReplay, CacheFile(r, "medium-replay", seed));
         log($"  medium: return {medium.EpisodeReturns().Average():F1}; medium-replay: {mediumReplay.Count} transitions");
+        search.Delete();
         if (rule.Stop) log($"  stopped at the medium policy (step {online.Final.Step}); the expert kinds are built when first asked for");
         return rule.Stop;
     }
@@ -333,6 +356,51 @@ public static class Recipes
     }
 
     /// <summary>
+    /// What a checkpointed medium search has kept so far, beside the cache (CACHE/ENV-medium-search-seedS-vN.json and
+    /// the candidate medium-replay): written when a snapshot is kept, read when a stopped search goes on, removed when
+    /// the search's files are written. A snapshot kept after the last checkpoint stands: the resumed run replays those
+    /// steps as they ran (same seeds and state).
+    /// </summary>
+    internal sealed class SearchProgress(EnvRecipe r, ulong seed)
+    {
+        public readonly record struct Kept(long Step, double Gap, MediumRule.Judged Judged);
+
+        private string StateFile => Path.Combine(CacheDir, $"{r.Env}-medium-search-seed{seed}-v{r.Version}.json");
+
+        /// <summary>The medium-replay as it was when the kept snapshot was kept.</summary>
+        public string ReplayFile => Path.Combine(CacheDir, $"{r.Env}-medium-search-seed{seed}-v{r.Version}.medium-replay.parquet");
+
+        /// <summary>A search has begun (and not finished): its state file is there, with or without a kept snapshot.</summary>
+        public bool Started => File.Exists(StateFile);
+
+        /// <summary>A new search: nothing kept yet.</summary>
+        public void Begin()
+        {
+            Delete();
+            IO.AtomicFile.WriteAllText(StateFile, "null");
+        }
+
+        public void Write(Kept kept, Dataset mediumReplay)
+        {
+            ParquetFormat.Write(mediumReplay, ReplayFile);   // before the state that names it
+            IO.AtomicFile.WriteAllText(StateFile, System.Text.Json.JsonSerializer.Serialize(kept));
+        }
+
+        /// <summary>The snapshot kept so far; null when none was.</summary>
+        public Kept? Read()
+        {
+            try { return System.Text.Json.JsonSerializer.Deserialize<Kept?>(File.ReadAllText(StateFile)); }
+            catch (System.Text.Json.JsonException e) { throw new DataException($"not a medium search's state ({e.Message}); remove it to search anew", StateFile); }
+        }
+
+        public void Delete()
+        {
+            File.Delete(StateFile);
+            File.Delete(ReplayFile);
+        }
+    }
+
+    /// <summary>
     /// Which SAC snapshot is the medium policy (<see cref="EnvRecipe"/>), fed one evaluation at a time: a snapshot whose
     /// evaluation is in the band is judged on more episodes; among those judged in the band with a spread within the
     /// bound, the closest to the target so far, frozen at the first one within the tolerance (when the recipe has one).
@@ -343,6 +411,12 @@ public static class Recipes
         public readonly record struct Judged(double ReturnMean, double ReturnStd, double ScoreMean, double ScoreStd);
 
         private double _bestGap = double.MaxValue;
+
+        /// <summary>The kept snapshot's distance to the target (<see cref="double.MaxValue"/> before one is kept).</summary>
+        public double BestGap => _bestGap;
+
+        /// <summary>The rule as it was when a snapshot at distance <paramref name="bestGap"/> was kept (a resumed search).</summary>
+        public void Restore(double bestGap) => _bestGap = bestGap;
 
         /// <summary>The first snapshot within the tolerance has been kept; no later one replaces it.</summary>
         public bool Settled { get; private set; }

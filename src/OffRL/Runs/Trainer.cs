@@ -305,7 +305,7 @@ public static class Trainer
         var total = Stopwatch.StartNew();
         var window = Stopwatch.StartNew();
         long windowStart = agent.Updates, runStart = agent.Updates;
-        long learningTicks = 0;
+        long learningTicks = 0, checkpointed = -1;
         EvalResult EvaluateAt(long step, double ups)
         {
             var (mean, std) = Evaluate(agent, envName, c.EvalEpisodes, c.Seed + 1_000_000UL);
@@ -319,8 +319,7 @@ public static class Trainer
                 long t0 = Stopwatch.GetTimestamp();
                 step(t);
                 learningTicks += Stopwatch.GetTimestamp() - t0;
-                if (checkpoint is not null && c.CheckpointEvery > 0 && (t + 1) % c.CheckpointEvery == 0) checkpoint(t + 1);
-                bool last = t == c.Steps - 1;
+                bool last = t == c.Steps - 1, stop = false;
                 if ((t + 1) % c.EvalEvery == 0 || last)
                 {
                     double ups = (agent.Updates - windowStart) / Math.Max(1e-9, window.Elapsed.TotalSeconds);
@@ -331,10 +330,14 @@ public static class Trainer
                         Console.WriteLine($"[{agent.Name}] step {t + 1,8}/{c.Steps}  return {e.ReturnMean,9:F1} ± {e.ReturnStd,-7:F1}{(e.NormalizedScore is { } s ? $" score {s,6:F1}" : "")}  {ups,7:F0} upd/s  {Format(agent.Metrics)}");
                     window.Restart();
                     windowStart = agent.Updates;
-                    if (onEval?.Invoke(e) == true) break;
+                    stop = onEval?.Invoke(e) == true;
                 }
                 else if (c.Progress && c.LogEvery > 0 && (t + 1) % c.LogEvery == 0)
                     Console.Write($"\r[{agent.Name}] {Bar(t + 1 - start, c.Steps - start, total.Elapsed.TotalSeconds)} step {t + 1,8}/{c.Steps}  {Format(agent.Metrics)}   ");
+                // After the step's evaluation (its metrics row and its callback), so a run stopped while evaluating goes on
+                // from the checkpoint before and redoes that evaluation, never skips it.
+                if (checkpoint is not null && c.CheckpointEvery > 0 && (t + 1) % c.CheckpointEvery == 0) { checkpoint(t + 1); checkpointed = t + 1; }
+                if (stop) break;
             }
             if (evals.Count == 0)
             {
@@ -347,7 +350,7 @@ public static class Trainer
         }
         finally { log?.Dispose(); }
         // The run's end as a checkpoint (unless the periodic one just wrote it), for a later run to go on from.
-        if (checkpoint is not null && c.CheckpointAtEnd && (c.CheckpointEvery == 0 || evals[^1].Step % c.CheckpointEvery != 0)) checkpoint(evals[^1].Step);
+        if (checkpoint is not null && c.CheckpointAtEnd && checkpointed != evals[^1].Step) checkpoint(evals[^1].Step);
         double secs = total.Elapsed.TotalSeconds;
         if (c.OutDir is not null) agent.Save(c.OutDir);
         // Updates of this process only: a resumed run does not count the updates its checkpoint had made.

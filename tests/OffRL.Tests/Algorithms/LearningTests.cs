@@ -77,6 +77,47 @@ public class LearningTests(PendulumDatasets data)
     }
 
     [Fact]
+    public void AStoppedMediumSearchGoesOnFromItsCheckpointAndBuildsTheSameFiles()
+    {
+        // A small pendulum recipe with checkpoints every 500 steps: built in one go, and built again (another version, its
+        // own files) stopped while evaluating step 1000 and run once more: the same medium and medium-replay.
+        var r = Recipes.Envs["pendulum"] with
+        {
+            ExpertSteps = 3_000, DatasetSteps = 1_000, EvalEvery = 500, MediumScoreLow = -1e9, MediumScoreHigh = 1e9, MediumEpisodes = 2,
+            MediumSearchSteps = 1_500, MediumReturn = -600, MediumReturnStd = 300, SearchCheckpointEvery = 500,
+        };
+        var whole = r with { Version = 1000 + Random.Shared.Next(1_000_000) };
+        var stopped = r with { Version = whole.Version + 1 };
+        Recipes.Build(whole, 0, _ => { }, needExpert: false);
+
+        var logs = new List<string>();
+        Assert.Throws<OperationCanceledException>(() => Recipes.Build(stopped, 0, l =>
+        {
+            if (l.Contains("SAC step 1000:")) throw new OperationCanceledException("stopped while evaluating step 1000");
+            logs.Add(l);
+        }, needExpert: false));
+        Assert.False(File.Exists(Recipes.CacheFile(stopped, "medium", 0)));
+        logs.Clear();
+        Recipes.Build(stopped, 0, logs.Add, needExpert: false);
+        Assert.Contains(logs, l => l.Contains("going on from the checkpoint"));
+        Assert.DoesNotContain(logs, l => l.Contains("SAC step 500:"));   // the checkpoint at 500 came after its evaluation
+        Assert.Contains(logs, l => l.Contains("SAC step 1000:"));        // redone, not skipped
+
+        foreach (var kind in new[] { "medium", "medium-replay" })
+        {
+            var a = OffRL.Data.IO.ParquetFormat.Read(Recipes.CacheFile(whole, kind, 0));
+            var b = OffRL.Data.IO.ParquetFormat.Read(Recipes.CacheFile(stopped, kind, 0));
+            Assert.Equal(a.Count, b.Count);
+            Assert.Equal(a.Observations.ToArray(), b.Observations.ToArray());
+            Assert.Equal(a.Actions.ToArray(), b.Actions.ToArray());
+            Assert.Equal(a.Rewards.ToArray(), b.Rewards.ToArray());
+        }
+        Assert.Equal(File.ReadAllText(Path.Combine(Recipes.LearnerDir(whole, 0), "metrics.csv")).Split('\n').Length,
+            File.ReadAllText(Path.Combine(Recipes.LearnerDir(stopped, 0), "metrics.csv")).Split('\n').Length);
+        Assert.Empty(Directory.GetFiles(Recipes.CacheDir, $"pendulum-medium-search-seed0-v{stopped.Version}*"));   // its progress removed with the search's end
+    }
+
+    [Fact]
     public void Td3BcAndIqlBeatTheDatasetOnMediumReplay()
     {
         double datasetMean = data.MediumReplay.EpisodeReturns().Average();
@@ -218,9 +259,10 @@ public class RecipeRuleTests
     [Fact]
     public void VersionThreeKeepsTheSnapshotNearestD4rlsReturnAndSpreadOverTheWholeSearch()
     {
-        var hopper = Recipes.Envs["hopper"];   // D4RL hopper-medium-v2: 1422 +- 378; judged when the deterministic score is in [15, 70]
-        Assert.Equal(3, hopper.Version);
-        Assert.EndsWith("hopper-medium-seed0-v3.parquet", Recipes.CachePath("hopper-medium", 0));
+        // D4RL hopper-medium-v2: 1422 +- 378; judged when the deterministic score is in [15, 70]; version 3 is version 5
+        // without the medium-replay's size term
+        var hopper = Recipes.Envs["hopper"] with { MediumReplaySize = null };
+        Assert.Equal((1422.0, 378.0), (hopper.MediumReturn!.Value, hopper.MediumReturnStd!.Value));
         Assert.EndsWith("pendulum-medium-seed0-v2.parquet", Recipes.CachePath("pendulum-medium", 0));
         var rule = new Recipes.MediumRule(hopper with { MediumSearchSteps = 30_000 }, stopAtMedium: true);
         // distances in units of 378: 1100 +- 150 -> 1.45; 1400 +- 900 -> 1.44; 1500 +- 400 -> 0.26; 1300 +- 300 -> 0.53; 1430 +- 380 -> 0.03
@@ -241,6 +283,10 @@ public class RecipeRuleTests
         var halfcheetah = Recipes.Envs["halfcheetah"];   // D4RL halfcheetah-medium-v2 4770 +- 356; medium-replay-v2 202 000 transitions
         Assert.Equal((5, 202_000L), (halfcheetah.Version, halfcheetah.MediumReplaySize!.Value));
         Assert.EndsWith("halfcheetah-medium-replay-seed0-v5.parquet", Recipes.CachePath("halfcheetah-medium-replay", 0));
+        Assert.Equal((5, 402_000L), (Recipes.Envs["hopper"].Version, Recipes.Envs["hopper"].MediumReplaySize!.Value));   // hopper-medium-replay-v2
+        var walker = Recipes.Envs["walker2d"];   // walker2d-medium-v2 2852 +- 1095, walker2d-medium-replay-v2 302 000
+        Assert.Equal((5, 302_000L, 2852.0, 1095.0), (walker.Version, walker.MediumReplaySize!.Value, walker.MediumReturn!.Value, walker.MediumReturnStd!.Value));
+        Assert.EndsWith("hopper-medium-seed0-v5.parquet", Recipes.CachePath("hopper-medium", 0));
         var rule = new Recipes.MediumRule(halfcheetah with { MediumReplaySize = 40_000, MediumSearchSteps = 60_000 }, stopAtMedium: true);
         // distances: level (|mean - 4770| + |std - 356|) / 356, plus (40 000 - step) / 40 000 while the buffer is short:
         // 10k: 4770 +- 356 -> 0 + 0.75; 20k: 4900 +- 356 -> 0.37 + 0.5 = 0.87; 30k: 5000 +- 400 -> 0.77 + 0.25 = 1.02;
