@@ -91,6 +91,11 @@ public sealed class Iql : Agent<IqlConfig>, IAlgorithmFamily
     private readonly Mlp _value;
     private readonly EnsembleMlp _critic, _criticTarget;
     private readonly Adam _actorOpt, _criticOpt, _valueOpt;
+    private readonly Action _valueAndPolicyStep, _qStep;
+    // One update's inputs and losses, shared by its two halves (which may run on two threads).
+    private TransitionBatch? _batch;
+    private Tensor? _qTarget, _vNext;
+    private float _valueLoss, _criticLoss, _actorLoss;
 
     public Iql(int obs, Space actionSpace, IqlConfig? config = null, ulong seed = 0) : base(obs, actionSpace, config ?? new IqlConfig(), seed)
     {
@@ -103,6 +108,7 @@ public sealed class Iql : Agent<IqlConfig>, IAlgorithmFamily
         if (Config.CosineActorLrSteps is { } n) _actorOpt.Schedule = LrSchedule.Cosine(n);
         _criticOpt = Optim("critic", new Adam(_critic.Parameters(), Config.CriticLr));
         _valueOpt = Optim("value", new Adam(_value.Parameters(), Config.ValueLr));
+        (_valueAndPolicyStep, _qStep) = (ValueAndPolicyStep, QStep);
     }
 
     /// <summary>Without a fixed span the cosine schedule covers the run's own length.</summary>
@@ -113,29 +119,32 @@ public sealed class Iql : Agent<IqlConfig>, IAlgorithmFamily
 
     protected override void UpdateCore(TransitionBatch b)
     {
-        Tensor qTarget, vNext;
         using (Tensor.NoGrad())
         {
-            qTarget = Networks.MinQ(Networks.Q(_criticTarget, b.ObsT, b.ActT));
-            vNext = _value.Forward(b.NextT);
+            _qTarget = Networks.MinQ(Networks.Q(_criticTarget, b.ObsT, b.ActT));
+            _vNext = _value.Forward(b.NextT);
         }
+        _batch = b;
+        // The Q update reads V(s') from before the value step; the value and policy updates read only the target critic:
+        // independent, they run side by side on two cores (each product on one core: the numbers of one after the other).
+        Gemm.Beside(_valueAndPolicyStep, _qStep);
+        Record("value_loss", _valueLoss);
+        Record("critic_loss", _criticLoss);
+        Record("actor_loss", _actorLoss);
+        (_batch, _qTarget, _vNext) = (null, null, null);
+    }
+
+    private void ValueAndPolicyStep()
+    {
+        var b = _batch!;
         // Value (eq. 5): expectile regression L2^tau(Q'(s, a) - V(s)), weight |tau - 1(u < 0)|
         _valueOpt.ZeroGrad();
         var v = _value.Forward(b.ObsT);
-        var adv = qTarget - v;
+        var adv = _qTarget! - v;
         var valueLoss = ExpectileLoss(adv, Config.Expectile);
         valueLoss.Backward();
         _valueOpt.Step();
-        Record("value_loss", valueLoss);
-
-        // Q (eq. 6): (r + gamma (1 - d) V(s') - Q(s, a))^2 for both Q
-        _criticOpt.ZeroGrad();
-        var y = b.RewT + b.DiscountT * vNext;
-        var criticLoss = Networks.CriticLoss(Networks.Q(_critic, b.ObsT, b.ActT), y);
-        criticLoss.Backward();
-        _criticOpt.Step();
-        Record("critic_loss", criticLoss);
-        Polyak.Update(_criticTarget, _critic, Config.Tau);
+        _valueLoss = valueLoss.Item();
 
         // Policy (eq. 7): advantage-weighted regression, weights exp(beta (Q'(s, a) - V(s))) clipped at 100, of -log pi(a|s)
         _actorOpt.ZeroGrad();
@@ -145,7 +154,21 @@ public sealed class Iql : Agent<IqlConfig>, IAlgorithmFamily
         var actorLoss = AwrLoss(adv, behavior, Config.Beta, Config.MaxWeight);
         actorLoss.Backward();
         _actorOpt.Step();
-        Record("actor_loss", actorLoss);
+        _actorLoss = actorLoss.Item();
+    }
+
+    private void QStep()
+    {
+        var b = _batch!;
+        using var scope = TensorScope.Begin();   // its own: this may run on another thread
+        // Q (eq. 6): (r + gamma (1 - d) V(s') - Q(s, a))^2 for every Q
+        _criticOpt.ZeroGrad();
+        var y = b.RewT + b.DiscountT * _vNext!;
+        var criticLoss = Networks.CriticLoss(Networks.Q(_critic, b.ObsT, b.ActT), y);
+        criticLoss.Backward();
+        _criticOpt.Step();
+        _criticLoss = criticLoss.Item();
+        Polyak.Update(_criticTarget, _critic, Config.Tau);
     }
 
     /// <summary>Expectile regression (eq. 5): mean of |tau - 1(u &lt; 0)| u^2 over u = Q'(s, a) - V(s).</summary>

@@ -59,6 +59,50 @@ public static class ForkJoin
         finally { Monitor.Exit(s_gate); }
     }
 
+    private static Action? s_other;
+    private static readonly Action<int> s_runOther = _ => s_other!();
+
+    /// <summary>
+    /// Two independent pieces of work side by side: <paramref name="mine"/> on the calling thread while a worker runs
+    /// <paramref name="other"/> (the caller runs it too, after its own, if no worker has taken it by then), each with
+    /// its parallel loops run serially on its one core; returns when both have finished. With one thread, or inside a
+    /// loop, mine then other on the caller. <paramref name="other"/> may run on another thread: it must not touch what
+    /// <paramref name="mine"/> writes, and what it creates must end with it (a <see cref="TensorScope"/> of its own,
+    /// scalars copied out); an exception in either surfaces as itself (mine's first).
+    /// </summary>
+    public static void Beside(int threads, Action mine, Action other)
+    {
+        if (threads <= 1 || t_inside || !Monitor.TryEnter(s_gate))
+        {
+            mine();
+            other();
+            return;
+        }
+        try
+        {
+            EnsureWorkers(1);
+            s_other = other;
+            s_body = s_runOther;
+            s_error = null;
+            Volatile.Write(ref s_done, 0);
+            long generation = (Interlocked.Read(ref s_ticket) >> 40) + 1;
+            Interlocked.Exchange(ref s_ticket, (generation << 40) | (1L << IndexBits));
+            if (Volatile.Read(ref s_sleepers) > 0) s_wake.Release(1);
+            Exception? mineError = null;
+            t_inside = true;
+            try { mine(); }
+            catch (Exception e) { mineError = e; }
+            finally { t_inside = false; }
+            Work();
+            var spin = new SpinWait();
+            while (Volatile.Read(ref s_done) < 1) spin.SpinOnce(sleep1Threshold: -1);
+            s_body = null;
+            s_other = null;
+            if ((mineError ?? s_error) is { } e2) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e2);
+        }
+        finally { Monitor.Exit(s_gate); }
+    }
+
     private static void Serial(int count, Action<int> body)
     {
         bool prev = t_inside;

@@ -56,6 +56,12 @@ public static unsafe class Gemm
 
     [ThreadStatic] private static float* t_packA;
 
+    /// <summary>
+    /// Two independent pieces of an update side by side on the engine's threads (<see cref="ForkJoin.Beside"/>: mine on
+    /// this thread, other on a worker, each product inside on one core); one after the other with one thread.
+    /// </summary>
+    public static void Beside(Action mine, Action other) => ForkJoin.Beside(Math.Min(Threads, Environment.ProcessorCount), mine, other);
+
     /// <summary>Runs <paramref name="body"/>(i) for i in [0, count) across cores (<see cref="ForkJoin"/>), each product inside running on one core.</summary>
     public static void ParallelFor(int count, Action<int> body)
     {

@@ -85,8 +85,10 @@ public sealed partial class Tensor
     {
         var stack = t_stack ??= new Stack<(Tensor, int)>(64);
         order.Clear();
-        int mark = ++t_mark;
-        if (mark == int.MaxValue) t_mark = 1;
+        // One counter for all threads: a parameter's graph may be walked on one thread in one update and on another in the
+        // next (Gemm.Beside), and a mark left by one must never read as the other's current one.
+        int mark = Interlocked.Increment(ref s_mark);
+        if (mark >= int.MaxValue - 1) Interlocked.CompareExchange(ref s_mark, 1, mark);
         stack.Push((this, 0));
         Mark = mark;
         while (stack.Count > 0)

@@ -213,7 +213,7 @@ public sealed partial class Tensor
     }
 
     // ---------- backward ----------
-    [ThreadStatic] private static int t_mark;
+    private static int s_mark;
     [ThreadStatic] private static List<Tensor>? t_order;
     [ThreadStatic] private static Stack<(Tensor, int)>? t_stack;
 

@@ -25,8 +25,8 @@ public class AllocationTests
         var agent = AlgorithmRegistry.Create(algo, 17, Box.Uniform(6, -1f, 1f), 0);
         for (int i = 0; i < 5; i++) agent.Update(batch);   // pools and optimizer state are filled
         const int n = 10;
-        // This thread's allocations (other tests run in parallel in the same process; the engine's worker threads
-        // only run product blocks).
+        // This thread's allocations (other tests run in parallel in the same process; the engine's worker threads run
+        // product blocks, and IQL's Q half in a pooled scope of their own).
         long before = GC.GetAllocatedBytesForCurrentThread();
         for (int i = 0; i < n; i++) agent.Update(batch);
         double perUpdate = (double)(GC.GetAllocatedBytesForCurrentThread() - before) / n;

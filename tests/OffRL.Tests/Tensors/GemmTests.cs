@@ -116,6 +116,29 @@ public class GemmTests
     }
 
     [Fact]
+    public void BesideRunsBothPartsOnceAndReportsFailures()
+    {
+        for (int round = 0; round < 200; round++)
+        {
+            int mine = 0, other = 0;
+            var loop = new int[3];
+            ForkJoin.Beside(2, () => mine++, () =>
+            {
+                other++;
+                ForkJoin.Run(loop.Length, 2, i => Interlocked.Increment(ref loop[i]));   // nested: serial, each item once
+            });
+            Assert.Equal((1, 1), (mine, other));
+            Assert.All(loop, h => Assert.Equal(1, h));
+        }
+        int ran = 0;
+        ForkJoin.Beside(1, () => Assert.Equal(0, ran++), () => Assert.Equal(1, ran++));   // one thread: mine, then other
+        var ex = Assert.Throws<InvalidOperationException>(() => ForkJoin.Beside(2, () => { }, () => throw new InvalidOperationException("other failed")));
+        Assert.Contains("other failed", ex.Message);
+        ex = Assert.Throws<InvalidOperationException>(() => ForkJoin.Beside(2, () => throw new InvalidOperationException("mine failed"), () => throw new InvalidOperationException("other failed")));
+        Assert.Contains("mine failed", ex.Message);
+    }
+
+    [Fact]
     public void BetaZeroIgnoresNaNInOutput()
     {
         var a = new float[] { 1, 2, 3, 4 };
