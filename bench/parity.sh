@@ -4,15 +4,18 @@
 # dataset, algorithm and seed, each side trains STEPS updates; OffRL (`offrl train --preset corl`) evaluates every
 # EVAL_EVERY steps (EPISODES episodes) as `offrl train` does, the reference writes a snapshot at the same steps and
 # `offrl eval` evaluates it with the same episode seeds. An optional third side, offrl-default, trains OffRL with its
-# own defaults (no preset). Resumable: a finished run's result file is kept and skipped. Two queues, each pinned to
-# one core (taskset), one thread per process.
+# own defaults (no preset). Resumable: a finished run's result file is kept and skipped, and a run stopped part way
+# (a CQL run is about an hour) goes on from its last checkpoint, every CHECKPOINT_EVERY updates (default EVAL_EVERY), on
+# either side: the same updates as a run in one go. Two queues, each pinned to one core (taskset), one thread per
+# process.
 #
 #   bash bench/parity.sh                                              # the issue's grid: results in bench/results/parity-corl
 #   DATASETS=halfcheetah-medium-replay ALGOS=cql SEEDS=0 STEPS=10000 bash bench/parity.sh
 #   SIDES="offrl torch offrl-default" bash bench/parity.sh            # also OffRL's defaults, as an extra column
 #
 # Variables: DATASETS (CORL preset names: {hopper,halfcheetah,walker2d}-{medium,medium-replay,medium-expert}), ALGOS
-# (td3bc iql cql bc pbc awac), SEEDS, CORES (the cores to queue on, default "0 1"), STEPS, EVAL_EVERY, EPISODES, SIDES ("offrl torch", optionally offrl-default), OUT,
+# (td3bc iql cql bc pbc awac), SEEDS, CORES (the cores to queue on, default "0 1"), STEPS, EVAL_EVERY, CHECKPOINT_EVERY,
+# EPISODES, SIDES ("offrl torch", optionally offrl-default), OUT,
 # WORK, OFFRL_DATA, and MUJOCO_OUT (also file the offrl runs, CORL's presets, into that MuJoCo table folder, as
 # bench/mujoco-offline.sh with its default PRESET=corl would). Issue 27's runs (OffRL's defaults against
 # bench/reference/offline_rl.py) stay in bench/results/parity; this campaign's OUT and WORK differ from that one's, so
@@ -26,13 +29,14 @@ SEEDS=${SEEDS:-"0 1 2 3 4"}
 STEPS=${STEPS:-20000}
 EVAL_EVERY=${EVAL_EVERY:-5000}
 EPISODES=${EPISODES:-10}
+CHECKPOINT_EVERY=${CHECKPOINT_EVERY:-$EVAL_EVERY}
 SIDES=${SIDES:-"offrl torch"}
 OUT=${OUT:-bench/results/parity-corl}
 WORK=${WORK:-${TMPDIR:-/tmp}/offrl-parity-corl}
 for side in $SIDES; do
   [[ $side == offrl || $side == torch || $side == offrl-default ]] || { echo "SIDES: unknown side '$side' (offrl, torch, offrl-default)" >&2; exit 2; }
 done
-export OUT WORK STEPS EVAL_EVERY EPISODES
+export OUT WORK STEPS EVAL_EVERY EPISODES CHECKPOINT_EVERY
 mkdir -p "$OUT/runs" "$WORK"
 dotnet build -c Release src/OffRL.Cli -o "$WORK/bin" >/dev/null
 export OFFRL="dotnet $WORK/bin/OffRL.Cli.dll"
@@ -50,20 +54,24 @@ run_one() {
   local result="$OUT/runs/$name.json"
   [[ -s "$result" ]] && return 0
   local env=${ds%%-*} evals="$WORK/$name.evals"
-  rm -rf "$dir" "$evals"; mkdir -p "$dir"
-  echo "$(date +%H:%M:%S) core $core: $name"
+  # a run stopped part way goes on from its checkpoint (OffRL: DIR/checkpoint; the reference: DIR/resume.pt)
+  local from=($(resume_args "$dir"))
+  [[ ${#from[@]} -gt 0 || -s "$dir/resume.pt" ]] || rm -rf "$dir" "$dir.log"
+  rm -f "$evals"; mkdir -p "$dir"
+  echo "$(date +%H:%M:%S) core $core: $name${from:+ (resumed)}"
   if [[ $side == offrl || $side == offrl-default ]]; then
     # offrl: CORL's per-dataset preset (the dataset file is named after the preset's dataset); offrl-default: none
     local preset=(); [[ $side == offrl ]] && preset=(--preset corl)
     OFFRL_THREADS=1 taskset -c "$core" $OFFRL train --algo "$algo" --dataset "$WORK/$ds.hdf5" --env "$env" "${preset[@]}" --seed "$seed" \
-      --steps "$STEPS" --eval-every "$EVAL_EVERY" --eval-episodes "$EPISODES" --out "$dir" --json > "$dir.log" 2>&1 || { echo "FAILED $name ($dir.log)"; return 0; }
+      --steps "$STEPS" --eval-every "$EVAL_EVERY" --eval-episodes "$EPISODES" --checkpoint-every "$CHECKPOINT_EVERY" --out "$dir" "${from[@]}" \
+      --json >> "$dir.log" 2>&1 || { echo "FAILED $name ($dir.log)"; return 0; }
     tail -n 1 "$dir.log" > "$dir.train.json"
     # metrics.csv: step,return_mean,return_std,normalized_score,... -> one JSON object per evaluation
     tail -n +2 "$dir/metrics.csv" | awk -F, '{printf "{\"step\": %s, \"return_mean\": %s, \"return_std\": %s, \"normalized_score\": %s}\n", $1, $2, $3, $4}' > "$evals"
   elif [[ $side == torch ]]; then
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 taskset -c "$core" /usr/bin/python3 bench/reference/corl_reference.py \
       --algo "$algo" --dataset "$WORK/$ds.hdf5" --dataset-name "$ds" --steps "$STEPS" --seed "$seed" --snapshot-every "$EVAL_EVERY" --out "$dir" \
-      > "$dir.log" 2>&1 || { echo "FAILED $name ($dir.log)"; return 0; }
+      --checkpoint-every "$CHECKPOINT_EVERY" --resume >> "$dir.log" 2>&1 || { echo "FAILED $name ($dir.log)"; return 0; }
     tail -n 1 "$dir.log" > "$dir.train.json"
     for ((step = EVAL_EVERY; step <= STEPS; step += EVAL_EVERY)); do
       OFFRL_THREADS=1 taskset -c "$core" $OFFRL eval --checkpoint "$dir/step-$step" --env "$env" --episodes "$EPISODES" --seed $((1000000 + seed)) --json \

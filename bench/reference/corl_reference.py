@@ -16,6 +16,10 @@ MuJoCo bindings; CORL's own evaluation loop cannot run).
         /usr/bin/python3 bench/reference/corl_reference.py --algo iql --dataset hopper-medium.hdf5 \\
         --dataset-name hopper-medium --steps 20000 --seed 0 --snapshot-every 5000 --out runs/iql-hopper-medium-0
 
+--checkpoint-every K writes OUT/resume.pt every K updates (the agent with its optimizers, and the numpy, random and
+torch generators' states); --resume goes on from it when it is there: the same updates as a run in one go, so a long
+run (CQL: about an hour) can span sessions.
+
 The last line printed is one JSON object: algo, dataset, steps, seed, updates_per_s, script_sha256 (this file),
 dataset_sha256 (the HDF5 file) and config (the CORL config used, CORL's field names; the seed is not in it, so
 runs of one cell share it).
@@ -683,9 +687,11 @@ def main():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--snapshot-every", type=int, default=0, help="write DIR/step-K every K updates (OffRL checkpoints)")
     p.add_argument("--out", required=True, help="folder: the final agent, and step-K snapshots")
+    p.add_argument("--checkpoint-every", type=int, default=0, help="write OUT/resume.pt every K updates")
+    p.add_argument("--resume", action="store_true", help="go on from OUT/resume.pt when it is there")
     a = p.parse_args()
-    if a.steps < 1 or a.snapshot_every < 0:
-        sys.exit("error: --steps must be >= 1 and --snapshot-every >= 0")
+    if a.steps < 1 or a.snapshot_every < 0 or a.checkpoint_every < 0:
+        sys.exit("error: --steps must be >= 1, --snapshot-every and --checkpoint-every >= 0")
 
     ds = dataset_key(a.dataset_name)
     cfg = corl_config(a.algo, ds)
@@ -712,19 +718,35 @@ def main():
            "reward_shift": float(reward_shift), "offrl_config": offrl_config(a.algo, cfg), "probe": buffer.obs[:64]}
 
     batch_size = cfg["batch_size"]
+    resume_file, first, earlier, data_sha = os.path.join(a.out, "resume.pt"), 1, 0.0, sha256_file(a.dataset)
+    if a.resume and os.path.exists(resume_file):
+        state = torch.load(resume_file)
+        if (state["algo"], state["dataset_sha256"], state["seed"]) != (a.algo, data_sha, a.seed):
+            sys.exit(f"error: {resume_file} is another run's (algo, dataset or seed differ)")
+        agent, first, earlier = state["agent"], state["step"] + 1, state["seconds"]
+        np.random.set_state(state["numpy"]); random.setstate(state["random"]); torch.set_rng_state(state["torch"])
+        print(f"[{a.algo} {ds}] going on from {resume_file} at step {state['step']}", flush=True)
     start = time.perf_counter()
-    for t in range(1, a.steps + 1):
+    for t in range(first, a.steps + 1):
         agent.update(buffer.sample(batch_size))
         if a.snapshot_every and t % a.snapshot_every == 0:
             save(agent, a.algo, run, t, os.path.join(a.out, f"step-{t}"))
+        if a.checkpoint_every and t % a.checkpoint_every == 0 and t < a.steps:
+            os.makedirs(a.out, exist_ok=True)
+            torch.save({"algo": a.algo, "dataset_sha256": data_sha, "seed": a.seed, "step": t, "agent": agent,
+                        "numpy": np.random.get_state(), "random": random.getstate(), "torch": torch.get_rng_state(),
+                        "seconds": earlier + time.perf_counter() - start}, resume_file + ".tmp")
+            os.replace(resume_file + ".tmp", resume_file)
         if t % 1000 == 0:
-            print(f"[{a.algo} {ds}] step {t}/{a.steps}  {t / (time.perf_counter() - start):.1f} updates/s", flush=True)
-    secs = time.perf_counter() - start
+            print(f"[{a.algo} {ds}] step {t}/{a.steps}  {(t - first + 1) / (time.perf_counter() - start):.1f} updates/s", flush=True)
+    secs = earlier + time.perf_counter() - start
     save(agent, a.algo, run, a.steps, a.out)
+    if os.path.exists(resume_file):
+        os.remove(resume_file)   # finished: nothing to go on from
     shown = {k: (str(v) if isinstance(v, float) and math.isinf(v) else v) for k, v in cfg.items()}   # JSON has no inf
     print(json.dumps({"algo": a.algo, "dataset": ds, "steps": a.steps, "seed": a.seed, "updates_per_s": a.steps / secs,
                       "seconds": secs, "transitions": buffer.n, "torch": torch.__version__,
-                      "script_sha256": sha256_file(os.path.abspath(__file__)), "dataset_sha256": sha256_file(a.dataset),
+                      "script_sha256": sha256_file(os.path.abspath(__file__)), "dataset_sha256": data_sha,
                       "corl": CORL, "config": shown}))
 
 
