@@ -28,7 +28,8 @@ public sealed record TrainerConfig(
     /// <summary>
     /// Write OutDir/checkpoint every N steps (0: only the final agent); resume from such a folder. Online checkpoints
     /// hold the replay buffer too, and end the episode in progress (the run goes on from a fresh episode seeded by the
-    /// step), so a resumed run is the same as one never interrupted.
+    /// step), so a resumed run is the same as one never interrupted. A checkpoint comes after its step's evaluation: a
+    /// run stopped while evaluating goes on from the checkpoint before and evaluates that step again.
     /// </summary>
     [property: FieldRange("[0, inf)")] int CheckpointEvery = 0,
     string? ResumeFrom = null,
