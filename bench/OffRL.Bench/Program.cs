@@ -21,6 +21,7 @@ var names = new Dictionary<string, Func<int, Dictionary<string, double>>>
     ["transformer-step"] = t => Benchmarks.TransformerStep(t),
     ["dataset-sample"] = _ => DataBenchmarks.Sample(),
     ["dataset-load"] = _ => DataBenchmarks.Load(),
+    ["nearest"] = t => DataBenchmarks.Nearest(t),
     ["env-step"] = _ => EnvBenchmarks.Steps(),
     ["td3bc-update"] = t => AlgoBenchmarks.Updates("td3bc", t),
     ["iql-update"] = t => AlgoBenchmarks.Updates("iql", t),
@@ -187,6 +188,61 @@ static class DataBenchmarks
         for (int i = 0; i < n; i++) tout[i] = i % 1000 == 999 || i == n - 1;
         return new Dataset(new DatasetColumns { Observations = obs, Actions = act, Rewards = rew, Terminals = term, Timeouts = tout },
             Box.Unbounded(17), Box.Uniform(6, -1f, 1f), new DatasetInfo("synthetic"));
+    }
+
+    /// <summary>
+    /// PRDC's search (issue 36): the k-d tree over a dataset's keys [beta s, a] (beta 2, s standardized as PRDC's
+    /// TD3+BC base does), DATASET a built-in name or a file (default halfcheetah-medium: 1M points of 23 values), queried
+    /// with batches of 256 dataset states whose actions are moved by N(0, 0.1) noise (a policy near the data). Figures:
+    /// build seconds, queries/s on THREADS threads, and a brute-force scan's queries/s for scale.
+    /// </summary>
+    public static Dictionary<string, double> Nearest(int threads)
+    {
+        Gemm.Threads = threads;
+        var (d, _) = OffRL.Runs.Recipes.Open(Environment.GetEnvironmentVariable("DATASET") ?? "halfcheetah-medium", needEnv: false);
+        int n = d.Count, od = d.ObservationDim, ad = d.ActionDim, dim = od + ad;
+        var (mean, std) = ColumnStats.MeanStd(d.Observations, od);
+        var keys = new float[(long)n * dim];
+        const float beta = 2f;
+        for (int i = 0; i < n; i++)
+        {
+            for (int k = 0; k < od; k++) keys[(long)i * dim + k] = beta * (float)((d.Observations[i * od + k] - mean[k]) / Math.Max(std[k], 1e-3));
+            d.Actions.Slice(i * ad, ad).CopyTo(keys.AsSpan((int)((long)i * dim + od), ad));
+        }
+        var sw = Stopwatch.StartNew();
+        var tree = new KdTree(keys, n, dim);
+        double build = sw.Elapsed.TotalSeconds;
+        var rng = new Rng(3);
+        const int batch = 256;
+        var query = new float[batch * dim];
+        var noise = new float[ad];
+        var result = new int[batch];
+        void NewBatch()
+        {
+            for (int q = 0; q < batch; q++)
+            {
+                int row = rng.NextInt(n);
+                keys.AsSpan(row * dim, dim).CopyTo(query.AsSpan(q * dim, dim));
+                rng.FillNormal(noise);
+                for (int k = 0; k < ad; k++) query[q * dim + od + k] = Math.Clamp(query[q * dim + od + k] + 0.1f * noise[k], -1f, 1f);
+            }
+        }
+        NewBatch();
+        double batches = Benchmarks.Rate(() => { NewBatch(); tree.Nearest(query, batch, result); });
+        // brute force on one batch's first 8 queries, for scale
+        sw.Restart();
+        for (int q = 0; q < 8; q++)
+        {
+            float best = float.PositiveInfinity;
+            for (int i = 0; i < n; i++)
+            {
+                float s2 = 0f;
+                for (int k = 0; k < dim; k++) { float diff = query[q * dim + k] - keys[(long)i * dim + k]; s2 += diff * diff; }
+                if (s2 < best) best = s2;
+            }
+        }
+        double brute = 8 / sw.Elapsed.TotalSeconds;
+        return new() { ["points"] = n, ["dimension"] = dim, ["build_s"] = build, ["queries_per_s"] = batches * batch, ["brute_force_queries_per_s"] = brute };
     }
 
     /// <summary>Uniform batches of 256 transitions (obs 17, act 6) per second from a 1M-transition dataset.</summary>
