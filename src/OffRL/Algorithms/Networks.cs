@@ -36,12 +36,46 @@ public static class Networks
     /// <c>multiplier * raw + offset</c> when <paramref name="logStdAffine"/> ([2]: multiplier, offset; CORL's and
     /// young-geng's learnable scalars) is given, then clamped to [min, max].
     /// </summary>
-    public static TanhGaussian Policy(Mlp net, Tensor s, int act, float logStdMin = -5f, float logStdMax = 2f, Tensor? logStdAffine = null)
+    public static TanhGaussian Policy(Mlp net, Tensor s, int act, float logStdMin = -5f, float logStdMax = 2f, Tensor? logStdAffine = null,
+        float? squashEpsilon = null)
     {
         var h = net.Forward(s);
         var logStd = h.Slice(-1, act, act);
         if (logStdAffine is { } m) logStd = logStd * m.Slice(0, 0, 1) + m.Slice(0, 1, 1);
-        return new TanhGaussian(h.Slice(-1, 0, act), logStd.Clamp(logStdMin, logStdMax));
+        return new TanhGaussian(h.Slice(-1, 0, act), logStd.Clamp(logStdMin, logStdMax), squashEpsilon);
+    }
+
+    /// <summary>
+    /// The EDAC paper's initialization (An et al. 2021; CORL's sac_n.py and edac.py): every hidden layer's bias
+    /// <paramref name="hiddenBias"/> (null: as initialized), the output layer's weights and biases from
+    /// U(-<paramref name="outputBound"/>, +<paramref name="outputBound"/>) (null: as initialized).
+    /// </summary>
+    public static void EdacInit(Mlp net, float? hiddenBias, float? outputBound, Rng rng) =>
+        EdacInit([.. net.Layers.Select(l => (l.Weight, l.Bias ?? throw new ArgumentException("EDAC init: a layer without bias")))], hiddenBias, outputBound, rng);
+
+    /// <inheritdoc cref="EdacInit(Mlp, float?, float?, Rng)"/>
+    public static void EdacInit(EnsembleMlp critic, float? hiddenBias, float? outputBound, Rng rng) =>
+        EdacInit([.. critic.Layers.Select(l => (l.Weight, l.Bias))], hiddenBias, outputBound, rng);
+
+    /// <summary>Every member's weights from U(-1/sqrt(out), 1/sqrt(out)), layer by layer (CORL's VectorizedLinear; see <see cref="SacConfig.CriticWeightsByOutputs"/>).</summary>
+    public static void WeightsByOutputs(EnsembleMlp critic, Rng rng)
+    {
+        foreach (var layer in critic.Layers)
+        {
+            float bound = 1f / MathF.Sqrt(layer.Weight.Shape[2]);
+            Init.Uniform(layer.Weight, -bound, bound, rng);
+        }
+    }
+
+    private static void EdacInit(IReadOnlyList<(Tensor Weight, Tensor Bias)> layers, float? hiddenBias, float? outputBound, Rng rng)
+    {
+        for (int i = 0; i < layers.Count - 1; i++)
+            if (hiddenBias is { } b) Array.Fill(layers[i].Bias.Data, b);
+        if (outputBound is { } u)
+        {
+            Init.Uniform(layers[^1].Weight, -u, u, rng);
+            Init.Uniform(layers[^1].Bias, -u, u, rng);
+        }
     }
 
     /// <summary>

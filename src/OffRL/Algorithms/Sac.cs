@@ -52,12 +52,44 @@ public record SacConfig : CriticEnsembleConfig
     /// step, and the critics last).
     /// </summary>
     public bool ActorBeforeCritic { get; init; }
+    /// <summary>
+    /// Order of an update, CORL's sac_n.py and edac.py (the EDAC paper's): the temperature first, on a fresh sample of
+    /// pi(.|s); the actor against the critics before their step, with the new alpha; then the critic loss, its targets
+    /// drawn from the stepped actor. Not with <see cref="ActorBeforeCritic"/>, another order.
+    /// </summary>
+    public bool TemperatureFirst { get; init; }
+    /// <summary>Every hidden layer's bias, actor and critics, set to this value (the EDAC paper's init, CORL's sac_n.py and edac.py: 0.1); null: the layers' default.</summary>
+    [FieldRange("[-1, 1]")]
+    public float? HiddenBias { get; init; }
+    /// <summary>The critics' output layer, weights and biases, from U(-x, x) (EDAC: 3e-3); null: as the other init fields say.</summary>
+    [FieldRange("(0, 1]")]
+    public float? CriticOutputUniform { get; init; }
+    /// <summary>The actor's output layer (mean and log std), weights and biases, from U(-x, x) (EDAC: 1e-3); null: as the other init fields say.</summary>
+    [FieldRange("(0, 1]")]
+    public float? ActorOutputUniform { get; init; }
+    /// <summary>
+    /// Every critic member's weights from U(-1/sqrt(out), 1/sqrt(out)): CORL's VectorizedLinear stores a member's weight
+    /// as [in, out] and PyTorch's kaiming_uniform_ reads the fan-in from its second axis, so the first layer is drawn with
+    /// the hidden width's bound (1/16), not the input's (sac_n.py and edac.py L186-193). False: nn.Linear's 1/sqrt(in).
+    /// </summary>
+    public bool CriticWeightsByOutputs { get; init; }
+    /// <summary>The policy's log-density with log(1 - tanh(u)^2 + epsilon) (CORL's sac_n.py and edac.py: 1e-6); null: the exact form.</summary>
+    [FieldRange("(0, 0.01]")]
+    public float? SquashEpsilon { get; init; }
 
     public override void Validate()
     {
         base.Validate();
         if (OrthogonalCriticInit && CriticOutputGain is not null)
             throw new ArgumentException($"config: fields 'orthogonal_critic_init' and 'critic_output_gain' of {GetType().Name} both set the critics' output layer; set one");
+        if (CriticOutputUniform is not null && (OrthogonalCriticInit || CriticOutputGain is not null))
+            throw new ArgumentException($"config: field 'critic_output_uniform' of {GetType().Name} and '{(OrthogonalCriticInit ? "orthogonal_critic_init" : "critic_output_gain")}' both set the critics' output layer; set one");
+        if (ActorOutputUniform is not null && ActorOutputGain is not null)
+            throw new ArgumentException($"config: fields 'actor_output_uniform' and 'actor_output_gain' of {GetType().Name} both set the actor's output layer; set one");
+        if (CriticWeightsByOutputs && OrthogonalCriticInit)
+            throw new ArgumentException($"config: fields 'critic_weights_by_outputs' and 'orthogonal_critic_init' of {GetType().Name} both set the critics' weights; set one");
+        if (TemperatureFirst && ActorBeforeCritic)
+            throw new ArgumentException($"config: fields 'temperature_first' and 'actor_before_critic' of {GetType().Name} are two orders of an update; set one");
     }
 }
 
@@ -83,9 +115,12 @@ public abstract class Sac<TConfig> : Agent<TConfig> where TConfig : SacConfig
         int act = actionSpace.Width;
         _actor = new Mlp(new MlpConfig(obs, Config.Hidden, 2 * act), Rng);
         if (Config.ActorOutputGain is { } gain) Networks.SmallOutputInit(_actor, gain, Rng);
+        Networks.EdacInit(_actor, Config.HiddenBias, Config.ActorOutputUniform, Rng);
         _critic = Networks.Critic(obs, act, Config.Hidden, Rng, Config.NumCritics);
+        if (Config.CriticWeightsByOutputs) Networks.WeightsByOutputs(_critic, Rng);
         if (Config.OrthogonalCriticInit) Networks.OrthogonalInit(_critic, Rng);
         else if (Config.CriticOutputGain is { } criticGain) Networks.SmallOutputInit(_critic, criticGain, Rng);
+        Networks.EdacInit(_critic, Config.HiddenBias, Config.CriticOutputUniform, Rng);
         _criticTarget = Networks.Target(_critic, () => Networks.Critic(obs, act, Config.Hidden, new Rng(0), Config.NumCritics));
         LogAlpha.Data[0] = MathF.Log(Config.InitialAlpha);
         _targetEntropy = Config.TargetEntropy ?? -act;   // heuristic target entropy -|A|
@@ -105,7 +140,17 @@ public abstract class Sac<TConfig> : Agent<TConfig> where TConfig : SacConfig
     protected override void UpdateCore(TransitionBatch b)
     {
         float alpha = Alpha;
-        if (Config.ActorBeforeCritic)
+        if (Config.TemperatureFirst)
+        {
+            // CORL's sac_n.py and edac.py: the temperature on a fresh sample, the actor with the new alpha against the
+            // critics before their step, then the critic loss with the stepped actor and alpha, and the critics' step.
+            Tensor logp;
+            using (Tensor.NoGrad()) logp = PolicyOf(b.ObsT).RSample(Rng).LogProb;
+            TemperatureStep(logp);
+            ActorStep(b, Alpha);
+            CriticStep(CriticLoss(b));
+        }
+        else if (Config.ActorBeforeCritic)
         {
             // CORL's order: the critic loss is formed with the actor before its step (its sampled actions are detached),
             // the temperature and the actor step against the critics before theirs, the critics step last.
@@ -123,7 +168,7 @@ public abstract class Sac<TConfig> : Agent<TConfig> where TConfig : SacConfig
     }
 
     /// <summary>The policy of states s: the actor's tanh-Gaussian with the configured log-std bounds and affine.</summary>
-    protected TanhGaussian PolicyOf(Tensor s) => Networks.Policy(_actor, s, ActionDim, Config.LogStdMin, 2f, _logStdAffine?.Value);
+    protected TanhGaussian PolicyOf(Tensor s) => Networks.Policy(_actor, s, ActionDim, Config.LogStdMin, 2f, _logStdAffine?.Value, Config.SquashEpsilon);
 
     /// <summary>Critic loss (eq. 5): sum over both Q of the mean squared error to the soft Bellman target, plus any regularizer.</summary>
     private Tensor CriticLoss(TransitionBatch b)

@@ -28,9 +28,10 @@ public sealed class Gaussian(Tensor mean, Tensor logStd)
 
 /// <summary>
 /// tanh-squashed Gaussian (SAC, Haarnoja et al. 2018, appendix C): a = tanh(u), u ~ N(mean, std);
-/// log pi(a) = log N(u) - sum log(1 - tanh(u)^2), the correction computed stably as 2 (log 2 - u - softplus(-2u)).
+/// log pi(a) = log N(u) - sum log(1 - tanh(u)^2), the correction computed stably as 2 (log 2 - u - softplus(-2u)); with
+/// a <paramref name="squashEpsilon"/>, as log(1 - tanh(u)^2 + epsilon) (CORL's sac_n.py and edac.py: 1e-6).
 /// </summary>
-public sealed class TanhGaussian(Tensor mean, Tensor logStd)
+public sealed class TanhGaussian(Tensor mean, Tensor logStd, float? squashEpsilon = null)
 {
     private static readonly float Log2 = MathF.Log(2f);
     public Gaussian Base { get; } = new(mean, logStd);
@@ -39,7 +40,7 @@ public sealed class TanhGaussian(Tensor mean, Tensor logStd)
     /// The distribution of each row repeated <paramref name="n"/> times in place ([r0 x n, r1 x n, ...]): for drawing n
     /// actions per state from one evaluation of the policy per state (its rows are the same for every repeat).
     /// </summary>
-    public TanhGaussian RepeatInterleave(int n) => new(Base.Mean.RepeatInterleave(n), Base.LogStd.RepeatInterleave(n));
+    public TanhGaussian RepeatInterleave(int n) => new(Base.Mean.RepeatInterleave(n), Base.LogStd.RepeatInterleave(n), squashEpsilon);
 
     /// <summary>Deterministic action tanh(mean).</summary>
     public Tensor Mode() => Base.Mean.Tanh();
@@ -53,7 +54,9 @@ public sealed class TanhGaussian(Tensor mean, Tensor logStd)
 
     private Tensor LogProbOfPreTanh(Tensor u)
     {
-        var logDet = ((u.Neg() * 2f).Softplus() + u - Log2) * -2f;   // log(1 - tanh(u)^2)
+        var logDet = squashEpsilon is { } eps
+            ? (1f - u.Tanh().Square() + eps).Log()                    // log(1 - tanh(u)^2 + eps)
+            : ((u.Neg() * 2f).Softplus() + u - Log2) * -2f;           // log(1 - tanh(u)^2)
         return Base.LogProb(u) - logDet.Sum(-1, keepDim: true);
     }
 

@@ -1,0 +1,124 @@
+using OffRL.Algorithms;
+using OffRL.Data;
+using OffRL.Nn;
+using OffRL.Tensors;
+using Xunit;
+
+namespace OffRL.Tests.Algorithms;
+
+public class EdacTests
+{
+    private const int N = 3, B = 4, Obs = 2, Act = 2;
+
+    private static (EnsembleMlp Critic, float[] S, float[] A) Problem()
+    {
+        var rng = new Rng(5);
+        // tanh: the action gradients change smoothly with the weights, so finite differences can check the second derivative
+        var critic = new EnsembleMlp(N, new MlpConfig(Obs + Act, [8, 8], 1, Activation.Tanh), rng);
+        var s = new float[B * Obs]; var a = new float[B * Act];
+        rng.FillNormal(s); rng.FillUniform(a, -0.9f, 0.9f);
+        return (critic, s, a);
+    }
+
+    private static double Q(EnsembleMlp critic, int member, float[] s, float[] a, int row)
+    {
+        using var scope = TensorScope.Begin();
+        using var _ = Tensor.NoGrad();
+        var q = Networks.Q(critic, Tensor.FromArray(s.AsSpan(row * Obs, Obs).ToArray(), 1, Obs), Tensor.FromArray(a.AsSpan(row * Act, Act).ToArray(), 1, Act));
+        return q.Data[member];
+    }
+
+    /// <summary>CORL's edac.py term computed directly: per row, each member's action gradient (central differences), normalized, summed over ordered pairs i != j, averaged over rows, over N - 1.</summary>
+    private static double DirectDiversity(EnsembleMlp critic, float[] s, float[] a)
+    {
+        double total = 0;
+        for (int row = 0; row < B; row++)
+        {
+            var g = new double[N, Act];
+            for (int j = 0; j < N; j++)
+            {
+                double norm = 0;
+                for (int k = 0; k < Act; k++)
+                {
+                    var up = (float[])a.Clone(); var down = (float[])a.Clone();
+                    up[row * Act + k] += 1e-2f; down[row * Act + k] -= 1e-2f;
+                    g[j, k] = (Q(critic, j, s, up, row) - Q(critic, j, s, down, row)) / 2e-2;
+                    norm += g[j, k] * g[j, k];
+                }
+                for (int k = 0; k < Act; k++) g[j, k] /= Math.Sqrt(norm) + 1e-10;
+            }
+            for (int i = 0; i < N; i++)
+                for (int j = 0; j < N; j++)
+                    if (i != j) for (int k = 0; k < Act; k++) total += g[i, k] * g[j, k];
+        }
+        return total / B / (N - 1);
+    }
+
+    private static float Diversity(EnsembleMlp critic, float[] s, float[] a)
+    {
+        using var scope = TensorScope.Begin();
+        return Edac.Diversity(critic, Tensor.FromArray(s, B, Obs), Tensor.FromArray(a, B, Act)).Item();
+    }
+
+    [Fact]
+    public void TheDiversityTermIsThePairwiseSumOfNormalizedActionGradients()
+    {
+        var (critic, s, a) = Problem();
+        Assert.Equal(DirectDiversity(critic, s, a), Diversity(critic, s, a), 2e-3);
+    }
+
+    [Fact]
+    public void TheDiversityTermsGradientReachesTheCriticsThroughTheSecondDerivative()
+    {
+        var (critic, s, a) = Problem();
+        var w = critic.Layers[0].Weight;
+        foreach (var p in critic.Parameters()) p.Grad = null;
+        using (TensorScope.Begin())
+        {
+            var d = Edac.Diversity(critic, Tensor.FromArray(s, B, Obs), Tensor.FromArray(a, B, Act));
+            d.Backward();
+        }
+        Assert.NotNull(w.Grad);
+        foreach (int i in new[] { 0, 5, 17, w.Size - 1 })
+        {
+            float keep = w.Data[i];
+            w.Data[i] = keep + 1e-3f; double up = Diversity(critic, s, a);
+            w.Data[i] = keep - 1e-3f; double down = Diversity(critic, s, a);
+            w.Data[i] = keep;
+            double fd = (up - down) / 2e-3;
+            Assert.True(Math.Abs(fd - w.Grad![i]) <= 2e-2 * (1 + Math.Abs(fd)), $"weight {i}: autograd {w.Grad![i]}, finite difference {fd}");
+        }
+    }
+
+    /// <summary>
+    /// SAC-N is SAC with its own fields: with those at SAC's values (two critics, default inits, exact log-density, SAC's
+    /// order) `sac-n` makes the updates `sac` makes, bit for bit; EDAC with eta 0 is SAC-N.
+    /// </summary>
+    [Fact]
+    public void SacNReducesToSacAndEdacWithEtaZeroToSacN()
+    {
+        const string sacFields = """{"num_critics": 2, "hidden": [256, 256], "temperature_first": false, "hidden_bias": null, "critic_output_uniform": null, "actor_output_uniform": null, "squash_epsilon": null, "critic_weights_by_outputs": false}""";
+        float[] Run(string algo, string? overrides)
+        {
+            var rng = new Rng(9);
+            var batch = new TransitionBatch(32, 3, 2);
+            var json = overrides is null ? (System.Text.Json.JsonElement?)null : System.Text.Json.JsonDocument.Parse(overrides).RootElement;
+            var agent = AlgorithmRegistry.Create(algo, 3, Box.Uniform(2, -1f, 1f), 4, json);
+            for (int i = 0; i < 10; i++)
+            {
+                rng.FillNormal(batch.Obs); rng.FillUniform(batch.Act, -1f, 1f); rng.FillNormal(batch.Rew); rng.FillNormal(batch.Next);
+                Array.Fill(batch.Discount, 0.99f);
+                agent.Update(batch);
+            }
+            var outputs = new List<float>();
+            var action = new float[2];
+            agent.Act([0.3f, -1.2f, 0.5f], action, deterministic: true);
+            outputs.AddRange(action);
+            foreach (var key in new[] { "critic_loss", "actor_loss", "alpha" }) outputs.Add(agent.Metrics[key]);
+            return outputs.ToArray();
+        }
+        Assert.Equal(Run("sac", """{"normalize_observations": false}"""), Run("sac-n", sacFields));
+        Assert.Equal(Run("sac-n", null), Run("edac", """{"eta": 0}"""));
+        Assert.NotEqual(Run("sac-n", null), Run("edac", null));
+    }
+}
