@@ -32,7 +32,7 @@ var names = new Dictionary<string, Func<int, Dictionary<string, double>>>
     ["iql-profile"] = t => AlgoBenchmarks.Profile("iql", t),
     ["sac-profile"] = t => AlgoBenchmarks.Profile("sac", t),
     ["cql-profile"] = t => AlgoBenchmarks.Profile("cql", t),
-    ["ensemble-profile"] = t => AlgoBenchmarks.Profile("sac", t, AlgoBenchmarks.SacN(Environment.GetEnvironmentVariable("CRITICS") ?? "10")),
+    ["ensemble-profile"] = t => AlgoBenchmarks.Profile("sac-n", t, AlgoBenchmarks.SacN(Environment.GetEnvironmentVariable("CRITICS") ?? "10")),
     ["serve-load"] = _ => ServeBenchmarks.LoadTest(),
     ["serve-crash"] = _ => ServeBenchmarks.CrashTest(),
     ["bandit-decide"] = _ => BanditBenchmarks.Decide(),
@@ -492,14 +492,13 @@ static class AlgoBenchmarks
         var f = new Dictionary<string, double>();
         foreach (var n in (Environment.GetEnvironmentVariable("CRITICS") ?? "10 50").Split(' ', StringSplitOptions.RemoveEmptyEntries))
         {
-            foreach (var (k, v) in Updates("sac", threads, SacN(n))) f[$"{k}_n{n}"] = v;
+            foreach (var (k, v) in Updates("sac-n", threads, SacN(n))) f[$"{k}_n{n}"] = v;
         }
         return f;
     }
 
-    /// <summary>SAC-N's shape as CORL's sac_n.py: N critics and the actor 3 x 256, the actor stepping before the critics.</summary>
-    public static JsonElement SacN(string critics) =>
-        JsonDocument.Parse($"{{\"num_critics\": {critics}, \"hidden\": [256, 256, 256], \"actor_before_critic\": true}}").RootElement;
+    /// <summary>SAC-N (the `sac-n` algorithm: CORL's sac_n.py, 3 x 256 networks, temperature -> actor -> critic) with N critics.</summary>
+    public static JsonElement SacN(string critics) => JsonDocument.Parse($"{{\"num_critics\": {critics}}}").RootElement;
 
     /// <summary>
     /// Where one update's time goes (issue 28): the update of <see cref="Updates"/> with its batch drawn by a uniform
