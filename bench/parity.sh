@@ -14,7 +14,7 @@
 #   SIDES="offrl torch offrl-default" bash bench/parity.sh            # also OffRL's defaults, as an extra column
 #
 # Variables: DATASETS (CORL preset names: {hopper,halfcheetah,walker2d}-{medium,medium-replay,medium-expert}), ALGOS
-# (td3bc iql cql bc pbc awac), SEEDS, CORES (the cores to queue on, default "0 1"), STEPS, EVAL_EVERY, CHECKPOINT_EVERY,
+# (td3bc iql cql bc pbc awac sac-n edac), SEEDS, CORES (the cores to queue on, default "0 1"), STEPS, EVAL_EVERY, CHECKPOINT_EVERY,
 # EPISODES, SIDES ("offrl torch", optionally offrl-default), OUT,
 # WORK, OFFRL_DATA, and MUJOCO_OUT (also file the offrl runs, CORL's presets, into that MuJoCo table folder, as
 # bench/mujoco-offline.sh with its default PRESET=corl would). Issue 27's runs (OffRL's defaults against

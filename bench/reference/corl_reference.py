@@ -5,7 +5,7 @@ Written from CORL's protocol facts (tinkoff-ai/CORL @6afec90, the configs under 
 scripts under algorithms/offline/; facts in /work/shared-notes/corl-presets.md with file:line references), never
 from OffRL's code or defaults: per-dataset configs as CORL's YAMLs give them, data as d4rl.qlearning_dataset yields
 it, CORL's preprocessing (observation standardization, reward range normalization, %BC's trajectory filter), CORL's
-networks, initializations, losses and update orders. Only the output is OffRL's: every --snapshot-every steps the
+networks, initializations, losses and update orders (SAC-N and EDAC: sac_n.py and edac.py, issue 36). Only the output is OffRL's: every --snapshot-every steps the
 actor (and the other networks) are written as an OffRL checkpoint folder (agent.json with the OffRL config that
 matches CORL's preset, preprocessing.json, one safetensors file per module in OffRL's names and layouts), so that
 `offrl eval --checkpoint DIR/step-K --env ENV` evaluates the policy in OffRL's environment (Python here has no
@@ -41,7 +41,7 @@ import torch.nn.functional as F
 torch.set_num_threads(1)   # one process per core (bench/parity.sh pins each process with taskset)
 
 CORL = "tinkoff-ai/CORL@6afec90484bbf47dee05fdf525e26a3ebe028e9b"
-ALGOS = ("td3bc", "iql", "cql", "bc", "pbc", "awac")
+ALGOS = ("td3bc", "iql", "cql", "bc", "pbc", "awac", "sac-n", "edac")
 ENVS = ("hopper", "halfcheetah", "walker2d")
 KINDS = ("medium", "medium-replay", "medium-expert")
 DATASETS = tuple(f"{e}-{k}" for e in ENVS for k in KINDS)
@@ -110,6 +110,17 @@ def corl_config(algo, ds):
                 "normalize": True,        # awac.py L406-413: always normalizes observations (no flag)
                 "exp_adv_max": 100.0,     # AdvantageWeightedActorCritic default
                 "min_log_std": -20.0, "max_log_std": 2.0, "min_action": -1.0, "max_action": 1.0}   # awac.py L114-167
+    if algo in ("sac-n", "edac"):
+        # configs/offline/{sac_n,edac}/<env>/<dataset>_v2.yaml: num_critics (and EDAC's eta) per dataset; the rest shared
+        env_n = {"hopper": 50, "halfcheetah": 10, "walker2d": 10} if algo == "edac" else \
+            {"hopper": 200, "halfcheetah": 10, "walker2d": 20}
+        n = 500 if (algo, ds) == ("sac-n", "hopper-medium") else env_n[env]
+        eta = 0.0 if algo == "sac-n" else (5.0 if ds in ("halfcheetah-medium-expert", "walker2d-medium-expert") else 1.0)
+        return {"env_name": f"{ds}-v2", "batch_size": 256, "buffer_size": 1_000_000, "num_critics": n, "eta": eta,
+                "actor_learning_rate": 3e-4, "critic_learning_rate": 3e-4, "alpha_learning_rate": 3e-4, "gamma": 0.99,
+                "tau": 0.005, "hidden_dim": 256, "max_action": 1.0, "normalize_reward": False, "num_epochs": 3000,
+                "num_updates_on_epoch": 1000,
+                "normalize": False}   # sac_n.py / edac.py: no observation normalization
     raise ValueError(algo)
 
 
@@ -151,6 +162,12 @@ def offrl_config(algo, cfg):
                 "batch_size": cfg["batch_size"], "gamma": cfg["gamma"], "tau": cfg["tau"], "hidden": [cfg["hidden_dim"]] * 3,
                 "max_weight": cfg["exp_adv_max"], "log_std_min": cfg["min_log_std"], "tanh_mean": False,
                 "normalize_observations": True, "reward_normalization": "none"}
+    if algo in ("sac-n", "edac"):
+        return {"num_critics": cfg["num_critics"], "eta": cfg["eta"], "hidden": [cfg["hidden_dim"]] * 3,
+                "actor_lr": cfg["actor_learning_rate"], "critic_lr": cfg["critic_learning_rate"], "alpha_lr": cfg["alpha_learning_rate"],
+                "batch_size": cfg["batch_size"], "gamma": cfg["gamma"], "tau": cfg["tau"], "log_std_min": -5.0,
+                "temperature_first": True, "hidden_bias": 0.1, "critic_output_uniform": 3e-3, "actor_output_uniform": 1e-3,
+                "squash_epsilon": 1e-6, "critic_weights_by_outputs": True, "normalize_observations": False, "reward_normalization": "none"}
     raise ValueError(algo)
 
 
@@ -616,7 +633,133 @@ class Awac:
                 "critic_target": twin_tensors(self.critic_1_target, self.critic_2_target)}
 
 
-AGENTS = {"td3bc": Td3Bc, "iql": Iql, "cql": Cql, "bc": Bc, "pbc": Bc, "awac": Awac}
+class SacN:
+    """algorithms/offline/sac_n.py, and edac.py (the same with eta times the critics' gradient diversity)."""
+
+    class VectorizedLinear(nn.Module):
+        """sac_n.py L171-200: weight [N, in, out], bias [N, 1, out]; x @ W + b. Init: kaiming_uniform_(a=sqrt(5)) per
+        member on the [in, out] slice (so PyTorch reads fan_in = out), bias U(+-1/sqrt(out))."""
+
+        def __init__(self, n_in, n_out, n):
+            super().__init__()
+            self.weight = nn.Parameter(torch.empty(n, n_in, n_out))
+            self.bias = nn.Parameter(torch.empty(n, 1, n_out))
+            for i in range(n):
+                nn.init.kaiming_uniform_(self.weight[i], a=math.sqrt(5))
+            fan_in, _ = nn.init._calculate_fan_in_and_fan_out(self.weight[0])
+            bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+            nn.init.uniform_(self.bias, -bound, bound)
+
+        def forward(self, x):
+            return x @ self.weight + self.bias
+
+    def __init__(self, cfg, obs_dim, act_dim, max_action=1.0):
+        self.cfg, self.act_dim, self.max_action = cfg, act_dim, max_action
+        n, h = cfg["num_critics"], cfg["hidden_dim"]
+        # sac_n.py L202-263 (main L516-523): actor trunk 3 x h ReLU, separate mu and log_sigma heads; trunk biases 0.1,
+        # heads' weights and biases U(+-1e-3)
+        self.trunk = mlp([obs_dim, h, h, h], nn.ReLU())
+        for layer in linears(self.trunk):
+            nn.init.constant_(layer.bias, 0.1)
+        self.mu, self.log_sigma = nn.Linear(h, act_dim), nn.Linear(h, act_dim)
+        for head in (self.mu, self.log_sigma):
+            nn.init.uniform_(head.weight, -1e-3, 1e-3)
+            nn.init.uniform_(head.bias, -1e-3, 1e-3)
+        # L265-299: VectorizedCritic, 3 hidden layers; every bias 0.1, then the last layer's weight and bias U(+-3e-3)
+        VL = SacN.VectorizedLinear
+        self.critic = nn.Sequential(VL(obs_dim + act_dim, h, n), nn.ReLU(), VL(h, h, n), nn.ReLU(), VL(h, h, n), nn.ReLU(), VL(h, 1, n))
+        for layer in self.critic[::2]:
+            nn.init.constant_(layer.bias, 0.1)
+        nn.init.uniform_(self.critic[-1].weight, -3e-3, 3e-3)
+        nn.init.uniform_(self.critic[-1].bias, -3e-3, 3e-3)
+        self.actor_params = list(self.trunk.parameters()) + list(self.mu.parameters()) + list(self.log_sigma.parameters())
+        self.actor_opt = torch.optim.Adam(self.actor_params, lr=cfg["actor_learning_rate"])
+        self.critic_opt = torch.optim.Adam(self.critic.parameters(), lr=cfg["critic_learning_rate"])
+        with torch.no_grad():
+            self.target_critic = copy.deepcopy(self.critic)
+        # L320-331: log_alpha 0 (requires grad), its own Adam, target entropy -|A|
+        self.target_entropy = -float(act_dim)
+        self.log_alpha = torch.tensor([0.0], requires_grad=True)
+        self.alpha_opt = torch.optim.Adam([self.log_alpha], lr=cfg["alpha_learning_rate"])
+        self.alpha = self.log_alpha.exp().detach()
+
+    def policy(self, s, deterministic=False):
+        """L231-255: log_sigma clipped to [-5, 2]; a = tanh(u) max_action, log pi = sum log N(u) - sum log(1 - tanh(u)^2 + 1e-6)."""
+        hidden = self.trunk(s)
+        mu, log_sigma = self.mu(hidden), torch.clip(self.log_sigma(hidden), -5, 2)
+        dist = torch.distributions.Normal(mu, torch.exp(log_sigma))
+        u = mu if deterministic else dist.rsample()
+        tanh_u = torch.tanh(u)
+        logp = dist.log_prob(u).sum(-1) - torch.log(1 - tanh_u.pow(2) + 1e-6).sum(-1)
+        return tanh_u * self.max_action, logp
+
+    def q(self, net, s, a):
+        """L288-299: [N, B]; a 2-D state-action batch is repeated for every member."""
+        sa = torch.cat([s, a], -1)
+        if sa.dim() != 3:
+            sa = sa.unsqueeze(0).repeat_interleave(self.cfg["num_critics"], dim=0)
+        return net(sa).squeeze(-1)
+
+    def diversity(self, s, a):
+        """edac.py L364-396: normalized action gradients of every member, summed over pairs i != j, mean over the batch, / (N - 1)."""
+        n = self.cfg["num_critics"]
+        s = s.unsqueeze(0).repeat_interleave(n, dim=0)
+        a = a.unsqueeze(0).repeat_interleave(n, dim=0).requires_grad_(True)
+        q = self.q(self.critic, s, a)
+        g = torch.autograd.grad(q.sum(), a, retain_graph=True, create_graph=True)[0]
+        g = g / (torch.norm(g, p=2, dim=2).unsqueeze(-1) + 1e-10)
+        g = g.transpose(0, 1)                                     # [B, N, A]
+        masks = torch.eye(n).unsqueeze(0).repeat(g.shape[0], 1, 1)
+        prod = (1 - masks) * (g @ g.permute(0, 2, 1))
+        return prod.sum(dim=(1, 2)).mean() / (n - 1)
+
+    def update(self, batch):
+        s, a, r, s2, done = batch
+        cfg = self.cfg
+        # L378-395: the temperature on a fresh no-grad sample, then alpha = exp(log_alpha)
+        with torch.no_grad():
+            _, logp_alpha = self.policy(s)
+        alpha_loss = (-self.log_alpha * (logp_alpha + self.target_entropy)).mean()
+        self.alpha_opt.zero_grad(); alpha_loss.backward(); self.alpha_opt.step()
+        self.alpha = self.log_alpha.exp().detach()
+        # L341-353: the actor against the critics (not frozen: the critics' gradients are zeroed before their step)
+        new_a, logp = self.policy(s)
+        actor_loss = (self.alpha * logp - self.q(self.critic, s, new_a).min(0).values).mean()
+        self.actor_opt.zero_grad(); actor_loss.backward(); self.actor_opt.step()
+        # L355-376: the critics, targets from the stepped actor and the new alpha; loss summed over members
+        with torch.no_grad():
+            a2, logp2 = self.policy(s2)
+            q_next = self.q(self.target_critic, s2, a2).min(0).values - self.alpha * logp2
+            y = r + cfg["gamma"] * (1 - done) * q_next.unsqueeze(-1)
+        critic_loss = ((self.q(self.critic, s, a) - y.view(1, -1)) ** 2).mean(dim=1).sum(dim=0)
+        if cfg["eta"] > 0:   # edac.py L398-419: + eta * diversity
+            critic_loss = critic_loss + cfg["eta"] * self.diversity(s, a)
+        self.critic_opt.zero_grad(); critic_loss.backward(); self.critic_opt.step()
+        # L403-412: soft target update; then the logging-only Q std at uniform random actions (it draws from torch's generator)
+        with torch.no_grad():
+            soft_update(self.target_critic, self.critic, cfg["tau"])
+            random_actions = -self.max_action + 2 * self.max_action * torch.rand_like(a)
+            self.q(self.critic, s, random_actions).std(0).mean().item()
+
+    def act(self, s):   # eval: tanh(mu) max_action
+        with torch.no_grad():
+            return self.policy(s, deterministic=True)[0]
+
+    def modules(self):
+        # OffRL: the actor as one Mlp (obs -> 3 x h -> 2 * act: mean, then log std), the critics as one ensemble
+        actor = {f"layers.{i}.{k}": getattr(l, k).detach() for i, l in enumerate(linears(self.trunk)) for k in ("weight", "bias")}
+        last = len(linears(self.trunk))
+        actor[f"layers.{last}.weight"] = torch.cat([self.mu.weight.detach(), self.log_sigma.weight.detach()], 0)
+        actor[f"layers.{last}.bias"] = torch.cat([self.mu.bias.detach(), self.log_sigma.bias.detach()], 0)
+
+        def ensemble(seq):
+            return {f"layers.{i}.{k}": (l.weight.detach() if k == "weight" else l.bias.detach().squeeze(1))
+                    for i, l in enumerate(m for m in seq if isinstance(m, SacN.VectorizedLinear)) for k in ("weight", "bias")}
+        return {"actor": actor, "critic": ensemble(self.critic), "critic_target": ensemble(self.target_critic),
+                "temperature": {"log_alpha": self.log_alpha.detach().reshape(1)}}
+
+
+AGENTS = {"td3bc": Td3Bc, "iql": Iql, "cql": Cql, "bc": Bc, "pbc": Bc, "awac": Awac, "sac-n": SacN, "edac": SacN}
 
 # ================================================================================================================
 # 5. OffRL's checkpoint layout (as bench/reference/offline_rl.py writes it): Mlp "layers.i.weight" [out, in] and
@@ -696,7 +839,8 @@ def main():
     ds = dataset_key(a.dataset_name)
     cfg = corl_config(a.algo, ds)
     deterministic_torch = cfg.get("deterministic_torch", False)
-    if a.algo == "awac":   # awac.py L398: set_seed first (with deterministic_torch from the YAML), then the data
+    seed_first = a.algo in ("awac", "sac-n", "edac")   # awac.py L398, sac_n.py L494, edac.py: set_seed before the data
+    if seed_first:
         set_seed(a.seed, deterministic_torch)
 
     # Data: qlearning_dataset -> (%BC: keep_best_trajectories) -> (modify_reward) -> observation stats -> normalize
@@ -710,7 +854,7 @@ def main():
     data["next_observations"] = (data["next_observations"] - mean) / std
     buffer = ReplayBuffer(data)
 
-    if a.algo != "awac":   # the other scripts: set_seed after the data, before the networks
+    if not seed_first:   # the other scripts: set_seed after the data, before the networks
         set_seed(a.seed, deterministic_torch)
     obs_dim, act_dim = data["observations"].shape[1], data["actions"].shape[1]
     agent = AGENTS[a.algo](cfg, obs_dim, act_dim)
