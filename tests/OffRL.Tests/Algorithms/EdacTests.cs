@@ -122,3 +122,40 @@ public class EdacTests
         Assert.NotEqual(Run("sac-n", null), Run("edac", null));
     }
 }
+
+public class EdacInitTests
+{
+    /// <summary>The EDAC paper's init as CORL's scripts draw it reaches the networks: every config field of it shows in the parameters.</summary>
+    [Fact]
+    public void EdacsInitFieldsShapeTheNetworks()
+    {
+        var agent = AlgorithmRegistry.Create("edac", 17, Box.Uniform(6, -1f, 1f), 3);
+        var actor = (Mlp)agent.NamedModules.Single(m => m.Name == "actor").Module;
+        var critic = (EnsembleMlp)agent.NamedModules.Single(m => m.Name == "critic").Module;
+        foreach (var layer in actor.Layers.Take(actor.Layers.Count - 1)) Assert.All(layer.Bias!.Data, b => Assert.Equal(0.1f, b));   // hidden_bias
+        foreach (var layer in critic.Layers.Take(critic.Layers.Count - 1)) Assert.All(layer.Bias.Data, b => Assert.Equal(0.1f, b));
+        Assert.All(actor.Layers[^1].Weight.Data, w => Assert.InRange(w, -1e-3f, 1e-3f));                                          // actor_output_uniform
+        Assert.All(critic.Layers[^1].Weight.Data, w => Assert.InRange(w, -3e-3f, 3e-3f));                                         // critic_output_uniform
+        Assert.All(critic.Layers[^1].Bias.Data, b => Assert.InRange(b, -3e-3f, 3e-3f));
+        // critic_weights_by_outputs: the first layer (23 -> 256) drawn within 1/sqrt(256), and spread over it
+        var first = critic.Layers[0].Weight.Data;
+        Assert.All(first, w => Assert.InRange(w, -1f / 16, 1f / 16));
+        Assert.True(first.Max() > 0.9f / 16 && first.Min() < -0.9f / 16);
+        var plain = (EnsembleMlp)AlgorithmRegistry.Create("edac", 17, Box.Uniform(6, -1f, 1f), 3, System.Text.Json.JsonDocument.Parse("""{"critic_weights_by_outputs": false}""").RootElement)
+            .NamedModules.Single(m => m.Name == "critic").Module;
+        Assert.True(plain.Layers[0].Weight.Data.Max() > 1.5f / 16);   // nn.Linear's 1/sqrt(23) = 0.21
+    }
+
+    /// <summary>squash_epsilon: log(1 - tanh(u)^2 + eps) instead of the exact form, visibly so where tanh saturates.</summary>
+    [Fact]
+    public void TheSquashEpsilonBoundsTheLogDensityCorrection()
+    {
+        using var scope = TensorScope.Begin();
+        var mean = Tensor.FromArray([12f], 1, 1);
+        var logStd = Tensor.FromArray([-5f], 1, 1);
+        var exact = new TanhGaussian(mean, logStd).RSample(new Rng(1)).LogProb.Item();
+        var eps = new TanhGaussian(mean, logStd, 1e-6f).RSample(new Rng(1)).LogProb.Item();
+        // at u ~ 12, log(1 - tanh^2) ~ -22.6 exactly, but log(1e-6 + ~0) ~ -13.8 with the epsilon
+        Assert.InRange(exact - eps, 8f, 9.5f);
+    }
+}
