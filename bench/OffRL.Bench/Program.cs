@@ -28,6 +28,8 @@ var names = new Dictionary<string, Func<int, Dictionary<string, double>>>
     ["sac-update"] = t => AlgoBenchmarks.Updates("sac", t),
     ["cql-update"] = t => AlgoBenchmarks.Updates("cql", t),
     ["ensemble-update"] = t => AlgoBenchmarks.EnsembleUpdates(t),
+    ["edac-update"] = t => AlgoBenchmarks.Updates("edac", t),
+    ["edac-profile"] = t => AlgoBenchmarks.Profile("edac", t),
     ["td3bc-profile"] = t => AlgoBenchmarks.Profile("td3bc", t),
     ["iql-profile"] = t => AlgoBenchmarks.Profile("iql", t),
     ["sac-profile"] = t => AlgoBenchmarks.Profile("sac", t),
