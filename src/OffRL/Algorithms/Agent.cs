@@ -71,6 +71,12 @@ public abstract class Agent : IPolicy
     /// <summary>Told the run's length (in updates) before training starts or resumes: for schedules that span the run.</summary>
     public virtual void PlanRun(long steps) { }
 
+    /// <summary>
+    /// Given the dataset an offline run learns from, as its updates will see it (prepared and preprocessed), before
+    /// training starts or resumes: for methods that consult the data itself (PRDC's nearest neighbours).
+    /// </summary>
+    public virtual void UseDataset(Dataset prepared) { }
+
     /// <summary>Record a scalar and stop if it is NaN or infinite.</summary>
     protected float Record(string name, Tensor scalar) => Record(name, scalar.Item());
 

@@ -9,7 +9,7 @@ namespace OffRL.Algorithms;
 /// alpha 2.5, policy noise 0.2 clipped at 0.5, actor every 2nd update, learning rates 3e-4, 2 x 256, batch 256,
 /// normalized states). With <see cref="BehaviorCloning"/> off it is TD3 (Fujimoto et al. 2018, same defaults, online).
 /// </summary>
-public sealed record Td3BcConfig : CriticEnsembleConfig
+public record Td3BcConfig : CriticEnsembleConfig
 {
     [FieldRange("(0, 1]")]
     public double ActorLr { get; init; } = 3e-4;
@@ -41,7 +41,8 @@ public sealed record Td3BcConfig : CriticEnsembleConfig
 /// TD3 with a behavior-cloning term: pi = argmax lambda Q(s, pi(s)) - (pi(s) - a)^2, lambda = alpha / mean|Q|.
 /// Without the term (BehaviorCloning = false) it is TD3 (Fujimoto et al. 2018) for online learning.
 /// </summary>
-public sealed class Td3Bc : Agent<Td3BcConfig>, IAlgorithmFamily
+public sealed class Td3Bc(int obs, Space actionSpace, Td3BcConfig? config = null, ulong seed = 0)
+    : Td3<Td3BcConfig>(obs, actionSpace, config ?? new Td3BcConfig(), seed), IAlgorithmFamily
 {
     /// <summary>TD3+BC's published settings: CORL's nine configs are identical; the authors' main.py has the same values.</summary>
     private static readonly Preset[] Presets =
@@ -67,13 +68,17 @@ public sealed class Td3Bc : Agent<Td3BcConfig>, IAlgorithmFamily
         AlgorithmSpec.Of("td3", LearningMode.Online, ActionKind.Continuous, "Twin delayed DDPG (Fujimoto et al. 2018)",
             new Td3BcConfig { BehaviorCloning = false, NormalizeObservations = false }, (obs, space, c, seed) => new Td3Bc(obs, space, c, seed)),
     ];
+}
 
+/// <summary>The body of <see cref="Td3Bc"/> (TD3+BC and TD3) and of the methods built on TD3+BC (<see cref="Prdc"/>), each with its own config type.</summary>
+public abstract class Td3<TConfig> : Agent<TConfig> where TConfig : Td3BcConfig
+{
     private readonly Mlp _actor, _actorTarget;
     private readonly EnsembleMlp _critic, _criticTarget;
     private readonly Adam _actorOpt, _criticOpt;
     private Tensor _noise;
 
-    public Td3Bc(int obs, Space actionSpace, Td3BcConfig? config = null, ulong seed = 0) : base(obs, actionSpace, config ?? new Td3BcConfig(), seed)
+    protected Td3(int obs, Space actionSpace, TConfig config, ulong seed) : base(obs, actionSpace, config, seed)
     {
         int act = actionSpace.Width;
         Mlp Actor(Rng r) => new(new MlpConfig(obs, Config.Hidden, act, Activation.Relu, Activation.Tanh), r);
@@ -113,7 +118,7 @@ public sealed class Td3Bc : Agent<Td3BcConfig>, IAlgorithmFamily
         Tensor actorLoss;
         if (Config.BehaviorCloning)
         {
-            (actorLoss, var bc) = ActorLoss(q, pi, b.ActT, Config.Alpha);
+            (actorLoss, var bc) = ActorLoss(q, pi, BcTarget(b, pi), Config.Alpha);
             Record("bc_loss", bc);
         }
         else actorLoss = q.Mean().Neg();   // TD3 (eq. 6): deterministic policy gradient through Q_1
@@ -124,6 +129,9 @@ public sealed class Td3Bc : Agent<Td3BcConfig>, IAlgorithmFamily
         Polyak.Update(_criticTarget, _critic, Config.Tau);
         Polyak.Update(_actorTarget, _actor, Config.Tau);
     }
+
+    /// <summary>The action the actor is pulled towards at the batch's states: the dataset's (TD3+BC); PRDC's nearest one.</summary>
+    protected virtual Tensor BcTarget(TransitionBatch b, Tensor pi) => b.ActT;
 
     /// <summary>
     /// TD3+BC's actor loss (eq. 3): -lambda mean Q(s, pi(s)) + mean (pi(s) - a)^2 with lambda = alpha / mean |Q| (a

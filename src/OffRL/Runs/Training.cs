@@ -44,7 +44,9 @@ public static class Training
         var agent = spec.Create(data.ObservationDim, AgentActionSpace(data.ActionSpace), cfg, seed);
         agent.Preprocessing = pre;
         var prepared = pre.Apply(data);
-        return (agent, cfg.ActionClip < 1f && pre.ActionLow is not null ? ClipActions(prepared, cfg.ActionClip) : prepared);
+        if (cfg.ActionClip < 1f && pre.ActionLow is not null) prepared = ClipActions(prepared, cfg.ActionClip);
+        agent.UseDataset(prepared);
+        return (agent, prepared);
     }
 
     /// <summary>The dataset with its (rescaled) actions clipped to [-bound, bound] (<see cref="AgentConfig.ActionClip"/>).</summary>
