@@ -204,12 +204,12 @@ static class DataBenchmarks
         var (d, _) = OffRL.Runs.Recipes.Open(Environment.GetEnvironmentVariable("DATASET") ?? "halfcheetah-medium", needEnv: false);
         int n = d.Count, od = d.ObservationDim, ad = d.ActionDim, dim = od + ad;
         var (mean, std) = ColumnStats.MeanStd(d.Observations, od);
-        var keys = new float[(long)n * dim];
+        var keys = new float[n * dim];
         const float beta = 2f;
         for (int i = 0; i < n; i++)
         {
-            for (int k = 0; k < od; k++) keys[(long)i * dim + k] = beta * (float)((d.Observations[i * od + k] - mean[k]) / Math.Max(std[k], 1e-3));
-            d.Actions.Slice(i * ad, ad).CopyTo(keys.AsSpan((int)((long)i * dim + od), ad));
+            for (int k = 0; k < od; k++) keys[i * dim + k] = beta * (float)((d.Observations[i * od + k] - mean[k]) / Math.Max(std[k], 1e-3));
+            d.Actions.Slice(i * ad, ad).CopyTo(keys.AsSpan(i * dim + od, ad));
         }
         var sw = Stopwatch.StartNew();
         var tree = new KdTree(keys, n, dim);
@@ -239,7 +239,7 @@ static class DataBenchmarks
             for (int i = 0; i < n; i++)
             {
                 float s2 = 0f;
-                for (int k = 0; k < dim; k++) { float diff = query[q * dim + k] - keys[(long)i * dim + k]; s2 += diff * diff; }
+                for (int k = 0; k < dim; k++) { float diff = query[q * dim + k] - keys[i * dim + k]; s2 += diff * diff; }
                 if (s2 < best) best = s2;
             }
         }

@@ -42,17 +42,9 @@ public static class ForkJoin
         try
         {
             EnsureWorkers(threads - 1);
-            s_body = body;
-            s_error = null;
-            Volatile.Write(ref s_done, 0);
-            long generation = (Interlocked.Read(ref s_ticket) >> 40) + 1;
-            Interlocked.Exchange(ref s_ticket, (generation << 40) | ((long)count << IndexBits));
-            int sleepers = Volatile.Read(ref s_sleepers);
-            if (sleepers > 0) s_wake.Release(Math.Min(sleepers, s_threads.Length));
+            Publish(body, count);
             Work();
-            var spin = new SpinWait();
-            while (Volatile.Read(ref s_done) < count) spin.SpinOnce(sleep1Threshold: -1);
-            s_body = null;
+            Join(count);
             // An item's exception surfaces as itself, as it would from a serial loop (the first one, if several failed).
             if (s_error is { } e) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e);
         }
@@ -82,25 +74,38 @@ public static class ForkJoin
         {
             EnsureWorkers(1);
             s_other = other;
-            s_body = s_runOther;
-            s_error = null;
-            Volatile.Write(ref s_done, 0);
-            long generation = (Interlocked.Read(ref s_ticket) >> 40) + 1;
-            Interlocked.Exchange(ref s_ticket, (generation << 40) | (1L << IndexBits));
-            if (Volatile.Read(ref s_sleepers) > 0) s_wake.Release(1);
+            Publish(s_runOther, 1);
             Exception? mineError = null;
             t_inside = true;
             try { mine(); }
             catch (Exception e) { mineError = e; }
             finally { t_inside = false; }
             Work();
-            var spin = new SpinWait();
-            while (Volatile.Read(ref s_done) < 1) spin.SpinOnce(sleep1Threshold: -1);
-            s_body = null;
+            Join(1);
             s_other = null;
             if ((mineError ?? s_error) is { } e2) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(e2);
         }
         finally { Monitor.Exit(s_gate); }
+    }
+
+    /// <summary>Makes <paramref name="body"/> over <paramref name="count"/> items the current loop (a new generation) and wakes sleeping workers for it.</summary>
+    private static void Publish(Action<int> body, int count)
+    {
+        s_body = body;
+        s_error = null;
+        Volatile.Write(ref s_done, 0);
+        long generation = (Interlocked.Read(ref s_ticket) >> 40) + 1;
+        Interlocked.Exchange(ref s_ticket, (generation << 40) | ((long)count << IndexBits));
+        int sleepers = Volatile.Read(ref s_sleepers);
+        if (sleepers > 0) s_wake.Release(Math.Min(Math.Min(sleepers, s_threads.Length), count));
+    }
+
+    /// <summary>Waits until all <paramref name="count"/> items of the current loop are done, then retires it.</summary>
+    private static void Join(int count)
+    {
+        var spin = new SpinWait();
+        while (Volatile.Read(ref s_done) < count) spin.SpinOnce(sleep1Threshold: -1);
+        s_body = null;
     }
 
     private static void Serial(int count, Action<int> body)
