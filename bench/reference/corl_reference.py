@@ -5,7 +5,8 @@ Written from CORL's protocol facts (tinkoff-ai/CORL @6afec90, the configs under 
 scripts under algorithms/offline/; facts in /work/shared-notes/corl-presets.md with file:line references), never
 from OffRL's code or defaults: per-dataset configs as CORL's YAMLs give them, data as d4rl.qlearning_dataset yields
 it, CORL's preprocessing (observation standardization, reward range normalization, %BC's trajectory filter), CORL's
-networks, initializations, losses and update orders (SAC-N and EDAC: sac_n.py and edac.py, issue 36). Only the output is OffRL's: every --snapshot-every steps the
+networks, initializations, losses and update orders (SAC-N and EDAC: sac_n.py and edac.py; ReBRAC: rebrac.py, JAX,
+translated to PyTorch; issue 36). Only the output is OffRL's: every --snapshot-every steps the
 actor (and the other networks) are written as an OffRL checkpoint folder (agent.json with the OffRL config that
 matches CORL's preset, preprocessing.json, one safetensors file per module in OffRL's names and layouts), so that
 `offrl eval --checkpoint DIR/step-K --env ENV` evaluates the policy in OffRL's environment (Python here has no
@@ -41,7 +42,7 @@ import torch.nn.functional as F
 torch.set_num_threads(1)   # one process per core (bench/parity.sh pins each process with taskset)
 
 CORL = "tinkoff-ai/CORL@6afec90484bbf47dee05fdf525e26a3ebe028e9b"
-ALGOS = ("td3bc", "iql", "cql", "bc", "pbc", "awac", "sac-n", "edac")
+ALGOS = ("td3bc", "iql", "cql", "bc", "pbc", "awac", "sac-n", "edac", "rebrac")
 ENVS = ("hopper", "halfcheetah", "walker2d")
 KINDS = ("medium", "medium-replay", "medium-expert")
 DATASETS = tuple(f"{e}-{k}" for e in ENVS for k in KINDS)
@@ -121,6 +122,18 @@ def corl_config(algo, ds):
                 "tau": 0.005, "hidden_dim": 256, "max_action": 1.0, "normalize_reward": False, "num_epochs": 3000,
                 "num_updates_on_epoch": 1000,
                 "normalize": False}   # sac_n.py / edac.py: no observation normalization
+    if algo == "rebrac":
+        # configs/offline/rebrac/<env>/<dataset>_v2.yaml: actor_bc_coef (L1) and critic_bc_coef (L6) per dataset, the rest shared
+        coefs = {"hopper-medium": (0.01, 0.01), "hopper-medium-replay": (0.05, 0.5), "hopper-medium-expert": (0.1, 0.01),
+                 "halfcheetah-medium": (0.001, 0.01), "halfcheetah-medium-replay": (0.01, 0.001), "halfcheetah-medium-expert": (0.01, 0.1),
+                 "walker2d-medium": (0.05, 0.1), "walker2d-medium-replay": (0.05, 0.01), "walker2d-medium-expert": (0.01, 0.01)}
+        actor_bc, critic_bc = coefs[ds]
+        return {"dataset_name": f"{ds}-v2", "actor_bc_coef": actor_bc, "critic_bc_coef": critic_bc, "actor_learning_rate": 1e-3,
+                "critic_learning_rate": 1e-3, "actor_ln": False, "critic_ln": True, "actor_n_hiddens": 3, "critic_n_hiddens": 3,
+                "hidden_dim": 256, "batch_size": 1024, "gamma": 0.99, "tau": 0.005, "policy_noise": 0.2, "noise_clip": 0.5,
+                "policy_freq": 2, "normalize_q": True, "normalize_reward": False, "num_epochs": 1000, "num_updates_on_epoch": 1000,
+                "num_critics": 2,          # rebrac.py main: EnsembleCritic(num_critics=2)
+                "normalize": False}        # normalize_states: false
     raise ValueError(algo)
 
 
@@ -168,6 +181,13 @@ def offrl_config(algo, cfg):
                 "batch_size": cfg["batch_size"], "gamma": cfg["gamma"], "tau": cfg["tau"], "log_std_min": -5.0,
                 "temperature_first": True, "hidden_bias": 0.1, "critic_output_uniform": 3e-3, "actor_output_uniform": 1e-3,
                 "squash_epsilon": 1e-6, "critic_weights_by_outputs": True, "normalize_observations": False, "reward_normalization": "none"}
+    if algo == "rebrac":
+        return {"actor_bc_coef": cfg["actor_bc_coef"], "critic_bc_coef": cfg["critic_bc_coef"], "actor_lr": cfg["actor_learning_rate"],
+                "critic_lr": cfg["critic_learning_rate"], "actor_layer_norm": cfg["actor_ln"], "critic_layer_norm": cfg["critic_ln"],
+                "hidden": [cfg["hidden_dim"]] * cfg["actor_n_hiddens"], "batch_size": cfg["batch_size"], "gamma": cfg["gamma"],
+                "tau": cfg["tau"], "policy_noise": cfg["policy_noise"], "noise_clip": cfg["noise_clip"], "policy_freq": cfg["policy_freq"],
+                "normalize_q": cfg["normalize_q"], "num_critics": cfg["num_critics"], "normalize_observations": False,
+                "reward_normalization": "none"}
     raise ValueError(algo)
 
 
@@ -175,11 +195,12 @@ def offrl_config(algo, cfg):
 # 2. Data, as CORL gets it and preprocesses it.
 
 
-def qlearning_dataset(path):
+def qlearning_dataset(path, next_actions=False):
     """d4rl.qlearning_dataset(env) with terminate_on_end=False (D4RL d4rl/__init__.py L69-129): for each row i but
     the last, the transition (obs[i], act[i], rew[i], obs[i+1], terminal[i]), skipping rows whose timeout flag is set
     (without a timeouts field: the row that ends a 1000-step episode). next_observations come from observations[i+1],
-    not from the file's next_observations field; terminals are the true terminations only."""
+    not from the file's next_observations field; terminals are the true terminations only. With next_actions (CORL's
+    ReBRAC loader, rebrac.py L202-258), also actions[i+1]."""
     with h5py.File(path, "r") as f:
         obs = f["observations"][:].astype(np.float32)
         act = f["actions"][:].astype(np.float32)
@@ -198,8 +219,11 @@ def qlearning_dataset(path):
                 continue
             step = 0 if term[i] else step + 1
     idx = np.flatnonzero(keep)
-    return {"observations": obs[idx], "actions": act[idx], "next_observations": obs[idx + 1],
-            "rewards": rew[idx].copy(), "terminals": term[idx]}, space
+    out = {"observations": obs[idx], "actions": act[idx], "next_observations": obs[idx + 1],
+           "rewards": rew[idx].copy(), "terminals": term[idx]}
+    if next_actions:
+        out["next_actions"] = act[idx + 1]
+    return out, space
 
 
 def return_range(rewards, terminals, max_episode_steps=MAX_EPISODE_STEPS):
@@ -267,17 +291,20 @@ def observation_stats(obs, normalize):
 
 class ReplayBuffer:
     """CORL's ReplayBuffer: float32 tensors, rewards and dones as [N, 1]; sample draws batch_size indices uniformly
-    with replacement with np.random.randint (td3_bc.py ReplayBuffer.sample)."""
+    with replacement with np.random.randint (td3_bc.py ReplayBuffer.sample). With next actions in the data (ReBRAC),
+    the batch carries them last."""
 
     def __init__(self, data):
         t = lambda x: torch.tensor(np.asarray(x, dtype=np.float32))
         self.obs, self.act, self.next = t(data["observations"]), t(data["actions"]), t(data["next_observations"])
         self.rew, self.done = t(data["rewards"]).reshape(-1, 1), t(data["terminals"]).reshape(-1, 1)
+        self.next_act = t(data["next_actions"]) if "next_actions" in data else None
         self.n = self.obs.shape[0]
 
     def sample(self, batch_size):
         i = np.random.randint(0, self.n, size=batch_size)
-        return self.obs[i], self.act[i], self.rew[i], self.next[i], self.done[i]
+        batch = (self.obs[i], self.act[i], self.rew[i], self.next[i], self.done[i])
+        return batch if self.next_act is None else batch + (self.next_act[i],)
 
 
 # ================================================================================================================
@@ -759,7 +786,95 @@ class SacN:
                 "temperature": {"log_alpha": self.log_alpha.detach().reshape(1)}}
 
 
-AGENTS = {"td3bc": Td3Bc, "iql": Iql, "cql": Cql, "bc": Bc, "pbc": Bc, "awac": Awac, "sac-n": SacN, "edac": SacN}
+class Rebrac:
+    """algorithms/offline/rebrac.py (JAX/flax), in PyTorch: flax's Dense is x @ kernel + bias, its LayerNorm has
+    epsilon 1e-6 and a learnable scale and bias; optax.adam has torch.optim.Adam's defaults."""
+
+    @staticmethod
+    def net(n_in, h, n_hiddens, n_out, ln, out_bound):
+        """L101-177: [Dense(h) (kernel U(+-1/sqrt(fan_in)), bias 0.1), ReLU, LayerNorm or identity] x n_hiddens, then
+        Dense(n_out) with kernel and bias U(+-out_bound)."""
+        layers, d = [], n_in
+        for _ in range(n_hiddens):
+            lin = nn.Linear(d, h)
+            bound = math.sqrt(1 / d)
+            nn.init.uniform_(lin.weight, -bound, bound)
+            nn.init.constant_(lin.bias, 0.1)
+            layers += [lin, nn.ReLU()] + ([nn.LayerNorm(h, eps=1e-6)] if ln else [])
+            d = h
+        out = nn.Linear(d, n_out)
+        nn.init.uniform_(out.weight, -out_bound, out_bound)
+        nn.init.uniform_(out.bias, -out_bound, out_bound)
+        return nn.Sequential(*layers, out)
+
+    def __init__(self, cfg, obs_dim, act_dim, max_action=1.0):
+        self.cfg = cfg
+        h = cfg["hidden_dim"]
+        # L620-645: DetActor (tanh output, no max_action) and an ensemble of num_critics critics (vmap, split params);
+        # targets start equal to the networks (init with the same key)
+        self.actor = nn.Sequential(*Rebrac.net(obs_dim, h, cfg["actor_n_hiddens"], act_dim, cfg["actor_ln"], 1e-3), nn.Tanh())
+        self.critics = nn.ModuleList(Rebrac.net(obs_dim + act_dim, h, cfg["critic_n_hiddens"], 1, cfg["critic_ln"], 3e-3)
+                                     for _ in range(cfg["num_critics"]))
+        self.actor_target, self.critics_target = frozen(self.actor), frozen(self.critics)
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg["actor_learning_rate"])
+        self.critic_opt = torch.optim.Adam(self.critics.parameters(), lr=cfg["critic_learning_rate"])
+        self.i = 0   # the update's index; L668-716: a full update where i % policy_freq == 0 (i from 0), else the critic only
+
+    def q(self, critics, s, a):   # [N, B]
+        return torch.stack([q_value(c, s, a).squeeze(-1) for c in critics])
+
+    def update(self, batch):
+        s, a, r, s2, done, a2_data = batch
+        cfg = self.cfg
+        r, done = r.squeeze(-1), done.squeeze(-1)
+        # update_critic L477-523: smoothed target action, penalty on the dataset's next action, min over target critics
+        with torch.no_grad():
+            noise = (torch.randn_like(a) * cfg["policy_noise"]).clamp(-cfg["noise_clip"], cfg["noise_clip"])
+            a2 = (self.actor_target(s2) + noise).clamp(-1, 1)
+            penalty = ((a2 - a2_data) ** 2).sum(-1)
+            next_q = self.q(self.critics_target, s2, a2).min(0).values - cfg["critic_bc_coef"] * penalty
+            y = r + (1 - done) * cfg["gamma"] * next_q
+        critic_loss = ((self.q(self.critics, s, a) - y.unsqueeze(0)) ** 2).mean(1).sum(0)
+        self.critic_opt.zero_grad(); critic_loss.backward(); self.critic_opt.step()
+        if self.i % cfg["policy_freq"] == 0:
+            # update_actor L425-474: bc summed over the action, min over the updated critics, lambda = 1 / mean |Q|
+            pi = self.actor(s)
+            bc = ((pi - a) ** 2).sum(-1)
+            q = self.q(self.critics, s, pi).min(0).values
+            lmbda = 1 / q.abs().mean().detach() if cfg["normalize_q"] else 1.0
+            actor_loss = (cfg["actor_bc_coef"] * bc - lmbda * q).mean()
+            self.actor_opt.zero_grad(); actor_loss.backward()
+            soft_update(self.actor_target, self.actor, cfg["tau"])   # L467-472: towards actor.params, before the step
+            self.actor_opt.step()
+            soft_update(self.critics_target, self.critics, cfg["tau"])
+        self.i += 1
+
+    def act(self, s):
+        return self.actor(s)
+
+    def modules(self):
+        def ensemble(critics):   # OffRL's ensemble: "layers.i.weight" [N, in, out], "layers.i.bias" [N, out], "norms.i.*" [N, 1, h]
+            layers = [linears(c) for c in critics]
+            out = {}
+            for i in range(len(layers[0])):
+                out[f"layers.{i}.weight"] = torch.stack([l[i].weight.detach().t() for l in layers])
+                out[f"layers.{i}.bias"] = torch.stack([l[i].bias.detach() for l in layers])
+            norms = [[m for m in c if isinstance(m, nn.LayerNorm)] for c in critics]
+            for i in range(len(norms[0])):
+                out[f"norms.{i}.weight"] = torch.stack([n[i].weight.detach() for n in norms]).unsqueeze(1)   # [N, 1, h]
+                out[f"norms.{i}.bias"] = torch.stack([n[i].bias.detach() for n in norms]).unsqueeze(1)
+            return out
+
+        def actor(seq):
+            out = mlp_tensors(seq)
+            for i, n in enumerate(m for m in seq if isinstance(m, nn.LayerNorm)):
+                out[f"norms.{i}.weight"], out[f"norms.{i}.bias"] = n.weight.detach(), n.bias.detach()
+            return out
+        return {"actor": actor(self.actor), "actor_target": actor(self.actor_target),
+                "critic": ensemble(self.critics), "critic_target": ensemble(self.critics_target)}
+
+
+AGENTS = {"td3bc": Td3Bc, "iql": Iql, "cql": Cql, "bc": Bc, "pbc": Bc, "awac": Awac, "sac-n": SacN, "edac": SacN, "rebrac": Rebrac}
 
 # ================================================================================================================
 # 5. OffRL's checkpoint layout (as bench/reference/offline_rl.py writes it): Mlp "layers.i.weight" [out, in] and
@@ -844,7 +959,7 @@ def main():
         set_seed(a.seed, deterministic_torch)
 
     # Data: qlearning_dataset -> (%BC: keep_best_trajectories) -> (modify_reward) -> observation stats -> normalize
-    data, space = qlearning_dataset(a.dataset)
+    data, space = qlearning_dataset(a.dataset, next_actions=a.algo == "rebrac")
     check_action_space(space, data["actions"])
     if a.algo in ("bc", "pbc"):
         keep_best_trajectories(data, cfg["frac"], cfg["discount"])        # any_percent_bc.py L308, before the stats

@@ -101,7 +101,7 @@ public sealed class Edac : Sac<EdacConfig>, IAlgorithmFamily
         var actions = a.Tile(n).Reshape(n, batch, a.Shape[1]);
         actions.RequiresGrad = true;                                             // each member's own copy of a
         var grad = Tensor.Gradient(Networks.Q(critic, states, actions).Sum(), actions);   // [N, B, A]: dQ_j / da
-        var unit = grad / (grad.Square().Sum(-1, keepDim: true).Sqrt() + 1e-10f);
+        var unit = grad / (grad.Norm(-1, keepDim: true) + 1e-10f);   // torch.norm: no NaN where a g_j is 0
         var pairs = unit.Sum(0).Square().Sum(-1) - unit.Square().Sum(-1).Sum(0);  // [B]: sum over i != j of <g_i, g_j>
         return pairs.Mean() / (n - 1);
     }

@@ -11,6 +11,11 @@ public sealed class DatasetColumns
     public required bool[] Terminals { get; init; }
     public required bool[] Timeouts { get; init; }
     public float[]? NextObservations { get; init; }
+    /// <summary>
+    /// a'_i, the action logged at s'_i (ReBRAC's critic penalty), where the next row does not hold it: D4RL's
+    /// qlearning_dataset rows (<see cref="Dataset.QlearningRows"/>) keep it beside s'.
+    /// </summary>
+    public float[]? NextActions { get; init; }
     public float[]? Costs { get; init; }
     /// <summary>log pi_b(a|s) of the logged action, for off-policy evaluation.</summary>
     public float[]? BehaviorLogProbs { get; init; }
@@ -58,7 +63,7 @@ public sealed class Dataset
 {
     private readonly float[] _obs, _act, _rew;
     private readonly bool[] _term, _timeout;
-    private readonly float[]? _next, _cost, _logp;
+    private readonly float[]? _next, _nextAct, _cost, _logp;
     private readonly Dictionary<string, float[]> _extras;
     private readonly int[] _episodeStarts;   // E + 1 entries, the last is Count
     private readonly int[] _episodeOf;
@@ -135,6 +140,7 @@ public sealed class Dataset
         Len("terminals", c.Terminals.Length, n);
         Len("timeouts", c.Timeouts.Length, n);
         if (c.NextObservations is not null) Len("next_observations", c.NextObservations.Length, (long)n * od);
+        if (c.NextActions is not null) Len("next_actions", c.NextActions.Length, (long)n * ad);
         if (c.Costs is not null) Len("costs", c.Costs.Length, n);
         if (c.BehaviorLogProbs is not null) Len("behavior_log_probs", c.BehaviorLogProbs.Length, n);
         foreach (var (name, v) in c.Extras)
@@ -143,6 +149,7 @@ public sealed class Dataset
         Finite("actions", c.Actions, ad, options);
         Finite("rewards", c.Rewards, 1, options);
         if (c.NextObservations is not null) Finite("next_observations", c.NextObservations, od, options);
+        if (c.NextActions is not null) Finite("next_actions", c.NextActions, ad, options);
         if (c.Costs is not null) Finite("costs", c.Costs, 1, options);
         if (c.BehaviorLogProbs is not null)
             for (int i = 0; i < n; i++)
@@ -165,7 +172,7 @@ public sealed class Dataset
         }
         Count = n;
         _obs = c.Observations; _act = c.Actions; _rew = c.Rewards; _term = c.Terminals; _timeout = timeouts;
-        _next = c.NextObservations; _cost = c.Costs; _logp = c.BehaviorLogProbs; _extras = c.Extras;
+        _next = c.NextObservations; _nextAct = c.NextActions; _cost = c.Costs; _logp = c.BehaviorLogProbs; _extras = c.Extras;
         var starts = new List<int> { 0 };
         _episodeOf = new int[n];
         for (int i = 0; i < n; i++)
@@ -241,6 +248,18 @@ public sealed class Dataset
         if (!_term[i] && !_timeout[i]) return new(_obs, (i + 1) * od, od);
         if (_term[i]) return new(_obs, i * od, od);
         throw new InvalidOperationException($"row {i} ends an episode by timeout and the dataset stores no next observations");
+    }
+
+    /// <summary>Whether row i's next action a' is known: stored (<see cref="DatasetColumns.NextActions"/>), or the next row's when the episode goes on there.</summary>
+    public bool HasNextAction(int i) => _nextAct is not null || (!_term[i] && !_timeout[i]);
+
+    /// <summary>The action logged at row i's next observation (see <see cref="HasNextAction"/>).</summary>
+    public ReadOnlySpan<float> NextAction(int i)
+    {
+        int ad = ActionDim;
+        if (_nextAct is not null) return new(_nextAct, i * ad, ad);
+        if (!_term[i] && !_timeout[i]) return new(_act, (i + 1) * ad, ad);
+        throw new InvalidOperationException($"row {i} ends an episode and the dataset stores no next actions");
     }
 
     /// <summary>Return of each episode from its first row, discounted by gamma per step (1: the plain sum).</summary>
@@ -325,7 +344,7 @@ public sealed class Dataset
     public DatasetColumns Columns() => new()
     {
         Observations = _obs, Actions = _act, Rewards = _rew, Terminals = _term, Timeouts = _timeout,
-        NextObservations = _next, Costs = _cost, BehaviorLogProbs = _logp, Extras = _extras,
+        NextObservations = _next, NextActions = _nextAct, Costs = _cost, BehaviorLogProbs = _logp, Extras = _extras,
     };
 
     /// <summary>A copy of the columns, safe to modify.</summary>
@@ -333,7 +352,7 @@ public sealed class Dataset
     {
         Observations = (float[])_obs.Clone(), Actions = (float[])_act.Clone(), Rewards = (float[])_rew.Clone(),
         Terminals = (bool[])_term.Clone(), Timeouts = (bool[])_timeout.Clone(),
-        NextObservations = (float[]?)_next?.Clone(), Costs = (float[]?)_cost?.Clone(), BehaviorLogProbs = (float[]?)_logp?.Clone(),
+        NextObservations = (float[]?)_next?.Clone(), NextActions = (float[]?)_nextAct?.Clone(), Costs = (float[]?)_cost?.Clone(), BehaviorLogProbs = (float[]?)_logp?.Clone(),
         Extras = _extras.ToDictionary(kv => kv.Key, kv => (float[])kv.Value.Clone()),
     };
 
@@ -360,7 +379,7 @@ public sealed class Dataset
         return new Dataset(new DatasetColumns
         {
             Observations = c.Observations, Actions = c.Actions, Rewards = c.Rewards, Terminals = c.Terminals, Timeouts = c.Timeouts,
-            NextObservations = next, Costs = c.Costs, BehaviorLogProbs = c.BehaviorLogProbs, Extras = c.Extras,
+            NextObservations = next, NextActions = c.NextActions, Costs = c.Costs, BehaviorLogProbs = c.BehaviorLogProbs, Extras = c.Extras,
         }, ObservationSpace, ActionSpace, kept.Info);
     }
 
@@ -379,7 +398,7 @@ public sealed class Dataset
         if (n == 0) throw new DataException("no transition is left as D4RL's qlearning_dataset keeps them (every row but timeouts and the last)", Where, "qlearning_rows");
         var c = new DatasetColumns
         {
-            Observations = new float[n * od], NextObservations = new float[n * od], Actions = new float[n * ad], Rewards = new float[n],
+            Observations = new float[n * od], NextObservations = new float[n * od], Actions = new float[n * ad], NextActions = new float[n * ad], Rewards = new float[n],
             Terminals = new bool[n], Timeouts = new bool[n], Costs = _cost is null ? null : new float[n], BehaviorLogProbs = _logp is null ? null : new float[n],
         };
         for (int k = 0; k < n; k++)
@@ -388,6 +407,7 @@ public sealed class Dataset
             Array.Copy(_obs, i * od, c.Observations, k * od, od);
             Array.Copy(_obs, (i + 1) * od, c.NextObservations, k * od, od);   // the next row, as qlearning_dataset takes it
             Array.Copy(_act, i * ad, c.Actions, k * ad, ad);
+            Array.Copy(_act, (i + 1) * ad, c.NextActions, k * ad, ad);             // and its action (CORL's ReBRAC loader)
             c.Rewards[k] = _rew[i]; c.Terminals[k] = _term[i];
             if (c.Costs is not null) c.Costs[k] = _cost![i];
             if (c.BehaviorLogProbs is not null) c.BehaviorLogProbs[k] = _logp![i];
@@ -433,7 +453,8 @@ public sealed class Dataset
         var c = new DatasetColumns
         {
             Observations = Gather(_obs, od), Actions = Gather(_act, ad), Rewards = Pick(_rew), Terminals = Pick(_term), Timeouts = Pick(_timeout),
-            NextObservations = _next is null ? null : Gather(_next, od), Costs = _cost is null ? null : Pick(_cost),
+            NextObservations = _next is null ? null : Gather(_next, od), NextActions = _nextAct is null ? null : Gather(_nextAct, ad),
+            Costs = _cost is null ? null : Pick(_cost),
             BehaviorLogProbs = _logp is null ? null : Pick(_logp),
             Extras = _extras.ToDictionary(kv => kv.Key, kv => Gather(kv.Value, kv.Value.Length / Math.Max(1, Count))),
         };
@@ -463,6 +484,7 @@ public sealed class Dataset
         {
             Observations = Cat(p => p._obs), Actions = Cat(p => p._act), Rewards = Cat(p => p._rew), Terminals = Cat(p => p._term), Timeouts = Cat(p => p._timeout),
             NextObservations = first.HasNextObservations ? Cat(p => p._next) : null,
+            NextActions = parts.All(p => p._nextAct is not null) ? Cat(p => p._nextAct) : null,
             Costs = parts.All(p => p.HasCosts) ? Cat(p => p._cost) : null,
             BehaviorLogProbs = parts.All(p => p.HasBehaviorLogProbs) ? Cat(p => p._logp) : null,
         };
@@ -476,6 +498,7 @@ public sealed class Dataset
         {
             long b = (long)_obs.Length * 4 + _act.Length * 4 + _rew.Length * 4 + _term.Length + _timeout.Length + _episodeOf.Length * 4;
             if (_next is not null) b += (long)_next.Length * 4;
+            if (_nextAct is not null) b += (long)_nextAct.Length * 4;
             if (_cost is not null) b += (long)_cost.Length * 4;
             if (_logp is not null) b += (long)_logp.Length * 4;
             foreach (var v in _extras.Values) b += (long)v.Length * 4;

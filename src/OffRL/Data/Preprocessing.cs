@@ -102,6 +102,7 @@ public sealed record Preprocessing
         if (c.NextObservations is not null) NormalizeObservation(c.NextObservations);
         for (int i = 0; i < c.Rewards.Length; i++) c.Rewards[i] = RewardScale * c.Rewards[i] + RewardShift;
         ScaleAction(c.Actions);
+        if (c.NextActions is not null) ScaleAction(c.NextActions);
         var actSpace = ActionLow is null ? d.ActionSpace : Box.Uniform(d.ActionDim, -1f, 1f);
         var info = d.Info with { Processing = new List<string>(d.Info.Processing) { $"preprocessing: {Describe()}" } };
         return new Dataset(c, d.ObservationSpace, actSpace, info);

@@ -59,19 +59,23 @@ public sealed class Linear : Module
     }
 }
 
-/// <summary>Layer normalization over the last dimension (gamma = 1, beta = 0 at start).</summary>
+/// <summary>
+/// Layer normalization over the last dimension (gamma = 1, beta = 0 at start); with <c>members</c> &gt; 0, one gamma and
+/// beta per ensemble member ([E, 1, n], for inputs [E, B, n]).
+/// </summary>
 public sealed class LayerNorm : Module
 {
     public Tensor Gamma { get; }
     public Tensor Beta { get; }
     public float Eps { get; }
 
-    public LayerNorm(int features, float eps = 1e-5f)
+    public LayerNorm(int features, float eps = 1e-5f, int members = 0)
     {
         LayerSizes.Positive("LayerNorm", "features", features);
         if (!(eps > 0) || !float.IsFinite(eps)) throw new ArgumentException($"LayerNorm: eps must be a finite number > 0, got {eps}");
-        Gamma = Param("weight", new Shape(features));
-        Beta = Param("bias", new Shape(features));
+        var shape = members > 0 ? new Shape(members, 1, features) : new Shape(features);
+        Gamma = Param("weight", shape);
+        Beta = Param("bias", shape);
         Init.Constant(Gamma, 1f);
         Eps = eps;
     }
@@ -96,7 +100,11 @@ public sealed class Embedding : Module
     public Tensor Forward(int[] ids, Shape idsShape) => Tensor.Embedding(Weight, ids, idsShape);
 }
 
-/// <summary>Configuration of a multi-layer perceptron.</summary>
+/// <summary>
+/// Configuration of a multi-layer perceptron. <paramref name="LayerNorm"/> normalizes each hidden layer before its
+/// activation, or after it with <paramref name="NormAfterActivation"/> (ReBRAC's critics: Dense, ReLU, LayerNorm), with
+/// epsilon <paramref name="NormEps"/> (PyTorch's 1e-5; flax's 1e-6).
+/// </summary>
 public sealed record MlpConfig(
     int Input,
     int[] Hidden,
@@ -104,9 +112,11 @@ public sealed record MlpConfig(
     Activation Activation = Activation.Relu,
     Activation OutputActivation = Activation.None,
     bool LayerNorm = false,
-    float Dropout = 0f);
+    float Dropout = 0f,
+    bool NormAfterActivation = false,
+    float NormEps = 1e-5f);
 
-/// <summary>Linear -> [LayerNorm] -> activation -> [Dropout] per hidden layer, then a linear output layer.</summary>
+/// <summary>Linear -> [LayerNorm] -> activation -> [LayerNorm after] -> [Dropout] per hidden layer, then a linear output layer.</summary>
 public sealed class Mlp : Module
 {
     private readonly Linear[] _layers;
@@ -127,7 +137,7 @@ public sealed class Mlp : Module
         for (int i = 0; i < n; i++)
         {
             _layers[i] = Child($"layers.{i}", new Linear(d, config.Hidden[i], rng));
-            if (config.LayerNorm) _norms[i] = Child($"norms.{i}", new LayerNorm(config.Hidden[i]));
+            if (config.LayerNorm) _norms[i] = Child($"norms.{i}", new LayerNorm(config.Hidden[i], config.NormEps));
             d = config.Hidden[i];
         }
         _layers[n] = Child($"layers.{n}", new Linear(d, config.Output, rng));
@@ -144,9 +154,9 @@ public sealed class Mlp : Module
         var h = x;
         for (int i = 0; i < _norms.Length; i++)
         {
-            h = _norms[i] is { } ln
-                ? ln.Forward(_layers[i].Forward(h)).Apply(Config.Activation)
-                : _layers[i].Forward(h, Config.Activation);
+            h = _norms[i] is not { } ln ? _layers[i].Forward(h, Config.Activation)
+                : Config.NormAfterActivation ? ln.Forward(_layers[i].Forward(h, Config.Activation))
+                : ln.Forward(_layers[i].Forward(h)).Apply(Config.Activation);
             if (Config.Dropout > 0f) h = h.Dropout(Config.Dropout, _dropoutRng, Training);
         }
         return _layers[^1].Forward(h, Config.OutputActivation);
@@ -184,10 +194,14 @@ public sealed class EnsembleLinear : Module
     }
 }
 
-/// <summary>An ensemble of E MLPs with identical architecture evaluated together: [B, in] or [E, B, in] -> [E, B, out].</summary>
+/// <summary>
+/// An ensemble of E MLPs with identical architecture evaluated together: [B, in] or [E, B, in] -> [E, B, out]; with
+/// layer norm, each member normalizes with its own scale and shift.
+/// </summary>
 public sealed class EnsembleMlp : Module
 {
     private readonly EnsembleLinear[] _layers;
+    private readonly LayerNorm?[] _norms;
     public MlpConfig Config { get; }
     public int Members { get; }
 
@@ -196,14 +210,16 @@ public sealed class EnsembleMlp : Module
 
     public EnsembleMlp(int members, MlpConfig config, Rng rng)
     {
-        if (config.LayerNorm || config.Dropout > 0) throw new NotSupportedException("EnsembleMlp: layer norm and dropout are not supported yet");
+        if (config.Dropout > 0) throw new NotSupportedException("EnsembleMlp: dropout is not supported yet");
         if (config.Hidden is null) throw new ArgumentException("EnsembleMlp: hidden must be a list of widths ([] for none)");
         Members = members; Config = config;
         _layers = new EnsembleLinear[config.Hidden.Length + 1];
+        _norms = new LayerNorm?[config.Hidden.Length];
         int d = config.Input;
         for (int i = 0; i < config.Hidden.Length; i++)
         {
             _layers[i] = Child($"layers.{i}", new EnsembleLinear(members, d, config.Hidden[i], rng));
+            if (config.LayerNorm) _norms[i] = Child($"norms.{i}", new LayerNorm(config.Hidden[i], config.NormEps, members));
             d = config.Hidden[i];
         }
         _layers[^1] = Child($"layers.{config.Hidden.Length}", new EnsembleLinear(members, d, config.Output, rng));
@@ -212,7 +228,10 @@ public sealed class EnsembleMlp : Module
     public Tensor Forward(Tensor x)
     {
         var h = x;
-        for (int i = 0; i < _layers.Length - 1; i++) h = _layers[i].Forward(h, Config.Activation);
+        for (int i = 0; i < _layers.Length - 1; i++)
+            h = _norms[i] is not { } ln ? _layers[i].Forward(h, Config.Activation)
+                : Config.NormAfterActivation ? ln.Forward(_layers[i].Forward(h, Config.Activation))
+                : ln.Forward(_layers[i].Forward(h)).Apply(Config.Activation);
         return _layers[^1].Forward(h, Config.OutputActivation);
     }
 }

@@ -149,7 +149,7 @@ public static class PolicyExport
                 UnaryKind.Neg => model.Node("Neg", [x]),
                 UnaryKind.Exp => model.Node("Exp", [x]),
                 UnaryKind.Log => model.Node("Log", [x]),
-                UnaryKind.Sqrt => model.Node("Sqrt", [x]),
+                UnaryKind.Sqrt or UnaryKind.NormRoot => model.Node("Sqrt", [x]),
                 UnaryKind.Abs => model.Node("Abs", [x]),
                 UnaryKind.Square => model.Node("Mul", [x, x]),
                 UnaryKind.Pow => model.Node("Pow", [x, model.Initializer("exponent", [p0])]),

@@ -57,6 +57,8 @@ public static class Training
         int clipped = 0;
         for (int i = 0; i < a.Length; i++)
             if (Math.Abs(a[i]) > bound) { a[i] = Math.Clamp(a[i], -bound, bound); clipped++; }
+        if (c.NextActions is { } next)
+            for (int i = 0; i < next.Length; i++) next[i] = Math.Clamp(next[i], -bound, bound);
         var info = d.Info with { Processing = new List<string>(d.Info.Processing) { $"actions clipped to [-{bound:G9}, {bound:G9}] ({clipped} values)" } };
         return new Dataset(c, d.ObservationSpace, d.ActionSpace, info);
     }

@@ -4,7 +4,7 @@ namespace OffRL.Tensors;
 
 public enum UnaryKind
 {
-    Neg, Exp, Log, Log1p, Sqrt, Abs, Square, Pow, Tanh, Sigmoid, Relu, LeakyRelu, Elu, Gelu, Mish, Softplus, Clamp, Affine, Silu,
+    Neg, Exp, Log, Log1p, Sqrt, NormRoot, Abs, Square, Pow, Tanh, Sigmoid, Relu, LeakyRelu, Elu, Gelu, Mish, Softplus, Clamp, Affine, Silu,
 }
 
 public sealed partial class Tensor
@@ -118,7 +118,7 @@ public sealed partial class Tensor
             case UnaryKind.Exp: TensorPrimitives.Exp(x, y); break;
             case UnaryKind.Log: TensorPrimitives.Log(x, y); break;
             case UnaryKind.Log1p: for (int i = 0; i < y.Length; i++) y[i] = Log1p(x[i]); break;
-            case UnaryKind.Sqrt: TensorPrimitives.Sqrt(x, y); break;
+            case UnaryKind.Sqrt: case UnaryKind.NormRoot: TensorPrimitives.Sqrt(x, y); break;
             case UnaryKind.Abs: TensorPrimitives.Abs(x, y); break;
             case UnaryKind.Square: TensorPrimitives.Multiply(x, x, y); break;
             case UnaryKind.Pow: for (int i = 0; i < y.Length; i++) y[i] = MathF.Pow(x[i], p0); break;
@@ -154,6 +154,7 @@ public sealed partial class Tensor
             case UnaryKind.Log: for (int i = 0; i < dx.Length; i++) dx[i] += g[i] / x[i]; break;
             case UnaryKind.Log1p: for (int i = 0; i < dx.Length; i++) dx[i] += g[i] / (1f + x[i]); break;
             case UnaryKind.Sqrt: for (int i = 0; i < dx.Length; i++) dx[i] += 0.5f * g[i] / y[i]; break;
+            case UnaryKind.NormRoot: for (int i = 0; i < dx.Length; i++) if (y[i] > 0f) dx[i] += 0.5f * g[i] / y[i]; break;
             case UnaryKind.Abs: for (int i = 0; i < dx.Length; i++) dx[i] += x[i] > 0 ? g[i] : x[i] < 0 ? -g[i] : 0f; break;
             case UnaryKind.Square: for (int i = 0; i < dx.Length; i++) dx[i] += 2f * x[i] * g[i]; break;
             case UnaryKind.Pow: for (int i = 0; i < dx.Length; i++) dx[i] += g[i] * p0 * MathF.Pow(x[i], p0 - 1f); break;
@@ -195,6 +196,13 @@ public sealed partial class Tensor
     public Tensor Log() => Unary(UnaryKind.Log);
     public Tensor Log1p() => Unary(UnaryKind.Log1p);
     public Tensor Sqrt() => Unary(UnaryKind.Sqrt);
+
+    /// <summary>
+    /// The Euclidean norm along <paramref name="dim"/>. Its gradient is 0 where the norm is 0, as torch.norm's and
+    /// torch.linalg.vector_norm's are (sqrt's would be 0 times infinity there: a zero vector, e.g. the action gradient of
+    /// a critic whose units are all off, must not turn a loss NaN).
+    /// </summary>
+    public Tensor Norm(int dim = -1, bool keepDim = false) => Square().Sum(dim, keepDim).Unary(UnaryKind.NormRoot);
     public Tensor Abs() => Unary(UnaryKind.Abs);
     public Tensor Square() => Unary(UnaryKind.Square);
     public Tensor Pow(float exponent) => exponent == 2f ? Square() : Unary(UnaryKind.Pow, exponent);

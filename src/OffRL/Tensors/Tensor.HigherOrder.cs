@@ -250,6 +250,7 @@ public sealed partial class Tensor
             UnaryKind.Log => g / x,
             UnaryKind.Log1p => g / (x + 1f),
             UnaryKind.Sqrt => g / o * 0.5f,
+            UnaryKind.NormRoot => NormRootGraph(g, o),
             UnaryKind.Abs => g * SignOf(x),
             UnaryKind.Square => g * x * 2f,
             UnaryKind.Pow => g * x.Pow(p0 - 1f) * p0,
@@ -265,6 +266,13 @@ public sealed partial class Tensor
             _ => throw new NotSupportedException($"gradients: op '{kind.ToString().ToLowerInvariant()}' has no second derivative (create_graph); use tanh, elu, silu, relu or softplus"),
         };
         Accumulate(x, dx);
+    }
+
+    /// <summary>d sqrt(u) = g / (2 sqrt(u)) where the root is positive, 0 where it is 0 (<see cref="Norm"/>).</summary>
+    private static Tensor NormRootGraph(Tensor g, Tensor o)
+    {
+        var on = MaskOf(o._data, o.Shape, v => v > 0f);
+        return g * on / (o + (1f - on)) * 0.5f;
     }
 
     private static Tensor SignOf(Tensor x)

@@ -194,12 +194,18 @@ public sealed partial class Tensor
         });
     }
 
-    /// <summary>Layer normalization over the last dimension with affine gamma, beta (Ba et al. 2016).</summary>
+    /// <summary>
+    /// Layer normalization over the last dimension with affine gamma, beta (Ba et al. 2016): shared, [n], or one pair per
+    /// ensemble member, [E, 1, n] for x [E, B, n] (an ensemble of layer-normalized networks, each with its own scale and
+    /// shift, as a vmapped flax LayerNorm).
+    /// </summary>
     public static Tensor LayerNorm(Tensor x, Tensor? gamma, Tensor? beta, float eps = 1e-5f)
     {
         int n = x.Shape.Last, rows = x.Shape.Rows;
-        if (gamma is not null && gamma.Size != n) throw new ArgumentException($"layer_norm: gamma {gamma.Shape} does not match {n} features of {x.Shape}");
-        if (beta is not null && beta.Size != n) throw new ArgumentException($"layer_norm: beta {beta.Shape} does not match {n} features of {x.Shape}");
+        int perMember = AffineRows(x, gamma, "gamma");
+        if (beta is not null && AffineRows(x, beta, "beta") is var b && gamma is not null && b != perMember)
+            throw new ArgumentException($"layer_norm: gamma {gamma.Shape} and beta {beta.Shape} differ in shape");
+        if (gamma is null && beta is not null) perMember = AffineRows(x, beta, "beta");
         var o = Temp(x.Shape);
         var stats = o.NewAux(2 * rows);
         for (int r = 0; r < rows; r++)
@@ -211,21 +217,32 @@ public sealed partial class Tensor
             float v = TensorPrimitives.Dot(yr, yr) / n;
             float rstd = 1f / MathF.Sqrt(v + eps);
             TensorPrimitives.Multiply(yr, rstd, yr);
-            if (gamma is not null) TensorPrimitives.Multiply(yr, gamma._data, yr);
-            if (beta is not null) TensorPrimitives.Add(yr, beta._data, yr);
+            int at = r / perMember * n;
+            if (gamma is not null) TensorPrimitives.Multiply(yr, gamma._data.AsSpan(at, n), yr);
+            if (beta is not null) TensorPrimitives.Add(yr, beta._data.AsSpan(at, n), yr);
             stats[2 * r] = mean; stats[2 * r + 1] = rstd;
         }
         o.Aux = stats;
         o.F0 = eps;   // for the graph gradient
+        o.I0 = perMember;
         if (Track(x, gamma, beta)) o.Record(LayerNormBackward, x, gamma, beta);
         return o;
+    }
+
+    /// <summary>Rows of x that share one row of a layer norm's gamma or beta: all of them ([n]), or a member's ([E, 1, n]).</summary>
+    private static int AffineRows(Tensor x, Tensor? p, string name)
+    {
+        int n = x.Shape.Last, rows = x.Shape.Rows;
+        if (p is null || p.Size == n) return Math.Max(1, rows);
+        if (x.Shape.Rank == 3 && p.Shape.Rank == 3 && p.Shape[0] == x.Shape[0] && p.Shape[1] == 1 && p.Shape[2] == n) return x.Shape[1];
+        throw new ArgumentException($"layer_norm: {name} {p.Shape} matches neither the {n} features of {x.Shape} nor one row per member ([{x.Shape[0]}, 1, {n}])");
     }
 
     private static void LayerNormBackward(Tensor o)
     {
         Tensor x = o.A!;
         Tensor? gamma = o.B, beta = o.C;
-        int n = x.Shape.Last, rows = x.Shape.Rows;
+        int n = x.Shape.Last, rows = x.Shape.Rows, perMember = o.I0;
         float[] g = o.Grad!, stats = o.Aux!;
         var xhat = TempArray(n); var dxhat = TempArray(n);
         float[]? dx = x.RequiresGrad ? x.GradBuffer() : null;
@@ -234,14 +251,15 @@ public sealed partial class Tensor
         for (int r = 0; r < rows; r++)
         {
             float mean = stats[2 * r], rstd = stats[2 * r + 1];
+            int at = r / perMember * n;
             var xr = new ReadOnlySpan<float>(x._data, r * n, n);
             var gr = new ReadOnlySpan<float>(g, r * n, n);
             TensorPrimitives.Subtract(xr, mean, xhat);
             TensorPrimitives.Multiply(xhat, rstd, xhat);
-            if (dbt is not null) TensorPrimitives.Add(dbt, gr, dbt);
-            if (dg is not null) TensorPrimitives.FusedMultiplyAdd(gr, xhat, dg, dg);
+            if (dbt is not null) TensorPrimitives.Add(dbt.AsSpan(at, n), gr, dbt.AsSpan(at, n));
+            if (dg is not null) TensorPrimitives.FusedMultiplyAdd(gr, xhat, dg.AsSpan(at, n), dg.AsSpan(at, n));
             if (dx is null) continue;
-            if (gamma is not null) TensorPrimitives.Multiply(gr, gamma._data, dxhat); else gr.CopyTo(dxhat);
+            if (gamma is not null) TensorPrimitives.Multiply(gr, gamma._data.AsSpan(at, n), dxhat); else gr.CopyTo(dxhat);
             float m1 = TensorPrimitives.Sum(dxhat) / n;
             float m2 = TensorPrimitives.Dot(dxhat, xhat) / n;
             var dr = new Span<float>(dx, r * n, n);

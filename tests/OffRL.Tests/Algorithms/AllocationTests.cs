@@ -16,6 +16,7 @@ public class AllocationTests
     [InlineData("td3bc")]
     [InlineData("iql")]
     [InlineData("sac")]
+    [InlineData("rebrac")]
     public void AnUpdateAllocatesNoTensorSizedTemporaries(string algo)
     {
         var rng = new Rng(0);
@@ -23,6 +24,9 @@ public class AllocationTests
         rng.FillNormal(batch.Obs); rng.FillUniform(batch.Act, -1f, 1f); rng.FillNormal(batch.Rew); rng.FillNormal(batch.Next);
         Array.Fill(batch.Discount, 0.99f);
         var agent = AlgorithmRegistry.Create(algo, 17, Box.Uniform(6, -1f, 1f), 0);
+        // ReBRAC reads the next actions from its dataset (the batch's rows are all row 0, which has one)
+        agent.UseDataset(new Dataset(new DatasetColumns { Observations = new float[2 * 17], Actions = new float[2 * 6], Rewards = new float[2], Terminals = [false, true], Timeouts = [false, false] },
+            Box.Unbounded(17), Box.Uniform(6, -1f, 1f)));
         for (int i = 0; i < 5; i++) agent.Update(batch);   // pools and optimizer state are filled
         const int n = 10;
         // This thread's allocations (other tests run in parallel in the same process; the engine's worker threads run

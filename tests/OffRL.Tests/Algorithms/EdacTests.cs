@@ -90,6 +90,26 @@ public class EdacTests
         }
     }
 
+    [Fact]
+    public void AMemberWithZeroActionGradientsLeavesTheTermAndItsGradientsFinite()
+    {
+        // member 0's output weights 0: its action gradient is the zero vector, whose norm's gradient torch takes as 0
+        var (critic, s, a) = Problem();
+        var last = critic.Layers[^1].Weight;
+        Array.Clear(last.Data, 0, last.Size / N);
+        foreach (var p in critic.Parameters()) p.Grad = null;
+        using (TensorScope.Begin())
+        {
+            var d = Edac.Diversity(critic, Tensor.FromArray(s, B, Obs), Tensor.FromArray(a, B, Act));
+            Assert.True(float.IsFinite(d.Item()));
+            d.Backward();
+        }
+        foreach (var p in critic.Parameters()) Assert.All(p.Grad ?? [], g => Assert.True(float.IsFinite(g)));
+        Assert.NotNull(critic.Layers[0].Weight.Grad);
+        // the zero member adds nothing to the pairs: the term is the other two members' over N - 1
+        Assert.Equal(DirectDiversity(critic, s, a), Diversity(critic, s, a), 2e-3);
+    }
+
     /// <summary>
     /// SAC-N is SAC with its own fields: with those at SAC's values (two critics, default inits, exact log-density, SAC's
     /// order) `sac-n` makes the updates `sac` makes, bit for bit; EDAC with eta 0 is SAC-N.

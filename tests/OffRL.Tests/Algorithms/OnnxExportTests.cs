@@ -27,6 +27,9 @@ public class OnnxExportTests
     private static void Train(Agent agent, Rng rng, bool discrete)
     {
         var b = new TransitionBatch(64, Obs, discrete ? 1 : Act);
+        if (!discrete)   // the data behind the batch's rows (all row 0), for methods that read it (ReBRAC's next actions)
+            agent.UseDataset(new Dataset(new DatasetColumns { Observations = new float[2 * Obs], Actions = new float[2 * Act], Rewards = new float[2], Terminals = [false, true], Timeouts = [false, false] },
+                Box.Unbounded(Obs), Box.Uniform(Act, -1f, 1f)));
         for (int s = 0; s < 5; s++)
         {
             rng.FillNormal(b.Obs); rng.FillNormal(b.Next); rng.FillNormal(b.Rew);
@@ -52,6 +55,7 @@ public class OnnxExportTests
     [InlineData("awac")]
     [InlineData("sac")]
     [InlineData("cql")]
+    [InlineData("rebrac")]
     public void ContinuousPolicyMatchesOffRLForward(string algo)
     {
         var rng = new Rng(11);

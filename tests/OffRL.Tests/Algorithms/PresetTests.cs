@@ -36,8 +36,18 @@ public sealed class PresetTests : IDisposable
         var spec = AlgorithmRegistry.Find(algo);
         var (values, _) = Preset.Resolve(spec, preset, dataset);
         var outDir = Path.Combine(_dir, $"{algo}-{preset}-{dataset}");
+        // SAC-N's and EDAC's hopper presets hold 50 to 500 critics of 3 x 256 (a gigabyte with Adam's moments): those
+        // train with narrow layers, and their `hidden` is checked on the config the preset resolves to (the same
+        // `hidden` reaches the saved config end to end in their 10-critic entries).
+        var trainedValues = values;
+        bool narrowed = values.TryGetProperty("num_critics", out var n) && n.GetInt32() > 20;
+        if (narrowed)
+        {
+            Assert.Equal([256, 256, 256], AlgorithmRegistry.Config(spec, values).Hidden);
+            trainedValues = With(values, "hidden", "[8, 8, 8]");
+        }
         var (trained, _) = Training.Offline(algo, Data, "pendulum", new TrainerConfig(Steps: 2, EvalEvery: 2, EvalEpisodes: 1, Progress: false, OutDir: outDir,
-            Provenance: new Provenance(dataset, null, preset)), values);
+            Provenance: new Provenance(dataset, null, preset)), trainedValues);
         // The saved agent (with whatever modules the preset adds) loads back and acts as the trained one.
         var loaded = AlgorithmRegistry.Load(outDir);
         float[] obs = [0.3f, -0.2f, 0.5f], a1 = new float[1], a2 = new float[1];
@@ -47,6 +57,7 @@ public sealed class PresetTests : IDisposable
         var saved = JsonDocument.Parse(File.ReadAllText(Path.Combine(outDir, "agent.json"))).RootElement.GetProperty("config");
         foreach (var field in values.EnumerateObject())
         {
+            if (narrowed && field.Name == "hidden") continue;
             var key = saved.EnumerateObject().Single(p => Norm(p.Name) == Norm(field.Name));
             Assert.True(SameValue(field.Value, key.Value), $"{algo} --preset {preset} on {dataset}: {field.Name} is {field.Value} in the preset, {key.Value} in the saved config");
         }
@@ -54,6 +65,14 @@ public sealed class PresetTests : IDisposable
         Assert.Equal(preset, run.GetProperty("preset").GetString());
         Assert.Equal(Provenance.Commit, run.GetProperty("commit").GetString());
         Assert.Equal(saved.GetRawText(), run.GetProperty("config").GetRawText());
+    }
+
+    /// <summary><paramref name="values"/> with one field's value replaced by <paramref name="json"/>.</summary>
+    private static JsonElement With(JsonElement values, string field, string json)
+    {
+        var o = System.Text.Json.Nodes.JsonNode.Parse(values.GetRawText())!.AsObject();
+        o[field] = System.Text.Json.Nodes.JsonNode.Parse(json);
+        return JsonDocument.Parse(o.ToJsonString()).RootElement;
     }
 
     private static string Norm(string n) => n.Replace("_", "").ToLowerInvariant();

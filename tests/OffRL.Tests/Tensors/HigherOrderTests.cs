@@ -143,6 +143,27 @@ public class HigherOrderTests
     }
 
     [Fact]
+    public void ANormsGradientIsZeroWhereTheVectorIsZeroAsTorchNormsIs()
+    {
+        // rows of x: a zero row (a critic whose units are all off has a zero action gradient) and two others
+        var x = Tensor.FromArray([0f, 0f, 0f, 3f, -4f, 12f, 0.5f, 1f, -2f], 3, 3);
+        x.RequiresGrad = true;
+        using (TensorScope.Begin())
+        {
+            var n = x.Norm(-1, keepDim: true);
+            Assert.Equal([0f, 13f, MathF.Sqrt(5.25f)], n.Data);
+            (x / (n + 1e-10f)).Sum().Backward();   // EDAC's normalization: finite everywhere
+            Assert.All(x.Grad!, g => Assert.True(float.IsFinite(g)));
+            // on the zero row only the direct term d(x / (|x| + eps)) / dx = 1 / eps is left, as torch gives it
+            Assert.All(x.Grad![..3], g => Assert.Equal(1e10f, g, 1e4f));
+        }
+        // the derivative of a loss built from a gradient through it, where the vectors are not zero
+        var w = P(60, 2, 3);
+        var v = P(61, 4, 2);
+        CheckSecondOrder(() => Tensor.Matmul(v, w).Norm(-1, keepDim: true) * 2f, v, [w]);
+    }
+
+    [Fact]
     public void AnInputTheOutputDoesNotReachGetsZeros()
     {
         var x = P(40, 2, 2); var unused = P(41, 3);
