@@ -29,6 +29,8 @@ var names = new Dictionary<string, Func<int, Dictionary<string, double>>>
     ["cql-update"] = t => AlgoBenchmarks.Updates("cql", t),
     ["ensemble-update"] = t => AlgoBenchmarks.EnsembleUpdates(t),
     ["edac-update"] = t => AlgoBenchmarks.Updates("edac", t),
+    ["rebrac-update"] = t => AlgoBenchmarks.Updates("rebrac", t),
+    ["rebrac-profile"] = t => AlgoBenchmarks.Profile("rebrac", t),
     ["edac-profile"] = t => AlgoBenchmarks.Profile("edac", t),
     ["td3bc-profile"] = t => AlgoBenchmarks.Profile("td3bc", t),
     ["iql-profile"] = t => AlgoBenchmarks.Profile("iql", t),
@@ -456,13 +458,16 @@ static class PeakBenchmark
 
 static class AlgoBenchmarks
 {
-    /// <summary>Gradient updates per second at the shapes of shared/bench/torch_rl_updates.py: obs 17, act 6, batch 256, 256-unit MLPs, random data.</summary>
+    /// <summary>
+    /// Gradient updates per second at the shapes of shared/bench/torch_rl_updates.py: obs 17, act 6, 256-unit MLPs,
+    /// random data, the algorithm's own batch size (256; ReBRAC 1024).
+    /// </summary>
     public static Dictionary<string, double> Updates(string algo, int threads, JsonElement? overrides = null)
     {
         Gemm.Threads = threads;
         var rng = new Rng(0);
-        var batch = new TransitionBatch(256, 17, 6);
-        var agent = AlgorithmRegistry.Create(algo, 17, Box.Uniform(6, -1f, 1f), 0, overrides);
+        var agent = Agent(algo, overrides);
+        var batch = new TransitionBatch(agent.Config.BatchSize, 17, 6);
         long updates = 0;
         double rate = Benchmarks.Rate(() =>
         {
@@ -499,6 +504,22 @@ static class AlgoBenchmarks
         return f;
     }
 
+    /// <summary>
+    /// The agent at the benchmarks' shapes, given a dataset whose every row has a next action (the batches' rows index
+    /// it: ReBRAC reads a'_D there).
+    /// </summary>
+    private static Agent Agent(string algo, JsonElement? overrides)
+    {
+        var agent = AlgorithmRegistry.Create(algo, 17, Box.Uniform(6, -1f, 1f), 0, overrides);
+        const int rows = 1_000_000;
+        agent.UseDataset(new Dataset(new DatasetColumns
+        {
+            Observations = new float[rows * 17], Actions = new float[rows * 6], NextActions = new float[rows * 6], Rewards = new float[rows],
+            Terminals = new bool[rows], Timeouts = new bool[rows],
+        }, Box.Unbounded(17), Box.Uniform(6, -1f, 1f), options: new Dataset.ValidationOptions(TruncateTail: true)));
+        return agent;
+    }
+
     /// <summary>SAC-N (the `sac-n` algorithm: CORL's sac_n.py, 3 x 256 networks, temperature -> actor -> critic) with N critics.</summary>
     public static JsonElement SacN(string critics) => JsonDocument.Parse($"{{\"num_critics\": {critics}}}").RootElement;
 
@@ -519,8 +540,8 @@ static class AlgoBenchmarks
             rng.FillNormal(o); rng.FillUniform(a, -1f, 1f); rng.FillNormal(o2);
             buffer.Add(o, a, rng.Normal(), o2, terminated: rng.NextFloat() < 0.001f, truncated: false);
         }
-        var sampler = new UniformSampler(buffer, 256, new Rng(1));
-        var agent = AlgorithmRegistry.Create(algo, 17, Box.Uniform(6, -1f, 1f), 0, overrides);
+        var agent = Agent(algo, overrides);
+        var sampler = new UniformSampler(buffer, agent.Config.BatchSize, new Rng(1));
         void Step()
         {
             TransitionBatch b;

@@ -163,7 +163,7 @@ class Td3Bc:
         q1, q2 = self.critic(s, a)
         loss = F.mse_loss(q1, y) + F.mse_loss(q2, y)
         self.opt_c.zero_grad(); loss.backward(); self.opt_c.step()
-        if self.it % 2 == 0:
+        if (self.it + 1) % 2 == 0:                                            # the actor on the 2nd, 4th, ... update (TD3_BC.py)
             pi = self.actor(s)
             q = self.critic(s, pi)[0]
             lmbda = 2.5 / q.abs().mean().detach()                                # eq. 3: lambda = alpha / mean |Q|

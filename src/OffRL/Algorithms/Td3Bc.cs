@@ -21,7 +21,7 @@ public record Td3BcConfig : CriticEnsembleConfig
     /// <summary>Clip of the smoothing noise.</summary>
     [FieldRange("[0, inf)")]
     public float NoiseClip { get; init; } = 0.5f;
-    /// <summary>Actor and target updates every N critic updates (>= 1).</summary>
+    /// <summary>Actor and target updates every N critic updates, on the N-th, 2N-th, ... (>= 1; the authors' TD3_BC.py and CORL).</summary>
     [FieldRange("[1, 1000000]")]
     public int PolicyFreq { get; init; } = 2;
     /// <summary>alpha of lambda = alpha / mean |Q| (eq. 3).</summary>
@@ -109,7 +109,7 @@ public abstract class Td3<TConfig> : Agent<TConfig> where TConfig : Td3BcConfig
         _criticOpt.Step();
         Record("critic_loss", criticLoss);
 
-        if (Updates % Config.PolicyFreq != 0) return;
+        if ((Updates + 1) % Config.PolicyFreq != 0) return;   // the 2nd, 4th, ... update (TD3.py, TD3_BC.py: total_it counted first)
         // Actor (TD3+BC, eq. 3): maximize lambda Q_1(s, pi(s)) - (pi(s) - a)^2, lambda = alpha / mean |Q| (detached)
         _critic.SetRequiresGrad(false);
         _actorOpt.ZeroGrad();
