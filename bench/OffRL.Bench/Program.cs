@@ -31,6 +31,8 @@ var names = new Dictionary<string, Func<int, Dictionary<string, double>>>
     ["edac-update"] = t => AlgoBenchmarks.Updates("edac", t),
     ["rebrac-update"] = t => AlgoBenchmarks.Updates("rebrac", t),
     ["rebrac-profile"] = t => AlgoBenchmarks.Profile("rebrac", t),
+    ["riql-update"] = t => AlgoBenchmarks.Updates("riql", t),
+    ["riql-profile"] = t => AlgoBenchmarks.Profile("riql", t),
     ["edac-profile"] = t => AlgoBenchmarks.Profile("edac", t),
     ["td3bc-profile"] = t => AlgoBenchmarks.Profile("td3bc", t),
     ["iql-profile"] = t => AlgoBenchmarks.Profile("iql", t),

@@ -81,9 +81,16 @@ public abstract record AgentConfig
     [FieldRange("(0, 1000]")]
     public double WeightTemperature { get; init; } = 0.1;
 
+    /// <summary>
+    /// Observation mean and std over the observations and the next observations together (RIQL.py L625-626); off
+    /// (default): over the observations (CORL, the TD3+BC and IQL authors).
+    /// </summary>
+    public bool StatsWithNextObservations { get; init; }
+
     /// <summary>The preprocessing this config asks for, fitted once on the training data (<see cref="Data.Preprocessing.Fit"/>).</summary>
     public PreprocessingConfig Preprocessing(bool rescaleActions) =>
-        new(NormalizeObservations, RewardNormalization, RewardScale, RewardBias, rescaleActions, ReturnSegments: ReturnSegments);
+        new(NormalizeObservations, RewardNormalization, RewardScale, RewardBias, rescaleActions, ReturnSegments: ReturnSegments,
+            StatsWithNextObservations: StatsWithNextObservations);
 
     /// <summary>
     /// Refuses values no run could use: every field against the range written beside it (<see cref="FieldRange"/>),

@@ -13,7 +13,7 @@ namespace OffRL.Algorithms;
 /// medium-replay configs (preset "corl"). For AntMaze-style sparse rewards the authors use reward_normalization none
 /// with reward_bias -1, expectile 0.9 and beta 10.
 /// </summary>
-public sealed record IqlConfig : CriticEnsembleConfig
+public record IqlConfig : CriticEnsembleConfig
 {
     public IqlConfig() => RewardNormalization = RewardNormalization.ReturnRange;
 
@@ -50,7 +50,8 @@ public sealed record IqlConfig : CriticEnsembleConfig
 }
 
 /// <summary>Implicit Q-learning: expectile regression for V, TD for Q against V, advantage-weighted regression for the policy.</summary>
-public sealed class Iql : Agent<IqlConfig>, IAlgorithmFamily
+public sealed class Iql(int obs, Space actionSpace, IqlConfig? config = null, ulong seed = 0)
+    : Iql<IqlConfig>(obs, actionSpace, config ?? new IqlConfig(), seed), IAlgorithmFamily
 {
     private const string CorlCommon = "actor_lr: 3e-4, critic_lr: 3e-4, value_lr: 3e-4, batch_size: 256, gamma: 0.99, hidden: [256, 256], " +
         "normalize_observations: true, qlearning_rows: true, log_std_min: -20, max_weight: 100, cosine_actor_lr_steps: 1000000, ";
@@ -87,6 +88,28 @@ public sealed class Iql : Agent<IqlConfig>, IAlgorithmFamily
             new IqlConfig(), (obs, space, c, seed) => new Iql(obs, space, c, seed)) with { Presets = Presets },
     ];
 
+    /// <summary>Expectile regression (eq. 5): mean of |tau - 1(u &lt; 0)| u^2 over u = Q'(s, a) - V(s).</summary>
+    public static Tensor ExpectileLoss(Tensor u, float tau)
+    {
+        var weight = Tensor.Temp(u.Shape);
+        for (int i = 0; i < weight.Size; i++) weight.Data[i] = u.Data[i] < 0 ? 1f - tau : tau;
+        return (weight * u.Square()).Mean();
+    }
+
+    /// <summary>
+    /// Advantage-weighted regression (eq. 7): mean of exp(beta A) clipped at <paramref name="maxWeight"/> (A detached)
+    /// times the behavior loss (-log pi(a|s), or the squared error of a deterministic actor).
+    /// </summary>
+    public static Tensor AwrLoss(Tensor advantage, Tensor behavior, float beta, float maxWeight) =>
+        ((advantage.Detach() * beta).Exp().Clamp(0f, maxWeight) * behavior).Mean();
+}
+
+/// <summary>
+/// The body of <see cref="Iql"/> and of the methods built on IQL (<see cref="Riql"/>), each with its own config type:
+/// the value's target from the target critics and the critics' loss are the hooks.
+/// </summary>
+public abstract class Iql<TConfig> : Agent<TConfig> where TConfig : IqlConfig
+{
     private readonly GaussianMeanPolicy _actor;
     private readonly Mlp _value;
     private readonly EnsembleMlp _critic, _criticTarget;
@@ -97,12 +120,13 @@ public sealed class Iql : Agent<IqlConfig>, IAlgorithmFamily
     private Tensor? _qTarget, _vNext;
     private float _valueLoss, _criticLoss, _actorLoss;
 
-    public Iql(int obs, Space actionSpace, IqlConfig? config = null, ulong seed = 0) : base(obs, actionSpace, config ?? new IqlConfig(), seed)
+    protected Iql(int obs, Space actionSpace, TConfig config, ulong seed) : base(obs, actionSpace, config, seed)
     {
         int act = actionSpace.Width;
         _actor = new GaussianMeanPolicy(obs, Config.Hidden, act, Rng, logStdMin: Config.LogStdMin, logStdMax: 2f);
         _value = new Mlp(new MlpConfig(obs, Config.Hidden, 1), Rng);
         _critic = Networks.Critic(obs, act, Config.Hidden, Rng, Config.NumCritics);
+        InitializeCritic(_critic, Rng);
         _criticTarget = Networks.Target(_critic, () => Networks.Critic(obs, act, Config.Hidden, new Rng(0), Config.NumCritics));
         _actorOpt = Optim("actor", new Adam(_actor.Parameters(), Config.ActorLr));
         if (Config.CosineActorLrSteps is { } n) _actorOpt.Schedule = LrSchedule.Cosine(n);
@@ -121,7 +145,7 @@ public sealed class Iql : Agent<IqlConfig>, IAlgorithmFamily
     {
         using (Tensor.NoGrad())
         {
-            _qTarget = Networks.MinQ(Networks.Q(_criticTarget, b.ObsT, b.ActT));
+            _qTarget = ValueTarget(Networks.Q(_criticTarget, b.ObsT, b.ActT));
             _vNext = _value.Forward(b.NextT);
         }
         _batch = b;
@@ -141,7 +165,7 @@ public sealed class Iql : Agent<IqlConfig>, IAlgorithmFamily
         _valueOpt.ZeroGrad();
         var v = _value.Forward(b.ObsT);
         var adv = _qTarget! - v;
-        var valueLoss = ExpectileLoss(adv, Config.Expectile);
+        var valueLoss = Iql.ExpectileLoss(adv, Config.Expectile);
         valueLoss.Backward();
         _valueOpt.Step();
         _valueLoss = valueLoss.Item();
@@ -151,7 +175,7 @@ public sealed class Iql : Agent<IqlConfig>, IAlgorithmFamily
         var behavior = Config.DeterministicActor
             ? (_actor.Mean(b.ObsT) - b.ActT).Square().Sum(-1, keepDim: true)   // -log pi up to constants, for a fixed unit variance
             : _actor.LogProb(b.ObsT, b.ActT).Neg();
-        var actorLoss = AwrLoss(adv, behavior, Config.Beta, Config.MaxWeight);
+        var actorLoss = Iql.AwrLoss(adv, behavior, Config.Beta, Config.MaxWeight);
         actorLoss.Backward();
         _actorOpt.Step();
         _actorLoss = actorLoss.Item();
@@ -164,27 +188,21 @@ public sealed class Iql : Agent<IqlConfig>, IAlgorithmFamily
         // Q (eq. 6): (r + gamma (1 - d) V(s') - Q(s, a))^2 for every Q
         _criticOpt.ZeroGrad();
         var y = b.RewT + b.DiscountT * _vNext!;
-        var criticLoss = Networks.CriticLoss(Networks.Q(_critic, b.ObsT, b.ActT), y);
+        var criticLoss = CriticLoss(Networks.Q(_critic, b.ObsT, b.ActT), y);
         criticLoss.Backward();
         _criticOpt.Step();
         _criticLoss = criticLoss.Item();
         Polyak.Update(_criticTarget, _critic, Config.Tau);
     }
 
-    /// <summary>Expectile regression (eq. 5): mean of |tau - 1(u &lt; 0)| u^2 over u = Q'(s, a) - V(s).</summary>
-    public static Tensor ExpectileLoss(Tensor u, float tau)
-    {
-        var weight = Tensor.Temp(u.Shape);
-        for (int i = 0; i < weight.Size; i++) weight.Data[i] = u.Data[i] < 0 ? 1f - tau : tau;
-        return (weight * u.Square()).Mean();
-    }
+    /// <summary>The critics as they start, before the target copies them (IQL: as built).</summary>
+    protected virtual void InitializeCritic(EnsembleMlp critic, Rng rng) { }
 
-    /// <summary>
-    /// Advantage-weighted regression (eq. 7): mean of exp(beta A) clipped at <paramref name="maxWeight"/> (A detached)
-    /// times the behavior loss (-log pi(a|s), or the squared error of a deterministic actor).
-    /// </summary>
-    public static Tensor AwrLoss(Tensor advantage, Tensor behavior, float beta, float maxWeight) =>
-        ((advantage.Detach() * beta).Exp().Clamp(0f, maxWeight) * behavior).Mean();
+    /// <summary>The value's regression target from the target critics' Q'(s, a) [N, B, 1] (eq. 5: their minimum) [B, 1].</summary>
+    protected virtual Tensor ValueTarget(Tensor targetQ) => Networks.MinQ(targetQ);
+
+    /// <summary>The critics' loss against y = r + gamma (1 - d) V(s') (eq. 6: squared errors, summed over the critics).</summary>
+    protected virtual Tensor CriticLoss(Tensor q, Tensor y) => Networks.CriticLoss(q, y);
 
     protected override void ActCore(Tensor s, Span<float> action, bool deterministic) => _actor.Act(s, action, deterministic, Rng);
 

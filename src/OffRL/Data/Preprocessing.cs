@@ -21,7 +21,7 @@ public enum RewardNormalization
 /// </summary>
 public sealed record PreprocessingConfig(bool NormalizeObservations = false, RewardNormalization Rewards = RewardNormalization.None,
     float RewardScale = 1f, float RewardBias = 0f, bool RescaleActions = false, float StdEpsilon = 1e-3f,
-    ReturnSegments ReturnSegments = ReturnSegments.Episodes);
+    ReturnSegments ReturnSegments = ReturnSegments.Episodes, bool StatsWithNextObservations = false);
 
 /// <summary>
 /// Fitted preprocessing, saved with a model so the deployed policy sees what it was trained on:
@@ -43,7 +43,7 @@ public sealed record Preprocessing
         var p = new Preprocessing();
         if (c.NormalizeObservations)
         {
-            var (mean, std) = ColumnStats.MeanStd(d.Observations, d.ObservationDim);
+            var (mean, std) = ColumnStats.MeanStd(c.StatsWithNextObservations ? WithNext(d) : d.Observations, d.ObservationDim);
             p = p with
             {
                 ObservationMean = mean.Select(m => (float)m).ToArray(),
@@ -69,6 +69,17 @@ public sealed record Preprocessing
             p = p with { ActionLow = (float[])box.Low.Clone(), ActionHigh = (float[])box.High.Clone() };
         }
         return p;
+    }
+
+    /// <summary>The observations followed by every usable next observation (RIQL's statistics over both).</summary>
+    private static float[] WithNext(Dataset d)
+    {
+        int od = d.ObservationDim;
+        var all = new List<float>(2 * d.Observations.Length);
+        all.AddRange(d.Observations);
+        for (int i = 0; i < d.Count; i++)
+            if (d.HasNext(i)) foreach (var v in d.NextObservation(i)) all.Add(v);
+        return all.ToArray();
     }
 
     public void NormalizeObservation(Span<float> obs)
