@@ -6,7 +6,7 @@ scripts under algorithms/offline/; facts in /work/shared-notes/corl-presets.md w
 from OffRL's code or defaults: per-dataset configs as CORL's YAMLs give them, data as d4rl.qlearning_dataset yields
 it, CORL's preprocessing (observation standardization, reward range normalization, %BC's trajectory filter), CORL's
 networks, initializations, losses and update orders (SAC-N and EDAC: sac_n.py and edac.py; ReBRAC: rebrac.py, JAX,
-translated to PyTorch; issue 36). Only the output is OffRL's: every --snapshot-every steps the
+translated to PyTorch; RIQL: the authors' RIQL.py, YangRui2015/RIQL @cc07d81, on clean data; issue 36). Only the output is OffRL's: every --snapshot-every steps the
 actor (and the other networks) are written as an OffRL checkpoint folder (agent.json with the OffRL config that
 matches CORL's preset, preprocessing.json, one safetensors file per module in OffRL's names and layouts), so that
 `offrl eval --checkpoint DIR/step-K --env ENV` evaluates the policy in OffRL's environment (Python here has no
@@ -42,7 +42,7 @@ import torch.nn.functional as F
 torch.set_num_threads(1)   # one process per core (bench/parity.sh pins each process with taskset)
 
 CORL = "tinkoff-ai/CORL@6afec90484bbf47dee05fdf525e26a3ebe028e9b"
-ALGOS = ("td3bc", "iql", "cql", "bc", "pbc", "awac", "sac-n", "edac", "rebrac")
+ALGOS = ("td3bc", "iql", "cql", "bc", "pbc", "awac", "sac-n", "edac", "rebrac", "riql")
 ENVS = ("hopper", "halfcheetah", "walker2d")
 KINDS = ("medium", "medium-replay", "medium-expert")
 DATASETS = tuple(f"{e}-{k}" for e in ENVS for k in KINDS)
@@ -134,6 +134,14 @@ def corl_config(algo, ds):
                 "policy_freq": 2, "normalize_q": True, "normalize_reward": False, "num_epochs": 1000, "num_updates_on_epoch": 1000,
                 "num_critics": 2,          # rebrac.py main: EnsembleCritic(num_critics=2)
                 "normalize": False}        # normalize_states: false
+    if algo == "riql":
+        # RIQL.py TrainConfig L41-77 with RIQL_config.py L3 for clean data (num_critics 5; sigma 1, quantile 0.25 kept)
+        return {"env": f"{ds}-v2", "batch_size": 256, "buffer_size": 2_000_000, "max_timesteps": 3_000_000, "discount": 0.99,
+                "soft_target_update_rate": 0.005, "learning_rate": 3e-4, "beta": 3.0, "iql_tau": 0.7, "iql_deterministic": True,
+                "normalize": True, "num_critics": 5, "sigma": 1.0, "quantile": 0.25, "hidden_dim": 256, "n_hidden": 2,
+                "EXP_ADV_MAX": 100.0,           # RIQL.py L27
+                "target_clip": [-100, 1000],    # _update_q L520-524
+                "normalize_reward": False}      # no modify_reward call in RIQL.py
     raise ValueError(algo)
 
 
@@ -188,6 +196,13 @@ def offrl_config(algo, cfg):
                 "tau": cfg["tau"], "policy_noise": cfg["policy_noise"], "noise_clip": cfg["noise_clip"], "policy_freq": cfg["policy_freq"],
                 "normalize_q": cfg["normalize_q"], "num_critics": cfg["num_critics"], "normalize_observations": False,
                 "reward_normalization": "none"}
+    if algo == "riql":
+        return {"num_critics": cfg["num_critics"], "quantile": cfg["quantile"], "huber_sigma": cfg["sigma"], "target_min": cfg["target_clip"][0],
+                "target_max": cfg["target_clip"][1], "expectile": cfg["iql_tau"], "beta": cfg["beta"], "max_weight": cfg["EXP_ADV_MAX"],
+                "deterministic_actor": cfg["iql_deterministic"], "actor_lr": cfg["learning_rate"], "critic_lr": cfg["learning_rate"],
+                "value_lr": cfg["learning_rate"], "cosine_actor_lr_steps": cfg["max_timesteps"], "batch_size": cfg["batch_size"],
+                "gamma": cfg["discount"], "tau": cfg["soft_target_update_rate"], "hidden": [cfg["hidden_dim"]] * cfg["n_hidden"],
+                "normalize_observations": cfg["normalize"], "stats_with_next_observations": True, "reward_normalization": "none"}
     raise ValueError(algo)
 
 
@@ -281,11 +296,14 @@ def keep_best_trajectories(data, frac, discount, max_episode_steps=MAX_EPISODE_S
         data[k] = data[k][rows]
 
 
-def observation_stats(obs, normalize):
+def observation_stats(obs, normalize, next_obs=None):
     """compute_mean_std(observations, eps=1e-3) (td3_bc L63-66): numpy mean and std (ddof 0) of the float32
-    observations, std + 1e-3; with normalize=False, mean 0 and std 1."""
+    observations, std + 1e-3; with normalize=False, mean 0 and std 1. RIQL (RIQL.py L625-626) takes them over the
+    observations and next observations concatenated (next_obs given)."""
     if not normalize:
         return np.zeros(obs.shape[1], np.float32), np.ones(obs.shape[1], np.float32)
+    if next_obs is not None:
+        obs = np.concatenate([obs, next_obs], axis=0)
     return obs.mean(0), obs.std(0) + 1e-3
 
 
@@ -874,7 +892,75 @@ class Rebrac:
                 "critic": ensemble(self.critics), "critic_target": ensemble(self.critics_target)}
 
 
-AGENTS = {"td3bc": Td3Bc, "iql": Iql, "cql": Cql, "bc": Bc, "pbc": Bc, "awac": Awac, "sac-n": SacN, "edac": SacN, "rebrac": Rebrac}
+class Riql:
+    """The authors' RIQL.py (IQL with a quantile value target over K critics and a Huber critic loss), clean data."""
+
+    def __init__(self, cfg, obs_dim, act_dim, max_action=1.0):
+        self.cfg, self.max_action = cfg, max_action
+        h, n, k = cfg["hidden_dim"], cfg["n_hidden"], cfg["num_critics"]
+        # main L657-664: VectorizedQ, ValueFunction, DeterministicPolicy, in this order
+        # VectorizedQ L399-432: VectorizedLinear layers (sac_n.py's, with its fan-in) [s+a, h x n, 1]; biases 0.1, the
+        # output layer U(+-3e-3)
+        VL, dims = SacN.VectorizedLinear, [obs_dim + act_dim] + [h] * n
+        layers = []
+        for i in range(n):
+            layers += [VL(dims[i], dims[i + 1], k), nn.ReLU()]
+        self.q = nn.Sequential(*layers, VL(dims[-1], 1, k))
+        for layer in self.q[::2]:
+            nn.init.constant_(layer.bias, 0.1)
+        nn.init.uniform_(self.q[-1].weight, -3e-3, 3e-3)
+        nn.init.uniform_(self.q[-1].bias, -3e-3, 3e-3)
+        self.v = mlp([obs_dim] + [h] * n + [1])                      # ValueFunction L437-444: default init
+        self.actor = mlp([obs_dim] + [h] * n + [act_dim], nn.Tanh())  # DeterministicPolicy L368-385
+        self.v_opt = torch.optim.Adam(self.v.parameters(), lr=cfg["learning_rate"])
+        self.q_opt = torch.optim.Adam(self.q.parameters(), lr=cfg["learning_rate"])
+        self.actor_opt = torch.optim.Adam(self.actor.parameters(), lr=cfg["learning_rate"])
+        self.actor_sched = torch.optim.lr_scheduler.CosineAnnealingLR(self.actor_opt, T_max=cfg["max_timesteps"])   # L473
+        self.q_target = frozen(self.q)
+
+    def qs(self, net, s, a):   # [K, B]
+        sa = torch.cat([s, a], -1).unsqueeze(0).repeat_interleave(self.cfg["num_critics"], dim=0)
+        return net(sa).squeeze(-1)
+
+    def update(self, batch):
+        s, a, r, s2, done = batch
+        cfg = self.cfg
+        r, done = r.squeeze(-1), done.squeeze(-1)
+        with torch.no_grad():                                         # L568-569: next V before the V update
+            next_v = self.v(s2).squeeze(-1)
+        # _update_v L480-505: expectile towards the quantile over the target critics
+        with torch.no_grad():
+            target_q = torch.quantile(self.qs(self.q_target, s, a), cfg["quantile"], dim=0)
+        adv = target_q - self.v(s).squeeze(-1)
+        v_loss = torch.mean(torch.abs(cfg["iql_tau"] - (adv < 0).float()) * adv ** 2)
+        self.v_opt.zero_grad(); v_loss.backward(); self.v_opt.step()
+        # _update_q L507-533: targets clipped to [-100, 1000], Huber (beta = 1 / sigma^2) mean over K x B; Polyak every step
+        y = torch.clamp(r + (1.0 - done) * cfg["discount"] * next_v, *cfg["target_clip"]).view(1, -1)
+        diff = torch.abs(y - self.qs(self.q, s, a))
+        beta = 1.0 / cfg["sigma"] ** 2
+        q_loss = torch.where(diff < beta, 0.5 * diff ** 2 / beta, diff - 0.5 * beta).mean()
+        self.q_opt.zero_grad(); q_loss.backward(); self.q_opt.step()
+        soft_update(self.q_target, self.q, cfg["soft_target_update_rate"])
+        # _update_policy L535-554: exp(beta adv) clamped at 100 times the summed squared error; the cosine schedule steps
+        w = torch.exp(cfg["beta"] * adv.detach()).clamp(max=cfg["EXP_ADV_MAX"])
+        policy_loss = torch.mean(w * ((self.actor(s) - a) ** 2).sum(-1))
+        self.actor_opt.zero_grad(); policy_loss.backward(); self.actor_opt.step()
+        self.actor_sched.step()
+
+    def act(self, s):   # eval: clamp(pi(s) max_action)
+        return torch.clamp(self.actor(s) * self.max_action, -self.max_action, self.max_action)
+
+    def modules(self):
+        def ensemble(seq):
+            return {f"layers.{i}.{k}": (l.weight.detach() if k == "weight" else l.bias.detach().squeeze(1))
+                    for i, l in enumerate(m for m in seq if isinstance(m, SacN.VectorizedLinear)) for k in ("weight", "bias")}
+        # OffRL's deterministic IQL actor: the mean MLP of its Gaussian policy head ("mean.layers.i.*"), the log std unused
+        actor = {f"mean.{k}": v for k, v in mlp_tensors(self.actor).items()}
+        actor["log_std"] = torch.zeros(self.actor[-2].out_features)
+        return {"actor": actor, "value": mlp_tensors(self.v), "critic": ensemble(self.q), "critic_target": ensemble(self.q_target)}
+
+
+AGENTS = {"td3bc": Td3Bc, "iql": Iql, "cql": Cql, "bc": Bc, "pbc": Bc, "awac": Awac, "sac-n": SacN, "edac": SacN, "rebrac": Rebrac, "riql": Riql}
 
 # ================================================================================================================
 # 5. OffRL's checkpoint layout (as bench/reference/offline_rl.py writes it): Mlp "layers.i.weight" [out, in] and
@@ -964,7 +1050,7 @@ def main():
     if a.algo in ("bc", "pbc"):
         keep_best_trajectories(data, cfg["frac"], cfg["discount"])        # any_percent_bc.py L308, before the stats
     reward_scale, reward_shift = modify_reward(data, cfg, a.algo)
-    mean, std = observation_stats(data["observations"], cfg["normalize"])
+    mean, std = observation_stats(data["observations"], cfg["normalize"], data["next_observations"] if a.algo == "riql" else None)
     data["observations"] = (data["observations"] - mean) / std
     data["next_observations"] = (data["next_observations"] - mean) / std
     buffer = ReplayBuffer(data)
