@@ -12,28 +12,17 @@ namespace OffRL.Algorithms;
 /// clipped at 0.5, the actor every 2nd update, raw observations and rewards; behavior-cloning penalties on the actor
 /// (actor_bc_coef) and in the critic's target (critic_bc_coef), 1 and 1 by default, per dataset in the presets.
 /// </summary>
-public sealed record RebracConfig : CriticEnsembleConfig
+public sealed record RebracConfig : Td3FamilyConfig
 {
     public RebracConfig()
     {
         Hidden = [256, 256, 256];
         BatchSize = 1024;
         NormalizeObservations = false;
+        ActorLr = 1e-3;
+        CriticLr = 1e-3;
     }
 
-    [FieldRange("(0, 1]")]
-    public double ActorLr { get; init; } = 1e-3;
-    [FieldRange("(0, 1]")]
-    public double CriticLr { get; init; } = 1e-3;
-    /// <summary>Std of the target policy smoothing noise (TD3).</summary>
-    [FieldRange("[0, inf)")]
-    public float PolicyNoise { get; init; } = 0.2f;
-    /// <summary>Clip of the smoothing noise.</summary>
-    [FieldRange("[0, inf)")]
-    public float NoiseClip { get; init; } = 0.5f;
-    /// <summary>Actor and target updates every N critic updates, the first update included (>= 1).</summary>
-    [FieldRange("[1, 1000000]")]
-    public int PolicyFreq { get; init; } = 2;
     /// <summary>beta_1 of the actor's penalty beta_1 |pi(s) - a|^2 (eq. 3).</summary>
     [FieldRange("[0, 1000000]")]
     public float ActorBcCoef { get; init; } = 1f;

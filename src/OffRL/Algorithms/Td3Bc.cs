@@ -9,21 +9,8 @@ namespace OffRL.Algorithms;
 /// alpha 2.5, policy noise 0.2 clipped at 0.5, actor every 2nd update, learning rates 3e-4, 2 x 256, batch 256,
 /// normalized states). With <see cref="BehaviorCloning"/> off it is TD3 (Fujimoto et al. 2018, same defaults, online).
 /// </summary>
-public record Td3BcConfig : CriticEnsembleConfig
+public record Td3BcConfig : Td3FamilyConfig
 {
-    [FieldRange("(0, 1]")]
-    public double ActorLr { get; init; } = 3e-4;
-    [FieldRange("(0, 1]")]
-    public double CriticLr { get; init; } = 3e-4;
-    /// <summary>Std of the target policy smoothing noise (TD3).</summary>
-    [FieldRange("[0, inf)")]
-    public float PolicyNoise { get; init; } = 0.2f;
-    /// <summary>Clip of the smoothing noise.</summary>
-    [FieldRange("[0, inf)")]
-    public float NoiseClip { get; init; } = 0.5f;
-    /// <summary>Actor and target updates every N critic updates, on the N-th, 2N-th, ... (>= 1; the authors' TD3_BC.py and CORL).</summary>
-    [FieldRange("[1, 1000000]")]
-    public int PolicyFreq { get; init; } = 2;
     /// <summary>alpha of lambda = alpha / mean |Q| (eq. 3).</summary>
     [FieldRange("[0, inf)")]
     public float Alpha { get; init; } = 2.5f;
@@ -35,6 +22,28 @@ public record Td3BcConfig : CriticEnsembleConfig
     /// <summary>Std of the Gaussian noise on stochastic actions (online exploration; TD3: 0.1).</summary>
     [FieldRange("[0, inf)")]
     public float ExplorationNoise { get; init; } = 0.1f;
+}
+
+/// <summary>
+/// What the TD3 family (TD3, TD3+BC, PRDC, ReBRAC) shares: a deterministic actor trained every N-th update against
+/// critics whose targets use a smoothed target action (Fujimoto et al. 2018: learning rates 3e-4, noise 0.2 clipped at
+/// 0.5, N = 2; a method's own config sets its published values).
+/// </summary>
+public abstract record Td3FamilyConfig : CriticEnsembleConfig
+{
+    [FieldRange("(0, 1]")]
+    public double ActorLr { get; init; } = 3e-4;
+    [FieldRange("(0, 1]")]
+    public double CriticLr { get; init; } = 3e-4;
+    /// <summary>Std of the target policy smoothing noise (TD3).</summary>
+    [FieldRange("[0, inf)")]
+    public float PolicyNoise { get; init; } = 0.2f;
+    /// <summary>Clip of the smoothing noise.</summary>
+    [FieldRange("[0, inf)")]
+    public float NoiseClip { get; init; } = 0.5f;
+    /// <summary>Actor and target updates every N critic updates (>= 1): TD3 and TD3+BC on the N-th, 2N-th, ... (the authors' TD3_BC.py and CORL count from 1), ReBRAC from the first (CORL's rebrac.py).</summary>
+    [FieldRange("[1, 1000000]")]
+    public int PolicyFreq { get; init; } = 2;
 }
 
 /// <summary>
