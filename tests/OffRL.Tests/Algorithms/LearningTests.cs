@@ -117,6 +117,11 @@ public class LearningTests(PendulumDatasets data)
         Assert.Empty(Directory.GetFiles(Recipes.CacheDir, $"pendulum-medium-search-seed0-v{stopped.Version}*"));   // its progress removed with the search's end
     }
 
+    /// <summary>
+    /// TD3+BC and IQL learn past the data on pendulum medium-replay within 10 000 updates. TD3+BC's evaluations swing by
+    /// about 150 from one to the next there (seeds 1-3: final -1307, -1153, -1165; dataset -1304), so the bar is the mean
+    /// of the last three evaluations (every 2000 updates, 20 episodes each), as for discrete CQL below.
+    /// </summary>
     [Fact]
     public void Td3BcAndIqlBeatTheDatasetOnMediumReplay()
     {
@@ -124,8 +129,9 @@ public class LearningTests(PendulumDatasets data)
         foreach (var algo in new[] { "td3bc", "iql" })
         {
             var (_, res) = Training.Offline(algo, data.MediumReplay, "pendulum",
-                new TrainerConfig(Steps: 10_000, EvalEvery: 10_000, EvalEpisodes: 20, Seed: 1, Progress: false));
-            Assert.True(res.Final.ReturnMean > datasetMean, $"{algo}: {res.Final.ReturnMean:F1} vs dataset mean {datasetMean:F1}");
+                new TrainerConfig(Steps: 10_000, EvalEvery: 2_000, EvalEpisodes: 20, Seed: 1, Progress: false));
+            double last3 = res.Evaluations.TakeLast(3).Average(e => e.ReturnMean);
+            Assert.True(last3 > datasetMean, $"{algo}: mean of the last 3 evaluations {last3:F1} vs dataset mean {datasetMean:F1}: {string.Join(", ", res.Evaluations.Select(e => e.ReturnMean.ToString("F0")))}");
         }
     }
 
