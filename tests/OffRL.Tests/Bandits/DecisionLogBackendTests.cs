@@ -196,9 +196,15 @@ public class SharedLogCrashTests(PostgresServer pg, ITestOutputHelper output)
                 }
             }
             var clients = urls.SelectMany(u => Enumerable.Range(0, 3).Select(_ => Client(u))).ToArray();
-            await Task.Delay(2000);
+            // By progress, not by the clock (the suite's other tests share the cores): 40 decisions, then the kill, then 20 more.
+            async Task Until(int count, TimeSpan within)
+            {
+                var end = DateTime.UtcNow + within;
+                while (decisions.Count < count && DateTime.UtcNow < end) await Task.Delay(50);
+            }
+            await Until(40, TimeSpan.FromSeconds(60));
             servers[0].Kill(entireProcessTree: true);   // SIGKILL under load; the other instance keeps serving
-            await Task.Delay(1000);
+            await Until(decisions.Count + 20, TimeSpan.FromSeconds(60));
             stop.Cancel();
             await Task.WhenAll(clients);
             Assert.True(decisions.Count > 50, $"only {decisions.Count} decisions acknowledged");
