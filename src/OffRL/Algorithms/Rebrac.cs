@@ -122,8 +122,14 @@ public sealed class Rebrac : Agent<RebracConfig>, IAlgorithmFamily
         _nextActions = Tensor.Zeros(c.BatchSize, act);
     }
 
-    /// <summary>The data the batches' rows index: where the next actions a'_D come from.</summary>
-    public override void UseDataset(Dataset prepared) => _data = prepared;
+    /// <summary>The data the batches' rows index: where the next actions a'_D come from (refused when no row has one).</summary>
+    public override void UseDataset(Dataset prepared)
+    {
+        for (int i = 0; i < prepared.Count; i++)
+            if (prepared.HasNextAction(i)) { _data = prepared; return; }
+        throw new DataException($"rebrac: no row has a next action (every one of the {prepared.Count} rows ends an episode); ReBRAC's critic penalty needs the action logged at s'",
+            prepared.Where, "next_actions");
+    }
 
     protected override void UpdateCore(TransitionBatch b)
     {

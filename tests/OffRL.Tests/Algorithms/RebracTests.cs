@@ -166,5 +166,10 @@ public class RebracTests
         var bad = Assert.Throws<ArgumentException>(() => AlgorithmRegistry.Create("rebrac", 3, Box.Uniform(2, -1f, 1f), 0,
             JsonDocument.Parse("""{"sampler": "n_step", "n_step": 3}""").RootElement));
         Assert.Contains("'sampler'", bad.Message);
+        // a dataset in which every row ends an episode holds no next action
+        var ends = new Dataset(new DatasetColumns { Observations = new float[6], Actions = new float[4], Rewards = new float[2], Terminals = [true, true], Timeouts = [false, false] },
+            Box.Unbounded(3), Box.Uniform(2, -1f, 1f));
+        var none = Assert.Throws<DataException>(() => agent.UseDataset(ends));
+        Assert.Contains("next_actions", none.Message);
     }
 }
