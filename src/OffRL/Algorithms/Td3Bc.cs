@@ -79,7 +79,11 @@ public sealed class Td3Bc(int obs, Space actionSpace, Td3BcConfig? config = null
     ];
 }
 
-/// <summary>The body of <see cref="Td3Bc"/> (TD3+BC and TD3) and of the methods built on TD3+BC (<see cref="Prdc"/>), each with its own config type.</summary>
+/// <summary>
+/// The body of <see cref="Td3Bc"/> (TD3+BC and TD3) and of the methods built on TD3+BC (<see cref="Prdc"/>,
+/// <see cref="A2pr"/>), each with its own config type: they change the critics' sizes, add networks trained after the
+/// critic (<see cref="AfterCritic"/>) or change the behavior-cloning term (<see cref="BcTerm"/>).
+/// </summary>
 public abstract class Td3<TConfig> : Agent<TConfig> where TConfig : Td3BcConfig
 {
     private readonly Mlp _actor, _actorTarget;
@@ -93,8 +97,8 @@ public abstract class Td3<TConfig> : Agent<TConfig> where TConfig : Td3BcConfig
         Mlp Actor(Rng r) => new(new MlpConfig(obs, Config.Hidden, act, Activation.Relu, Activation.Tanh), r);
         _actor = Actor(Rng);
         _actorTarget = Networks.Target(_actor, () => Actor(new Rng(0)));
-        _critic = Networks.Critic(obs, act, Config.Hidden, Rng, Config.NumCritics);
-        _criticTarget = Networks.Target(_critic, () => Networks.Critic(obs, act, Config.Hidden, new Rng(0), Config.NumCritics));
+        _critic = Networks.Critic(obs, act, CriticHidden, Rng, Config.NumCritics);
+        _criticTarget = Networks.Target(_critic, () => Networks.Critic(obs, act, CriticHidden, new Rng(0), Config.NumCritics));
         _actorOpt = Optim("actor", new Adam(_actor.Parameters(), Config.ActorLr));
         _criticOpt = Optim("critic", new Adam(_critic.Parameters(), Config.CriticLr));
         _noise = Tensor.Zeros(Config.BatchSize, act);
@@ -103,12 +107,12 @@ public abstract class Td3<TConfig> : Agent<TConfig> where TConfig : Td3BcConfig
     protected override void UpdateCore(TransitionBatch b)
     {
         // Target policy smoothing (TD3): a' = clip(pi'(s') + clip(eps, -c, c), -1, 1), eps ~ N(0, sigma)
-        Tensor y;
+        Tensor y, a2;
         if (_noise.Shape[0] != b.Size) _noise = Tensor.Zeros(b.Size, ActionDim);
         using (Tensor.NoGrad())
         {
             Rng.FillNormal(_noise.Data, 0f, Config.PolicyNoise);
-            var a2 = (_actorTarget.Forward(b.NextT) + _noise.Clamp(-Config.NoiseClip, Config.NoiseClip)).Clamp(-1f, 1f);
+            a2 = (_actorTarget.Forward(b.NextT) + _noise.Clamp(-Config.NoiseClip, Config.NoiseClip)).Clamp(-1f, 1f);
             // Clipped double-Q target: y = r + gamma (1 - d) min_i Q'_i(s', a')
             y = b.RewT + b.DiscountT * Networks.MinQ(Networks.Q(_criticTarget, b.NextT, a2));
         }
@@ -117,6 +121,7 @@ public abstract class Td3<TConfig> : Agent<TConfig> where TConfig : Td3BcConfig
         criticLoss.Backward();
         _criticOpt.Step();
         Record("critic_loss", criticLoss);
+        AfterCritic(b, a2, y);
 
         if ((Updates + 1) % Config.PolicyFreq != 0) return;   // the 2nd, 4th, ... update (TD3.py, TD3_BC.py: total_it counted first)
         // Actor (TD3+BC, eq. 3): maximize lambda Q_1(s, pi(s)) - (pi(s) - a)^2, lambda = alpha / mean |Q| (detached)
@@ -127,7 +132,7 @@ public abstract class Td3<TConfig> : Agent<TConfig> where TConfig : Td3BcConfig
         Tensor actorLoss;
         if (Config.BehaviorCloning)
         {
-            (actorLoss, var bc) = ActorLoss(q, pi, BcTarget(b, pi), Config.Alpha);
+            (actorLoss, var bc) = ActorLoss(q, BcTerm(b, pi), Config.Alpha);
             Record("bc_loss", bc);
         }
         else actorLoss = q.Mean().Neg();   // TD3 (eq. 6): deterministic policy gradient through Q_1
@@ -139,6 +144,21 @@ public abstract class Td3<TConfig> : Agent<TConfig> where TConfig : Td3BcConfig
         Polyak.Update(_actorTarget, _actor, Config.Tau);
     }
 
+    /// <summary>The critics' hidden sizes: the actor's (TD3, TD3+BC, PRDC) unless a method sets its own.</summary>
+    protected virtual int[] CriticHidden => Config.Hidden;
+
+    /// <summary>The critic ensemble (member 0 is Q_1), for methods that read it after its update.</summary>
+    protected EnsembleMlp Critic => _critic;
+
+    /// <summary>
+    /// Called after every critic step with the batch, the smoothed target action a' at s' and the critic target y
+    /// (neither differentiated): where methods train networks of their own (A2PR's value and VAE).
+    /// </summary>
+    protected virtual void AfterCritic(TransitionBatch b, Tensor nextAction, Tensor y) { }
+
+    /// <summary>The behavior-cloning term of the actor loss: mean (pi(s) - a_target)^2 towards <see cref="BcTarget"/>.</summary>
+    protected virtual Tensor BcTerm(TransitionBatch b, Tensor pi) => (pi - BcTarget(b, pi)).Square().Mean();
+
     /// <summary>The action the actor is pulled towards at the batch's states: the dataset's (TD3+BC); PRDC's nearest one.</summary>
     protected virtual Tensor BcTarget(TransitionBatch b, Tensor pi) => b.ActT;
 
@@ -146,10 +166,12 @@ public abstract class Td3<TConfig> : Agent<TConfig> where TConfig : Td3BcConfig
     /// TD3+BC's actor loss (eq. 3): -lambda mean Q(s, pi(s)) + mean (pi(s) - a)^2 with lambda = alpha / mean |Q| (a
     /// number, not differentiated); returns the loss and its behavior-cloning term.
     /// </summary>
-    public static (Tensor Loss, Tensor Bc) ActorLoss(Tensor q, Tensor pi, Tensor a, float alpha)
+    public static (Tensor Loss, Tensor Bc) ActorLoss(Tensor q, Tensor pi, Tensor a, float alpha) => ActorLoss(q, (pi - a).Square().Mean(), alpha);
+
+    /// <summary>TD3+BC's actor loss with a given behavior-cloning term: -lambda mean Q + bc, lambda = alpha / mean |Q| (a number).</summary>
+    public static (Tensor Loss, Tensor Bc) ActorLoss(Tensor q, Tensor bc, float alpha)
     {
         float lambda = alpha / q.Detach().Abs().Mean().Item();
-        var bc = (pi - a).Square().Mean();
         return (q.Mean() * -lambda + bc, bc);
     }
 

@@ -17,6 +17,7 @@ public class AllocationTests
     [InlineData("iql")]
     [InlineData("sac")]
     [InlineData("rebrac")]
+    [InlineData("a2pr")]
     public void AnUpdateAllocatesNoTensorSizedTemporaries(string algo)
     {
         var rng = new Rng(0);

@@ -56,6 +56,7 @@ public class OnnxExportTests
     [InlineData("sac")]
     [InlineData("cql")]
     [InlineData("rebrac")]
+    [InlineData("a2pr")]
     public void ContinuousPolicyMatchesOffRLForward(string algo)
     {
         var rng = new Rng(11);
