@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # OffRL with CORL's presets vs an independent PyTorch reference of CORL's protocol (bench/reference/corl_reference.py),
+# or, for the methods CORL does not have (PRDC, A2PR, RIQL), the authors' presets against a reference written from the
+# authors' code (bench/reference/authors_reference.py for PRDC and A2PR; RIQL's is in corl_reference.py),
 # side by side on the very same dataset file and evaluated in the same OffRL environment (issues 27 and 34). For each
 # dataset, algorithm and seed, each side trains STEPS updates; OffRL (`offrl train --preset corl`) evaluates every
 # EVAL_EVERY steps (EPISODES episodes) as `offrl train` does, the reference writes a snapshot at the same steps and
@@ -54,14 +56,17 @@ run_one() {
   local result="$OUT/runs/$name.json"
   [[ -s "$result" ]] && return 0
   local env=${ds%%-*} evals="$WORK/$name.evals"
+  # whose protocol: CORL's where CORL has the method, else the authors' (preset and reference script alike)
+  local preset_name=corl reference=bench/reference/corl_reference.py
+  case $algo in riql) preset_name=authors ;; prdc|a2pr) preset_name=authors reference=bench/reference/authors_reference.py ;; esac
   # a run stopped part way goes on from its checkpoint (OffRL: DIR/checkpoint; the reference: DIR/resume.pt)
   local from=($(resume_args "$dir"))
   [[ ${#from[@]} -gt 0 || -s "$dir/resume.pt" ]] || rm -rf "$dir" "$dir.log"
   rm -f "$evals"; mkdir -p "$dir"
   echo "$(date +%H:%M:%S) core $core: $name${from:+ (resumed)}"
   if [[ $side == offrl || $side == offrl-default ]]; then
-    # offrl: CORL's per-dataset preset (the dataset file is named after the preset's dataset); offrl-default: none
-    local preset=(); [[ $side == offrl ]] && preset=(--preset corl)
+    # offrl: the per-dataset preset (the dataset file is named after the preset's dataset); offrl-default: none
+    local preset=(); [[ $side == offrl ]] && preset=(--preset "$preset_name")
     OFFRL_THREADS=1 taskset -c "$core" $OFFRL train --algo "$algo" --dataset "$WORK/$ds.hdf5" --env "$env" "${preset[@]}" --seed "$seed" \
       --steps "$STEPS" --eval-every "$EVAL_EVERY" --eval-episodes "$EPISODES" --checkpoint-every "$CHECKPOINT_EVERY" --out "$dir" "${from[@]}" \
       --json >> "$dir.log" 2>&1 || { echo "FAILED $name ($dir.log)"; return 0; }
@@ -69,7 +74,7 @@ run_one() {
     # metrics.csv: step,return_mean,return_std,normalized_score,... -> one JSON object per evaluation
     tail -n +2 "$dir/metrics.csv" | awk -F, '{printf "{\"step\": %s, \"return_mean\": %s, \"return_std\": %s, \"normalized_score\": %s}\n", $1, $2, $3, $4}' > "$evals"
   elif [[ $side == torch ]]; then
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 taskset -c "$core" /usr/bin/python3 bench/reference/corl_reference.py \
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 taskset -c "$core" /usr/bin/python3 "$reference" \
       --algo "$algo" --dataset "$WORK/$ds.hdf5" --dataset-name "$ds" --steps "$STEPS" --seed "$seed" --snapshot-every "$EVAL_EVERY" --out "$dir" \
       --checkpoint-every "$CHECKPOINT_EVERY" --resume >> "$dir.log" 2>&1 || { echo "FAILED $name ($dir.log)"; return 0; }
     tail -n 1 "$dir.log" > "$dir.train.json"
@@ -80,14 +85,14 @@ run_one() {
   else
     echo "FAILED $name (unknown side)"; return 0
   fi
-  /usr/bin/python3 - "$side" "$algo" "$ds" "$seed" "$dir.train.json" "$evals" "$result" "$WORK/$ds.hdf5" <<'PY'
+  /usr/bin/python3 - "$side" "$algo" "$ds" "$seed" "$dir.train.json" "$evals" "$result" "$WORK/$ds.hdf5" "$reference" <<'PY'
 import hashlib, json, os, sys
-side, algo, ds, seed, train, evals, out, data = sys.argv[1:]
+side, algo, ds, seed, train, evals, out, data, reference = sys.argv[1:]
 r = {"side": side, "algo": algo, "dataset": ds, "seed": int(seed), "train": json.load(open(train)),
      "evaluations": [json.loads(l) for l in open(evals) if l.strip()]}
 if side == "torch":   # the reference's provenance: its script, its settings, the data file (OffRL's --json carries its own)
     sha = lambda p: hashlib.sha256(open(p, "rb").read()).hexdigest()
-    r["train"].setdefault("script_sha256", sha("bench/reference/corl_reference.py"))
+    r["train"].setdefault("script_sha256", sha(reference))
     r["train"].setdefault("dataset_sha256", sha(data))
     r["train"].setdefault("config", {"algo": algo, "steps": int(os.environ["STEPS"])})
 open(out + ".tmp", "w").write(json.dumps(r, indent=1))

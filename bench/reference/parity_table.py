@@ -91,7 +91,9 @@ def legend(cells, with_default):
     how = lambda side: set().union(*(sides[side]["how"] for sides in cells.values() if side in sides))
     presets, refs = how("offrl"), how("torch")
     offrl = "`offrl train --preset " + ", ".join(sorted(presets - {None})) + "`" if presets - {None} else "`offrl train` (its defaults)"
-    torch = ("bench/reference/corl_reference.py (CORL's protocol)" if refs - {None} else "bench/reference/offline_rl.py (OffRL's defaults)") + \
+    kinds = {"corl_reference.py (CORL's protocol)" if "CORL" in r else "authors_reference.py (the authors' code: PRDC, A2PR)"
+             for r in refs - {None}}
+    torch = (" and ".join("bench/reference/" + k for k in sorted(kinds)) if kinds else "bench/reference/offline_rl.py (OffRL's defaults)") + \
         " evaluated by `offrl eval`"
     if None in presets and presets - {None} or None in refs and refs - {None}:
         offrl, torch = offrl + " (some runs differ: see runs/)", torch + " (some runs differ: see runs/)"
@@ -108,8 +110,9 @@ def main(out):
             continue
         cell = cells.setdefault((r["dataset"], r["algo"]), {})
         c = cell.setdefault(r["side"], {"last3": [], "final": [], "steps": set(), "prov": {}, "how": set()})
-        # how the side trained: OffRL's preset name (none: its defaults), the reference's CORL commit (none: offline_rl.py)
-        c["how"].add(r.get("train", {}).get("corl" if r["side"] == "torch" else "preset"))
+        # how the side trained: OffRL's preset name (none: its defaults), the reference's CORL or authors' commit (none: offline_rl.py)
+        t = r.get("train", {})
+        c["how"].add((t.get("corl") or t.get("authors")) if r["side"] == "torch" else t.get("preset"))
         c["last3"].append(statistics.mean(ev[-3:]))
         c["final"].append(ev[-1])
         c["steps"].add(r["evaluations"][-1]["step"])
