@@ -36,7 +36,8 @@ internal static class TrainCommand
         var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Write OUT/checkpoint every N steps (optimizer and RNG state; online runs also the replay buffer)", DefaultValueFactory = _ => 0 }.InRange("[0, inf)");
         var resume = new Option<string?>("--resume") { Description = "Continue from a checkpoint folder (an earlier run's OUT or OUT/checkpoint, offline or online); its metrics after the checkpoint's step are dropped" };
         var overwrite = new Option<bool>("--overwrite") { Description = "Remove an earlier run's own files from --out first (agent, metrics, checkpoints; never other files). A folder holding an earlier run needs --resume or --overwrite" };
-        var cmd = new Command("train", "Train an agent offline on a dataset or online in an environment") { algo, dataset, env, steps, seed, datasetSeed, config, set, preset, evalEvery, evalEpisodes, outDir, json, checkpointEvery, resume, overwrite };
+        var history = new Option<int?>("--history") { Description = "Observation history K: the agent sees the last K observations (the config field history; as --set history=K)" };
+        var cmd = new Command("train", "Train an agent offline on a dataset or online in an environment") { algo, dataset, env, steps, seed, datasetSeed, config, set, preset, history, evalEvery, evalEpisodes, outDir, json, checkpointEvery, resume, overwrite };
         cmd.SetAction(r =>
         {
             var spec = AlgorithmRegistry.Find(r.GetValue(algo)!);
@@ -54,9 +55,10 @@ internal static class TrainCommand
                 presetValues = values;
                 Console.WriteLine($"preset {presetName} for {Preset.DatasetKey(dsOption)}: {entry.Values} ({entry.Source})");
             }
-            var overrides = ConfigFile.Overrides(presetValues, r.GetValue(config), r.GetValue(set));
+            var sets = r.GetValue(history) is { } k ? [.. r.GetValue(set) ?? [], $"history={k}"] : r.GetValue(set);
+            var overrides = ConfigFile.Overrides(presetValues, r.GetValue(config), sets);
             // A bad field fails now, naming the config file, before a dataset is built or read.
-            ConfigFile.Naming(r.GetValue(config), r.GetValue(set), () => AlgorithmRegistry.Config(spec, overrides));
+            ConfigFile.Naming(r.GetValue(config), sets, () => AlgorithmRegistry.Config(spec, overrides));
             string dsName, envName;
             (Agent Agent, TrainResult Result) run;
             string? datasetSha = null;

@@ -40,6 +40,8 @@ public abstract class Agent : IPolicy
     Space IPolicy.ActionSpace => ActionSpace is Box && Preprocessing.ActionLow is { } low && Preprocessing.ActionHigh is { } high
         ? new Box(low, high) : ActionSpace;
     public int ActionDim => ActionSpace.Width;
+    /// <summary>The observations the agent takes as one input (<see cref="AgentConfig.History"/>).</summary>
+    public int History => Config.History;
     public long Updates { get; protected internal set; }
     /// <summary>The agent's config (validated); the trainer and the sampler read the shared fields from here.</summary>
     public AgentConfig Config { get; }

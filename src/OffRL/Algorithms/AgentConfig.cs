@@ -87,6 +87,15 @@ public abstract record AgentConfig
     /// </summary>
     public bool StatsWithNextObservations { get; init; }
 
+    /// <summary>
+    /// Observation history k (Hong et al. 2024, "Offline RL with Observation Histories"): the agent sees the last k
+    /// observations, oldest first, as one input; the dataset's rows are stacked within their episodes (an episode's
+    /// first observation repeated before it, <see cref="Data.Dataset.WithHistory"/>) and every environment the agent
+    /// acts in is wrapped alike (<see cref="Envs.ObservationHistory"/>). 1: the current observation only.
+    /// </summary>
+    [FieldRange("[1, 64]")]
+    public int History { get; init; } = 1;
+
     /// <summary>The preprocessing this config asks for, fitted once on the training data (<see cref="Data.Preprocessing.Fit"/>).</summary>
     public PreprocessingConfig Preprocessing(bool rescaleActions) =>
         new(NormalizeObservations, RewardNormalization, RewardScale, RewardBias, rescaleActions, ReturnSegments: ReturnSegments,

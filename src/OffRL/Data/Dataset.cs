@@ -384,6 +384,62 @@ public sealed class Dataset
     }
 
     /// <summary>
+    /// Observation histories of length <paramref name="k"/> (Hong et al. 2024): row i's observation becomes
+    /// [o_{i-k+1}, ..., o_i], oldest first, within its episode (the episode's first observation repeated before it, as
+    /// <see cref="Envs.ObservationHistory"/> does after a reset), and its next observation [o_{i-k+2}, ..., o_i, s'_i].
+    /// Rows without a next observation are dropped first (<see cref="WithNextObservations"/>). Needs the rows in their
+    /// logged order: where an episode's stored next observation is not the following row's observation, the rows are not
+    /// consecutive and a history cannot be built (one error naming next_observations and the row).
+    /// </summary>
+    public Dataset WithHistory(int k)
+    {
+        if (k < 1) throw new ArgumentException($"history: must be at least 1, got {k}");
+        if (k == 1) return this;
+        if (Info.QlearningRows)
+            throw new DataException("histories need every logged row in order; these transitions had their timeout rows left out (qlearning rows): stack the histories first", Where, "observations");
+        var d = WithNextObservations();
+        int n = d.Count, od = d.ObservationDim, w = k * od;
+        var src = d._obs;
+        var next = d._next!;
+        for (int i = 0; i + 1 < n; i++)
+        {
+            if (d.IsEpisodeEnd(i)) continue;
+            for (int j = 0; j < od; j++)
+            {
+                float got = next[i * od + j], want = src[(i + 1) * od + j];
+                if (MathF.Abs(got - want) > 1e-5f * (1f + MathF.Abs(want)))
+                    throw new DataException($"row {d.RowOf(i)}'s next observation is not the observation of row {d.RowOf(i + 1)}, which goes on its episode: histories need the rows of each episode in their logged order (and episode ends marked by terminals or timeouts)",
+                        Where, "next_observations", d.RowOf(i), j);
+            }
+        }
+        var obs = new float[n * w];
+        var nextHist = new float[n * w];
+        for (int e = 0; e < d.EpisodeCount; e++)
+        {
+            int start = d.EpisodeStart(e), len = d.EpisodeLength(e);
+            for (int t = 0; t < len; t++)
+            {
+                int row = start + t;
+                // slot s holds o_{t-k+1+s}, the episode's first observation where that is before its start
+                for (int s = 0; s < k; s++)
+                    Array.Copy(src, (start + Math.Max(t - k + 1 + s, 0)) * od, obs, row * w + s * od, od);
+                Array.Copy(obs, row * w + od, nextHist, row * w, (k - 1) * od);
+                Array.Copy(next, row * od, nextHist, row * w + (k - 1) * od, od);
+            }
+        }
+        var c = d.Columns();
+        var space = d.ObservationSpace is Box b
+            ? new Box(Enumerable.Repeat(b.Low, k).SelectMany(x => x).ToArray(), Enumerable.Repeat(b.High, k).SelectMany(x => x).ToArray())
+            : Box.Unbounded(w);
+        var info = d.Info with { Processing = new List<string>(d.Info.Processing) { $"observation histories of {k}, oldest first (an episode's first observation repeated before it)" } };
+        return new Dataset(new DatasetColumns
+        {
+            Observations = obs, NextObservations = nextHist, Actions = c.Actions, Rewards = c.Rewards, Terminals = c.Terminals, Timeouts = c.Timeouts,
+            NextActions = c.NextActions, Costs = c.Costs, BehaviorLogProbs = c.BehaviorLogProbs, Extras = c.Extras,
+        }, space, d.ActionSpace, info, new ValidationOptions(File: d.File, Rows: d._rows));
+    }
+
+    /// <summary>
     /// The transitions D4RL's qlearning_dataset yields from this data (terminate_on_end off), as CORL and the IQL, CQL
     /// and TD3+BC authors load D4RL: every row but those flagged timeout and the last, s' the next row's observation;
     /// episodes end at terminals and, by timeout, where a left-out row breaks the sequence (and at the last row).

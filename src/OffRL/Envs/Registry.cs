@@ -9,6 +9,8 @@ public static class EnvRegistry
     [
         new("cartpole", "CartPole-v1", 500, "balance a pole on a cart (discrete 2)", () => new CartPole()),
         new("pendulum", "Pendulum-v1", 200, "swing up and hold a pendulum (torque in [-2, 2])", () => new Pendulum()),
+        new("pendulum-masked", "Pendulum-v1/masked-velocity", 200, "pendulum with its angular velocity hidden (zeroed): a POMDP, solvable from a history",
+            () => new ObservationNoise(new Pendulum(), maskedDims: [2])),
         new("mountaincar", "MountainCar-v0", 200, "drive an underpowered car up a hill (discrete 3)", () => new MountainCar()),
         new("mountaincar-continuous", "MountainCarContinuous-v0", 999, "the same with a continuous force", () => new MountainCarContinuous()),
         new("acrobot", "Acrobot-v1", 500, "swing a two-link arm above the bar (discrete 3)", () => new Acrobot()),
@@ -76,6 +78,7 @@ public static class NormalizedScore
         // return, until OffRL's own SAC/DQN experts replace them (learning-core issue).
         ["cartpole"] = new(21.77, 500.0, "OffRL: random measured; expert = maximum return"),
         ["pendulum"] = new(-1220.16, -145.0, "OffRL: random measured; expert = typical SAC return (provisional)"),
+        ["pendulum-masked"] = new(-1220.16, -145.0, "as pendulum's (the same task with the angular velocity hidden)"),
         ["mountaincar"] = new(-200.0, -110.0, "OffRL: random measured; expert = Gymnasium reward threshold (provisional)"),
         ["mountaincar-continuous"] = new(-32.89, 90.0, "OffRL: random measured; expert = Gymnasium reward threshold (provisional)"),
         ["acrobot"] = new(-498.70, -100.0, "OffRL: random measured; expert = Gymnasium reward threshold (provisional)"),

@@ -43,7 +43,8 @@ public static class Rollout
     public static void CheckFits(IEnv env, IPolicy policy)
     {
         if (policy.ObservationDim != env.ObservationSpace.Width)
-            throw new ArgumentException($"{env.Id}: observations have {env.ObservationSpace.Width} values, the policy expects {policy.ObservationDim}");
+            throw new ArgumentException($"{env.Id}: observations have {env.ObservationSpace.Width} values, the policy expects {policy.ObservationDim}" +
+                (policy.History > 1 ? $" (a history of {policy.History} observations of {policy.ObservationDim / policy.History})" : ""));
         switch (policy.ActionSpace, env.ActionSpace)
         {
             case (Discrete p, Discrete e) when p.N != e.N:
@@ -64,6 +65,7 @@ public static class Rollout
     public static RolloutResult Episodes(IEnv env, IPolicy policy, int episodes, ulong seed, bool deterministic = true, double? gamma = null)
     {
         if (episodes < 1) throw new ArgumentException($"episodes: must be at least 1, got {episodes}");
+        env = ObservationHistory.For(env, policy);
         CheckFits(env, policy);
         var obs = new float[env.ObservationSpace.Width];
         var act = new float[env.ActionSpace.Width];

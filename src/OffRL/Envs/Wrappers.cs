@@ -60,6 +60,14 @@ public sealed class ActionRepeat(IEnv inner, int repeats) : Wrapper(inner)
 /// <summary>Observation = the last k observations concatenated, oldest first (the first is repeated after reset).</summary>
 public sealed class ObservationHistory : Wrapper
 {
+    /// <summary>
+    /// <paramref name="env"/> as <paramref name="policy"/> sees it: wrapped to give the last <see cref="IPolicy.History"/>
+    /// observations when the policy takes a history and the environment gives single observations; else itself.
+    /// The wrapper is not to be disposed (its inner environment belongs to the caller).
+    /// </summary>
+    public static IEnv For(IEnv env, IPolicy policy) =>
+        policy.History > 1 && policy.ObservationDim == policy.History * env.ObservationSpace.Width ? new ObservationHistory(env, policy.History) : env;
+
     private readonly float[] _hist;
     private readonly int _k, _d;
     public override Space ObservationSpace { get; }
@@ -152,6 +160,9 @@ public sealed class ObservationNoise(IEnv inner, float noiseStd = 0f, int[]? mas
 {
     private readonly Rng _rng = new(seed);
     private readonly bool[] _mask = BuildMask(inner.ObservationSpace.Width, maskedDims);
+
+    /// <summary>The dimensions always zeroed (sorted; a dataset used in this environment is masked alike, <see cref="Runs.Recipes.FitToEnv"/>).</summary>
+    public IReadOnlyList<int> MaskedDims { get; } = (maskedDims ?? []).Distinct().Order().ToArray();
 
     private static bool[] BuildMask(int width, int[]? dims)
     {

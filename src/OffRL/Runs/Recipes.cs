@@ -128,11 +128,33 @@ public static class Recipes
     /// another kind or width, or another discrete count; declared action bounds other than the environment's (both
     /// named); any action outside the environment's range (its row named). A dataset whose spaces were guessed
     /// (<see cref="DatasetInfo.SpacesGuessed"/>: CSV, D4RL files without OffRL's space attributes) takes the
-    /// environment's spaces instead, validated again, so training rescales actions by the true bounds.
+    /// environment's spaces instead, validated again, so training rescales actions by the true bounds. An environment
+    /// that hides observation dimensions (<see cref="ObservationNoise.MaskedDims"/>: pendulum-masked's velocity) hides
+    /// them in the dataset too, so the agent learns from what it will see.
     /// </summary>
     public static Dataset FitToEnv(Dataset data, string env)
     {
         using var probe = EnvRegistry.Make(env);
+        var fitted = FitSpaces(data, probe, env);
+        for (var e = (IEnv)probe; e is Wrapper w; e = w.Inner)
+            if (w is ObservationNoise { MaskedDims.Count: > 0 } hides) fitted = HideDimensions(fitted, hides.MaskedDims, env);
+        return fitted;
+    }
+
+    /// <summary>The dataset's observations (and next observations) with the given dimensions zeroed, as the environment hides them.</summary>
+    private static Dataset HideDimensions(Dataset data, IReadOnlyList<int> dims, string env)
+    {
+        var c = data.CopyColumns();
+        int od = data.ObservationDim;
+        foreach (var column in new[] { c.Observations, c.NextObservations })
+            if (column is not null)
+                for (int i = 0; i < column.Length; i += od)
+                    foreach (int d in dims) column[i + d] = 0f;
+        return data.With(c, $"observation dimensions {string.Join(", ", dims)} zeroed, as {env} hides them");
+    }
+
+    private static Dataset FitSpaces(Dataset data, IEnv probe, string env)
+    {
         Space eo = probe.ObservationSpace, ea = probe.ActionSpace;
         string? file = data.Where;
         if (eo.Width != data.ObservationDim)

@@ -240,7 +240,7 @@ public static class Trainer
         if (agent.Config.Sampler != SamplerKind.Uniform)
             throw new ArgumentException($"{agent.Name}: sampler {IO.ConfigFile.Snake(agent.Config.Sampler.ToString())} is offline-only (it weighs a dataset's episodes); online learners sample their replay buffer uniformly");
         using var folder = Claim(c);
-        using var env = EnvRegistry.Make(envName);
+        using var env = ObservationHistory.For(EnvRegistry.Make(envName), agent);   // the agent's history, if it takes one
         var buffer = new ReplayBuffer(c.ReplayCapacity, env.ObservationSpace.Width, env.ActionSpace.Width);
         var samplerRng = new Rng(c.Seed ^ 0x5A5A5A5AUL);
         var sampler = Sampler(agent, buffer, samplerRng);

@@ -38,6 +38,7 @@ public static class Training
             throw new ArgumentException($"--algo {spec.Name}: needs {spec.Actions.ToString().ToLowerInvariant()} actions, the dataset's are {data.ActionSpace}; offline algorithms for these: {AlgorithmRegistry.Names(LearningMode.Offline, kind)}");
         var cfg = AlgorithmRegistry.Config(spec, overrides);
         data.RequireTransitions();
+        if (cfg.History > 1) data = data.WithHistory(cfg.History);   // on the rows in their order, before any are left out
         if (cfg.QlearningRows) data = data.QlearningRows();
         if (spec.PrepareData is { } prepare) data = prepare(data, cfg);
         var pre = Preprocessing.Fit(data, cfg.Preprocessing(rescaleActions: data.ActionSpace is Box { IsBounded: true }));
@@ -80,7 +81,7 @@ public static class Training
     /// <summary>An agent to act in <paramref name="env"/>: networks in [-1, 1], continuous actions rescaled to the env's bounds.</summary>
     public static Agent OnlineAgent(AlgorithmSpec spec, IEnv env, AgentConfig config, ulong seed)
     {
-        var agent = spec.Create(env.ObservationSpace.Width, AgentActionSpace(env.ActionSpace), config, seed);
+        var agent = spec.Create(env.ObservationSpace.Width * config.History, AgentActionSpace(env.ActionSpace), config, seed);
         if (env.ActionSpace is Box box) agent.Preprocessing = new Preprocessing { ActionLow = box.Low, ActionHigh = box.High };
         return agent;
     }
