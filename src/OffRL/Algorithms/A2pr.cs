@@ -108,7 +108,7 @@ public sealed class A2pr : Td3<A2prConfig>, IAlgorithmFamily
     {
         var c = Config;
         int act = actionSpace.Width, latent = c.VaeLatent ?? 2 * act;
-        _value = new Mlp(obs, c.ValueHidden, 1, Rng);
+        _value = new Mlp(new MlpConfig(obs, c.ValueHidden, 1, Sequence: c.HistoryInput(obs)), Rng);
         _vae = new ConditionalVae(obs, act, latent, c.VaeHidden, Rng, c.VaeLogStdMin, c.VaeLogStdMax);
         _valueOpt = Optim("value", new Adam(_value.Parameters(), c.ValueLr));
         _vaeOpt = Optim("vae", new Adam(_vae.Parameters(), c.VaeLr));

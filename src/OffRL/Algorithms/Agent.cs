@@ -54,11 +54,16 @@ public abstract class Agent : IPolicy
     {
         config.Validate();
         Config = config;
+        if (config.HistoryEncoder == HistoryEncoder.Gru && !BuildsHistoryEncoders)
+            throw new ArgumentException($"config: field 'history_encoder' is gru, but {GetType().Name} builds no GRU encoders (the TD3 family and IQL do); use history_encoder: stack");
         ObservationDim = observationDim; ActionSpace = actionSpace;
         Rng = new Rng(seed);
         _obsBuf = new float[observationDim];
         _obsT = Tensor.FromArray(_obsBuf, 1, observationDim);
     }
+
+    /// <summary>Whether the method's networks read a history with GRUs when asked (<see cref="AgentConfig.HistoryEncoder"/>).</summary>
+    protected virtual bool BuildsHistoryEncoders => false;
 
     /// <summary>One gradient update on a batch; returns <see cref="Metrics"/>.</summary>
     public Dictionary<string, float> Update(TransitionBatch batch)

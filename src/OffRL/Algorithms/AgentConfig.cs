@@ -96,6 +96,21 @@ public abstract record AgentConfig
     [FieldRange("[1, 64]")]
     public int History { get; init; } = 1;
 
+    /// <summary>
+    /// How the networks read a history: stack, the k observations side by side as one input; gru, each network reads
+    /// them with a GRU of its own first (<see cref="Nn.Gru"/>; separate encoders for actor and critics, as Ni et al. 2022
+    /// recommend for recurrent model-free RL). gru is built by the TD3 family (td3bc, prdc, a2pr) and IQL (iql, riql).
+    /// </summary>
+    public HistoryEncoder HistoryEncoder { get; init; } = HistoryEncoder.Stack;
+
+    /// <summary>Units of each network's GRU (history_encoder gru).</summary>
+    [FieldRange("[1, 4096]")]
+    public int HistoryHidden { get; init; } = 128;
+
+    /// <summary>What a network of an agent with <paramref name="observationDim"/> inputs reads with a GRU first (history_encoder gru), else null.</summary>
+    public Nn.SequenceInput? HistoryInput(int observationDim) =>
+        HistoryEncoder == HistoryEncoder.Gru ? new(History, observationDim / History, HistoryHidden) : null;
+
     /// <summary>The preprocessing this config asks for, fitted once on the training data (<see cref="Data.Preprocessing.Fit"/>).</summary>
     public PreprocessingConfig Preprocessing(bool rescaleActions) =>
         new(NormalizeObservations, RewardNormalization, RewardScale, RewardBias, rescaleActions, ReturnSegments: ReturnSegments,
@@ -116,6 +131,9 @@ public abstract record AgentConfig
         if (!Enum.IsDefined(RewardNormalization)) throw new ArgumentException($"config: field 'reward_normalization' of {GetType().Name} must be none or return_range, got {RewardNormalization}");
         if (!Enum.IsDefined(ReturnSegments)) throw new ArgumentException($"config: field 'return_segments' of {GetType().Name} must be episodes or corl, got {ReturnSegments}");
         if (!Enum.IsDefined(Sampler)) throw new ArgumentException($"config: field 'sampler' of {GetType().Name} must be uniform, n_step, return_weighted or advantage_weighted, got {Sampler}");
+        if (!Enum.IsDefined(HistoryEncoder)) throw new ArgumentException($"config: field 'history_encoder' of {GetType().Name} must be stack or gru, got {HistoryEncoder}");
+        if (HistoryHidden != 128 && HistoryEncoder != HistoryEncoder.Gru)
+            throw new ArgumentException($"config: field 'history_hidden' of {GetType().Name} is {HistoryHidden}, but only history_encoder gru reads it; set history_encoder: gru");
         if (NStep != 1 && Sampler != SamplerKind.NStep)
             throw new ArgumentException($"config: field 'n_step' of {GetType().Name} is {NStep}, but only sampler n_step reads it (sampler is {IO.ConfigFile.Snake(Sampler.ToString())}); set sampler: n_step");
     }
@@ -150,3 +168,6 @@ public abstract record CriticEnsembleConfig : TdConfig
             throw new ArgumentException($"config: field 'num_critics' of {GetType().Name} is {NumCritics}, but the method takes the minimum over at least {MinCritics} critics");
     }
 }
+
+/// <summary>How the networks read an observation history (<see cref="AgentConfig.HistoryEncoder"/>).</summary>
+public enum HistoryEncoder { Stack, Gru }

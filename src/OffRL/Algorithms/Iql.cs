@@ -120,14 +120,17 @@ public abstract class Iql<TConfig> : Agent<TConfig> where TConfig : IqlConfig
     private Tensor? _qTarget, _vNext;
     private float _valueLoss, _criticLoss, _actorLoss;
 
+    protected override bool BuildsHistoryEncoders => true;
+
     protected Iql(int obs, Space actionSpace, TConfig config, ulong seed) : base(obs, actionSpace, config, seed)
     {
         int act = actionSpace.Width;
-        _actor = new GaussianMeanPolicy(obs, Config.Hidden, act, Rng, logStdMin: Config.LogStdMin, logStdMax: 2f);
-        _value = new Mlp(new MlpConfig(obs, Config.Hidden, 1), Rng);
-        _critic = Networks.Critic(obs, act, Config.Hidden, Rng, Config.NumCritics);
+        var history = Config.HistoryInput(obs);
+        _actor = new GaussianMeanPolicy(obs, Config.Hidden, act, Rng, logStdMin: Config.LogStdMin, logStdMax: 2f, history: history);
+        _value = new Mlp(new MlpConfig(obs, Config.Hidden, 1, Sequence: history), Rng);
+        _critic = Networks.Critic(obs, act, Config.Hidden, Rng, Config.NumCritics, history);
         InitializeCritic(_critic, Rng);
-        _criticTarget = Networks.Target(_critic, () => Networks.Critic(obs, act, Config.Hidden, new Rng(0), Config.NumCritics));
+        _criticTarget = Networks.Target(_critic, () => Networks.Critic(obs, act, Config.Hidden, new Rng(0), Config.NumCritics, history));
         _actorOpt = Optim("actor", new Adam(_actor.Parameters(), Config.ActorLr));
         if (Config.CosineActorLrSteps is { } n) _actorOpt.Schedule = LrSchedule.Cosine(n);
         _criticOpt = Optim("critic", new Adam(_critic.Parameters(), Config.CriticLr));

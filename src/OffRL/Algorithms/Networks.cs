@@ -6,9 +6,9 @@ namespace OffRL.Algorithms;
 /// <summary>Network builders shared by the algorithms.</summary>
 public static class Networks
 {
-    /// <summary>Twin (or N) Q networks as one ensemble: Q(s, a) for all members as [N, B, 1].</summary>
-    public static EnsembleMlp Critic(int obs, int act, int[] hidden, Rng rng, int members = 2) =>
-        new(members, new MlpConfig(obs + act, hidden, 1), rng);
+    /// <summary>Twin (or N) Q networks as one ensemble: Q(s, a) for all members as [N, B, 1]; each reads a history with its own GRU when given <paramref name="history"/>.</summary>
+    public static EnsembleMlp Critic(int obs, int act, int[] hidden, Rng rng, int members = 2, SequenceInput? history = null) =>
+        new(members, new MlpConfig(obs + act, hidden, 1, Sequence: history), rng);
 
     /// <summary>Q values [N, B, 1] of state-action pairs.</summary>
     public static Tensor Q(EnsembleMlp critic, Tensor s, Tensor a) => critic.Forward(Tensor.Concat(s, a, -1));

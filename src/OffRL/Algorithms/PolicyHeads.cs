@@ -14,11 +14,13 @@ public sealed class GaussianMeanPolicy : Module
     /// <param name="tanhMean">The mean is tanh(MLP(s)) (IQL's authors and CORL; OffRL's AWAC by default), else the MLP's linear output (CORL's AWAC).</param>
     /// <param name="logStdMin">Lower clamp of the state-independent log std (IQL's authors -5, CORL -20; -inf: none).</param>
     /// <param name="logStdMax">Upper clamp of the log std (2 in both).</param>
-    public GaussianMeanPolicy(int obs, int[] hidden, int act, Rng rng, bool tanhMean = true, float logStdMin = float.NegativeInfinity, float logStdMax = float.PositiveInfinity)
+    /// <param name="history">A history the mean network reads with a GRU first (<see cref="AgentConfig.HistoryInput"/>).</param>
+    public GaussianMeanPolicy(int obs, int[] hidden, int act, Rng rng, bool tanhMean = true, float logStdMin = float.NegativeInfinity, float logStdMax = float.PositiveInfinity,
+        SequenceInput? history = null)
     {
         ActionDim = act;
         _logStdMin = logStdMin; _logStdMax = logStdMax;
-        _mean = Child("mean", new Mlp(new MlpConfig(obs, hidden, act, Activation.Relu, tanhMean ? Activation.Tanh : Activation.None), rng));
+        _mean = Child("mean", new Mlp(new MlpConfig(obs, hidden, act, Activation.Relu, tanhMean ? Activation.Tanh : Activation.None, Sequence: history), rng));
         LogStd = Param("log_std", new Shape(act));   // starts at 0
     }
 

@@ -94,11 +94,12 @@ public abstract class Td3<TConfig> : Agent<TConfig> where TConfig : Td3BcConfig
     protected Td3(int obs, Space actionSpace, TConfig config, ulong seed) : base(obs, actionSpace, config, seed)
     {
         int act = actionSpace.Width;
-        Mlp Actor(Rng r) => new(new MlpConfig(obs, Config.Hidden, act, Activation.Relu, Activation.Tanh), r);
+        var history = Config.HistoryInput(obs);
+        Mlp Actor(Rng r) => new(new MlpConfig(obs, Config.Hidden, act, Activation.Relu, Activation.Tanh, Sequence: history), r);
         _actor = Actor(Rng);
         _actorTarget = Networks.Target(_actor, () => Actor(new Rng(0)));
-        _critic = Networks.Critic(obs, act, CriticHidden, Rng, Config.NumCritics);
-        _criticTarget = Networks.Target(_critic, () => Networks.Critic(obs, act, CriticHidden, new Rng(0), Config.NumCritics));
+        _critic = Networks.Critic(obs, act, CriticHidden, Rng, Config.NumCritics, history);
+        _criticTarget = Networks.Target(_critic, () => Networks.Critic(obs, act, CriticHidden, new Rng(0), Config.NumCritics, history));
         _actorOpt = Optim("actor", new Adam(_actor.Parameters(), Config.ActorLr));
         _criticOpt = Optim("critic", new Adam(_critic.Parameters(), Config.CriticLr));
         _noise = Tensor.Zeros(Config.BatchSize, act);
@@ -143,6 +144,8 @@ public abstract class Td3<TConfig> : Agent<TConfig> where TConfig : Td3BcConfig
         Polyak.Update(_criticTarget, _critic, Config.Tau);
         Polyak.Update(_actorTarget, _actor, Config.Tau);
     }
+
+    protected override bool BuildsHistoryEncoders => true;
 
     /// <summary>The critics' hidden sizes: the actor's (TD3, TD3+BC, PRDC) unless a method sets its own.</summary>
     protected virtual int[] CriticHidden => Config.Hidden;

@@ -103,7 +103,8 @@ public sealed class Embedding : Module
 /// <summary>
 /// Configuration of a multi-layer perceptron. <paramref name="LayerNorm"/> normalizes each hidden layer before its
 /// activation, or after it with <paramref name="NormAfterActivation"/> (ReBRAC's critics: Dense, ReLU, LayerNorm), with
-/// epsilon <paramref name="NormEps"/> (PyTorch's 1e-5; flax's 1e-6).
+/// epsilon <paramref name="NormEps"/> (PyTorch's 1e-5; flax's 1e-6). With <paramref name="Sequence"/> the input starts
+/// with a history that a GRU reads first (<see cref="Gru"/>); its last state and the rest of the input feed the layers.
 /// </summary>
 public sealed record MlpConfig(
     int Input,
@@ -114,13 +115,25 @@ public sealed record MlpConfig(
     bool LayerNorm = false,
     float Dropout = 0f,
     bool NormAfterActivation = false,
-    float NormEps = 1e-5f);
+    float NormEps = 1e-5f,
+    SequenceInput? Sequence = null)
+{
+    /// <summary>The width the first layer reads: the input, with the history replaced by the GRU's state.</summary>
+    internal int FirstLayerInput(string layer)
+    {
+        if (Sequence is not { } s) return Input;
+        if (s.Steps < 1 || s.Width < 1 || s.Length > Input)
+            throw new ArgumentException($"{layer}: a history of {s.Steps} x {s.Width} values does not fit an input of {Input}");
+        return Input - s.Length + s.Hidden;
+    }
+}
 
 /// <summary>Linear -> [LayerNorm] -> activation -> [LayerNorm after] -> [Dropout] per hidden layer, then a linear output layer.</summary>
 public sealed class Mlp : Module
 {
     private readonly Linear[] _layers;
     private readonly LayerNorm?[] _norms;
+    private readonly Gru? _gru;
     private readonly Rng _dropoutRng;
 
     public MlpConfig Config { get; }
@@ -133,7 +146,8 @@ public sealed class Mlp : Module
         int n = config.Hidden.Length;
         _layers = new Linear[n + 1];
         _norms = new LayerNorm?[n];
-        int d = config.Input;
+        int d = config.FirstLayerInput("Mlp");
+        if (config.Sequence is { } seq) _gru = Child("gru", new Gru(seq.Width, seq.Hidden, rng));
         for (int i = 0; i < n; i++)
         {
             _layers[i] = Child($"layers.{i}", new Linear(d, config.Hidden[i], rng));
@@ -151,7 +165,7 @@ public sealed class Mlp : Module
 
     public Tensor Forward(Tensor x)
     {
-        var h = x;
+        var h = _gru is null ? x : _gru.Encode(x, Config.Sequence!);
         for (int i = 0; i < _norms.Length; i++)
         {
             h = _norms[i] is not { } ln ? _layers[i].Forward(h, Config.Activation)
@@ -202,6 +216,7 @@ public sealed class EnsembleMlp : Module
 {
     private readonly EnsembleLinear[] _layers;
     private readonly LayerNorm?[] _norms;
+    private readonly Gru? _gru;
     public MlpConfig Config { get; }
     public int Members { get; }
 
@@ -215,7 +230,8 @@ public sealed class EnsembleMlp : Module
         Members = members; Config = config;
         _layers = new EnsembleLinear[config.Hidden.Length + 1];
         _norms = new LayerNorm?[config.Hidden.Length];
-        int d = config.Input;
+        int d = config.FirstLayerInput("EnsembleMlp");
+        if (config.Sequence is { } seq) _gru = Child("gru", new Gru(seq.Width, seq.Hidden, rng, members));
         for (int i = 0; i < config.Hidden.Length; i++)
         {
             _layers[i] = Child($"layers.{i}", new EnsembleLinear(members, d, config.Hidden[i], rng));
@@ -227,7 +243,7 @@ public sealed class EnsembleMlp : Module
 
     public Tensor Forward(Tensor x)
     {
-        var h = x;
+        var h = _gru is null ? x : _gru.Encode(x, Config.Sequence!);
         for (int i = 0; i < _layers.Length - 1; i++)
             h = _norms[i] is not { } ln ? _layers[i].Forward(h, Config.Activation)
                 : Config.NormAfterActivation ? ln.Forward(_layers[i].Forward(h, Config.Activation))

@@ -47,6 +47,7 @@ public static class PolicyExport
             // Traced with grad recording on (the parameters require grad, so every op records its inputs); nothing is updated.
             const int batch = 2;
             var obs = Tensor.Zeros(batch, agent.ObservationDim);
+            obs.RequiresGrad = true;   // so that ops on the observation alone (a history's slices) are recorded too
             var y = agent.PolicyOutput(obs);
             if (y.Rank != 2 || y.Shape[0] != batch)
                 throw new ExportException($"export: {agent.Name}'s policy output has shape {y.Shape}, expected [batch, n]");
@@ -125,7 +126,8 @@ public static class PolicyExport
                 case "SliceBackward":
                 {
                     int axis = o.I0, start = o.I1, len = o.Shape[axis];
-                    if (axis == 0) throw new ExportException("export: a slice of the batch dimension has no equivalent in a batch-size-free graph");
+                    // axis 0 of a batch of rows is the batch (a vector's, such as a bias, is its features)
+                    if (axis == 0 && o.A!.Rank > 1) throw new ExportException("export: a slice of the batch dimension has no equivalent in a batch-size-free graph");
                     return model.Node("Slice", [Emit(o.A!), model.Initializer("starts", [start]), model.Initializer("ends", [(long)start + len]),
                         model.Initializer("axes", [(long)axis])]);
                 }
