@@ -30,6 +30,7 @@ var names = new Dictionary<string, Func<int, Dictionary<string, double>>>
     ["ensemble-update"] = t => AlgoBenchmarks.EnsembleUpdates(t),
     ["edac-update"] = t => AlgoBenchmarks.Updates("edac", t),
     ["rebrac-update"] = t => AlgoBenchmarks.Updates("rebrac", t),
+    ["prdc-update"] = t => AlgoBenchmarks.PrdcUpdates(t),
     ["rebrac-profile"] = t => AlgoBenchmarks.Profile("rebrac", t),
     ["riql-update"] = t => AlgoBenchmarks.Updates("riql", t),
     ["riql-profile"] = t => AlgoBenchmarks.Profile("riql", t),
@@ -520,6 +521,27 @@ static class AlgoBenchmarks
             Terminals = new bool[rows], Timeouts = new bool[rows],
         }, Box.Unbounded(17), Box.Uniform(6, -1f, 1f), options: new Dataset.ValidationOptions(TruncateTail: true)));
         return agent;
+    }
+
+    /// <summary>
+    /// PRDC's updates per second (issue 36) on a real dataset: DATASET (default halfcheetah-medium: 1M transitions),
+    /// prepared as an offline run prepares it with the authors' preset (standardized states, qlearning rows), the k-d
+    /// tree over all its keys [2 s, a], uniform batches of 256 from it; every 2nd update searches the tree for the
+    /// batch. The reference is bench/reference/prdc_update.py on the same data (scipy's KDTree, as the authors).
+    /// </summary>
+    public static Dictionary<string, double> PrdcUpdates(int threads)
+    {
+        Gemm.Threads = threads;
+        string name = Environment.GetEnvironmentVariable("DATASET") ?? "halfcheetah-medium";
+        var (d, _) = OffRL.Runs.Recipes.Open(name, needEnv: false);
+        var spec = AlgorithmRegistry.Find("prdc");
+        var (preset, _) = Preset.Resolve(spec, "authors", name);
+        var sw = Stopwatch.StartNew();
+        var (agent, prepared) = OffRL.Runs.Training.Prepare("prdc", d, 0, preset);   // builds the tree (UseDataset)
+        double prepare = sw.Elapsed.TotalSeconds;
+        var sampler = new UniformSampler(prepared, agent.Config.BatchSize, new Rng(1));
+        double rate = Benchmarks.Rate(() => agent.Update(sampler.Sample()), 3.0);
+        return new() { ["points"] = prepared.Count, ["prepare_and_build_s"] = prepare, ["updates_per_s"] = rate };
     }
 
     /// <summary>SAC-N (the `sac-n` algorithm: CORL's sac_n.py, 3 x 256 networks, temperature -> actor -> critic) with N critics.</summary>

@@ -5,7 +5,9 @@ namespace OffRL.Data;
 /// <summary>
 /// Exact nearest neighbours in Euclidean distance over a fixed set of points (a k-d tree, Bentley 1975): built once by
 /// median splits on the widest dimension down to leaves of <see cref="LeafSize"/> points, each query searched depth
-/// first, nearer side first, a far side skipped when its splitting plane is farther than the best point so far. PRDC's
+/// first, nearer side first, a far side skipped when its cell is farther than the best point so far (the query's
+/// squared distance to the cell kept incrementally down the path, Arya and Mount 1993, as scipy's cKDTree bounds it:
+/// far stronger than the splitting plane alone when a query lies away from the data, as PRDC's early policy's do). PRDC's
 /// dataset constraint (Ran et al. 2023) asks, for every state of a batch, the dataset's [beta s, a] nearest to
 /// [beta s, pi(s)]: <see cref="Nearest(float[], int, int[])"/> answers a whole batch across the engine's cores. The answer
 /// is the brute-force one: the smallest squared distance (summed over the dimensions in order, in single precision), the
@@ -160,39 +162,46 @@ public sealed class KdTree
 
     private int Search(ReadOnlySpan<float> q)
     {
-        Span<int> stack = stackalloc int[128];
-        Span<float> planeDist = stackalloc float[128];
-        int top = 0;
+        Span<float> offset = stackalloc float[_dim];   // the query's distance to the cell along each dimension (0: inside)
+        offset.Clear();
         float best = float.PositiveInfinity;
         int bestIndex = int.MaxValue;
-        stack[top] = 0; planeDist[top++] = 0f;
-        while (top > 0)
-        {
-            top--;
-            if (planeDist[top] > best) continue;
-            int id = stack[top];
-            while (true)
-            {
-                ref readonly var n = ref _nodes[id];
-                if (n.Left < 0)
-                {
-                    for (int r = n.Lo; r < n.Hi; r++)
-                    {
-                        var p = _points.AsSpan(r * _dim, _dim);
-                        float s = 0f;
-                        for (int k = 0; k < _dim; k++) { float diff = q[k] - p[k]; s += diff * diff; }
-                        if (s < best || (s == best && _index[r] < bestIndex)) { best = s; bestIndex = _index[r]; }
-                    }
-                    break;
-                }
-                float delta = q[n.SplitDim] - n.Split;
-                int near = delta <= 0f ? n.Left : n.Right, far = delta <= 0f ? n.Right : n.Left;
-                float plane = delta * delta;
-                // the far side can hold a point at the plane's distance or more (points on the plane are on both sides)
-                if (plane <= best) { stack[top] = far; planeDist[top++] = plane; }
-                id = near;
-            }
-        }
+        Visit(0, 0f, q, offset, ref best, ref bestIndex);
         return bestIndex;
+    }
+
+    /// <summary>
+    /// Searches node <paramref name="id"/>, whose cell is at squared distance <paramref name="cell"/> from the query
+    /// (Arya and Mount 1993's incremental distance: the sum over dimensions of the squared offsets in
+    /// <paramref name="offset"/>), nearer child first; the farther child only when its cell, whose offset along the
+    /// split is the query's distance to the plane, may hold a point as near as the best (a small slack keeps points at
+    /// exactly the best distance, so the lowest index among equals wins as in a brute-force scan).
+    /// </summary>
+    private void Visit(int id, float cell, ReadOnlySpan<float> q, Span<float> offset, ref float best, ref int bestIndex)
+    {
+        ref readonly var n = ref _nodes[id];
+        if (n.Left < 0)
+        {
+            for (int r = n.Lo; r < n.Hi; r++)
+            {
+                var p = _points.AsSpan(r * _dim, _dim);
+                float s = 0f;
+                for (int k = 0; k < _dim; k++) { float diff = q[k] - p[k]; s += diff * diff; }
+                if (s < best || (s == best && _index[r] < bestIndex)) { best = s; bestIndex = _index[r]; }
+            }
+            return;
+        }
+        int d = n.SplitDim;
+        float delta = q[d] - n.Split;
+        int near = delta <= 0f ? n.Left : n.Right, far = delta <= 0f ? n.Right : n.Left;
+        Visit(near, cell, q, offset, ref best, ref bestIndex);
+        float old = offset[d];
+        float farCell = cell - old * old + delta * delta;
+        if (farCell <= best * (1f + 1e-5f))
+        {
+            offset[d] = delta;
+            Visit(far, farCell, q, offset, ref best, ref bestIndex);
+            offset[d] = old;
+        }
     }
 }

@@ -47,6 +47,10 @@ public class KdTreeTests
             Assert.Equal(expected, result[q]);
             Assert.Equal(expected, tree.Nearest(query.AsSpan(q * dim, dim)));
         }
+        // queries away from the data (a policy's early actions): the cells' distances prune, the answers stay exact
+        for (int i = 0; i < query.Length; i++) query[i] = 4f * query[i] + 2f;
+        tree.Nearest(query, queries, result);
+        for (int q = 0; q < queries; q++) Assert.Equal(BruteForce(points, count, dim, query.AsSpan(q * dim, dim)), result[q]);
     }
 
     [Fact]
