@@ -183,6 +183,7 @@ public abstract class Sac<TConfig> : Agent<TConfig> where TConfig : SacConfig
             y = b.RewT + b.DiscountT * (Config.BackupEntropy ? next - logp2 * Alpha : next);
         }
         var qData = Networks.Q(_critic, b.ObsT, b.ActT);
+        Record("q_data", qData.Detach().Mean());   // mean Q at the batch's actions over the critics (SAC-N's blow-up, An et al. fig. 1)
         var criticLoss = Networks.CriticLoss(qData, y);
         if (CriticRegularizer(b, qData) is { } extra) criticLoss = criticLoss + extra;
         return criticLoss;
