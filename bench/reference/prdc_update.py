@@ -11,9 +11,9 @@ query uses every core the process may use (workers=-1, as prdc.py).
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 bench/reference/prdc_update.py --dataset hcm.hdf5 --threads 2 --json
 """
-import argparse, json, os, subprocess, sys
+import argparse, json, sys
 
-from torch_engine import native_env, rate
+from torch_engine import fastest_split, rate
 
 
 def prdc_step(path):
@@ -30,17 +30,7 @@ def prdc_step(path):
 
 
 def search(path, cores, seconds):
-    best, how = 0.0, ""
-    for t in range(1, cores + 1):
-        for b in range(1, cores + 1):
-            if t * b > cores and not (t == b == cores):
-                continue
-            pin = ["taskset", "-c", "0"] if cores == 1 else []
-            cmd = pin + [sys.executable, __file__, "--dataset", path, "--single", "--torch-threads", str(t), "--seconds", str(seconds)]
-            r = float(subprocess.run(cmd, env=native_env(OPENBLAS_NUM_THREADS=b), capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
-            if r > best:
-                best, how = r, f"torch {t} x blas {b}"
-    return best, how
+    return fastest_split([__file__, "--dataset", path], cores, seconds)
 
 
 if __name__ == "__main__":

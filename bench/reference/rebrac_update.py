@@ -9,9 +9,9 @@ threads and OpenBLAS's is tried in its own process (as ../shared/bench/torch_rl_
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 bench/reference/rebrac_update.py --threads 2 --json
 """
-import argparse, json, os, subprocess, sys
+import argparse, json, sys
 
-from torch_engine import native_env, rate
+from torch_engine import fastest_split, rate
 
 OBS, ACT, B = 17, 6, 1024
 
@@ -26,17 +26,7 @@ def rebrac_step():
 
 
 def search(cores, seconds):
-    best, how = 0.0, ""
-    for t in range(1, cores + 1):
-        for b in range(1, cores + 1):
-            if t * b > cores and not (t == b == cores):
-                continue
-            pin = ["taskset", "-c", "0"] if cores == 1 else []
-            cmd = pin + [sys.executable, __file__, "--single", "--torch-threads", str(t), "--seconds", str(seconds)]
-            r = float(subprocess.run(cmd, env=native_env(OPENBLAS_NUM_THREADS=b), capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
-            if r > best:
-                best, how = r, f"torch {t} x blas {b}"
-    return best, how
+    return fastest_split([__file__], cores, seconds)
 
 
 if __name__ == "__main__":

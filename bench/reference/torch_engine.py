@@ -69,6 +69,22 @@ def best_split(cores):
     return best, how
 
 
+def fastest_split(script_args, cores, seconds):
+    """The best updates/s of `python SCRIPT_ARGS --single --torch-threads T --seconds S` (its last line) over every
+    split of the cores between torch's intra-op threads T and OpenBLAS's, each in its own process (one core pinned)."""
+    best, how = 0.0, ""
+    for t in range(1, cores + 1):
+        for b in range(1, cores + 1):
+            if t * b > cores and not (t == b == cores):
+                continue
+            pin = ["taskset", "-c", "0"] if cores == 1 else []
+            cmd = pin + [sys.executable, *script_args, "--single", "--torch-threads", str(t), "--seconds", str(seconds)]
+            r = float(subprocess.run(cmd, env=native_env(OPENBLAS_NUM_THREADS=b), capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
+            if r > best:
+                best, how = r, f"torch {t} x blas {b}"
+    return best, how
+
+
 def torch_steps():
     import torch, torch.nn as nn, torch.nn.functional as F
     torch.manual_seed(0)
