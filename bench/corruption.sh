@@ -31,6 +31,7 @@ dotnet build -c Release src/OffRL.Cli -o "$WORK/bin" >/dev/null
 OFFRL="dotnet $WORK/bin/OffRL.Cli.dll"
 [[ -s $DATASET_FILE ]] || OFFRL_THREADS=2 $OFFRL dataset convert "$DATASET" "$DATASET_FILE"
 # RIQL_config.py (YangRui2015/RIQL @cc07d81) L7-61, random corruption: huber_sigma quantile num_critics per environment
+source bench/train-run.sh
 riql_settings() {   # env target
   case "$1:$2" in
     halfcheetah:Observations) echo "0.1 0.1 5" ;; halfcheetah:Actions) echo "0.5 0.25 3" ;; halfcheetah:Rewards) echo "3.0 0.25 5" ;; halfcheetah:NextObservations) echo "3.0 0.25 5" ;;
@@ -52,14 +53,8 @@ run() {   # target algo seed
     read -r sigma quantile critics <<< "$(riql_settings "$ENV" "$target")"
     extra=(--set "huber_sigma=$sigma" --set "quantile=$quantile" --set "num_critics=$critics")
   fi
-  echo "$(date +%H:%M:%S) $name"
-  rm -rf "$WORK/$name"
-  OFFRL_THREADS=${OFFRL_THREADS:-1} $OFFRL train --algo "$algo" --dataset "$file" --env "$ENV" --preset "$preset" "${extra[@]}" --seed "$seed" \
-    --steps "$STEPS" --eval-every "$EVAL_EVERY" --eval-episodes "$EVAL_EPISODES" --out "$WORK/$name" --json > "$WORK/$name.log" 2>&1 \
-    || { echo "FAILED $name ($WORK/$name.log)"; return 0; }
-  { tail -n 1 "$WORK/$name.log" | tr -d '\n'; echo; } > "$OUT/runs/$name.json.tmp"
-  cp "$WORK/$name/metrics.csv" "$OUT/runs/$name.metrics.csv"
-  mv "$OUT/runs/$name.json.tmp" "$OUT/runs/$name.json"
+  train_run "$name" --algo "$algo" --dataset "$file" --env "$ENV" --preset "$preset" "${extra[@]}" --seed "$seed" \
+    --steps "$STEPS" --eval-every "$EVAL_EVERY" --eval-episodes "$EVAL_EPISODES"
 }
 for seed in $SEEDS; do
   for target in clean $TARGETS; do for algo in $ALGOS; do run "$target" "$algo" "$seed"; done; done

@@ -24,17 +24,10 @@ mkdir -p "$OUT/runs" "$WORK"
 dotnet build -c Release src/OffRL.Cli -o "$WORK/bin" >/dev/null
 OFFRL="dotnet $WORK/bin/OffRL.Cli.dll"
 [[ -s $DATASET_FILE ]] || OFFRL_THREADS=2 $OFFRL dataset convert "$DATASET" "$DATASET_FILE"
+source bench/train-run.sh
 run() {   # algo critics seed
-  local name="$1-n$2-seed$3"
-  [[ -s "$OUT/runs/$name.json" ]] && return 0
-  echo "$(date +%H:%M:%S) $name"
-  rm -rf "$WORK/$name"
-  OFFRL_THREADS=${OFFRL_THREADS:-1} $OFFRL train --algo "$1" --dataset "$DATASET_FILE" --env "${DATASET%%-*}" --preset corl --set "num_critics=$2" --seed "$3" \
-    --steps "$STEPS" --eval-every "$EVAL_EVERY" --eval-episodes "$EVAL_EPISODES" --out "$WORK/$name" --json > "$WORK/$name.log" 2>&1 \
-    || { echo "FAILED $name ($WORK/$name.log)"; return 0; }
-  { tail -n 1 "$WORK/$name.log" | tr -d '\n'; echo; } > "$OUT/runs/$name.json.tmp"
-  cp "$WORK/$name/metrics.csv" "$OUT/runs/$name.metrics.csv"
-  mv "$OUT/runs/$name.json.tmp" "$OUT/runs/$name.json"
+  train_run "$1-n$2-seed$3" --algo "$1" --dataset "$DATASET_FILE" --env "${DATASET%%-*}" --preset corl --set "num_critics=$2" --seed "$3" \
+    --steps "$STEPS" --eval-every "$EVAL_EVERY" --eval-episodes "$EVAL_EPISODES"
 }
 for seed in $SEEDS; do run sac-n 2 "$seed"; run edac 10 "$seed"; done
 /usr/bin/python3 - "$OUT" "$DATASET_FILE" <<'PY'
