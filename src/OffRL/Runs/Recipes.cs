@@ -487,11 +487,13 @@ public static class Recipes
     }
 
     /// <summary>Roll out a policy (null: uniform random actions) for a number of steps; stochastic actions, as D4RL's collection.</summary>
+    /// <remarks>A policy that takes a history (<see cref="IPolicy.History"/>) acts on the last observations, the dataset logs each one alone.</remarks>
     public static Dataset Collect(IPolicy? policy, string envName, int steps, ulong seed, string? source = null)
     {
         using var env = EnvRegistry.Make(envName);
-        if (policy is not null) Rollout.CheckFits(env, policy);
-        int od = env.ObservationSpace.Width, ad = env.ActionSpace.Width;
+        var view = policy is null ? env : ObservationHistory.For(env, policy);   // what the policy sees
+        if (policy is not null) Rollout.CheckFits(view, policy);
+        int od = env.ObservationSpace.Width, ad = env.ActionSpace.Width, vd = view.ObservationSpace.Width;
         var rng = new Rng(seed);
         var obs = new float[steps * od]; var next = new float[steps * od]; var act = new float[steps * ad];
         var rew = new float[steps]; var term = new bool[steps]; var tout = new bool[steps];
@@ -499,8 +501,8 @@ public static class Recipes
         var known = policy as Evaluation.IProbabilisticPolicy
             ?? (policy is null && env.ActionSpace is Discrete or Box { IsBounded: true } ? new Evaluation.UniformPolicy(od, env.ActionSpace) : null);
         var logp = known is null ? null : new float[steps];
-        var o = new float[od];
-        env.Reset(seed, o);
+        var o = new float[vd];   // the policy's view; the logged observation is its last od values
+        view.Reset(seed, o);
         for (int t = 0; t < steps; t++)
         {
             var a = act.AsSpan(t * ad, ad);
@@ -508,10 +510,11 @@ public static class Recipes
             else if (policy is Evaluation.IProbabilisticPolicy p) p.Sample(o, a, rng);
             else policy.Act(o, a, deterministic: false);
             if (logp is not null) logp[t] = (float)known!.LogProb(o, a);
-            o.CopyTo(obs, t * od);
-            var r = env.Step(a, next.AsSpan(t * od, od));
+            o.AsSpan(vd - od).CopyTo(obs.AsSpan(t * od, od));
+            var r = view.Step(a, o);
+            o.AsSpan(vd - od).CopyTo(next.AsSpan(t * od, od));
             rew[t] = r.Reward; term[t] = r.Terminated; tout[t] = r.Truncated || (t == steps - 1 && !r.Terminated);
-            if (r.Done) env.Reset(null, o); else next.AsSpan(t * od, od).CopyTo(o);
+            if (r.Done) view.Reset(null, o);
         }
         var cols = new DatasetColumns { Observations = obs, NextObservations = next, Actions = act, Rewards = rew, Terminals = term, Timeouts = tout, BehaviorLogProbs = logp };
         return new Dataset(cols, env.ObservationSpace, env.ActionSpace, new DatasetInfo(source ?? (policy is null ? "random policy" : $"{(policy as Agent)?.Name ?? "policy"} rollouts"), envName));

@@ -88,6 +88,18 @@ public class HistoryTests
         Assert.Equal(restart[..3], restart[6..]);
     }
 
+    /// <summary>Collecting with a history policy: it acts on its history, the dataset logs each observation alone.</summary>
+    [Fact]
+    public void CollectingWithAHistoryPolicyLogsSingleObservations()
+    {
+        var policy = new Recorder(2, 3);
+        var d = Recipes.Collect(policy, "pendulum", 250, 4);
+        Assert.Equal((3, 250), (d.ObservationDim, d.Count));
+        for (int t = 0; t < d.Count; t++) Assert.Equal(d.Observation(t).ToArray(), policy.Seen[t][3..]);
+        Assert.Equal(policy.Seen[200][..3], policy.Seen[200][3..]);   // a new episode at step 200: its first observation twice
+        Assert.Equal(d.NextObservation(0).ToArray(), policy.Seen[1][3..]);
+    }
+
     /// <summary>pendulum-masked hides the angular velocity, in its observations and in any dataset fitted to it.</summary>
     [Fact]
     public void TheMaskedPendulumHidesItsVelocityInTheEnvironmentAndTheData()
