@@ -208,20 +208,26 @@ public sealed partial class Tensor
         if (gamma is null && beta is not null) perMember = AffineRows(x, beta, "beta");
         var o = Temp(x.Shape);
         var stats = o.NewAux(2 * rows);
-        for (int r = 0; r < rows; r++)
+        float[] xd = x._data, od = o._data;
+        float[]? gd = gamma?._data, bd = beta?._data;
+        void Rows(int from, int to)
         {
-            var xr = new ReadOnlySpan<float>(x._data, r * n, n);
-            var yr = new Span<float>(o._data, r * n, n);
-            float mean = TensorPrimitives.Sum(xr) / n;
-            TensorPrimitives.Subtract(xr, mean, yr);
-            float v = TensorPrimitives.Dot(yr, yr) / n;
-            float rstd = 1f / MathF.Sqrt(v + eps);
-            TensorPrimitives.Multiply(yr, rstd, yr);
-            int at = r / perMember * n;
-            if (gamma is not null) TensorPrimitives.Multiply(yr, gamma._data.AsSpan(at, n), yr);
-            if (beta is not null) TensorPrimitives.Add(yr, beta._data.AsSpan(at, n), yr);
-            stats[2 * r] = mean; stats[2 * r + 1] = rstd;
+            for (int r = from; r < to; r++)
+            {
+                var xr = new ReadOnlySpan<float>(xd, r * n, n);
+                var yr = new Span<float>(od, r * n, n);
+                float mean = TensorPrimitives.Sum(xr) / n;
+                TensorPrimitives.Subtract(xr, mean, yr);
+                float v = TensorPrimitives.Dot(yr, yr) / n;
+                float rstd = 1f / MathF.Sqrt(v + eps);
+                TensorPrimitives.Multiply(yr, rstd, yr);
+                int at = r / perMember * n;
+                if (gd is not null) TensorPrimitives.Multiply(yr, gd.AsSpan(at, n), yr);
+                if (bd is not null) TensorPrimitives.Add(yr, bd.AsSpan(at, n), yr);
+                stats[2 * r] = mean; stats[2 * r + 1] = rstd;
+            }
         }
+        RowParts(rows, n, Rows);
         o.Aux = stats;
         o.F0 = eps;   // for the graph gradient
         o.I0 = perMember;
@@ -243,28 +249,56 @@ public sealed partial class Tensor
         Tensor x = o.A!;
         Tensor? gamma = o.B, beta = o.C;
         int n = x.Shape.Last, rows = x.Shape.Rows, perMember = o.I0;
-        float[] g = o.Grad!, stats = o.Aux!;
-        var xhat = TempArray(n); var dxhat = TempArray(n);
+        float[] g = o.Grad!, stats = o.Aux!, xd = x._data;
         float[]? dx = x.RequiresGrad ? x.GradBuffer() : null;
         float[]? dg = gamma is not null && gamma.RequiresGrad ? gamma.GradBuffer() : null;
         float[]? dbt = beta is not null && beta.RequiresGrad ? beta.GradBuffer() : null;
+        float[]? gd = gamma?._data;
+        // The input's gradient row by row, rows split over the cores (each row's numbers as on one thread) ...
+        void InputRows(int from, int to)
+        {
+            var xhat = n <= 1024 ? stackalloc float[n] : new float[n];
+            var dxhat = n <= 1024 ? stackalloc float[n] : new float[n];
+            for (int r = from; r < to; r++)
+            {
+                float mean = stats[2 * r], rstd = stats[2 * r + 1];
+                int at = r / perMember * n;
+                var gr = new ReadOnlySpan<float>(g, r * n, n);
+                TensorPrimitives.Subtract(new ReadOnlySpan<float>(xd, r * n, n), mean, xhat);
+                TensorPrimitives.Multiply(xhat, rstd, xhat);
+                if (gd is not null) TensorPrimitives.Multiply(gr, gd.AsSpan(at, n), dxhat); else gr.CopyTo(dxhat);
+                float m1 = TensorPrimitives.Sum(dxhat) / n;
+                float m2 = TensorPrimitives.Dot(dxhat, xhat) / n;
+                var dr = new Span<float>(dx, r * n, n);
+                for (int i = 0; i < n; i++) dr[i] += rstd * (dxhat[i] - m1 - xhat[i] * m2);
+            }
+        }
+        if (dx is not null) RowParts(rows, n, InputRows);
+        if (dg is null && dbt is null) return;
+        // ... and the scale's and shift's, summed over the rows in order on this thread
+        var xh = TempArray(n);
         for (int r = 0; r < rows; r++)
         {
-            float mean = stats[2 * r], rstd = stats[2 * r + 1];
             int at = r / perMember * n;
-            var xr = new ReadOnlySpan<float>(x._data, r * n, n);
             var gr = new ReadOnlySpan<float>(g, r * n, n);
-            TensorPrimitives.Subtract(xr, mean, xhat);
-            TensorPrimitives.Multiply(xhat, rstd, xhat);
             if (dbt is not null) TensorPrimitives.Add(dbt.AsSpan(at, n), gr, dbt.AsSpan(at, n));
-            if (dg is not null) TensorPrimitives.FusedMultiplyAdd(gr, xhat, dg.AsSpan(at, n), dg.AsSpan(at, n));
-            if (dx is null) continue;
-            if (gamma is not null) TensorPrimitives.Multiply(gr, gamma._data.AsSpan(at, n), dxhat); else gr.CopyTo(dxhat);
-            float m1 = TensorPrimitives.Sum(dxhat) / n;
-            float m2 = TensorPrimitives.Dot(dxhat, xhat) / n;
-            var dr = new Span<float>(dx, r * n, n);
-            for (int i = 0; i < n; i++) dr[i] += rstd * (dxhat[i] - m1 - xhat[i] * m2);
+            if (dg is null) continue;
+            TensorPrimitives.Subtract(new ReadOnlySpan<float>(xd, r * n, n), stats[2 * r], xh);
+            TensorPrimitives.Multiply(xh, stats[2 * r + 1], xh);
+            TensorPrimitives.FusedMultiplyAdd(gr, xh, dg.AsSpan(at, n), dg.AsSpan(at, n));
         }
+    }
+
+    /// <summary>
+    /// Runs <paramref name="rows"/>(from, to) over all rows of <paramref name="width"/> values: in one call, or in one
+    /// contiguous part per engine thread when the tensor is large enough to be worth the hand-off (each row is computed
+    /// the same either way, so the numbers do not depend on the thread count).
+    /// </summary>
+    private static void RowParts(int count, int width, Action<int, int> rows)
+    {
+        int parts = Math.Min(Math.Min(Gemm.Threads, Environment.ProcessorCount), Math.Max(1, (int)((long)count * width / 32768)));
+        if (parts <= 1) { rows(0, count); return; }
+        Gemm.ParallelFor(parts, p => rows((int)((long)count * p / parts), (int)((long)count * (p + 1) / parts)));
     }
 
     /// <summary>Inverted dropout: zero with probability p, scale the rest by 1/(1-p). Identity when not training.</summary>

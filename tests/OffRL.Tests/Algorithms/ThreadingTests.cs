@@ -42,4 +42,31 @@ public class ThreadingTests
         }
         Assert.Equal(Run(1), Run(2));
     }
+
+    /// <summary>Layer norm's rows split over the cores (ReBRAC's critics: [2, 1024, 256]) give the numbers of one thread, forward and backward.</summary>
+    [Fact]
+    public void LayerNormsRowsOverTheCoresGiveTheNumbersOfOneThread()
+    {
+        float[] Run(int threads)
+        {
+            int saved = Gemm.Threads;
+            Gemm.Threads = threads;
+            try
+            {
+                var rng = new Rng(5);
+                var x = Tensor.Parameter(new Shape(2, 1024, 256));
+                var gamma = Tensor.Parameter(new Shape(2, 1, 256));
+                var beta = Tensor.Parameter(new Shape(2, 1, 256));
+                rng.FillNormal(x.Data); rng.FillUniform(gamma.Data, 0.5f, 1.5f); rng.FillNormal(beta.Data);
+                var w = new float[x.Size];
+                rng.FillNormal(w);
+                using var scope = TensorScope.Begin();
+                var y = Tensor.LayerNorm(x, gamma, beta, 1e-6f);
+                y.Backward(w);
+                return [.. y.Data, .. x.Grad!, .. gamma.Grad!, .. beta.Grad!];
+            }
+            finally { Gemm.Threads = saved; }
+        }
+        Assert.Equal(Run(1), Run(2));
+    }
 }
