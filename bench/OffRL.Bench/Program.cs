@@ -527,7 +527,7 @@ static class AlgoBenchmarks
     /// PRDC's updates per second (issue 36) on a real dataset: DATASET (default halfcheetah-medium: 1M transitions),
     /// prepared as an offline run prepares it with the authors' preset (standardized states, qlearning rows), the k-d
     /// tree over all its keys [2 s, a], uniform batches of 256 from it; every 2nd update searches the tree for the
-    /// batch. The reference is bench/reference/prdc_update.py on the same data (scipy's KDTree, as the authors).
+    /// batch. The reference is bench/reference/update_rate.py --algo prdc on the same data (scipy's KDTree, as the authors).
     /// </summary>
     public static Dictionary<string, double> PrdcUpdates(int threads)
     {
