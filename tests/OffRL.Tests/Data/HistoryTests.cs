@@ -88,6 +88,16 @@ public class HistoryTests
         Assert.Equal(restart[..3], restart[6..]);
     }
 
+    /// <summary>Online, the agent's history reaches its networks, its replay buffer and its evaluation alike.</summary>
+    [Fact]
+    public void AnOnlineAgentLearnsFromItsHistory()
+    {
+        var (agent, res) = Training.Online("sac", "pendulum-masked", new TrainerConfig(Steps: 400, EvalEvery: 400, EvalEpisodes: 1, Seed: 2, Progress: false),
+            JsonDocument.Parse("""{"history": 2, "normalize_observations": false, "hidden": [16, 16]}""").RootElement);
+        Assert.Equal(6, agent.ObservationDim);
+        Assert.Single(res.Evaluations);
+    }
+
     /// <summary>Collecting with a history policy: it acts on its history, the dataset logs each observation alone.</summary>
     [Fact]
     public void CollectingWithAHistoryPolicyLogsSingleObservations()
