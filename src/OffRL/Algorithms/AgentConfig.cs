@@ -105,7 +105,9 @@ public abstract record AgentConfig
 
     /// <summary>Units of each network's GRU (history_encoder gru).</summary>
     [FieldRange("[1, 4096]")]
-    public int HistoryHidden { get; init; } = 128;
+    public int HistoryHidden { get; init; } = DefaultHistoryHidden;
+
+    private const int DefaultHistoryHidden = 128;
 
     /// <summary>What a network of an agent with <paramref name="observationDim"/> inputs reads with a GRU first (history_encoder gru), else null.</summary>
     public Nn.SequenceInput? HistoryInput(int observationDim) =>
@@ -132,7 +134,7 @@ public abstract record AgentConfig
         if (!Enum.IsDefined(ReturnSegments)) throw new ArgumentException($"config: field 'return_segments' of {GetType().Name} must be episodes or corl, got {ReturnSegments}");
         if (!Enum.IsDefined(Sampler)) throw new ArgumentException($"config: field 'sampler' of {GetType().Name} must be uniform, n_step, return_weighted or advantage_weighted, got {Sampler}");
         if (!Enum.IsDefined(HistoryEncoder)) throw new ArgumentException($"config: field 'history_encoder' of {GetType().Name} must be stack or gru, got {HistoryEncoder}");
-        if (HistoryHidden != 128 && HistoryEncoder != HistoryEncoder.Gru)
+        if (HistoryHidden != DefaultHistoryHidden && HistoryEncoder != HistoryEncoder.Gru)
             throw new ArgumentException($"config: field 'history_hidden' of {GetType().Name} is {HistoryHidden}, but only history_encoder gru reads it; set history_encoder: gru");
         if (NStep != 1 && Sampler != SamplerKind.NStep)
             throw new ArgumentException($"config: field 'n_step' of {GetType().Name} is {NStep}, but only sampler n_step reads it (sampler is {IO.ConfigFile.Snake(Sampler.ToString())}); set sampler: n_step");

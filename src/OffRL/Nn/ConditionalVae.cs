@@ -45,6 +45,9 @@ public sealed class ConditionalVae : Module
     /// KL(N(mean, std^2) || N(0, I)) averaged over the batch and the latent dimensions, as BCQ and A2PR write it:
     /// -1/2 mean(1 + log std^2 - mean^2 - std^2).
     /// </summary>
-    public static Tensor KlMean(Tensor mean, Tensor logStd) =>
-        ((logStd * 2f + 1f) - mean.Square() - (logStd * 2f).Exp()).Mean() * -0.5f;
+    public static Tensor KlMean(Tensor mean, Tensor logStd)
+    {
+        var logVariance = logStd * 2f;
+        return ((logVariance + 1f) - mean.Square() - logVariance.Exp()).Mean() * -0.5f;
+    }
 }
