@@ -157,6 +157,79 @@ public class RebracTests
             }
     }
 
+    /// <summary>
+    /// Issue 36's reduction: ReBRAC with beta_2 = 0, no layer norm and TD3+BC's networks is TD3+BC with
+    /// alpha = 1 / (beta_1 |A|), its actor loss times beta_1 |A| (here beta_1 = 1/2 and |A| = 2, so the scale is 1). Two
+    /// differences are ReBRAC's own and stay: its actor reads min_i Q_i where TD3+BC reads Q_1, so the second critic is
+    /// started 100 above the first (the minimum is then Q_1 on the batch, before and after the update); and its actor
+    /// target moves towards the actor before the actor's step (CORL's update_actor), TD3+BC's after. One update from the
+    /// same networks on the same batch (policy_freq 1, no smoothing noise): the same critics, critic targets and actor.
+    /// </summary>
+    [Fact]
+    public void WithoutItsCriticPenaltyAndLayerNormReBracIsTd3BcWithAlphaOneOverBetaTimesTheActionWidth()
+    {
+        const int n = 400;
+        var rng = new Rng(12);
+        var obs = new float[n * 3]; var act = new float[n * 2]; var rew = new float[n];
+        rng.FillNormal(obs); rng.FillUniform(act, -1f, 1f); rng.FillNormal(rew);
+        var tout = Enumerable.Range(0, n).Select(i => i % 40 == 39).ToArray();
+        var data = new Dataset(new DatasetColumns { Observations = obs, Actions = act, Rewards = rew, Terminals = new bool[n], Timeouts = tout },
+            Box.Unbounded(3), Box.Uniform(2, -1f, 1f));
+        const string shared = """ "hidden": [16, 16], "actor_lr": 1e-3, "critic_lr": 1e-3, "policy_freq": 1, "policy_noise": 0, "tau": 0.25, "normalize_observations": false, "qlearning_rows": true""";
+        var (rebrac, prepared) = Training.Prepare("rebrac", data, 3, JsonDocument.Parse(
+            "{" + shared + """, "actor_bc_coef": 0.5, "critic_bc_coef": 0, "critic_layer_norm": false}""").RootElement);
+        var td3bc = AlgorithmRegistry.Create("td3bc", 3, Box.Uniform(2, -1f, 1f), 5, JsonDocument.Parse("{" + shared + """, "alpha": 1}""").RootElement);
+
+        var r = rebrac.NamedModules.ToDictionary(x => x.Name, x => x.Module);
+        var t = td3bc.NamedModules.ToDictionary(x => x.Name, x => x.Module);
+        foreach (var name in new[] { "critic", "critic_target" })
+        {
+            var outputBias = r[name].Parameters()[^1];   // [members, 1]
+            outputBias.Data[1] += 100f;
+        }
+        foreach (var (name, module) in r)
+        {
+            var from = module.Parameters(); var to = t[name].Parameters();
+            Assert.Equal(from.Count, to.Count);
+            for (int p = 0; p < from.Count; p++) from[p].Data.CopyTo(to[p].Data, 0);
+        }
+        var actorBefore = r["actor"].Parameters().Select(p => (float[])p.Data.Clone()).ToArray();
+        var actorTargetBefore = r["actor_target"].Parameters().Select(p => (float[])p.Data.Clone()).ToArray();
+
+        var b = new UniformSampler(prepared, 64, new Rng(8)).Sample();
+        rebrac.Update(b);
+        td3bc.Update(b);
+
+        foreach (var name in new[] { "critic", "critic_target", "actor" })
+        {
+            var x = r[name].Parameters(); var y = t[name].Parameters();
+            for (int p = 0; p < x.Count; p++)
+                for (int i = 0; i < x[p].Size; i++)
+                    Assert.True(Math.Abs(x[p].Data[i] - y[p].Data[i]) <= 1e-6f + 1e-5f * Math.Abs(y[p].Data[i]), $"{name} parameter {p}[{i}]: rebrac {x[p].Data[i]}, td3bc {y[p].Data[i]}");
+        }
+        Assert.Equal(td3bc.Metrics["actor_loss"], rebrac.Metrics["actor_loss"], 1e-5);
+        double moved = 0;
+        for (int p = 0; p < actorBefore.Length; p++)
+            for (int i = 0; i < actorBefore[p].Length; i++) moved = Math.Max(moved, Math.Abs(r["actor"].Parameters()[p].Data[i] - actorBefore[p][i]));
+        Assert.True(moved > 1e-4, $"the actor moved by {moved} only");
+        // the minimum over the critics is still Q_1 after the update
+        using (TensorScope.Begin())
+        using (Tensor.NoGrad())
+        {
+            var pi = ((Mlp)r["actor"]).Forward(b.ObsT);
+            var q = Networks.Q((EnsembleMlp)r["critic"], b.ObsT, pi).Data;
+            for (int i = 0; i < b.Size; i++) Assert.True(q[b.Size + i] > q[i] + 50f);
+        }
+        // the actor targets: ReBRAC's a quarter of the way to the actor before its step, TD3+BC's to the actor after it
+        var rt = r["actor_target"].Parameters(); var tt = t["actor_target"].Parameters(); var actorNow = r["actor"].Parameters();
+        for (int p = 0; p < rt.Count; p++)
+            for (int i = 0; i < rt[p].Size; i++)
+            {
+                Assert.Equal(0.75f * actorTargetBefore[p][i] + 0.25f * actorBefore[p][i], rt[p].Data[i], 1e-6f);
+                Assert.Equal(0.75f * actorTargetBefore[p][i] + 0.25f * actorNow[p].Data[i], tt[p].Data[i], 1e-5f);
+            }
+    }
+
     [Fact]
     public void WithoutItsDatasetOrWithNStepTargetsReBracSaysSo()
     {
