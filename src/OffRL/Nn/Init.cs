@@ -9,6 +9,19 @@ public static class Init
     public static void Normal(Tensor t, float mean, float std, Rng rng) => rng.FillNormal(t.Data, mean, std);
     public static void Constant(Tensor t, float v) => Array.Fill(t.Data, v);
 
+    /// <summary>trunc_normal_(t, mean, std, a, b): normal draws, each redrawn until it lies in [a, b] (absolute bounds, as torch's).</summary>
+    public static void TruncatedNormal(Tensor t, float mean, float std, float a, float b, Rng rng)
+    {
+        if (!(a < b) || mean + 2 * std < a || mean - 2 * std > b) throw new ArgumentException($"truncated normal: [{a}, {b}] must be an interval near the mean {mean} (std {std})");
+        var d = t.Data;
+        for (int i = 0; i < d.Length; i++)
+        {
+            float v;
+            do v = mean + std * (float)rng.NextNormal(); while (v < a || v > b);
+            d[i] = v;
+        }
+    }
+
     /// <summary>kaiming_uniform_(w, a): bound = gain * sqrt(3 / fan_in), gain = sqrt(2 / (1 + a^2)).
     /// With a = sqrt(5) (nn.Linear's default) the bound is 1 / sqrt(fan_in).</summary>
     public static void KaimingUniform(Tensor t, int fanIn, Rng rng, double a = 2.2360679774997896)

@@ -19,11 +19,13 @@ public class LayerTests
         ["OffRL.Nn"] = ["OffRL.Tensors", "OffRL", "OffRL.IO"],
         ["OffRL.Data"] = ["OffRL.Tensors", "OffRL", "OffRL.IO", "OffRL.Nn"],
         ["OffRL.Envs"] = ["OffRL.Tensors", "OffRL", "OffRL.IO"],
-        ["OffRL.Evaluation"] = ["OffRL.Tensors", "OffRL", "OffRL.IO", "OffRL.Nn", "OffRL.Data", "OffRL.Envs"],
-        ["OffRL.Algorithms"] = ["OffRL.Tensors", "OffRL", "OffRL.IO", "OffRL.Nn", "OffRL.Data", "OffRL.Envs", "OffRL.Evaluation"],
+        // learned world models: the dynamics ensemble, termination rules (src/OffRL/Dynamics)
+        ["OffRL.Dynamics"] = ["OffRL.Tensors", "OffRL", "OffRL.IO", "OffRL.Nn", "OffRL.Data", "OffRL.Envs"],
+        ["OffRL.Evaluation"] = ["OffRL.Tensors", "OffRL", "OffRL.IO", "OffRL.Nn", "OffRL.Data", "OffRL.Envs", "OffRL.Dynamics"],
+        ["OffRL.Algorithms"] = ["OffRL.Tensors", "OffRL", "OffRL.IO", "OffRL.Nn", "OffRL.Data", "OffRL.Envs", "OffRL.Dynamics", "OffRL.Evaluation"],
         ["OffRL.Bandits"] = ["OffRL.Tensors", "OffRL", "OffRL.IO", "OffRL.Nn", "OffRL.Data", "OffRL.Evaluation"],
         // runs and orchestration: trainer, recipes, sweeps, selection, export (src/OffRL/Runs)
-        ["OffRL.Runs"] = ["OffRL.Tensors", "OffRL", "OffRL.IO", "OffRL.Nn", "OffRL.Data", "OffRL.Envs", "OffRL.Evaluation", "OffRL.Algorithms", "OffRL.Bandits"],
+        ["OffRL.Runs"] = ["OffRL.Tensors", "OffRL", "OffRL.IO", "OffRL.Nn", "OffRL.Data", "OffRL.Envs", "OffRL.Dynamics", "OffRL.Evaluation", "OffRL.Algorithms", "OffRL.Bandits"],
     };
 
     /// <summary>The layer of a namespace: OffRL.Data.IO belongs to OffRL.Data.</summary>

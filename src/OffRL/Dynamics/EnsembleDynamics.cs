@@ -1,0 +1,393 @@
+using OffRL.Data;
+using OffRL.Nn;
+using OffRL.Tensors;
+
+namespace OffRL.Dynamics;
+
+/// <summary>
+/// A dynamics ensemble's settings, as OfflineRL-Kit trains the models of its MOPO and MOBILE
+/// (yihaosun1124/OfflineRL-Kit @e3ce697: run_example/run_mopo.py and run_mobile.py arguments L58-66,
+/// offlinerlkit/dynamics/ensemble_dynamics.py train/learn/validate, offlinerlkit/modules/dynamics_module.py,
+/// offlinerlkit/nets/ensemble_linear.py): the probabilistic ensemble of PETS and MBPO (Chua et al. 2018; Janner et al.
+/// 2019). Each member is a Gaussian MLP (SiLU, 4 x 200) from the standardized (s, a) to the mean and log-variance of
+/// (s' - s, r); members are trained together on bootstrap resamples of the training rows.
+/// </summary>
+public sealed record DynamicsConfig
+{
+    /// <summary>Members of the ensemble (--n-ensemble 7).</summary>
+    [FieldRange("[1, 1000]")] public int Members { get; init; } = 7;
+    /// <summary>Members kept for prediction, the best by hold-out error (--n-elites 5).</summary>
+    [FieldRange("[1, 1000]")] public int Elites { get; init; } = 5;
+    /// <summary>Hidden widths (--dynamics-hidden-dims 200 200 200 200).</summary>
+    [FieldRange("[1, 16384]")] public int[] Hidden { get; init; } = [200, 200, 200, 200];
+    /// <summary>L2 coefficient of each layer's weights inside the loss, wd/2 ||W||^2, the output layer last (--dynamics-weight-decay).</summary>
+    [FieldRange("[0, 1000]")] public float[] WeightDecays { get; init; } = [2.5e-5f, 5e-5f, 7.5e-5f, 7.5e-5f, 1e-4f];
+    /// <summary>Adam's learning rate (--dynamics-lr 1e-3).</summary>
+    [FieldRange("(0, 10]")] public float LearningRate { get; init; } = 1e-3f;
+    /// <summary>Rows per member in a gradient step (train(batch_size=256)).</summary>
+    [FieldRange("[1, 1000000]")] public int BatchSize { get; init; } = 256;
+    /// <summary>Share of the rows held out to select members (holdout_ratio 0.2) ...</summary>
+    [FieldRange("(0, 1)")] public double HoldoutRatio { get; init; } = 0.2;
+    /// <summary>... and at most this many (min(int(n * 0.2), 1000)).</summary>
+    [FieldRange("[1, 100000000]")] public int MaxHoldout { get; init; } = 1000;
+    /// <summary>A member's weights are kept when its hold-out MSE falls by more than this share of its best (0.01).</summary>
+    [FieldRange("[0, 1)")] public double ImprovementThreshold { get; init; } = 0.01;
+    /// <summary>Stop after this many epochs in which no member improved (max_epochs_since_update 5).</summary>
+    [FieldRange("[1, 1000000]")] public int MaxEpochsSinceUpdate { get; init; } = 5;
+    /// <summary>Stop after this many epochs at most: none for MOPO, 30 for MOBILE (--dynamics-max-epochs).</summary>
+    [FieldRange("[1, 1000000]")] public int? MaxEpochs { get; init; }
+    /// <summary>Weight of sum(max log-variance) - sum(min log-variance) in the loss (logvar_loss_coef 0.01).</summary>
+    [FieldRange("[0, 1000]")] public float LogVarBoundCoef { get; init; } = 0.01f;
+    /// <summary>The learned upper bound of the log-variance at start (max_logvar: 0.5).</summary>
+    [FieldRange("[-100, 100]")] public float MaxLogVarInit { get; init; } = 0.5f;
+    /// <summary>The learned lower bound of the log-variance at start (min_logvar: -10).</summary>
+    [FieldRange("[-100, 100]")] public float MinLogVarInit { get; init; } = -10f;
+    /// <summary>Seed of the initialization, the split, the bootstrap and the shuffles.</summary>
+    public ulong Seed { get; init; }
+
+    /// <summary>Every field in its range; elites within the members; one weight decay per layer.</summary>
+    public void Validate()
+    {
+        FieldRange.Check(this);
+        if (Elites > Members) throw new ArgumentException($"config: field 'elites' of DynamicsConfig is {Elites}, more than the {Members} members");
+        if (WeightDecays.Length != Hidden.Length + 1)
+            throw new ArgumentException($"config: field 'weight_decays' of DynamicsConfig has {WeightDecays.Length} values; expected one per layer, {Hidden.Length + 1} (the hidden layers and the output)");
+        if (MinLogVarInit >= MaxLogVarInit) throw new ArgumentException($"config: field 'min_log_var_init' of DynamicsConfig ({MinLogVarInit}) must be below max_log_var_init ({MaxLogVarInit})");
+    }
+}
+
+/// <summary>
+/// The ensemble's network: E Gaussian MLPs as one batched <see cref="EnsembleMlp"/> with outputs [mean, log-variance],
+/// the log-variance soft-clamped between learned bounds (shared by the members, as dynamics_module.py):
+/// lv = max - softplus(max - lv), then lv = min + softplus(lv - min).
+/// </summary>
+public sealed class DynamicsNetwork : Module
+{
+    public EnsembleMlp Body { get; }
+    public Tensor MaxLogVar { get; }
+    public Tensor MinLogVar { get; }
+    public int Outputs { get; }
+
+    public DynamicsNetwork(int inputs, int outputs, DynamicsConfig c, Rng rng)
+    {
+        Outputs = outputs;
+        Body = Child("body", new EnsembleMlp(c.Members, new MlpConfig(inputs, c.Hidden, 2 * outputs, Activation.Silu), rng));
+        // ensemble_linear.py: weights from trunc_normal_(std = 1 / (2 sqrt(in))) (cut at +-2), biases zero
+        foreach (var layer in Body.Layers)
+        {
+            Init.TruncatedNormal(layer.Weight, 0f, 1f / (2f * MathF.Sqrt(layer.Weight.Shape[1])), -2f, 2f, rng);
+            Init.Constant(layer.Bias, 0f);
+        }
+        MaxLogVar = Param("max_log_var", new Shape(outputs));
+        MinLogVar = Param("min_log_var", new Shape(outputs));
+        Init.Constant(MaxLogVar, c.MaxLogVarInit);
+        Init.Constant(MinLogVar, c.MinLogVarInit);
+    }
+
+    /// <summary>x [B, in] (shared) or [E, B, in] -> mean and soft-clamped log-variance, each [E, B, outputs].</summary>
+    public (Tensor Mean, Tensor LogVar) Forward(Tensor x)
+    {
+        var h = Body.Forward(x);
+        int last = h.Shape.Rank - 1;
+        var mean = h.Slice(last, 0, Outputs);
+        var logVar = h.Slice(last, Outputs, Outputs);
+        logVar = MaxLogVar - (MaxLogVar - logVar).Softplus();
+        logVar = MinLogVar + (logVar - MinLogVar).Softplus();
+        return (mean, logVar);
+    }
+}
+
+/// <summary>What a fit did: each member's best hold-out MSE, the elites, the epochs run.</summary>
+/// <param name="ConstantMse">The hold-out MSE of a constant prediction, the training targets' mean: what the members are measured against.</param>
+public sealed record DynamicsFitReport(double[] HoldoutMse, int[] Elites, int Epochs, int TrainRows, int HoldoutRows, double ConstantMse)
+{
+    /// <summary>The mean hold-out MSE of the elites (what OfflineRL-Kit logs as the holdout loss).</summary>
+    public double EliteHoldoutMse
+    {
+        get { double s = 0; foreach (var e in Elites) s += HoldoutMse[e]; return s / Elites.Length; }
+    }
+}
+
+/// <summary>
+/// A learned model of the world from logged transitions: an ensemble of Gaussians over (s' - s, r) given (s, a),
+/// fitted as OfflineRL-Kit fits it (<see cref="DynamicsConfig"/>), used by model-based OPE and model-based training.
+/// Continuous actions enter as they are, discrete ones one-hot; inputs are standardized with the training rows'
+/// statistics, targets are not.
+/// </summary>
+public sealed class EnsembleDynamics
+{
+    public DynamicsConfig Config { get; }
+    public DynamicsNetwork Network { get; }
+    public int ObservationDim { get; }
+    /// <summary>The action's width as the data holds it (1 for a discrete action).</summary>
+    public int ActionDim { get; }
+    /// <summary>Discrete actions (0 for continuous): the input holds them one-hot.</summary>
+    public int DiscreteActions { get; }
+    public int InputDim => ObservationDim + (DiscreteActions > 0 ? DiscreteActions : ActionDim);
+    /// <summary>Outputs per member: s' - s and r.</summary>
+    public int OutputDim => ObservationDim + 1;
+    /// <summary>The input standardization (the training rows' mean and std; a std below 1e-12 taken as 1).</summary>
+    public float[] InputMean { get; }
+    public float[] InputStd { get; }
+    /// <summary>The members used for prediction, best first.</summary>
+    public int[] Elites { get; private set; }
+
+    public EnsembleDynamics(int observationDim, int actionDim, int discreteActions, DynamicsConfig? config = null)
+    {
+        Config = config ?? new DynamicsConfig();
+        Config.Validate();
+        ObservationDim = observationDim; ActionDim = actionDim; DiscreteActions = discreteActions;
+        Network = new DynamicsNetwork(InputDim, OutputDim, Config, new Rng(Config.Seed));
+        InputMean = new float[InputDim]; InputStd = new float[InputDim];
+        Array.Fill(InputStd, 1f);
+        Elites = Enumerable.Range(0, Config.Elites).ToArray();
+    }
+
+    /// <summary>An ensemble shaped for <paramref name="data"/>'s observations and actions.</summary>
+    public static EnsembleDynamics For(Dataset data, DynamicsConfig? config = null) =>
+        new(data.ObservationDim, data.ActionDim, data.ActionSpace is Discrete d ? d.N : 0, config);
+
+    /// <summary>Writes the network input of (s, a), standardized, into <paramref name="x"/>.</summary>
+    public void Input(ReadOnlySpan<float> s, ReadOnlySpan<float> a, Span<float> x)
+    {
+        s.CopyTo(x);
+        if (DiscreteActions > 0) { x.Slice(ObservationDim, DiscreteActions).Clear(); x[ObservationDim + (int)a[0]] = 1f; }
+        else a.CopyTo(x[ObservationDim..]);
+        for (int j = 0; j < x.Length; j++) x[j] = (x[j] - InputMean[j]) / InputStd[j];
+    }
+
+    /// <summary>
+    /// Fits the ensemble to <paramref name="data"/>'s transitions (rows with a next observation), as ensemble_dynamics.py's
+    /// train: a random hold-out of min(ratio n, max) rows; per member a bootstrap resample of the training rows, reshuffled
+    /// every epoch and walked in batches; per batch the loss sum_e mean_{b,d}[(mu - y)^2 exp(-lv) + lv] + sum_l wd_l/2
+    /// ||W_l||^2 + coef (sum max_lv - sum min_lv) and one Adam step; after each epoch each member's hold-out MSE of the
+    /// mean, its weights kept when that improved by more than the threshold; stop after the set epochs without any
+    /// improvement (or at the epoch cap); the kept weights restored and the best members made elites.
+    /// </summary>
+    public DynamicsFitReport Fit(Dataset data, IProgress<string>? progress = null)
+    {
+        var c = Config;
+        var rows = new List<int>(data.Count);
+        for (int i = 0; i < data.Count; i++) if (data.HasNext(i)) rows.Add(i);
+        int n = rows.Count, holdout = Math.Min((int)(n * c.HoldoutRatio), c.MaxHoldout), train = n - holdout;
+        if (holdout < 1 || train < 1)
+            throw new DataException($"dynamics: {n} transitions (rows with a next observation) leave {holdout} for the hold-out set and {train} to train on; the model needs at least one of each",
+                data.Where, "next_observations");
+        int inDim = InputDim, outDim = OutputDim, od = ObservationDim, members = c.Members;
+        var rng = new Rng(c.Seed + 1);
+        var order = rng.Permutation(n);
+
+        // inputs (raw, then standardized with the training rows' statistics) and targets (s' - s, r)
+        var inputs = new float[n * inDim]; var targets = new float[n * outDim];
+        for (int k = 0; k < n; k++)
+        {
+            int i = rows[order[k]];
+            var s = data.Observation(i); var s2 = data.NextObservation(i);
+            var x = inputs.AsSpan(k * inDim, inDim);
+            s.CopyTo(x);
+            if (DiscreteActions > 0) x[od + (int)data.Action(i)[0]] = 1f;
+            else data.Action(i).CopyTo(x[od..]);
+            for (int j = 0; j < od; j++) targets[k * outDim + j] = s2[j] - s[j];
+            targets[k * outDim + od] = data.Rewards[i];
+            if (!float.IsFinite(targets[k * outDim + od])) throw new DataException($"dynamics: reward at row {i} is {data.Rewards[i]}", data.Where, "rewards");
+        }
+        FitScaler(inputs, train, inDim);
+        for (int k = 0; k < n; k++)
+            for (int j = 0; j < inDim; j++) inputs[k * inDim + j] = (inputs[k * inDim + j] - InputMean[j]) / InputStd[j];
+
+        var net = Network;
+        var opt = new Adam(net.Parameters(), c.LearningRate);
+        var layers = net.Body.Layers;
+        var best = new double[members];
+        Array.Fill(best, 1e10);
+        var saved = layers.Select(l => ((float[])l.Weight.Data.Clone(), (float[])l.Bias.Data.Clone())).ToArray();
+        // each member's bootstrap resample of the training rows
+        var boot = new int[members * train];
+        for (int k = 0; k < boot.Length; k++) boot[k] = rng.NextInt(train);
+
+        int batch = Math.Min(c.BatchSize, train), epochs = 0, sinceUpdate = 0;
+        var x3 = new float[members * batch * inDim]; var y3 = new float[members * batch * outDim];
+        while (true)
+        {
+            epochs++;
+            double lossSum = 0; int batches = 0;
+            for (int start = 0; start < train; start += batch)
+            {
+                int b = Math.Min(batch, train - start);
+                var xb = b == batch ? x3 : new float[members * b * inDim];
+                var yb = b == batch ? y3 : new float[members * b * outDim];
+                for (int e = 0; e < members; e++)
+                    for (int r = 0; r < b; r++)
+                    {
+                        int k = boot[e * train + start + r];
+                        inputs.AsSpan(k * inDim, inDim).CopyTo(xb.AsSpan((e * b + r) * inDim, inDim));
+                        targets.AsSpan(k * outDim, outDim).CopyTo(yb.AsSpan((e * b + r) * outDim, outDim));
+                    }
+                using var scope = TensorScope.Begin();
+                var (mean, logVar) = net.Forward(Tensor.FromArray(xb, members, b, inDim));
+                var y = Tensor.FromArray(yb, members, b, outDim);
+                // sum over members of the mean over rows and outputs: Gaussian NLL up to constants
+                var nll = ((mean - y).Square() * (-logVar).Exp() + logVar).Sum() * (1f / (b * outDim));
+                var loss = nll + DecayLoss() + (net.MaxLogVar.Sum() - net.MinLogVar.Sum()) * c.LogVarBoundCoef;
+                opt.ZeroGrad();
+                loss.Backward();
+                opt.Step();
+                float value = loss.Item();
+                if (!float.IsFinite(value)) throw new TrainingDivergedException("dynamics", "loss", value, epochs);
+                lossSum += value; batches++;
+            }
+            var mse = HoldoutMse(inputs.AsSpan(train * inDim), targets.AsSpan(train * outDim), holdout);
+            int improved = 0;
+            for (int e = 0; e < members; e++)
+                if ((best[e] - mse[e]) / best[e] > c.ImprovementThreshold)
+                {
+                    best[e] = mse[e];
+                    improved++;
+                    for (int l = 0; l < layers.Count; l++) SaveMember(layers[l], saved[l], e);
+                }
+            sinceUpdate = improved > 0 ? 0 : sinceUpdate + 1;
+            progress?.Report($"dynamics epoch {epochs}: train loss {lossSum / batches:G5}, hold-out MSE {string.Join(" ", mse.Select(v => v.ToString("G4")))}; {improved} improved");
+            if (sinceUpdate >= c.MaxEpochsSinceUpdate || (c.MaxEpochs is { } cap && epochs >= cap)) break;
+            // a new order of each member's resample for the next epoch
+            for (int e = 0; e < members; e++) rng.Shuffle(boot.AsSpan(e * train, train));
+        }
+        for (int l = 0; l < layers.Count; l++)
+        {
+            saved[l].Item1.CopyTo(layers[l].Weight.Data, 0);
+            saved[l].Item2.CopyTo(layers[l].Bias.Data, 0);
+        }
+        Elites = Enumerable.Range(0, members).OrderBy(e => best[e]).ThenBy(e => e).Take(c.Elites).ToArray();
+        return new DynamicsFitReport(best, Elites, epochs, train, holdout, ConstantMse(targets, train, holdout));
+    }
+
+    private void FitScaler(float[] inputs, int rows, int dim)
+    {
+        for (int j = 0; j < dim; j++)
+        {
+            double sum = 0, sq = 0;
+            for (int k = 0; k < rows; k++) sum += inputs[k * dim + j];
+            double mean = sum / rows;
+            for (int k = 0; k < rows; k++) { double d = inputs[k * dim + j] - mean; sq += d * d; }
+            double std = Math.Sqrt(sq / rows);
+            InputMean[j] = (float)mean;
+            InputStd[j] = std < 1e-12 ? 1f : (float)std;
+        }
+    }
+
+    /// <summary>The hold-out MSE of predicting every output by its mean over the training rows.</summary>
+    private double ConstantMse(float[] targets, int train, int holdout)
+    {
+        int outDim = OutputDim;
+        var mean = new double[outDim];
+        for (int k = 0; k < train; k++)
+            for (int j = 0; j < outDim; j++) mean[j] += targets[k * outDim + j] / (double)train;
+        double s = 0;
+        for (int k = train; k < train + holdout; k++)
+            for (int j = 0; j < outDim; j++) s += Math.Pow(targets[k * outDim + j] - mean[j], 2);
+        return s / (holdout * outDim);
+    }
+
+    /// <summary>sum over layers of wd_l / 2 ||W_l||^2 (every member's weights; biases free).</summary>
+    private Tensor DecayLoss()
+    {
+        var layers = Network.Body.Layers;
+        Tensor? total = null;
+        for (int l = 0; l < layers.Count; l++)
+        {
+            var term = layers[l].Weight.Square().Sum() * (0.5f * Config.WeightDecays[l]);
+            total = total is null ? term : total + term;
+        }
+        return total!;
+    }
+
+    private static void SaveMember(EnsembleLinear layer, (float[] Weight, float[] Bias) saved, int member)
+    {
+        int w = layer.Weight.Size / layer.Members, b = layer.Bias.Size / layer.Members;
+        layer.Weight.Data.AsSpan(member * w, w).CopyTo(saved.Weight.AsSpan(member * w, w));
+        layer.Bias.Data.AsSpan(member * b, b).CopyTo(saved.Bias.AsSpan(member * b, b));
+    }
+
+    /// <summary>Each member's MSE of its mean over the hold-out rows (standardized inputs) and outputs.</summary>
+    private double[] HoldoutMse(ReadOnlySpan<float> inputs, ReadOnlySpan<float> targets, int rows)
+    {
+        int outDim = OutputDim, members = Config.Members;
+        var mse = new double[members];
+        using var scope = TensorScope.Begin();
+        using var noGrad = Tensor.NoGrad();
+        var (mean, _) = Network.Forward(Tensor.FromArray(inputs.ToArray(), rows, InputDim));
+        var m = mean.Data;
+        for (int e = 0; e < members; e++)
+        {
+            double s = 0;
+            for (int r = 0; r < rows; r++)
+                for (int j = 0; j < outDim; j++)
+                {
+                    double d = m[(e * rows + r) * outDim + j] - targets[r * outDim + j];
+                    s += d * d;
+                }
+            mse[e] = s / (rows * outDim);
+        }
+        return mse;
+    }
+
+    /// <summary>
+    /// Every member's prediction for a batch: <paramref name="x"/> [B, in] of standardized inputs (<see cref="Input"/>)
+    /// -> the mean of (s' - s, r) and its log-variance, each [E, B, obs + 1]. No gradient is recorded.
+    /// </summary>
+    public (Tensor Mean, Tensor LogVar) Predict(Tensor x)
+    {
+        using var noGrad = Tensor.NoGrad();
+        return Network.Forward(x);
+    }
+
+    /// <summary>
+    /// One model step for a batch of B rows, as ensemble_dynamics.py's step: each member's sample mean + std * eps, then
+    /// per row a random elite's; writes s' into <paramref name="next"/> [B, obs] and r into <paramref name="reward"/> [B].
+    /// <paramref name="x"/> holds the standardized inputs [B, in], <paramref name="obs"/> the raw observations.
+    /// </summary>
+    public void Sample(Tensor x, ReadOnlySpan<float> obs, Rng rng, Span<float> next, Span<float> reward)
+    {
+        int rowsN = x.Shape[0], od = ObservationDim, outDim = OutputDim;
+        using var scope = TensorScope.Begin();
+        var (mean, logVar) = Predict(x);
+        var m = mean.Data; var lv = logVar.Data;
+        for (int r = 0; r < rowsN; r++)
+        {
+            int e = Elites[rng.NextInt(Elites.Length)];
+            int at = (e * rowsN + r) * outDim;
+            for (int j = 0; j < outDim; j++)
+            {
+                float v = m[at + j] + MathF.Sqrt(MathF.Exp(lv[at + j])) * rng.Normal();
+                if (!float.IsFinite(v)) throw new InvalidOperationException($"dynamics: member {e} predicted {v} for output {j} of row {r}");
+                if (j < od) next[r * od + j] = obs[r * od + j] + v;
+                else reward[r] = v;
+            }
+        }
+    }
+
+    /// <summary>Saves the network (safetensors), the scaler and the elites (JSON beside it) under <paramref name="dir"/>.</summary>
+    public void Save(string dir)
+    {
+        Directory.CreateDirectory(dir);
+        Network.Save(Path.Combine(dir, "dynamics.safetensors"), new SavedDynamics(Config, ObservationDim, ActionDim, DiscreteActions, InputMean, InputStd, Elites));
+    }
+
+    /// <summary>Loads an ensemble written by <see cref="Save"/>.</summary>
+    public static EnsembleDynamics Load(string dir)
+    {
+        var path = Path.Combine(dir, "dynamics.safetensors");
+        var s = Module.LoadConfig<SavedDynamics>(path);
+        var model = new EnsembleDynamics(s.ObservationDim, s.ActionDim, s.DiscreteActions, s.Config);
+        if (s.InputMean.Length != model.InputDim || s.InputStd.Length != model.InputDim)
+            throw new InvalidDataException($"{path}.json: input_mean and input_std must have {model.InputDim} values");
+        if (s.Elites.Length == 0 || s.Elites.Any(e => e < 0 || e >= s.Config.Members))
+            throw new InvalidDataException($"{path}.json: elites must name members in [0, {s.Config.Members})");
+        model.Network.Load(path);
+        s.InputMean.CopyTo(model.InputMean, 0);
+        s.InputStd.CopyTo(model.InputStd, 0);
+        model.Elites = s.Elites;
+        return model;
+    }
+
+    internal sealed record SavedDynamics(DynamicsConfig Config, int ObservationDim, int ActionDim, int DiscreteActions, float[] InputMean, float[] InputStd, int[] Elites);
+}
