@@ -17,6 +17,7 @@ root.Subcommands.Add(DatasetCommand.Create());
 root.Subcommands.Add(EnvCommand.Create());
 foreach (var c in TrainCommand.Create()) root.Subcommands.Add(c);
 root.Subcommands.Add(OpeCommand.Create());
+root.Subcommands.Add(ModelCommand.Create());
 root.Subcommands.Add(ExportCommand.Create());
 root.Subcommands.Add(OpeCommand.Select());
 root.Subcommands.Add(SweepCommand.Create());

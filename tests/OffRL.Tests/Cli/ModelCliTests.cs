@@ -1,0 +1,79 @@
+using System.Text.Json;
+using OffRL.Data.IO;
+using OffRL.Dynamics;
+using OffRL.Runs;
+using Xunit;
+
+namespace OffRL.Tests.Cli;
+
+/// <summary>`offrl model fit` end to end: every DynamicsConfig field arrives from a file and --set, the model loads, bad input is one line.</summary>
+public sealed class ModelCliTests : IDisposable
+{
+    private readonly string _dir = Path.Combine(Path.GetTempPath(), "offrl-model-cli-" + Guid.NewGuid().ToString("N"));
+    private string P(string name) => Path.Combine(_dir, name);
+
+    public ModelCliTests()
+    {
+        Directory.CreateDirectory(_dir);
+        DatasetFile.Write(Recipes.Collect(null, "pendulum", 600, 1), P("data.parquet"));
+    }
+
+    public void Dispose() { try { Directory.Delete(_dir, true); } catch { } }
+
+    [Fact]
+    public void EveryFieldArrivesFromTheConfigFileAndSetAndTheSavedModelLoads()
+    {
+        // every field away from its default: from the YAML file, batch_size and seed from --set and --seed
+        File.WriteAllText(P("dyn.yaml"), """
+            members: 4
+            elites: 2
+            hidden: [16, 8]
+            weight_decays: [0.001, 0.002, 0.003]
+            learning_rate: 0.002
+            batch_size: 999
+            holdout_ratio: 0.25
+            max_holdout: 100
+            improvement_threshold: 0.02
+            max_epochs_since_update: 3
+            max_epochs: 4
+            log_var_bound_coef: 0.05
+            max_log_var_init: 1.5
+            min_log_var_init: -8
+            """);
+        var res = CliProcess.Run("model", "fit", "--dataset", P("data.parquet"), "--env", "pendulum", "--out", P("m"), "--config", P("dyn.yaml"),
+            "--set", "batch_size=32", "--seed", "7", "--json");
+        Assert.True(res.Code == 0, res.Err + res.Out);
+        var run = JsonDocument.Parse(res.Out.Trim().Split('\n')[^1]).RootElement;
+        var expected = new DynamicsConfig
+        {
+            Members = 4, Elites = 2, Hidden = [16, 8], WeightDecays = [0.001f, 0.002f, 0.003f], LearningRate = 0.002f, BatchSize = 32, HoldoutRatio = 0.25,
+            MaxHoldout = 100, ImprovementThreshold = 0.02, MaxEpochsSinceUpdate = 3, MaxEpochs = 4, LogVarBoundCoef = 0.05f, MaxLogVarInit = 1.5f,
+            MinLogVarInit = -8f, Seed = 7,
+        };
+        var expectedJson = JsonSerializer.SerializeToElement(expected, OffRL.IO.ConfigFile.JsonOptions);
+        Assert.True(JsonElement.DeepEquals(expectedJson, run.GetProperty("config")), $"config {run.GetProperty("config")}, expected {expectedJson}");
+        Assert.Equal(4, run.GetProperty("holdout_mse").GetArrayLength());
+        Assert.Equal(2, run.GetProperty("elites").GetArrayLength());
+        Assert.Equal(100, run.GetProperty("holdout_rows").GetInt32());   // min(0.25 n, 100)
+        Assert.True(run.GetProperty("epochs").GetInt32() <= 4);
+        Assert.Equal(64, run.GetProperty("dataset_sha256").GetString()!.Length);
+        Assert.True(File.Exists(P("m/run.json")));
+        var model = EnsembleDynamics.Load(P("m"));
+        Assert.Equal(expected, model.Config with { Hidden = expected.Hidden, WeightDecays = expected.WeightDecays });
+        Assert.Equal([16, 8], model.Config.Hidden);
+        Assert.Equal(run.GetProperty("elites").EnumerateArray().Select(e => e.GetInt32()).ToArray(), model.Elites);
+        // a second fit into the same folder needs --overwrite
+        CliProcess.Run("model", "fit", "--dataset", P("data.parquet"), "--out", P("m"), "--set", "max_epochs=1")
+            .RefusedNaming("--overwrite");
+    }
+
+    [Fact]
+    public void BadSettingsAreOneLineNamingTheField()
+    {
+        CliProcess.Run("model", "fit", "--dataset", P("data.parquet"), "--out", P("x"), "--set", "elites=9").RefusedNaming("'elites'", "7 members");
+        CliProcess.Run("model", "fit", "--dataset", P("data.parquet"), "--out", P("x"), "--set", "hidden=[8]").RefusedNaming("'weight_decays'");
+        CliProcess.Run("model", "fit", "--dataset", P("data.parquet"), "--out", P("x"), "--set", "holdout_ratio=0").RefusedNaming("holdout_ratio");
+        CliProcess.Run("model", "fit", "--dataset", P("data.parquet"), "--out", P("data.parquet")).RefusedNaming("--out");
+        Assert.False(Directory.Exists(P("x")));
+    }
+}
