@@ -31,6 +31,7 @@ var names = new Dictionary<string, Func<int, Dictionary<string, double>>>
     ["edac-update"] = t => AlgoBenchmarks.Updates("edac", t),
     ["rebrac-update"] = t => AlgoBenchmarks.Updates("rebrac", t),
     ["prdc-update"] = t => AlgoBenchmarks.PrdcUpdates(t),
+    ["dynamics-fit"] = t => AlgoBenchmarks.DynamicsFit(t),
     ["rebrac-profile"] = t => AlgoBenchmarks.Profile("rebrac", t),
     ["riql-update"] = t => AlgoBenchmarks.Updates("riql", t),
     ["riql-profile"] = t => AlgoBenchmarks.Profile("riql", t),
@@ -489,6 +490,30 @@ static class AlgoBenchmarks
         {
             ["updates_per_s"] = rate, ["gflop_per_update"] = flops / 1e9, ["gflops"] = rate * flops / 1e9,
             ["peak_gflops"] = peak, ["share_of_peak"] = rate * flops / 1e9 / peak, ["bytes_allocated_per_update"] = bytes,
+        };
+    }
+
+    /// <summary>
+    /// Gradient steps per second of the dynamics ensemble (issue 37): OfflineRL-Kit's 7 members of 4 x 200 SiLU, batch
+    /// 256 per member, obs 17 + act 6 -> 18 outputs (mean and log-variance each), random data. The reference is
+    /// bench/reference/dynamics_reference.py --speed.
+    /// </summary>
+    public static Dictionary<string, double> DynamicsFit(int threads)
+    {
+        Gemm.Threads = threads;
+        var model = new OffRL.Dynamics.EnsembleDynamics(17, 6, 0);
+        var rng = new Rng(0);
+        var x = Tensor.Zeros(7, 256, 23); var y = Tensor.Zeros(7, 256, 18);
+        rng.FillNormal(x.Data); rng.FillNormal(y.Data);
+        double rate = Benchmarks.Rate(() => model.TrainStep(x, y));
+        long f0 = Gemm.Flops;
+        for (int i = 0; i < 20; i++) model.TrainStep(x, y);
+        double flops = (double)(Gemm.Flops - f0) / 20;
+        double peak = PeakBenchmark.Gflops(threads);
+        return new()
+        {
+            ["steps_per_s"] = rate, ["gflop_per_step"] = flops / 1e9, ["gflops"] = rate * flops / 1e9, ["peak_gflops"] = peak,
+            ["share_of_peak"] = rate * flops / 1e9 / peak,
         };
     }
 

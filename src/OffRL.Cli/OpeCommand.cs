@@ -71,7 +71,7 @@ internal static class OpeCommand
         cmd.SetAction(r =>
         {
             new OffRL.IO.PathGuard().Input("--dataset", r.GetValue(dataset)).Input("--policy", r.GetValue(policy)).Output("--plot", r.GetValue(plot)).Check();
-            var data = Recipes.Open(r.GetValue(dataset)!, r.GetValue(env), needEnv: false).Data;
+            var (data, envName) = Recipes.Open(r.GetValue(dataset)!, r.GetValue(env), needEnv: false);
             var agent = AlgorithmRegistry.Load(r.GetValue(policy)!, r.GetValue(seed));
             IProbabilisticPolicy target = data.DiscreteActions
                 ? new EpsilonGreedyPolicy(agent, r.GetValue(eps), r.GetValue(seed))
@@ -79,7 +79,7 @@ internal static class OpeCommand
             var d = new OpeData(data, target, r.GetValue(gamma), seed: r.GetValue(seed));
             var progress = new Progress<string>(m => Console.Error.WriteLine(m));
             var res = RlOpe.Run(d, RlOpe.ParseEstimators(Judged.Items("--estimators", r.GetValue(est)!)), new RlOpe.Options(ParseCi(r.GetValue(ci)!), r.GetValue(alpha), r.GetValue(boot), r.GetValue(seed),
-                Fqe: new FqeConfig(Steps: r.GetValue(fqeSteps))), progress);
+                Fqe: new FqeConfig(Steps: r.GetValue(fqeSteps)), ModelBased: new ModelBasedConfig(Env: string.IsNullOrEmpty(envName) ? null : envName)), progress);
             Console.WriteLine($"{data.Count} transitions, {data.EpisodeCount} episodes; behavior discounted return {Enumerable.Range(0, d.EpisodeCount).Average(e => TrajectoryIs.DiscountedReturn(d, e)):G4}");
             Report(res, r.GetValue(plot), $"OPE of {agent.Name} on {Path.GetFileName(r.GetValue(dataset))}", r.GetValue(json));
         });

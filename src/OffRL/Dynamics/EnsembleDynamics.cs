@@ -167,8 +167,9 @@ public sealed class EnsembleDynamics
     public DynamicsFitReport Fit(Dataset data, IProgress<string>? progress = null)
     {
         var c = Config;
+        // the rows OfflineRL-Kit's qlearning_dataset keeps: a next observation, and not cut off by a timeout
         var rows = new List<int>(data.Count);
-        for (int i = 0; i < data.Count; i++) if (data.HasNext(i)) rows.Add(i);
+        for (int i = 0; i < data.Count; i++) if (data.HasNext(i) && !data.Timeouts[i]) rows.Add(i);
         int n = rows.Count, holdout = Math.Min((int)(n * c.HoldoutRatio), c.MaxHoldout), train = n - holdout;
         if (holdout < 1 || train < 1)
             throw new DataException($"dynamics: {n} transitions (rows with a next observation) leave {holdout} for the hold-out set and {train} to train on; the model needs at least one of each",
@@ -195,9 +196,7 @@ public sealed class EnsembleDynamics
         for (int k = 0; k < n; k++)
             for (int j = 0; j < inDim; j++) inputs[k * inDim + j] = (inputs[k * inDim + j] - InputMean[j]) / InputStd[j];
 
-        var net = Network;
-        var opt = new Adam(net.Parameters(), c.LearningRate);
-        var layers = net.Body.Layers;
+        var layers = Network.Body.Layers;
         var best = new double[members];
         Array.Fill(best, 1e10);
         var saved = layers.Select(l => ((float[])l.Weight.Data.Clone(), (float[])l.Bias.Data.Clone())).ToArray();
@@ -223,16 +222,7 @@ public sealed class EnsembleDynamics
                         inputs.AsSpan(k * inDim, inDim).CopyTo(xb.AsSpan((e * b + r) * inDim, inDim));
                         targets.AsSpan(k * outDim, outDim).CopyTo(yb.AsSpan((e * b + r) * outDim, outDim));
                     }
-                using var scope = TensorScope.Begin();
-                var (mean, logVar) = net.Forward(Tensor.FromArray(xb, members, b, inDim));
-                var y = Tensor.FromArray(yb, members, b, outDim);
-                // sum over members of the mean over rows and outputs: Gaussian NLL up to constants
-                var nll = ((mean - y).Square() * (-logVar).Exp() + logVar).Sum() * (1f / (b * outDim));
-                var loss = nll + DecayLoss() + (net.MaxLogVar.Sum() - net.MinLogVar.Sum()) * c.LogVarBoundCoef;
-                opt.ZeroGrad();
-                loss.Backward();
-                opt.Step();
-                float value = loss.Item();
+                float value = TrainStep(Tensor.FromArray(xb, members, b, inDim), Tensor.FromArray(yb, members, b, outDim));
                 if (!float.IsFinite(value)) throw new TrainingDivergedException("dynamics", "loss", value, epochs);
                 lossSum += value; batches++;
             }
@@ -258,6 +248,28 @@ public sealed class EnsembleDynamics
         }
         Elites = Enumerable.Range(0, members).OrderBy(e => best[e]).ThenBy(e => e).Take(c.Elites).ToArray();
         return new DynamicsFitReport(best, Elites, epochs, train, holdout, ConstantMse(targets, train, holdout));
+    }
+
+    private Adam? _opt;
+
+    /// <summary>
+    /// One gradient step on a batch per member: <paramref name="x"/> [E, B, in] standardized inputs, <paramref name="y"/>
+    /// [E, B, obs + 1] targets. The loss (ensemble_dynamics.py's learn): sum over members of the mean over rows and outputs
+    /// of (mu - y)^2 exp(-lv) + lv (the Gaussian NLL up to constants), plus sum_l wd_l/2 ||W_l||^2, plus coef (sum of the
+    /// log-variance's upper bound - sum of its lower bound). Returns the loss.
+    /// </summary>
+    public float TrainStep(Tensor x, Tensor y)
+    {
+        var net = Network;
+        _opt ??= new Adam(net.Parameters(), Config.LearningRate);
+        using var scope = TensorScope.Begin();
+        var (mean, logVar) = net.Forward(x);
+        var nll = ((mean - y).Square() * (-logVar).Exp() + logVar).Sum() * (1f / (y.Shape[1] * y.Shape[2]));
+        var loss = nll + DecayLoss() + (net.MaxLogVar.Sum() - net.MinLogVar.Sum()) * Config.LogVarBoundCoef;
+        _opt.ZeroGrad();
+        loss.Backward();
+        _opt.Step();
+        return loss.Item();
     }
 
     private void FitScaler(float[] inputs, int rows, int dim)

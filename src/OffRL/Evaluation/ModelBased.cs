@@ -1,160 +1,166 @@
+using System.Runtime.CompilerServices;
+using System.Text.Json;
 using OffRL.Data;
+using OffRL.Dynamics;
 using OffRL.Nn;
 using OffRL.Tensors;
 
 namespace OffRL.Evaluation;
 
-/// <summary>Model-based OPE settings: a Gaussian MLP dynamics model, then rollouts of the target policy in it.</summary>
+/// <summary>
+/// Model-based OPE settings: the dynamics ensemble (<see cref="DynamicsConfig"/>; by default OfflineRL-Kit's, its epochs
+/// capped at <see cref="DefaultMaxEpochs"/>: on a small log the 1% rule alone runs for hundreds of short epochs), how
+/// episodes end in the model (<paramref name="Env"/>'s termination rule, or the dataset's environment's; without one a
+/// classifier of the data's terminals trained for <paramref name="TerminationSteps"/> steps), and the rollouts.
+/// </summary>
 public sealed record ModelBasedConfig(
-    [property: FieldRange("[1, inf)")] int Steps = 10_000,
-    [property: FieldRange("[1, 16384]")] int[]? Hidden = null,
-    [property: FieldRange("(0, inf)")] float LearningRate = 1e-3f,
-    [property: FieldRange("[1, 1000000]")] int BatchSize = 256,
+    DynamicsConfig? Dynamics = null,
     [property: FieldRange("[1, 10000]")] int RolloutsPerStart = 1,
     [property: FieldRange("[1, 100000000]")] int? Horizon = null,
     [property: FieldRange("[1, 100000000]")] int MaxStarts = 1000,
+    string? Env = null,
+    [property: FieldRange("[1, 100000000]")] int TerminationSteps = 2000,
     ulong Seed = 0)
 {
-    public int[] HiddenLayers => Hidden ?? [200, 200];
+    /// <summary>The cap on the default ensemble's epochs (a 6 000-row log of random pendulum actions ran 343 epochs of 20 steps without one).</summary>
+    public const int DefaultMaxEpochs = 100;
+
+    /// <summary>The ensemble's settings with this config's seed.</summary>
+    public DynamicsConfig DynamicsWithSeed => (Dynamics ?? new DynamicsConfig { MaxEpochs = DefaultMaxEpochs }) with { Seed = Seed };
 
     /// <summary>Refuses settings no model could be fitted with (each field's range is beside it).</summary>
-    public void Validate() => FieldRange.Check(this with { Hidden = HiddenLayers });
+    public void Validate()
+    {
+        FieldRange.Check(this);
+        DynamicsWithSeed.Validate();
+    }
 }
 
 /// <summary>
-/// Model-based OPE (Paduraru 2013; Voloshin et al. 2021, "model-based" in their benchmark): learn
-/// p(s' - s, r | s, a) as a diagonal Gaussian MLP trained by negative log-likelihood, and a termination classifier
-/// when the data has terminals; then roll the target policy out from the logged initial states for the data's
-/// longest episode length and average the discounted returns.
+/// Model-based OPE (Paduraru 2013; Voloshin et al. 2021, "model-based" in their benchmark): the dynamics ensemble of
+/// model-based RL (<see cref="EnsembleDynamics"/>, one model code for both) learns p(s' - s, r | s, a); the target
+/// policy is then rolled out in it from the logged initial states, each step through a random elite, for the data's
+/// longest episode length, and the discounted returns averaged. A model depends on the data alone, so one fit serves
+/// every target policy evaluated on the same data and settings (<see cref="Fit"/> keeps it).
 /// </summary>
 public sealed class ModelBasedOpe
 {
-    private readonly Mlp _net;
-    private readonly int _od, _ad, _actions, _in, _out;
-    private readonly bool _terminals;
-    private readonly float[] _sMean, _sStd, _yMean, _yStd;
+    private readonly EnsembleDynamics _model;
+    private readonly Termination.Rule? _rule;
+    private readonly Mlp? _classifier;   // p(done | s, a) when no rule is known and the data has terminals
     private readonly ModelBasedConfig _c;
 
-    private ModelBasedOpe(Mlp net, int od, int ad, int actions, bool terminals, float[] sMean, float[] sStd, float[] yMean, float[] yStd, ModelBasedConfig c)
+    /// <summary>What the fit of the dynamics reported (hold-out MSE per member, elites).</summary>
+    public DynamicsFitReport Report { get; }
+
+    private ModelBasedOpe(EnsembleDynamics model, DynamicsFitReport report, Termination.Rule? rule, Mlp? classifier, ModelBasedConfig c)
     {
-        _net = net; _od = od; _ad = ad; _actions = actions; _terminals = terminals;
-        _in = od + (actions > 0 ? actions : ad); _out = od + 1;
-        _sMean = sMean; _sStd = sStd; _yMean = yMean; _yStd = yStd; _c = c;
+        _model = model; Report = report; _rule = rule; _classifier = classifier; _c = c;
     }
 
-    private void Input(ReadOnlySpan<float> s, ReadOnlySpan<float> a, Span<float> x)
-    {
-        Fqe.Normalize(s, _sMean, _sStd, x[.._od]);
-        if (_actions > 0) { x.Slice(_od, _actions).Clear(); x[_od + (int)a[0]] = 1; }
-        else a.CopyTo(x[_od..]);
-    }
+    private static readonly ConditionalWeakTable<Dataset, Dictionary<string, ModelBasedOpe>> Fitted = new();
 
-    public static ModelBasedOpe Fit(Dataset data, ModelBasedConfig? config = null)
+    /// <summary>The model for <paramref name="data"/> and <paramref name="config"/>: fitted once, then kept while the dataset lives.</summary>
+    public static ModelBasedOpe Fit(Dataset data, ModelBasedConfig? config = null, IProgress<string>? progress = null)
     {
         var c = config ?? new ModelBasedConfig();
         c.Validate();
-        int n = data.Count, od = data.ObservationDim, ad = data.ActionDim;
-        int actions = data.ActionSpace is Discrete dd ? dd.N : 0;
-        bool terminals = false;
-        for (int i = 0; i < n; i++) terminals |= data.Terminals[i];
-        var rows = new List<int>();
-        for (int i = 0; i < n; i++) if (data.HasNext(i)) rows.Add(i);
-        var (sMean, sStd) = Fqe.Standardizer(data);
-        int outDim = od + 1;
-        // Target standardization: delta state and reward.
-        var yMean = new float[outDim]; var yStd = new float[outDim];
-        foreach (var i in rows)
+        var key = JsonSerializer.Serialize(c with { RolloutsPerStart = 1, Horizon = null, MaxStarts = 1 }, Module.JsonOptions);
+        var byConfig = Fitted.GetOrCreateValue(data);
+        lock (byConfig)
         {
-            var s = data.Observation(i); var s2 = data.NextObservation(i);
-            for (int j = 0; j < od; j++) yMean[j] += (s2[j] - s[j]) / rows.Count;
-            yMean[od] += data.Rewards[i] / rows.Count;
+            if (byConfig.TryGetValue(key, out var known)) return new ModelBasedOpe(known._model, known.Report, known._rule, known._classifier, c);
         }
-        foreach (var i in rows)
+        var model = EnsembleDynamics.For(data, c.DynamicsWithSeed);
+        var report = model.Fit(data, progress);
+        var rule = Termination.Find(c.Env ?? data.Info.Env);
+        Mlp? classifier = null;
+        if (rule is null)
         {
-            var s = data.Observation(i); var s2 = data.NextObservation(i);
-            for (int j = 0; j < od; j++) { float e = s2[j] - s[j] - yMean[j]; yStd[j] += e * e / rows.Count; }
-            float er = data.Rewards[i] - yMean[od]; yStd[od] += er * er / rows.Count;
+            bool terminals = false;
+            for (int i = 0; i < data.Count && !terminals; i++) terminals = data.Terminals[i];
+            if (terminals) classifier = FitTerminals(data, model, c);
         }
-        for (int j = 0; j < outDim; j++) yStd[j] = MathF.Sqrt(yStd[j]) + 1e-6f;
-        var rng = new Rng(c.Seed);
-        int heads = 2 * outDim + (terminals ? 1 : 0);
-        var net = new Mlp(od + (actions > 0 ? actions : ad), c.HiddenLayers, heads, rng, Activation.Relu);
-        var model = new ModelBasedOpe(net, od, ad, actions, terminals, sMean, sStd, yMean, yStd, c);
-        var opt = new Adam(net.Parameters(), c.LearningRate);
-        int B = Math.Min(c.BatchSize, rows.Count), inDim = model._in;
-        var x = new float[B * inDim]; var y = new float[B * outDim]; var done = new float[B];
-        var xT = Tensor.FromArray(x, B, inDim); var yT = Tensor.FromArray(y, B, outDim); var doneT = Tensor.FromArray(done, B, 1);
-        for (int step = 0; step < c.Steps; step++)
-        {
-            for (int b = 0; b < B; b++)
-            {
-                int i = rows[rng.NextInt(rows.Count)];
-                var s = data.Observation(i); var s2 = data.NextObservation(i);
-                model.Input(s, data.Action(i), x.AsSpan(b * inDim, inDim));
-                for (int j = 0; j < od; j++) y[b * outDim + j] = (s2[j] - s[j] - yMean[j]) / yStd[j];
-                y[b * outDim + od] = (data.Rewards[i] - yMean[od]) / yStd[od];
-                done[b] = data.Terminals[i] ? 1 : 0;
-            }
-            using (TensorScope.Begin())
-            {
-                var h = net.Forward(xT);
-                var mu = h.Slice(1, 0, outDim);
-                var logStd = h.Slice(1, outDim, outDim).Clamp(-10f, 2f);
-                // Gaussian negative log-likelihood: 0.5 ((y - mu) / sigma)^2 + log sigma.
-                var z = (yT - mu) * (-logStd).Exp();
-                var loss = (z.Square() * 0.5f + logStd).Mean();
-                if (terminals)
-                {
-                    var logit = h.Slice(1, 2 * outDim, 1);
-                    loss = loss + (logit.Softplus() - logit * doneT).Mean();   // binary cross-entropy with logits
-                }
-                opt.ZeroGrad();
-                loss.Backward();
-                opt.Step();
-                if (!float.IsFinite(loss.Item())) throw new TrainingDivergedException("model-based ope", "nll", loss.Item(), step);
-            }
-        }
-        return model;
+        var fitted = new ModelBasedOpe(model, report, rule, classifier, c);
+        lock (byConfig) byConfig[key] = fitted;
+        return fitted;
     }
 
-    /// <summary>Discounted return of each rollout (one entry per start and rollout).</summary>
+    /// <summary>A logistic classifier of the data's terminals from the model's input (s, a): binary cross-entropy, Adam.</summary>
+    private static Mlp FitTerminals(Dataset data, EnsembleDynamics model, ModelBasedConfig c)
+    {
+        var rows = new List<int>();
+        for (int i = 0; i < data.Count; i++) if (data.HasNext(i) || data.Terminals[i]) rows.Add(i);
+        var rng = new Rng(c.Seed + 2);
+        var net = new Mlp(model.InputDim, [64, 64], 1, rng, Activation.Relu);
+        var opt = new Adam(net.Parameters(), 1e-3);
+        int batch = Math.Min(256, rows.Count), inDim = model.InputDim;
+        var x = new float[batch * inDim]; var done = new float[batch];
+        var xT = Tensor.FromArray(x, batch, inDim); var doneT = Tensor.FromArray(done, batch, 1);
+        for (int step = 0; step < c.TerminationSteps; step++)
+        {
+            for (int b = 0; b < batch; b++)
+            {
+                int i = rows[rng.NextInt(rows.Count)];
+                model.Input(data.Observation(i), data.Action(i), x.AsSpan(b * inDim, inDim));
+                done[b] = data.Terminals[i] ? 1f : 0f;
+            }
+            using var scope = TensorScope.Begin();
+            var logit = net.Forward(xT);
+            var loss = (logit.Softplus() - logit * doneT).Mean();   // binary cross-entropy with logits
+            opt.ZeroGrad();
+            loss.Backward();
+            opt.Step();
+        }
+        return net;
+    }
+
+    /// <summary>
+    /// Discounted return of each rollout (one entry per start and rollout): all rollouts step together, each row of a
+    /// step through a random elite; a rollout ends at the horizon or where the termination rule (or classifier) says.
+    /// </summary>
     public double[] Rollouts(Dataset data, IProbabilisticPolicy target, double gamma)
     {
-        int od = _od;
+        int od = _model.ObservationDim, inDim = _model.InputDim, ad = Math.Max(1, data.ActionDim);
         var starts = new List<int>();
         for (int e = 0; e < data.EpisodeCount && starts.Count < _c.MaxStarts; e++) starts.Add(data.EpisodeStart(e));
         int horizon = _c.Horizon ?? Enumerable.Range(0, data.EpisodeCount).Max(data.EpisodeLength);
+        int m = starts.Count * _c.RolloutsPerStart;
         var rng = new Rng(_c.Seed + 1);
-        var s = new float[od]; var a = new float[Math.Max(1, _ad)];
-        var x = new float[_in]; var xT = Tensor.FromArray(x, 1, _in);
-        var returns = new double[starts.Count * _c.RolloutsPerStart];
-        int k = 0;
-        foreach (var start in starts)
-            for (int r = 0; r < _c.RolloutsPerStart; r++)
+        var s = new float[m * od]; var next = new float[m * od]; var reward = new float[m]; var a = new float[ad];
+        var x = new float[m * inDim]; var xT = Tensor.FromArray(x, m, inDim);
+        var returns = new double[m];
+        var alive = new bool[m];
+        for (int k = 0; k < m; k++) { data.Observation(starts[k / _c.RolloutsPerStart]).CopyTo(s.AsSpan(k * od, od)); alive[k] = true; }
+        double disc = 1;
+        for (int t = 0; t < horizon; t++, disc *= gamma)
+        {
+            for (int k = 0; k < m; k++)
             {
-                data.Observation(start).CopyTo(s);
-                double g = 0, disc = 1;
-                for (int t = 0; t < horizon; t++, disc *= gamma)
-                {
-                    target.Sample(s, a, rng);
-                    Input(s, a, x);
-                    bool terminal;
-                    using (TensorScope.Begin())
-                    using (Tensor.NoGrad())
-                    {
-                        var h = _net.Forward(xT).Data;
-                        for (int j = 0; j <= od; j++)
-                        {
-                            double sd = Math.Exp(Math.Clamp(h[_out + j], -10f, 2f));
-                            double v = (h[j] + sd * rng.NextNormal()) * _yStd[j] + _yMean[j];
-                            if (j < od) s[j] += (float)v; else g += disc * v;
-                        }
-                        terminal = _terminals && h[2 * _out] > 0;   // p(done) > 0.5
-                    }
-                    if (terminal) break;
-                }
-                returns[k++] = g;
+                if (!alive[k]) continue;
+                target.Sample(s.AsSpan(k * od, od), a, rng);
+                _model.Input(s.AsSpan(k * od, od), a, x.AsSpan(k * inDim, inDim));
             }
+            try { _model.Sample(xT, s, rng, next, reward); }
+            catch (InvalidOperationException e) { throw new InvalidOperationException($"model-based OPE, rollout step {t}: {e.Message}", e); }
+            float[]? pDone = null;
+            if (_classifier is not null)
+                using (TensorScope.Begin())
+                using (Tensor.NoGrad())
+                    pDone = _classifier.Forward(xT).Data.ToArray();
+            bool any = false;
+            for (int k = 0; k < m; k++)
+            {
+                if (!alive[k]) continue;
+                returns[k] += disc * reward[k];
+                var sNext = next.AsSpan(k * od, od);
+                bool terminal = _rule is { } rule ? rule(sNext) : pDone is not null && pDone[k] > 0f;   // p(done) > 0.5
+                sNext.CopyTo(s.AsSpan(k * od, od));
+                alive[k] = !terminal;
+                any |= !terminal;
+            }
+            if (!any) break;
+        }
         return returns;
     }
 }

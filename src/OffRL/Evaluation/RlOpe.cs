@@ -307,7 +307,7 @@ public static class RlOpe
                 case "mb":
                     {
                         progress?.Report("fitting the dynamics model");
-                        var model = ModelBasedOpe.Fit(d.Data, (o.ModelBased ?? new ModelBasedConfig()) with { Seed = o.Seed });
+                        var model = ModelBasedOpe.Fit(d.Data, (o.ModelBased ?? new ModelBasedConfig()) with { Seed = o.Seed }, progress);
                         var g = model.Rollouts(d.Data, d.Target, d.Gamma);
                         var ci = Interval(g, o, rng);
                         results.Add(new OpeEstimate(name, g.Average(), ci.Low, ci.High, CiName(o, true), g.Length, 1, g.Length));

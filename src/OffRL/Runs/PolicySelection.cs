@@ -18,6 +18,8 @@ public sealed record SelectionOptions
     public double Epsilon { get; init; } = 0.05;
     public double Gamma { get; init; } = 0.99;
     public int FqeSteps { get; init; } = 20_000;
+    /// <summary>The model-based estimator's settings (its environment is <see cref="Env"/> when that is set); one model serves every candidate.</summary>
+    public ModelBasedConfig ModelBased { get; init; } = new();
     public CiMethod Ci { get; init; } = CiMethod.Bootstrap;
     public double Alpha { get; init; } = 0.05;
     public int BootstrapSamples { get; init; } = 1000;
@@ -71,7 +73,7 @@ public static class PolicySelection
             progress?.Report($"evaluating {folder} ({agent.Name}, {agent.Updates} updates)");
             var d = new OpeData(data, target, o.Gamma, seed: o.Seed);
             first ??= d;
-            var estimates = RlOpe.Run(d, o.Estimators, new RlOpe.Options(o.Ci, o.Alpha, o.BootstrapSamples, o.Seed, Fqe: new FqeConfig(Steps: o.FqeSteps)))
+            var estimates = RlOpe.Run(d, o.Estimators, new RlOpe.Options(o.Ci, o.Alpha, o.BootstrapSamples, o.Seed, Fqe: new FqeConfig(Steps: o.FqeSteps), ModelBased: o.ModelBased with { Env = o.ModelBased.Env ?? o.Env }))
                 .ToDictionary(e => e.Estimator);
             var c = new SelectionCandidate(folder, agent.Name, agent.Updates, estimates);
             if (o.Env is { } env)

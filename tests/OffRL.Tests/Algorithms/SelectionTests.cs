@@ -1,3 +1,4 @@
+using OffRL.Dynamics;
 using OffRL.Algorithms;
 using OffRL.Evaluation;
 using Xunit;
@@ -34,7 +35,11 @@ public class SelectionTests(PendulumDatasets data)
             var other = Path.Combine(root, "cartpole-bc");
             AlgorithmRegistry.Create("bc", 4, Box.Uniform(1, -1f, 1f), 0).Save(other);
             var res = PolicySelection.Run(logged, [.. folders, other],
-                new SelectionOptions { Estimators = ["mb", "fqe"], FqeSteps = 1000, Env = "pendulum", Episodes = 10, K = [1, 3] });
+                new SelectionOptions
+                {
+                    Estimators = ["mb", "fqe"], FqeSteps = 1000, Env = "pendulum", Episodes = 10, K = [1, 3],
+                    ModelBased = new ModelBasedConfig(new DynamicsConfig { Members = 3, Elites = 2, Hidden = [64, 64], WeightDecays = [2.5e-5f, 5e-5f, 1e-4f], MaxEpochs = 60 }),
+                });
             Assert.Equal(6, res.Candidates.Count);
             Assert.Contains(res.Skipped, s => s.Folder == other && s.Reason.Contains("observations have 4 values"));
             var ex = Assert.Throws<DataException>(() => PolicySelection.Run(logged, [root], new SelectionOptions { Estimators = ["mb"] }));

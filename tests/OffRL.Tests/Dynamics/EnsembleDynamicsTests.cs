@@ -164,7 +164,7 @@ public class PendulumDynamicsTests(PendulumDatasets data)
     public void TheHoldoutErrorBeatsAConstantPredictorByALargeFactor()
     {
         var train = data.MediumReplay;
-        var model = EnsembleDynamics.For(train, new DynamicsConfig { Hidden = [128, 128], WeightDecays = [2.5e-5f, 5e-5f, 1e-4f], BatchSize = 32, MaxEpochs = 60, Seed = 1 });
+        var model = EnsembleDynamics.For(train, new DynamicsConfig { Members = 5, Elites = 3, Hidden = [64, 64], WeightDecays = [2.5e-5f, 5e-5f, 1e-4f], BatchSize = 32, MaxEpochs = 60, Seed = 1 });
         var r = model.Fit(train);
         Assert.Equal(Math.Min(1000, (int)((r.TrainRows + r.HoldoutRows) * 0.2)), r.HoldoutRows);
         Assert.True(r.EliteHoldoutMse * 50 < r.ConstantMse, $"elites' hold-out MSE {r.EliteHoldoutMse:G4}, constant {r.ConstantMse:G4} ({r.Epochs} epochs, {r.TrainRows} rows)");

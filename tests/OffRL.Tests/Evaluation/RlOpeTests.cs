@@ -1,3 +1,4 @@
+using OffRL.Dynamics;
 using OffRL.Algorithms;
 using OffRL.Data;
 using OffRL.Evaluation;
@@ -219,7 +220,8 @@ public class RlOpeTests(ITestOutputHelper output)
         var ex = Assert.Throws<DataException>(() => RlOpe.Run(d, ["pdis", "fqe", "dr"]));
         Assert.Contains("behavior_log_probs", ex.Message);
         Assert.Contains("pdis, dr", ex.Message);
-        var res = RlOpe.Run(d, ["fqe", "mb"], new RlOpe.Options(Fqe: new FqeConfig(Steps: 200)));
+        var res = RlOpe.Run(d, ["fqe", "mb"], new RlOpe.Options(Fqe: new FqeConfig(Steps: 200),
+            ModelBased: new ModelBasedConfig(new DynamicsConfig { Members = 3, Elites = 2, Hidden = [32], WeightDecays = [1e-4f, 1e-4f], MaxEpochs = 20 })));
         Assert.All(res, r => Assert.True(double.IsFinite(r.Estimate), $"{r.Estimator}: {r.Estimate}"));
     }
 }
@@ -294,7 +296,7 @@ public class ContinuousOpeTests(ITestOutputHelper output)
         double truth = MonteCarlo(target, 200_000);
         var d = new OpeData(Collect(behavior, 150, 5), target, Gamma, samples: 5);
         var res = RlOpe.Run(d, ["pdis", "snpdis", "mb", "fqe", "dr"], new RlOpe.Options(BootstrapSamples: 200,
-            ModelBased: new ModelBasedConfig(Steps: 3000, Hidden: [64, 64]),
+            ModelBased: new ModelBasedConfig(new DynamicsConfig { Members = 3, Elites = 2, Hidden = [64, 64], WeightDecays = [2.5e-5f, 5e-5f, 1e-4f], MaxEpochs = 60 }),
             Fqe: new FqeConfig(Steps: 4000, Hidden: [64, 64], LearningRate: 1e-3f, BatchSize: 256)));
         foreach (var r in res) output.WriteLine($"{r.Estimator}: {r.Estimate:F3} [{r.CiLow:F3}, {r.CiHigh:F3}] (truth {truth:F3})");
         foreach (var r in res) Assert.InRange(r.Estimate, truth - 0.15 * Math.Abs(truth), truth + 0.15 * Math.Abs(truth));
