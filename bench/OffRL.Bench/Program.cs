@@ -32,6 +32,7 @@ var names = new Dictionary<string, Func<int, Dictionary<string, double>>>
     ["rebrac-update"] = t => AlgoBenchmarks.Updates("rebrac", t),
     ["prdc-update"] = t => AlgoBenchmarks.PrdcUpdates(t),
     ["dynamics-fit"] = t => AlgoBenchmarks.DynamicsFit(t),
+    ["dynamics-profile"] = t => AlgoBenchmarks.DynamicsFit(t, profile: true),
     ["rebrac-profile"] = t => AlgoBenchmarks.Profile("rebrac", t),
     ["riql-update"] = t => AlgoBenchmarks.Updates("riql", t),
     ["riql-profile"] = t => AlgoBenchmarks.Profile("riql", t),
@@ -498,7 +499,7 @@ static class AlgoBenchmarks
     /// 256 per member, obs 17 + act 6 -> 18 outputs (mean and log-variance each), random data. The reference is
     /// bench/reference/dynamics_reference.py --speed.
     /// </summary>
-    public static Dictionary<string, double> DynamicsFit(int threads)
+    public static Dictionary<string, double> DynamicsFit(int threads, bool profile = false)
     {
         Gemm.Threads = threads;
         var model = new OffRL.Dynamics.EnsembleDynamics(17, 6, 0);
@@ -506,6 +507,7 @@ static class AlgoBenchmarks
         var x = Tensor.Zeros(7, 256, 23); var y = Tensor.Zeros(7, 256, 18);
         rng.FillNormal(x.Data); rng.FillNormal(y.Data);
         double rate = Benchmarks.Rate(() => model.TrainStep(x, y));
+        if (profile) return ProfileSteps(() => model.TrainStep(x, y), rate);
         long f0 = Gemm.Flops;
         for (int i = 0; i < 20; i++) model.TrainStep(x, y);
         double flops = (double)(Gemm.Flops - f0) / 20;
@@ -577,6 +579,31 @@ static class AlgoBenchmarks
     /// sampler from a 1M-transition replay buffer, warmed up, then profiled by the engine's <see cref="Profiler"/> over
     /// about 5 s. Figures: milliseconds per update in each part, the total with and without profiling (its overhead).
     /// </summary>
+    /// <summary>Where a step's time goes (the engine's Profiler over about 5 s of steps), as Profile reports it for updates.</summary>
+    private static Dictionary<string, double> ProfileSteps(Action step, double plain)
+    {
+        int n = Math.Max(20, (int)(plain * 5));
+        var sw = Stopwatch.StartNew();
+        Profiler.Start();
+        for (int i = 0; i < n; i++) step();
+        var products = Profiler.Products().OrderByDescending(x => x.Seconds).ToList();
+        var ops = Profiler.BackwardFunctions().OrderByDescending(x => x.Seconds).ToList();
+        var parts = Profiler.Stop();
+        if (Environment.GetEnvironmentVariable("OFFRL_PROFILE_PRODUCTS") == "1")
+        {
+            foreach (var x in ops)
+                Console.WriteLine($"backward {x.Name} calls/step={(double)x.Calls / n:F2} ms/step={x.Seconds / n * 1e3:F3} (products inside included)");
+            foreach (var x in products)
+                Console.WriteLine($"product {(x.TransA ? "T" : "N")}{(x.TransB ? "T" : "N")} m={x.M} n={x.N} k={x.K} calls/step={(double)x.Calls / n:F2} ms/step={x.Seconds / n * 1e3:F3} gflops={2.0 * x.M * x.N * x.K * x.Calls / x.Seconds / 1e9:F1}");
+        }
+        var f = new Dictionary<string, double>();
+        foreach (var (part, seconds) in parts) f[$"ms_{part}"] = seconds / n * 1e3;
+        f["ms_total_profiled"] = sw.Elapsed.TotalSeconds / n * 1e3;
+        f["ms_total_unprofiled"] = 1e3 / plain;
+        f["steps_per_s"] = plain;
+        return f;
+    }
+
     public static Dictionary<string, double> Profile(string algo, int threads, JsonElement? overrides = null)
     {
         Gemm.Threads = threads;

@@ -130,7 +130,7 @@ public sealed partial class Tensor
             case UnaryKind.Gelu: Simd.Gelu(x, y); break;
             case UnaryKind.Mish: for (int i = 0; i < y.Length; i++) y[i] = x[i] * MathF.Tanh(Softplus(x[i])); break;
             case UnaryKind.Softplus: for (int i = 0; i < y.Length; i++) y[i] = Softplus(x[i]); break;
-            case UnaryKind.Silu: for (int i = 0; i < y.Length; i++) y[i] = x[i] / (1f + MathF.Exp(-x[i])); break;
+            case UnaryKind.Silu: TensorPrimitives.Sigmoid(x, y); TensorPrimitives.Multiply(x, y, y); break;   // x sigmoid(x), vectorized
             case UnaryKind.Clamp: TensorPrimitives.Max(x, p0, y); TensorPrimitives.Min(y, p1, y); break;
             case UnaryKind.Affine:
                 if (p1 == 0f) TensorPrimitives.Multiply(x, p0, y);
@@ -180,12 +180,17 @@ public sealed partial class Tensor
                 break;
             case UnaryKind.Softplus: for (int i = 0; i < dx.Length; i++) dx[i] += g[i] / (1f + MathF.Exp(-x[i])); break;
             case UnaryKind.Silu:
-                for (int i = 0; i < dx.Length; i++)
-                {
-                    float s = 1f / (1f + MathF.Exp(-x[i]));
-                    dx[i] += g[i] * s * (1f + x[i] * (1f - s));
-                }
+            {
+                // d/dx x s(x) = s (1 + x (1 - s)) = s (1 + x - y), y = x s: vectorized over two scratch rows
+                var sig = TempArray(dx.Length);
+                TensorPrimitives.Sigmoid(x, sig);
+                var v = TempArray(dx.Length);
+                TensorPrimitives.Subtract(x, y, v);
+                TensorPrimitives.Add(v, 1f, v);
+                TensorPrimitives.Multiply(sig, v, v);
+                TensorPrimitives.MultiplyAdd(g, v, dx, dx);
                 break;
+            }
             case UnaryKind.Clamp: for (int i = 0; i < dx.Length; i++) dx[i] += x[i] >= p0 && x[i] <= p1 ? g[i] : 0f; break;
             case UnaryKind.Affine: TensorPrimitives.MultiplyAdd(g, p0, dx, dx); break;
         }
