@@ -507,7 +507,7 @@ static class AlgoBenchmarks
         var x = Tensor.Zeros(7, 256, 23); var y = Tensor.Zeros(7, 256, 18);
         rng.FillNormal(x.Data); rng.FillNormal(y.Data);
         double rate = Benchmarks.Rate(() => model.TrainStep(x, y));
-        if (profile) return ProfileSteps(() => model.TrainStep(x, y), rate);
+        if (profile) return ProfileSteps(() => model.TrainStep(x, y), rate, "step");
         long f0 = Gemm.Flops;
         for (int i = 0; i < 20; i++) model.TrainStep(x, y);
         double flops = (double)(Gemm.Flops - f0) / 20;
@@ -579,8 +579,8 @@ static class AlgoBenchmarks
     /// sampler from a 1M-transition replay buffer, warmed up, then profiled by the engine's <see cref="Profiler"/> over
     /// about 5 s. Figures: milliseconds per update in each part, the total with and without profiling (its overhead).
     /// </summary>
-    /// <summary>Where a step's time goes (the engine's Profiler over about 5 s of steps), as Profile reports it for updates.</summary>
-    private static Dictionary<string, double> ProfileSteps(Action step, double plain)
+    /// <summary>Where the time of a step (an update, a model step) goes: the engine's Profiler over about 5 s of them, ms per <paramref name="unit"/> in each part.</summary>
+    private static Dictionary<string, double> ProfileSteps(Action step, double plain, string unit)
     {
         int n = Math.Max(20, (int)(plain * 5));
         var sw = Stopwatch.StartNew();
@@ -592,15 +592,15 @@ static class AlgoBenchmarks
         if (Environment.GetEnvironmentVariable("OFFRL_PROFILE_PRODUCTS") == "1")
         {
             foreach (var x in ops)
-                Console.WriteLine($"backward {x.Name} calls/step={(double)x.Calls / n:F2} ms/step={x.Seconds / n * 1e3:F3} (products inside included)");
+                Console.WriteLine($"backward {x.Name} calls/{unit}={(double)x.Calls / n:F2} ms/{unit}={x.Seconds / n * 1e3:F3} (products inside included)");
             foreach (var x in products)
-                Console.WriteLine($"product {(x.TransA ? "T" : "N")}{(x.TransB ? "T" : "N")} m={x.M} n={x.N} k={x.K} calls/step={(double)x.Calls / n:F2} ms/step={x.Seconds / n * 1e3:F3} gflops={2.0 * x.M * x.N * x.K * x.Calls / x.Seconds / 1e9:F1}");
+                Console.WriteLine($"product {(x.TransA ? "T" : "N")}{(x.TransB ? "T" : "N")} m={x.M} n={x.N} k={x.K} calls/{unit}={(double)x.Calls / n:F2} ms/{unit}={x.Seconds / n * 1e3:F3} gflops={2.0 * x.M * x.N * x.K * x.Calls / x.Seconds / 1e9:F1}");
         }
         var f = new Dictionary<string, double>();
         foreach (var (part, seconds) in parts) f[$"ms_{part}"] = seconds / n * 1e3;
         f["ms_total_profiled"] = sw.Elapsed.TotalSeconds / n * 1e3;
         f["ms_total_unprofiled"] = 1e3 / plain;
-        f["steps_per_s"] = plain;
+        f[$"{unit}s_per_s"] = plain;
         return f;
     }
 
@@ -624,26 +624,6 @@ static class AlgoBenchmarks
             using (Profiler.Enter(Profiler.Part.Sampling)) b = sampler.Sample();
             agent.Update(b);
         }
-        double plain = Benchmarks.Rate(Step);
-        int n = Math.Max(20, (int)(plain * 5));
-        var sw = Stopwatch.StartNew();
-        Profiler.Start();
-        for (int i = 0; i < n; i++) Step();
-        var products = Profiler.Products().OrderByDescending(x => x.Seconds).ToList();
-        var ops = Profiler.BackwardFunctions().OrderByDescending(x => x.Seconds).ToList();
-        var parts = Profiler.Stop();
-        if (Environment.GetEnvironmentVariable("OFFRL_PROFILE_PRODUCTS") == "1")
-            foreach (var x in ops)
-                Console.WriteLine($"backward {x.Name} calls/update={(double)x.Calls / n:F2} ms/update={x.Seconds / n * 1e3:F3} (products inside included)");
-        if (Environment.GetEnvironmentVariable("OFFRL_PROFILE_PRODUCTS") == "1")
-            foreach (var x in products)
-                Console.WriteLine($"product {(x.TransA ? "T" : "N")}{(x.TransB ? "T" : "N")} m={x.M} n={x.N} k={x.K} calls/update={(double)x.Calls / n:F2} ms/update={x.Seconds / n * 1e3:F3} gflops={2.0 * x.M * x.N * x.K * x.Calls / x.Seconds / 1e9:F1}");
-        double profiled = sw.Elapsed.TotalSeconds / n;
-        var f = new Dictionary<string, double>();
-        foreach (var (part, seconds) in parts) f[$"ms_{part}"] = seconds / n * 1e3;
-        f["ms_total_profiled"] = profiled * 1e3;
-        f["ms_total_unprofiled"] = 1e3 / plain;
-        f["updates_per_s"] = plain;
-        return f;
+        return ProfileSteps(Step, Benchmarks.Rate(Step), "update");
     }
 }
