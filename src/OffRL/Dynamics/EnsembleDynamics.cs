@@ -97,6 +97,15 @@ public sealed class DynamicsNetwork : Module
     }
 }
 
+/// <summary>
+/// How uncertain the model is about a transition, the reward penalty of MOPO-style methods, as OfflineRL-Kit's
+/// ensemble_dynamics.py step computes it over all members (its uncertainty_mode): <see cref="Aleatoric"/> max over
+/// members of ||sigma_e(s, a)|| over all outputs (MOPO's default); <see cref="PairwiseDiff"/> max over members of
+/// ||mu_e - mean_e' mu_e'|| over the next-state outputs; <see cref="EnsembleStd"/> sqrt of the mean over next-state
+/// outputs of the members' variance of mu.
+/// </summary>
+public enum Uncertainty { Aleatoric, PairwiseDiff, EnsembleStd }
+
 /// <summary>What a fit did: each member's best hold-out MSE, the elites, the epochs run.</summary>
 /// <param name="ConstantMse">The hold-out MSE of a constant prediction, the training targets' mean: what the members are measured against.</param>
 public sealed record DynamicsFitReport(double[] HoldoutMse, int[] Elites, int Epochs, int TrainRows, int HoldoutRows, double ConstantMse)
@@ -374,6 +383,44 @@ public sealed class EnsembleDynamics
                 if (j < od) next[r * od + j] = obs[r * od + j] + v;
                 else reward[r] = v;
             }
+        }
+    }
+
+    /// <summary>
+    /// The <paramref name="kind"/> of uncertainty of each of B rows from every member's prediction (<see cref="Predict"/>:
+    /// <paramref name="mean"/> and <paramref name="logVar"/> [E, B, obs + 1], the reward last) into <paramref name="penalty"/> [B].
+    /// </summary>
+    public static void Measure(Uncertainty kind, ReadOnlySpan<float> mean, ReadOnlySpan<float> logVar, int members, int rows, int outputs, Span<float> penalty)
+    {
+        int od = outputs - 1;
+        Span<double> avg = od <= 256 ? stackalloc double[od] : new double[od];
+        for (int r = 0; r < rows; r++)
+        {
+            double value = 0;
+            if (kind == Uncertainty.Aleatoric)
+                for (int e = 0; e < members; e++)
+                {
+                    double sq = 0;
+                    for (int j = 0; j < outputs; j++) sq += Math.Exp(logVar[(e * rows + r) * outputs + j]);   // sigma^2
+                    value = Math.Max(value, Math.Sqrt(sq));
+                }
+            else
+            {
+                // the members' mean next-state prediction, then each member's distance from it
+                avg.Clear();
+                for (int e = 0; e < members; e++)
+                    for (int j = 0; j < od; j++) avg[j] += mean[(e * rows + r) * outputs + j] / (double)members;
+                double variance = 0, maxNorm = 0;
+                for (int e = 0; e < members; e++)
+                {
+                    double sq = 0;
+                    for (int j = 0; j < od; j++) { double d = mean[(e * rows + r) * outputs + j] - avg[j]; sq += d * d; }
+                    variance += sq / members;
+                    maxNorm = Math.Max(maxNorm, Math.Sqrt(sq));
+                }
+                value = kind == Uncertainty.EnsembleStd ? Math.Sqrt(variance / od) : maxNorm;
+            }
+            penalty[r] = (float)value;
         }
     }
 

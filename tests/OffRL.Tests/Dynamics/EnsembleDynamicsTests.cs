@@ -112,6 +112,25 @@ public class EnsembleDynamicsTests
         Assert.Contains("--env", e5.Message);
     }
 
+    /// <summary>The three uncertainty measures against hand computations on two members, two rows, one state output and the reward.</summary>
+    [Fact]
+    public void TheUncertaintyMeasuresAreOfflineRlKits()
+    {
+        // [E = 2, B = 2, outputs = 2 (s' - s, r)]
+        float[] mean = [1f, 5f, 2f, 5f, /* member 1 */ 3f, 7f, 2f, 9f];
+        float[] logVar = [0f, 0f, MathF.Log(4f), 0f, /* member 1 */ MathF.Log(9f), MathF.Log(16f), 0f, 0f];
+        var p = new float[2];
+        EnsembleDynamics.Measure(Uncertainty.Aleatoric, mean, logVar, 2, 2, 2, p);
+        Assert.Equal(5f, p[0], 5);                   // member 1: sqrt(9 + 16)
+        Assert.Equal(MathF.Sqrt(5f), p[1], 5);       // member 0: sqrt(4 + 1)
+        EnsembleDynamics.Measure(Uncertainty.PairwiseDiff, mean, logVar, 2, 2, 2, p);
+        Assert.Equal(1f, p[0], 5);                   // states 1 and 3 about their mean 2 (the reward left out)
+        Assert.Equal(0f, p[1], 5);
+        EnsembleDynamics.Measure(Uncertainty.EnsembleStd, mean, logVar, 2, 2, 2, p);
+        Assert.Equal(1f, p[0], 5);                   // sqrt of the variance ((1 - 2)^2 + (3 - 2)^2) / 2
+        Assert.Equal(0f, p[1], 5);
+    }
+
     [Fact]
     public void TheTerminationRulesAreGymnasiums()
     {
