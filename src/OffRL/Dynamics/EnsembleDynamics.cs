@@ -366,12 +366,16 @@ public sealed class EnsembleDynamics
     /// per row a random elite's; writes s' into <paramref name="next"/> [B, obs] and r into <paramref name="reward"/> [B].
     /// <paramref name="x"/> holds the standardized inputs [B, in], <paramref name="obs"/> the raw observations.
     /// </summary>
-    public void Sample(Tensor x, ReadOnlySpan<float> obs, Rng rng, Span<float> next, Span<float> reward)
+    public void Sample(Tensor x, ReadOnlySpan<float> obs, Rng rng, Span<float> next, Span<float> reward) => Sample(x, obs, rng, next, reward, null, default);
+
+    /// <summary>As <see cref="Sample(Tensor, ReadOnlySpan{float}, Rng, Span{float}, Span{float})"/>, and each row's <paramref name="kind"/> of uncertainty over all members into <paramref name="penalty"/> [B].</summary>
+    public void Sample(Tensor x, ReadOnlySpan<float> obs, Rng rng, Span<float> next, Span<float> reward, Uncertainty? kind, Span<float> penalty)
     {
         int rowsN = x.Shape[0], od = ObservationDim, outDim = OutputDim;
         using var scope = TensorScope.Begin();
         var (mean, logVar) = Predict(x);
         var m = mean.Data; var lv = logVar.Data;
+        if (kind is { } k) Measure(k, m, lv, Config.Members, rowsN, outDim, penalty);
         for (int r = 0; r < rowsN; r++)
         {
             int e = Elites[rng.NextInt(Elites.Length)];

@@ -131,6 +131,60 @@ public class EnsembleDynamicsTests
         Assert.Equal(0f, p[1], 5);
     }
 
+    /// <summary>
+    /// A round of rollouts: every start steps until the rule ends it or the horizon, rollouts that ended go no further;
+    /// the penalty takes lambda times the aleatoric uncertainty off each reward and nothing else (the same draws with and
+    /// without it); the buffer keeps the newest rounds; the sampler draws floor(256 x 0.05) rows from the data.
+    /// </summary>
+    [Fact]
+    public void RolloutsBranchFromTheDataEndByTheRuleAndPenalizeTheReward()
+    {
+        var data = Heteroscedastic(2000, 6);
+        var model = EnsembleDynamics.For(data, Small with { MaxEpochs = 5 });
+        model.Fit(data);
+        ModelRollouts.BatchPolicy push = (obs, actions, rng) => actions.Fill(0.8f);   // s' - s about 0.4 a step
+        Termination.Rule ends = s => s[0] > 1f;
+        ModelRollouts Round(float coef, out RolloutRound round)
+        {
+            var r = new ModelRollouts(new RolloutConfig { Starts = 300, Horizon = 4, RetainRounds = 2, PenaltyCoef = coef }, 1, 1);
+            round = r.Run(data, model, ends, push, new Rng(9));
+            return r;
+        }
+        var plain = Round(0f, out var r0);
+        var penalized = Round(2f, out var r2);
+        Assert.Equal(r0.Transitions, r2.Transitions);
+        Assert.True(r0.Transitions > 300 && r0.Transitions < 300 * 4, $"{r0.Transitions} transitions: some rollouts should end early, none before one step");
+        Assert.Equal(r0.Transitions, plain.Buffer.Count);
+        var o = new float[1]; var a = new float[1]; var o2 = new float[1]; var q = new float[1]; var a2 = new float[1]; var q2 = new float[1];
+        int ended = 0;
+        for (int i = 0; i < plain.Buffer.Count; i++)
+        {
+            plain.Buffer.CopyTransition(i, o, a, out float rew, o2, out bool term);
+            penalized.Buffer.CopyTransition(i, q, a2, out float rewPenalized, q2, out bool term2);
+            Assert.Equal((o[0], o2[0], term), (q[0], q2[0], term2));   // the same draws
+            Assert.Equal(term, o2[0] > 1f);
+            ended += term ? 1 : 0;
+            var x = new float[2];
+            model.Input(o, a, x);
+            using var scope = TensorScope.Begin();
+            var (mean, logVar) = model.Predict(Tensor.FromArray(x, 1, 2));
+            var u = new float[1];
+            EnsembleDynamics.Measure(Uncertainty.Aleatoric, mean.Data, logVar.Data, 5, 1, 2, u);
+            Assert.Equal(rew - 2f * u[0], rewPenalized, 4);
+        }
+        Assert.True(ended > 0);
+        Assert.True(r2.PenaltyMean > 0 && r2.RewardMean < r0.RewardMean);
+        // FIFO: capacity 300 x 4 x 2; a third round pushes the first one's out
+        for (int round = 0; round < 2; round++) plain.Run(data, model, ends, push, new Rng((ulong)round));
+        Assert.Equal(300 * 4 * 2, plain.Buffer.Capacity);
+        Assert.Equal(Math.Min(plain.Buffer.Capacity, (int)plain.Buffer.Added), plain.Buffer.Count);
+        Assert.True(plain.Buffer.Added > plain.Buffer.Capacity);
+        var batch = plain.Sampler(data, 256, new Rng(3), 0.99f).Sample();
+        Assert.Equal(256, batch.Size);
+        // rows 0..11 come from the dataset (its actions are anything in [-1, 1]); the model's are all 0.8
+        Assert.Equal(256 - 12, batch.Act.Count(v => v == 0.8f));
+    }
+
     [Fact]
     public void TheTerminationRulesAreGymnasiums()
     {
