@@ -23,7 +23,7 @@ internal static class ModelCommand
         var outDir = new Option<string>("--out") { Description = "Folder for the model (dynamics.safetensors, its JSON, run.json)", Required = true };
         var config = new Option<string?>("--config") { Description = "YAML or JSON file of DynamicsConfig fields (members, elites, hidden, weight_decays, ...)" };
         var set = new Option<string[]>("--set") { Description = "KEY=VALUE overriding one field after --config (repeatable), e.g. --set max_epochs=30" };
-        var seed = new Option<ulong>("--seed") { Description = "Random seed (the config field seed)", DefaultValueFactory = _ => 0 };
+        var seed = new Option<ulong>("--seed") { Description = "Random seed (the config field seed; default: the config's, 0)" };
         var datasetSeed = new Option<ulong>("--dataset-seed") { Description = "Seed of a recipe dataset", DefaultValueFactory = _ => 0 };
         var overwrite = new Option<bool>("--overwrite") { Description = "Replace a model fitted earlier in --out" };
         var json = new Option<bool>("--json") { Description = "Print one JSON object as the last line" };
@@ -34,9 +34,10 @@ internal static class ModelCommand
             var dsName = r.GetValue(dataset)!;
             var dir = r.GetValue(outDir)!;
             new PathGuard().Input("--dataset", Recipes.FileOf(dsName, r.GetValue(datasetSeed))).Input("--config", r.GetValue(config)).Output("--out", dir).Check();
-            var sets = (r.GetValue(set) ?? []).Prepend($"seed={r.GetValue(seed)}").ToArray();
+            // --seed, when given, is the field seed (given with --set seed=N as well, the two are refused as one field set twice)
+            string[] sets = r.GetResult(seed) is { Implicit: false } ? [$"seed={r.GetValue(seed)}", .. r.GetValue(set) ?? []] : r.GetValue(set) ?? [];
             var overrides = ConfigFile.Overrides(r.GetValue(config), sets);
-            var c = ConfigFile.Naming(r.GetValue(config), r.GetValue(set), () =>
+            var c = ConfigFile.Naming(r.GetValue(config), sets, () =>
             {
                 var built = ConfigFile.Apply(new DynamicsConfig(), overrides);
                 built.Validate();

@@ -74,6 +74,7 @@ public sealed class ModelCliTests : IDisposable
         CliProcess.Run("model", "fit", "--dataset", P("data.parquet"), "--out", P("x"), "--set", "hidden=[8]").RefusedNaming("'weight_decays'");
         CliProcess.Run("model", "fit", "--dataset", P("data.parquet"), "--out", P("x"), "--set", "holdout_ratio=0").RefusedNaming("holdout_ratio");
         CliProcess.Run("model", "fit", "--dataset", P("data.parquet"), "--out", P("data.parquet")).RefusedNaming("--out");
+        CliProcess.Run("model", "fit", "--dataset", P("data.parquet"), "--out", P("x"), "--seed", "3", "--set", "seed=4").RefusedNaming("seed");
         Assert.False(Directory.Exists(P("x")));
     }
 }
