@@ -59,7 +59,7 @@ internal static class ModelCommand
                     ["config"] = JsonSerializer.SerializeToElement(c, ConfigFile.JsonOptions),
                     ["holdout_mse"] = report.HoldoutMse, ["constant_mse"] = report.ConstantMse, ["elites"] = report.Elites,
                     ["elite_holdout_mse"] = report.EliteHoldoutMse, ["epochs"] = report.Epochs, ["train_rows"] = report.TrainRows,
-                    ["holdout_rows"] = report.HoldoutRows, ["seconds"] = (DateTime.UtcNow - started).TotalSeconds,
+                    ["holdout_rows"] = report.HoldoutRows, ["steps"] = report.Steps, ["seconds"] = (DateTime.UtcNow - started).TotalSeconds,
                 };
                 AtomicFile.WriteAllText(Path.Combine(dir, "run.json"), JsonSerializer.Serialize(run, new JsonSerializerOptions { WriteIndented = true }));
                 Console.WriteLine($"dynamics ensemble on {dsName}: {report.Epochs} epochs, {report.TrainRows} rows to train, {report.HoldoutRows} held out");

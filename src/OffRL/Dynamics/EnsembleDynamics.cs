@@ -36,6 +36,8 @@ public sealed record DynamicsConfig
     [FieldRange("[1, 1000000]")] public int MaxEpochsSinceUpdate { get; init; } = 5;
     /// <summary>Stop after this many epochs at most: none for MOPO, 30 for MOBILE (--dynamics-max-epochs).</summary>
     [FieldRange("[1, 1000000]")] public int? MaxEpochs { get; init; }
+    /// <summary>Stop after this many gradient steps at most, the epoch cut short (OffRL's addition, not OfflineRL-Kit's: a budget that does not grow with the data; none by default).</summary>
+    [FieldRange("[1, 1000000000]")] public int? MaxSteps { get; init; }
     /// <summary>Weight of sum(max log-variance) - sum(min log-variance) in the loss (logvar_loss_coef 0.01).</summary>
     [FieldRange("[0, 1000]")] public float LogVarBoundCoef { get; init; } = 0.01f;
     /// <summary>The learned upper bound of the log-variance at start (max_logvar: 0.5).</summary>
@@ -108,7 +110,7 @@ public enum Uncertainty { Aleatoric, PairwiseDiff, EnsembleStd }
 
 /// <summary>What a fit did: each member's best hold-out MSE, the elites, the epochs run.</summary>
 /// <param name="ConstantMse">The hold-out MSE of a constant prediction, the training targets' mean: what the members are measured against.</param>
-public sealed record DynamicsFitReport(double[] HoldoutMse, int[] Elites, int Epochs, int TrainRows, int HoldoutRows, double ConstantMse)
+public sealed record DynamicsFitReport(double[] HoldoutMse, int[] Elites, int Epochs, int TrainRows, int HoldoutRows, double ConstantMse, long Steps)
 {
     /// <summary>The mean hold-out MSE of the elites (what OfflineRL-Kit logs as the holdout loss).</summary>
     public double EliteHoldoutMse
@@ -214,12 +216,13 @@ public sealed class EnsembleDynamics
         for (int k = 0; k < boot.Length; k++) boot[k] = rng.NextInt(train);
 
         int batch = Math.Min(c.BatchSize, train), epochs = 0, sinceUpdate = 0;
+        long steps = 0;
         var x3 = new float[members * batch * inDim]; var y3 = new float[members * batch * outDim];
         while (true)
         {
             epochs++;
             double lossSum = 0; int batches = 0;
-            for (int start = 0; start < train; start += batch)
+            for (int start = 0; start < train && !(c.MaxSteps is { } budget && steps >= budget); start += batch)
             {
                 int b = Math.Min(batch, train - start);
                 var xb = b == batch ? x3 : new float[members * b * inDim];
@@ -233,7 +236,7 @@ public sealed class EnsembleDynamics
                     }
                 float value = TrainStep(Tensor.FromArray(xb, members, b, inDim), Tensor.FromArray(yb, members, b, outDim));
                 if (!float.IsFinite(value)) throw new TrainingDivergedException("dynamics", "loss", value, epochs);
-                lossSum += value; batches++;
+                lossSum += value; batches++; steps++;
             }
             var mse = HoldoutMse(inputs.AsSpan(train * inDim), targets.AsSpan(train * outDim), holdout);
             int improved = 0;
@@ -246,7 +249,7 @@ public sealed class EnsembleDynamics
                 }
             sinceUpdate = improved > 0 ? 0 : sinceUpdate + 1;
             progress?.Report($"dynamics epoch {epochs}: train loss {lossSum / batches:G5}, hold-out MSE {string.Join(" ", mse.Select(v => v.ToString("G4")))}; {improved} improved");
-            if (sinceUpdate >= c.MaxEpochsSinceUpdate || (c.MaxEpochs is { } cap && epochs >= cap)) break;
+            if (sinceUpdate >= c.MaxEpochsSinceUpdate || (c.MaxEpochs is { } cap && epochs >= cap) || (c.MaxSteps is { } most && steps >= most)) break;
             // a new order of each member's resample for the next epoch
             for (int e = 0; e < members; e++) rng.Shuffle(boot.AsSpan(e * train, train));
         }
@@ -256,7 +259,7 @@ public sealed class EnsembleDynamics
             saved[l].Item2.CopyTo(layers[l].Bias.Data, 0);
         }
         Elites = Enumerable.Range(0, members).OrderBy(e => best[e]).ThenBy(e => e).Take(c.Elites).ToArray();
-        return new DynamicsFitReport(best, Elites, epochs, train, holdout, ConstantMse(targets, train, holdout));
+        return new DynamicsFitReport(best, Elites, epochs, train, holdout, ConstantMse(targets, train, holdout), steps);
     }
 
     private Adam? _opt;

@@ -36,6 +36,7 @@ public sealed class ModelCliTests : IDisposable
             improvement_threshold: 0.02
             max_epochs_since_update: 3
             max_epochs: 4
+            max_steps: 50
             log_var_bound_coef: 0.05
             max_log_var_init: 1.5
             min_log_var_init: -8
@@ -47,7 +48,7 @@ public sealed class ModelCliTests : IDisposable
         var expected = new DynamicsConfig
         {
             Members = 4, Elites = 2, Hidden = [16, 8], WeightDecays = [0.001f, 0.002f, 0.003f], LearningRate = 0.002f, BatchSize = 32, HoldoutRatio = 0.25,
-            MaxHoldout = 100, ImprovementThreshold = 0.02, MaxEpochsSinceUpdate = 3, MaxEpochs = 4, LogVarBoundCoef = 0.05f, MaxLogVarInit = 1.5f,
+            MaxHoldout = 100, ImprovementThreshold = 0.02, MaxEpochsSinceUpdate = 3, MaxEpochs = 4, MaxSteps = 50, LogVarBoundCoef = 0.05f, MaxLogVarInit = 1.5f,
             MinLogVarInit = -8f, Seed = 7,
         };
         var expectedJson = JsonSerializer.SerializeToElement(expected, OffRL.IO.ConfigFile.JsonOptions);
@@ -56,6 +57,7 @@ public sealed class ModelCliTests : IDisposable
         Assert.Equal(2, run.GetProperty("elites").GetArrayLength());
         Assert.Equal(100, run.GetProperty("holdout_rows").GetInt32());   // min(0.25 n, 100)
         Assert.True(run.GetProperty("epochs").GetInt32() <= 4);
+        Assert.True(run.GetProperty("steps").GetInt64() <= 50);
         Assert.Equal(64, run.GetProperty("dataset_sha256").GetString()!.Length);
         Assert.True(File.Exists(P("m/run.json")));
         var model = EnsembleDynamics.Load(P("m"));

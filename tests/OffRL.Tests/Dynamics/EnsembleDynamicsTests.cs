@@ -94,6 +94,9 @@ public class EnsembleDynamicsTests
         Assert.Equal(sorted, r.Elites);
         Assert.True(r.Elites.All(e => r.HoldoutMse[e] <= r.HoldoutMse.Max()));
         Assert.True(r.EliteHoldoutMse < 0.05, $"elite hold-out MSE {r.EliteHoldoutMse}");
+        // a step budget cuts the epoch it ends in: 2 970 transitions (timeout rows left out) - 594 held out = 75 steps of 32 an epoch
+        var capped = EnsembleDynamics.For(data, Small with { MaxSteps = 120, Seed = 4 }).Fit(data);
+        Assert.Equal((120L, 2, 2376), (capped.Steps, capped.Epochs, capped.TrainRows));
     }
 
     [Fact]
