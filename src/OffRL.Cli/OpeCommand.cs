@@ -67,10 +67,12 @@ internal static class OpeCommand
         var est = new Option<string>("--estimators") { Description = "Comma-separated: " + string.Join(",", RlOpe.All), DefaultValueFactory = _ => "pdis,snpdis,dr,wdr,fqe,mis" };
         var (ci, boot, alpha, seed, plot, json) = Common();
         var env = new Option<string?>("--env") { Description = "The environment the data is from (default: the one the dataset names): spaces and bounds checked, given to data that declares none" };
-        var cmd = new Command("rl", "OPE of a trained policy on logged trajectories") { dataset, policy, env, sigma, eps, gamma, est, fqeSteps, ci, boot, alpha, seed, plot, json };
+        var model = ModelOption();
+        var cmd = new Command("rl", "OPE of a trained policy on logged trajectories") { dataset, policy, env, sigma, eps, gamma, est, fqeSteps, model, ci, boot, alpha, seed, plot, json };
         cmd.SetAction(r =>
         {
-            new OffRL.IO.PathGuard().Input("--dataset", r.GetValue(dataset)).Input("--policy", r.GetValue(policy)).Output("--plot", r.GetValue(plot)).Check();
+            new OffRL.IO.PathGuard().Input("--dataset", r.GetValue(dataset)).Input("--policy", r.GetValue(policy)).Input("--model", r.GetValue(model))
+                .Output("--plot", r.GetValue(plot)).Check();
             var (data, envName) = Recipes.Open(r.GetValue(dataset)!, r.GetValue(env), needEnv: false);
             var agent = AlgorithmRegistry.Load(r.GetValue(policy)!, r.GetValue(seed));
             IProbabilisticPolicy target = data.DiscreteActions
@@ -79,12 +81,18 @@ internal static class OpeCommand
             var d = new OpeData(data, target, r.GetValue(gamma), seed: r.GetValue(seed));
             var progress = new Progress<string>(m => Console.Error.WriteLine(m));
             var res = RlOpe.Run(d, RlOpe.ParseEstimators(Judged.Items("--estimators", r.GetValue(est)!)), new RlOpe.Options(ParseCi(r.GetValue(ci)!), r.GetValue(alpha), r.GetValue(boot), r.GetValue(seed),
-                Fqe: new FqeConfig(Steps: r.GetValue(fqeSteps)), ModelBased: new ModelBasedConfig(Env: string.IsNullOrEmpty(envName) ? null : envName)), progress);
+                Fqe: new FqeConfig(Steps: r.GetValue(fqeSteps)), ModelBased: new ModelBasedConfig(Env: string.IsNullOrEmpty(envName) ? null : envName, Model: r.GetValue(model))), progress);
             Console.WriteLine($"{data.Count} transitions, {data.EpisodeCount} episodes; behavior discounted return {Enumerable.Range(0, d.EpisodeCount).Average(e => TrajectoryIs.DiscountedReturn(d, e)):G4}");
             Report(res, r.GetValue(plot), $"OPE of {agent.Name} on {Path.GetFileName(r.GetValue(dataset))}", r.GetValue(json));
         });
         return cmd;
     }
+
+    /// <summary>--model: a dynamics ensemble from `offrl model fit` for the mb estimator.</summary>
+    private static Option<string?> ModelOption() => new("--model")
+    {
+        Description = "Folder of a dynamics ensemble from offrl model fit, for the mb estimator (default: one fitted here, OfflineRL-Kit's settings, at most 100 epochs and 20 000 steps)",
+    };
 
     /// <summary>The target policy's options (OPE of one policy and selection among many share them).</summary>
     private static (Option<double> Sigma, Option<double> Epsilon, Option<double> Gamma, Option<int> FqeSteps) TargetOptions(string fqeDescription) => (
@@ -139,12 +147,13 @@ internal static class OpeCommand
         var episodes = new Option<int>("--episodes") { Description = "Episodes per candidate with --env", DefaultValueFactory = _ => 10 }.InRange("[1, 100000]");
         var (sigma, eps, gamma, fqeSteps) = TargetOptions("FQE gradient steps per candidate");
         var (ci, boot, alpha, seed, plot, json) = Common();
+        var model = ModelOption();
         plot.Description = "PNG: estimates with intervals per candidate (with --env: estimated against measured values)";
         var cmd = new Command("select", "Rank candidate checkpoints by OPE on logged data: values, intervals and SCOPE-RL's top-k risk-return measures")
-            { dataset, candidates, est, ks, env, episodes, sigma, eps, gamma, fqeSteps, ci, boot, alpha, seed, plot, json };
+            { dataset, candidates, est, ks, env, episodes, sigma, eps, gamma, fqeSteps, model, ci, boot, alpha, seed, plot, json };
         cmd.SetAction(r =>
         {
-            var guard = new OffRL.IO.PathGuard().Input("--dataset", OffRL.Runs.Recipes.FileOf(r.GetValue(dataset), 0)).Output("--plot", r.GetValue(plot));
+            var guard = new OffRL.IO.PathGuard().Input("--dataset", OffRL.Runs.Recipes.FileOf(r.GetValue(dataset), 0)).Input("--model", r.GetValue(model)).Output("--plot", r.GetValue(plot));
             foreach (var c in r.GetValue(candidates)!) guard.Input("--candidates", c);
             guard.Check();
             int[] k = Judged.Integers("--k", r.GetValue(ks)!, "[1, 1000]");
@@ -155,6 +164,7 @@ internal static class OpeCommand
                 Estimators = estimators, K = k, Env = r.GetValue(env), Episodes = r.GetValue(episodes), Sigma = r.GetValue(sigma),
                 Epsilon = r.GetValue(eps), Gamma = r.GetValue(gamma), FqeSteps = r.GetValue(fqeSteps), Ci = ParseCi(r.GetValue(ci)!),
                 Alpha = r.GetValue(alpha), BootstrapSamples = r.GetValue(boot), Seed = r.GetValue(seed),
+                ModelBased = new ModelBasedConfig(Model: r.GetValue(model)),
             };
             var res = PolicySelection.Run(data, r.GetValue(candidates)!, o, new Progress<string>(m => Console.Error.WriteLine(m)));
             PrintSelection(res, o);

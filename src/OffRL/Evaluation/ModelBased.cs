@@ -13,6 +13,7 @@ namespace OffRL.Evaluation;
 /// alone runs for hundreds of short epochs, on a large one each epoch is thousands of steps), how
 /// episodes end in the model (<paramref name="Env"/>'s termination rule, or the dataset's environment's; without one a
 /// classifier of the data's terminals trained for <paramref name="TerminationSteps"/> steps), and the rollouts.
+/// <paramref name="Model"/>: a folder written by `offrl model fit` (<see cref="EnsembleDynamics.Save"/>) used instead of a fit.
 /// </summary>
 public sealed record ModelBasedConfig(
     DynamicsConfig? Dynamics = null,
@@ -21,7 +22,8 @@ public sealed record ModelBasedConfig(
     [property: FieldRange("[1, 100000000]")] int MaxStarts = 1000,
     string? Env = null,
     [property: FieldRange("[1, 100000000]")] int TerminationSteps = 2000,
-    ulong Seed = 0)
+    ulong Seed = 0,
+    string? Model = null)
 {
     /// <summary>The cap on the default ensemble's epochs (a 6 000-row log of random pendulum actions ran 343 epochs of 20 steps without one).</summary>
     public const int DefaultMaxEpochs = 100;
@@ -53,10 +55,10 @@ public sealed class ModelBasedOpe
     private readonly Mlp? _classifier;   // p(done | s, a) when no rule is known and the data has terminals
     private readonly ModelBasedConfig _c;
 
-    /// <summary>What the fit of the dynamics reported (hold-out MSE per member, elites).</summary>
-    public DynamicsFitReport Report { get; }
+    /// <summary>What the fit of the dynamics reported (hold-out MSE per member, elites); null for a model loaded from a folder.</summary>
+    public DynamicsFitReport? Report { get; }
 
-    private ModelBasedOpe(EnsembleDynamics model, DynamicsFitReport report, Termination.Rule? rule, Mlp? classifier, ModelBasedConfig c)
+    private ModelBasedOpe(EnsembleDynamics model, DynamicsFitReport? report, Termination.Rule? rule, Mlp? classifier, ModelBasedConfig c)
     {
         _model = model; Report = report; _rule = rule; _classifier = classifier; _c = c;
     }
@@ -74,8 +76,22 @@ public sealed class ModelBasedOpe
         {
             if (byConfig.TryGetValue(key, out var known)) return new ModelBasedOpe(known._model, known.Report, known._rule, known._classifier, c);
         }
-        var model = EnsembleDynamics.For(data, c.DynamicsWithSeed);
-        var report = model.Fit(data, progress);
+        EnsembleDynamics model;
+        DynamicsFitReport? report = null;
+        if (c.Model is { } dir)
+        {
+            model = EnsembleDynamics.Load(dir);
+            int actions = data.ActionSpace is Discrete d ? d.N : 0;
+            if (model.ObservationDim != data.ObservationDim || model.ActionDim != data.ActionDim || model.DiscreteActions != actions)
+                throw new ArgumentException($"--model: {dir} models {model.ObservationDim} observation and {model.ActionDim} action values" +
+                    $"{(model.DiscreteActions > 0 ? $" ({model.DiscreteActions} discrete actions)" : "")}; the dataset has {data.ObservationDim} and {data.ActionDim}" +
+                    $"{(actions > 0 ? $" ({actions} discrete actions)" : "")}");
+        }
+        else
+        {
+            model = EnsembleDynamics.For(data, c.DynamicsWithSeed);
+            report = model.Fit(data, progress);
+        }
         var rule = Termination.Find(c.Env ?? data.Info.Env);
         Mlp? classifier = null;
         if (rule is null)

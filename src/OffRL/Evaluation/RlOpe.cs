@@ -306,7 +306,7 @@ public static class RlOpe
                     }
                 case "mb":
                     {
-                        progress?.Report("fitting the dynamics model");
+                        if (o.ModelBased?.Model is null) progress?.Report("fitting the dynamics model");
                         var model = ModelBasedOpe.Fit(d.Data, (o.ModelBased ?? new ModelBasedConfig()) with { Seed = o.Seed }, progress);
                         var g = model.Rollouts(d.Data, d.Target, d.Gamma);
                         var ci = Interval(g, o, rng);

@@ -69,6 +69,22 @@ public sealed class ModelCliTests : IDisposable
             .RefusedNaming("--overwrite");
     }
 
+    /// <summary>A fitted model serves the mb estimator of `offrl ope rl` (--model); one of other shapes is refused naming --model.</summary>
+    [Fact]
+    public void OpeRollsPoliciesOutInAFittedModel()
+    {
+        Assert.Equal(0, CliProcess.Run("model", "fit", "--dataset", P("data.parquet"), "--out", P("m"), "--set", "max_epochs=2", "--set", "hidden=[16]", "--set", "weight_decays=[1e-4,1e-4]").Code);
+        Assert.Equal(0, CliProcess.Run("train", "--algo", "bc", "--dataset", P("data.parquet"), "--env", "pendulum", "--steps", "5", "--eval-every", "5", "--eval-episodes", "1", "--out", P("bc")).Code);
+        var res = CliProcess.Run("ope", "rl", "--dataset", P("data.parquet"), "--policy", P("bc"), "--estimators", "mb", "--model", P("m"), "--bootstrap", "20", "--json");
+        Assert.True(res.Code == 0, res.Err + res.Out);
+        var mb = JsonDocument.Parse(res.Out.Trim().Split('\n')[^1]).RootElement;
+        Assert.Contains("\"mb\"", mb.GetRawText());
+        Assert.DoesNotContain("dynamics epoch", res.Err);   // loaded, not fitted
+        DatasetFile.Write(Recipes.Collect(null, "cartpole", 300, 1), P("cartpole.parquet"));
+        Assert.Equal(0, CliProcess.Run("model", "fit", "--dataset", P("cartpole.parquet"), "--out", P("cm"), "--set", "max_epochs=1", "--set", "hidden=[8]", "--set", "weight_decays=[1e-4,1e-4]").Code);
+        CliProcess.Run("ope", "rl", "--dataset", P("data.parquet"), "--policy", P("bc"), "--estimators", "mb", "--model", P("cm")).RefusedNaming("--model", "the dataset has 3");
+    }
+
     [Fact]
     public void BadSettingsAreOneLineNamingTheField()
     {
