@@ -14,20 +14,21 @@ if [ "$major" -lt 10 ]; then
 fi
 echo "install-deps: dotnet $(dotnet --version) OK"
 # The decision service (src/OffRL.Serving) runs on the ASP.NET Core shared framework, part of the full SDK.
-if ! dotnet --list-runtimes | grep -q '^Microsoft.AspNetCore.App 10\.'; then
+# (grep reads its whole input, never -q: under pipefail an early exit of grep -q can fail the pipeline with SIGPIPE)
+if ! dotnet --list-runtimes | grep '^Microsoft.AspNetCore.App 10\.' >/dev/null; then
   echo "install-deps: the ASP.NET Core 10 runtime is missing (install the full .NET 10 SDK, e.g. Debian package dotnet-sdk-10.0)" >&2
   exit 1
 fi
 echo "install-deps: ASP.NET Core runtime OK"
 
-if ! ldconfig -p | grep -q 'libmujoco.so.2.2.2'; then
+if ! ldconfig -p | grep 'libmujoco.so.2.2.2' >/dev/null; then
   SUDO=""
   if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
   echo "install-deps: installing libmujoco2.2.2"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq libmujoco2.2.2 >/dev/null
 fi
-ldconfig -p | grep -q 'libmujoco.so.2.2.2' || { echo "install-deps: libmujoco2.2.2 did not install" >&2; exit 1; }
+ldconfig -p | grep 'libmujoco.so.2.2.2' >/dev/null || { echo "install-deps: libmujoco2.2.2 did not install" >&2; exit 1; }
 echo "install-deps: libmujoco 2.2.2 OK"
 
 # PostgreSQL server binaries for the decision log's PostgreSQL backend tests (the tests start a private server of
