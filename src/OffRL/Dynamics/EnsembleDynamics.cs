@@ -156,15 +156,27 @@ public sealed class EnsembleDynamics
 
     /// <summary>An ensemble shaped for <paramref name="data"/>'s observations and actions.</summary>
     public static EnsembleDynamics For(Dataset data, DynamicsConfig? config = null) =>
-        new(data.ObservationDim, data.ActionDim, data.ActionSpace is Discrete d ? d.N : 0, config);
+        new(data.ObservationDim, data.ActionDim, DiscreteActionsOf(data), config);
+
+    private static int DiscreteActionsOf(Dataset data) => data.ActionSpace is Discrete d ? d.N : 0;
+
+    /// <summary>Whether this ensemble models <paramref name="data"/>'s observations and actions (widths and action kind).</summary>
+    public bool Models(Dataset data) =>
+        ObservationDim == data.ObservationDim && ActionDim == data.ActionDim && DiscreteActions == DiscreteActionsOf(data);
 
     /// <summary>Writes the network input of (s, a), standardized, into <paramref name="x"/>.</summary>
     public void Input(ReadOnlySpan<float> s, ReadOnlySpan<float> a, Span<float> x)
     {
+        RawInput(s, a, x);
+        for (int j = 0; j < x.Length; j++) x[j] = (x[j] - InputMean[j]) / InputStd[j];
+    }
+
+    /// <summary>(s, a) as the network reads it before standardization: the action as it is, or one-hot.</summary>
+    private void RawInput(ReadOnlySpan<float> s, ReadOnlySpan<float> a, Span<float> x)
+    {
         s.CopyTo(x);
         if (DiscreteActions > 0) { x.Slice(ObservationDim, DiscreteActions).Clear(); x[ObservationDim + (int)a[0]] = 1f; }
         else a.CopyTo(x[ObservationDim..]);
-        for (int j = 0; j < x.Length; j++) x[j] = (x[j] - InputMean[j]) / InputStd[j];
     }
 
     /// <summary>
@@ -195,17 +207,17 @@ public sealed class EnsembleDynamics
         {
             int i = rows[order[k]];
             var s = data.Observation(i); var s2 = data.NextObservation(i);
-            var x = inputs.AsSpan(k * inDim, inDim);
-            s.CopyTo(x);
-            if (DiscreteActions > 0) x[od + (int)data.Action(i)[0]] = 1f;
-            else data.Action(i).CopyTo(x[od..]);
+            RawInput(s, data.Action(i), inputs.AsSpan(k * inDim, inDim));
             for (int j = 0; j < od; j++) targets[k * outDim + j] = s2[j] - s[j];
             targets[k * outDim + od] = data.Rewards[i];
             if (!float.IsFinite(targets[k * outDim + od])) throw new DataException($"dynamics: reward at row {i} is {data.Rewards[i]}", data.Where, "rewards");
         }
-        FitScaler(inputs, train, inDim);
+        // scaler.py: the training rows' mean and std, a std below 1e-12 taken as 1
+        var (mu, sigma) = ColumnStats.MeanStd(inputs.AsSpan(0, train * inDim), inDim);
+        for (int j = 0; j < inDim; j++) { InputMean[j] = (float)mu[j]; InputStd[j] = sigma[j] < 1e-12 ? 1f : (float)sigma[j]; }
         for (int k = 0; k < n; k++)
             for (int j = 0; j < inDim; j++) inputs[k * inDim + j] = (inputs[k * inDim + j] - InputMean[j]) / InputStd[j];
+        var holdoutX = Tensor.FromArray(inputs.AsSpan(train * inDim).ToArray(), holdout, inDim);
 
         var layers = Network.Body.Layers;
         var best = new double[members];
@@ -238,7 +250,7 @@ public sealed class EnsembleDynamics
                 if (!float.IsFinite(value)) throw new TrainingDivergedException("dynamics", "loss", value, epochs);
                 lossSum += value; batches++; steps++;
             }
-            var mse = HoldoutMse(inputs.AsSpan(train * inDim), targets.AsSpan(train * outDim), holdout);
+            var mse = HoldoutMse(holdoutX, targets.AsSpan(train * outDim));
             int improved = 0;
             for (int e = 0; e < members; e++)
                 if ((best[e] - mse[e]) / best[e] > c.ImprovementThreshold)
@@ -284,20 +296,6 @@ public sealed class EnsembleDynamics
         return loss.Item();
     }
 
-    private void FitScaler(float[] inputs, int rows, int dim)
-    {
-        for (int j = 0; j < dim; j++)
-        {
-            double sum = 0, sq = 0;
-            for (int k = 0; k < rows; k++) sum += inputs[k * dim + j];
-            double mean = sum / rows;
-            for (int k = 0; k < rows; k++) { double d = inputs[k * dim + j] - mean; sq += d * d; }
-            double std = Math.Sqrt(sq / rows);
-            InputMean[j] = (float)mean;
-            InputStd[j] = std < 1e-12 ? 1f : (float)std;
-        }
-    }
-
     /// <summary>The hold-out MSE of predicting every output by its mean over the training rows.</summary>
     private double ConstantMse(float[] targets, int train, int holdout)
     {
@@ -332,13 +330,12 @@ public sealed class EnsembleDynamics
     }
 
     /// <summary>Each member's MSE of its mean over the hold-out rows (standardized inputs) and outputs.</summary>
-    private double[] HoldoutMse(ReadOnlySpan<float> inputs, ReadOnlySpan<float> targets, int rows)
+    private double[] HoldoutMse(Tensor inputs, ReadOnlySpan<float> targets)
     {
-        int outDim = OutputDim, members = Config.Members;
+        int outDim = OutputDim, members = Config.Members, rows = inputs.Shape[0];
         var mse = new double[members];
         using var scope = TensorScope.Begin();
-        using var noGrad = Tensor.NoGrad();
-        var (mean, _) = Network.Forward(Tensor.FromArray(inputs.ToArray(), rows, InputDim));
+        var (mean, _) = Predict(inputs);
         var m = mean.Data;
         for (int e = 0; e < members; e++)
         {
@@ -385,7 +382,7 @@ public sealed class EnsembleDynamics
             int at = (e * rowsN + r) * outDim;
             for (int j = 0; j < outDim; j++)
             {
-                float v = m[at + j] + MathF.Sqrt(MathF.Exp(lv[at + j])) * rng.Normal();
+                float v = m[at + j] + MathF.Exp(0.5f * lv[at + j]) * rng.Normal();   // mean + std eps
                 if (!float.IsFinite(v)) throw new InvalidOperationException($"dynamics: member {e} predicted {v} for output {j} of row {r}");
                 if (j < od) next[r * od + j] = obs[r * od + j] + v;
                 else reward[r] = v;

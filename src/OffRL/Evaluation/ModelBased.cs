@@ -81,11 +81,10 @@ public sealed class ModelBasedOpe
         if (c.Model is { } dir)
         {
             model = EnsembleDynamics.Load(dir);
-            int actions = data.ActionSpace is Discrete d ? d.N : 0;
-            if (model.ObservationDim != data.ObservationDim || model.ActionDim != data.ActionDim || model.DiscreteActions != actions)
+            if (!model.Models(data))
                 throw new ArgumentException($"--model: {dir} models {model.ObservationDim} observation and {model.ActionDim} action values" +
                     $"{(model.DiscreteActions > 0 ? $" ({model.DiscreteActions} discrete actions)" : "")}; the dataset has {data.ObservationDim} and {data.ActionDim}" +
-                    $"{(actions > 0 ? $" ({actions} discrete actions)" : "")}");
+                    $"{(data.ActionSpace is Discrete d ? $" ({d.N} discrete actions)" : "")}");
         }
         else
         {
