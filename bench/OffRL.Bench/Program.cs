@@ -33,6 +33,8 @@ var names = new Dictionary<string, Func<int, Dictionary<string, double>>>
     ["prdc-update"] = t => AlgoBenchmarks.PrdcUpdates(t),
     ["dynamics-fit"] = t => AlgoBenchmarks.DynamicsFit(t),
     ["dynamics-profile"] = t => AlgoBenchmarks.DynamicsFit(t, profile: true),
+    ["model-rollout"] = t => AlgoBenchmarks.ModelRollout(t),
+    ["mobile-update"] = t => AlgoBenchmarks.MobileUpdate(t),
     ["rebrac-profile"] = t => AlgoBenchmarks.Profile("rebrac", t),
     ["riql-update"] = t => AlgoBenchmarks.Updates("riql", t),
     ["riql-profile"] = t => AlgoBenchmarks.Profile("riql", t),
@@ -517,6 +519,76 @@ static class AlgoBenchmarks
             ["steps_per_s"] = rate, ["gflop_per_step"] = flops / 1e9, ["gflops"] = rate * flops / 1e9, ["peak_gflops"] = peak,
             ["share_of_peak"] = rate * flops / 1e9 / peak,
         };
+    }
+
+    /// <summary>Random transitions of halfcheetah's shapes (obs 17, act 6), 1000-step episodes: what the model benches start from.</summary>
+    private static Dataset CheetahShaped(int n)
+    {
+        var rng = new Rng(1);
+        var c = new DatasetColumns
+        {
+            Observations = new float[n * 17], NextObservations = new float[n * 17], Actions = new float[n * 6], Rewards = new float[n],
+            Terminals = new bool[n], Timeouts = Enumerable.Range(0, n).Select(i => i % 1000 == 999 || i == n - 1).ToArray(),
+        };
+        rng.FillNormal(c.Observations); rng.FillNormal(c.NextObservations); rng.FillUniform(c.Actions, -1f, 1f); rng.FillNormal(c.Rewards);
+        return new Dataset(c, Box.Unbounded(17), Box.Uniform(6, -1f, 1f));
+    }
+
+    /// <summary>
+    /// Model transitions per second of branched rollouts (issue 37; OfflineRL-Kit's mopo.py rollout and
+    /// ensemble_dynamics.py step with halfcheetah's shapes): ROLLOUTS (default 5 000) rollouts of 5 steps a round,
+    /// the SAC actor (2 x 256) sampling, the 7 x 4 x 200 ensemble stepping through a random elite with MOPO's aleatoric
+    /// penalty; halfcheetah never terminates, so a round is ROLLOUTS x 5 transitions. The reference is
+    /// bench/reference/model_based.py --bench model-rollout.
+    /// </summary>
+    public static Dictionary<string, double> ModelRollout(int threads)
+    {
+        Gemm.Threads = threads;
+        int starts = int.TryParse(Environment.GetEnvironmentVariable("ROLLOUTS"), out var r) ? r : 5_000;
+        var data = CheetahShaped(20_000);
+        var model = OffRL.Dynamics.EnsembleDynamics.For(data);
+        var rng = new Rng(0);
+        var actor = new Mlp(new MlpConfig(17, [256, 256], 12), rng);
+        OffRL.Dynamics.ModelRollouts.BatchPolicy policy = (s, a, g) =>
+        {
+            using var noGrad = Tensor.NoGrad();
+            Networks.Policy(actor, s, 6).RSample(g).Action.Data.AsSpan(0, a.Length).CopyTo(a);
+        };
+        var rollouts = new OffRL.Dynamics.ModelRollouts(new OffRL.Dynamics.RolloutConfig { Starts = starts, Horizon = 5, RetainRounds = 1, PenaltyCoef = 1f }, 17, 6);
+        var ends = OffRL.Dynamics.Termination.For("halfcheetah");
+        long f0 = Gemm.Flops;
+        rollouts.Run(data, model, ends, policy, rng);
+        double flops = Gemm.Flops - f0;
+        double rate = Benchmarks.Rate(() => rollouts.Run(data, model, ends, policy, rng));
+        double peak = PeakBenchmark.Gflops(threads);
+        return new()
+        {
+            ["transitions_per_s"] = rate * starts * 5, ["rounds_per_s"] = rate, ["gflops"] = rate * flops / 1e9, ["peak_gflops"] = peak,
+            ["share_of_peak"] = rate * flops / 1e9 / peak,
+        };
+    }
+
+    /// <summary>
+    /// MOBILE updates per second (issue 37; OfflineRL-Kit's mobile.py learn with halfcheetah's shapes): SAC with 2 x 256
+    /// networks on a batch of 256 (12 real rows), the penalty from 10 next states per elite (5) through the target
+    /// critics and the actor. The reference is bench/reference/model_based.py --bench mobile-update.
+    /// </summary>
+    public static Dictionary<string, double> MobileUpdate(int threads)
+    {
+        Gemm.Threads = threads;
+        var data = CheetahShaped(5_000);
+        var agent = new Mobile(17, Box.Uniform(6, -1f, 1f), new MobileConfig { DynamicsMaxSteps = 1, DynamicsMaxEpochs = 1 }, 0);
+        agent.OfflineBatches(new OfflineRun(data, "halfcheetah", new Rng(2), null));
+        var batch = new TransitionBatch(256, 17, 6);
+        var rng = new Rng(3);
+        rng.FillNormal(batch.Obs); rng.FillUniform(batch.Act, -1f, 1f); rng.FillNormal(batch.Rew); rng.FillNormal(batch.Next);
+        Array.Fill(batch.Discount, 0.99f);
+        long f0 = Gemm.Flops;
+        agent.Update(batch);
+        double flops = Gemm.Flops - f0;
+        double rate = Benchmarks.Rate(() => agent.Update(batch));
+        double peak = PeakBenchmark.Gflops(threads);
+        return new() { ["updates_per_s"] = rate, ["gflops"] = rate * flops / 1e9, ["peak_gflops"] = peak, ["share_of_peak"] = rate * flops / 1e9 / peak };
     }
 
     /// <summary>

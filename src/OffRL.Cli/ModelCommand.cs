@@ -46,7 +46,7 @@ internal static class ModelCommand
             OutputFolder.CheckClaimable(dir, resume: false, r.GetValue(overwrite));
             var (data, envName) = Recipes.Open(dsName, r.GetValue(env), r.GetValue(datasetSeed), needEnv: false);
             var model = EnsembleDynamics.For(data, c);
-            var progress = new Progress<string>(m => Console.Error.WriteLine(m));
+            var progress = new LineProgress(Console.Error);
             var started = DateTime.UtcNow;
             var report = model.Fit(data, progress);
             using (var folder = OutputFolder.Claim(dir, resume: false, r.GetValue(overwrite)))

@@ -84,6 +84,13 @@ public abstract class Agent : IPolicy
     /// </summary>
     public virtual void UseDataset(Dataset prepared) { }
 
+    /// <summary>
+    /// The batches of an offline run, for a method that draws its own (model-based: rollouts of a learned model mixed
+    /// with the data); null (the default): the sampler <see cref="AgentConfig.Sampler"/> names, over the dataset. Called
+    /// once per run, after a resumed run's checkpoint is loaded.
+    /// </summary>
+    public virtual ITransitionSampler? OfflineBatches(OfflineRun run) => null;
+
     /// <summary>Record a scalar and stop if it is NaN or infinite.</summary>
     protected float Record(string name, Tensor scalar) => Record(name, scalar.Item());
 

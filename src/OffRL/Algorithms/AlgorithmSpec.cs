@@ -1,4 +1,5 @@
 using OffRL.Data;
+using OffRL.Tensors;
 
 namespace OffRL.Algorithms;
 
@@ -45,3 +46,10 @@ public interface IAlgorithmFamily
 {
     static abstract IReadOnlyList<AlgorithmSpec> Algorithms { get; }
 }
+
+/// <summary>
+/// What an offline run gives a method that draws its own batches (<see cref="Agent.OfflineBatches"/>): the dataset as
+/// the updates see it (prepared and preprocessed), the environment the run evaluates in, the run's sampling generator
+/// (saved in its checkpoints), and where to report progress on long preparation (null: quiet).
+/// </summary>
+public sealed record OfflineRun(Dataset Data, string Env, Rng Rng, IProgress<string>? Progress);

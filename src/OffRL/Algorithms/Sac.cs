@@ -19,9 +19,17 @@ public record SacConfig : CriticEnsembleConfig
     /// <summary>Learning rate of the temperature log alpha.</summary>
     [FieldRange("(0, 1]")]
     public double AlphaLr { get; init; } = 3e-4;
+    /// <summary>Tune the temperature towards the target entropy (eq. 18); false: alpha stays at initial_alpha (OfflineRL-Kit's --auto-alpha False).</summary>
+    public bool AutoAlpha { get; init; } = true;
     /// <summary>Temperature alpha at the start (> 0).</summary>
     [FieldRange("(0, inf)")]
     public float InitialAlpha { get; init; } = 1f;
+    /// <summary>
+    /// Upper clamp of the temperature the losses use, min(exp(log alpha), alpha_max), log alpha itself unclamped
+    /// (OfflineRL-Kit's SAC, MOPO and MOBILE: 1); null: exp(log alpha) as it is.
+    /// </summary>
+    [FieldRange("(0, inf)")]
+    public float? AlphaMax { get; init; }
     /// <summary>Entropy the temperature is tuned towards; null: -|A|.</summary>
     public float? TargetEntropy { get; init; }
     /// <summary>Subtract alpha log pi(a'|s') in the TD target (SAC's soft backup, eq. 3); CQL turns it off.</summary>
@@ -108,7 +116,11 @@ public abstract class Sac<TConfig> : Agent<TConfig> where TConfig : SacConfig
     private Tensor LogAlpha => _temperature.Value;
     private readonly Adam _actorOpt, _criticOpt, _alphaOpt;
     private readonly float _targetEntropy;
-    public float Alpha => MathF.Exp(LogAlpha.Data[0]);
+    public float Alpha => Config.AlphaMax is { } most ? MathF.Min(MathF.Exp(LogAlpha.Data[0]), most) : MathF.Exp(LogAlpha.Data[0]);
+    /// <summary>The critics' Polyak-averaged copies (the TD targets' Q').</summary>
+    protected EnsembleMlp CriticTarget => _criticTarget;
+    /// <summary>The actor's optimizer (for schedules a method sets).</summary>
+    protected Adam ActorOptimizer => _actorOpt;
 
     protected Sac(int obs, Space actionSpace, TConfig config, ulong seed) : base(obs, actionSpace, config, seed)
     {
@@ -180,7 +192,7 @@ public abstract class Sac<TConfig> : Agent<TConfig> where TConfig : SacConfig
         {
             var (a2, logp2) = PolicyOf(b.NextT).RSample(Rng);
             var next = Networks.MinQ(Networks.Q(_criticTarget, b.NextT, a2));
-            y = b.RewT + b.DiscountT * (Config.BackupEntropy ? next - logp2 * Alpha : next);
+            y = Backup(b, b.RewT + b.DiscountT * (Config.BackupEntropy ? next - logp2 * Alpha : next));
         }
         var qData = Networks.Q(_critic, b.ObsT, b.ActT);
         Record("q_data", qData.Detach().Mean());   // mean Q at the batch's actions over the critics (SAC-N's blow-up, An et al. fig. 1)
@@ -212,13 +224,16 @@ public abstract class Sac<TConfig> : Agent<TConfig> where TConfig : SacConfig
         return logp;
     }
 
-    /// <summary>Temperature loss (eq. 18): -log alpha * (log pi + target entropy).</summary>
+    /// <summary>Temperature loss (eq. 18): -log alpha * (log pi + target entropy), one step (unless auto_alpha is off).</summary>
     private void TemperatureStep(Tensor logp)
     {
-        _alphaOpt.ZeroGrad();
-        var alphaLoss = TemperatureLoss(LogAlpha, logp, _targetEntropy);
-        alphaLoss.Backward();
-        _alphaOpt.Step();
+        if (Config.AutoAlpha)
+        {
+            _alphaOpt.ZeroGrad();
+            var alphaLoss = TemperatureLoss(LogAlpha, logp, _targetEntropy);
+            alphaLoss.Backward();
+            _alphaOpt.Step();
+        }
         Record("alpha", Alpha);
         Record("entropy", -logp.Mean().Item());
     }
@@ -226,6 +241,9 @@ public abstract class Sac<TConfig> : Agent<TConfig> where TConfig : SacConfig
     /// <summary>The temperature's loss (eq. 18): -mean(log alpha (log pi(a|s) + target entropy)), log pi detached.</summary>
     public static Tensor TemperatureLoss(Tensor logAlpha, Tensor logp, float targetEntropy) =>
         (logAlpha * (logp.Detach() + targetEntropy)).Mean().Neg();
+
+    /// <summary>The TD target y [B, 1] as a method changes it (MOBILE's penalty and floor); SAC's as it is. No gradient is recorded.</summary>
+    protected virtual Tensor Backup(TransitionBatch b, Tensor y) => y;
 
     /// <summary>What the actor maximizes instead of min Q(s, a~pi) (CQL's behavior-cloning warm-up); null: min Q, as SAC.</summary>
     protected virtual Tensor? ActorObjective(TransitionBatch b, TanhGaussian pi) => null;

@@ -120,6 +120,51 @@ public sealed record DynamicsFitReport(double[] HoldoutMse, int[] Elites, int Ep
 }
 
 /// <summary>
+/// An ensemble's state that is not trained by gradient: the input standardization, the elites (member indices, best
+/// first) and a flag set once it is fitted or loaded. A module, so checkpoints of model-based agents save it by name.
+/// </summary>
+public sealed class DynamicsState : Module
+{
+    public Tensor InputMean { get; }
+    public Tensor InputStd { get; }
+    private readonly Tensor _elites;
+    public Tensor Fitted { get; }
+    private int[]? _cache;
+
+    public DynamicsState(int inputs, int elites)
+    {
+        InputMean = Param("input_mean", new Shape(inputs));
+        InputStd = Param("input_std", new Shape(inputs));
+        _elites = Param("elites", new Shape(elites));
+        Fitted = Param("fitted", new Shape(1));
+        Init.Constant(InputStd, 1f);
+        for (int e = 0; e < elites; e++) _elites.Data[e] = e;
+    }
+
+    /// <summary>The elites as indices (cached until they change; a loaded state is read afresh).</summary>
+    public int[] Elites()
+    {
+        var d = _elites.Data;
+        if (_cache is { } c && c.Length == _elites.Size)
+        {
+            bool same = true;
+            for (int i = 0; i < c.Length && same; i++) same = c[i] == d[i];
+            if (same) return c;
+        }
+        var e = new int[_elites.Size];
+        for (int i = 0; i < e.Length; i++) e[i] = (int)d[i];
+        return _cache = e;
+    }
+
+    public void SetElites(int[] elites)
+    {
+        if (elites.Length != _elites.Size) throw new ArgumentException($"dynamics: {elites.Length} elites, the ensemble keeps {_elites.Size}");
+        for (int i = 0; i < elites.Length; i++) _elites.Data[i] = elites[i];
+        _cache = null;
+    }
+}
+
+/// <summary>
 /// A learned model of the world from logged transitions: an ensemble of Gaussians over (s' - s, r) given (s, a),
 /// fitted as OfflineRL-Kit fits it (<see cref="DynamicsConfig"/>), used by model-based OPE and model-based training.
 /// Continuous actions enter as they are, discrete ones one-hot; inputs are standardized with the training rows'
@@ -137,11 +182,22 @@ public sealed class EnsembleDynamics
     public int InputDim => ObservationDim + (DiscreteActions > 0 ? DiscreteActions : ActionDim);
     /// <summary>Outputs per member: s' - s and r.</summary>
     public int OutputDim => ObservationDim + 1;
+    /// <summary>
+    /// What the ensemble knows beyond its network, as a module a checkpoint saves beside it: the input standardization,
+    /// the elites, and whether it was fitted (or loaded).
+    /// </summary>
+    public DynamicsState State { get; }
     /// <summary>The input standardization (the training rows' mean and std; a std below 1e-12 taken as 1).</summary>
-    public float[] InputMean { get; }
-    public float[] InputStd { get; }
+    public float[] InputMean => State.InputMean.Data;
+    public float[] InputStd => State.InputStd.Data;
     /// <summary>The members used for prediction, best first.</summary>
-    public int[] Elites { get; private set; }
+    public int[] Elites
+    {
+        get => State.Elites();
+        private set => State.SetElites(value);
+    }
+    /// <summary>Whether the ensemble was fitted to data or loaded (a new one predicts from its random weights).</summary>
+    public bool Fitted => State.Fitted.Data[0] != 0f;
 
     public EnsembleDynamics(int observationDim, int actionDim, int discreteActions, DynamicsConfig? config = null)
     {
@@ -149,9 +205,7 @@ public sealed class EnsembleDynamics
         Config.Validate();
         ObservationDim = observationDim; ActionDim = actionDim; DiscreteActions = discreteActions;
         Network = new DynamicsNetwork(InputDim, OutputDim, Config, new Rng(Config.Seed));
-        InputMean = new float[InputDim]; InputStd = new float[InputDim];
-        Array.Fill(InputStd, 1f);
-        Elites = Enumerable.Range(0, Config.Elites).ToArray();
+        State = new DynamicsState(InputDim, Config.Elites);
     }
 
     /// <summary>An ensemble shaped for <paramref name="data"/>'s observations and actions.</summary>
@@ -271,6 +325,7 @@ public sealed class EnsembleDynamics
             saved[l].Item2.CopyTo(layers[l].Bias.Data, 0);
         }
         Elites = Enumerable.Range(0, members).OrderBy(e => best[e]).ThenBy(e => e).Take(c.Elites).ToArray();
+        State.Fitted.Data[0] = 1f;
         return new DynamicsFitReport(best, Elites, epochs, train, holdout, ConstantMse(targets, train, holdout), steps);
     }
 
@@ -376,9 +431,10 @@ public sealed class EnsembleDynamics
         var (mean, logVar) = Predict(x);
         var m = mean.Data; var lv = logVar.Data;
         if (kind is { } k) Measure(k, m, lv, Config.Members, rowsN, outDim, penalty);
+        var elites = Elites;
         for (int r = 0; r < rowsN; r++)
         {
-            int e = Elites[rng.NextInt(Elites.Length)];
+            int e = elites[rng.NextInt(elites.Length)];
             int at = (e * rowsN + r) * outDim;
             for (int j = 0; j < outDim; j++)
             {
@@ -449,7 +505,22 @@ public sealed class EnsembleDynamics
         s.InputMean.CopyTo(model.InputMean, 0);
         s.InputStd.CopyTo(model.InputStd, 0);
         model.Elites = s.Elites;
+        model.State.Fitted.Data[0] = 1f;
         return model;
+    }
+
+    /// <summary>
+    /// Takes <paramref name="other"/>'s weights, standardization and elites (an ensemble of the same shape: members,
+    /// widths, inputs and outputs), or an error naming <paramref name="source"/> and what differs.
+    /// </summary>
+    public void CopyFrom(EnsembleDynamics other, string source)
+    {
+        string Shape(EnsembleDynamics m) => $"{m.Config.Members} members of [{string.Join(", ", m.Config.Hidden)}] over {m.ObservationDim} observations and {m.ActionDim} actions, {m.Config.Elites} elites";
+        if (other.Config.Members != Config.Members || !other.Config.Hidden.AsSpan().SequenceEqual(Config.Hidden) || other.InputDim != InputDim
+            || other.OutputDim != OutputDim || other.Config.Elites != Config.Elites)
+            throw new DataException($"the ensemble there has {Shape(other)}; this run's has {Shape(this)} (set the dynamics_* fields to match, or fit a model with them)", source);
+        Network.CopyParametersFrom(other.Network);
+        State.CopyParametersFrom(other.State);
     }
 
     internal sealed record SavedDynamics(DynamicsConfig Config, int ObservationDim, int ActionDim, int DiscreteActions, float[] InputMean, float[] InputStd, int[] Elites);

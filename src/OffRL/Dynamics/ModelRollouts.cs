@@ -74,7 +74,7 @@ public sealed class ModelRollouts
             for (int k = 0; k < alive; k++) model.Input(s.AsSpan(k * od, od), a.AsSpan(k * ad, ad), x.AsSpan(k * inDim, inDim));
             var xT = Tensor.FromArray(x, alive, inDim);
             try { model.Sample(xT, s, rng, next, reward, c.PenaltyCoef > 0 ? c.Penalty : null, penalty); }
-            catch (InvalidOperationException e) { throw new InvalidOperationException($"model rollouts, step {t}: {e.Message}", e); }
+            catch (InvalidOperationException e) { throw new DataException($"model rollouts, step {t} of {c.Horizon}: {e.Message} (the ensemble fitted to this data diverges here; a shorter rollout_horizon or a refitted model)", data.Where, "dynamics"); }
             int kept = 0;
             for (int k = 0; k < alive; k++)
             {
@@ -93,7 +93,53 @@ public sealed class ModelRollouts
         return new RolloutRound(transitions, rewardSum / Math.Max(1, transitions), penaltySum / Math.Max(1, transitions));
     }
 
-    /// <summary>Batches of <paramref name="batchSize"/>: floor(batch x real ratio) rows from the dataset, the rest from the buffer (mb_policy_trainer.py).</summary>
+    /// <summary>Rows of a batch of <paramref name="batchSize"/> drawn from the dataset: floor(batch x real ratio) (mb_policy_trainer.py).</summary>
+    public int RealRows(int batchSize) => (int)Math.Floor(batchSize * Config.RealRatio);
+
+    /// <summary>Batches of <paramref name="batchSize"/>: <see cref="RealRows"/> from the dataset first, the rest from the buffer (mb_policy_trainer.py).</summary>
     public MixedSampler Sampler(Dataset data, int batchSize, Rng rng, float gamma) =>
-        new(new DatasetSource(data), Buffer, batchSize, Math.Floor(batchSize * Config.RealRatio) / batchSize, rng, gamma);
+        new(new DatasetSource(data), Buffer, batchSize, (double)RealRows(batchSize) / batchSize, rng, gamma);
+}
+
+/// <summary>
+/// The batches a model-based method learns from, as mb_policy_trainer.py draws them: before the batch of every update
+/// whose count is a multiple of <see cref="RolloutConfig.Every"/> a round of rollouts with the current policy (and
+/// before any batch while the model buffer is empty: a run's first, or a resumed run's first, whose earlier rounds the
+/// checkpoint does not hold); then <see cref="ModelRollouts.RealRows"/> dataset rows first, model rows after them. A
+/// batch all of dataset rows (real ratio 1) needs no rollouts, and none are made.
+/// </summary>
+public sealed class RolloutSampler : ITransitionSampler
+{
+    private readonly ModelRollouts _rollouts;
+    private readonly Dataset _data;
+    private readonly EnsembleDynamics _model;
+    private readonly Termination.Rule _ends;
+    private readonly ModelRollouts.BatchPolicy _policy;
+    private readonly Func<long> _updates;
+    private readonly Rng _rng;
+    private readonly MixedSampler _mixed;
+
+    /// <param name="updates">The learner's update count: a round comes before updates 0, Every, 2 Every, ...</param>
+    public RolloutSampler(ModelRollouts rollouts, Dataset data, EnsembleDynamics model, Termination.Rule ends, ModelRollouts.BatchPolicy policy,
+        Func<long> updates, int batchSize, Rng rng, float gamma)
+    {
+        if (!model.Models(data))
+            throw new DataException($"the dynamics model takes {model.ObservationDim} observations and {model.ActionDim} actions, the dataset has {data.ObservationDim} and {data.ActionDim}", data.Where, "dynamics");
+        _rollouts = rollouts; _data = data; _model = model; _ends = ends; _policy = policy; _updates = updates; _rng = rng;
+        _mixed = rollouts.Sampler(data, batchSize, rng, gamma);
+        RealRows = rollouts.RealRows(batchSize);
+    }
+
+    /// <summary>Rows of each batch from the dataset (the first ones); the rest are model rows.</summary>
+    public int RealRows { get; }
+
+    /// <summary>The latest round of rollouts (null before the first).</summary>
+    public RolloutRound? LastRound { get; private set; }
+
+    public TransitionBatch Sample()
+    {
+        if (RealRows < _mixed.Batch.Size && (_updates() % _rollouts.Config.Every == 0 || _rollouts.Buffer.Count == 0))
+            LastRound = _rollouts.Run(_data, _model, _ends, _policy, _rng);
+        return _mixed.Sample();
+    }
 }

@@ -13,8 +13,13 @@ public abstract record LrSchedule
     /// <summary>Linear from 1 to <paramref name="endFactor"/> over <paramref name="totalSteps"/>, after an optional linear warmup.</summary>
     public static LrSchedule Linear(long totalSteps, double endFactor = 0.0, long warmup = 0) => new LinearLr(totalSteps, endFactor, warmup);
 
-    /// <summary>Cosine annealing from 1 to <paramref name="minFactor"/> over <paramref name="totalSteps"/> (SGDR without restarts), after an optional warmup.</summary>
-    public static LrSchedule Cosine(long totalSteps, double minFactor = 0.0, long warmup = 0) => new CosineLr(totalSteps, minFactor, warmup);
+    /// <summary>
+    /// Cosine annealing from 1 to <paramref name="minFactor"/> over <paramref name="totalSteps"/> (SGDR without restarts),
+    /// after an optional warmup; with <paramref name="every"/> &gt; 1 the factor changes only every that many steps
+    /// (PyTorch's CosineAnnealingLR stepped once per epoch of that many updates).
+    /// </summary>
+    public static LrSchedule Cosine(long totalSteps, double minFactor = 0.0, long warmup = 0, long every = 1) =>
+        every < 1 ? throw new ArgumentException($"cosine schedule: every must be >= 1, got {every}") : new CosineLr(totalSteps, minFactor, warmup, every);
 
     private static double Warm(long step, long warmup) => warmup > 0 && step < warmup ? (step + 1.0) / warmup : 1.0;
 
@@ -30,12 +35,13 @@ public abstract record LrSchedule
         }
     }
 
-    private sealed record CosineLr(long Total, double Min, long Warmup) : LrSchedule
+    private sealed record CosineLr(long Total, double Min, long Warmup, long Every) : LrSchedule
     {
         public override double Factor(long step)
         {
             if (step < Warmup) return Warm(step, Warmup);
-            double t = Math.Clamp((double)(step - Warmup) / Math.Max(1, Total - Warmup), 0, 1);
+            long done = (step - Warmup) / Every * Every;
+            double t = Math.Clamp((double)done / Math.Max(1, Total - Warmup), 0, 1);
             return Min + (1.0 - Min) * 0.5 * (1.0 + Math.Cos(Math.PI * t));
         }
     }

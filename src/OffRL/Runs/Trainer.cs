@@ -76,7 +76,6 @@ public static class Trainer
         using var folder = Claim(c);
         var samplerRng = new Rng(c.Seed ^ 0x5A5A5A5AUL);
         var cfg = agent.Config;
-        var sampler = OfflineSampler.Create(data, cfg.Sampler, cfg.BatchSize, samplerRng, cfg.Gamma, cfg.NStep, cfg.WeightTemperature);
         // Hashed once per run, only when a checkpoint records it or a resume compares it.
         string? fingerprint = c.ResumeFrom is not null || c.CheckpointEvery > 0 || c.CheckpointAtEnd ? Fingerprint(data) : null;
         long start = 0;
@@ -90,6 +89,9 @@ public static class Trainer
             start = t.Step;
             samplerRng.SetState(t.SamplerRng);
         }
+        // after a resume has loaded the agent: a model-based agent's ensemble comes from its checkpoint, not a new fit
+        var sampler = agent.OfflineBatches(new OfflineRun(data, envName, samplerRng, c.Progress ? new LineProgress(Console.Out) : null))
+            ?? OfflineSampler.Create(data, cfg.Sampler, cfg.BatchSize, samplerRng, cfg.Gamma, cfg.NStep, cfg.WeightTemperature);
         Action<long>? checkpoint = null;
         if (c.CheckpointEvery > 0 || c.CheckpointAtEnd)
         {
