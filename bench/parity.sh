@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # OffRL with CORL's presets vs an independent PyTorch reference of CORL's protocol (bench/reference/corl_reference.py),
 # or, for the methods CORL does not have (PRDC, A2PR, RIQL), the authors' presets against a reference written from the
-# authors' code (bench/reference/authors_reference.py for PRDC and A2PR; RIQL's is in corl_reference.py),
+# authors' code (bench/reference/authors_reference.py for PRDC and A2PR; RIQL's is in corl_reference.py), and for MOPO
+# and MOBILE OfflineRL-Kit's suggested settings (--preset offlinerl-kit) against bench/reference/model_based.py,
+# written from OfflineRL-Kit's files (a stopped reference run of these starts again; OffRL's resumes),
 # side by side on the very same dataset file and evaluated in the same OffRL environment (issues 27 and 34). For each
 # dataset, algorithm and seed, each side trains STEPS updates; OffRL (`offrl train --preset corl`) evaluates every
 # EVAL_EVERY steps (EPISODES episodes) as `offrl train` does, the reference writes a snapshot at the same steps and
@@ -58,7 +60,8 @@ run_one() {
   local env=${ds%%-*} evals="$WORK/$name.evals"
   # whose protocol: CORL's where CORL has the method, else the authors' (preset and reference script alike)
   local preset_name=corl reference=bench/reference/corl_reference.py
-  case $algo in riql) preset_name=authors ;; prdc|a2pr) preset_name=authors reference=bench/reference/authors_reference.py ;; esac
+  case $algo in riql) preset_name=authors ;; prdc|a2pr) preset_name=authors reference=bench/reference/authors_reference.py ;;
+    mopo|mobile) preset_name=offlinerl-kit reference=bench/reference/model_based.py ;; esac
   # a run stopped part way goes on from its checkpoint (OffRL: DIR/checkpoint; the reference: DIR/resume.pt)
   local from=($(resume_args "$dir"))
   [[ ${#from[@]} -gt 0 || -s "$dir/resume.pt" ]] || rm -rf "$dir" "$dir.log"

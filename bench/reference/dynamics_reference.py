@@ -39,7 +39,8 @@ def load(path):
     obs = d["observations"][keep].astype(np.float32)
     new_obs = (nxt[keep] if has_next else d["observations"][keep + 1]).astype(np.float32)
     return {"observations": obs, "actions": d["actions"][keep].astype(np.float32), "next_observations": new_obs,
-            "rewards": d["rewards"][keep].astype(np.float32).reshape(-1, 1)}
+            "rewards": d["rewards"][keep].astype(np.float32).reshape(-1, 1),
+            "terminals": d["terminals"][keep].astype(np.float32).reshape(-1, 1)}
 
 
 def build(obs_dim, act_dim, members, hidden, decays):
@@ -95,7 +96,8 @@ def learn_step(model, opt, x, y, coef=0.01):
 
 
 def fit(data, seed, members=7, elites=5, hidden=(200, 200, 200, 200), decays=(2.5e-5, 5e-5, 7.5e-5, 7.5e-5, 1e-4),
-        lr=1e-3, batch=256, max_epochs=None, since=5, holdout_ratio=0.2):
+        lr=1e-3, batch=256, max_epochs=None, since=5, holdout_ratio=0.2, keep=False):
+    """Fits the ensemble; returns the report, and with keep also the model and the scaler's mean and std."""
     import torch
     np.random.seed(seed); torch.manual_seed(seed)
     inputs = np.concatenate([data["observations"], data["actions"]], -1)
@@ -138,8 +140,9 @@ def fit(data, seed, members=7, elites=5, hidden=(200, 200, 200, 200), decays=(2.
     for layer in model.layers():
         layer.load_save()
     chosen = [i for _, i in sorted(zip(best, range(members)))][:elites]
-    return {"holdout_mse": best, "elites": chosen, "elite_holdout_mse": float(np.mean([best[i] for i in chosen])), "epochs": epoch,
-            "train_rows": train, "holdout_rows": holdout, "seconds": time.perf_counter() - start}
+    report = {"holdout_mse": best, "elites": chosen, "elite_holdout_mse": float(np.mean([best[i] for i in chosen])), "epochs": epoch,
+              "train_rows": train, "holdout_rows": holdout, "seconds": time.perf_counter() - start}
+    return (report, model, mu.astype(np.float32), std.astype(np.float32)) if keep else report
 
 
 def speed_step():
