@@ -16,7 +16,12 @@ public sealed record MopoConfig : ModelBasedSacConfig
     /// <summary>lambda, the penalty's weight (--penalty-coef 2.5); 0 is MBPO-style SAC on the model's rollouts.</summary>
     [FieldRange("[0, 1000000]")]
     public float PenaltyCoef { get; init; } = 2.5f;
-    /// <summary>u(s, a) of the penalty (ensemble_dynamics.py's uncertainty_mode; MOPO: aleatoric).</summary>
+    /// <summary>
+    /// u(s, a) of the penalty: aleatoric (MOPO's, OfflineRL-Kit's default), or another of the heuristics Lu et al. 2022
+    /// compare (pairwise_diff, ensemble_std as OfflineRL-Kit computes them; max_pairwise, MOReL's; log_likelihood_variance,
+    /// LOMPO's). Lu et al. find the choice interacts with the penalty weight, the horizon and the ensemble size, and tune
+    /// all four together; no heuristic wins everywhere, so the default stays MOPO's.
+    /// </summary>
     public Uncertainty Uncertainty { get; init; } = Uncertainty.Aleatoric;
 
     public override RolloutConfig Rollouts() => base.Rollouts() with { PenaltyCoef = PenaltyCoef, Penalty = Uncertainty };

@@ -100,13 +100,16 @@ public sealed class DynamicsNetwork : Module
 }
 
 /// <summary>
-/// How uncertain the model is about a transition, the reward penalty of MOPO-style methods, as OfflineRL-Kit's
-/// ensemble_dynamics.py step computes it over all members (its uncertainty_mode): <see cref="Aleatoric"/> max over
+/// How uncertain the model is about a transition, the reward penalty of MOPO-style methods, over all members. As
+/// OfflineRL-Kit's ensemble_dynamics.py step computes it (its uncertainty_mode): <see cref="Aleatoric"/> max over
 /// members of ||sigma_e(s, a)|| over all outputs (MOPO's default); <see cref="PairwiseDiff"/> max over members of
 /// ||mu_e - mean_e' mu_e'|| over the next-state outputs; <see cref="EnsembleStd"/> sqrt of the mean over next-state
-/// outputs of the members' variance of mu.
+/// outputs of the members' variance of mu. The two further heuristics Lu et al. 2022 ("Revisiting Design Choices in
+/// Offline Model-Based RL", section 4) compare: <see cref="MaxPairwise"/> max over pairs of members of ||mu_i - mu_j||
+/// over the next-state outputs (MOReL's disagreement); <see cref="LogLikelihoodVariance"/> the members' variance of
+/// log N(s'; mu_e, sigma_e^2) summed over the next-state outputs, s' the transition the rollout drew (LOMPO's).
 /// </summary>
-public enum Uncertainty { Aleatoric, PairwiseDiff, EnsembleStd }
+public enum Uncertainty { Aleatoric, PairwiseDiff, EnsembleStd, MaxPairwise, LogLikelihoodVariance }
 
 /// <summary>What a fit did: each member's best hold-out MSE, the elites, the epochs run.</summary>
 /// <param name="ConstantMse">The hold-out MSE of a constant prediction, the training targets' mean: what the members are measured against.</param>
@@ -430,7 +433,7 @@ public sealed class EnsembleDynamics
         using var scope = TensorScope.Begin();
         var (mean, logVar) = Predict(x);
         var m = mean.Data; var lv = logVar.Data;
-        if (kind is { } k) Measure(k, m, lv, Config.Members, rowsN, outDim, penalty);
+        if (kind is { } k and not Uncertainty.LogLikelihoodVariance) Measure(k, m, lv, Config.Members, rowsN, outDim, penalty);
         var elites = Elites;
         for (int r = 0; r < rowsN; r++)
         {
@@ -443,7 +446,31 @@ public sealed class EnsembleDynamics
                 if (j < od) next[r * od + j] = obs[r * od + j] + v;
                 else reward[r] = v;
             }
+            if (kind == Uncertainty.LogLikelihoodVariance) penalty[r] = LikelihoodVariance(m, lv, Config.Members, rowsN, outDim, r, obs.Slice(r * od, od), next.Slice(r * od, od));
         }
+    }
+
+    /// <summary>
+    /// The members' (population) variance of log N(s' - s; mu_e, sigma_e^2) summed over the next-state outputs, for row
+    /// <paramref name="r"/> of a prediction [E, B, outputs] (<see cref="Uncertainty.LogLikelihoodVariance"/>).
+    /// </summary>
+    public static float LikelihoodVariance(ReadOnlySpan<float> mean, ReadOnlySpan<float> logVar, int members, int rows, int outputs, int r,
+        ReadOnlySpan<float> obs, ReadOnlySpan<float> next)
+    {
+        double sum = 0, sq = 0;
+        for (int e = 0; e < members; e++)
+        {
+            int at = (e * rows + r) * outputs;
+            double ll = 0;
+            for (int j = 0; j < next.Length; j++)
+            {
+                double d = next[j] - obs[j] - mean[at + j];
+                ll -= 0.5 * (d * d * Math.Exp(-logVar[at + j]) + logVar[at + j] + Math.Log(2 * Math.PI));
+            }
+            sum += ll; sq += ll * ll;
+        }
+        double avg = sum / members;
+        return (float)Math.Max(0, sq / members - avg * avg);
     }
 
     /// <summary>
@@ -479,6 +506,19 @@ public sealed class EnsembleDynamics
                     maxNorm = Math.Max(maxNorm, Math.Sqrt(sq));
                 }
                 value = kind == Uncertainty.EnsembleStd ? Math.Sqrt(variance / od) : maxNorm;
+                if (kind == Uncertainty.MaxPairwise)
+                {
+                    value = 0;
+                    for (int i = 0; i < members; i++)
+                        for (int k = i + 1; k < members; k++)
+                        {
+                            double pair = 0;
+                            for (int j = 0; j < od; j++) { double d = mean[(i * rows + r) * outputs + j] - mean[(k * rows + r) * outputs + j]; pair += d * d; }
+                            value = Math.Max(value, Math.Sqrt(pair));
+                        }
+                }
+                else if (kind == Uncertainty.LogLikelihoodVariance)
+                    throw new ArgumentException("uncertainty: log_likelihood_variance needs the drawn transition; EnsembleDynamics.Sample measures it");
             }
             penalty[r] = (float)value;
         }

@@ -132,6 +132,15 @@ public class EnsembleDynamicsTests
         EnsembleDynamics.Measure(Uncertainty.EnsembleStd, mean, logVar, 2, 2, 2, p);
         Assert.Equal(1f, p[0], 5);                   // sqrt of the variance ((1 - 2)^2 + (3 - 2)^2) / 2
         Assert.Equal(0f, p[1], 5);
+        EnsembleDynamics.Measure(Uncertainty.MaxPairwise, mean, logVar, 2, 2, 2, p);
+        Assert.Equal(2f, p[0], 5);                   // Lu et al.'s (MOReL's): |1 - 3| between the two members
+        Assert.Equal(0f, p[1], 5);
+        // LLV: row 0 drew s' - s = 1 (member 0's mean): log N(1; 1, 1) and log N(1; 3, 9) differ by
+        // (-0.5 log 1) - (-0.5 (4/9 + log 9)) = 0.5 (4/9 + log 9); the variance of two values is (their difference / 2)^2
+        float diff = 0.5f * (4f / 9f + MathF.Log(9f));
+        Assert.Equal(diff * diff / 4f, EnsembleDynamics.LikelihoodVariance(mean, logVar, 2, 2, 2, 0, [0f], [1f]), 4);
+        // row 1: both means at the drawn 2, the variances 4 and 1: the log-likelihoods differ by 0.5 log 4
+        Assert.Equal(MathF.Pow(0.25f * MathF.Log(4f), 2), EnsembleDynamics.LikelihoodVariance(mean, logVar, 2, 2, 2, 1, [0f], [2f]), 4);
     }
 
     /// <summary>
