@@ -30,6 +30,7 @@ public sealed record MobileConfig : ModelBasedSacConfig
     public override void Validate()
     {
         base.Validate();
+        if (Model == Simulator) throw new ArgumentException($"config: field 'model' of {GetType().Name} is simulator, but MOBILE's penalty is the learned ensemble's disagreement, which a simulator does not have");
         if (DynamicsElites < 2) throw new ArgumentException($"config: field 'dynamics_elites' of {GetType().Name} is {DynamicsElites}; the penalty is a standard deviation over the elites, so it needs 2 or more");
     }
 }

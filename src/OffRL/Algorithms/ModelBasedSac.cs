@@ -31,8 +31,15 @@ public abstract record ModelBasedSacConfig : SacConfig
     /// </summary>
     protected ModelBasedSacConfig(SacConfig from) : base(from) { }
 
-    /// <summary>A fitted ensemble to use (the folder <c>offrl model fit</c> wrote, --load-dynamics-path); null: fitted when the run starts.</summary>
+    /// <summary>
+    /// A fitted ensemble to use (the folder <c>offrl model fit</c> wrote, --load-dynamics-path); <c>simulator</c>: the
+    /// environment's own dynamics, a model without error (Sims et al.'s edge-of-reach experiment; pendulum); null:
+    /// fitted when the run starts.
+    /// </summary>
     public string? Model { get; init; }
+
+    /// <summary>The value of <see cref="Model"/> that rolls out in the environment's own dynamics.</summary>
+    public const string Simulator = "simulator";
     /// <summary>Members of the ensemble (--n-ensemble 7).</summary>
     [FieldRange("[1, 1000]")] public int DynamicsMembers { get; init; } = 7;
     /// <summary>Members rollouts draw from (--n-elites 5).</summary>
@@ -129,7 +136,13 @@ public abstract class ModelBasedSac<TConfig> : Sac<TConfig> where TConfig : Mode
         var ends = Termination.For(run.Env);   // before a fit that takes minutes
         if (!Dynamics.Models(run.Data))
             throw new DataException($"{Name} models {Dynamics.ObservationDim} observations and {Dynamics.ActionDim} actions; the dataset has {run.Data.ObservationDim} and {run.Data.ActionDim}", run.Data.Where);
-        if (!Dynamics.Fitted)
+        IWorldModel world = Dynamics;
+        if (Config.Model == ModelBasedSacConfig.Simulator)
+        {
+            world = SimulatorModel.For(run.Env);
+            run.Progress?.Report($"[{Name}] rolling out in {run.Env}'s own dynamics (model: simulator)");
+        }
+        else if (!Dynamics.Fitted)
         {
             if (Config.Model is { } dir)
             {
@@ -148,7 +161,7 @@ public abstract class ModelBasedSac<TConfig> : Sac<TConfig> where TConfig : Mode
                 run.Progress?.Report($"[{Name}] dynamics fitted in {report.Epochs} epochs: elites {string.Join(", ", report.Elites)}, hold-out MSE {report.EliteHoldoutMse:G4} (a constant: {report.ConstantMse:G4})");
             }
         }
-        _batches = new RolloutSampler(new ModelRollouts(Config.Rollouts(), ObservationDim, ActionDim), run.Data, Dynamics, ends, RolloutActions,
+        _batches = new RolloutSampler(new ModelRollouts(Config.Rollouts(), ObservationDim, ActionDim), run.Data, world, ends, RolloutActions,
             () => Updates, Config.BatchSize, run.Rng, Config.Gamma);
         return _batches;
     }

@@ -173,7 +173,7 @@ public sealed class DynamicsState : Module
 /// Continuous actions enter as they are, discrete ones one-hot; inputs are standardized with the training rows'
 /// statistics, targets are not.
 /// </summary>
-public sealed class EnsembleDynamics
+public sealed class EnsembleDynamics : IWorldModel
 {
     public DynamicsConfig Config { get; }
     public DynamicsNetwork Network { get; }
@@ -448,6 +448,15 @@ public sealed class EnsembleDynamics
             }
             if (kind == Uncertainty.LogLikelihoodVariance) penalty[r] = LikelihoodVariance(m, lv, Config.Members, rowsN, outDim, r, obs.Slice(r * od, od), next.Slice(r * od, od));
         }
+    }
+
+    /// <summary>One model step for B rows of raw (s, a): the inputs standardized, then <see cref="Sample(Tensor, ReadOnlySpan{float}, Rng, Span{float}, Span{float}, Uncertainty?, Span{float})"/>.</summary>
+    public void Step(ReadOnlySpan<float> obs, ReadOnlySpan<float> actions, int rows, Rng rng, Span<float> next, Span<float> reward, Uncertainty? kind, Span<float> penalty)
+    {
+        int od = ObservationDim, ad = ActionDim, inDim = InputDim;
+        var x = new float[rows * inDim];
+        for (int k = 0; k < rows; k++) Input(obs.Slice(k * od, od), actions.Slice(k * ad, ad), x.AsSpan(k * inDim, inDim));
+        Sample(Tensor.FromArray(x, rows, inDim), obs[..(rows * od)], rng, next, reward, kind, penalty);
     }
 
     /// <summary>

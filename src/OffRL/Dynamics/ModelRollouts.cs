@@ -54,10 +54,10 @@ public sealed class ModelRollouts
     }
 
     /// <summary>One round: <see cref="RolloutConfig.Starts"/> rollouts of up to <see cref="RolloutConfig.Horizon"/> steps into the buffer.</summary>
-    public RolloutRound Run(Dataset data, EnsembleDynamics model, Termination.Rule ends, BatchPolicy policy, Rng rng)
+    public RolloutRound Run(Dataset data, IWorldModel model, Termination.Rule ends, BatchPolicy policy, Rng rng)
     {
         var c = Config;
-        int od = model.ObservationDim, ad = data.ActionDim, inDim = model.InputDim;
+        int od = model.ObservationDim, ad = data.ActionDim;
         var source = new DatasetSource(data);
         if (source.SampleableCount == 0) throw new DataException("model rollouts: the dataset has no transition to start from", data.Where, "observations");
         int alive = c.Starts;
@@ -70,10 +70,7 @@ public sealed class ModelRollouts
         {
             if (s.Length != alive * od) s = s.AsSpan(0, alive * od).ToArray();   // the rollouts still going, once per step
             using (TensorScope.Begin()) policy(Tensor.FromArray(s, alive, od), a.AsSpan(0, alive * ad), rng);
-            var x = new float[alive * inDim];
-            for (int k = 0; k < alive; k++) model.Input(s.AsSpan(k * od, od), a.AsSpan(k * ad, ad), x.AsSpan(k * inDim, inDim));
-            var xT = Tensor.FromArray(x, alive, inDim);
-            try { model.Sample(xT, s, rng, next, reward, c.PenaltyCoef > 0 ? c.Penalty : null, penalty); }
+            try { model.Step(s, a.AsSpan(0, alive * ad), alive, rng, next, reward, c.PenaltyCoef > 0 ? c.Penalty : null, penalty); }
             catch (InvalidOperationException e) { throw new DataException($"model rollouts, step {t} of {c.Horizon}: {e.Message} (the ensemble fitted to this data diverges here; a shorter rollout_horizon or a refitted model)", data.Where, "dynamics"); }
             int kept = 0;
             for (int k = 0; k < alive; k++)
@@ -112,7 +109,7 @@ public sealed class RolloutSampler : ITransitionSampler
 {
     private readonly ModelRollouts _rollouts;
     private readonly Dataset _data;
-    private readonly EnsembleDynamics _model;
+    private readonly IWorldModel _model;
     private readonly Termination.Rule _ends;
     private readonly ModelRollouts.BatchPolicy _policy;
     private readonly Func<long> _updates;
@@ -120,11 +117,11 @@ public sealed class RolloutSampler : ITransitionSampler
     private readonly MixedSampler _mixed;
 
     /// <param name="updates">The learner's update count: a round comes before updates 0, Every, 2 Every, ...</param>
-    public RolloutSampler(ModelRollouts rollouts, Dataset data, EnsembleDynamics model, Termination.Rule ends, ModelRollouts.BatchPolicy policy,
+    public RolloutSampler(ModelRollouts rollouts, Dataset data, IWorldModel model, Termination.Rule ends, ModelRollouts.BatchPolicy policy,
         Func<long> updates, int batchSize, Rng rng, float gamma)
     {
-        if (!model.Models(data))
-            throw new DataException($"the dynamics model takes {model.ObservationDim} observations and {model.ActionDim} actions, the dataset has {data.ObservationDim} and {data.ActionDim}", data.Where, "dynamics");
+        if (model.ObservationDim != data.ObservationDim || model.ActionDim != data.ActionDim)
+            throw new DataException($"the model of the world takes {model.ObservationDim} observations and {model.ActionDim} actions, the dataset has {data.ObservationDim} and {data.ActionDim}", data.Where, "dynamics");
         _rollouts = rollouts; _data = data; _model = model; _ends = ends; _policy = policy; _updates = updates; _rng = rng;
         _mixed = rollouts.Sampler(data, batchSize, rng, gamma);
         RealRows = rollouts.RealRows(batchSize);

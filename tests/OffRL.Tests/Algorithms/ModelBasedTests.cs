@@ -204,6 +204,33 @@ public class ModelBasedTests
         ((System.Reflection.PropertyInfo)typeof(Sac<MopoConfig>).GetProperty("ActorOptimizer", System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Instance)!)
             .GetValue(agent) is Optimizer o ? o.Schedule : throw new InvalidOperationException("no actor optimizer");
 
+    /// <summary>
+    /// model: simulator rolls out in the environment's own dynamics: from a pendulum observation and an action in [-1, 1]
+    /// it gives the next observation and reward the env gives from that state for the action at its bounds' scale;
+    /// an env whose observation is not its state, and MOBILE (whose penalty needs an ensemble), refuse it by name.
+    /// </summary>
+    [Fact]
+    public void TheSimulatorIsAModelWithoutError()
+    {
+        using var model = SimulatorModel.For("pendulum");
+        var env = new OffRL.Envs.Pendulum();
+        float[] obs = [MathF.Cos(0.7f), MathF.Sin(0.7f), -1.5f], expected = new float[3], next = new float[3], reward = new float[1], penalty = new float[1];
+        env.ResetTo([0.7f, -1.5f], new float[3]);
+        var step = env.Step([1f], expected);                    // 0.5 in the networks' range is 1 in [-2, 2]
+        model.Step(obs, [0.5f], 1, new Rng(0), next, reward, Uncertainty.Aleatoric, penalty);
+        for (int j = 0; j < 3; j++) Assert.Equal(expected[j], next[j], 1e-5);   // theta back from (cos, sin) in float
+        Assert.Equal((float)step.Reward, reward[0], 1e-5);
+        Assert.Equal(0f, penalty[0]);
+        Assert.Contains("--env", Assert.Throws<ArgumentException>(() => SimulatorModel.For("cartpole")).Message);
+        Assert.Contains("model", Assert.Throws<ArgumentException>(() => Create("mobile", "model: simulator")).Message);
+        // a run in it: the rollouts come from the simulator, the ensemble is never fitted
+        var mopo = (Mopo)Create("mopo", "hidden: [16], model: simulator, " + Tiny);
+        var sampler = mopo.OfflineBatches(new OfflineRun(World(400), "pendulum", new Rng(1), null))!;
+        sampler.Sample();
+        Assert.False(mopo.Dynamics.Fitted);
+        Assert.Equal(16 * 2, ((RolloutSampler)sampler).LastRound!.Transitions);   // pendulum never ends: starts x horizon
+    }
+
     /// <summary>More elites than members, a horizon below 1, an env without a termination rule, a dataset too small to hold out from, a model that predicts NaN: one line each, naming what is wrong.</summary>
     [Fact]
     public void BadModelSettingsAndDataAreRefusedByName()
