@@ -35,6 +35,7 @@ var names = new Dictionary<string, Func<int, Dictionary<string, double>>>
     ["dynamics-profile"] = t => AlgoBenchmarks.DynamicsFit(t, profile: true),
     ["model-rollout"] = t => AlgoBenchmarks.ModelRollout(t),
     ["mobile-update"] = t => AlgoBenchmarks.MobileUpdate(t),
+    ["pgd"] = t => AlgoBenchmarks.PolicyGuidedDiffusion(t),
     ["rebrac-profile"] = t => AlgoBenchmarks.Profile("rebrac", t),
     ["riql-update"] = t => AlgoBenchmarks.Updates("riql", t),
     ["riql-profile"] = t => AlgoBenchmarks.Profile("riql", t),
@@ -566,6 +567,60 @@ static class AlgoBenchmarks
             ["transitions_per_s"] = rate * starts * 5, ["rounds_per_s"] = rate, ["gflops"] = rate * flops / 1e9, ["peak_gflops"] = peak,
             ["share_of_peak"] = rate * flops / 1e9 / peak,
         };
+    }
+
+    /// <summary>
+    /// Policy-guided diffusion on pendulum-medium-replay (issue 37; Jackson et al. 2024): one diffusion model fitted on
+    /// the data (DiffusionConfig's defaults, TRAIN_STEPS default 20 000), sampled with guidance 0, 0.01, 0.02, 0.05,
+    /// 0.1, 0.2 towards the agent in POLICY (a trained pendulum agent's folder); per guidance the synthetic data's mean
+    /// log-likelihood under the target (a Gaussian of std 0.1 around its action) and its dynamics error: the mean
+    /// |s' - s'_true| and |r - r_true| of each synthetic transition against pendulum's own step from its (s, a). The data's
+    /// own figures come first (guidance -1).
+    /// </summary>
+    public static Dictionary<string, double> PolicyGuidedDiffusion(int threads)
+    {
+        Gemm.Threads = threads;
+        var data = OffRL.Runs.Recipes.Get("pendulum-medium-replay");
+        var target = AlgorithmRegistry.Load(Environment.GetEnvironmentVariable("POLICY") ?? throw new ArgumentException("POLICY: a trained pendulum agent's folder"));
+        var config = new OffRL.Dynamics.DiffusionConfig { TrainSteps = int.TryParse(Environment.GetEnvironmentVariable("TRAIN_STEPS"), out var n) ? n : 20_000 };
+        var model = new OffRL.Dynamics.TrajectoryDiffusion(3, 1, config);
+        model.Fit(data, new LineProgress(Console.Error));
+        using var simulator = OffRL.Dynamics.SimulatorModel.For("pendulum");
+        (double Ll, double Obs, double Rew) Judge(Dataset d)
+        {
+            double ll = 0, eo = 0, er = 0;
+            var next = new float[3]; var r = new float[1]; var scaled = new float[1];
+            for (int i = 0; i < d.Count; i++)
+            {
+                using (TensorScope.Begin())
+                using (Tensor.NoGrad())
+                {
+                    float a = target.ActionOf(Tensor.FromArray(d.Observation(i).ToArray(), 1, 3)).Data[0];
+                    double e = d.Actions[i] - a;
+                    ll += -0.5 * (e * e / 0.01 + Math.Log(2 * Math.PI * 0.01));
+                }
+                scaled[0] = d.Actions[i] / 2f;   // the simulator takes [-1, 1]
+                simulator.Step(d.Observation(i), scaled, 1, new Rng(0), next, r, null, default);
+                var s2 = d.NextObservation(i);
+                for (int j = 0; j < 3; j++) eo += Math.Abs(s2[j] - next[j]) / 3;
+                er += Math.Abs(d.Rewards[i] - r[0]);
+            }
+            return (ll / d.Count, eo / d.Count, er / d.Count);
+        }
+        var f = new Dictionary<string, double>();
+        void Put(string key, (double Ll, double Obs, double Rew) j)
+        {
+            f[$"{key}_log_likelihood"] = j.Ll; f[$"{key}_obs_error"] = j.Obs; f[$"{key}_reward_error"] = j.Rew;
+            Console.Error.WriteLine($"{key}: target log-likelihood {j.Ll:G4}, |s' - s'_true| {j.Obs:G4}, |r - r_true| {j.Rew:G4}");
+        }
+        Put("data", Judge(data));
+        foreach (var g in new[] { 0f, 0.01f, 0.02f, 0.05f, 0.1f, 0.2f })
+        {
+            var guided = new OffRL.Dynamics.TrajectoryDiffusion(3, 1, config with { Guidance = g });
+            guided.CopyFrom(model);
+            Put($"guidance_{g:G3}", Judge(guided.Sample(500, data.ObservationSpace, data.ActionSpace, new Rng(7), target.ActionOf)));
+        }
+        return f;
     }
 
     /// <summary>

@@ -7,16 +7,17 @@ using OffRL.Envs;
 
 namespace OffRL.Cli;
 
-/// <summary>`offrl dataset info|corrupt|convert`.</summary>
+/// <summary>`offrl dataset info|corrupt|convert|mix|augment`.</summary>
 internal static class DatasetCommand
 {
     public static Command Create()
     {
-        var cmd = new Command("dataset", "Inspect, convert, mix and corrupt offline datasets (D4RL/Minari HDF5, OffRL Parquet, CSV)");
+        var cmd = new Command("dataset", "Inspect, convert, mix, corrupt and augment offline datasets (D4RL/Minari HDF5, OffRL Parquet, CSV)");
         cmd.Subcommands.Add(Info());
         cmd.Subcommands.Add(Corrupt());
         cmd.Subcommands.Add(Convert());
         cmd.Subcommands.Add(Mix());
+        cmd.Subcommands.Add(Augment());
         return cmd;
     }
 
@@ -111,6 +112,64 @@ internal static class DatasetCommand
             if (r.GetValue(Json)) Console.WriteLine(JsonSerializer.Serialize(new { transitions = d.Count, episodes = d.EpisodeCount, output = outPath }));
         });
         return cmd;
+    }
+
+    private static Command Augment()
+    {
+        var dataset = new Option<string>("--dataset") { Description = "Dataset name or file", Required = true };
+        var method = new Option<string>("--method") { Description = "How the synthetic data is made: pgd (policy-guided diffusion, Jackson et al. 2024)", DefaultValueFactory = _ => "pgd" };
+        var policy = new Option<string?>("--policy") { Description = "The target policy's folder (a trained agent) that guides the samples; without it the samples follow the data" };
+        var segments = new Option<int>("--segments") { Description = "Synthetic segments of `horizon` transitions to write", DefaultValueFactory = _ => 1000 }.InRange("[1, 100000000]");
+        var config = new Option<string?>("--config") { Description = "YAML or JSON file of DiffusionConfig fields (horizon, steps, hidden, train_steps, guidance, policy_std, ...)" };
+        var set = new Option<string[]>("--set") { Description = "KEY=VALUE overriding one field after --config (repeatable), e.g. --set guidance=0.1" };
+        var seed = new Option<ulong>("--seed") { Description = "Seed of the fit and the samples", DefaultValueFactory = _ => 0 };
+        var output = new Option<string>("--out") { Description = "Output dataset (.parquet or .hdf5)", Required = true };
+        var cmd = new Command("augment", "Synthetic transitions from a generative model of the dataset, guided towards a target policy (pgd)")
+            { dataset, method, policy, segments, config, set, seed, output, Json };
+        cmd.SetAction(r =>
+        {
+            if (r.GetValue(method) != "pgd") throw new ArgumentException($"--method: '{r.GetValue(method)}' is not a method of dataset augment (known: pgd)");
+            string name = r.GetValue(dataset)!, outPath = r.GetValue(output)!;
+            new OffRL.IO.PathGuard().Input("--dataset", Runs.Recipes.FileOf(name, 0)).Input("--config", r.GetValue(config)).Output("--out", outPath).Check();
+            string[] sets = [$"seed={r.GetValue(seed)}", .. r.GetValue(set) ?? []];
+            var c = OffRL.IO.ConfigFile.Naming(r.GetValue(config), sets, () => OffRL.IO.ConfigFile.Apply(new OffRL.Dynamics.DiffusionConfig(), OffRL.IO.ConfigFile.Overrides(r.GetValue(config), sets)));
+            Algorithms.Agent? target = r.GetValue(policy) is { } dir ? Algorithms.AlgorithmRegistry.Load(dir) : null;
+            var d = Runs.Recipes.Open(name, log: Console.Error.WriteLine, needEnv: false).Data;
+            if (target is not null && (target.ObservationDim != d.ObservationDim || target.ActionDim != d.ActionDim || target.ActionSpace is not Box))
+                throw new ArgumentException($"--policy: {r.GetValue(policy)} acts on {target.ObservationDim} observations with {target.ActionSpace}; the dataset has {d.ObservationDim} observations and {d.ActionSpace}");
+            var model = new OffRL.Dynamics.TrajectoryDiffusion(d.ObservationDim, d.ActionDim, c);
+            double loss = model.Fit(d, new LineProgress(Console.Error));
+            var synthetic = model.Sample(r.GetValue(segments), d.ObservationSpace, d.ActionSpace, new OffRL.Tensors.Rng(c.Seed + 2), target is null ? null : target.ActionOf);
+            DatasetFile.Write(synthetic, outPath);
+            double? Fit(Dataset x) => target is null ? null : TargetLogLikelihood(target, x, c.PolicyStd);
+            double? synth = Fit(synthetic), real = Fit(d);
+            Console.WriteLine($"wrote {outPath}: {synthetic.Count} synthetic transitions ({r.GetValue(segments)} segments of {c.Horizon}), guidance {c.Guidance:G4}, diffusion loss {loss:G4}" +
+                (synth is { } s1 ? $"; mean target log-likelihood {s1:G4} (the data's {real:G4})" : ""));
+            if (r.GetValue(Json))
+                Console.WriteLine(JsonSerializer.Serialize(new { transitions = synthetic.Count, segments = r.GetValue(segments), guidance = c.Guidance, diffusion_loss = loss,
+                    target_log_likelihood = synth, data_target_log_likelihood = real, output = outPath, commit = Runs.Provenance.Commit }));
+        });
+        return cmd;
+    }
+
+    /// <summary>Mean over rows of log N(a; pi(s), std^2) summed over the action's dimensions (the Gaussian guidance follows).</summary>
+    private static double TargetLogLikelihood(Algorithms.Agent target, Dataset d, float std)
+    {
+        double sum = 0;
+        int od = d.ObservationDim, ad = d.ActionDim;
+        for (int start = 0; start < d.Count; start += 4096)
+        {
+            int n = Math.Min(4096, d.Count - start);
+            using var scope = OffRL.Tensors.TensorScope.Begin();
+            using var noGrad = OffRL.Tensors.Tensor.NoGrad();
+            var a = target.ActionOf(OffRL.Tensors.Tensor.FromArray(d.Observations.Slice(start * od, n * od).ToArray(), n, od)).Data;
+            for (int i = 0; i < n * ad; i++)
+            {
+                double e = d.Actions[start * ad + i] - a[i];
+                sum += -0.5 * (e * e / (std * std) + Math.Log(2 * Math.PI * std * std));
+            }
+        }
+        return sum / d.Count;
     }
 
     private static Command Convert()

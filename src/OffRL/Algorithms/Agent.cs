@@ -120,6 +120,28 @@ public abstract class Agent : IPolicy
     /// </summary>
     protected internal abstract Tensor PolicyOutput(Tensor observation);
 
+    /// <summary>
+    /// The deterministic policy as a differentiable map from raw observations [B, obs] to actions in the environment's
+    /// units [B, act] (continuous actions): the saved normalization, <see cref="PolicyOutput"/>, the action scaling
+    /// undone. Policy-guided diffusion differentiates through it.
+    /// </summary>
+    public Tensor ActionOf(Tensor observations)
+    {
+        if (ActionSpace is not Box) throw new InvalidOperationException($"{Name}: a differentiable action needs continuous actions");
+        var s = observations;
+        var p = Preprocessing;
+        if (p.ObservationMean is { } mean && p.ObservationStd is { } std)
+            s = (s - Tensor.FromArray((float[])mean.Clone(), 1, mean.Length)) / Tensor.FromArray((float[])std.Clone(), 1, std.Length);
+        var a = PolicyOutput(s);
+        if (p.ActionLow is { } low && p.ActionHigh is { } high)
+        {
+            var half = new float[low.Length]; var mid = new float[low.Length];
+            for (int j = 0; j < low.Length; j++) { half[j] = 0.5f * (high[j] - low[j]); mid[j] = 0.5f * (high[j] + low[j]); }
+            a = a * Tensor.FromArray(half, 1, half.Length) + Tensor.FromArray(mid, 1, mid.Length);
+        }
+        return a;
+    }
+
     /// <summary>Modules saved in checkpoints, by name.</summary>
     protected abstract IEnumerable<(string Name, Module Module)> Modules();
 

@@ -95,4 +95,21 @@ public sealed class ModelCliTests : IDisposable
         CliProcess.Run("model", "fit", "--dataset", P("data.parquet"), "--out", P("x"), "--seed", "3", "--set", "seed=4").RefusedNaming("seed");
         Assert.False(Directory.Exists(P("x")));
     }
+
+    /// <summary>`offrl dataset augment`: synthetic segments written as a dataset (each an episode of `horizon`), bad settings one line.</summary>
+    [Fact]
+    public void AugmentWritesSyntheticSegmentsAndRefusesBadSettings()
+    {
+        var run = CliProcess.Run("dataset", "augment", "--dataset", P("data.parquet"), "--segments", "5", "--set", "train_steps=20", "--set", "hidden=[16]",
+            "--set", "horizon=4", "--set", "steps=5", "--out", P("aug.parquet"), "--json");
+        Assert.True(run.Code == 0, run.Err);
+        var synthetic = DatasetFile.Read(P("aug.parquet"));
+        Assert.Equal(20, synthetic.Count);
+        Assert.Equal(5, synthetic.EpisodeCount);
+        Assert.Equal(5, JsonDocument.Parse(run.Out.Trim().Split((char)10)[^1]).RootElement.GetProperty("segments").GetInt32());
+        CliProcess.Run("dataset", "augment", "--dataset", P("data.parquet"), "--method", "gan", "--out", P("y.parquet")).RefusedNaming("--method");
+        CliProcess.Run("dataset", "augment", "--dataset", P("data.parquet"), "--set", "horizon=0", "--out", P("y.parquet")).RefusedNaming("horizon");
+        CliProcess.Run("dataset", "augment", "--dataset", P("data.parquet"), "--out", P("data.parquet")).RefusedNaming("--out");
+        Assert.False(File.Exists(P("y.parquet")));
+    }
 }
