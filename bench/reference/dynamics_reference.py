@@ -26,6 +26,8 @@ import argparse, json, sys, time
 
 import numpy as np
 
+from torch_engine import add_speed_arguments
+
 
 def load(path):
     import h5py
@@ -160,11 +162,7 @@ if __name__ == "__main__":
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--max-epochs", type=int, default=None, help="MOBILE's cap (30); none for MOPO")
     p.add_argument("--speed", action="store_true", help="gradient steps per second instead of a fit")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--seconds", type=float, default=3.0)
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--single", action="store_true")
-    p.add_argument("--torch-threads", type=int, default=1)
+    add_speed_arguments(p)
     args = p.parse_args()
     import torch
     if args.single:

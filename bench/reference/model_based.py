@@ -26,6 +26,7 @@ import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from dynamics_reference import build, fit, load  # noqa: E402
+from torch_engine import add_speed_arguments  # noqa: E402
 
 OBS, ACT, MEMBERS, ELITES = 17, 6, 7, 5
 
@@ -343,11 +344,7 @@ if __name__ == "__main__":
     p.add_argument("--dynamics-max-epochs", type=int, default=None, help="cap the ensemble's fit (default: MOBILE 30, MOPO none)")
     p.add_argument("--checkpoint-every", type=int, default=0, help="accepted for bench/parity.sh; a stopped run starts again")
     p.add_argument("--resume", action="store_true", help="accepted for bench/parity.sh; a stopped run starts again")
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--seconds", type=float, default=3.0)
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--single", action="store_true")
-    p.add_argument("--torch-threads", type=int, default=1)
+    add_speed_arguments(p)
     args = p.parse_args()
     import torch
     if args.algo:

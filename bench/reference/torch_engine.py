@@ -69,6 +69,16 @@ def best_split(cores):
     return best, how
 
 
+def add_speed_arguments(p):
+    """A reference's speed options: --threads (cores to split), --seconds, --json, and the two fastest_split passes to
+    the script's child runs (--single, --torch-threads)."""
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--seconds", type=float, default=3.0)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--single", action="store_true")
+    p.add_argument("--torch-threads", type=int, default=1)
+
+
 def fastest_split(script_args, cores, seconds):
     """The best updates/s of `python SCRIPT_ARGS --single --torch-threads T --seconds S` (its last line) over every
     split of the cores between torch's intra-op threads T and OpenBLAS's, each in its own process (one core pinned)."""
