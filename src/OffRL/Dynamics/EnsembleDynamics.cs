@@ -347,11 +347,31 @@ public sealed class EnsembleDynamics : IWorldModel
         using var scope = TensorScope.Begin();
         var (mean, logVar) = net.Forward(x);
         var nll = ((mean - y).Square() * (-logVar).Exp() + logVar).Sum() * (1f / (y.Shape[1] * y.Shape[2]));
-        var loss = nll + DecayLoss() + (net.MaxLogVar.Sum() - net.MinLogVar.Sum()) * Config.LogVarBoundCoef;
+        var loss = nll + (net.MaxLogVar.Sum() - net.MinLogVar.Sum()) * Config.LogVarBoundCoef;
         _opt.ZeroGrad();
         loss.Backward();
+        float decay = AddDecayGradient();
         _opt.Step();
-        return loss.Item();
+        return loss.Item() + decay;
+    }
+
+    /// <summary>
+    /// The weight decay term sum over layers of wd_l / 2 ||W_l||^2 (every member's weights; biases free), applied as its
+    /// gradient wd_l W_l added to each layer's weight gradient (one pass per layer, no tape); returns the term's value.
+    /// </summary>
+    private float AddDecayGradient()
+    {
+        var layers = Network.Body.Layers;
+        double total = 0;
+        for (int l = 0; l < layers.Count; l++)
+        {
+            var w = layers[l].Weight;
+            var weights = w.Data.AsSpan(0, w.Size);
+            float wd = Config.WeightDecays[l];
+            total += 0.5 * wd * System.Numerics.Tensors.TensorPrimitives.Dot(weights, weights);
+            if (w.Grad is { } g) System.Numerics.Tensors.TensorPrimitives.MultiplyAdd(weights, wd, g.AsSpan(0, w.Size), g.AsSpan(0, w.Size));
+        }
+        return (float)total;
     }
 
     /// <summary>The hold-out MSE of predicting every output by its mean over the training rows.</summary>
@@ -365,19 +385,6 @@ public sealed class EnsembleDynamics : IWorldModel
         for (int k = train; k < train + holdout; k++)
             for (int j = 0; j < outDim; j++) s += Math.Pow(targets[k * outDim + j] - mean[j], 2);
         return s / (holdout * outDim);
-    }
-
-    /// <summary>sum over layers of wd_l / 2 ||W_l||^2 (every member's weights; biases free).</summary>
-    private Tensor DecayLoss()
-    {
-        var layers = Network.Body.Layers;
-        Tensor? total = null;
-        for (int l = 0; l < layers.Count; l++)
-        {
-            var term = layers[l].Weight.Square().Sum() * (0.5f * Config.WeightDecays[l]);
-            total = total is null ? term : total + term;
-        }
-        return total!;
     }
 
     private static void SaveMember(EnsembleLinear layer, (float[] Weight, float[] Bias) saved, int member)
