@@ -146,6 +146,10 @@ public sealed partial class Tensor
         if (x.Shape.Last != inF) throw new ArgumentException($"ensemble_linear: input {x.Shape} has {x.Shape.Last} features, weight {weight.Shape} expects {inF}");
         if (bias is not null && bias.Size != e * outF) throw new ArgumentException($"ensemble_linear: bias {bias.Shape} must be [{e}, {outF}]");
         bool fused = act is Activation.None or Activation.Relu or Activation.LeakyRelu or Activation.Tanh or Activation.Sigmoid or Activation.Elu;
+        // SiLU's gradient needs its input, so it is fused only where no gradient is recorded (model rollouts,
+        // prediction): applied to each member's block while it is in cache.
+        bool tracked = Track(x, weight, bias);
+        bool siluInPlace = act == Activation.Silu && !tracked;
         int rows = shared ? x.Shape[0] : x.Shape[1];
         var o = Temp(new Shape(e, rows, outF));
         var fact = fused ? act : Activation.None;
@@ -158,9 +162,19 @@ public sealed partial class Tensor
             var blk = od.AsSpan(i * rows * outF, rows * outF);
             Gemm.SgemmBiasAct(false, false, rows, outF, inF, xs, inF, wd.AsSpan(i * inF * outF, inF * outF), outF,
                 hasBias ? bd.AsSpan(i * outF, outF) : default, blk, outF, fact);
+            if (siluInPlace)
+            {
+                Span<float> sig = stackalloc float[4096];
+                for (int at = 0; at < blk.Length; at += sig.Length)
+                {
+                    var part = blk.Slice(at, Math.Min(sig.Length, blk.Length - at));
+                    TensorPrimitives.Sigmoid(part, sig[..part.Length]);
+                    TensorPrimitives.Multiply(part, sig[..part.Length], part);
+                }
+            }
         });
-        if (Track(x, weight, bias)) { o.Record(EnsembleLinearBackward, x, weight, bias); o.I0 = (int)fact; }
-        return fused ? o : o.Apply(act);
+        if (tracked) { o.Record(EnsembleLinearBackward, x, weight, bias); o.I0 = (int)fact; }
+        return fused || siluInPlace ? o : o.Apply(act);
     }
 
     private static void EnsembleLinearBackward(Tensor o)

@@ -243,6 +243,22 @@ public class GradientTests
         Check(() => Tensor.EnsembleLinear(x, w, b, act), x, w, b);
     }
 
+    /// <summary>Without a gradient recorded, SiLU is applied inside the product's member loop: the same values as the taped op.</summary>
+    [Theory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public void EnsembleLinearSiluWithoutATapeEqualsTheTapedOne(bool shared)
+    {
+        var x = shared ? Input(_rng, 70, 5) : Input(_rng, 3, 70, 5);
+        var w = Input(_rng, 3, 5, 90);
+        var b = Input(_rng, 3, 90);
+        using var scope = TensorScope.Begin();
+        var taped = Tensor.EnsembleLinear(x, w, b, Activation.Silu).Data.Take(3 * 70 * 90).ToArray();
+        float[] untaped;
+        using (Tensor.NoGrad()) untaped = Tensor.EnsembleLinear(x, w, b, Activation.Silu).Data.Take(3 * 70 * 90).ToArray();
+        Assert.Equal(taped, untaped);
+    }
+
     [Fact]
     public void LayerNormDropoutEmbedding()
     {
