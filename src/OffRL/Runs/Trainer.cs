@@ -90,8 +90,8 @@ public static class Trainer
             samplerRng.SetState(t.SamplerRng);
         }
         // after a resume has loaded the agent: a model-based agent's ensemble comes from its checkpoint, not a new fit
-        var sampler = agent.OfflineBatches(new OfflineRun(data, envName, samplerRng, c.Progress ? new LineProgress(Console.Out) : null))
-            ?? OfflineSampler.Create(data, cfg.Sampler, cfg.BatchSize, samplerRng, cfg.Gamma, cfg.NStep, cfg.WeightTemperature);
+        var own = agent.OfflineBatches(new OfflineRun(data, envName, samplerRng, c.Progress ? new LineProgress(Console.Out) : null));
+        var sampler = own ?? OfflineSampler.Create(data, cfg.Sampler, cfg.BatchSize, samplerRng, cfg.Gamma, cfg.NStep, cfg.WeightTemperature);
         Action<long>? checkpoint = null;
         if (c.CheckpointEvery > 0 || c.CheckpointAtEnd)
         {
@@ -101,6 +101,9 @@ public static class Trainer
                 WriteState(dir, new TrainerState(step, samplerRng.GetState(), DatasetSha256: fingerprint));
             });
         }
+        // A method that prepared its own batches (a model-based method's ensemble fit, an hour on D4RL-sized data) is
+        // checkpointed before its first update, so a run stopped before its first periodic checkpoint keeps the fit.
+        if (own is not null && checkpoint is not null && c.CheckpointEvery > 0 && start == 0) checkpoint(0);
         return Loop(agent, envName, c, null, _ => agent.Update(sampler.Sample()), start, checkpoint);
     }
 

@@ -157,6 +157,30 @@ public class ModelBasedTests
         finally { try { Directory.Delete(dir, true); } catch { } }
     }
 
+    /// <summary>
+    /// A model-based run with checkpoints writes one before its first update, holding the fitted ensemble (step 0): a run
+    /// stopped before its first periodic checkpoint goes on from there without fitting again.
+    /// </summary>
+    [Fact]
+    public void ARunIsCheckpointedRightAfterItsFit()
+    {
+        var data = World(400);
+        var dir = Directory.CreateTempSubdirectory("offrl-mopo-resume-").FullName;
+        try
+        {
+            const string Fields = "hidden: [16], batch_size: 16, rollout_every: 4, " + Tiny;
+            // stopped at once: 1 update, but its checkpoint (step 0) was written before it
+            var (agent, prepared) = Training.Prepare("mopo", data, seed: 3, overrides: ModelBasedTests.Fields(Fields));
+            Trainer.FitOffline(agent, prepared, "pendulum", new TrainerConfig(Steps: 1, EvalEvery: 1000, EvalEpisodes: 1, Seed: 3, Progress: false,
+                OutDir: Path.Combine(dir, "a"), CheckpointEvery: 1000));
+            var state = File.ReadAllText(Path.Combine(dir, "a", "checkpoint", "trainer.json"));
+            Assert.Contains("\"Step\":0", state.Replace(" ", ""));
+            var back = (Mopo)AlgorithmRegistry.Load(Path.Combine(dir, "a", "checkpoint"));
+            Assert.True(back.Dynamics.Fitted);
+        }
+        finally { try { Directory.Delete(dir, true); } catch { } }
+    }
+
     private static float[] Predict(EnsembleDynamics m)
     {
         var x = new float[m.InputDim];
