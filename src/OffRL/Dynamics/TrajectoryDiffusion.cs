@@ -112,13 +112,19 @@ public sealed class TrajectoryDiffusion
     private float[] TimeEmbedding(int rows, int t)
     {
         var e = new float[rows * TimeFeatures];
+        for (int r = 0; r < rows; r++) TimeEmbedding(t, e.AsSpan(r * TimeFeatures, TimeFeatures));
+        return e;
+    }
+
+    /// <summary>Step t's sinusoidal features into one row of 32.</summary>
+    private void TimeEmbedding(int t, Span<float> into)
+    {
         double tau = (double)t / Config.Steps;
         for (int f = 0; f < TimeFeatures / 2; f++)
         {
             double w = Math.Pow(1000, -(double)f / (TimeFeatures / 2)) * 1000 * tau;
-            for (int r = 0; r < rows; r++) { e[r * TimeFeatures + f] = (float)Math.Sin(w); e[r * TimeFeatures + TimeFeatures / 2 + f] = (float)Math.Cos(w); }
+            into[f] = (float)Math.Sin(w); into[TimeFeatures / 2 + f] = (float)Math.Cos(w);
         }
-        return e;
     }
 
     private Tensor PredictNoise(Tensor x, int rows, int t) =>
@@ -167,7 +173,7 @@ public sealed class TrajectoryDiffusion
                 int t = 1 + rng.NextInt(Config.Steps);
                 float a = (float)Math.Sqrt(_alphaBar[t]), s = (float)Math.Sqrt(1 - _alphaBar[t]);
                 for (int j = 0; j < w; j++) xt[r * w + j] = a * x0[r * w + j] + s * eps[r * w + j];
-                TimeEmbedding(1, t).CopyTo(emb, r * TimeFeatures);
+                TimeEmbedding(t, emb.AsSpan(r * TimeFeatures, TimeFeatures));   // no allocation per row
             }
             float loss;
             using (TensorScope.Begin())
