@@ -52,6 +52,7 @@ var names = new Dictionary<string, Func<int, Dictionary<string, double>>>
     ["offline-table"] = _ => OfflineTable.Build(Environment.GetEnvironmentVariable("OUT") ?? "bench/results/mujoco"),
     ["import-check"] = _ => ImportCheck.Run(Environment.GetEnvironmentVariable("CHECKPOINT")),
     ["lockstep"] = _ => Lockstep.Run(),
+    ["figure"] = _ => Figure.Run(args),
 };
 if (args.Length == 0 || !names.ContainsKey(args[0]))
 {
