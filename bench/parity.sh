@@ -19,7 +19,8 @@
 #
 # Variables: DATASETS (CORL preset names: {hopper,halfcheetah,walker2d}-{medium,medium-replay,medium-expert}), ALGOS
 # (td3bc iql cql bc pbc awac sac-n edac), SEEDS, CORES (the cores to queue on, default "0 1"), STEPS, EVAL_EVERY, CHECKPOINT_EVERY,
-# EPISODES, SIDES ("offrl torch", optionally offrl-default), OUT,
+# EPISODES, SIDES ("offrl torch", optionally offrl-default), DYNAMICS_MAX_EPOCHS (MOPO/MOBILE: cap the ensemble's fit at
+# this many epochs on both sides, for a budget; OfflineRL-Kit caps MOBILE at 30 and MOPO not at all), OUT,
 # WORK, OFFRL_DATA, and MUJOCO_OUT (also file the offrl runs, CORL's presets, into that MuJoCo table folder, as
 # bench/mujoco-offline.sh with its default PRESET=corl would). Issue 27's runs (OffRL's defaults against
 # bench/reference/offline_rl.py) stay in bench/results/parity; this campaign's OUT and WORK differ from that one's, so
@@ -40,7 +41,8 @@ WORK=${WORK:-${TMPDIR:-/tmp}/offrl-parity-corl}
 for side in $SIDES; do
   [[ $side == offrl || $side == torch || $side == offrl-default ]] || { echo "SIDES: unknown side '$side' (offrl, torch, offrl-default)" >&2; exit 2; }
 done
-export OUT WORK STEPS EVAL_EVERY EPISODES CHECKPOINT_EVERY
+DYNAMICS_MAX_EPOCHS=${DYNAMICS_MAX_EPOCHS:-}
+export OUT WORK STEPS EVAL_EVERY EPISODES CHECKPOINT_EVERY DYNAMICS_MAX_EPOCHS
 mkdir -p "$OUT/runs" "$WORK"
 dotnet build -c Release src/OffRL.Cli -o "$WORK/bin" >/dev/null
 export OFFRL="dotnet $WORK/bin/OffRL.Cli.dll"
@@ -62,9 +64,14 @@ run_one() {
   local preset_name=corl reference=bench/reference/corl_reference.py
   case $algo in riql) preset_name=authors ;; prdc|a2pr) preset_name=authors reference=bench/reference/authors_reference.py ;;
     mopo|mobile) preset_name=offlinerl-kit reference=bench/reference/model_based.py ;; esac
-  # a run stopped part way goes on from its checkpoint (OffRL: DIR/checkpoint; the reference: DIR/resume.pt)
+  local cap=() refcap=()   # the same fit budget on both sides when DYNAMICS_MAX_EPOCHS is set
+  if [[ -n $DYNAMICS_MAX_EPOCHS && ( $algo == mopo || $algo == mobile ) ]]; then
+    cap=(--set "dynamics_max_epochs=$DYNAMICS_MAX_EPOCHS"); refcap=(--dynamics-max-epochs "$DYNAMICS_MAX_EPOCHS")
+  fi
+  # a run stopped part way goes on from its checkpoint (OffRL: DIR/checkpoint; the reference: DIR/resume.pt, or for
+  # MOPO/MOBILE from after its fit, DIR/dynamics-fit.pt)
   local from=($(resume_args "$dir"))
-  [[ ${#from[@]} -gt 0 || -s "$dir/resume.pt" ]] || rm -rf "$dir" "$dir.log"
+  [[ ${#from[@]} -gt 0 || -s "$dir/resume.pt" || -s "$dir/dynamics-fit.pt" ]] || rm -rf "$dir" "$dir.log"
   rm -f "$evals"; mkdir -p "$dir"
   echo "$(date +%H:%M:%S) core $core: $name${from:+ (resumed)}"
   if [[ $side == offrl || $side == offrl-default ]]; then
@@ -72,14 +79,14 @@ run_one() {
     local preset=(); [[ $side == offrl ]] && preset=(--preset "$preset_name")
     OFFRL_THREADS=1 taskset -c "$core" $OFFRL train --algo "$algo" --dataset "$WORK/$ds.hdf5" --env "$env" "${preset[@]}" --seed "$seed" \
       --steps "$STEPS" --eval-every "$EVAL_EVERY" --eval-episodes "$EPISODES" --checkpoint-every "$CHECKPOINT_EVERY" --out "$dir" "${from[@]}" \
-      --json >> "$dir.log" 2>&1 || { echo "FAILED $name ($dir.log)"; return 0; }
+      "${cap[@]}" --json >> "$dir.log" 2>&1 || { echo "FAILED $name ($dir.log)"; return 0; }
     tail -n 1 "$dir.log" > "$dir.train.json"
     # metrics.csv: step,return_mean,return_std,normalized_score,... -> one JSON object per evaluation
     tail -n +2 "$dir/metrics.csv" | awk -F, '{printf "{\"step\": %s, \"return_mean\": %s, \"return_std\": %s, \"normalized_score\": %s}\n", $1, $2, $3, $4}' > "$evals"
   elif [[ $side == torch ]]; then
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 taskset -c "$core" /usr/bin/python3 "$reference" \
       --algo "$algo" --dataset "$WORK/$ds.hdf5" --dataset-name "$ds" --steps "$STEPS" --seed "$seed" --snapshot-every "$EVAL_EVERY" --out "$dir" \
-      --checkpoint-every "$CHECKPOINT_EVERY" --resume >> "$dir.log" 2>&1 || { echo "FAILED $name ($dir.log)"; return 0; }
+      --checkpoint-every "$CHECKPOINT_EVERY" --resume "${refcap[@]}" >> "$dir.log" 2>&1 || { echo "FAILED $name ($dir.log)"; return 0; }
     tail -n 1 "$dir.log" > "$dir.train.json"
     for ((step = EVAL_EVERY; step <= STEPS; step += EVAL_EVERY)); do
       OFFRL_THREADS=1 taskset -c "$core" $OFFRL eval --checkpoint "$dir/step-$step" --env "$env" --episodes "$EPISODES" --seed $((1000000 + seed)) --json \

@@ -206,7 +206,18 @@ def train(a):
     env = a.dataset_name.split("-")[0]
     ends = termination(env)
     h, coef = SUGGESTED[a.algo].get(a.dataset_name, (5, 1.0))
-    report, model, mu, sd = fit(data, a.seed, max_epochs=a.dynamics_max_epochs or (30 if a.algo == "mobile" else None), keep=True)
+    # the fitted ensemble is kept in OUT/dynamics-fit.pt, so a stopped run starts again after its fit, not before it
+    fitted = os.path.join(a.out, "dynamics-fit.pt")
+    if os.path.exists(fitted):
+        saved = torch.load(fitted)
+        report, mu, sd = saved["report"], saved["mu"], saved["sd"]
+        model = build(obs_dim, act_dim, 7, (200, 200, 200, 200), (2.5e-5, 5e-5, 7.5e-5, 7.5e-5, 1e-4))
+        model.load_state_dict(saved["model"])
+    else:
+        report, model, mu, sd = fit(data, a.seed, max_epochs=a.dynamics_max_epochs or (30 if a.algo == "mobile" else None), keep=True)
+        os.makedirs(a.out, exist_ok=True)
+        torch.save({"report": report, "mu": mu, "sd": sd, "model": model.state_dict()}, fitted + ".tmp")
+        os.replace(fitted + ".tmp", fitted)
     elites = np.array(report["elites"])
     actor, Critic, ModuleList = networks(obs_dim, act_dim)
     critics = ModuleList([Critic() for _ in range(2)])
@@ -342,8 +353,8 @@ if __name__ == "__main__":
     p.add_argument("--snapshot-every", type=int, default=0)
     p.add_argument("--out")
     p.add_argument("--dynamics-max-epochs", type=int, default=None, help="cap the ensemble's fit (default: MOBILE 30, MOPO none)")
-    p.add_argument("--checkpoint-every", type=int, default=0, help="accepted for bench/parity.sh; a stopped run starts again")
-    p.add_argument("--resume", action="store_true", help="accepted for bench/parity.sh; a stopped run starts again")
+    p.add_argument("--checkpoint-every", type=int, default=0, help="accepted for bench/parity.sh; a stopped run starts again after its fit")
+    p.add_argument("--resume", action="store_true", help="accepted for bench/parity.sh; a stopped run starts again after its fit")
     add_speed_arguments(p)
     args = p.parse_args()
     import torch

@@ -32,7 +32,13 @@ public static class Termination
             foreach (var v in s) if (!float.IsFinite(v)) return true;
             return false;
         },
-        ["halfcheetah"] = Never,   // HalfCheetah-v4 never terminates
+        // HalfCheetah-v4 never terminates; a model's rollout stops where a predicted entry leaves +-100, a state no real
+        // half-cheetah reaches (OfflineRL-Kit's termination_fn_halfcheetah: the guard against a model running away)
+        ["halfcheetah"] = s =>
+        {
+            foreach (var v in s) if (!(MathF.Abs(v) < 100f)) return true;
+            return false;
+        },
         ["pendulum"] = Never,
         ["pointmaze"] = Never,     // OffRL's point maze, like D4RL's maze2d, ends by time limit only
         // CartPole-v1: |x| > 2.4 or |theta| > 12 degrees (obs: x, x', theta, theta')

@@ -209,7 +209,9 @@ public class EnsembleDynamicsTests
         Assert.False(walker([1.2f, 0.5f]));
         Assert.True(walker([2.1f, 0.5f]));
         Assert.True(walker([1.2f, -1.1f]));
-        Assert.False(Termination.For("halfcheetah")([1e6f, 0f]));
+        Assert.False(Termination.For("halfcheetah")([99f, -20f]));   // never in the simulator ...
+        Assert.True(Termination.For("halfcheetah")([1e6f, 0f]));     // ... but a model's runaway state ends its rollout (OfflineRL-Kit)
+        Assert.True(Termination.For("halfcheetah")([0f, float.NaN]));
         Assert.True(Termination.For("ant")([0.1f, 0f]));
         Assert.False(Termination.For("ant")([0.5f, 0f]));
         Assert.False(Termination.For("pendulum-masked")([1f, 0f, 0f]));
