@@ -9,7 +9,7 @@ namespace OffRL.MuJoCo;
 /// / dt of qpos[0]. Observations are qpos without x, then qvel. One model can serve many environments (vector
 /// envs); native memory is freed on Dispose.
 /// </summary>
-public abstract class MujocoEnv : EnvBase, IStatefulEnv, IPhysicsParameters, IResetNoise
+public abstract class MujocoEnv : EnvBase, IStateFromObservation, IPhysicsParameters, IResetNoise
 {
     protected MjModel Model { get; }
     protected MjData Data { get; }
@@ -131,10 +131,27 @@ public abstract class MujocoEnv : EnvBase, IStatefulEnv, IPhysicsParameters, IRe
 
     public void ResetTo(ReadOnlySpan<float> state, Span<float> observation)
     {
-        var d = new double[state.Length];
-        for (int i = 0; i < d.Length; i++) d[i] = state[i];
+        if (state.Length != StateSize) throw new ArgumentException($"{Id}: state has {state.Length} values, expected {StateSize} (qpos {Model.Nq} + qvel {Model.Nv})");
         Data.Reset();
-        SetPhysicsState(d, observation);
+        var qpos = Data.Qpos; var qvel = Data.Qvel;
+        for (int i = 0; i < qpos.Length; i++) qpos[i] = state[i];
+        for (int i = 0; i < qvel.Length; i++) qvel[i] = state[qpos.Length + i];
+        Data.Forward();
+        Observe(observation);
+    }
+
+    /// <summary>
+    /// The root's x (and y), left out of the observation, enter neither the dynamics (the floor is a plane) nor the
+    /// reward (the forward velocity is a difference of x): they are set to 0; the rest is the observation's qpos and
+    /// qvel in order (extra observations, Ant's contact forces, follow from the state and are not read). Hopper's and
+    /// Walker2d's observations clip velocities to [-10, 10], so a velocity beyond that is rebuilt at the clip.
+    /// </summary>
+    public void StateOf(ReadOnlySpan<float> observation, Span<float> state)
+    {
+        int nq = Model.Nq, k = 0;
+        for (int i = 0; i < ExcludedPositions; i++) state[i] = 0f;
+        for (int i = ExcludedPositions; i < nq; i++) state[i] = observation[k++];
+        for (int i = 0; i < Model.Nv; i++) state[nq + i] = observation[k++];
     }
 
     protected void UniformNoise(Span<double> v, double scale)

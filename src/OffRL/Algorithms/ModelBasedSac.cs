@@ -33,7 +33,8 @@ public abstract record ModelBasedSacConfig : SacConfig
 
     /// <summary>
     /// A fitted ensemble to use (the folder <c>offrl model fit</c> wrote, --load-dynamics-path); <c>simulator</c>: the
-    /// environment's own dynamics, a model without error (Sims et al.'s edge-of-reach experiment; pendulum); null:
+    /// environment's own dynamics, a model without error (Sims et al.'s edge-of-reach experiment; pendulum and the MuJoCo
+    /// locomotion tasks, <see cref="OffRL.Dynamics.SimulatorModel"/>); null:
     /// fitted when the run starts.
     /// </summary>
     public string? Model { get; init; }

@@ -53,7 +53,7 @@ public sealed class CartPole : EnvBase, IStatefulEnv, IPhysicsParameters
 /// Reward -(angle_normalize(theta)^2 + 0.1 thetadot^2 + 0.001 u^2) from the state before the step. Never
 /// terminates; use with TimeLimit(200).
 /// </summary>
-public sealed class Pendulum : EnvBase, IStatefulEnv, IPhysicsParameters
+public sealed class Pendulum : EnvBase, IStateFromObservation, IPhysicsParameters
 {
     private double _theta, _thetaDot;
     private readonly Dictionary<string, float> _p = new() { ["g"] = 10f, ["m"] = 1f, ["l"] = 1f, ["max_torque"] = 2f };
@@ -92,6 +92,8 @@ public sealed class Pendulum : EnvBase, IStatefulEnv, IPhysicsParameters
 
     public void GetState(Span<float> s) { s[0] = (float)_theta; s[1] = (float)_thetaDot; }
     public void ResetTo(ReadOnlySpan<float> s, Span<float> o) { _theta = s[0]; _thetaDot = s[1]; Observe(o); }
+    /// <summary>theta = atan2(sin, cos), theta-dot: the observation is the whole state.</summary>
+    public void StateOf(ReadOnlySpan<float> o, Span<float> s) { s[0] = MathF.Atan2(o[1], o[0]); s[1] = o[2]; }
 }
 
 /// <summary>

@@ -31,6 +31,16 @@ public interface IStatefulEnv : IEnv
     void ResetTo(ReadOnlySpan<float> state, Span<float> observation);
 }
 
+/// <summary>
+/// An environment whose observation fixes its simulator state up to what its dynamics and reward ignore, so it can be a
+/// model of itself (<see cref="OffRL.Dynamics.SimulatorModel"/>).
+/// </summary>
+public interface IStateFromObservation : IStatefulEnv
+{
+    /// <summary>The state, as <see cref="IStatefulEnv.ResetTo"/> takes it, that <paramref name="observation"/> was read from.</summary>
+    void StateOf(ReadOnlySpan<float> observation, Span<float> state);
+}
+
 /// <summary>An environment whose reset noise can be switched off (start from the model's rest state).</summary>
 public interface IResetNoise
 {

@@ -245,7 +245,7 @@ public class ModelBasedTests
         for (int j = 0; j < 3; j++) Assert.Equal(expected[j], next[j], 1e-5);   // theta back from (cos, sin) in float
         Assert.Equal((float)step.Reward, reward[0], 1e-5);
         Assert.Equal(0f, penalty[0]);
-        Assert.Contains("--env", Assert.Throws<ArgumentException>(() => SimulatorModel.For("cartpole")).Message);
+        Assert.Contains("--env", Assert.Throws<ArgumentException>(() => SimulatorModel.For("cartpole")).Message);   // discrete actions
         Assert.Contains("model", Assert.Throws<ArgumentException>(() => Create("mobile", "model: simulator")).Message);
         // a run in it: the rollouts come from the simulator, the ensemble is never fitted
         var mopo = (Mopo)Create("mopo", "hidden: [16], model: simulator, " + Tiny);

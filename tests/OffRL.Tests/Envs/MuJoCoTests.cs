@@ -195,6 +195,40 @@ public class MuJoCoTests
         Assert.Equal(next1, next2);
     }
 
+    /// <summary>
+    /// The locomotion tasks are models of themselves (model: simulator, the edge-of-reach runs): from an observation
+    /// alone, x set to 0, one step gives the observation and reward the running env gives, for each task (where no
+    /// velocity is past the clip of hopper's and walker2d's observations).
+    /// </summary>
+    [Theory]
+    [InlineData("halfcheetah")]
+    [InlineData("hopper")]
+    [InlineData("walker2d")]
+    [InlineData("ant")]
+    public void AnObservationRebuildsTheStateOneStepNeeds(string name)
+    {
+        using var env = (MujocoEnv)EnvRegistry.Find(name).Create();
+        var o = env.Reset(3UL);
+        var rng = new Rng(4);
+        var a = new float[env.ActionSpace.Width];
+        for (int t = 0; t < 8; t++)
+        {
+            env.ActionSpace.SampleAction(rng, a);
+            for (int j = 0; j < a.Length; j++) a[j] *= 0.3f;   // gently: no velocity beyond hopper's and walker's clip at 10
+            env.Step(a, o);
+        }
+        var state = env.GetPhysicsState();
+        Assert.NotEqual(0.0, state[0]);   // the body has moved: x is not 0
+        Assert.All(state[1..], v => Assert.True(Math.Abs(v) < 10));
+        var expected = new float[o.Length];
+        double reward = env.Step(a, expected).Reward;
+        using var model = OffRL.Dynamics.SimulatorModel.For(name);
+        float[] next = new float[o.Length], r = new float[1];
+        model.Step(o, a, 1, new Rng(0), next, r, null, default);
+        for (int j = 0; j < o.Length; j++) Assert.True(Math.Abs(expected[j] - next[j]) <= 1e-3 * (1 + Math.Abs(expected[j])), $"{name} entry {j}: {next[j]} vs {expected[j]}");
+        Assert.Equal(reward, r[0], 1e-3);
+    }
+
     [Fact]
     public void DynamicsGapChangesThePhysics()
     {
