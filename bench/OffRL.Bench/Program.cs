@@ -548,7 +548,9 @@ static class AlgoBenchmarks
         Gemm.Threads = threads;
         int starts = int.TryParse(Environment.GetEnvironmentVariable("ROLLOUTS"), out var r) ? r : 5_000;
         var data = CheetahShaped(20_000);
-        var model = OffRL.Dynamics.EnsembleDynamics.For(data);
+        // MODEL=simulator: halfcheetah's own dynamics (the edge-of-reach runs' model) instead of the ensemble
+        bool simulator = Environment.GetEnvironmentVariable("MODEL") == "simulator";
+        OffRL.Dynamics.IWorldModel model = simulator ? OffRL.Dynamics.SimulatorModel.For("halfcheetah") : OffRL.Dynamics.EnsembleDynamics.For(data);
         var rng = new Rng(0);
         var actor = new Mlp(new MlpConfig(17, [256, 256], 12), rng);
         OffRL.Dynamics.ModelRollouts.BatchPolicy policy = (s, a, g) =>
