@@ -82,6 +82,6 @@ for algo in $ALGOS; do for model in $MODELS; do
   files=("$OUT"/runs/"$DATASET-$algo-$model"-seed*.csv)
   [[ -e ${files[0]} ]] && series+=(--label "$algo ($model model)" "${files[@]}")
 done; done
-[[ ${#series[@]} -gt 0 ]] && dotnet "$WORK/bench-bin/OffRL.Bench.dll" figure --out "$OUT/$DATASET-q_data.png" --x step --y q_data --zero \
+[[ ${#series[@]} -gt 0 ]] && dotnet "$WORK/bench-bin/OffRL.Bench.dll" figure --out "$OUT/$DATASET-q_data.png" --x step --y q_data --zero --legend upper-right \
   --title "Edge of reach, $DATASET: the critics' Q at the data (h $HORIZON)" "${series[@]}" >/dev/null
 echo "table: $OUT/table.md"

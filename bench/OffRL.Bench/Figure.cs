@@ -4,7 +4,8 @@ using OffRL.IO;
 /// <summary>
 /// `OffRL.Bench figure`: a PNG (ScottPlot) of columns of CSV tables, for the figures an issue asks of a bench result:
 ///
-///   figure --out F.png --title T --x step --y q_data [--y2 COL] [--zero] [--label NAME FILE.csv [FILE.csv ...]] ...
+///   figure --out F.png --title T --x step --y q_data [--y2 COL] [--zero] [--legend upper-left|upper-right|lower-left|lower-right]
+///          [--label NAME FILE.csv [FILE.csv ...]] ...
 ///
 /// Each --label starts a series; its files are runs (seeds) of it: the series' line is their mean at the x values every
 /// file has, each run a thin line beside it. --y2 draws a second column of the same series on the right axis, dashed.
@@ -61,7 +62,14 @@ static class Figure
             foreach (var axis in y2 is null ? new[] { plt.Axes.Left } : new[] { plt.Axes.Left, plt.Axes.Right })
                 axis.Range.Set(Math.Min(0, axis.Range.Min), Math.Max(0, axis.Range.Max));
         }
-        plt.ShowLegend();
+        plt.ShowLegend(Arg("--legend") switch
+        {
+            null or "lower-right" => ScottPlot.Alignment.LowerRight,
+            "upper-left" => ScottPlot.Alignment.UpperLeft,
+            "upper-right" => ScottPlot.Alignment.UpperRight,
+            "lower-left" => ScottPlot.Alignment.LowerLeft,
+            var other => throw new ArgumentException($"figure: --legend '{other}': upper-left, upper-right, lower-left or lower-right"),
+        });
         AtomicFile.WriteAllBytes(output, plt.GetImageBytes(900, 540, ScottPlot.ImageFormat.Png));
         Console.Error.WriteLine($"figure: wrote {output}");
         return new Dictionary<string, double> { ["series"] = series.Count, ["points"] = points };
