@@ -18,14 +18,25 @@ static class OfflineTable
         if (!Directory.Exists(Path.Combine(dir, "runs"))) throw new DirectoryNotFoundException($"{dir}/runs: run bench/mujoco-offline.sh first");
         var runs = new List<(string Dataset, string Env, string Algo, ulong Seed, double Score, long Steps)>();
         var presets = new SortedSet<string>(StringComparer.Ordinal);
+        var files = new Dictionary<string, Dictionary<string, string>>();   // dataset -> its files' SHA-256 -> a run on it
         foreach (var f in Directory.GetFiles(Path.Combine(dir, "runs"), "*.json").Order())
         {
             using var doc = JsonDocument.Parse(File.ReadAllText(f));
             var r = doc.RootElement;
+            if (r.TryGetProperty("dataset_sha256", out var sha) && sha.ValueKind == JsonValueKind.String)
+            {
+                var seen = files.TryGetValue(r.GetProperty("dataset").GetString()!, out var m) ? m : files[r.GetProperty("dataset").GetString()!] = new();
+                seen.TryAdd(sha.GetString()!, Path.GetFileName(f));
+            }
             presets.Add(r.TryGetProperty("preset", out var p) && p.ValueKind == JsonValueKind.String ? $"`--preset {p.GetString()}`" : "OffRL's defaults");
             runs.Add((r.GetProperty("dataset").GetString()!, r.GetProperty("env").GetString()!, Display(r.GetProperty("algo").GetString()!), r.GetProperty("seed").GetUInt64(),
                 LastEvaluations(f[..^".json".Length] + ".metrics.csv") ?? r.GetProperty("normalized_score").GetDouble(), r.GetProperty("steps").GetInt64()));
         }
+        // a row is one dataset file: runs on another build of the same recipe (another machine's) belong in another table
+        foreach (var (name, shas) in files)
+            if (shas.Count > 1)
+                throw new InvalidDataException($"{dir}/runs: the {name} runs trained on {shas.Count} different files: " +
+                    string.Join("; ", shas.Select(kv => $"{kv.Key[..12]}... ({kv.Value})")) + "; file each build's runs in its own table folder");
         var datasets = runs.Select(r => r.Dataset).Distinct().OrderBy(d => d, StringComparer.Ordinal).ToList();
         string[] order = ["BC", "%BC", "TD3+BC", "IQL", "CQL", "AWAC"];
         var algos = runs.Select(r => r.Algo).Distinct().OrderBy(a => Array.IndexOf(order, a) is var i && i < 0 ? 99 : i).ToList();

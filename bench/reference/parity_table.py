@@ -91,8 +91,8 @@ def legend(cells, with_default):
     how = lambda side: set().union(*(sides[side]["how"] for sides in cells.values() if side in sides))
     presets, refs = how("offrl"), how("torch")
     offrl = "`offrl train --preset " + ", ".join(sorted(presets - {None})) + "`" if presets - {None} else "`offrl train` (its defaults)"
-    kinds = {"corl_reference.py (CORL's protocol)" if "CORL" in r else "authors_reference.py (the authors' code: PRDC, A2PR)"
-             for r in refs - {None}}
+    kinds = {"corl_reference.py (CORL's protocol)" if "CORL" in r else "model_based.py (OfflineRL-Kit's code: MOPO, MOBILE)"
+             if "OfflineRL-Kit" in r else "authors_reference.py (the authors' code: PRDC, A2PR)" for r in refs - {None}}
     torch = (" and ".join("bench/reference/" + k for k in sorted(kinds)) if kinds else "bench/reference/offline_rl.py (OffRL's defaults)") + \
         " evaluated by `offrl eval`"
     if None in presets and presets - {None} or None in refs and refs - {None}:
@@ -112,7 +112,8 @@ def main(out):
         c = cell.setdefault(r["side"], {"last3": [], "final": [], "steps": set(), "prov": {}, "how": set()})
         # how the side trained: OffRL's preset name (none: its defaults), the reference's CORL or authors' commit (none: offline_rl.py)
         t = r.get("train", {})
-        c["how"].add((t.get("corl") or t.get("authors")) if r["side"] == "torch" else t.get("preset"))
+        kit = "OfflineRL-Kit" if str(t.get("side", "")).startswith("offlinerl-kit") else None   # model_based.py's runs
+        c["how"].add((t.get("corl") or t.get("authors") or kit) if r["side"] == "torch" else t.get("preset"))
         c["last3"].append(statistics.mean(ev[-3:]))
         c["final"].append(ev[-1])
         c["steps"].add(r["evaluations"][-1]["step"])
