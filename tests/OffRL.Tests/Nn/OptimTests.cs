@@ -165,6 +165,7 @@ public class OptimTests
         float[] start = new float[n], grad = new float[n];
         rng.FillNormal(start);
         rng.FillNormal(grad);
+        int savedThreads = Gemm.Threads;
         float[] Run(int threads)
         {
             Gemm.Threads = threads;
@@ -177,7 +178,7 @@ public class OptimTests
         }
         var oneThread = Run(1);
         var twoThreads = Run(2);
-        Gemm.Threads = Environment.ProcessorCount;
+        Gemm.Threads = savedThreads;
         var lo = Tensor.Parameter(new Shape(half), "lo");
         var hi = Tensor.Parameter(new Shape(n - half), "hi");
         Array.Copy(start, 0, lo.Data, 0, half);
@@ -201,7 +202,7 @@ public class OptimTests
         var before = tgt.Parameters().Select(q => (float[])q.Data.Clone()).ToArray();
         Gemm.Threads = 2;
         Polyak.Update(tgt, src, 0.005f);
-        Gemm.Threads = Environment.ProcessorCount;
+        Gemm.Threads = savedThreads;
         for (int i = 0; i < before.Length; i++)
             for (int j = 0; j < before[i].Length; j++)
             {

@@ -28,6 +28,7 @@ public class GemmTests
         rng.FillNormal(c);
         float alpha = 0.75f;
         bool defaultKernel = Gemm.UseAvx512;
+        int savedThreads = Gemm.Threads;
         foreach (float beta in new[] { -0.5f, 0f })
         {
         var expect = (float[])c.Clone();
@@ -52,7 +53,7 @@ public class GemmTests
             for (int i = 0; i < m; i++) Assert.Equal(c[i * ldc + n], got[i * ldc + n]);
         }
         }
-        Gemm.Threads = Environment.ProcessorCount;
+        Gemm.Threads = savedThreads;
         Gemm.UseAvx512 = defaultKernel;
     }
 
@@ -82,6 +83,7 @@ public class GemmTests
                     Activation.LeakyRelu => v < 0 ? 0.01f * v : v, _ => v,
                 };
             }
+        int savedThreads = Gemm.Threads;
         foreach (int threads in new[] { 1, 2 })
         {
             Gemm.Threads = threads;
@@ -91,7 +93,7 @@ public class GemmTests
             for (int i = 0; i < got.Length; i++)
                 Assert.True(MathF.Abs(expect[i] - got[i]) <= 1e-5f * (1 + MathF.Abs(expect[i])), $"C[{i / n},{i % n}] = {got[i]}, expected {expect[i]} (threads {threads})");
         }
-        Gemm.Threads = Environment.ProcessorCount;
+        Gemm.Threads = savedThreads;
     }
 
     [Fact]
