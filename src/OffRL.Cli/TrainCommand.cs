@@ -9,59 +9,113 @@ using OffRL.Runs;
 
 namespace OffRL.Cli;
 
-/// <summary>`offrl train | eval | collect | list`.</summary>
+/// <summary>`offrl train | finetune | eval | collect | list`.</summary>
 internal static class TrainCommand
 {
-    public static IEnumerable<Command> Create() => [Train(), Eval(), Collect(), List()];
+    public static IEnumerable<Command> Create() => [Train(), Finetune(), Eval(), Collect(), List()];
+
+    /// <summary>
+    /// The options <c>train</c> and <c>finetune</c> share, and what they make of them: the trainer's settings, the config
+    /// overrides (preset, then --config, then --set, each checked before any data is read), the printed result.
+    /// </summary>
+    private sealed class RunOptions
+    {
+        public readonly Option<string> Algo;
+        public readonly Option<string?> Dataset = new("--dataset") { Description = "Built-in name (pendulum-medium-replay, ...) or a dataset file" };
+        public readonly Option<ulong> Seed = new("--seed") { Description = "Random seed", DefaultValueFactory = _ => 0 };
+        public readonly Option<ulong> DatasetSeed = new("--dataset-seed") { Description = "Seed of a built-in dataset (its own SAC run; independent of --seed, as D4RL's fixed datasets)", DefaultValueFactory = _ => 0 };
+        public readonly Option<string?> Config = new("--config") { Description = "YAML or JSON file of config fields overriding the paper defaults (offrl list --fields ALGO names them)" };
+        public readonly Option<string[]> Set = new("--set") { Description = "KEY=VALUE overriding one config field after --config (repeatable), e.g. --set batch_size=512 --set hidden=[64,64]" };
+        public readonly Option<string?> Preset = new("--preset") { Description = "A published configuration for the dataset, applied before --config and --set: corl (CORL's configs), authors (the authors' code); offrl list --presets ALGO shows them" };
+        public readonly Option<int?> History = new("--history") { Description = "Observation history K: the agent sees the last K observations (the config field history; as --set history=K)" };
+        public readonly Option<int> EvalEvery = new Option<int>("--eval-every") { Description = "Evaluate every N steps", DefaultValueFactory = _ => 5000 }.InRange("[1, inf)");
+        public readonly Option<int> EvalEpisodes = new Option<int>("--eval-episodes") { Description = "Episodes per evaluation", DefaultValueFactory = _ => 10 }.InRange("[1, 100000]");
+        public readonly Option<string?> Out = new("--out") { Description = "Folder for metrics (CSV, JSON Lines) and the trained agent" };
+        public readonly Option<bool> Json = new("--json") { Description = "Print one JSON object as the last line" };
+        public readonly Option<int> CheckpointEvery = new Option<int>("--checkpoint-every") { Description = "Write OUT/checkpoint every N steps (optimizer and RNG state; online runs also the replay buffer)", DefaultValueFactory = _ => 0 }.InRange("[0, inf)");
+        public readonly Option<string?> Resume = new("--resume") { Description = "Continue from a checkpoint folder (an earlier run's OUT or OUT/checkpoint, offline or online); its metrics after the checkpoint's step are dropped" };
+        public readonly Option<bool> Overwrite = new("--overwrite") { Description = "Remove an earlier run's own files from --out first (agent, metrics, checkpoints; never other files). A folder holding an earlier run needs --resume or --overwrite" };
+
+        public RunOptions(string algoDescription) => Algo = new Option<string>("--algo") { Description = algoDescription, Required = true };
+
+        public IEnumerable<Option> All => [Algo, Dataset, Seed, DatasetSeed, Config, Set, Preset, History, EvalEvery, EvalEpisodes, Out, Json, CheckpointEvery, Resume, Overwrite];
+
+        /// <summary>The trainer's settings (checked now: a bad option fails before a dataset is built or read).</summary>
+        public TrainerConfig Trainer(ParseResult r, long steps, int updatesPerStep = 1)
+        {
+            var tc = new TrainerConfig(Steps: steps, EvalEvery: r.GetValue(EvalEvery), EvalEpisodes: r.GetValue(EvalEpisodes), Seed: r.GetValue(Seed), OutDir: r.GetValue(Out),
+                CheckpointEvery: r.GetValue(CheckpointEvery), ResumeFrom: r.GetValue(Resume), Overwrite: r.GetValue(Overwrite), UpdatesPerStep: updatesPerStep);
+            tc.Validate();
+            return tc;
+        }
+
+        /// <summary>The inputs and the output checked against each other (no output replaces an input).</summary>
+        public void CheckPaths(ParseResult r) =>
+            new IO.PathGuard().Input("--dataset", Recipes.FileOf(r.GetValue(Dataset), r.GetValue(DatasetSeed))).Input("--config", r.GetValue(Config))
+                .Output("--out", r.GetValue(Out)).Check();
+
+        /// <summary>The preset's values, then --config, then --set (and --history), checked against the config record now.</summary>
+        public JsonElement? Overrides(ParseResult r, AlgorithmSpec spec)
+        {
+            JsonElement? presetValues = null;
+            var dsOption = r.GetValue(Dataset);
+            if (r.GetValue(Preset) is { } presetName)
+            {
+                if (spec.Mode != LearningMode.Offline || dsOption is null) throw new ArgumentException($"--preset: presets are per dataset; {spec.Name} on no --dataset has none");
+                var (values, entry) = OffRL.Algorithms.Preset.Resolve(spec, presetName, dsOption);
+                presetValues = values;
+                Console.WriteLine($"preset {presetName} for {OffRL.Algorithms.Preset.DatasetKey(dsOption)}: {entry.Values} ({entry.Source})");
+            }
+            var sets = r.GetValue(History) is { } k ? [.. r.GetValue(Set) ?? [], $"history={k}"] : r.GetValue(Set);
+            var overrides = ConfigFile.Overrides(presetValues, r.GetValue(Config), sets);
+            // A bad field fails now, naming the config file, before a dataset is built or read.
+            ConfigFile.Naming(r.GetValue(Config), sets, () => AlgorithmRegistry.Config(spec, overrides));
+            return overrides;
+        }
+
+        /// <summary>The dataset the run reads, its environment, and the provenance its run.json records.</summary>
+        public (Dataset Data, string Env, Provenance Provenance) OpenDataset(ParseResult r, string name, string? env)
+        {
+            var (data, envName) = Recipes.Open(name, env, r.GetValue(DatasetSeed));
+            var sha = Provenance.FileSha256(Recipes.FileOf(name, r.GetValue(DatasetSeed)));
+            return (data, envName, new Provenance(name, sha, r.GetValue(Preset)));
+        }
+
+        /// <summary>The result line, and with --json one JSON object as the last line (<paramref name="extra"/> added to it).</summary>
+        public void Report(ParseResult r, (Agent Agent, TrainResult Result) run, string dsName, string envName, TrainerConfig tc, Dictionary<string, object?>? extra = null)
+        {
+            var (res, agentName) = (run.Result, run.Agent.Name);
+            var f = res.Final;
+            Console.WriteLine($"{agentName} on {dsName}: return {f.ReturnMean:F1} ± {f.ReturnStd:F1}{(f.NormalizedScore is { } s ? $", normalized score {s:F1}" : "")}, {res.UpdatesPerSecond:F0} updates/s over the run ({res.LearningUpdatesPerSecond:F0} in learning alone)");
+            if (!r.GetValue(Json)) return;
+            var o = new Dictionary<string, object?>
+            {
+                ["algo"] = agentName, ["dataset"] = dsName, ["steps"] = tc.Steps, ["return_mean"] = f.ReturnMean, ["return_std"] = f.ReturnStd,
+                ["normalized_score"] = f.NormalizedScore, ["updates_per_s"] = res.UpdatesPerSecond, ["learning_updates_per_s"] = res.LearningUpdatesPerSecond,
+                ["env"] = envName, ["seed"] = tc.Seed, ["dataset_seed"] = r.GetValue(DatasetSeed), ["seconds"] = res.Seconds,
+                ["commit"] = Provenance.Commit, ["dataset_sha256"] = tc.Provenance?.DatasetSha256, ["preset"] = r.GetValue(Preset),
+                ["config"] = JsonSerializer.SerializeToElement(run.Agent.Config, run.Agent.Config.GetType(), ConfigFile.JsonOptions),
+            };
+            foreach (var (k, v) in extra ?? []) o[k] = v;
+            Console.WriteLine(JsonSerializer.Serialize(o));
+        }
+    }
 
     private static Command Train()
     {
-        var algo = new Option<string>("--algo")
-        {
-            Description = $"Offline (with --dataset): {AlgorithmRegistry.Names(LearningMode.Offline)}; online (with --env): {AlgorithmRegistry.Names(LearningMode.Online)}",
-            Required = true,
-        };
-        var dataset = new Option<string?>("--dataset") { Description = "Built-in name (pendulum-medium-replay, ...) or a dataset file" };
+        var o = new RunOptions($"Offline (with --dataset): {AlgorithmRegistry.Names(LearningMode.Offline)}; online (with --env): {AlgorithmRegistry.Names(LearningMode.Online)}");
         var env = new Option<string?>("--env") { Description = "Environment for evaluation (online: to train in)" };
         var steps = new Option<long>("--steps") { Description = "Gradient updates (offline) or environment steps (online)", DefaultValueFactory = _ => 100_000 }.InRange("[1, 1000000000000]");
-        var seed = new Option<ulong>("--seed") { Description = "Random seed", DefaultValueFactory = _ => 0 };
-        var datasetSeed = new Option<ulong>("--dataset-seed") { Description = "Seed of a built-in dataset (its own SAC run; independent of --seed, as D4RL's fixed datasets)", DefaultValueFactory = _ => 0 };
-        var config = new Option<string?>("--config") { Description = "YAML or JSON file of config fields overriding the paper defaults (offrl list --fields ALGO names them)" };
-        var set = new Option<string[]>("--set") { Description = "KEY=VALUE overriding one config field after --config (repeatable), e.g. --set batch_size=512 --set hidden=[64,64]" };
-        var preset = new Option<string?>("--preset") { Description = "A published configuration for the dataset, applied before --config and --set: corl (CORL's configs), authors (the authors' code); offrl list --presets ALGO shows them" };
-        var evalEvery = new Option<int>("--eval-every") { Description = "Evaluate every N steps", DefaultValueFactory = _ => 5000 }.InRange("[1, inf)");
-        var evalEpisodes = new Option<int>("--eval-episodes") { Description = "Episodes per evaluation", DefaultValueFactory = _ => 10 }.InRange("[1, 100000]");
-        var outDir = new Option<string?>("--out") { Description = "Folder for metrics (CSV, JSON Lines) and the trained agent" };
-        var json = new Option<bool>("--json") { Description = "Print one JSON object as the last line" };
-        var checkpointEvery = new Option<int>("--checkpoint-every") { Description = "Write OUT/checkpoint every N steps (optimizer and RNG state; online runs also the replay buffer)", DefaultValueFactory = _ => 0 }.InRange("[0, inf)");
-        var resume = new Option<string?>("--resume") { Description = "Continue from a checkpoint folder (an earlier run's OUT or OUT/checkpoint, offline or online); its metrics after the checkpoint's step are dropped" };
-        var overwrite = new Option<bool>("--overwrite") { Description = "Remove an earlier run's own files from --out first (agent, metrics, checkpoints; never other files). A folder holding an earlier run needs --resume or --overwrite" };
-        var history = new Option<int?>("--history") { Description = "Observation history K: the agent sees the last K observations (the config field history; as --set history=K)" };
-        var cmd = new Command("train", "Train an agent offline on a dataset or online in an environment") { algo, dataset, env, steps, seed, datasetSeed, config, set, preset, history, evalEvery, evalEpisodes, outDir, json, checkpointEvery, resume, overwrite };
+        var cmd = new Command("train", "Train an agent offline on a dataset or online in an environment") { env, steps };
+        foreach (var option in o.All) cmd.Options.Add(option);
         cmd.SetAction(r =>
         {
-            var spec = AlgorithmRegistry.Find(r.GetValue(algo)!);
-            var tc = new TrainerConfig(Steps: r.GetValue(steps), EvalEvery: r.GetValue(evalEvery), EvalEpisodes: r.GetValue(evalEpisodes), Seed: r.GetValue(seed), OutDir: r.GetValue(outDir),
-                CheckpointEvery: r.GetValue(checkpointEvery), ResumeFrom: r.GetValue(resume), Overwrite: r.GetValue(overwrite));
-            tc.Validate();   // a bad option fails now, before a dataset is built or read
-            var dsOption = r.GetValue(dataset);
-            new IO.PathGuard().Input("--dataset", Recipes.FileOf(dsOption, r.GetValue(datasetSeed))).Input("--config", r.GetValue(config))
-                .Output("--out", r.GetValue(outDir)).Check();
-            JsonElement? presetValues = null;
-            if (r.GetValue(preset) is { } presetName)
-            {
-                if (spec.Mode != LearningMode.Offline || dsOption is null) throw new ArgumentException($"--preset: presets are per dataset; {spec.Name} on no --dataset has none");
-                var (values, entry) = Preset.Resolve(spec, presetName, dsOption);
-                presetValues = values;
-                Console.WriteLine($"preset {presetName} for {Preset.DatasetKey(dsOption)}: {entry.Values} ({entry.Source})");
-            }
-            var sets = r.GetValue(history) is { } k ? [.. r.GetValue(set) ?? [], $"history={k}"] : r.GetValue(set);
-            var overrides = ConfigFile.Overrides(presetValues, r.GetValue(config), sets);
-            // A bad field fails now, naming the config file, before a dataset is built or read.
-            ConfigFile.Naming(r.GetValue(config), sets, () => AlgorithmRegistry.Config(spec, overrides));
+            var spec = AlgorithmRegistry.Find(r.GetValue(o.Algo)!);
+            var tc = o.Trainer(r, r.GetValue(steps));
+            o.CheckPaths(r);
+            var overrides = o.Overrides(r, spec);
             string dsName, envName;
             (Agent Agent, TrainResult Result) run;
-            string? datasetSha = null;
             if (spec.Mode == LearningMode.Online)
             {
                 envName = r.GetValue(env) ?? throw new ArgumentException($"--env: {spec.Name} learns online in an environment");
@@ -70,24 +124,47 @@ internal static class TrainCommand
             }
             else
             {
-                dsName = r.GetValue(dataset) ?? throw new ArgumentException($"--dataset: {spec.Name} learns offline from a dataset");
-                (var data, envName) = Recipes.Open(dsName, r.GetValue(env), r.GetValue(datasetSeed));
-                datasetSha = Provenance.FileSha256(Recipes.FileOf(dsName, r.GetValue(datasetSeed)));
-                tc = tc with { Provenance = new Provenance(dsName, datasetSha, r.GetValue(preset)) };
+                dsName = r.GetValue(o.Dataset) ?? throw new ArgumentException($"--dataset: {spec.Name} learns offline from a dataset");
+                (var data, envName, var provenance) = o.OpenDataset(r, dsName, r.GetValue(env));
+                tc = tc with { Provenance = provenance };
                 run = Training.Offline(spec.Name, data, envName, tc, overrides);
             }
-            var (res, agentName) = (run.Result, run.Agent.Name);
-            var f = res.Final;
-            Console.WriteLine($"{agentName} on {dsName}: return {f.ReturnMean:F1} ± {f.ReturnStd:F1}{(f.NormalizedScore is { } s ? $", normalized score {s:F1}" : "")}, {res.UpdatesPerSecond:F0} updates/s over the run ({res.LearningUpdatesPerSecond:F0} in learning alone)");
-            if (r.GetValue(json))
-                Console.WriteLine(JsonSerializer.Serialize(new Dictionary<string, object?>
-                {
-                    ["algo"] = agentName, ["dataset"] = dsName, ["steps"] = tc.Steps, ["return_mean"] = f.ReturnMean, ["return_std"] = f.ReturnStd,
-                    ["normalized_score"] = f.NormalizedScore, ["updates_per_s"] = res.UpdatesPerSecond, ["learning_updates_per_s"] = res.LearningUpdatesPerSecond,
-                    ["env"] = envName, ["seed"] = tc.Seed, ["dataset_seed"] = r.GetValue(datasetSeed), ["seconds"] = res.Seconds,
-                    ["commit"] = Provenance.Commit, ["dataset_sha256"] = datasetSha, ["preset"] = r.GetValue(preset),
-                    ["config"] = JsonSerializer.SerializeToElement(run.Agent.Config, run.Agent.Config.GetType(), ConfigFile.JsonOptions),
-                }));
+            o.Report(r, run, dsName, envName, tc);
+        });
+        return cmd;
+    }
+
+    /// <summary>`offrl finetune`: offline on a dataset, then online in an environment, one run (issue 38).</summary>
+    private static Command Finetune()
+    {
+        var o = new RunOptions($"An offline algorithm that goes on online: {AlgorithmRegistry.Names(LearningMode.Offline)}");
+        var env = new Option<string>("--env") { Description = "Environment to act in during the online phase (and to evaluate in)", Required = true };
+        var offlineSteps = new Option<long>("--offline-steps") { Description = "Gradient updates on the dataset before the agent acts", DefaultValueFactory = _ => 100_000 }.InRange("[0, 1000000000000]");
+        var onlineSteps = new Option<long>("--online-steps") { Description = "Environment steps of the online phase (each followed by --utd updates)", DefaultValueFactory = _ => 100_000 }.InRange("[1, 1000000000000]");
+        var ratio = new Option<double>("--ratio") { Description = "Fraction of each online-phase batch drawn from the dataset, the rest from the agent's own transitions (RLPD's symmetric sampling: 0.5)", DefaultValueFactory = _ => 0.5 }.InRange("[0, 1]");
+        var utd = new Option<int>("--utd") { Description = "Updates per environment step in the online phase (update-to-data ratio)", DefaultValueFactory = _ => 1 }.InRange("[1, 10000]");
+        var cmd = new Command("finetune", "Train offline on a dataset, then go on online in an environment with the dataset mixed into each batch") { env, offlineSteps, onlineSteps, ratio, utd };
+        foreach (var option in o.All) cmd.Options.Add(option);
+        cmd.SetAction(r =>
+        {
+            var spec = AlgorithmRegistry.Find(r.GetValue(o.Algo)!);
+            if (spec.Mode != LearningMode.Offline)
+                throw new ArgumentException($"--algo {spec.Name}: learns online only (offrl train --env); finetune starts from a dataset: {AlgorithmRegistry.Names(LearningMode.Offline)}");
+            var schedule = new FineTuning(r.GetValue(offlineSteps), r.GetValue(ratio));
+            var tc = o.Trainer(r, checked(r.GetValue(offlineSteps) + r.GetValue(onlineSteps)), r.GetValue(utd));
+            o.CheckPaths(r);
+            var overrides = o.Overrides(r, spec);
+            var dsName = r.GetValue(o.Dataset) ?? throw new ArgumentException($"--dataset: finetune starts offline from a dataset");
+            var (data, envName, provenance) = o.OpenDataset(r, dsName, r.GetValue(env));
+            tc = tc with { Provenance = provenance };
+            var run = Training.FineTune(spec.Name, data, envName, tc, schedule, overrides);
+            var atSwitch = run.Result.Evaluations.LastOrDefault(e => e.Phase == "offline");
+            if (atSwitch is not null) Console.WriteLine($"at the switch (step {atSwitch.Step}): return {atSwitch.ReturnMean:F1} ± {atSwitch.ReturnStd:F1}");
+            o.Report(r, run, dsName, envName, tc, new()
+            {
+                ["offline_steps"] = schedule.OfflineSteps, ["online_steps"] = r.GetValue(onlineSteps), ["ratio"] = schedule.Ratio, ["utd"] = tc.UpdatesPerStep,
+                ["return_at_switch"] = atSwitch?.ReturnMean,
+            });
         });
         return cmd;
     }

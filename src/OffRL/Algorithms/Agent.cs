@@ -91,6 +91,12 @@ public abstract class Agent : IPolicy
     /// </summary>
     public virtual ITransitionSampler? OfflineBatches(OfflineRun run) => null;
 
+    /// <summary>
+    /// Why this method cannot go on online after its offline phase (<c>offrl finetune</c>: its updates on batches that
+    /// mix the dataset with the agent's own transitions), or null when it can.
+    /// </summary>
+    public virtual string? NoOnlineForm => null;
+
     /// <summary>Record a scalar and stop if it is NaN or infinite.</summary>
     protected float Record(string name, Tensor scalar) => Record(name, scalar.Item());
 

@@ -132,6 +132,9 @@ public abstract class ModelBasedSac<TConfig> : Sac<TConfig> where TConfig : Mode
         if (Config.CosineActorLr) ActorOptimizer.Schedule = LrSchedule.Cosine(steps, every: Config.EpochUpdates);
     }
 
+    public override string? NoOnlineForm =>
+        "its batches are rollouts of a model fitted on the dataset (an online phase would refit the model on the new data, as MBPO does; not built)";
+
     public override ITransitionSampler OfflineBatches(OfflineRun run)
     {
         var ends = Termination.For(run.Env);   // before a fit that takes minutes

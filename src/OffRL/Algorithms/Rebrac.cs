@@ -122,6 +122,9 @@ public sealed class Rebrac : Agent<RebracConfig>, IAlgorithmFamily
         _nextActions = Tensor.Zeros(c.BatchSize, act);
     }
 
+    public override string? NoOnlineForm =>
+        "its critic penalty reads the next action logged at s' by the batch's dataset row, which the online transitions do not carry";
+
     /// <summary>The data the batches' rows index: where the next actions a'_D come from (refused when no row has one).</summary>
     public override void UseDataset(Dataset prepared)
     {

@@ -53,8 +53,11 @@ public sealed record TrainerConfig(
     }
 }
 
-/// <summary>One evaluation: mean and std of episode returns, and the normalized score when the env has references.</summary>
-public sealed record EvalResult(long Step, double ReturnMean, double ReturnStd, double? NormalizedScore, double UpdatesPerSecond);
+/// <summary>
+/// One evaluation: mean and std of episode returns, and the normalized score when the env has references; a run of
+/// phases (<see cref="Trainer.FitFineTune"/>: offline, then online) names the phase the step belongs to.
+/// </summary>
+public sealed record EvalResult(long Step, double ReturnMean, double ReturnStd, double? NormalizedScore, double UpdatesPerSecond, string? Phase = null);
 
 /// <param name="UpdatesPerSecond">Updates of this process over the whole run: learning, sampling, evaluation, logging, checkpoints.</param>
 /// <param name="LearningUpdatesPerSecond">Updates over the time spent in the steps alone (sampling and updates; online,
@@ -68,7 +71,7 @@ public sealed record TrainResult(IReadOnlyList<EvalResult> Evaluations, double U
 /// The training loop every algorithm shares: sample, update, evaluate every N steps in the environment, write
 /// metrics as CSV and JSON Lines (flushed at each evaluation), print progress, save the agent at the end.
 /// </summary>
-public static class Trainer
+public static partial class Trainer
 {
     /// <summary>Offline training on a dataset (with an environment only for evaluation).</summary>
     public static TrainResult FitOffline(Agent agent, Dataset data, string envName, TrainerConfig c)
@@ -301,8 +304,9 @@ public static class Trainer
         }, start, checkpoint);
     }
 
+    /// <param name="phase">The phase a step belongs to, recorded with each evaluation (null: a run of one phase).</param>
     private static TrainResult Loop(Agent agent, string envName, TrainerConfig c, Func<EvalResult, bool>? onEval, Action<long> step,
-        long start = 0, Action<long>? checkpoint = null)
+        long start = 0, Action<long>? checkpoint = null, Func<long, string>? phase = null)
     {
         agent.PlanRun(c.Steps);
         if (c.OutDir is not null) WriteRunFile(agent, envName, c);
@@ -316,7 +320,7 @@ public static class Trainer
         {
             var (mean, std) = Evaluate(agent, envName, c.EvalEpisodes, c.Seed + 1_000_000UL);
             double? score = NormalizedScore.ScoreOrNull(envName, mean);
-            return new EvalResult(step, mean, std, score, ups);
+            return new EvalResult(step, mean, std, score, ups, phase?.Invoke(step));
         }
         try
         {
@@ -475,6 +479,11 @@ public static class Trainer
                 ["return_std"] = JsonSerializer.SerializeToElement(e.ReturnStd), ["normalized_score"] = JsonSerializer.SerializeToElement(e.NormalizedScore),
                 ["updates_per_s"] = JsonSerializer.SerializeToElement(Math.Round(e.UpdatesPerSecond, 1)),
             };
+            if (e.Phase is { } phase)
+            {
+                row["phase"] = JsonSerializer.SerializeToElement(phase);
+                if (!_keys.Contains("phase")) _keys.Add("phase");
+            }
             foreach (var (k, v) in m)
             {
                 row[k] = JsonSerializer.SerializeToElement(v);

@@ -24,6 +24,20 @@ public static class Training
     }
 
     /// <summary>
+    /// Offline, then online (<c>offrl finetune</c>): the agent and data of an offline run (<see cref="Prepare"/>), trained
+    /// on the data for <see cref="FineTuning.OfflineSteps"/> updates, then acting in <paramref name="env"/> for the rest
+    /// of <paramref name="tc"/>'s steps with batches that mix the data and its own transitions
+    /// (<see cref="Trainer.FitFineTune"/>).
+    /// </summary>
+    public static (Agent Agent, TrainResult Result) FineTune(string algo, Dataset data, string env, TrainerConfig tc, FineTuning schedule, JsonElement? overrides = null)
+    {
+        schedule.Validate();
+        data = Recipes.FitToEnv(data, env);
+        var (agent, prepared) = Prepare(algo, data, tc.Seed, overrides);
+        return (agent, Trainer.FitFineTune(agent, prepared, env, tc, schedule));
+    }
+
+    /// <summary>
     /// The agent of an offline run and the data it learns from, as <see cref="Offline"/> makes them: the algorithm's own
     /// data preparation, then its config's preprocessing fitted (one place for every algorithm), set on the agent and
     /// applied. A preprocessing that cannot be fitted is a <see cref="DataException"/> naming the field and dataset.

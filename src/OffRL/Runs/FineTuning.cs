@@ -1,0 +1,113 @@
+using OffRL.Algorithms;
+using OffRL.Data;
+using OffRL.Envs;
+using OffRL.Tensors;
+
+namespace OffRL.Runs;
+
+/// <summary>
+/// The offline-to-online schedule of a fine-tuning run (<see cref="Trainer.FitFineTune"/>): how many of the run's
+/// steps are offline updates before the agent starts acting, and how the online phase's batches mix the dataset with
+/// the agent's own transitions.
+/// </summary>
+/// <param name="OfflineSteps">Gradient updates on the dataset alone before the first environment step (CORL's
+/// offline_iterations).</param>
+/// <param name="Ratio">Fraction of each online-phase batch drawn from the dataset, the rest from the online buffer
+/// (RLPD's symmetric sampling is 0.5, as Cal-QL's mixing_ratio in CORL's configs).</param>
+public sealed record FineTuning(
+    [property: FieldRange("[0, inf)")] long OfflineSteps,
+    [property: FieldRange("[0, 1]")] double Ratio = 0.5)
+{
+    public void Validate() => FieldRange.Check(this);
+}
+
+public static partial class Trainer
+{
+    /// <summary>
+    /// Offline, then online, as one run: <see cref="FineTuning.OfflineSteps"/> updates on the (prepared) dataset, then
+    /// <c>c.Steps - OfflineSteps</c> environment steps, each followed by <c>c.UpdatesPerStep</c> updates on batches
+    /// that mix the dataset with the online buffer at <see cref="FineTuning.Ratio"/>. The agent keeps the
+    /// preprocessing fitted on the dataset: online transitions are stored as the dataset was prepared (observations
+    /// normalized, actions in the networks' range, rewards scaled and shifted), so both halves of a batch speak one
+    /// language. One evaluation curve across both phases (the metrics' <c>phase</c> column: the evaluation at the
+    /// switch is the last offline one). Checkpoints hold the online buffer and the acting generator in either phase, so
+    /// a run stopped anywhere goes on to the same result as one never stopped.
+    /// </summary>
+    public static TrainResult FitFineTune(Agent agent, Dataset data, string envName, TrainerConfig c, FineTuning f)
+    {
+        f.Validate();
+        if (f.OfflineSteps > c.Steps)
+            throw new ArgumentException($"finetune: --offline-steps {f.OfflineSteps} is more than the run's {c.Steps} steps in all");
+        if (agent.NoOnlineForm is { } why)
+            throw new ArgumentException($"--algo {agent.Name}: has no online phase here: {why}");
+        if (c.UpdatesPerStep < 1)
+            throw new ArgumentException($"finetune: updates_per_step must be at least 1 (the online phase's update-to-data ratio), got {c.UpdatesPerStep}");
+        using var folder = Claim(c);
+        using var env = ObservationHistory.For(EnvRegistry.Make(envName), agent);
+        if (env.ObservationSpace.Width != agent.ObservationDim || env.ActionSpace.Width != agent.ActionDim)
+            throw new ArgumentException($"--env: {envName} has observations of {env.ObservationSpace.Width} values and actions of {env.ActionSpace.Width}, " +
+                $"the dataset's are {agent.ObservationDim} and {agent.ActionDim}");
+        var cfg = agent.Config;
+        var buffer = new ReplayBuffer(c.ReplayCapacity, agent.ObservationDim, agent.ActionDim);
+        var samplerRng = new Rng(c.Seed ^ 0x5A5A5A5AUL);
+        var rng = new Rng(c.Seed + 17);
+        var offline = OfflineSampler.Create(data, cfg.Sampler, cfg.BatchSize, samplerRng, cfg.Gamma, cfg.NStep, cfg.WeightTemperature);
+        var mixed = new MixedSampler(new DatasetSource(data), buffer, cfg.BatchSize, f.Ratio, samplerRng, cfg.Gamma);
+        string fingerprint = Fingerprint(data);
+        var envKey = EnvRegistry.Find(envName).Name;
+        var obs = new float[env.ObservationSpace.Width];
+        var next = new float[obs.Length];
+        var act = new float[env.ActionSpace.Width];
+        float[] storedObs = new float[obs.Length], storedNext = new float[obs.Length], storedAct = new float[act.Length];
+        long start = 0;
+        if (c.ResumeFrom is { } resume)
+        {
+            var from = CheckpointFolder(resume);
+            var t = CheckResume(agent, from, c, online: true);
+            if (t.DatasetSha256 != fingerprint)
+                throw new ArgumentException($"--resume: the checkpoint is not of a fine-tuning run on this dataset ({Path.Combine(from, "trainer.json")})");
+            if (t.Env is { } savedEnv && !string.Equals(savedEnv, envKey, StringComparison.OrdinalIgnoreCase))
+                throw new ArgumentException($"--resume: the checkpoint was trained in {savedEnv} ({Path.Combine(from, "trainer.json")}), this run's environment is {envKey}");
+            agent.LoadCheckpoint(from);
+            start = t.Step;
+            samplerRng.SetState(t.SamplerRng);
+            rng.SetState(t.ActionRng!.Value);
+            buffer.Load(Path.Combine(from, "replay.bin"));
+        }
+        // The first online episode starts from the seed of the step it starts at, whether the run was stopped or not.
+        if (start >= f.OfflineSteps) env.Reset(EpisodeSeed(c, start), obs);
+        Action<long>? checkpoint = null;
+        if (c.CheckpointEvery > 0 || c.CheckpointAtEnd)
+        {
+            checkpoint = step =>
+            {
+                WriteCheckpoint(Path.Combine(c.OutDir!, "checkpoint"), dir =>
+                {
+                    agent.SaveCheckpoint(dir);
+                    buffer.Save(Path.Combine(dir, "replay.bin"));
+                    WriteState(dir, new TrainerState(step, samplerRng.GetState(), rng.GetState(), fingerprint, envKey));
+                });
+                if (step >= f.OfflineSteps)
+                {
+                    buffer.MarkTruncated();
+                    env.Reset(EpisodeSeed(c, step), obs);
+                }
+            };
+        }
+        var pre = agent.Preprocessing;
+        return Loop(agent, envName, c, null, step =>
+        {
+            if (step < f.OfflineSteps) { agent.Update(offline.Sample()); return; }
+            if (step == f.OfflineSteps) env.Reset(EpisodeSeed(c, step), obs);
+            agent.Act(obs, act, deterministic: false);
+            var r = env.Step(act, next);
+            // stored as the dataset was prepared: the preprocessing fitted on it, applied to the new transition
+            obs.CopyTo(storedObs, 0); pre.NormalizeObservation(storedObs);
+            next.CopyTo(storedNext, 0); pre.NormalizeObservation(storedNext);
+            act.CopyTo(storedAct, 0); pre.ScaleAction(storedAct);
+            buffer.Add(storedObs, storedAct, pre.RewardScale * r.Reward + pre.RewardShift, storedNext, r.Terminated, r.Truncated);
+            if (r.Done) env.Reset(null, obs); else next.CopyTo(obs, 0);
+            for (int k = 0; k < c.UpdatesPerStep; k++) agent.Update(mixed.Sample());
+        }, start, checkpoint, done => done <= f.OfflineSteps ? "offline" : "online");
+    }
+}
