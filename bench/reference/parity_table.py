@@ -13,7 +13,7 @@ kept are marked "not recorded" in the table.
 
     /usr/bin/python3 bench/reference/parity_table.py bench/results/parity-corl
 """
-import glob, json, math, os, statistics, sys
+import glob, json, math, os, statistics, subprocess, sys
 
 import svg_curves
 
@@ -78,10 +78,25 @@ def verdict(o, t):
     return f"{statistics.mean(o) - statistics.mean(t):+.1f}, p = {w[2]:.2f}"
 
 
+def source_tree(commit):
+    """The git tree of src/ at an OffRL commit (what `offrl` is built from: two commits that change only bench/, results
+    or docs build the same program), or the commit itself when git cannot tell (a build with uncommitted changes, a
+    commit this clone lacks)."""
+    if not commit or "+" in commit:
+        return commit
+    try:
+        tree = subprocess.run(["git", "rev-parse", f"{commit}:src"], capture_output=True, text=True, check=True,
+                              cwd=os.path.dirname(os.path.abspath(__file__))).stdout.strip()
+        return f"src tree {tree}"
+    except (OSError, subprocess.CalledProcessError):
+        return commit
+
+
 def provenance(r):
-    """(code, config, dataset) of a run: the commit or script hash, the resolved config as canonical JSON, the dataset file's SHA-256."""
+    """(code, config, dataset) of a run: OffRL's source tree (from its commit) or the reference script's hash, the resolved
+    config as canonical JSON, the dataset file's SHA-256."""
     train = r.get("train", {})
-    code = train.get("commit") or train.get("script_sha256")
+    code = source_tree(train.get("commit")) if train.get("commit") else train.get("script_sha256")
     config = json.dumps(train["config"], sort_keys=True) if "config" in train else None
     return code, config, train.get("dataset_sha256")
 
@@ -127,7 +142,7 @@ def main(out):
                 seen = {p[k] for p in c["prov"].values()}
                 if len(seen) > 1:
                     problems.append(f"{ds} / {algo} / {side}: runs differ in {name}: " +
-                                    ", ".join(f"{n}={str(p[k])[:16]}" for n, p in sorted(c["prov"].items())))
+                                    ", ".join(f"{n}={str(p[k])[:24]}" for n, p in sorted(c["prov"].items())))
             for n, p in c["prov"].items():
                 if p[2] is not None:
                     datasets.setdefault(p[2], []).append(n)
@@ -156,7 +171,7 @@ def main(out):
         if with_default:
             for k in ("last3", "final"):
                 row += f" {fmt(stats(d[k]) if d else None)}" + (f" ({verdict(d[k], t[k])})" if d and t else "") + " |"
-        lines.append(row + f" {'same data file, one commit and config per side' if recorded else 'not recorded'} |")
+        lines.append(row + f" {'same data file, one build (OffRL src tree, reference script) and config per side' if recorded else 'not recorded'} |")
     text = "\n".join(lines) + "\n\nNormalized score (D4RL's reference returns) in OffRL's environment; mean ± sample std over seeds " \
            f"(number of seeds in brackets). {legend(cells, with_default)}. Difference: OffRL's mean minus the reference's, with the two-sided p-value of Welch's t-test (unequal " \
            "variances); p < 0.05 means the two sides differ beyond their seed-to-seed spread.\n"
