@@ -40,6 +40,9 @@ public static partial class Trainer
             throw new ArgumentException($"finetune: --offline-steps {f.OfflineSteps} is more than the run's {c.Steps} steps in all");
         if (agent.NoOnlineForm is { } why)
             throw new ArgumentException($"--algo {agent.Name}: has no online phase here: {why}");
+        if (agent.Config.Sampler != SamplerKind.Uniform)
+            throw new ArgumentException($"{agent.Name}: sampler {IO.ConfigFile.Snake(agent.Config.Sampler.ToString())} weighs or chains the dataset's episodes; " +
+                "the online phase mixes uniform draws from the dataset and the online buffer, so finetune takes sampler: uniform");
         if (c.UpdatesPerStep < 1)
             throw new ArgumentException($"finetune: updates_per_step must be at least 1 (the online phase's update-to-data ratio), got {c.UpdatesPerStep}");
         using var folder = Claim(c);

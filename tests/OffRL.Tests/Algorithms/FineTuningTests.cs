@@ -60,6 +60,23 @@ public class FineTuningTests(PendulumDatasets data)
         Assert.Equal(File.ReadAllLines(Path.Combine(a, "metrics.csv")).Length, File.ReadAllLines(Path.Combine(b, "metrics.csv")).Length);
     }
 
+    /// <summary>The offline methods the issue names go on online through the same loop (a few steps of each phase).</summary>
+    [Theory]
+    [InlineData("iql")]
+    [InlineData("cql")]
+    [InlineData("td3bc")]
+    [InlineData("awac")]
+    [InlineData("sac-n")]
+    [InlineData("edac")]
+    public void EachOfflineMethodWithAnOnlineFormGoesOnOnline(string algo)
+    {
+        var (agent, res) = Training.FineTune(algo, data.MediumReplay, "pendulum",
+            new TrainerConfig(Steps: 40, EvalEvery: 20, EvalEpisodes: 1, Seed: 5, Progress: false), new FineTuning(20),
+            Json("""{"hidden": [16, 16], "batch_size": 32}"""));
+        Assert.Equal(["offline", "online"], res.Evaluations.Select(e => e.Phase));
+        Assert.Equal(40, agent.Updates);
+    }
+
     [Fact]
     public void WhatCannotGoOnlineIsRefusedByName()
     {
@@ -71,6 +88,7 @@ public class FineTuningTests(PendulumDatasets data)
         // methods whose updates read what online transitions do not have
         Assert.Contains("next action", Assert.Throws<ArgumentException>(() => Training.FineTune("rebrac", data.MediumReplay, "pendulum", tc, schedule)).Message);
         Assert.Contains("model", Assert.Throws<ArgumentException>(() => Training.FineTune("mopo", data.MediumReplay, "pendulum", tc, schedule)).Message);
+        Assert.Contains("sampler: uniform", Assert.Throws<ArgumentException>(() => Training.FineTune("td3bc", data.MediumReplay, "pendulum", tc, schedule, Json("""{"sampler": "n_step"}"""))).Message);
         // the schedule and the update-to-data ratio
         Assert.Contains("ratio", Assert.Throws<ArgumentException>(() => new FineTuning(10, 1.5).Validate()).Message);
         Assert.Contains("offline-steps 30", Assert.Throws<ArgumentException>(() => Training.FineTune("td3bc", data.MediumReplay, "pendulum", tc, new FineTuning(30))).Message);
