@@ -82,14 +82,10 @@ public static partial class Trainer
         Action<long>? checkpoint = null;
         if (c.CheckpointEvery > 0 || c.CheckpointAtEnd)
         {
+            var save = OnlineCheckpoint(agent, c, buffer, samplerRng, rng, envKey, fingerprint);
             checkpoint = step =>
             {
-                WriteCheckpoint(Path.Combine(c.OutDir!, "checkpoint"), dir =>
-                {
-                    agent.SaveCheckpoint(dir);
-                    buffer.Save(Path.Combine(dir, "replay.bin"));
-                    WriteState(dir, new TrainerState(step, samplerRng.GetState(), rng.GetState(), fingerprint, envKey));
-                });
+                save(step);
                 if (step >= f.OfflineSteps)
                 {
                     buffer.MarkTruncated();

@@ -277,14 +277,10 @@ public static partial class Trainer
         Action<long>? checkpoint = null;
         if (c.CheckpointEvery > 0 || c.CheckpointAtEnd)
         {
+            var save = OnlineCheckpoint(agent, c, buffer, samplerRng, rng, envKey);
             checkpoint = step =>
             {
-                WriteCheckpoint(Path.Combine(c.OutDir!, "checkpoint"), dir =>
-                {
-                    agent.SaveCheckpoint(dir);
-                    buffer.Save(Path.Combine(dir, "replay.bin"));
-                    WriteState(dir, new TrainerState(step, samplerRng.GetState(), rng.GetState(), Env: envKey));
-                });
+                save(step);
                 buffer.MarkTruncated();
                 env.Reset(EpisodeSeed(c, step), obs);
             };
@@ -305,6 +301,19 @@ public static partial class Trainer
     }
 
     /// <param name="phase">The phase a step belongs to, recorded with each evaluation (null: a run of one phase).</param>
+    /// <summary>
+    /// Writes an online run's checkpoint (OutDir/checkpoint): the agent, the replay buffer, both generators, the
+    /// environment and, for a run that also trains on a dataset, the dataset's fingerprint.
+    /// </summary>
+    private static Action<long> OnlineCheckpoint(Agent agent, TrainerConfig c, ReplayBuffer buffer, Rng samplerRng, Rng actionRng, string envKey,
+        string? datasetSha256 = null) =>
+        step => WriteCheckpoint(Path.Combine(c.OutDir!, "checkpoint"), dir =>
+        {
+            agent.SaveCheckpoint(dir);
+            buffer.Save(Path.Combine(dir, "replay.bin"));
+            WriteState(dir, new TrainerState(step, samplerRng.GetState(), actionRng.GetState(), datasetSha256, envKey));
+        });
+
     private static TrainResult Loop(Agent agent, string envName, TrainerConfig c, Func<EvalResult, bool>? onEval, Action<long> step,
         long start = 0, Action<long>? checkpoint = null, Func<long, string>? phase = null)
     {
