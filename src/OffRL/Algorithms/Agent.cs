@@ -97,6 +97,9 @@ public abstract class Agent : IPolicy
     /// </summary>
     public virtual string? NoOnlineForm => null;
 
+    /// <summary>A fine-tuning run's online phase begins (called at its first online step, and when a run resumes in it).</summary>
+    public virtual void StartOnline() { }
+
     /// <summary>Record a scalar and stop if it is NaN or infinite.</summary>
     protected float Record(string name, Tensor scalar) => Record(name, scalar.Item());
 

@@ -49,6 +49,14 @@ public sealed record CqlConfig : SacConfig
     /// </summary>
     [FieldRange("[0, inf)")]
     public long BcSteps { get; init; }
+    /// <summary>
+    /// Cal-QL (Nakamoto et al. 2023, "Cal-QL: Calibrated Offline RL Pre-Training for Efficient Online Fine-Tuning"): in
+    /// the log-sum-exp, the Q-values of the policy's actions (sampled at s and at s', both scored at s) are bounded
+    /// below by the row's Monte-Carlo return-to-go in the dataset, max(Q, G); the uniform actions and the data's Q are
+    /// not (CORL's cal_ql.py L736-759). The bound holds while training on the dataset and is switched off when a
+    /// fine-tuning run's online phase starts (L1129-1132: its online transitions carry no return).
+    /// </summary>
+    public bool CalibrationBound { get; init; }
 }
 
 /// <summary>CQL(H) on top of SAC: the critic also minimizes log-sum-exp of Q over sampled actions minus Q on dataset actions.</summary>
@@ -84,11 +92,30 @@ public sealed class Cql : Sac<CqlConfig>, IAlgorithmFamily
         ]),
     ];
 
+    /// <summary>
+    /// Cal-QL's defaults are CQL's (above) with the calibration bound. CORL's cal_ql.py TrainConfig (L27-69) sets
+    /// cql_alpha 10, policy_lr 3e-5, two hidden Q layers, orthogonal init and mixing_ratio 0.5 (finetune's --ratio);
+    /// its shipped configs are for AntMaze and Adroit only.
+    /// </summary>
     public static IReadOnlyList<AlgorithmSpec> Algorithms =>
     [
         AlgorithmSpec.Of("cql", LearningMode.Offline, ActionKind.Continuous, "Conservative Q-learning, CQL(H) on SAC (Kumar et al. 2020)",
             new CqlConfig(), (obs, space, c, seed) => new Cql(obs, space, c, seed)) with { Presets = Presets },
+        AlgorithmSpec.Of("cal-ql", LearningMode.Offline, ActionKind.Continuous, "CQL with the policy's Q bounded below by the data's returns (Nakamoto et al. 2023)",
+            new CqlConfig { CalibrationBound = true }, (obs, space, c, seed) => new Cql(obs, space, c, seed)),
     ];
+
+    /// <summary>The dataset rows' Monte-Carlo returns-to-go (Cal-QL's bound), from <see cref="UseDataset"/>; null: no bound.</summary>
+    private float[]? _returnToGo;
+    private bool _online;
+
+    public override void UseDataset(Dataset prepared)
+    {
+        if (Config.CalibrationBound) _returnToGo = prepared.DiscountedReturnsToGo(Config.Gamma);
+    }
+
+    /// <summary>Cal-QL's bound is off from here on (CORL's switch_calibration at the first online step).</summary>
+    public override void StartOnline() => _online = true;
 
     private readonly ParameterModule _alphaPrime = new("log_alpha_prime", new Shape(1));
     private Tensor LogAlphaPrime => _alphaPrime.Value;
@@ -120,11 +147,13 @@ public sealed class Cql : Sac<CqlConfig>, IAlgorithmFamily
         var logPiNext = logPi.Slice(0, bn, bn).Reshape(bs, n);
         float t = Config.CqlTemperature;
         Tensor gap = Tensor.Scalar(0f);
+        var bound = CalibrationBound(b);
         for (int m = 0; m < members; m++)
         {
             var qm = q.Slice(0, m, 1).Reshape(3 * bn, 1);
-            gap = gap + ConservativeGap(qm.Slice(0, 0, bn).Reshape(bs, n), qm.Slice(0, bn, bn).Reshape(bs, n), qm.Slice(0, 2 * bn, bn).Reshape(bs, n),
-                logUniform, logPiS, logPiNext, qData.Slice(0, m, 1), t);
+            Tensor qPolicy = qm.Slice(0, bn, bn).Reshape(bs, n), qNextPolicy = qm.Slice(0, 2 * bn, bn).Reshape(bs, n);
+            if (bound is not null) (qPolicy, qNextPolicy) = (Tensor.Maximum(qPolicy, bound), Tensor.Maximum(qNextPolicy, bound));   // Cal-QL: max(Q, G)
+            gap = gap + ConservativeGap(qm.Slice(0, 0, bn).Reshape(bs, n), qPolicy, qNextPolicy, logUniform, logPiS, logPiNext, qData.Slice(0, m, 1), t);
         }
         float gapValue = gap.Item();
         Record("cql_gap", gapValue / members);
@@ -137,6 +166,16 @@ public sealed class Cql : Sac<CqlConfig>, IAlgorithmFamily
         _alphaPrimeOpt.Step();
         Record("alpha_prime", alphaPrime);
         return (gap * Config.CqlAlpha - members * Config.TargetActionGap) * alphaPrime;
+    }
+
+    /// <summary>Cal-QL's lower bound for a batch, each row's return-to-go [B, 1]; null without the bound or once online.</summary>
+    private Tensor? CalibrationBound(TransitionBatch b)
+    {
+        if (!Config.CalibrationBound || _online) return null;
+        var g = _returnToGo ?? throw new InvalidOperationException($"{Name}: no dataset returns for the calibration bound (an offline run gives them through Agent.UseDataset)");
+        var bound = Tensor.Temp(new Shape(b.Size, 1));
+        for (int i = 0; i < b.Size; i++) bound.Data[i] = g[b.Rows[i]];
+        return bound;
     }
 
     /// <summary>

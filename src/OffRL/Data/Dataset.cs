@@ -106,6 +106,22 @@ public sealed class Dataset
     public int EpisodeOf(int row) => _episodeOf[row];
     public bool IsEpisodeEnd(int row) => _term[row] || _timeout[row];
 
+    /// <summary>
+    /// Each row's Monte-Carlo return-to-go, sum over k of gamma^k r_{i+k} to its episode's last row: a terminal ends
+    /// the sum, and so does a timeout or the data's end, with no bootstrapped tail (CORL's cal_ql.py get_return_to_go).
+    /// </summary>
+    public float[] DiscountedReturnsToGo(float gamma)
+    {
+        var g = new float[Count];
+        double next = 0;
+        for (int i = Count - 1; i >= 0; i--)
+        {
+            next = _rew[i] + (IsEpisodeEnd(i) ? 0 : gamma * next);
+            g[i] = (float)next;
+        }
+        return g;
+    }
+
     public ReadOnlySpan<float> Observation(int i) => new(_obs, i * ObservationDim, ObservationDim);
     public ReadOnlySpan<float> Action(int i) => new(_act, i * ActionDim, ActionDim);
 

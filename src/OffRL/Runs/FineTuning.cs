@@ -78,7 +78,7 @@ public static partial class Trainer
             buffer.Load(Path.Combine(from, "replay.bin"));
         }
         // The first online episode starts from the seed of the step it starts at, whether the run was stopped or not.
-        if (start >= f.OfflineSteps) env.Reset(EpisodeSeed(c, start), obs);
+        if (start >= f.OfflineSteps) { env.Reset(EpisodeSeed(c, start), obs); agent.StartOnline(); }
         Action<long>? checkpoint = null;
         if (c.CheckpointEvery > 0 || c.CheckpointAtEnd)
         {
@@ -97,7 +97,7 @@ public static partial class Trainer
         return Loop(agent, envName, c, null, step =>
         {
             if (step < f.OfflineSteps) { agent.Update(offline.Sample()); return; }
-            if (step == f.OfflineSteps) env.Reset(EpisodeSeed(c, step), obs);
+            if (step == f.OfflineSteps) { env.Reset(EpisodeSeed(c, step), obs); agent.StartOnline(); }
             agent.Act(obs, act, deterministic: false);
             var r = env.Step(act, next);
             // stored as the dataset was prepared: the preprocessing fitted on it, applied to the new transition

@@ -68,6 +68,7 @@ public class FineTuningTests(PendulumDatasets data)
     [InlineData("awac")]
     [InlineData("sac-n")]
     [InlineData("edac")]
+    [InlineData("cal-ql")]
     public void EachOfflineMethodWithAnOnlineFormGoesOnOnline(string algo)
     {
         var (agent, res) = Training.FineTune(algo, data.MediumReplay, "pendulum",
