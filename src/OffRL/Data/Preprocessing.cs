@@ -82,6 +82,9 @@ public sealed record Preprocessing
         return all.ToArray();
     }
 
+    /// <summary>A reward as the prepared data holds it: RewardScale r + RewardShift.</summary>
+    public float TransformReward(float reward) => RewardScale * reward + RewardShift;
+
     public void NormalizeObservation(Span<float> obs)
     {
         if (ObservationMean is null || ObservationStd is null) return;
@@ -111,7 +114,7 @@ public sealed record Preprocessing
         var c = d.CopyColumns();
         NormalizeObservation(c.Observations);
         if (c.NextObservations is not null) NormalizeObservation(c.NextObservations);
-        for (int i = 0; i < c.Rewards.Length; i++) c.Rewards[i] = RewardScale * c.Rewards[i] + RewardShift;
+        for (int i = 0; i < c.Rewards.Length; i++) c.Rewards[i] = TransformReward(c.Rewards[i]);
         ScaleAction(c.Actions);
         if (c.NextActions is not null) ScaleAction(c.NextActions);
         var actSpace = ActionLow is null ? d.ActionSpace : Box.Uniform(d.ActionDim, -1f, 1f);

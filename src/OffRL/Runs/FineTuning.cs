@@ -54,8 +54,9 @@ public static partial class Trainer
         var buffer = new ReplayBuffer(c.ReplayCapacity, agent.ObservationDim, agent.ActionDim);
         var samplerRng = new Rng(c.Seed ^ 0x5A5A5A5AUL);
         var rng = new Rng(c.Seed + 17);
-        var offline = OfflineSampler.Create(data, cfg.Sampler, cfg.BatchSize, samplerRng, cfg.Gamma, cfg.NStep, cfg.WeightTemperature);
-        var mixed = new MixedSampler(new DatasetSource(data), buffer, cfg.BatchSize, f.Ratio, samplerRng, cfg.Gamma);
+        var dataset = new DatasetSource(data);
+        var offline = Sampler(agent, dataset, samplerRng);
+        var mixed = new MixedSampler(dataset, buffer, cfg.BatchSize, f.Ratio, samplerRng, cfg.Gamma);
         string fingerprint = Fingerprint(data);
         var envKey = EnvRegistry.Find(envName).Name;
         var obs = new float[env.ObservationSpace.Width];
@@ -104,7 +105,7 @@ public static partial class Trainer
             obs.CopyTo(storedObs, 0); pre.NormalizeObservation(storedObs);
             next.CopyTo(storedNext, 0); pre.NormalizeObservation(storedNext);
             act.CopyTo(storedAct, 0); pre.ScaleAction(storedAct);
-            buffer.Add(storedObs, storedAct, pre.RewardScale * r.Reward + pre.RewardShift, storedNext, r.Terminated, r.Truncated);
+            buffer.Add(storedObs, storedAct, pre.TransformReward(r.Reward), storedNext, r.Terminated, r.Truncated);
             if (r.Done) env.Reset(null, obs); else next.CopyTo(obs, 0);
             for (int k = 0; k < c.UpdatesPerStep; k++) agent.Update(mixed.Sample());
         }, start, checkpoint, done => done <= f.OfflineSteps ? "offline" : "online");

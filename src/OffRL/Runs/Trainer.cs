@@ -300,7 +300,6 @@ public static partial class Trainer
         }, start, checkpoint);
     }
 
-    /// <param name="phase">The phase a step belongs to, recorded with each evaluation (null: a run of one phase).</param>
     /// <summary>
     /// Writes an online run's checkpoint (OutDir/checkpoint): the agent, the replay buffer, both generators, the
     /// environment and, for a run that also trains on a dataset, the dataset's fingerprint.
@@ -314,6 +313,7 @@ public static partial class Trainer
             WriteState(dir, new TrainerState(step, samplerRng.GetState(), actionRng.GetState(), datasetSha256, envKey));
         });
 
+    /// <param name="phase">The phase a step belongs to, recorded with each evaluation (null: a run of one phase).</param>
     private static TrainResult Loop(Agent agent, string envName, TrainerConfig c, Func<EvalResult, bool>? onEval, Action<long> step,
         long start = 0, Action<long>? checkpoint = null, Func<long, string>? phase = null)
     {
