@@ -30,6 +30,8 @@ var names = new Dictionary<string, Func<int, Dictionary<string, double>>>
     ["ensemble-update"] = t => AlgoBenchmarks.EnsembleUpdates(t),
     ["edac-update"] = t => AlgoBenchmarks.Updates("edac", t),
     ["rebrac-update"] = t => AlgoBenchmarks.Updates("rebrac", t),
+    ["rlpd-step"] = t => AlgoBenchmarks.Updates("rlpd", t),   // RLPD's update: 10 layer-normed critics, batch 256; the actor every 20th
+    ["rlpd-profile"] = t => AlgoBenchmarks.Profile("rlpd", t, Environment.GetEnvironmentVariable("OVERRIDES") is { } o ? JsonDocument.Parse(o).RootElement : null),
     ["prdc-update"] = t => AlgoBenchmarks.PrdcUpdates(t),
     ["dynamics-fit"] = t => AlgoBenchmarks.DynamicsFit(t),
     ["dynamics-profile"] = t => AlgoBenchmarks.DynamicsFit(t, profile: true),

@@ -41,10 +41,11 @@ internal static class TrainCommand
         public IEnumerable<Option> All => [Algo, Dataset, Seed, DatasetSeed, Config, Set, Preset, History, EvalEvery, EvalEpisodes, Out, Json, CheckpointEvery, Resume, Overwrite];
 
         /// <summary>The trainer's settings (checked now: a bad option fails before a dataset is built or read).</summary>
-        public TrainerConfig Trainer(ParseResult r, long steps, int updatesPerStep = 1)
+        public TrainerConfig Trainer(ParseResult r, long steps, int updatesPerStep = 1, int startSteps = 5000)
         {
             var tc = new TrainerConfig(Steps: steps, EvalEvery: r.GetValue(EvalEvery), EvalEpisodes: r.GetValue(EvalEpisodes), Seed: r.GetValue(Seed), OutDir: r.GetValue(Out),
-                CheckpointEvery: r.GetValue(CheckpointEvery), ResumeFrom: r.GetValue(Resume), Overwrite: r.GetValue(Overwrite), UpdatesPerStep: updatesPerStep);
+                CheckpointEvery: r.GetValue(CheckpointEvery), ResumeFrom: r.GetValue(Resume), Overwrite: r.GetValue(Overwrite), UpdatesPerStep: updatesPerStep,
+                StartSteps: startSteps);
             tc.Validate();
             return tc;
         }
@@ -61,7 +62,7 @@ internal static class TrainCommand
             var dsOption = r.GetValue(Dataset);
             if (r.GetValue(Preset) is { } presetName)
             {
-                if (spec.Mode != LearningMode.Offline || dsOption is null) throw new ArgumentException($"--preset: presets are per dataset; {spec.Name} on no --dataset has none");
+                if (spec.Mode == LearningMode.Online || dsOption is null) throw new ArgumentException($"--preset: presets are per dataset; {spec.Name} on no --dataset has none");
                 var (values, entry) = OffRL.Algorithms.Preset.Resolve(spec, presetName, dsOption);
                 presetValues = values;
                 Console.WriteLine($"preset {presetName} for {OffRL.Algorithms.Preset.DatasetKey(dsOption)}: {entry.Values} ({entry.Source})");
@@ -103,15 +104,17 @@ internal static class TrainCommand
 
     private static Command Train()
     {
-        var o = new RunOptions($"Offline (with --dataset): {AlgorithmRegistry.Names(LearningMode.Offline)}; online (with --env): {AlgorithmRegistry.Names(LearningMode.Online)}");
-        var env = new Option<string?>("--env") { Description = "Environment for evaluation (online: to train in)" };
-        var steps = new Option<long>("--steps") { Description = "Gradient updates (offline) or environment steps (online)", DefaultValueFactory = _ => 100_000 }.InRange("[1, 1000000000000]");
-        var cmd = new Command("train", "Train an agent offline on a dataset or online in an environment") { env, steps };
+        var o = new RunOptions($"Offline (with --dataset): {AlgorithmRegistry.Names(LearningMode.Offline)}; online (with --env): {AlgorithmRegistry.Names(LearningMode.Online)}; " +
+            $"hybrid, online with a dataset in every batch (--dataset and --env): {AlgorithmRegistry.Names(LearningMode.Hybrid)}");
+        var env = new Option<string?>("--env") { Description = "Environment for evaluation (online and hybrid: to train in)" };
+        var steps = new Option<long>("--steps") { Description = "Gradient updates (offline) or environment steps (online, hybrid)", DefaultValueFactory = _ => 100_000 }.InRange("[1, 1000000000000]");
+        var startSteps = new Option<int>("--start-steps") { Description = "Online and hybrid: environment steps with uniformly random actions and no updates before learning starts", DefaultValueFactory = _ => 5000 }.InRange("[0, inf)");
+        var cmd = new Command("train", "Train an agent offline on a dataset, online in an environment, or both at once (hybrid)") { env, steps, startSteps };
         foreach (var option in o.All) cmd.Options.Add(option);
         cmd.SetAction(r =>
         {
             var spec = AlgorithmRegistry.Find(r.GetValue(o.Algo)!);
-            var tc = o.Trainer(r, r.GetValue(steps));
+            var tc = o.Trainer(r, r.GetValue(steps), startSteps: r.GetValue(startSteps));
             o.CheckPaths(r);
             var overrides = o.Overrides(r, spec);
             string dsName, envName;
@@ -124,10 +127,11 @@ internal static class TrainCommand
             }
             else
             {
-                dsName = r.GetValue(o.Dataset) ?? throw new ArgumentException($"--dataset: {spec.Name} learns offline from a dataset");
+                dsName = r.GetValue(o.Dataset) ?? throw new ArgumentException($"--dataset: {spec.Name} learns {(spec.Mode == LearningMode.Hybrid ? "online with" : "offline from")} a dataset");
+                if (spec.Mode == LearningMode.Hybrid && r.GetValue(env) is null) throw new ArgumentException($"--env: {spec.Name} learns online in an environment, with the dataset in every batch");
                 (var data, envName, var provenance) = o.OpenDataset(r, dsName, r.GetValue(env));
                 tc = tc with { Provenance = provenance };
-                run = Training.Offline(spec.Name, data, envName, tc, overrides);
+                run = spec.Mode == LearningMode.Hybrid ? Training.Hybrid(spec.Name, data, envName, tc, overrides) : Training.Offline(spec.Name, data, envName, tc, overrides);
             }
             o.Report(r, run, dsName, envName, tc);
         });

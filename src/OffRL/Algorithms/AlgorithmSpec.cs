@@ -3,8 +3,21 @@ using OffRL.Tensors;
 
 namespace OffRL.Algorithms;
 
-/// <summary>Where an algorithm learns: from a fixed dataset, or by acting in an environment.</summary>
-public enum LearningMode { Offline, Online }
+/// <summary>
+/// Where an algorithm learns: from a fixed dataset; by acting in an environment; or hybrid, acting in an environment
+/// from its first step with a dataset's transitions in every batch (RLPD; the agent is an <see cref="IHybridSchedule"/>).
+/// </summary>
+public enum LearningMode { Offline, Online, Hybrid }
+
+/// <summary>
+/// What a hybrid method (<see cref="LearningMode.Hybrid"/>) says of its run: the share of each batch drawn from the
+/// dataset, and the updates per environment step. The trainer reads them from the agent's config through this.
+/// </summary>
+public interface IHybridSchedule
+{
+    double OfflineRatio { get; }
+    int UpdateToDataRatio { get; }
+}
 
 /// <summary>The action spaces an algorithm handles.</summary>
 public enum ActionKind { Continuous, Discrete }

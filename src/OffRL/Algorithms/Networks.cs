@@ -6,9 +6,38 @@ namespace OffRL.Algorithms;
 /// <summary>Network builders shared by the algorithms.</summary>
 public static class Networks
 {
-    /// <summary>Twin (or N) Q networks as one ensemble: Q(s, a) for all members as [N, B, 1]; each reads a history with its own GRU when given <paramref name="history"/>.</summary>
-    public static EnsembleMlp Critic(int obs, int act, int[] hidden, Rng rng, int members = 2, SequenceInput? history = null) =>
-        new(members, new MlpConfig(obs + act, hidden, 1, Sequence: history), rng);
+    /// <summary>
+    /// Twin (or N) Q networks as one ensemble: Q(s, a) for all members as [N, B, 1]; each reads a history with its own
+    /// GRU when given <paramref name="history"/>; with <paramref name="layerNorm"/>, every hidden layer normalized before
+    /// its activation (flax's nn.LayerNorm, epsilon <see cref="FlaxLayerNormEps"/>: the RLPD authors' critics).
+    /// </summary>
+    public static EnsembleMlp Critic(int obs, int act, int[] hidden, Rng rng, int members = 2, SequenceInput? history = null, bool layerNorm = false) =>
+        new(members, new MlpConfig(obs + act, hidden, 1, LayerNorm: layerNorm, NormEps: FlaxLayerNormEps, Sequence: history), rng);
+
+    /// <summary>flax.linen.LayerNorm's default epsilon.</summary>
+    public const float FlaxLayerNormEps = 1e-6f;
+
+    /// <summary>
+    /// Every layer's weights Xavier-uniform (each member alike), biases 0: flax's default_init in the RLPD authors' MLPs.
+    /// The actor's output layer is two heads of <paramref name="headWidth"/> units (mean, log std), each drawn with its own
+    /// fan-out as the authors' two Dense heads are; null: the output layer is one head.
+    /// </summary>
+    public static void XavierInit(IEnumerable<(Tensor Weight, Tensor? Bias, int In, int Out)> layers, Rng rng)
+    {
+        foreach (var (w, b, fanIn, fanOut) in layers)
+        {
+            Init.XavierUniform(w, fanIn, fanOut, rng);
+            if (b is not null) Init.Constant(b, 0f);
+        }
+    }
+
+    /// <inheritdoc cref="XavierInit(IEnumerable{ValueTuple{Tensor, Tensor, int, int}}, Rng)"/>
+    public static void XavierInit(Mlp net, Rng rng, int? headWidth = null) =>
+        XavierInit(net.Layers.Select((l, i) => (l.Weight, l.Bias, l.In, i == net.Layers.Count - 1 && headWidth is { } h ? h : l.Out)), rng);
+
+    /// <inheritdoc cref="XavierInit(IEnumerable{ValueTuple{Tensor, Tensor, int, int}}, Rng)"/>
+    public static void XavierInit(EnsembleMlp critic, Rng rng) =>
+        XavierInit(critic.Layers.Select(l => (l.Weight, (Tensor?)l.Bias, l.Weight.Shape[1], l.Weight.Shape[2])), rng);
 
     /// <summary>Q values [N, B, 1] of state-action pairs.</summary>
     public static Tensor Q(EnsembleMlp critic, Tensor s, Tensor a) => critic.Forward(Tensor.Concat(s, a, -1));

@@ -85,6 +85,31 @@ public record SacConfig : CriticEnsembleConfig
     [FieldRange("(0, 0.01]")]
     public float? SquashEpsilon { get; init; }
 
+    /// <summary>
+    /// A layer norm on every hidden layer of the critics, between the linear map and the activation, with a learned
+    /// scale and shift (flax's nn.LayerNorm, epsilon 1e-6: the RLPD authors' critics, Ball et al. 2023 sec. 3.2).
+    /// </summary>
+    public bool CriticLayerNorm { get; init; }
+    /// <summary>
+    /// The TD target's minimum over a random subset of this many target critics, drawn without replacement once per
+    /// update (REDQ's in-target minimization, Chen et al. 2021; RLPD's num_min_qs 2); null: over all of them.
+    /// </summary>
+    [FieldRange("[1, 1000]")]
+    public int? TargetMembers { get; init; }
+    /// <summary>The actor maximizes the mean over the critics instead of their minimum (REDQ's and RLPD's policy loss).</summary>
+    public bool ActorMeanQ { get; init; }
+    /// <summary>Every layer of actor and critics Xavier-uniform with biases 0 (flax's default init in the RLPD authors' networks); false: the layers' default.</summary>
+    public bool XavierInit { get; init; }
+    /// <summary>
+    /// The temperature's loss as alpha (H - target entropy), H the policy's entropy estimate (the RLPD and jaxrl
+    /// authors'); false: -log alpha (log pi + target entropy) (eq. 18 as rlkit, CORL and d3rlpy write it). The two
+    /// point the same way; their gradients differ by the factor alpha.
+    /// </summary>
+    public bool TemperatureLossOnAlpha { get; init; }
+
+    /// <summary>The entropy the temperature is tuned towards when <see cref="TargetEntropy"/> is null: -|A| (SAC's heuristic).</summary>
+    public virtual float DefaultTargetEntropy(int actionDim) => -actionDim;
+
     public override void Validate()
     {
         base.Validate();
@@ -98,6 +123,11 @@ public record SacConfig : CriticEnsembleConfig
             throw new ArgumentException($"config: fields 'critic_weights_by_outputs' and 'orthogonal_critic_init' of {GetType().Name} both set the critics' weights; set one");
         if (TemperatureFirst && ActorBeforeCritic)
             throw new ArgumentException($"config: fields 'temperature_first' and 'actor_before_critic' of {GetType().Name} are two orders of an update; set one");
+        if (TargetMembers > NumCritics)
+            throw new ArgumentException($"config: field 'target_members' of {GetType().Name} is {TargetMembers}, more than the {NumCritics} critics ('num_critics') it draws from");
+        if (XavierInit && (OrthogonalCriticInit || CriticOutputGain is not null || CriticOutputUniform is not null || CriticWeightsByOutputs
+                || ActorOutputGain is not null || ActorOutputUniform is not null || HiddenBias is not null))
+            throw new ArgumentException($"config: field 'xavier_init' of {GetType().Name} sets every layer's init, and another init field is set too; set one");
     }
 }
 
@@ -109,6 +139,8 @@ public abstract class Sac<TConfig> : Agent<TConfig> where TConfig : SacConfig
 {
     private readonly Mlp _actor;
     private readonly EnsembleMlp _critic, _criticTarget;
+    private readonly EnsembleMlp? _targetSubset;     // target_members of the target critics, redrawn each update
+    private readonly int[] _subsetMembers = [], _allMembers = [];
     protected Mlp Actor => _actor;
     protected EnsembleMlp Critic => _critic;
     private readonly ParameterModule _temperature = new("log_alpha", new Shape(1));
@@ -128,14 +160,23 @@ public abstract class Sac<TConfig> : Agent<TConfig> where TConfig : SacConfig
         _actor = new Mlp(new MlpConfig(obs, Config.Hidden, 2 * act), Rng);
         if (Config.ActorOutputGain is { } gain) Networks.SmallOutputInit(_actor, gain, Rng);
         Networks.EdacInit(_actor, Config.HiddenBias, Config.ActorOutputUniform, Rng);
-        _critic = Networks.Critic(obs, act, Config.Hidden, Rng, Config.NumCritics);
+        if (Config.XavierInit) Networks.XavierInit(_actor, Rng, headWidth: act);
+        _critic = Networks.Critic(obs, act, Config.Hidden, Rng, Config.NumCritics, layerNorm: Config.CriticLayerNorm);
+        if (Config.XavierInit) Networks.XavierInit(_critic, Rng);
         if (Config.CriticWeightsByOutputs) Networks.WeightsByOutputs(_critic, Rng);
         if (Config.OrthogonalCriticInit) Networks.OrthogonalInit(_critic, Rng);
         else if (Config.CriticOutputGain is { } criticGain) Networks.SmallOutputInit(_critic, criticGain, Rng);
         Networks.EdacInit(_critic, Config.HiddenBias, Config.CriticOutputUniform, Rng);
-        _criticTarget = Networks.Target(_critic, () => Networks.Critic(obs, act, Config.Hidden, new Rng(0), Config.NumCritics));
+        _criticTarget = Networks.Target(_critic, () => Networks.Critic(obs, act, Config.Hidden, new Rng(0), Config.NumCritics, layerNorm: Config.CriticLayerNorm));
+        if (Config.TargetMembers is { } k && k < Config.NumCritics)
+        {
+            _targetSubset = Networks.Critic(obs, act, Config.Hidden, new Rng(0), k, layerNorm: Config.CriticLayerNorm);
+            _targetSubset.SetRequiresGrad(false);
+            _subsetMembers = new int[k];
+            _allMembers = new int[Config.NumCritics];
+        }
         LogAlpha.Data[0] = MathF.Log(Config.InitialAlpha);
-        _targetEntropy = Config.TargetEntropy ?? -act;   // heuristic target entropy -|A|
+        _targetEntropy = Config.TargetEntropy ?? Config.DefaultTargetEntropy(act);
         var actorParams = _actor.Parameters().ToList();
         if (Config.LogStdOffset is { } offset)
         {
@@ -149,17 +190,27 @@ public abstract class Sac<TConfig> : Agent<TConfig> where TConfig : SacConfig
         _alphaOpt = Optim("alpha", new Adam([LogAlpha], Config.AlphaLr));
     }
 
+    /// <summary>
+    /// The actor and the temperature step on every k-th update only, the critics on every one (RLPD: one actor step
+    /// per environment step, after its update-to-data ratio of critic steps); 1: every update, as SAC.
+    /// </summary>
+    protected virtual int ActorUpdateEvery => 1;
+
     protected override void UpdateCore(TransitionBatch b)
     {
         float alpha = Alpha;
+        bool actorDue = (Updates + 1) % ActorUpdateEvery == 0;   // the k-th, 2k-th, ... update
         if (Config.TemperatureFirst)
         {
             // CORL's sac_n.py and edac.py: the temperature on a fresh sample, the actor with the new alpha against the
             // critics before their step, then the critic loss with the stepped actor and alpha, and the critics' step.
-            Tensor logp;
-            using (Tensor.NoGrad()) logp = PolicyOf(b.ObsT).RSample(Rng).LogProb;
-            TemperatureStep(logp);
-            ActorStep(b, Alpha);
+            if (actorDue)
+            {
+                Tensor logp;
+                using (Tensor.NoGrad()) logp = PolicyOf(b.ObsT).RSample(Rng).LogProb;
+                TemperatureStep(logp);
+                ActorStep(b, Alpha);
+            }
             CriticStep(CriticLoss(b));
         }
         else if (Config.ActorBeforeCritic)
@@ -167,16 +218,33 @@ public abstract class Sac<TConfig> : Agent<TConfig> where TConfig : SacConfig
             // CORL's order: the critic loss is formed with the actor before its step (its sampled actions are detached),
             // the temperature and the actor step against the critics before theirs, the critics step last.
             var criticLoss = CriticLoss(b);
-            var logp = ActorStep(b, alpha);
-            TemperatureStep(logp);
+            if (actorDue) TemperatureStep(ActorStep(b, alpha));
             CriticStep(criticLoss);
         }
         else
         {
             CriticStep(CriticLoss(b));
-            TemperatureStep(ActorStep(b, alpha));
+            if (actorDue) TemperatureStep(ActorStep(b, alpha));
         }
         Polyak.Update(_criticTarget, _critic, Config.Tau);
+    }
+
+    /// <summary>
+    /// The critics the TD target minimizes over: all target critics, or (<see cref="SacConfig.TargetMembers"/>) a subset
+    /// of them drawn without replacement for this update, shared by every row of the batch (REDQ, RLPD).
+    /// </summary>
+    private EnsembleMlp TargetCritics()
+    {
+        if (_targetSubset is null) return _criticTarget;
+        for (int i = 0; i < _allMembers.Length; i++) _allMembers[i] = i;
+        for (int j = 0; j < _subsetMembers.Length; j++)   // a partial Fisher-Yates shuffle: the first k of a random order
+        {
+            int pick = j + Rng.NextInt(_allMembers.Length - j);
+            (_allMembers[j], _allMembers[pick]) = (_allMembers[pick], _allMembers[j]);
+            _subsetMembers[j] = _allMembers[j];
+        }
+        _targetSubset.CopyMembersFrom(_criticTarget, _subsetMembers);
+        return _targetSubset;
     }
 
     /// <summary>The policy of states s: the actor's tanh-Gaussian with the configured log-std bounds and affine.</summary>
@@ -191,7 +259,7 @@ public abstract class Sac<TConfig> : Agent<TConfig> where TConfig : SacConfig
         using (Tensor.NoGrad())
         {
             var (a2, logp2) = PolicyOf(b.NextT).RSample(Rng);
-            var next = Networks.MinQ(Networks.Q(_criticTarget, b.NextT, a2));
+            var next = Networks.MinQ(Networks.Q(TargetCritics(), b.NextT, a2));
             y = Backup(b, b.RewT + b.DiscountT * (Config.BackupEntropy ? next - logp2 * Alpha : next));
         }
         var qData = Networks.Q(_critic, b.ObsT, b.ActT);
@@ -209,14 +277,17 @@ public abstract class Sac<TConfig> : Agent<TConfig> where TConfig : SacConfig
         Record("critic_loss", criticLoss);
     }
 
-    /// <summary>Policy loss (eq. 7): E[alpha log pi(a|s) - min Q(s, a)], a reparameterized, the critic frozen; returns log pi(a|s).</summary>
+    /// <summary>
+    /// Policy loss (eq. 7): E[alpha log pi(a|s) - min Q(s, a)] (with <see cref="SacConfig.ActorMeanQ"/>, the mean over
+    /// the critics), a reparameterized, the critic frozen; returns log pi(a|s).
+    /// </summary>
     private Tensor ActorStep(TransitionBatch b, float alpha)
     {
         _critic.SetRequiresGrad(false);
         _actorOpt.ZeroGrad();
         var pi = PolicyOf(b.ObsT);
         var (a, logp) = pi.RSample(Rng);
-        var actorLoss = (logp * alpha - (ActorObjective(b, pi) ?? Networks.MinQ(Networks.Q(_critic, b.ObsT, a)))).Mean();
+        var actorLoss = (logp * alpha - (ActorObjective(b, pi) ?? CriticsAtPolicy(Networks.Q(_critic, b.ObsT, a)))).Mean();
         actorLoss.Backward();
         _actorOpt.Step();
         _critic.SetRequiresGrad(true);
@@ -224,13 +295,17 @@ public abstract class Sac<TConfig> : Agent<TConfig> where TConfig : SacConfig
         return logp;
     }
 
-    /// <summary>Temperature loss (eq. 18): -log alpha * (log pi + target entropy), one step (unless auto_alpha is off).</summary>
+    private Tensor CriticsAtPolicy(Tensor q) => Config.ActorMeanQ ? q.Mean(0) : Networks.MinQ(q);
+
+    /// <summary>Temperature loss (eq. 18): -log alpha * (log pi + target entropy), or its alpha form; one step (unless auto_alpha is off).</summary>
     private void TemperatureStep(Tensor logp)
     {
         if (Config.AutoAlpha)
         {
             _alphaOpt.ZeroGrad();
-            var alphaLoss = TemperatureLoss(LogAlpha, logp, _targetEntropy);
+            var alphaLoss = Config.TemperatureLossOnAlpha
+                ? (LogAlpha.Exp() * (logp.Detach().Mean().Neg() - _targetEntropy)).Mean()   // alpha (H - target), H = -E[log pi]
+                : TemperatureLoss(LogAlpha, logp, _targetEntropy);
             alphaLoss.Backward();
             _alphaOpt.Step();
         }

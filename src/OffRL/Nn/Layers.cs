@@ -80,7 +80,8 @@ public sealed class LayerNorm : Module
         Eps = eps;
     }
 
-    public Tensor Forward(Tensor x) => Tensor.LayerNorm(x, Gamma, Beta, Eps);
+    /// <summary>The normalized x, then <paramref name="activation"/> (ReLU in the same pass).</summary>
+    public Tensor Forward(Tensor x, Activation activation = Activation.None) => Tensor.LayerNorm(x, Gamma, Beta, Eps, activation);
 }
 
 /// <summary>Lookup table of learned vectors, N(0, 1) at start as nn.Embedding.</summary>
@@ -170,7 +171,7 @@ public sealed class Mlp : Module
         {
             h = _norms[i] is not { } ln ? _layers[i].Forward(h, Config.Activation)
                 : Config.NormAfterActivation ? ln.Forward(_layers[i].Forward(h, Config.Activation))
-                : ln.Forward(_layers[i].Forward(h)).Apply(Config.Activation);
+                : ln.Forward(_layers[i].Forward(h), Config.Activation);
             if (Config.Dropout > 0f) h = h.Dropout(Config.Dropout, _dropoutRng, Training);
         }
         return _layers[^1].Forward(h, Config.OutputActivation);
@@ -247,7 +248,30 @@ public sealed class EnsembleMlp : Module
         for (int i = 0; i < _layers.Length - 1; i++)
             h = _norms[i] is not { } ln ? _layers[i].Forward(h, Config.Activation)
                 : Config.NormAfterActivation ? ln.Forward(_layers[i].Forward(h, Config.Activation))
-                : ln.Forward(_layers[i].Forward(h)).Apply(Config.Activation);
+                : ln.Forward(_layers[i].Forward(h), Config.Activation);
         return _layers[^1].Forward(h, Config.OutputActivation);
+    }
+
+    private IReadOnlyList<Tensor>? _parameters;
+
+    /// <summary>
+    /// Sets this ensemble's members to copies of <paramref name="source"/>'s members <paramref name="members"/> (member
+    /// j of this one = member members[j] of the source): a subset of an ensemble as a smaller ensemble, for REDQ's and
+    /// RLPD's target minimum over a random subset. The two differ only in their member count; every parameter's
+    /// leading axis is the member.
+    /// </summary>
+    public void CopyMembersFrom(EnsembleMlp source, ReadOnlySpan<int> members)
+    {
+        var to = _parameters ??= Parameters();
+        var from = source._parameters ??= source.Parameters();
+        if (members.Length != Members || to.Count != from.Count)
+            throw new ArgumentException($"EnsembleMlp: {members.Length} members copied into an ensemble of {Members}, or from another layout");
+        for (int p = 0; p < to.Count; p++)
+        {
+            int size = to[p].Size / Members;
+            if (from[p].Size != size * source.Members) throw new ArgumentException($"EnsembleMlp: parameter {p} differs in layout from the source's");
+            for (int j = 0; j < members.Length; j++)
+                from[p].Data.AsSpan(members[j] * size, size).CopyTo(to[p].Data.AsSpan(j * size, size));
+        }
     }
 }

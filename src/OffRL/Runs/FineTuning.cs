@@ -14,9 +14,13 @@ namespace OffRL.Runs;
 /// offline_iterations).</param>
 /// <param name="Ratio">Fraction of each online-phase batch drawn from the dataset, the rest from the online buffer
 /// (RLPD's symmetric sampling is 0.5, as Cal-QL's mixing_ratio in CORL's configs).</param>
+/// <param name="RandomSteps">Environment steps at the start of the online phase that act uniformly at random, with no
+/// updates (RLPD's start_training 5000, an agent that starts from nothing); 0: the (pre-trained) agent acts from the
+/// first online step.</param>
 public sealed record FineTuning(
     [property: FieldRange("[0, inf)")] long OfflineSteps,
-    [property: FieldRange("[0, 1]")] double Ratio = 0.5)
+    [property: FieldRange("[0, 1]")] double Ratio = 0.5,
+    [property: FieldRange("[0, inf)")] long RandomSteps = 0)
 {
     public void Validate() => FieldRange.Check(this);
 }
@@ -26,7 +30,9 @@ public static partial class Trainer
     /// <summary>
     /// Offline, then online, as one run: <see cref="FineTuning.OfflineSteps"/> updates on the (prepared) dataset, then
     /// <c>c.Steps - OfflineSteps</c> environment steps, each followed by <c>c.UpdatesPerStep</c> updates on batches
-    /// that mix the dataset with the online buffer at <see cref="FineTuning.Ratio"/>. The agent keeps the
+    /// that mix the dataset with the online buffer at <see cref="FineTuning.Ratio"/> (the first
+    /// <see cref="FineTuning.RandomSteps"/> of them random, with no updates). With no offline steps this is a hybrid
+    /// method's whole run (RLPD: <see cref="Training.Hybrid"/>). The agent keeps the
     /// preprocessing fitted on the dataset: online transitions are stored as the dataset was prepared (observations
     /// normalized, actions in the networks' range, rewards scaled and shifted), so both halves of a batch speak one
     /// language. One evaluation curve across both phases (the metrics' <c>phase</c> column: the evaluation at the
@@ -99,7 +105,9 @@ public static partial class Trainer
         {
             if (step < f.OfflineSteps) { agent.Update(offline.Sample()); return; }
             if (step == f.OfflineSteps) { env.Reset(EpisodeSeed(c, step), obs); agent.StartOnline(); }
-            agent.Act(obs, act, deterministic: false);
+            bool learning = step - f.OfflineSteps >= f.RandomSteps;
+            if (learning) agent.Act(obs, act, deterministic: false);
+            else env.ActionSpace.SampleAction(rng, act);
             var r = env.Step(act, next);
             // stored as the dataset was prepared: the preprocessing fitted on it, applied to the new transition
             obs.CopyTo(storedObs, 0); pre.NormalizeObservation(storedObs);
@@ -107,7 +115,8 @@ public static partial class Trainer
             act.CopyTo(storedAct, 0); pre.ScaleAction(storedAct);
             buffer.Add(storedObs, storedAct, pre.TransformReward(r.Reward), storedNext, r.Terminated, r.Truncated);
             if (r.Done) env.Reset(null, obs); else next.CopyTo(obs, 0);
-            for (int k = 0; k < c.UpdatesPerStep; k++) agent.Update(mixed.Sample());
+            if (learning)
+                for (int k = 0; k < c.UpdatesPerStep; k++) agent.Update(mixed.Sample());
         }, start, checkpoint, done => done <= f.OfflineSteps ? "offline" : "online");
     }
 }

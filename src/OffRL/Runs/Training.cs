@@ -38,6 +38,25 @@ public static class Training
     }
 
     /// <summary>
+    /// A hybrid method's run (<see cref="LearningMode.Hybrid"/>, RLPD: <c>offrl train --algo rlpd --dataset D --env E</c>):
+    /// the agent and data as an offline run prepares them (<see cref="Prepare"/>), then acting in <paramref name="env"/>
+    /// from the first step: <paramref name="tc"/>'s start_steps random steps, then its update-to-data ratio of updates per
+    /// step on batches that draw its offline ratio from the data (<see cref="IHybridSchedule"/>,
+    /// <see cref="Trainer.FitFineTune"/> with no offline phase). <paramref name="tc"/>'s steps are environment steps.
+    /// </summary>
+    public static (Agent Agent, TrainResult Result) Hybrid(string algo, Dataset data, string env, TrainerConfig tc, JsonElement? overrides = null)
+    {
+        var spec = AlgorithmRegistry.Find(algo);
+        if (spec.Mode != LearningMode.Hybrid)
+            throw new ArgumentException($"--algo {spec.Name}: is not a hybrid method (online with a dataset in every batch): {AlgorithmRegistry.Names(LearningMode.Hybrid)}");
+        data = Recipes.FitToEnv(data, env);
+        var (agent, prepared) = Prepare(algo, data, tc.Seed, overrides);
+        var schedule = agent as IHybridSchedule ?? throw new InvalidOperationException($"{spec.Name}: a hybrid method's agent must say its schedule (IHybridSchedule)");
+        return (agent, Trainer.FitFineTune(agent, prepared, env, tc with { UpdatesPerStep = schedule.UpdateToDataRatio },
+            new FineTuning(OfflineSteps: 0, schedule.OfflineRatio, RandomSteps: tc.StartSteps)));
+    }
+
+    /// <summary>
     /// The agent of an offline run and the data it learns from, as <see cref="Offline"/> makes them: the algorithm's own
     /// data preparation, then its config's preprocessing fitted (one place for every algorithm), set on the agent and
     /// applied. A preprocessing that cannot be fitted is a <see cref="DataException"/> naming the field and dataset.
@@ -45,7 +64,7 @@ public static class Training
     public static (Agent Agent, Dataset Data) Prepare(string algo, Dataset data, ulong seed = 0, JsonElement? overrides = null)
     {
         var spec = AlgorithmRegistry.Find(algo);
-        if (spec.Mode != LearningMode.Offline)
+        if (spec.Mode == LearningMode.Online)
             throw new ArgumentException($"--algo {spec.Name}: learns online in an environment (pass --env, not --dataset); offline algorithms: {AlgorithmRegistry.Names(LearningMode.Offline)}");
         var kind = KindOf(data.ActionSpace, $"dataset '{data.Info.Source}'");
         if (kind != spec.Actions)

@@ -474,6 +474,13 @@ public sealed partial class Tensor
     {
         Tensor x = o.A!;
         Tensor? gamma = o.B, beta = o.C;
+        if (o.I1 == 1)
+        {
+            // the fused ReLU: its derivative is a constant mask where the output is positive
+            var mask = Temp(o.Shape);
+            for (int i = 0; i < mask.Size; i++) mask._data[i] = o._data[i] > 0f ? 1f : 0f;
+            g = g * mask;
+        }
         // x-hat and 1 / std recomputed as graph values (the forward kept them as numbers)
         var xc = x - x.Mean(-1, keepDim: true);
         var rstd = (xc.Square().Mean(-1, keepDim: true) + o.F0).Pow(-0.5f);

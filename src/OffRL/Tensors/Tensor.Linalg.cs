@@ -211,15 +211,18 @@ public sealed partial class Tensor
     /// <summary>
     /// Layer normalization over the last dimension with affine gamma, beta (Ba et al. 2016): shared, [n], or one pair per
     /// ensemble member, [E, 1, n] for x [E, B, n] (an ensemble of layer-normalized networks, each with its own scale and
-    /// shift, as a vmapped flax LayerNorm).
+    /// shift, as a vmapped flax LayerNorm); then <paramref name="activation"/> (ReLU fused into the same pass over each
+    /// row, forward and backward; another activation applied after).
     /// </summary>
-    public static Tensor LayerNorm(Tensor x, Tensor? gamma, Tensor? beta, float eps = 1e-5f)
+    public static Tensor LayerNorm(Tensor x, Tensor? gamma, Tensor? beta, float eps = 1e-5f, Activation activation = Activation.None)
     {
+        if (activation is not (Activation.None or Activation.Relu)) return LayerNorm(x, gamma, beta, eps).Apply(activation);
         int n = x.Shape.Last, rows = x.Shape.Rows;
         int perMember = AffineRows(x, gamma, "gamma");
         if (beta is not null && AffineRows(x, beta, "beta") is var b && gamma is not null && b != perMember)
             throw new ArgumentException($"layer_norm: gamma {gamma.Shape} and beta {beta.Shape} differ in shape");
         if (gamma is null && beta is not null) perMember = AffineRows(x, beta, "beta");
+        bool relu = activation == Activation.Relu;
         var o = Temp(x.Shape);
         var stats = o.NewAux(2 * rows);
         float[] xd = x._data, od = o._data;
@@ -231,13 +234,9 @@ public sealed partial class Tensor
                 var xr = new ReadOnlySpan<float>(xd, r * n, n);
                 var yr = new Span<float>(od, r * n, n);
                 float mean = TensorPrimitives.Sum(xr) / n;
-                TensorPrimitives.Subtract(xr, mean, yr);
-                float v = TensorPrimitives.Dot(yr, yr) / n;
-                float rstd = 1f / MathF.Sqrt(v + eps);
-                TensorPrimitives.Multiply(yr, rstd, yr);
+                float rstd = 1f / MathF.Sqrt(LayerNormKernels.CenterAndSquares(xr, mean, yr) / n + eps);
                 int at = r / perMember * n;
-                if (gd is not null) TensorPrimitives.Multiply(yr, gd.AsSpan(at, n), yr);
-                if (bd is not null) TensorPrimitives.Add(yr, bd.AsSpan(at, n), yr);
+                LayerNormKernels.ScaleShift(yr, rstd, gd is null ? default : gd.AsSpan(at, n), bd is null ? default : bd.AsSpan(at, n), relu);
                 stats[2 * r] = mean; stats[2 * r + 1] = rstd;
             }
         }
@@ -245,6 +244,7 @@ public sealed partial class Tensor
         o.Aux = stats;
         o.F0 = eps;   // for the graph gradient
         o.I0 = perMember;
+        o.I1 = relu ? 1 : 0;
         if (Track(x, gamma, beta)) o.Record(LayerNormBackward, x, gamma, beta);
         return o;
     }
@@ -263,44 +263,34 @@ public sealed partial class Tensor
         Tensor x = o.A!;
         Tensor? gamma = o.B, beta = o.C;
         int n = x.Shape.Last, rows = x.Shape.Rows, perMember = o.I0;
-        float[] g = o.Grad!, stats = o.Aux!, xd = x._data;
+        bool relu = o.I1 == 1;
+        float[] g = o.Grad!, stats = o.Aux!, xd = x._data, od = o._data;
         float[]? dx = x.RequiresGrad ? x.GradBuffer() : null;
         float[]? dg = gamma is not null && gamma.RequiresGrad ? gamma.GradBuffer() : null;
         float[]? dbt = beta is not null && beta.RequiresGrad ? beta.GradBuffer() : null;
         float[]? gd = gamma?._data;
-        // The input's gradient row by row, rows split over the cores (each row's numbers as on one thread) ...
-        void InputRows(int from, int to)
+        // One row: the input's gradient, and with params the row's share of the scale's and shift's gradients.
+        void Rows(int from, int to, bool withParams)
         {
             var xhat = n <= 1024 ? stackalloc float[n] : new float[n];
-            var dxhat = n <= 1024 ? stackalloc float[n] : new float[n];
+            var gout = n <= 1024 ? stackalloc float[n] : new float[n];
             for (int r = from; r < to; r++)
             {
-                float mean = stats[2 * r], rstd = stats[2 * r + 1];
                 int at = r / perMember * n;
-                var gr = new ReadOnlySpan<float>(g, r * n, n);
-                TensorPrimitives.Subtract(new ReadOnlySpan<float>(xd, r * n, n), mean, xhat);
-                TensorPrimitives.Multiply(xhat, rstd, xhat);
-                if (gd is not null) TensorPrimitives.Multiply(gr, gd.AsSpan(at, n), dxhat); else gr.CopyTo(dxhat);
-                float m1 = TensorPrimitives.Sum(dxhat) / n;
-                float m2 = TensorPrimitives.Dot(dxhat, xhat) / n;
-                var dr = new Span<float>(dx, r * n, n);
-                for (int i = 0; i < n; i++) dr[i] += rstd * (dxhat[i] - m1 - xhat[i] * m2);
+                LayerNormKernels.Backward(new ReadOnlySpan<float>(xd, r * n, n), new ReadOnlySpan<float>(g, r * n, n), relu ? new ReadOnlySpan<float>(od, r * n, n) : default,
+                    stats[2 * r], stats[2 * r + 1], gd is null ? default : gd.AsSpan(at, n), dx is null ? default : dx.AsSpan(r * n, n),
+                    withParams && dg is not null ? dg.AsSpan(at, n) : default, withParams && dbt is not null ? dbt.AsSpan(at, n) : default, xhat, gout);
             }
         }
-        if (dx is not null) RowParts(rows, n, InputRows);
-        if (dg is null && dbt is null) return;
-        // ... and the scale's and shift's, summed over the rows in order on this thread
-        var xh = TempArray(n);
-        for (int r = 0; r < rows; r++)
+        bool parameters = dg is not null || dbt is not null;
+        if (parameters && perMember < rows)
         {
-            int at = r / perMember * n;
-            var gr = new ReadOnlySpan<float>(g, r * n, n);
-            if (dbt is not null) TensorPrimitives.Add(dbt.AsSpan(at, n), gr, dbt.AsSpan(at, n));
-            if (dg is null) continue;
-            TensorPrimitives.Subtract(new ReadOnlySpan<float>(xd, r * n, n), stats[2 * r], xh);
-            TensorPrimitives.Multiply(xh, stats[2 * r + 1], xh);
-            TensorPrimitives.FusedMultiplyAdd(gr, xh, dg.AsSpan(at, n), dg.AsSpan(at, n));
+            // an ensemble's own scales and shifts: each member's rows on one worker, summed in row order
+            Gemm.ParallelFor(rows / perMember, e => Rows(e * perMember, (e + 1) * perMember, withParams: true));
+            return;
         }
+        if (dx is not null) RowParts(rows, n, (from, to) => Rows(from, to, withParams: false));
+        if (parameters) LayerNormKernels.ParamRows(xd, g, relu ? od : null, stats, n, rows, dg, dbt);   // shared: in row order on this thread
     }
 
     /// <summary>

@@ -272,6 +272,42 @@ public class GradientTests
         Check(() => Tensor.Embedding(table, [1, 6, 1, 0, 3, 1], new Shape(2, 3)), table);
     }
 
+    /// <summary>
+    /// The layer norm's per-member scales and shifts against finite differences, and its fused ReLU against the norm
+    /// followed by a ReLU (values and gradients: finite differences across the ReLU's kink are not a fair judge), at
+    /// widths on and off the SIMD width (the vector loops and their tails), shared and per-member affine.
+    /// </summary>
+    [Theory]
+    [InlineData(6)]
+    [InlineData(16)]
+    [InlineData(19)]
+    public void LayerNormWithFusedReluAndPerMemberAffine(int n)
+    {
+        var x = Input(_rng, 3, 5, n);
+        var g = Input(_rng, 3, 1, n);
+        var b = Input(_rng, 3, 1, n);
+        var shared = Input(_rng, n);
+        Check(() => Tensor.LayerNorm(x, g, b), x, g, b);
+        foreach (var (gamma, beta) in new[] { (g, b), (shared, (Tensor?)null) })
+        {
+            Tensor[] ps = beta is null ? [x, gamma] : [x, gamma, beta];
+            float[][] Run(bool fused)
+            {
+                using var scope = TensorScope.Begin();
+                foreach (var p in ps) p.ZeroGrad();
+                var y = fused ? Tensor.LayerNorm(x, gamma, beta, activation: Activation.Relu) : Tensor.LayerNorm(x, gamma, beta).Relu();
+                var w = new float[y.Size];
+                new Rng(3).FillUniform(w, -1f, 1f);
+                y.Backward(w);
+                return [y.Data.Take(y.Size).ToArray(), .. ps.Select(p => p.Grad!.ToArray())];
+            }
+            var (a, c) = (Run(fused: false), Run(fused: true));
+            for (int k = 0; k < a.Length; k++)
+                for (int i = 0; i < a[k].Length; i++)
+                    Assert.True(Math.Abs(a[k][i] - c[k][i]) <= 1e-5f * (1 + Math.Abs(a[k][i])), $"n {n}, {(beta is null ? "shared" : "per member")}, array {k} element {i}: {a[k][i]} vs fused {c[k][i]}");
+        }
+    }
+
     [Fact]
     public void DropoutIsIdentityInEvalAndScalesInTraining()
     {

@@ -85,6 +85,16 @@ public class HigherOrderTests
         CheckSecondOrder(F, x, [w1, b1, w2, b2, gamma, beta, w3, b3]);
     }
 
+    /// <summary>An ensemble's layer norm with per-member scale and shift and the ReLU fused into it (RLPD's and ReBRAC's critics).</summary>
+    [Fact]
+    public void AnEnsembleLayerNormWithItsFusedRelu()
+    {
+        var x = P(30, 2, 5, 7);
+        var gamma = P(31, 2, 1, 7); var beta = P(32, 2, 1, 7); var w = P(33, 2, 7, 3); var b = P(34, 2, 3);
+        Tensor F() => Tensor.EnsembleLinear(Tensor.LayerNorm(x, gamma, beta, activation: Activation.Relu), w, b, Activation.Tanh);
+        CheckSecondOrder(F, x, [gamma, beta, w, b]);
+    }
+
     [Fact]
     public void AnEnsembleCriticsActionGradientAsEdacUsesIt()
     {
