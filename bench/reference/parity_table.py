@@ -107,9 +107,12 @@ def legend(cells, with_default):
     presets, refs = how("offrl"), how("torch")
     offrl = "`offrl train --preset " + ", ".join(sorted(presets - {None})) + "`" if presets - {None} else "`offrl train` (its defaults)"
     kinds = {"corl_reference.py (CORL's protocol)" if "CORL" in r else "model_based.py (OfflineRL-Kit's code: MOPO, MOBILE)"
-             if "OfflineRL-Kit" in r else "authors_reference.py (the authors' code: PRDC, A2PR)" for r in refs - {None}}
-    torch = (" and ".join("bench/reference/" + k for k in sorted(kinds)) if kinds else "bench/reference/offline_rl.py (OffRL's defaults)") + \
-        " evaluated by `offrl eval`"
+             if "OfflineRL-Kit" in r else "rlpd_reference.py (the RLPD authors' code)" if "rlpd" in r
+             else "authors_reference.py (the authors' code: PRDC, A2PR)" for r in refs - {None}}
+    online = {k for k in kinds if k.startswith("rlpd")}
+    torch = " and ".join("bench/reference/" + k for k in sorted(kinds - online)) if kinds - online else "" if online else "bench/reference/offline_rl.py (OffRL's defaults)"
+    torch = (torch + " evaluated by `offrl eval`" if torch else "") + ("; " if torch and online else "") + \
+        " and ".join(f"bench/reference/{k} acting and evaluated in OffRL's environment through `offrl env serve`" for k in sorted(online))
     if None in presets and presets - {None} or None in refs and refs - {None}:
         offrl, torch = offrl + " (some runs differ: see runs/)", torch + " (some runs differ: see runs/)"
     return f"OffRL: {offrl}; PyTorch: {torch}" + ("; OffRL defaults: `offrl train` without a preset" if with_default else "")

@@ -7,12 +7,12 @@ using OffRL.Algorithms;
 
 namespace OffRL.Cli;
 
-/// <summary>`offrl env list|rollout`.</summary>
+/// <summary>`offrl env list|rollout|serve`.</summary>
 internal static class EnvCommand
 {
     public static Command Create()
     {
-        var cmd = new Command("env", "List environments and roll out policies in them");
+        var cmd = new Command("env", "List environments, roll out policies in them, serve one to another program");
         var list = new Command("list", "Environments, their spaces and time limits");
         list.SetAction(_ =>
         {
@@ -26,6 +26,22 @@ internal static class EnvCommand
         });
         cmd.Subcommands.Add(list);
         cmd.Subcommands.Add(Rollout());
+        cmd.Subcommands.Add(Serve());
+        return cmd;
+    }
+
+    /// <summary>`offrl env serve --env E`: the environment over stdin/stdout, JSON Lines (<see cref="EnvServer"/>).</summary>
+    private static Command Serve()
+    {
+        var env = new Option<string>("--env") { Description = "Environment name or Gymnasium id", Required = true };
+        var cmd = new Command("serve", "Step an environment for another program: JSON Lines on stdin ({\"reset\": SEED} or {\"step\": [...]}), one answer per line on stdout") { env };
+        cmd.SetAction(r =>
+        {
+            var name = r.GetValue(env)!;
+            var entry = EnvRegistry.Find(name);
+            using var e = EnvRegistry.Make(name);
+            EnvServer.Serve(e, entry.Name, entry.MaxEpisodeSteps, Console.In, Console.Out);
+        });
         return cmd;
     }
 

@@ -40,12 +40,15 @@ internal static class CliProcess
 
     public static Result Run(params string[] args) => RunIn(null, args);
 
+    /// <summary>Runs with <paramref name="stdin"/> as the standard input (then closed).</summary>
+    public static Result Run(string[] args, string stdin) => RunIn(null, args, "1", stdin);
+
     /// <summary>Runs with OFFRL_THREADS set to <paramref name="threads"/> (the other runs set it to 1).</summary>
     public static Result RunWithThreads(string threads, params string[] args) => RunIn(null, args, threads);
 
     public static Result RunIn(string? workingDirectory, params string[] args) => RunIn(workingDirectory, args, "1");
 
-    private static Result RunIn(string? workingDirectory, string[] args, string threads)
+    private static Result RunIn(string? workingDirectory, string[] args, string threads, string? stdin = null)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
         if (workingDirectory is not null) psi.WorkingDirectory = workingDirectory;
@@ -53,6 +56,7 @@ internal static class CliProcess
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.Environment["OFFRL_THREADS"] = threads;
         using var p = Process.Start(psi)!;
+        if (stdin is not null) p.StandardInput.Write(stdin);
         p.StandardInput.Close();
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# RLPD side by side (issue 38): OffRL's `offrl train --algo rlpd` and bench/reference/rlpd_reference.py (PyTorch, written
+# from the RLPD authors' code) on the same dataset file, both acting in OffRL's environment (the reference through
+# `offrl env serve`), evaluated on the same episode seeds. Each side with the authors' settings but the budget:
+# STEPS environment steps, the first START of them random (the authors' locomotion: 250 000 and 5 000). Then the
+# parity table (bench/reference/parity_table.py: Welch's t-test per cell, both sides' curves).
+#
+#   DATASET=pendulum-medium-replay STEPS=3000 START=1000 EVAL_EVERY=250 SEEDS='0 1 2' bash bench/rlpd-parity.sh
+#
+# Resumable: a stopped run goes on from its checkpoint (OffRL: DIR/checkpoint; the reference: DIR.json.resume.pt); a
+# finished run is filed in OUT/runs and not run again. One process per core (CORES, default the first two).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DATASET=${DATASET:-pendulum-medium-replay}
+STEPS=${STEPS:-3000}
+START=${START:-1000}
+EVAL_EVERY=${EVAL_EVERY:-250}
+EPISODES=${EPISODES:-10}
+SEEDS=${SEEDS:-"0 1 2"}
+SIDES=${SIDES:-"offrl torch"}
+OUT=${OUT:-bench/results/rlpd}
+WORK=${WORK:-${TMPDIR:-/tmp}/offrl-rlpd}
+export OUT WORK STEPS START EVAL_EVERY EPISODES DATASET
+mkdir -p "$OUT/runs" "$WORK"
+dotnet build -c Release src/OffRL.Cli -o "$WORK/bin" >/dev/null
+export OFFRL="dotnet $WORK/bin/OffRL.Cli.dll"
+[[ -s "$WORK/$DATASET.hdf5" ]] || OFFRL_THREADS=2 $OFFRL dataset convert "$DATASET" "$WORK/$DATASET.hdf5" >&2
+
+run_one() {
+  local side=$1 seed=$2 core=$3
+  local name="$side-rlpd-$DATASET-seed$seed" dir="$WORK/$side-rlpd-$DATASET-seed$seed" env=${DATASET%%-*}
+  local result="$OUT/runs/$name.json"
+  [[ -s "$result" ]] && return 0
+  echo "$(date +%H:%M:%S) core $core: $name"
+  if [[ $side == offrl ]]; then
+    local from=(); [[ -d "$dir/checkpoint" || -d "$dir/checkpoint.old" ]] && from=(--resume "$dir")
+    [[ ${#from[@]} -gt 0 ]] || rm -rf "$dir" "$dir.log"
+    OFFRL_THREADS=1 taskset -c "$core" $OFFRL train --algo rlpd --dataset "$WORK/$DATASET.hdf5" --env "$env" --seed "$seed" --steps "$STEPS" \
+      --start-steps "$START" --eval-every "$EVAL_EVERY" --eval-episodes "$EPISODES" --checkpoint-every "$EVAL_EVERY" --out "$dir" "${from[@]}" \
+      --json >> "$dir.log" 2>&1 || { echo "FAILED $name ($dir.log)"; return 0; }
+    /usr/bin/python3 - "$seed" "$dir" "$result" <<'PY'
+import csv, json, os, sys
+seed, d, out = sys.argv[1:]
+train = json.loads(open(d + ".log").read().strip().splitlines()[-1])
+evals = [{"step": int(r["step"]), "return_mean": float(r["return_mean"]), "return_std": float(r["return_std"]),
+          "normalized_score": float(r["normalized_score"])} for r in csv.DictReader(open(os.path.join(d, "metrics.csv")))]
+r = {"side": "offrl", "algo": "rlpd", "dataset": os.environ["DATASET"], "seed": int(seed), "train": train, "evaluations": evals}
+open(out + ".tmp", "w").write(json.dumps(r, indent=1))
+os.replace(out + ".tmp", out)
+PY
+  else
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 OFFRL_THREADS=1 taskset -c "$core" \
+      /usr/bin/python3 bench/reference/rlpd_reference.py --dataset "$WORK/$DATASET.hdf5" --dataset-name "$DATASET" --env "$env" --seed "$seed" \
+      --steps "$STEPS" --start-training "$START" --eval-every "$EVAL_EVERY" --eval-episodes "$EPISODES" --out "$dir.json" >> "$dir.log" 2>&1 \
+      || { echo "FAILED $name ($dir.log)"; return 0; }
+    cp "$dir.json" "$result.tmp" && mv "$result.tmp" "$result"
+  fi
+}
+export -f run_one
+
+jobs=()
+for seed in $SEEDS; do for side in $SIDES; do jobs+=("$side $seed"); done; done
+source bench/core-queues.sh
+run_on_cores run_one "${jobs[@]}"
+/usr/bin/python3 bench/reference/parity_table.py "$OUT"
