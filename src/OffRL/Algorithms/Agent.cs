@@ -97,8 +97,11 @@ public abstract class Agent : IPolicy
     /// </summary>
     public virtual string? NoOnlineForm => null;
 
-    /// <summary>A fine-tuning run's online phase begins (called at its first online step, and when a run resumes in it).</summary>
-    public virtual void StartOnline() { }
+    /// <summary>
+    /// A fine-tuning run's online phase begins (called at its first online step, and when a run resumes in it): where it
+    /// starts and how many updates it makes, for methods whose settings change over it (ReBRAC's decaying penalty).
+    /// </summary>
+    public virtual void StartOnline(OnlinePhase phase) { }
 
     /// <summary>Record a scalar and stop if it is NaN or infinite.</summary>
     protected float Record(string name, Tensor scalar) => Record(name, scalar.Item());

@@ -10,6 +10,17 @@ namespace OffRL.Algorithms;
 public enum LearningMode { Offline, Online, Hybrid }
 
 /// <summary>
+/// A fine-tuning run's online phase as an agent sees it (<see cref="Agent.StartOnline"/>): the agent's update count at
+/// its first update, and the updates it makes in all (its environment steps after any random ones, times the
+/// update-to-data ratio).
+/// </summary>
+public sealed record OnlinePhase(long FirstUpdate, long Updates)
+{
+    /// <summary>The fraction of the phase's updates still to come at update <paramref name="update"/>: 1 at its start, 0 at its end.</summary>
+    public double Remaining(long update) => Updates <= 0 ? 0 : Math.Clamp((double)(FirstUpdate + Updates - update) / Updates, 0, 1);
+}
+
+/// <summary>
 /// What a hybrid method (<see cref="LearningMode.Hybrid"/>) says of its run: the share of each batch drawn from the
 /// dataset, and the updates per environment step. The trainer reads them from the agent's config through this.
 /// </summary>

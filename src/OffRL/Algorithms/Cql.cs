@@ -115,7 +115,7 @@ public sealed class Cql : Sac<CqlConfig>, IAlgorithmFamily
     }
 
     /// <summary>Cal-QL's bound is off from here on (CORL's switch_calibration at the first online step).</summary>
-    public override void StartOnline() => _online = true;
+    public override void StartOnline(OnlinePhase phase) => _online = true;
 
     private readonly ParameterModule _alphaPrime = new("log_alpha_prime", new Shape(1));
     private Tensor LogAlphaPrime => _alphaPrime.Value;

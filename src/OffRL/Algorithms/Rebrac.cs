@@ -29,6 +29,12 @@ public sealed record RebracConfig : Td3FamilyConfig
     /// <summary>beta_2 of the critic target's penalty beta_2 |a' - a'_D|^2, a'_D the dataset's next action (eq. 4).</summary>
     [FieldRange("[0, 1000000]")]
     public float CriticBcCoef { get; init; } = 1f;
+    /// <summary>
+    /// Online phase of a fine-tuning run (CORL's finetune/rebrac.py L1032-1042): the critic's penalty is off and the
+    /// actor's beta_1 decays linearly over the phase's updates to this fraction of itself (min_decay_coef: 0.5).
+    /// </summary>
+    [FieldRange("[0, 1]")]
+    public float MinDecayCoef { get; init; } = 0.5f;
     /// <summary>Scale Q in the actor loss by 1 / mean |Q| (not differentiated), as TD3+BC.</summary>
     public bool NormalizeQ { get; init; } = true;
     /// <summary>Layer norm after each hidden activation of the actor (CORL: off).</summary>
@@ -122,8 +128,10 @@ public sealed class Rebrac : Agent<RebracConfig>, IAlgorithmFamily
         _nextActions = Tensor.Zeros(c.BatchSize, act);
     }
 
-    public override string? NoOnlineForm =>
-        "its critic penalty reads the next action logged at s' by the batch's dataset row, which the online transitions do not carry";
+    private OnlinePhase? _online;
+
+    /// <summary>Online (CORL's finetune/rebrac.py): no critic penalty, so no next actions needed; the actor's penalty decays.</summary>
+    public override void StartOnline(OnlinePhase phase) => _online = phase;
 
     /// <summary>The data the batches' rows index: where the next actions a'_D come from (refused when no row has one).</summary>
     public override void UseDataset(Dataset prepared)
@@ -144,10 +152,14 @@ public sealed class Rebrac : Agent<RebracConfig>, IAlgorithmFamily
             // Target policy smoothing (TD3): a' = clip(pi'(s') + clip(eps, -c, c), -1, 1), eps ~ N(0, sigma)
             Rng.FillNormal(_noise.Data, 0f, c.PolicyNoise);
             var a2 = (_actorTarget.Forward(b.NextT) + _noise.Clamp(-c.NoiseClip, c.NoiseClip)).Clamp(-1f, 1f);
-            NextDatasetActions(b, a2);
-            // eq. 4: y = r + gamma (1 - d) [min_i Q'_i(s', a') - beta_2 |a' - a'_D|^2]
-            var penalty = (a2 - _nextActions).Square().Sum(-1, keepDim: true);
-            y = b.RewT + b.DiscountT * (Networks.MinQ(Networks.Q(_criticTarget, b.NextT, a2)) - penalty * c.CriticBcCoef);
+            // eq. 4: y = r + gamma (1 - d) [min_i Q'_i(s', a') - beta_2 |a' - a'_D|^2]; online, beta_2 = 0
+            var next = Networks.MinQ(Networks.Q(_criticTarget, b.NextT, a2));
+            if (_online is null)
+            {
+                NextDatasetActions(b, a2);
+                next = next - (a2 - _nextActions).Square().Sum(-1, keepDim: true) * c.CriticBcCoef;
+            }
+            y = b.RewT + b.DiscountT * next;
         }
         _criticOpt.ZeroGrad();
         var q = Networks.Q(_critic, b.ObsT, b.ActT);
@@ -165,7 +177,9 @@ public sealed class Rebrac : Agent<RebracConfig>, IAlgorithmFamily
         var bc = (pi - b.ActT).Square().Sum(-1, keepDim: true);
         var qPi = Networks.MinQ(Networks.Q(_critic, b.ObsT, pi));
         float lambda = c.NormalizeQ ? 1f / qPi.Detach().Abs().Mean().Item() : 1f;
-        var actorLoss = (bc * c.ActorBcCoef - qPi * lambda).Mean();
+        // online: beta_1 times max(min_decay_coef, the share of the online updates still to come)
+        float beta1 = _online is { } phase ? c.ActorBcCoef * (float)Math.Max(c.MinDecayCoef, phase.Remaining(Updates)) : c.ActorBcCoef;
+        var actorLoss = (bc * beta1 - qPi * lambda).Mean();
         actorLoss.Backward();
         Polyak.Update(_actorTarget, _actor, c.Tau);   // towards the actor before this update (CORL's update_actor)
         _actorOpt.Step();
@@ -173,6 +187,7 @@ public sealed class Rebrac : Agent<RebracConfig>, IAlgorithmFamily
         Polyak.Update(_criticTarget, _critic, c.Tau);
         Record("actor_loss", actorLoss);
         Record("bc_mse", bc.Mean());
+        Record("actor_bc_coef", beta1);
     }
 
     /// <summary>

@@ -85,7 +85,8 @@ public static partial class Trainer
             buffer.Load(Path.Combine(from, "replay.bin"));
         }
         // The first online episode starts from the seed of the step it starts at, whether the run was stopped or not.
-        if (start >= f.OfflineSteps) { env.Reset(EpisodeSeed(c, start), obs); agent.StartOnline(); }
+        var phase = new OnlinePhase(f.OfflineSteps, Math.Max(0, c.Steps - f.OfflineSteps - f.RandomSteps) * c.UpdatesPerStep);
+        if (start >= f.OfflineSteps) { env.Reset(EpisodeSeed(c, start), obs); agent.StartOnline(phase); }
         Action<long>? checkpoint = null;
         if (c.CheckpointEvery > 0 || c.CheckpointAtEnd)
         {
@@ -104,7 +105,7 @@ public static partial class Trainer
         return Loop(agent, envName, c, null, step =>
         {
             if (step < f.OfflineSteps) { agent.Update(offline.Sample()); return; }
-            if (step == f.OfflineSteps) { env.Reset(EpisodeSeed(c, step), obs); agent.StartOnline(); }
+            if (step == f.OfflineSteps) { env.Reset(EpisodeSeed(c, step), obs); agent.StartOnline(phase); }
             bool learning = step - f.OfflineSteps >= f.RandomSteps;
             if (learning) agent.Act(obs, act, deterministic: false);
             else env.ActionSpace.SampleAction(rng, act);

@@ -34,7 +34,7 @@ public class CalQlTests
         var small = JsonDocument.Parse("""{"hidden": [16, 16], "batch_size": 32, "sampled_actions": 4}""").RootElement;
         var (cql, prepared) = Training.Prepare("cql", d, 3, small);
         var (calQl, _) = Training.Prepare("cal-ql", d, 3, small);
-        if (online) calQl.StartOnline();
+        if (online) calQl.StartOnline(new OnlinePhase(0, 100));
         var batch = new UniformSampler(prepared, 32, new Rng(9), 0.99f).Sample();
         cql.Update(batch);
         calQl.Update(batch);

@@ -245,4 +245,28 @@ public class RebracTests
         var none = Assert.Throws<DataException>(() => agent.UseDataset(ends));
         Assert.Contains("next_actions", none.Message);
     }
+
+    /// <summary>
+    /// Online (CORL's finetune/rebrac.py): the critic's penalty is off, so an update needs no dataset's next actions; the
+    /// actor's beta_1 falls linearly over the phase's updates to min_decay_coef of itself and stays there.
+    /// </summary>
+    [Fact]
+    public void OnlineTheCriticPenaltyIsOffAndTheActorPenaltyDecays()
+    {
+        var agent = AlgorithmRegistry.Create("rebrac", 3, Box.Uniform(2, -1f, 1f), 0,
+            JsonDocument.Parse("""{"hidden": [8, 8], "batch_size": 8, "actor_bc_coef": 0.4, "min_decay_coef": 0.25}""").RootElement);
+        var batch = new TransitionBatch(8, 3, 2);
+        new Rng(2).FillNormal(batch.Obs);
+        Array.Fill(batch.Discount, 0.99f);
+        agent.StartOnline(new OnlinePhase(FirstUpdate: 0, Updates: 100));
+        var coef = new List<float>();
+        for (int u = 0; u < 100; u++)
+        {
+            agent.Update(batch);   // no UseDataset: online, nothing reads a next action
+            if (u % 2 == 0) coef.Add(agent.Metrics["actor_bc_coef"]);
+        }
+        Assert.Equal(0.4f, coef[0], 6);                        // (100 - 0) / 100 of beta_1 at the first update
+        Assert.Equal(0.4f * 0.5f, coef[25], 6);                // update 50: half the phase to come
+        Assert.Equal(0.4f * 0.25f, coef[^1], 6);               // update 98: 2% to come, held at min_decay_coef
+    }
 }
