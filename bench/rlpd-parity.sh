@@ -36,7 +36,7 @@ run_one() {
     local from=(); [[ -d "$dir/checkpoint" || -d "$dir/checkpoint.old" ]] && from=(--resume "$dir")
     [[ ${#from[@]} -gt 0 ]] || rm -rf "$dir" "$dir.log"
     OFFRL_THREADS=1 taskset -c "$core" $OFFRL train --algo rlpd --dataset "$WORK/$DATASET.hdf5" --env "$env" --seed "$seed" --steps "$STEPS" \
-      --start-steps "$START" --eval-every "$EVAL_EVERY" --eval-episodes "$EPISODES" --checkpoint-every "$EVAL_EVERY" --out "$dir" "${from[@]}" \
+      --set random_steps="$START" --eval-every "$EVAL_EVERY" --eval-episodes "$EPISODES" --checkpoint-every "$EVAL_EVERY" --out "$dir" "${from[@]}" \
       --json >> "$dir.log" 2>&1 || { echo "FAILED $name ($dir.log)"; return 0; }
     /usr/bin/python3 - "$seed" "$dir" "$result" <<'PY'
 import csv, json, os, sys

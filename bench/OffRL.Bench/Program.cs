@@ -31,6 +31,7 @@ var names = new Dictionary<string, Func<int, Dictionary<string, double>>>
     ["edac-update"] = t => AlgoBenchmarks.Updates("edac", t),
     ["rebrac-update"] = t => AlgoBenchmarks.Updates("rebrac", t),
     ["rlpd-step"] = t => AlgoBenchmarks.Updates("rlpd", t),   // RLPD's update: 10 layer-normed critics, batch 256; the actor every 20th
+    ["rlpd-loop"] = t => AlgoBenchmarks.RlpdLoop(t),
     ["rlpd-profile"] = t => AlgoBenchmarks.Profile("rlpd", t, Environment.GetEnvironmentVariable("OVERRIDES") is { } o ? JsonDocument.Parse(o).RootElement : null),
     ["prdc-update"] = t => AlgoBenchmarks.PrdcUpdates(t),
     ["dynamics-fit"] = t => AlgoBenchmarks.DynamicsFit(t),
@@ -526,16 +527,36 @@ static class AlgoBenchmarks
     }
 
     /// <summary>Random transitions of halfcheetah's shapes (obs 17, act 6), 1000-step episodes: what the model benches start from.</summary>
-    private static Dataset CheetahShaped(int n)
+    private static Dataset CheetahShaped(int n) => Shaped(n, 17, 6);
+
+    /// <summary>Random transitions with <paramref name="obs"/> observations and <paramref name="act"/> actions in [-1, 1], 1000-step episodes.</summary>
+    private static Dataset Shaped(int n, int obs, int act)
     {
         var rng = new Rng(1);
         var c = new DatasetColumns
         {
-            Observations = new float[n * 17], NextObservations = new float[n * 17], Actions = new float[n * 6], Rewards = new float[n],
+            Observations = new float[n * obs], NextObservations = new float[n * obs], Actions = new float[n * act], Rewards = new float[n],
             Terminals = new bool[n], Timeouts = Enumerable.Range(0, n).Select(i => i % 1000 == 999 || i == n - 1).ToArray(),
         };
         rng.FillNormal(c.Observations); rng.FillNormal(c.NextObservations); rng.FillUniform(c.Actions, -1f, 1f); rng.FillNormal(c.Rewards);
-        return new Dataset(c, Box.Unbounded(17), Box.Uniform(6, -1f, 1f));
+        return new Dataset(c, Box.Unbounded(obs), Box.Uniform(act, -1f, 1f));
+    }
+
+    /// <summary>
+    /// Environment steps per second of RLPD's whole loop in hopper (issue 38): act, step MuJoCo, store the transition,
+    /// then 20 updates of the 10 layer-normed critics on half-dataset, half-online batches (the actor once); random
+    /// transitions of hopper's shapes stand in for the dataset (the speed does not depend on what they are). 80
+    /// learning steps after a first run of 20 for the JIT.
+    /// </summary>
+    public static Dictionary<string, double> RlpdLoop(int threads)
+    {
+        Gemm.Threads = threads;
+        var data = Shaped(20_000, 11, 3);
+        double Run(long steps) => OffRL.Runs.Training.Hybrid("rlpd", data, "hopper", new OffRL.Runs.TrainerConfig(Steps: steps, EvalEvery: (int)steps, EvalEpisodes: 1, Progress: false),
+            JsonDocument.Parse("""{"random_steps": 0}""").RootElement).Result.LearningUpdatesPerSecond;
+        Run(20);
+        double updates = Run(80);
+        return new() { ["env_steps_per_s"] = updates / ((RlpdConfig)AlgorithmRegistry.Find("rlpd").Defaults).UpdateToDataRatio, ["updates_per_s"] = updates };
     }
 
     /// <summary>

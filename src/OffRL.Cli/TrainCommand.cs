@@ -21,7 +21,7 @@ internal static class TrainCommand
     private sealed class RunOptions
     {
         public readonly Option<string> Algo;
-        public readonly Option<string?> Dataset = new("--dataset") { Description = "Built-in name (pendulum-medium-replay, ...) or a dataset file" };
+        public readonly Option<string?> Dataset = new("--dataset", "--real-dataset") { Description = "Built-in name (pendulum-medium-replay, ...) or a dataset file (H2O: the real data, --real-dataset)" };
         public readonly Option<ulong> Seed = new("--seed") { Description = "Random seed", DefaultValueFactory = _ => 0 };
         public readonly Option<ulong> DatasetSeed = new("--dataset-seed") { Description = "Seed of a built-in dataset (its own SAC run; independent of --seed, as D4RL's fixed datasets)", DefaultValueFactory = _ => 0 };
         public readonly Option<string?> Config = new("--config") { Description = "YAML or JSON file of config fields overriding the paper defaults (offrl list --fields ALGO names them)" };
@@ -108,13 +108,18 @@ internal static class TrainCommand
             $"hybrid, online with a dataset in every batch (--dataset and --env): {AlgorithmRegistry.Names(LearningMode.Hybrid)}");
         var env = new Option<string?>("--env") { Description = "Environment for evaluation (online and hybrid: to train in)" };
         var steps = new Option<long>("--steps") { Description = "Gradient updates (offline) or environment steps (online, hybrid)", DefaultValueFactory = _ => 100_000 }.InRange("[1, 1000000000000]");
-        var startSteps = new Option<int>("--start-steps") { Description = "Online and hybrid: environment steps with uniformly random actions and no updates before learning starts", DefaultValueFactory = _ => 5000 }.InRange("[0, inf)");
-        var cmd = new Command("train", "Train an agent offline on a dataset, online in an environment, or both at once (hybrid)") { env, steps, startSteps };
+        var startSteps = new Option<int?>("--start-steps") { Description = "Online: environment steps with uniformly random actions and no updates before learning starts (default 5000; a hybrid method's are its config's random_steps)" }.InRange("[0, inf)");
+        var simEnv = new Option<string?>("--sim-env") { Description = "Hybrid (H2O): the simulator the agent acts in, e.g. halfcheetah:gravity=2 (NAME:PARAM=SCALE,...); --env is the real environment it is evaluated in" };
+        var cmd = new Command("train", "Train an agent offline on a dataset, online in an environment, or both at once (hybrid)") { env, steps, startSteps, simEnv };
         foreach (var option in o.All) cmd.Options.Add(option);
         cmd.SetAction(r =>
         {
             var spec = AlgorithmRegistry.Find(r.GetValue(o.Algo)!);
-            var tc = o.Trainer(r, r.GetValue(steps), startSteps: r.GetValue(startSteps));
+            if (r.GetValue(startSteps) is not null && spec.Mode != LearningMode.Online)
+                throw new ArgumentException($"--start-steps: {spec.Name} is not an online method{(spec.Mode == LearningMode.Hybrid ? $"; its random steps are its config's: --set random_steps=N" : "")}");
+            if (r.GetValue(simEnv) is not null && spec.Mode != LearningMode.Hybrid)
+                throw new ArgumentException($"--sim-env: only a hybrid method acts in a simulator beside its data ({AlgorithmRegistry.Names(LearningMode.Hybrid)}); {spec.Name} does not");
+            var tc = o.Trainer(r, r.GetValue(steps), startSteps: r.GetValue(startSteps) ?? 5000);
             o.CheckPaths(r);
             var overrides = o.Overrides(r, spec);
             string dsName, envName;
@@ -131,7 +136,7 @@ internal static class TrainCommand
                 if (spec.Mode == LearningMode.Hybrid && r.GetValue(env) is null) throw new ArgumentException($"--env: {spec.Name} learns online in an environment, with the dataset in every batch");
                 (var data, envName, var provenance) = o.OpenDataset(r, dsName, r.GetValue(env));
                 tc = tc with { Provenance = provenance };
-                run = spec.Mode == LearningMode.Hybrid ? Training.Hybrid(spec.Name, data, envName, tc, overrides) : Training.Offline(spec.Name, data, envName, tc, overrides);
+                run = spec.Mode == LearningMode.Hybrid ? Training.Hybrid(spec.Name, data, envName, tc, overrides, r.GetValue(simEnv)) : Training.Offline(spec.Name, data, envName, tc, overrides);
             }
             o.Report(r, run, dsName, envName, tc);
         });

@@ -85,6 +85,12 @@ public abstract class Agent : IPolicy
     public virtual void UseDataset(Dataset prepared) { }
 
     /// <summary>
+    /// Given the online buffer of a fine-tuning or hybrid run (before training starts or resumes), for methods that draw
+    /// batches of their own beside the trainer's (H2O's discriminators).
+    /// </summary>
+    public virtual void UseOnlineBuffer(ITransitionSource buffer) { }
+
+    /// <summary>
     /// The batches of an offline run, for a method that draws its own (model-based: rollouts of a learned model mixed
     /// with the data); null (the default): the sampler <see cref="AgentConfig.Sampler"/> names, over the dataset. Called
     /// once per run, after a resumed run's checkpoint is loaded.

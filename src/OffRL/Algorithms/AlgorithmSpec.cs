@@ -21,13 +21,20 @@ public sealed record OnlinePhase(long FirstUpdate, long Updates)
 }
 
 /// <summary>
-/// What a hybrid method (<see cref="LearningMode.Hybrid"/>) says of its run: the share of each batch drawn from the
-/// dataset, and the updates per environment step. The trainer reads them from the agent's config through this.
+/// What a hybrid method (<see cref="LearningMode.Hybrid"/>) says of its run, read by the trainer from the agent's
+/// config through this: the share of each batch drawn from the dataset, the updates per environment step, the random
+/// steps before the first update, and how steps and updates alternate.
 /// </summary>
 public interface IHybridSchedule
 {
     double OfflineRatio { get; }
     int UpdateToDataRatio { get; }
+    /// <summary>Environment steps with uniformly random actions and no updates at the start (RLPD's start_training).</summary>
+    long RandomSteps { get; }
+    /// <summary>Environment steps collected before each round of CollectSteps x UpdateToDataRatio updates (H2O: 1000; 1: updates after every step).</summary>
+    int CollectSteps => 1;
+    /// <summary>The online buffer's capacity for a dataset of <paramref name="datasetRows"/> rows (H2O: 10 times it); null: the trainer's.</summary>
+    long? OnlineCapacity(long datasetRows) => null;
 }
 
 /// <summary>The action spaces an algorithm handles.</summary>

@@ -15,7 +15,7 @@ namespace OffRL.Algorithms;
 /// entropy -|A|/2; temperature from 1, its loss alpha (H - target); learning rates 3e-4, 2 x 256, batch 256, gamma 0.99,
 /// tau 0.005; log std in [-20, 2]; Xavier-uniform layers with zero biases (flax's default_init). The dataset is raw (no
 /// normalization), D4RL's qlearning_dataset rows with actions clipped to 1 - 1e-5 (d4rl_datasets.py); timeouts bootstrap.
-/// The first 5000 environment steps act uniformly at random with no updates: the trainer's start_steps. The critic loss
+/// The first 5000 environment steps act uniformly at random with no updates (random_steps). The critic loss
 /// here sums the members' errors where the authors average them: the same step under Adam (up to its epsilon).
 /// AntMaze in the authors' README: backup_entropy false, hidden [256, 256, 256], target_members 1, reward_bias -1.
 /// </summary>
@@ -43,6 +43,10 @@ public sealed record RlpdConfig : SacConfig
     [FieldRange("[0, 1]")]
     public double OfflineRatio { get; init; } = 0.5;
 
+    /// <summary>Environment steps with uniformly random actions and no updates first (start_training; the README's locomotion runs: 5000).</summary>
+    [FieldRange("[0, inf)")]
+    public long RandomSteps { get; init; } = 5000;
+
     /// <summary>-|A|/2 (sac_learner.py: target_entropy = -action_dim / 2 when the config leaves it unset).</summary>
     public override float DefaultTargetEntropy(int actionDim) => -actionDim / 2f;
 }
@@ -62,4 +66,5 @@ public sealed class Rlpd(int obs, Space actionSpace, RlpdConfig? config = null, 
 
     public double OfflineRatio => Config.OfflineRatio;
     public int UpdateToDataRatio => Config.UpdateToDataRatio;
+    public long RandomSteps => Config.RandomSteps;
 }

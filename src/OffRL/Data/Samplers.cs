@@ -19,6 +19,11 @@ public sealed class TransitionBatch
     public float[] Done { get; }
     public float[] Discount { get; }
     public int[] Rows { get; }
+    /// <summary>
+    /// Rows [0, DatasetRows) came from the dataset, the rest from the online buffer (a <see cref="MixedSampler"/>'s
+    /// batch in a fine-tuning or hybrid run: H2O weighs the two apart); a batch of one source: <see cref="Size"/>.
+    /// </summary>
+    public int DatasetRows { get; internal set; }
     /// <summary>Discrete action indices (when the actions are discrete).</summary>
     public int[] ActionIndex { get; }
     public Tensor ObsT { get; }
@@ -35,6 +40,7 @@ public sealed class TransitionBatch
         Obs = new float[size * observationDim]; Next = new float[size * observationDim];
         Act = new float[size * actionDim]; Rew = new float[size]; Done = new float[size]; Discount = new float[size];
         Rows = new int[size]; ActionIndex = new int[size];
+        DatasetRows = size;
         ObsT = Tensor.FromArray(Obs, size, observationDim); NextT = Tensor.FromArray(Next, size, observationDim);
         ActT = Tensor.FromArray(Act, size, actionDim); RewT = Tensor.FromArray(Rew, size, 1);
         DoneT = Tensor.FromArray(Done, size, 1); DiscountT = Tensor.FromArray(Discount, size, 1);
@@ -121,7 +127,7 @@ public sealed class MixedSampler : ITransitionSampler
         _a = new UniformSampler(first, 1, rng, gamma);
         _b = new UniformSampler(second, 1, rng, gamma);
         _fromA = (int)Math.Round(batchSize * ratio);
-        Batch = new TransitionBatch(batchSize, first.ObservationDim, first.ActionDim);
+        Batch = new TransitionBatch(batchSize, first.ObservationDim, first.ActionDim) { DatasetRows = _fromA };
     }
 
     public TransitionBatch Sample()

@@ -36,15 +36,46 @@ public static class EnvRegistry
         }
     }
 
-    public static Entry Find(string name) =>
-        Entries.FirstOrDefault(e => string.Equals(e.Name, name, StringComparison.OrdinalIgnoreCase) || string.Equals(e.GymnasiumId, name, StringComparison.OrdinalIgnoreCase))
-        ?? throw new ArgumentException($"unknown environment '{name}' (known: {string.Join(", ", Entries.Select(e => e.Name))})");
+    /// <summary>The entry of a name or Gymnasium id (a dynamics gap after it, <see cref="Make"/>'s form, is the same entry).</summary>
+    public static Entry Find(string name)
+    {
+        var bare = ParseGap(name).Name;
+        return Entries.FirstOrDefault(e => string.Equals(e.Name, bare, StringComparison.OrdinalIgnoreCase) || string.Equals(e.GymnasiumId, bare, StringComparison.OrdinalIgnoreCase))
+            ?? throw new ArgumentException($"unknown environment '{bare}' (known: {string.Join(", ", Entries.Select(e => e.Name))})");
+    }
 
-    /// <summary>The named environment wrapped in its time limit.</summary>
+    /// <summary>
+    /// The named environment wrapped in its time limit. A name may carry a dynamics gap after a colon,
+    /// <c>NAME:PARAM=SCALE[,PARAM=SCALE...]</c> (H2O's simulator: <c>halfcheetah:gravity=2</c>, <c>pendulum:g=1.5</c>):
+    /// each named physical parameter multiplied by its scale (<see cref="DynamicsGap"/>; an unknown one names the known).
+    /// </summary>
     public static IEnv Make(string name)
     {
         var e = Find(name);
-        return new TimeLimit(e.Create(), e.MaxEpisodeSteps);
+        IEnv env = e.Create();
+        if (ParseGap(name).Scales is { } scales)
+        {
+            try { env = new DynamicsGap(env, scales); }
+            catch { env.Dispose(); throw; }
+        }
+        return new TimeLimit(env, e.MaxEpisodeSteps);
+    }
+
+    /// <summary>A name and its dynamics gap (null: none), from <c>NAME[:PARAM=SCALE,...]</c>.</summary>
+    public static (string Name, IReadOnlyDictionary<string, float>? Scales) ParseGap(string name)
+    {
+        int colon = name.IndexOf(':');
+        if (colon < 0) return (name, null);
+        var scales = new Dictionary<string, float>(StringComparer.Ordinal);
+        foreach (var part in name[(colon + 1)..].Split(','))
+        {
+            var kv = part.Split('=');
+            if (kv.Length != 2 || kv[0].Trim().Length == 0
+                || !float.TryParse(kv[1], System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var v) || !float.IsFinite(v) || v == 0)
+                throw new ArgumentException($"environment '{name}': a dynamics gap is NAME:PARAM=SCALE[,PARAM=SCALE] with finite, non-zero scales; got '{part}'");
+            if (!scales.TryAdd(kv[0].Trim(), v)) throw new ArgumentException($"environment '{name}': parameter '{kv[0].Trim()}' is scaled twice");
+        }
+        return (name[..colon], scales);
     }
 }
 

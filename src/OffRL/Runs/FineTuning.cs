@@ -17,10 +17,18 @@ namespace OffRL.Runs;
 /// <param name="RandomSteps">Environment steps at the start of the online phase that act uniformly at random, with no
 /// updates (RLPD's start_training 5000, an agent that starts from nothing); 0: the (pre-trained) agent acts from the
 /// first online step.</param>
+/// <param name="CollectSteps">Environment steps per round: each round collects this many steps, then makes this many
+/// times the update-to-data ratio updates (H2O's 1000 rollout steps, then 1000 gradient steps); 1: updates after every step.</param>
+/// <param name="ActEnv">The environment the online phase acts in when it is not the one the run is evaluated in (H2O's
+/// simulator, e.g. <c>halfcheetah:gravity=2</c>, beside the real environment); null: the same.</param>
+/// <param name="OnlineCapacity">The online buffer's capacity; null: the trainer's replay_capacity.</param>
 public sealed record FineTuning(
     [property: FieldRange("[0, inf)")] long OfflineSteps,
     [property: FieldRange("[0, 1]")] double Ratio = 0.5,
-    [property: FieldRange("[0, inf)")] long RandomSteps = 0)
+    [property: FieldRange("[0, inf)")] long RandomSteps = 0,
+    [property: FieldRange("[1, 1000000]")] int CollectSteps = 1,
+    string? ActEnv = null,
+    [property: FieldRange("[1, 1000000000]")] long? OnlineCapacity = null)
 {
     public void Validate() => FieldRange.Check(this);
 }
@@ -52,19 +60,21 @@ public static partial class Trainer
         if (c.UpdatesPerStep < 1)
             throw new ArgumentException($"finetune: updates_per_step must be at least 1 (the online phase's update-to-data ratio), got {c.UpdatesPerStep}");
         using var folder = Claim(c);
-        using var env = ObservationHistory.For(EnvRegistry.Make(envName), agent);
+        string actEnv = f.ActEnv ?? envName;
+        using var env = ObservationHistory.For(EnvRegistry.Make(actEnv), agent);
         if (env.ObservationSpace.Width != agent.ObservationDim || env.ActionSpace.Width != agent.ActionDim)
-            throw new ArgumentException($"--env: {envName} has observations of {env.ObservationSpace.Width} values and actions of {env.ActionSpace.Width}, " +
+            throw new ArgumentException($"{(f.ActEnv is null ? "--env" : "--sim-env")}: {actEnv} has observations of {env.ObservationSpace.Width} values and actions of {env.ActionSpace.Width}, " +
                 $"the dataset's are {agent.ObservationDim} and {agent.ActionDim}");
         var cfg = agent.Config;
-        var buffer = new ReplayBuffer(c.ReplayCapacity, agent.ObservationDim, agent.ActionDim);
+        var buffer = new ReplayBuffer((int)Math.Min(int.MaxValue, f.OnlineCapacity ?? c.ReplayCapacity), agent.ObservationDim, agent.ActionDim);
+        agent.UseOnlineBuffer(buffer);
         var samplerRng = new Rng(c.Seed ^ 0x5A5A5A5AUL);
         var rng = new Rng(c.Seed + 17);
         var dataset = new DatasetSource(data);
         var offline = Sampler(agent, dataset, samplerRng);
         var mixed = new MixedSampler(dataset, buffer, cfg.BatchSize, f.Ratio, samplerRng, cfg.Gamma);
         string fingerprint = Fingerprint(data);
-        var envKey = EnvRegistry.Find(envName).Name;
+        var envKey = f.ActEnv ?? EnvRegistry.Find(envName).Name;
         var obs = new float[env.ObservationSpace.Width];
         var next = new float[obs.Length];
         var act = new float[env.ActionSpace.Width];
@@ -116,8 +126,9 @@ public static partial class Trainer
             act.CopyTo(storedAct, 0); pre.ScaleAction(storedAct);
             buffer.Add(storedObs, storedAct, pre.TransformReward(r.Reward), storedNext, r.Terminated, r.Truncated);
             if (r.Done) env.Reset(null, obs); else next.CopyTo(obs, 0);
-            if (learning)
-                for (int k = 0; k < c.UpdatesPerStep; k++) agent.Update(mixed.Sample());
+            // a round: collect_steps steps, then their updates (after every step when collect_steps is 1)
+            if (learning && (step - f.OfflineSteps - f.RandomSteps + 1) % f.CollectSteps == 0)
+                for (int k = 0; k < f.CollectSteps * c.UpdatesPerStep; k++) agent.Update(mixed.Sample());
         }, start, checkpoint, done => done <= f.OfflineSteps ? "offline" : "online");
     }
 }

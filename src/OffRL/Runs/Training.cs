@@ -38,13 +38,14 @@ public static class Training
     }
 
     /// <summary>
-    /// A hybrid method's run (<see cref="LearningMode.Hybrid"/>, RLPD: <c>offrl train --algo rlpd --dataset D --env E</c>):
-    /// the agent and data as an offline run prepares them (<see cref="Prepare"/>), then acting in <paramref name="env"/>
-    /// from the first step: <paramref name="tc"/>'s start_steps random steps, then its update-to-data ratio of updates per
-    /// step on batches that draw its offline ratio from the data (<see cref="IHybridSchedule"/>,
-    /// <see cref="Trainer.FitFineTune"/> with no offline phase). <paramref name="tc"/>'s steps are environment steps.
+    /// A hybrid method's run (<see cref="LearningMode.Hybrid"/>; RLPD: <c>offrl train --algo rlpd --dataset D --env E</c>;
+    /// H2O: also <c>--sim-env</c>): the agent and data as an offline run prepares them (<see cref="Prepare"/>), then acting
+    /// from the first step in <paramref name="simEnv"/> (null: <paramref name="env"/>) and evaluated in
+    /// <paramref name="env"/>, on the method's schedule (<see cref="IHybridSchedule"/>: its random steps, then its
+    /// update-to-data ratio on batches that draw its offline ratio from the data; <see cref="Trainer.FitFineTune"/> with
+    /// no offline phase). <paramref name="tc"/>'s steps are environment steps.
     /// </summary>
-    public static (Agent Agent, TrainResult Result) Hybrid(string algo, Dataset data, string env, TrainerConfig tc, JsonElement? overrides = null)
+    public static (Agent Agent, TrainResult Result) Hybrid(string algo, Dataset data, string env, TrainerConfig tc, JsonElement? overrides = null, string? simEnv = null)
     {
         var spec = AlgorithmRegistry.Find(algo);
         if (spec.Mode != LearningMode.Hybrid)
@@ -52,8 +53,9 @@ public static class Training
         data = Recipes.FitToEnv(data, env);
         var (agent, prepared) = Prepare(algo, data, tc.Seed, overrides);
         var schedule = agent as IHybridSchedule ?? throw new InvalidOperationException($"{spec.Name}: a hybrid method's agent must say its schedule (IHybridSchedule)");
+        if (simEnv is not null) EnvRegistry.Find(simEnv);   // an unknown name fails before anything runs
         return (agent, Trainer.FitFineTune(agent, prepared, env, tc with { UpdatesPerStep = schedule.UpdateToDataRatio },
-            new FineTuning(OfflineSteps: 0, schedule.OfflineRatio, RandomSteps: tc.StartSteps)));
+            new FineTuning(OfflineSteps: 0, schedule.OfflineRatio, schedule.RandomSteps, schedule.CollectSteps, simEnv, schedule.OnlineCapacity(prepared.Count))));
     }
 
     /// <summary>

@@ -136,7 +136,7 @@ public class RlpdRunTests(PendulumDatasets data)
     {
         const long steps = 1_600;
         var tc = new TrainerConfig(Steps: steps, EvalEvery: 200, EvalEpisodes: 5, Seed: 2, Progress: false, StartSteps: 200);
-        var (_, rlpd) = Training.Hybrid("rlpd", data.MediumReplay, "pendulum", tc, JsonDocument.Parse("""{"hidden": [64, 64], "update_to_data_ratio": 5}""").RootElement);
+        var (_, rlpd) = Training.Hybrid("rlpd", data.MediumReplay, "pendulum", tc, JsonDocument.Parse("""{"hidden": [64, 64], "update_to_data_ratio": 5, "random_steps": 200}""").RootElement);
         var (_, sac) = Training.Online("sac", "pendulum", tc, JsonDocument.Parse("""{"hidden": [64, 64]}""").RootElement);
         static long? Reached(TrainResult r) => r.Evaluations.FirstOrDefault(e => e.ReturnMean >= -250)?.Step;
         string Curves() => $"RLPD {string.Join(", ", rlpd.Evaluations.Select(e => e.ReturnMean.ToString("F0")))}; SAC {string.Join(", ", sac.Evaluations.Select(e => e.ReturnMean.ToString("F0")))}";
@@ -152,7 +152,7 @@ public class RlpdRunTests(PendulumDatasets data)
         var file = Path.Combine(dir, "data.parquet");
         DatasetFile.Write(Recipes.Collect(null, "pendulum", 400, 1), file);
         string[] Args(params string[] more) => ["train", "--algo", "rlpd", "--dataset", file, "--set", "hidden=[16,16]", "--set", "batch_size=32", "--set", "update_to_data_ratio=2", .. more];
-        var run = CliProcess.Run(Args("--env", "pendulum", "--steps", "40", "--start-steps", "20", "--eval-every", "20", "--eval-episodes", "1",
+        var run = CliProcess.Run(Args("--env", "pendulum", "--steps", "40", "--set", "random_steps=20", "--eval-every", "20", "--eval-episodes", "1",
             "--out", Path.Combine(dir, "run"), "--json"));
         Assert.True(run.Code == 0, run.Err + run.Out);
         var last = JsonDocument.Parse(run.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1]).RootElement;
@@ -166,5 +166,8 @@ public class RlpdRunTests(PendulumDatasets data)
         CliProcess.Run(Args("--env", "cartpole")).RefusedNaming("observations have 3 values, cartpole gives 4");
         CliProcess.Run(Args("--env", "pendulum", "--set", "offline_ratio=1.5")).RefusedNaming("offline_ratio");
         CliProcess.Run(Args("--env", "pendulum", "--set", "update_to_data_ratio=0")).RefusedNaming("update_to_data_ratio");
+        CliProcess.Run(Args("--env", "pendulum", "--start-steps", "10")).RefusedNaming("--start-steps", "random_steps");
+        CliProcess.Run(Args("--env", "pendulum", "--sim-env", "pendulum:g=0")).RefusedNaming("pendulum:g=0", "non-zero");
+        CliProcess.Run(["train", "--algo", "sac", "--env", "pendulum", "--sim-env", "pendulum:g=2"]).RefusedNaming("--sim-env", "hybrid");
     }
 }
