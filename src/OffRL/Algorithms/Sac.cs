@@ -264,10 +264,13 @@ public abstract class Sac<TConfig> : Agent<TConfig> where TConfig : SacConfig
         }
         var qData = Networks.Q(_critic, b.ObsT, b.ActT);
         Record("q_data", qData.Detach().Mean());   // mean Q at the batch's actions over the critics (SAC-N's blow-up, An et al. fig. 1)
-        var criticLoss = Networks.CriticLoss(qData, y);
+        var criticLoss = TdLoss(b, qData, y);
         if (CriticRegularizer(b, qData) is { } extra) criticLoss = criticLoss + extra;
         return criticLoss;
     }
+
+    /// <summary>The critics' TD loss (eq. 5) between Q [N, B, 1] and the target y [B, 1]: each member's mean squared error, summed (H2O weighs its rows).</summary>
+    protected virtual Tensor TdLoss(TransitionBatch b, Tensor q, Tensor y) => Networks.CriticLoss(q, y);
 
     private void CriticStep(Tensor criticLoss)
     {
