@@ -110,7 +110,8 @@ internal static class TrainCommand
         var steps = new Option<long>("--steps") { Description = "Gradient updates (offline) or environment steps (online, hybrid)", DefaultValueFactory = _ => 100_000 }.InRange("[1, 1000000000000]");
         var startSteps = new Option<int?>("--start-steps") { Description = "Online: environment steps with uniformly random actions and no updates before learning starts (default 5000; a hybrid method's are its config's random_steps)" }.InRange("[0, inf)");
         var simEnv = new Option<string?>("--sim-env") { Description = "Hybrid (H2O): the simulator the agent acts in, e.g. halfcheetah:gravity=2 (NAME:PARAM=SCALE,...); --env is the real environment it is evaluated in" };
-        var cmd = new Command("train", "Train an agent offline on a dataset, online in an environment, or both at once (hybrid)") { env, steps, startSteps, simEnv };
+        var evalEnv = new Option<string?>("--eval-env") { Description = "Evaluate in this environment instead of the run's own (a policy trained in a simulator, e.g. --env pendulum:g=2, judged in pendulum)" };
+        var cmd = new Command("train", "Train an agent offline on a dataset, online in an environment, or both at once (hybrid)") { env, steps, startSteps, simEnv, evalEnv };
         foreach (var option in o.All) cmd.Options.Add(option);
         cmd.SetAction(r =>
         {
@@ -119,7 +120,8 @@ internal static class TrainCommand
                 throw new ArgumentException($"--start-steps: {spec.Name} is not an online method{(spec.Mode == LearningMode.Hybrid ? $"; its random steps are its config's: --set random_steps=N" : "")}");
             if (r.GetValue(simEnv) is not null && spec.Mode != LearningMode.Hybrid)
                 throw new ArgumentException($"--sim-env: only a hybrid method acts in a simulator beside its data ({AlgorithmRegistry.Names(LearningMode.Hybrid)}); {spec.Name} does not");
-            var tc = o.Trainer(r, r.GetValue(steps), startSteps: r.GetValue(startSteps) ?? 5000);
+            if (r.GetValue(evalEnv) is { } judged) EnvRegistry.Find(judged);   // an unknown name fails before anything runs
+            var tc = o.Trainer(r, r.GetValue(steps), startSteps: r.GetValue(startSteps) ?? 5000) with { EvalEnv = r.GetValue(evalEnv) };
             o.CheckPaths(r);
             var overrides = o.Overrides(r, spec);
             string dsName, envName;

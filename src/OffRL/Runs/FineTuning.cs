@@ -112,7 +112,7 @@ public static partial class Trainer
             };
         }
         var pre = agent.Preprocessing;
-        return Loop(agent, envName, c, null, step =>
+        return Loop(agent, c.EvalEnv ?? envName, c, null, step =>
         {
             if (step < f.OfflineSteps) { agent.Update(offline.Sample()); return; }
             if (step == f.OfflineSteps) { env.Reset(EpisodeSeed(c, step), obs); agent.StartOnline(phase); }

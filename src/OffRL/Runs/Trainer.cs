@@ -42,7 +42,12 @@ public sealed record TrainerConfig(
     /// run can go on from there with <see cref="ResumeFrom"/>; nothing changes before that step (the periodic
     /// checkpoints of <see cref="CheckpointEvery"/> end the episode in progress, this one comes after the last).
     /// </summary>
-    bool CheckpointAtEnd = false)
+    bool CheckpointAtEnd = false,
+    /// <summary>
+    /// The environment the evaluations run in when it is not the one the agent learns in or for (a policy trained in a
+    /// simulator, <c>pendulum:g=2</c>, judged in the real task); null: the run's own.
+    /// </summary>
+    string? EvalEnv = null)
 {
     /// <summary>Refuses values no run could use (each field's range is written beside it).</summary>
     public void Validate()
@@ -107,7 +112,7 @@ public static partial class Trainer
         // A method that prepared its own batches (a model-based method's ensemble fit, an hour on D4RL-sized data) is
         // checkpointed before its first update, so a run stopped before its first periodic checkpoint keeps the fit.
         if (own is not null && checkpoint is not null && c.CheckpointEvery > 0 && start == 0) checkpoint(0);
-        return Loop(agent, envName, c, null, _ => agent.Update(sampler.Sample()), start, checkpoint);
+        return Loop(agent, c.EvalEnv ?? envName, c, null, _ => agent.Update(sampler.Sample()), start, checkpoint);
     }
 
     /// <summary>The sampler of a run: the agent's batch size and discount.</summary>
@@ -285,7 +290,7 @@ public static partial class Trainer
                 env.Reset(EpisodeSeed(c, step), obs);
             };
         }
-        return Loop(agent, envName, c, onEval is null ? null : e => onEval(e, buffer), step =>
+        return Loop(agent, c.EvalEnv ?? envName, c, onEval is null ? null : e => onEval(e, buffer), step =>
         {
             if (step < c.StartSteps) env.ActionSpace.SampleAction(rng, act);
             else agent.Act(obs, act, deterministic: false);

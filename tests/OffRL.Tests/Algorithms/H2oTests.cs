@@ -72,6 +72,21 @@ public class H2oTests
             Training.Hybrid("h2o", real, "pendulum", new TrainerConfig(Steps: 10, Progress: false), simEnv: "pendulum:g=2:l=1")).Message);
     }
 
+    /// <summary>A policy trained in a simulator is judged in the real task (eval_env): the same training, other evaluations.</summary>
+    [Fact]
+    public void TheEvaluationEnvironmentMayBeAnotherThanTheTrainingOne()
+    {
+        var tc = new TrainerConfig(Steps: 40, EvalEvery: 40, EvalEpisodes: 2, Seed: 3, Progress: false, StartSteps: 20);
+        var small = Json("""{"hidden": [16, 16], "batch_size": 16}""");
+        var (inSim, simRes) = Training.Online("sac", "pendulum:g=2", tc, small);
+        var (inReal, realRes) = Training.Online("sac", "pendulum:g=2", tc with { EvalEnv = "pendulum" }, small);
+        float[] a = new float[1], b = new float[1];
+        inSim.Act([0.3f, 0.9f, -1f], a, true); inReal.Act([0.3f, 0.9f, -1f], b, true);
+        Assert.Equal(a, b);                                                       // trained alike
+        Assert.NotEqual(simRes.Final.ReturnMean, realRes.Final.ReturnMean);       // judged in different physics
+        Assert.Equal(Trainer.Evaluate(inReal, "pendulum", 2, 3 + 1_000_000UL).Mean, realRes.Final.ReturnMean);
+    }
+
     [Fact]
     public void AnEnvironmentNameCarriesADynamicsGap()
     {
