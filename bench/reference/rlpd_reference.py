@@ -37,7 +37,7 @@ It prints one JSON line per evaluation and, at the end, one JSON object (its set
 SHA-256); --out gets the evaluations as bench/reference/parity_table.py reads them. A stopped run goes on from
 OUT.resume.pt (written at each evaluation; the episode in progress is ended there, as OffRL's checkpoints do).
 """
-import argparse, hashlib, json, math, os, shlex, subprocess, sys
+import argparse, json, math, os, shlex, subprocess, sys
 
 import numpy as np
 import torch
@@ -45,7 +45,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from corl_reference import qlearning_dataset   # D4RL's qlearning_dataset rule, read from the HDF5 file
+from corl_reference import qlearning_dataset, sha256_file   # D4RL's qlearning_dataset rule, read from the HDF5 file
 
 AUTHORS = "ikostrikov/rlpd@c90fd4baf28c9c9ef40a81460a2e395092844f88"
 
@@ -204,14 +204,6 @@ def evaluate(agent, env, episodes, seed):
     return float(np.mean(returns)), float(np.std(returns))
 
 
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--dataset", required=True, help="D4RL-layout HDF5 (offrl dataset convert)")
@@ -294,7 +286,7 @@ def main():
             torch.save(st, resume + ".tmp"); os.replace(resume + ".tmp", resume)
             o = env.reset(args.seed + 7919 * (i + 1))   # the episode in progress ends at a checkpoint (a resumed run is the same)
     env.close(); eval_env.close()
-    train = {"script_sha256": sha256(os.path.abspath(__file__)), "dataset_sha256": sha256(args.dataset), "config": config, "authors": AUTHORS,
+    train = {"script_sha256": sha256_file(os.path.abspath(__file__)), "dataset_sha256": sha256_file(args.dataset), "config": config, "authors": AUTHORS,
              "torch": torch.__version__}
     result = {"side": "torch", "algo": "rlpd", "dataset": args.dataset_name or os.path.basename(args.dataset).split(".")[0], "seed": args.seed,
               "train": train, "evaluations": evals}

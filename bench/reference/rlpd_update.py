@@ -13,14 +13,11 @@ batch 256, random data; only speed is measured.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE /usr/bin/python3 bench/reference/rlpd_update.py --threads 1 --json
 """
-import argparse, itertools, json, math, os, subprocess, sys
+import argparse, json, os, sys
 
-# BLAS threads must be fixed before torch loads its BLAS.
-if "--blas-threads" in sys.argv:
-    os.environ["OPENBLAS_NUM_THREADS"] = sys.argv[sys.argv.index("--blas-threads") + 1]
 import torch
 
-from torch_engine import rate   # warm-up, then the median of 3 timed runs of about `seconds` each
+from torch_engine import add_speed_arguments, fastest_split, rate   # rate: warm-up, then the median of 3 timed runs
 
 from rlpd_reference import Rlpd   # the networks and the update, as rlpd_reference.py trains them
 
@@ -35,37 +32,21 @@ def rlpd_block(form):
     return lambda: agent.update(s, a, r, s2, mask, UTD, B)
 
 
-def search(args):
-    """The fastest (form, torch threads, BLAS threads) for the given cores: each setting in its own process."""
-    best, how = 0.0, ""
-    for form in ("matmul", "baddbmm"):
-        for t, b in itertools.product(range(1, args.threads + 1), repeat=2):
-            if t * b > args.threads and not (t == b == args.threads):
-                continue
-            cmd = [sys.executable, __file__, "--single", "--threads", str(args.threads), "--torch-threads", str(t),
-                   "--blas-threads", str(b), "--form", form, "--seconds", str(args.seconds), "--json"]
-            res = json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
-            if res["updates_per_s"] > best:
-                best, how = res["updates_per_s"], f"{form}, torch {t} x blas {b}"
-    return best, how
-
-
 if __name__ == "__main__":
     p = argparse.ArgumentParser()
-    p.add_argument("--threads", type=int, default=2, help="cores the reference may use")
-    p.add_argument("--seconds", type=float, default=3.0, help="length of each of the 3 timed runs")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--single", action="store_true", help="one setting only (--form, --torch-threads, --blas-threads)")
-    p.add_argument("--form", choices=("matmul", "baddbmm"), default="baddbmm")
-    p.add_argument("--torch-threads", type=int, default=0)
-    p.add_argument("--blas-threads", type=int, default=0)
+    add_speed_arguments(p)   # --threads (cores), --seconds, --json, and the child runs' --single, --torch-threads
+    p.add_argument("--form", choices=("matmul", "baddbmm"), default="matmul")
     args = p.parse_args()
-    if args.single:
-        torch.set_num_threads(args.torch_threads or args.threads)
+    if args.single:   # one setting, the rate as the last line (torch_engine.fastest_split's child)
+        torch.set_num_threads(args.torch_threads)
         torch.manual_seed(0)
-        ups, how = round(UTD * rate(rlpd_block(args.form), args.seconds), 2), f"{args.form}, single setting"
-    else:
-        ups, how = search(args)
+        print(round(UTD * rate(rlpd_block(args.form), args.seconds), 2))
+        sys.exit(0)
+    ups, how = 0.0, ""
+    for form in ("matmul", "baddbmm"):   # each form with every split of the cores (torch_engine.fastest_split)
+        r, split = fastest_split([os.path.abspath(__file__), "--form", form], args.threads, args.seconds)
+        if r > ups:
+            ups, how = r, f"{form}, {split}"
     if args.json:
         print(json.dumps({"torch": torch.__version__, "threads": args.threads, "updates_per_s": ups, "setting": how}))
     else:

@@ -19,16 +19,6 @@ public class ConfigTests
 
     private static JsonElement? Set(params string[] pairs) => ConfigFile.Overrides(null, pairs);
 
-    /// <summary>16 random transitions (obs 3, action 1 in [-1, 1], discount 0.99) for single updates.</summary>
-    private static TransitionBatch RandomBatch(ulong seed)
-    {
-        var batch = new TransitionBatch(16, 3, 1);
-        var rng = new Rng(seed);
-        rng.FillNormal(batch.Obs); rng.FillUniform(batch.Act, -1f, 1f); rng.FillNormal(batch.Rew); rng.FillNormal(batch.Next);
-        Array.Fill(batch.Discount, 0.99f);
-        return batch;
-    }
-
     /// <summary>An agent that learns nothing and records what the trainer's sampler gave it.</summary>
     private sealed record ProbeConfig : TdConfig;
 
@@ -124,7 +114,7 @@ public class ConfigTests
     [Fact]
     public void TauSetsThePolyakRateOfTheTargets()
     {
-        var batch = RandomBatch(seed: 1);
+        var batch = RandomBatches.Of(seed: 1);
         float Gap(string tau)
         {
             var agent = AlgorithmRegistry.Create("td3bc", 3, Box.Uniform(1, -1f, 1f), 0, Set("tau=" + tau, "policy_freq=1", "hidden=[8]"));
@@ -157,7 +147,7 @@ public class ConfigTests
         var before = critics[0].Module.NamedParameters().Select(x => x.Value.ToArray()).ToList();
         foreach (var (_, m) in critics)
             foreach (var (_, w) in m.NamedParameters()) Assert.Equal(5, w.Shape[0]);   // [members, ...] for every layer
-        agent.Update(RandomBatch(seed: 2));
+        agent.Update(RandomBatches.Of(seed: 2));
         // every member's weights moved: the loss reaches all five
         var w0 = critics[0].Module.NamedParameters().First().Value;
         int per = w0.Size / 5;
@@ -259,7 +249,7 @@ public class ConfigTests
         {
             string[] small = algo == "cql" ? ["hidden=[8]", "sampled_actions=2"] : ["hidden=[8]"];
             var agent = AlgorithmRegistry.Create(algo, 3, Box.Uniform(1, -1f, 1f), 0, Set([.. pairs, .. small]));
-            return agent.Update(RandomBatch(seed: 4))[metric];
+            return agent.Update(RandomBatches.Of(seed: 4))[metric];
         }
         Assert.NotEqual(After("critic_loss", "sac"), After("critic_loss", "sac", "backup_entropy=false"));
         Assert.NotEqual(After("critic_loss", "cql"), After("critic_loss", "cql", "backup_entropy=true"));
@@ -363,7 +353,7 @@ public class ConfigTests
     [Fact]
     public void CqlLagrangeCheckpointsKeepLogAlphaPrime()
     {
-        var batch = RandomBatch(seed: 2);
+        var batch = RandomBatches.Of(seed: 2);
         var cql = AlgorithmRegistry.Create("cql", 3, Box.Uniform(1, -1f, 1f), 0, Set("lagrange=true", "hidden=[8]", "sampled_actions=2", "alpha_prime_lr=0.1"));
         for (int i = 0; i < 3; i++) cql.Update(batch);
         float LogAlphaPrime(Agent a) => a.NamedModules.Single(m => m.Name == "alpha_prime").Module.Parameters()[0].Data[0];

@@ -23,21 +23,12 @@ public class RlpdTests
         "temperature_loss_on_alpha=false", "log_std_min=-5", "update_to_data_ratio=1", "target_entropy=-1", "hidden=[16,16]", "batch_size=16",
     ];
 
-    private static TransitionBatch RandomBatch(ulong seed)
-    {
-        var batch = new TransitionBatch(16, 3, 1);
-        var rng = new Rng(seed);
-        rng.FillNormal(batch.Obs); rng.FillUniform(batch.Act, -1f, 1f); rng.FillNormal(batch.Rew); rng.FillNormal(batch.Next);
-        Array.Fill(batch.Discount, 0.99f);
-        return batch;
-    }
-
     private static float[][] Parameters(Agent agent) =>
         agent.NamedModules.SelectMany(m => m.Module.Parameters()).Select(p => p.Data.ToArray()).ToArray();
 
     private static float[][] Train(Agent agent, int updates)
     {
-        for (int i = 0; i < updates; i++) agent.Update(RandomBatch((ulong)i));
+        for (int i = 0; i < updates; i++) agent.Update(RandomBatches.Of((ulong)i));
         return Parameters(agent);
     }
 
@@ -95,7 +86,7 @@ public class RlpdTests
         for (int i = 0; i < 6; i++)
         {
             var (actor, temperature, critic) = (Of("actor"), Of("temperature"), Of("critic"));
-            agent.Update(RandomBatch((ulong)i));
+            agent.Update(RandomBatches.Of((ulong)i));
             bool due = i % 3 == 2;
             Assert.Equal(due, !actor.AsSpan().SequenceEqual(Of("actor")));
             Assert.Equal(due, !temperature.AsSpan().SequenceEqual(Of("temperature")));
