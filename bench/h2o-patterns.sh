@@ -23,7 +23,9 @@ OUT=${OUT:-bench/results/h2o}
 WORK=${WORK:-${TMPDIR:-/tmp}/offrl-h2o}
 export OUT WORK DATASET ENV SIM_ENV REAL_ALGO STEPS EVAL_EVERY EPISODES
 mkdir -p "$OUT/runs" "$WORK"
-dotnet build -c Release src/OffRL.Cli -o "$WORK/bin" >/dev/null
+# KEEP_BIN=1 goes on with the build already in WORK/bin: a campaign resumed after the code changed keeps every run of a
+# cell on one build (the tables refuse runs of different builds)
+[[ -n ${KEEP_BIN:-} && -f "$WORK/bin/OffRL.Cli.dll" ]] || dotnet build -c Release src/OffRL.Cli -o "$WORK/bin" >/dev/null
 export OFFRL="dotnet $WORK/bin/OffRL.Cli.dll"
 source bench/core-queues.sh
 

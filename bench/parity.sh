@@ -44,7 +44,9 @@ done
 DYNAMICS_MAX_EPOCHS=${DYNAMICS_MAX_EPOCHS:-}
 export OUT WORK STEPS EVAL_EVERY EPISODES CHECKPOINT_EVERY DYNAMICS_MAX_EPOCHS
 mkdir -p "$OUT/runs" "$WORK"
-dotnet build -c Release src/OffRL.Cli -o "$WORK/bin" >/dev/null
+# KEEP_BIN=1 goes on with the build already in WORK/bin: a campaign resumed after the code changed keeps every run of a
+# cell on one build (the tables refuse runs of different builds)
+[[ -n ${KEEP_BIN:-} && -f "$WORK/bin/OffRL.Cli.dll" ]] || dotnet build -c Release src/OffRL.Cli -o "$WORK/bin" >/dev/null
 export OFFRL="dotnet $WORK/bin/OffRL.Cli.dll"
 
 # 1. The dataset files both sides read (D4RL-layout HDF5 converted from OffRL's built-in datasets), and their statistics.

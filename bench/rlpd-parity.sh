@@ -22,7 +22,9 @@ OUT=${OUT:-bench/results/rlpd}
 WORK=${WORK:-${TMPDIR:-/tmp}/offrl-rlpd}
 export OUT WORK STEPS START EVAL_EVERY EPISODES DATASET
 mkdir -p "$OUT/runs" "$WORK"
-dotnet build -c Release src/OffRL.Cli -o "$WORK/bin" >/dev/null
+# KEEP_BIN=1 goes on with the build already in WORK/bin: a campaign resumed after the code changed keeps every run of a
+# cell on one build (the tables refuse runs of different builds)
+[[ -n ${KEEP_BIN:-} && -f "$WORK/bin/OffRL.Cli.dll" ]] || dotnet build -c Release src/OffRL.Cli -o "$WORK/bin" >/dev/null
 export OFFRL="dotnet $WORK/bin/OffRL.Cli.dll"
 [[ -s "$WORK/$DATASET.hdf5" ]] || OFFRL_THREADS=2 $OFFRL dataset convert "$DATASET" "$WORK/$DATASET.hdf5" >&2
 
