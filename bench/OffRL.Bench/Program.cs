@@ -556,7 +556,16 @@ static class AlgoBenchmarks
             JsonDocument.Parse("""{"random_steps": 0}""").RootElement).Result.LearningUpdatesPerSecond;
         Run(20);
         double updates = Run(80);
-        return new() { ["env_steps_per_s"] = updates / ((RlpdConfig)AlgorithmRegistry.Find("rlpd").Defaults).UpdateToDataRatio, ["updates_per_s"] = updates };
+        var f = new Dictionary<string, double> { ["env_steps_per_s"] = updates / ((RlpdConfig)AlgorithmRegistry.Find("rlpd").Defaults).UpdateToDataRatio, ["updates_per_s"] = updates };
+        if (Environment.GetEnvironmentVariable("PROFILE") == "1")   // where a loop's update goes (the engine's profiler over 40 more steps)
+        {
+            var sw = Stopwatch.StartNew();
+            Profiler.Start();
+            Run(40);
+            foreach (var (part, seconds) in Profiler.Stop()) f[$"ms_{part}"] = seconds / 800 * 1e3;
+            f["ms_total_profiled"] = sw.Elapsed.TotalSeconds / 800 * 1e3;
+        }
+        return f;
     }
 
     /// <summary>
