@@ -99,9 +99,9 @@ public sealed class H2o : Sac<H2oConfig>, IAlgorithmFamily, IHybridSchedule
     private Dataset? _real;
     private ITransitionSource? _sim;
     private MixedSampler? _discBatches;
-    private float[] _nextStd = [];
-    private float[] _weights = [];                     // per row of the update's batch: its TD weight over its source's size
-    private float[] _logOmega = [];                    // per simulated row: log(u / sum u)
+    private Tensor? _nextNoise;                        // [obs]: the next states' noise std in u(s, a), next_state_noise times the state std
+    private Tensor _weights = Tensor.Zeros(1, 1);      // [B, 1]: each row's TD weight over its source's size
+    private Tensor _logOmega = Tensor.Zeros(1, 1);     // [simulated rows, 1]: log(u / sum u)
 
     public H2o(int obs, Space actionSpace, H2oConfig? config = null, ulong seed = 0) : base(obs, actionSpace, config ?? new H2oConfig(), seed)
     {
@@ -134,12 +134,13 @@ public sealed class H2o : Sac<H2oConfig>, IAlgorithmFamily, IHybridSchedule
             for (int j = 0; j < d; j++) { sum[j] += o[j]; squares[j] += (double)o[j] * o[j]; }
         }
         double rows = (double)n * (1 + Config.SimBufferRatio);
-        _nextStd = new float[d];
+        var std = new float[d];
         for (int j = 0; j < d; j++)
         {
             double mean = sum[j] / rows;
-            _nextStd[j] = (float)(Math.Sqrt(Math.Max(0, squares[j] / rows - mean * mean)) + 1e-3);
+            std[j] = (float)((Math.Sqrt(Math.Max(0, squares[j] / rows - mean * mean)) + 1e-3) * Config.NextStateNoise);
         }
+        _nextNoise = Tensor.FromArray(std, d);
         Connect();
     }
 
@@ -191,22 +192,23 @@ public sealed class H2o : Sac<H2oConfig>, IAlgorithmFamily, IHybridSchedule
     /// </summary>
     private void WeighSimulatedRows(TransitionBatch b, int real, int sim)
     {
-        if (_weights.Length != b.Size) (_weights, _logOmega) = (new float[b.Size], new float[sim]);
+        if (_weights.Size != b.Size || _logOmega.Size != sim) (_weights, _logOmega) = (Tensor.Zeros(b.Size, 1), Tensor.Zeros(sim, 1));
+        float[] weights = _weights.Data, logOmega = _logOmega.Data;
         var s = b.ObsT.Slice(0, real, sim);
         var a = b.ActT.Slice(0, real, sim);
         var s2 = b.NextT.Slice(0, real, sim);
         var logit = _dsas.Forward(Tensor.Concat(-1, s, a, s2)).Data;
-        for (int i = 0; i < real; i++) _weights[i] = 1f / real;
+        for (int i = 0; i < real; i++) weights[i] = 1f / real;
         double meanWeight = 0;
         for (int i = 0; i < sim; i++)
         {
             float w = Math.Clamp(MathF.Exp(2f * (logit[2 * i] - logit[2 * i + 1])), Config.RatioMin, Config.RatioMax);
-            _weights[real + i] = w / sim;
+            weights[real + i] = w / sim;
             meanWeight += w / sim;
         }
         // u(s, a): k noisy copies of each simulated s', s' + N(0, 1) std noise_scale
         int k = Config.NextStateSamples, od = b.ObservationDim;
-        var noisy = s2.RepeatInterleave(k, 0) + Tensor.Randn(new Shape(sim * k, od), Rng) * Tensor.FromArray(_nextStd, od) * Config.NextStateNoise;
+        var noisy = s2.RepeatInterleave(k, 0) + Tensor.Randn(new Shape(sim * k, od), Rng) * _nextNoise!;
         var gap = _dsas.Forward(Tensor.Concat(-1, s.RepeatInterleave(k, 0), a.RepeatInterleave(k, 0), noisy)).Data;
         double total = 0;
         for (int i = 0; i < sim; i++)
@@ -214,10 +216,10 @@ public sealed class H2o : Sac<H2oConfig>, IAlgorithmFamily, IHybridSchedule
             double u = 0;
             for (int j = 0; j < k; j++) u += 2.0 * (gap[2 * (i * k + j) + 1] - gap[2 * (i * k + j)]);
             u = Math.Clamp(u / k, Config.GapMin, Config.GapMax);
-            _logOmega[i] = (float)u;
+            logOmega[i] = (float)u;
             total += u;
         }
-        for (int i = 0; i < sim; i++) _logOmega[i] = (float)Math.Log(_logOmega[i] / total);
+        for (int i = 0; i < sim; i++) logOmega[i] = (float)Math.Log(logOmega[i] / total);
         Record("sim_td_weight", (float)meanWeight);
     }
 
@@ -226,7 +228,7 @@ public sealed class H2o : Sac<H2oConfig>, IAlgorithmFamily, IHybridSchedule
     /// the clipped dynamics ratio; summed over the critics.
     /// </summary>
     protected override Tensor TdLoss(TransitionBatch b, Tensor q, Tensor y) =>
-        ((q - y).Square() * Tensor.FromArray(_weights, b.Size, 1)).Sum();
+        ((q - y).Square() * _weights).Sum();
 
     /// <summary>
     /// The penalty on high-gap simulated pairs: PenaltyWeight clip(T log sum_i omega_i exp(Q(s_i, a_i) / T) - mean over real
@@ -236,7 +238,7 @@ public sealed class H2o : Sac<H2oConfig>, IAlgorithmFamily, IHybridSchedule
     {
         int real = b.DatasetRows, sim = b.Size - real;
         float t = Config.PenaltyTemperature;
-        var gap = ((qData.Slice(1, real, sim) + Tensor.FromArray(_logOmega, sim, 1)) / t).LogSumExp(1) * t;   // [N, 1]
+        var gap = ((qData.Slice(1, real, sim) + _logOmega) / t).LogSumExp(1) * t;   // [N, 1]
         var diff = (gap - qData.Slice(1, 0, real).Mean(1)).Clamp(-Config.PenaltyClip, Config.PenaltyClip);
         Record("gap_penalty", diff.Detach().Mean());
         return diff.Sum() * Config.PenaltyWeight;

@@ -17,11 +17,7 @@ public static class Networks
     /// <summary>flax.linen.LayerNorm's default epsilon.</summary>
     public const float FlaxLayerNormEps = 1e-6f;
 
-    /// <summary>
-    /// Every layer's weights Xavier-uniform (each member alike), biases 0: flax's default_init in the RLPD authors' MLPs.
-    /// The actor's output layer is two heads of <paramref name="headWidth"/> units (mean, log std), each drawn with its own
-    /// fan-out as the authors' two Dense heads are; null: the output layer is one head.
-    /// </summary>
+    /// <summary>Every layer's weights Xavier-uniform (each member alike), biases 0: flax's default_init in the RLPD authors' MLPs.</summary>
     public static void XavierInit(IEnumerable<(Tensor Weight, Tensor? Bias, int In, int Out)> layers, Rng rng)
     {
         foreach (var (w, b, fanIn, fanOut) in layers)
@@ -31,7 +27,10 @@ public static class Networks
         }
     }
 
-    /// <inheritdoc cref="XavierInit(IEnumerable{ValueTuple{Tensor, Tensor, int, int}}, Rng)"/>
+    /// <summary>
+    /// An MLP Xavier-uniform, biases 0; its output layer as two heads of <paramref name="headWidth"/> units (an actor's
+    /// mean and log std), each drawn with its own fan-out as the authors' two Dense heads are; null: one head.
+    /// </summary>
     public static void XavierInit(Mlp net, Rng rng, int? headWidth = null) =>
         XavierInit(net.Layers.Select((l, i) => (l.Weight, l.Bias, l.In, i == net.Layers.Count - 1 && headWidth is { } h ? h : l.Out)), rng);
 
