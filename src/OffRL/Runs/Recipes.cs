@@ -38,10 +38,13 @@ public static class Recipes
     /// goes on (even in another session) with the rule's state as it was. Part of the recipe: a checkpoint ends the
     /// episode in progress, so the data differ with and without it. Null: the search runs in one go (how the hopper and
     /// halfcheetah version-5 files were built).</param>
+    /// <param name="LearnerHidden">Version 6: the hidden widths of the learner that builds the data (SAC's or Double DQN's
+    /// networks); null: the learner's default (256, 256).</param>
     /// <param name="Version">The rule version, part of the cached files' names (a new rule builds anew).</param>
     public sealed record EnvRecipe(string Env, long ExpertSteps, int DatasetSteps, double MediumScoreLow, double MediumScoreHigh, int EvalEvery,
         double MediumScore = 33, double? MediumTolerance = null, int MediumEpisodes = 10, double? MediumMaxStd = 15, long? MediumSearchSteps = null,
-        double? MediumReturn = null, double? MediumReturnStd = null, long? MediumReplaySize = null, int? SearchCheckpointEvery = null, int Version = 2);
+        double? MediumReturn = null, double? MediumReturnStd = null, long? MediumReplaySize = null, int? SearchCheckpointEvery = null, int[]? LearnerHidden = null,
+        int Version = 2);
 
     /// <summary>
     /// Version of a recipe's rule, part of its cached files' names (<see cref="EnvRecipe.Version"/>): a change of rule
@@ -56,7 +59,9 @@ public static class Recipes
     {
         // Pendulum's and CartPole's returns depend mostly on the start state, not on a policy that may fall: no spread bound.
         ["pendulum"] = new("pendulum", 10_000, 50_000, 10, 70, 250, MediumMaxStd: null),
-        ["cartpole"] = new("cartpole", 30_000, 50_000, 10, 70, 1000, MediumMaxStd: null),
+        // CartPole, version 6: Double DQN with 64-unit layers, which learns CartPole as well as 256-unit ones (seed 0 at
+        // 30 000 steps: return 490 against 297) at four times the speed (860 updates/s against 214 on one core).
+        ["cartpole"] = new("cartpole", 30_000, 50_000, 10, 70, 1000, MediumMaxStd: null, LearnerHidden: [64, 64], Version: 6),
         // Hopper's SAC snapshots often walk or fall at once (seed 0 at 15k steps: return 1231 ± 712, i.e. ±22 points):
         // judged on 20 episodes, spread at most 15 points; target D4RL's hopper-medium average (44), within its own
         // spread (return std 378: ±12 points); SAC (seed 0) passes the band by 85k steps, so the search ends at 100k.
@@ -263,7 +268,7 @@ public static class Recipes
             log($"  random: return {random.EpisodeReturns().Average():F1}");
         }
 
-        var sac = NewLearner(r.Env, seed);
+        var sac = NewLearner(r, seed);
         string sacDir = LearnerDir(r, seed);
         bool HasCheckpoint() => Directory.Exists(Path.Combine(sacDir, "checkpoint")) || Directory.Exists(Path.Combine(sacDir, "checkpoint.old"));
         Dataset? medium = null;
@@ -335,7 +340,7 @@ public static class Recipes
                 + (r.MediumMaxStd is { } bound ? $" with a spread of at most {bound} points" : "") + "; no medium policy (try another --dataset-seed)");
         string mediumSource = $"OffRL SAC medium policy: snapshot at step {mediumStep}, judged on {r.MediumEpisodes} stochastic episodes: return {m0.ReturnMean:F1} ± {m0.ReturnStd:F1}, score {m0.ScoreMean:F1} ± {m0.ScoreStd:F1}";
         log($"  {mediumSource}");
-        medium = Collect(Collector(r.Env, seed, mediumDir), r.Env, r.DatasetSteps, seed + 3, mediumSource);
+        medium = Collect(Collector(r, seed, mediumDir), r.Env, r.DatasetSteps, seed + 3, mediumSource);
         ParquetFormat.Write(medium, CacheFile(r, "medium", seed));
         ParquetFormat.Write(mediumReplay, CacheFile(r, "medium-replay", seed));
         log($"  medium: return {medium.EpisodeReturns().Average():F1}; medium-replay: {mediumReplay.Count} transitions");
@@ -362,16 +367,16 @@ public static class Recipes
     private static MediumRule.Judged Judge(Agent snapshot, EnvRecipe r, ulong seed, string dir)
     {
         snapshot.Save(dir);
-        var res = Rollout.Episodes(r.Env, Collector(r.Env, seed, dir), r.MediumEpisodes, seed + 2_000_000UL, deterministic: false);
+        var res = Rollout.Episodes(r.Env, Collector(r, seed, dir), r.MediumEpisodes, seed + 2_000_000UL, deterministic: false);
         Directory.Delete(dir, true);
         NormalizedScore.TryGet(r.Env, out var reference);   // the score is linear in the return: its std is the returns' std, rescaled
         return new MediumRule.Judged(res.Mean, res.Std, NormalizedScore.Score(r.Env, res.Mean), 100 * res.Std / (reference.Expert - reference.Random));
     }
 
     /// <summary>A saved snapshot as the policy that collects a dataset (Double DQN with its exploration settled).</summary>
-    private static Agent Collector(string env, ulong seed, string dir)
+    private static Agent Collector(EnvRecipe r, ulong seed, string dir)
     {
-        var agent = NewLearner(env, seed);
+        var agent = NewLearner(r, seed);
         agent.Load(dir);
         (agent as Dqn)?.SettleExploration();
         return agent;
@@ -479,11 +484,11 @@ public static class Recipes
     }
 
     /// <summary>The online learner of a recipe: SAC for continuous actions, Double DQN for discrete ones.</summary>
-    private static Agent NewLearner(string env, ulong seed)
+    private static Agent NewLearner(EnvRecipe r, ulong seed)
     {
-        using var e = EnvRegistry.Make(env);
+        using var e = EnvRegistry.Make(r.Env);
         var spec = AlgorithmRegistry.Find(e.ActionSpace is Discrete ? "dqn" : "sac");
-        return Training.OnlineAgent(spec, e, spec.Defaults, seed);
+        return Training.OnlineAgent(spec, e, r.LearnerHidden is { } hidden ? spec.Defaults with { Hidden = hidden } : spec.Defaults, seed);
     }
 
     /// <summary>Roll out a policy (null: uniform random actions) for a number of steps; stochastic actions, as D4RL's collection.</summary>
