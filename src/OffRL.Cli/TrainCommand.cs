@@ -152,7 +152,20 @@ internal static class TrainCommand
         var env = new Option<string>("--env") { Description = "Environment to act in during the online phase (and to evaluate in)", Required = true };
         var offlineSteps = new Option<long>("--offline-steps") { Description = "Gradient updates on the dataset before the agent acts", DefaultValueFactory = _ => 100_000 }.InRange("[0, 1000000000000]");
         var onlineSteps = new Option<long>("--online-steps") { Description = "Environment steps of the online phase (each followed by --utd updates)", DefaultValueFactory = _ => 100_000 }.InRange("[1, 1000000000000]");
-        var ratio = new Option<double>("--ratio") { Description = "Fraction of each online-phase batch drawn from the dataset, the rest from the agent's own transitions (RLPD's symmetric sampling: 0.5)", DefaultValueFactory = _ => 0.5 }.InRange("[0, 1]");
+        var ratio = new Option<double>("--ratio")
+        {
+            Description = "Fraction of each online-phase batch drawn from the dataset, the rest from the agent's own transitions (RLPD's symmetric sampling: 0.5), "
+                + "in [0, 1]; proportional: as one buffer holding both (CORL's IQL/AWAC/CQL fine-tuning, FamO2O)",
+            DefaultValueFactory = _ => 0.5,
+            CustomParser = a =>
+            {
+                var text = a.Tokens.Count == 1 ? a.Tokens[0].Value : "";
+                if (text.Equals("proportional", StringComparison.OrdinalIgnoreCase)) return double.NaN;   // the schedule's null (the parser takes no null)
+                if (double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var x) && x is >= 0 and <= 1) return x;
+                a.AddError($"--ratio must be a number in [0, 1] or proportional, got '{text}'");
+                return 0.5;
+            },
+        };
         var utd = new Option<int>("--utd") { Description = "Updates per environment step in the online phase (update-to-data ratio)", DefaultValueFactory = _ => 1 }.InRange("[1, 10000]");
         var cmd = new Command("finetune", "Train offline on a dataset, then go on online in an environment with the dataset mixed into each batch") { env, offlineSteps, onlineSteps, ratio, utd };
         foreach (var option in o.All) cmd.Options.Add(option);
@@ -161,7 +174,7 @@ internal static class TrainCommand
             var spec = AlgorithmRegistry.Find(r.GetValue(o.Algo)!);
             if (spec.Mode != LearningMode.Offline)
                 throw new ArgumentException($"--algo {spec.Name}: learns online only (offrl train --env); finetune starts from a dataset: {AlgorithmRegistry.Names(LearningMode.Offline)}");
-            var schedule = new FineTuning(r.GetValue(offlineSteps), r.GetValue(ratio));
+            var schedule = new FineTuning(r.GetValue(offlineSteps), r.GetValue(ratio) is var mixing && double.IsNaN(mixing) ? null : mixing);
             var tc = o.Trainer(r, checked(r.GetValue(offlineSteps) + r.GetValue(onlineSteps)), r.GetValue(utd));
             o.CheckPaths(r);
             var overrides = o.Overrides(r, spec);
@@ -173,7 +186,7 @@ internal static class TrainCommand
             if (atSwitch is not null) Console.WriteLine($"at the switch (step {atSwitch.Step}): return {atSwitch.ReturnMean:F1} ± {atSwitch.ReturnStd:F1}");
             o.Report(r, run, dsName, envName, tc, new()
             {
-                ["offline_steps"] = schedule.OfflineSteps, ["online_steps"] = r.GetValue(onlineSteps), ["ratio"] = schedule.Ratio, ["utd"] = tc.UpdatesPerStep,
+                ["offline_steps"] = schedule.OfflineSteps, ["online_steps"] = r.GetValue(onlineSteps), ["ratio"] = schedule.Ratio is { } mix ? mix : "proportional", ["utd"] = tc.UpdatesPerStep,
                 ["return_at_switch"] = atSwitch?.ReturnMean,
             });
         });

@@ -102,11 +102,16 @@ public sealed class Iql(int obs, Space actionSpace, IqlConfig? config = null, ul
     /// </summary>
     public static Tensor AwrLoss(Tensor advantage, Tensor behavior, float beta, float maxWeight) =>
         ((advantage.Detach() * beta).Exp().Clamp(0f, maxWeight) * behavior).Mean();
+
+    /// <summary>The same with an inverse temperature per row [B, 1] (FamO2O's balance coefficients; no gradient reaches them).</summary>
+    public static Tensor AwrLoss(Tensor advantage, Tensor behavior, Tensor beta, float maxWeight) =>
+        ((advantage.Detach() * beta.Detach()).Exp().Clamp(0f, maxWeight) * behavior).Mean();
 }
 
 /// <summary>
-/// The body of <see cref="Iql"/> and of the methods built on IQL (<see cref="Riql"/>), each with its own config type:
-/// the value's target from the target critics and the critics' loss are the hooks.
+/// The body of <see cref="Iql"/> and of the methods built on IQL (<see cref="Riql"/>, <see cref="Famo2o"/>), each with
+/// its own config type: the value's target from the target critics, the critics' loss, and what the policy reads
+/// besides the observation are the hooks.
 /// </summary>
 public abstract class Iql<TConfig> : Agent<TConfig> where TConfig : IqlConfig
 {
@@ -117,7 +122,7 @@ public abstract class Iql<TConfig> : Agent<TConfig> where TConfig : IqlConfig
     private readonly Action _valueAndPolicyStep, _qStep;
     // One update's inputs and losses, shared by its two halves (which may run on two threads).
     private TransitionBatch? _batch;
-    private Tensor? _qTarget, _vNext;
+    private Tensor? _qTarget, _vNext, _policyIn, _policyBeta;
     private float _valueLoss, _criticLoss, _actorLoss;
 
     protected override bool BuildsHistoryEncoders => true;
@@ -126,7 +131,7 @@ public abstract class Iql<TConfig> : Agent<TConfig> where TConfig : IqlConfig
     {
         int act = actionSpace.Width;
         var history = Config.HistoryInput(obs);
-        _actor = new GaussianMeanPolicy(obs, Config.Hidden, act, Rng, logStdMin: Config.LogStdMin, logStdMax: 2f, history: history);
+        _actor = new GaussianMeanPolicy(obs + PolicyConditionWidth, Config.Hidden, act, Rng, logStdMin: Config.LogStdMin, logStdMax: 2f, history: history);
         _value = new Mlp(new MlpConfig(obs, Config.Hidden, 1, Sequence: history), Rng);
         _critic = Networks.Critic(obs, act, Config.Hidden, Rng, Config.NumCritics, history);
         InitializeCritic(_critic, Rng);
@@ -137,6 +142,24 @@ public abstract class Iql<TConfig> : Agent<TConfig> where TConfig : IqlConfig
         _valueOpt = Optim("value", new Adam(_value.Parameters(), Config.ValueLr));
         (_valueAndPolicyStep, _qStep) = (ValueAndPolicyStep, QStep);
     }
+
+    /// <summary>The policy: pi(a | s), or pi(a | s, c) with what <see cref="PolicyConditionWidth"/> adds to its input.</summary>
+    protected GaussianMeanPolicy Actor => _actor;
+    /// <summary>The critics' Polyak-averaged copies (the value's target Q').</summary>
+    protected EnsembleMlp CriticTarget => _criticTarget;
+
+    /// <summary>Values the policy reads after the observation (FamO2O's embedded balance coefficient); 0: pi(a | s).</summary>
+    protected virtual int PolicyConditionWidth => 0;
+
+    /// <summary>
+    /// The policy step's input and inverse temperature per row [B, 1], made once before the value and policy steps: the
+    /// batch's observations and null (config beta for every row), or FamO2O's [s, emb(beta)] and beta after its balance
+    /// model's step. It must not read the value.
+    /// </summary>
+    protected virtual (Tensor Input, Tensor? Beta) PolicyStepInputs(TransitionBatch b) => (b.ObsT, null);
+
+    /// <summary>The policy's input when acting on observations <paramref name="s"/> (FamO2O: with the balance model's beta).</summary>
+    protected virtual Tensor ActingInput(Tensor s) => s;
 
     /// <summary>Without a fixed span the cosine schedule covers the run's own length.</summary>
     public override void PlanRun(long steps)
@@ -151,6 +174,7 @@ public abstract class Iql<TConfig> : Agent<TConfig> where TConfig : IqlConfig
             _qTarget = ValueTarget(Networks.Q(_criticTarget, b.ObsT, b.ActT));
             _vNext = _value.Forward(b.NextT);
         }
+        (_policyIn, _policyBeta) = PolicyStepInputs(b);
         _batch = b;
         // The Q update reads V(s') from before the value step; the value and policy updates read only the target critic:
         // independent, they run side by side on two cores (each product on one core: the numbers of one after the other).
@@ -158,7 +182,7 @@ public abstract class Iql<TConfig> : Agent<TConfig> where TConfig : IqlConfig
         Record("value_loss", _valueLoss);
         Record("critic_loss", _criticLoss);
         Record("actor_loss", _actorLoss);
-        (_batch, _qTarget, _vNext) = (null, null, null);
+        (_batch, _qTarget, _vNext, _policyIn, _policyBeta) = (null, null, null, null, null);
     }
 
     private void ValueAndPolicyStep()
@@ -176,9 +200,9 @@ public abstract class Iql<TConfig> : Agent<TConfig> where TConfig : IqlConfig
         // Policy (eq. 7): advantage-weighted regression, weights exp(beta (Q'(s, a) - V(s))) clipped at 100, of -log pi(a|s)
         _actorOpt.ZeroGrad();
         var behavior = Config.DeterministicActor
-            ? (_actor.Mean(b.ObsT) - b.ActT).Square().Sum(-1, keepDim: true)   // -log pi up to constants, for a fixed unit variance
-            : _actor.LogProb(b.ObsT, b.ActT).Neg();
-        var actorLoss = Iql.AwrLoss(adv, behavior, Config.Beta, Config.MaxWeight);
+            ? (_actor.Mean(_policyIn!) - b.ActT).Square().Sum(-1, keepDim: true)   // -log pi up to constants, for a fixed unit variance
+            : _actor.LogProb(_policyIn!, b.ActT).Neg();
+        var actorLoss = _policyBeta is { } beta ? Iql.AwrLoss(adv, behavior, beta, Config.MaxWeight) : Iql.AwrLoss(adv, behavior, Config.Beta, Config.MaxWeight);
         actorLoss.Backward();
         _actorOpt.Step();
         _actorLoss = actorLoss.Item();
@@ -207,9 +231,9 @@ public abstract class Iql<TConfig> : Agent<TConfig> where TConfig : IqlConfig
     /// <summary>The critics' loss against y = r + gamma (1 - d) V(s') (eq. 6: squared errors, summed over the critics).</summary>
     protected virtual Tensor CriticLoss(Tensor q, Tensor y) => Networks.CriticLoss(q, y);
 
-    protected override void ActCore(Tensor s, Span<float> action, bool deterministic) => _actor.Act(s, action, deterministic, Rng);
+    protected override void ActCore(Tensor s, Span<float> action, bool deterministic) => _actor.Act(ActingInput(s), action, deterministic, Rng);
 
-    protected internal override Tensor PolicyOutput(Tensor s) => _actor.Mean(s);
+    protected internal override Tensor PolicyOutput(Tensor s) => _actor.Mean(ActingInput(s));
 
     protected override IEnumerable<(string, Module)> Modules() =>
         [("actor", _actor), ("value", _value), ("critic", _critic), ("critic_target", _criticTarget)];

@@ -25,7 +25,7 @@ public sealed class GaussianMeanPolicy : Module
     }
 
     /// <summary>The log std as used: the parameter clamped to its bounds (no gradient past them, as torch.clamp).</summary>
-    private Tensor ClampedLogStd() => float.IsFinite(_logStdMin) || float.IsFinite(_logStdMax) ? LogStd.Clamp(_logStdMin, _logStdMax) : LogStd;
+    public Tensor ClampedLogStd() => float.IsFinite(_logStdMin) || float.IsFinite(_logStdMax) ? LogStd.Clamp(_logStdMin, _logStdMax) : LogStd;
 
     public Tensor LogProb(Tensor s, Tensor a) => new Gaussian(_mean.Forward(s), ClampedLogStd()).LogProb(a);
 
@@ -33,7 +33,10 @@ public sealed class GaussianMeanPolicy : Module
     public Tensor Mean(Tensor s) => _mean.Forward(s);
 
     /// <summary>a = clip(mean(s) + std * eps, -1, 1) for a given noise tensor.</summary>
-    public Tensor Sample(Tensor s, Tensor eps) => (_mean.Forward(s) + ClampedLogStd().Exp() * eps).Clamp(-1f, 1f);
+    public Tensor Sample(Tensor s, Tensor eps) => RSample(s, eps).Clamp(-1f, 1f);
+
+    /// <summary>The reparameterized draw mean(s) + std * eps, unclipped (gradients reach s, the mean network and the log std).</summary>
+    public Tensor RSample(Tensor s, Tensor eps) => _mean.Forward(s) + ClampedLogStd().Exp() * eps;
 
     public void Act(Tensor s, Span<float> action, bool deterministic, Rng rng)
     {

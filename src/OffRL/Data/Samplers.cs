@@ -115,26 +115,44 @@ public sealed class UniformSampler : ITransitionSampler
 /// <summary>Batches mixing two sources at a set ratio (e.g. RLPD's 50% offline / 50% online).</summary>
 public sealed class MixedSampler : ITransitionSampler
 {
+    private readonly ITransitionSource _first, _second;
     private readonly UniformSampler _a, _b;
-    private readonly int _fromA;
+    private readonly int? _fromA;
+    private readonly Rng _rng;
     public TransitionBatch Batch { get; }
 
-    /// <param name="ratio">Fraction of each batch drawn from <paramref name="first"/>.</param>
-    public MixedSampler(ITransitionSource first, ITransitionSource second, int batchSize, double ratio, Rng rng, float gamma = 0.99f)
+    /// <param name="ratio">Fraction of each batch drawn from <paramref name="first"/>; null: in proportion to the
+    /// sources' sizes, as one buffer holding both would draw (each row from <paramref name="first"/> with probability
+    /// n_first / (n_first + n_second), the first rows of the batch).</param>
+    public MixedSampler(ITransitionSource first, ITransitionSource second, int batchSize, double? ratio, Rng rng, float gamma = 0.99f)
     {
-        if (ratio < 0 || ratio > 1) throw new ArgumentException($"mixed sampler: ratio must be in [0, 1], got {ratio}");
+        if (ratio is < 0 or > 1) throw new ArgumentException($"mixed sampler: ratio must be in [0, 1], got {ratio}");
         if (first.ObservationDim != second.ObservationDim || first.ActionDim != second.ActionDim) throw new ArgumentException("mixed sampler: the sources have different dimensions");
+        (_first, _second, _rng) = (first, second, rng);
         _a = new UniformSampler(first, 1, rng, gamma);
         _b = new UniformSampler(second, 1, rng, gamma);
-        _fromA = (int)Math.Round(batchSize * ratio);
-        Batch = new TransitionBatch(batchSize, first.ObservationDim, first.ActionDim) { DatasetRows = _fromA };
+        _fromA = ratio is { } r ? (int)Math.Round(batchSize * r) : null;
+        Batch = new TransitionBatch(batchSize, first.ObservationDim, first.ActionDim) { DatasetRows = _fromA ?? 0 };
     }
 
     public TransitionBatch Sample()
     {
-        if (_fromA > 0) _a.FillSlots(Batch, 0, _fromA);
-        if (_fromA < Batch.Size) _b.FillSlots(Batch, _fromA, Batch.Size - _fromA);
+        int fromA = _fromA ?? FromFirstInProportion();
+        Batch.DatasetRows = fromA;
+        if (fromA > 0) _a.FillSlots(Batch, 0, fromA);
+        if (fromA < Batch.Size) _b.FillSlots(Batch, fromA, Batch.Size - fromA);
         return Batch;
+    }
+
+    /// <summary>How many of the batch's rows come from the first source, each with probability n_first / (n_first + n_second).</summary>
+    private int FromFirstInProportion()
+    {
+        long n1 = _first.SampleableCount, n2 = _second.SampleableCount;
+        if (n2 == 0) return Batch.Size;
+        double p = (double)n1 / (n1 + n2);
+        int k = 0;
+        for (int i = 0; i < Batch.Size; i++) if (_rng.NextDouble() < p) k++;
+        return k;
     }
 }
 

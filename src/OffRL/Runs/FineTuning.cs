@@ -13,7 +13,9 @@ namespace OffRL.Runs;
 /// <param name="OfflineSteps">Gradient updates on the dataset alone before the first environment step (CORL's
 /// offline_iterations).</param>
 /// <param name="Ratio">Fraction of each online-phase batch drawn from the dataset, the rest from the online buffer
-/// (RLPD's symmetric sampling is 0.5, as Cal-QL's mixing_ratio in CORL's configs).</param>
+/// (RLPD's symmetric sampling is 0.5, as Cal-QL's mixing_ratio in CORL's configs); null: in proportion to their
+/// sizes, as one buffer that holds the dataset and takes the online transitions (CORL's IQL, AWAC and CQL fine-tuning,
+/// FamO2O's authors).</param>
 /// <param name="RandomSteps">Environment steps at the start of the online phase that act uniformly at random, with no
 /// updates (RLPD's start_training 5000, an agent that starts from nothing); 0: the (pre-trained) agent acts from the
 /// first online step.</param>
@@ -24,7 +26,7 @@ namespace OffRL.Runs;
 /// <param name="OnlineCapacity">The online buffer's capacity; null: the trainer's replay_capacity.</param>
 public sealed record FineTuning(
     [property: FieldRange("[0, inf)")] long OfflineSteps,
-    [property: FieldRange("[0, 1]")] double Ratio = 0.5,
+    [property: FieldRange("[0, 1]")] double? Ratio = 0.5,
     [property: FieldRange("[0, inf)")] long RandomSteps = 0,
     [property: FieldRange("[1, 1000000]")] int CollectSteps = 1,
     string? ActEnv = null,

@@ -162,6 +162,7 @@ public static class PolicyExport
                 UnaryKind.Elu => model.Node("Elu", [x], null, ("alpha", p0)),
                 UnaryKind.Softplus => model.Node("Softplus", [x]),
                 UnaryKind.Silu => model.Node("Mul", [x, model.Node("Sigmoid", [x])]),
+                UnaryKind.Sin => model.Node("Sin", [x]),
                 UnaryKind.Clamp => model.Node("Clip", [x, model.Initializer("min", [p0]), model.Initializer("max", [p1])]),
                 UnaryKind.Affine => p1 == 0f
                     ? model.Node("Mul", [x, model.Initializer("scale", [p0])])

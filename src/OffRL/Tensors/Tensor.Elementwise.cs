@@ -4,7 +4,7 @@ namespace OffRL.Tensors;
 
 public enum UnaryKind
 {
-    Neg, Exp, Log, Log1p, Sqrt, NormRoot, Abs, Square, Pow, Tanh, Sigmoid, Relu, LeakyRelu, Elu, Gelu, Mish, Softplus, Clamp, Affine, Silu,
+    Neg, Exp, Log, Log1p, Sqrt, NormRoot, Abs, Square, Pow, Tanh, Sigmoid, Relu, LeakyRelu, Elu, Gelu, Mish, Softplus, Clamp, Affine, Silu, Sin,
 }
 
 public sealed partial class Tensor
@@ -132,6 +132,7 @@ public sealed partial class Tensor
             case UnaryKind.Softplus: for (int i = 0; i < y.Length; i++) y[i] = Softplus(x[i]); break;
             case UnaryKind.Silu: TensorPrimitives.Sigmoid(x, y); TensorPrimitives.Multiply(x, y, y); break;   // x sigmoid(x), vectorized
             case UnaryKind.Clamp: TensorPrimitives.Max(x, p0, y); TensorPrimitives.Min(y, p1, y); break;
+            case UnaryKind.Sin: TensorPrimitives.Sin(x, y); break;
             case UnaryKind.Affine:
                 if (p1 == 0f) TensorPrimitives.Multiply(x, p0, y);
                 else { TensorPrimitives.Multiply(x, p0, y); TensorPrimitives.Add(y, p1, y); }
@@ -193,6 +194,7 @@ public sealed partial class Tensor
             }
             case UnaryKind.Clamp: for (int i = 0; i < dx.Length; i++) dx[i] += x[i] >= p0 && x[i] <= p1 ? g[i] : 0f; break;
             case UnaryKind.Affine: TensorPrimitives.MultiplyAdd(g, p0, dx, dx); break;
+            case UnaryKind.Sin: for (int i = 0; i < dx.Length; i++) dx[i] += g[i] * MathF.Cos(x[i]); break;
         }
     }
 
@@ -228,6 +230,8 @@ public sealed partial class Tensor
         if (min > max) throw new ArgumentException($"clamp: min {min} is above max {max}");
         return Unary(UnaryKind.Clamp, min, max);
     }
+    /// <summary>sin(x) elementwise (cos(x) is (x + pi/2).Sin(); sinusoidal embeddings).</summary>
+    public Tensor Sin() => Unary(UnaryKind.Sin);
     /// <summary>scale * x + shift.</summary>
     public Tensor Affine(float scale, float shift) => Unary(UnaryKind.Affine, scale, shift);
 

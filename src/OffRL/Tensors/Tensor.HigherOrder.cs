@@ -263,7 +263,8 @@ public sealed partial class Tensor
             UnaryKind.Clamp => g * ClampMask(x, p0, p1),
             UnaryKind.Affine => g * p0,
             UnaryKind.Silu => SiluGraph(g, x),
-            _ => throw new NotSupportedException($"gradients: op '{kind.ToString().ToLowerInvariant()}' has no second derivative (create_graph); use tanh, elu, silu, relu or softplus"),
+            UnaryKind.Sin => g * (x + MathF.PI / 2).Sin(),   // cos x
+            _ => throw new NotSupportedException($"gradients: op '{kind.ToString().ToLowerInvariant()}' has no second derivative (create_graph); use tanh, elu, silu, relu, softplus or sin"),
         };
         Accumulate(x, dx);
     }

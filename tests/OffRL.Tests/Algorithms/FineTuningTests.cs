@@ -70,6 +70,7 @@ public class FineTuningTests(PendulumDatasets data)
     [InlineData("edac")]
     [InlineData("cal-ql")]
     [InlineData("rebrac")]
+    [InlineData("famo2o")]
     public void EachOfflineMethodWithAnOnlineFormGoesOnOnline(string algo)
     {
         var (agent, res) = Training.FineTune(algo, data.MediumReplay, "pendulum",
@@ -116,8 +117,15 @@ public class FineTuningTests(PendulumDatasets data)
         var runJson = JsonDocument.Parse(File.ReadAllText(Path.Combine(dir, "run", "run.json"))).RootElement;
         Assert.Equal(16, runJson.GetProperty("config").GetProperty("Hidden")[0].GetInt32());
 
+        // one buffer holding the dataset and the online rows (CORL's IQL fine-tuning, FamO2O's authors)
+        var proportional = CliProcess.Run(Args("--env", "pendulum", "--offline-steps", "20", "--online-steps", "20", "--eval-every", "20", "--eval-episodes", "1",
+            "--ratio", "proportional", "--out", Path.Combine(dir, "run-proportional"), "--json"));
+        Assert.True(proportional.Code == 0, proportional.Err + proportional.Out);
+        Assert.Equal("proportional", JsonDocument.Parse(proportional.Out.Split('\n', StringSplitOptions.RemoveEmptyEntries)[^1]).RootElement.GetProperty("ratio").GetString());
+
         CliProcess.Run(Args("--offline-steps", "10")).RefusedNaming("--env");
         CliProcess.Run(Args("--env", "pendulum", "--ratio", "1.5")).RefusedNaming("--ratio");
+        CliProcess.Run(Args("--env", "pendulum", "--ratio", "lots")).RefusedNaming("--ratio", "proportional");
         CliProcess.Run(Args("--env", "pendulum", "--utd", "0")).RefusedNaming("--utd");
         CliProcess.Run(Args("--env", "cartpole")).RefusedNaming("observations have 3 values, cartpole gives 4");
         CliProcess.Run(["finetune", "--algo", "sac", "--dataset", file, "--env", "pendulum"]).RefusedNaming("--algo sac", "learns online only");

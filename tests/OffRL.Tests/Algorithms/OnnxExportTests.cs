@@ -57,6 +57,7 @@ public class OnnxExportTests
     [InlineData("cql")]
     [InlineData("rebrac")]
     [InlineData("a2pr")]
+    [InlineData("famo2o")]
     public void ContinuousPolicyMatchesOffRLForward(string algo)
     {
         var rng = new Rng(11);

@@ -141,6 +141,27 @@ public class SamplerTests
         Assert.All(b.Obs.Where((v, i) => i % 2 == 0 && i >= 10), v => Assert.True(v >= 100f));
     }
 
+    /// <summary>Without a ratio the sources are drawn as one buffer holding both: each row from the dataset with probability n_data / (n_data + n_online).</summary>
+    [Fact]
+    public void MixedSamplerWithoutARatioDrawsInProportionToTheSizes()
+    {
+        var offline = new DatasetSource(Fixtures.Small(nextObs: true));
+        var online = new ReplayBuffer(100, 2, 1);
+        var s = new MixedSampler(offline, online, 64, null, new Rng(1));
+        Assert.Equal(64, s.Sample().DatasetRows);   // nothing online yet: all from the dataset
+        int n = offline.SampleableCount;
+        for (int i = 0; i < 3 * n; i++) online.Add([100f + i, 0], [0f], 7f, [0f, 0f], false, false);
+        long fromData = 0, batches = 400;
+        for (int k = 0; k < batches; k++)
+        {
+            var b = s.Sample();
+            Assert.Equal(b.Size - b.DatasetRows, b.Rew.Count(r => r == 7f));   // the online rows after the dataset's
+            Assert.All(b.Obs.Where((v, i) => i % 2 == 0 && i >= 2 * b.DatasetRows), v => Assert.True(v >= 100f));
+            fromData += b.DatasetRows;
+        }
+        Assert.InRange(fromData / (64.0 * batches), 0.23, 0.27);   // 1 / 4, within 6 standard errors
+    }
+
     [Fact]
     public void ReplayBufferIsARing()
     {

@@ -68,6 +68,7 @@ public class GradientTests
         Check(() => x.Gelu(), x);
         Check(() => x.Mish(), x);
         Check(() => x.Softplus(), x);
+        Check(() => (x * 3f).Sin(), x);
         Check(() => x.Affine(-1.5f, 0.25f), x);
         Check(() => 1f - x * 2f + 3f, x);
         Check(() => x / 4f, x);

@@ -122,7 +122,7 @@ public class HigherOrderTests
         var m = P(23, 4, 4);
         Tensor F()
         {
-            var e = x * p + x / (q.Square() + 1f) - (x * q).Exp() * 0.1f;
+            var e = x * p + x / (q.Square() + 1f) - (x * q).Exp() * 0.1f + (x * q).Sin() * 0.3f;
             var lse = e.LogSumExp(1, keepDim: true);
             var sm = (e * 0.5f).Softmax(1);
             var members = Tensor.Concat(0, e.Reshape(1, 3, 4), (e * x).Reshape(1, 3, 4), Tensor.Matmul(e, m).Reshape(1, 3, 4));
