@@ -13,7 +13,7 @@ namespace OffRL.Algorithms;
 /// and rewards. EDAC adds eta times the ensemble's gradient diversity to the critic loss. The per-dataset N (SAC-N
 /// 10-500, EDAC 10-50) and eta are the presets; the defaults are halfcheetah's (N 10, eta 1).
 /// </summary>
-public sealed record EdacConfig : SacConfig
+public record EdacConfig : SacConfig
 {
     public EdacConfig()
     {

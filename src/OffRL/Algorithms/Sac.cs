@@ -291,6 +291,7 @@ public abstract class Sac<TConfig> : Agent<TConfig> where TConfig : SacConfig
         var pi = PolicyOf(b.ObsT);
         var (a, logp) = pi.RSample(Rng);
         var actorLoss = (logp * alpha - (ActorObjective(b, pi) ?? CriticsAtPolicy(Networks.Q(_critic, b.ObsT, a)))).Mean();
+        if (ActorRegularizer(b) is { } extra) actorLoss = actorLoss + extra;
         actorLoss.Backward();
         _actorOpt.Step();
         _critic.SetRequiresGrad(true);
@@ -325,6 +326,9 @@ public abstract class Sac<TConfig> : Agent<TConfig> where TConfig : SacConfig
 
     /// <summary>What the actor maximizes instead of min Q(s, a~pi) (CQL's behavior-cloning warm-up); null: min Q, as SAC.</summary>
     protected virtual Tensor? ActorObjective(TransitionBatch b, TanhGaussian pi) => null;
+
+    /// <summary>A term added to the actor loss (RO2O's policy smoothness); none for SAC.</summary>
+    protected virtual Tensor? ActorRegularizer(TransitionBatch b) => null;
 
     /// <summary>A term added to the critic loss (CQL's conservative penalty); none for SAC.</summary>
     protected virtual Tensor? CriticRegularizer(TransitionBatch b, Tensor qData) => null;

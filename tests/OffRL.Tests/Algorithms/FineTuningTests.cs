@@ -71,6 +71,7 @@ public class FineTuningTests(PendulumDatasets data)
     [InlineData("cal-ql")]
     [InlineData("rebrac")]
     [InlineData("famo2o")]
+    [InlineData("ro2o")]
     public void EachOfflineMethodWithAnOnlineFormGoesOnOnline(string algo)
     {
         var (agent, res) = Training.FineTune(algo, data.MediumReplay, "pendulum",
