@@ -108,8 +108,11 @@ def legend(cells, with_default):
     offrl = "`offrl train --preset " + ", ".join(sorted(presets - {None})) + "`" if presets - {None} else "`offrl train` (its defaults)"
     kinds = {"corl_reference.py (CORL's protocol)" if "CORL" in r else "model_based.py (OfflineRL-Kit's code: MOPO, MOBILE)"
              if "OfflineRL-Kit" in r else "rlpd_reference.py (the RLPD authors' code)" if "rlpd" in r
+             else "famo2o_reference.py (the FamO2O authors' code)" if "FamO2O" in r
              else "authors_reference.py (the authors' code: PRDC, A2PR)" for r in refs - {None}}
-    online = {k for k in kinds if k.startswith("rlpd")}
+    online = {k for k in kinds if k.startswith(("rlpd", "famo2o"))}
+    if any(k.startswith("famo2o") for k in kinds) and not presets - {None}:
+        offrl = "`offrl finetune` with the reference's settings (each run's resolved config in runs/)"
     torch = " and ".join("bench/reference/" + k for k in sorted(kinds - online)) if kinds - online else "" if online else "bench/reference/offline_rl.py (OffRL's defaults)"
     torch = (torch + " evaluated by `offrl eval`" if torch else "") + ("; " if torch and online else "") + \
         " and ".join(f"bench/reference/{k} acting and evaluated in OffRL's environment through `offrl env serve`" for k in sorted(online))
