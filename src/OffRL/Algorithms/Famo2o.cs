@@ -134,9 +134,10 @@ public sealed class Famo2o : Iql<Famo2oConfig>, IAlgorithmFamily
     {
         _balanceOpt.ZeroGrad();
         var (u, logPb) = BalanceOf(s).RSample(Rng);
+        var beta = BetaOf(u);
         var eps = Tensor.Temp(new Shape(s.Shape[0], ActionDim));
         Rng.FillNormal(eps.Data);
-        var a = Actor.RSample(Tensor.Concat(1, s, Embed(BetaOf(u))), eps);
+        var a = Actor.RSample(Tensor.Concat(1, s, Embed(beta)), eps);
         var q = Networks.MinQ(Networks.Q(CriticTarget, s, a));
         float alpha = MathF.Exp(_temperature.Value.Data[0]);
         var balanceLoss = (logPb * alpha - q).Mean();
@@ -144,14 +145,12 @@ public sealed class Famo2o : Iql<Famo2oConfig>, IAlgorithmFamily
         _balanceOpt.Step();
 
         _temperatureOpt.ZeroGrad();
-        float entropy = -logPb.Mean().Item();
-        var temperatureLoss = _temperature.Value.Exp() * (entropy - Config.BalanceTargetEntropy);
-        temperatureLoss.Backward();
+        Sac<SacConfig>.TemperatureLossOnAlpha(_temperature.Value, logPb, Config.BalanceTargetEntropy).Backward();
         _temperatureOpt.Step();
         Record("balance_loss", balanceLoss.Item());
-        Record("balance_entropy", entropy);
+        Record("balance_entropy", -logPb.Mean().Item());
         Record("balance_alpha", alpha);
-        Record("beta", BetaOf(u).Mean().Item());
+        Record("beta", beta.Mean().Item());
     }
 
     protected override IEnumerable<(string, Module)> Modules() => [.. base.Modules(), ("balance", _balance), ("balance_temperature", _temperature)];

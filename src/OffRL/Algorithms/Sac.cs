@@ -308,7 +308,7 @@ public abstract class Sac<TConfig> : Agent<TConfig> where TConfig : SacConfig
         {
             _alphaOpt.ZeroGrad();
             var alphaLoss = Config.TemperatureLossOnAlpha
-                ? (LogAlpha.Exp() * (logp.Detach().Mean().Neg() - _targetEntropy)).Mean()   // alpha (H - target), H = -E[log pi]
+                ? TemperatureLossOnAlpha(LogAlpha, logp, _targetEntropy)
                 : TemperatureLoss(LogAlpha, logp, _targetEntropy);
             alphaLoss.Backward();
             _alphaOpt.Step();
@@ -320,6 +320,10 @@ public abstract class Sac<TConfig> : Agent<TConfig> where TConfig : SacConfig
     /// <summary>The temperature's loss (eq. 18): -mean(log alpha (log pi(a|s) + target entropy)), log pi detached.</summary>
     public static Tensor TemperatureLoss(Tensor logAlpha, Tensor logp, float targetEntropy) =>
         (logAlpha * (logp.Detach() + targetEntropy)).Mean().Neg();
+
+    /// <summary>The temperature's loss in the flax codes' form (RLPD, FamO2O's balance model): alpha (H - target), H = -mean log pi detached.</summary>
+    public static Tensor TemperatureLossOnAlpha(Tensor logAlpha, Tensor logp, float targetEntropy) =>
+        (logAlpha.Exp() * (logp.Detach().Mean().Neg() - targetEntropy)).Mean();
 
     /// <summary>The TD target y [B, 1] as a method changes it (MOBILE's penalty and floor); SAC's as it is. No gradient is recorded.</summary>
     protected virtual Tensor Backup(TransitionBatch b, Tensor y) => y;
