@@ -45,7 +45,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from corl_reference import qlearning_dataset, sha256_file
+from corl_reference import qlearning_dataset
+from o2o_common import evaluate, evaluation, load_checkpoint, save_checkpoint, unit_actions, write_result
 from rlpd_reference import Env
 
 AUTHORS = "LeapLabTHU/FamO2O@ea9cb01c86ca7d8cbd782b21cab5d7e1614bc6d7"
@@ -183,18 +184,6 @@ def reward_scale(data):
     return 1000.0 / (max(returns) - min(returns))
 
 
-def evaluate(agent, env, episodes, seed):
-    returns = []
-    for k in range(episodes):
-        o, ret, done = env.reset(1_000_000 + seed + k), 0.0, False
-        while not done:
-            a = agent.act(torch.from_numpy(o).unsqueeze(0), deterministic=True)[0].numpy()
-            o, r, term, trunc = env.step(a)
-            ret, done = ret + r, term or trunc
-        returns.append(ret)
-    return float(np.mean(returns)), float(np.std(returns))
-
-
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--dataset", required=True, help="D4RL-layout HDF5 (offrl dataset convert)")
@@ -219,10 +208,7 @@ def main():
     obs_dim, act_dim = env.info["observation_dim"], env.info["action_dim"]
 
     data, _ = qlearning_dataset(args.dataset)
-    low, high = env.low.astype(np.float32), env.high.astype(np.float32)
-    if np.any(np.abs(data["actions"]) > 1 + 1e-6):   # a dataset in the environment's range: mapped to [-1, 1] as the agent acts
-        data["actions"] = (2 * (data["actions"] - low) / (high - low) - 1).astype(np.float32)
-    data["actions"] = np.clip(data["actions"], -1 + 1e-5, 1 - 1e-5)
+    data["actions"] = np.clip(unit_actions(data["actions"], env), -1 + 1e-5, 1 - 1e-5)
     scale = reward_scale(data)
     n_off, total = len(data["rewards"]), args.offline_steps + args.online_steps
     cap = n_off + args.online_steps
@@ -237,8 +223,7 @@ def main():
               "reward_scale": scale, "eval_every": args.eval_every, "eval_episodes": args.eval_episodes}
     evals, n, start = [], n_off, 0
     resume = args.out + ".resume.pt"
-    if os.path.exists(resume):
-        st = torch.load(resume, weights_only=False)
+    if (st := load_checkpoint(resume)) is not None:
         agent.load(st["agent"]); evals, n, start = st["evals"], st["n"], st["step"]
         for k in buf:
             buf[k][n_off:n] = st["online"][k]
@@ -257,26 +242,18 @@ def main():
         idx = torch.from_numpy(rng.integers(0, n, args.batch))
         agent.update(buf["s"][idx], buf["a"][idx], buf["r"][idx], buf["s2"][idx], buf["m"][idx], online)
         if (i + 1) % args.eval_every == 0:
-            mean, std = evaluate(agent, eval_env, args.eval_episodes, args.seed)
-            e = {"step": i + 1, "return_mean": mean, "return_std": std, "phase": "online" if online else "offline"}
-            if "score_random" in env.info:
-                e["normalized_score"] = 100 * (mean - env.info["score_random"]) / (env.info["score_expert"] - env.info["score_random"])
+            mean, std = evaluate(lambda ob: agent.act(torch.from_numpy(ob).unsqueeze(0), deterministic=True)[0].numpy(),
+                                 eval_env, args.eval_episodes, args.seed)
+            e = evaluation(i + 1, mean, std, online, env.info)
             evals.append(e)
             print(json.dumps(e), flush=True)
             st = {"agent": agent.state(), "evals": evals, "n": n, "step": i + 1, "online": {k: v[n_off:n].clone() for k, v in buf.items()},
                   "torch_rng": torch.get_rng_state(), "np_rng": rng}
-            torch.save(st, resume + ".tmp"); os.replace(resume + ".tmp", resume)
+            save_checkpoint(resume, st)
             if online:
                 o = env.reset(args.seed + 7919 * (i + 1))   # the episode in progress ends at a checkpoint (a resumed run is the same)
     env.close(); eval_env.close()
-    train = {"script_sha256": sha256_file(os.path.abspath(__file__)), "dataset_sha256": sha256_file(args.dataset), "config": config, "authors": AUTHORS,
-             "torch": torch.__version__}
-    result = {"side": "torch", "algo": "famo2o", "dataset": args.dataset_name or os.path.basename(args.dataset).split(".")[0], "seed": args.seed,
-              "train": train, "evaluations": evals}
-    with open(args.out + ".tmp", "w") as f:
-        json.dump(result, f, indent=1)
-    os.replace(args.out + ".tmp", args.out)
-    print(json.dumps(train))
+    write_result(args.out, __file__, "famo2o", args, config, AUTHORS, evals)
 
 
 if __name__ == "__main__":

@@ -46,6 +46,12 @@ public record SacConfig : CriticEnsembleConfig
     /// <summary>Critics initialized orthogonally (hidden gain sqrt(2), output 0.01, biases 0), as CORL's CQL configs (orthogonal_init: true).</summary>
     public bool OrthogonalCriticInit { get; init; }
     /// <summary>
+    /// The critics' hidden widths where they differ from the actor's (CORL's cal_ql.py: the actor 3 x 256, the critics
+    /// q_n_hidden_layers 2 x 256); null: <see cref="AgentConfig.Hidden"/> for both.
+    /// </summary>
+    [FieldRange("[1, 16384]")]
+    public int[]? CriticHidden { get; init; }
+    /// <summary>
     /// The critics' output layer initialized Xavier-uniform with this gain and bias 0 (young-geng's CQL with orthogonal
     /// init off: 0.01); null: the layers' default init. Not with <see cref="OrthogonalCriticInit"/>, which sets the output layer itself.
     /// </summary>
@@ -161,16 +167,17 @@ public abstract class Sac<TConfig> : Agent<TConfig> where TConfig : SacConfig
         if (Config.ActorOutputGain is { } gain) Networks.SmallOutputInit(_actor, gain, Rng);
         Networks.EdacInit(_actor, Config.HiddenBias, Config.ActorOutputUniform, Rng);
         if (Config.XavierInit) Networks.XavierInit(_actor, Rng, headWidth: act);
-        _critic = Networks.Critic(obs, act, Config.Hidden, Rng, Config.NumCritics, layerNorm: Config.CriticLayerNorm);
+        int[] criticHidden = Config.CriticHidden ?? Config.Hidden;
+        _critic = Networks.Critic(obs, act, criticHidden, Rng, Config.NumCritics, layerNorm: Config.CriticLayerNorm);
         if (Config.XavierInit) Networks.XavierInit(_critic, Rng);
         if (Config.CriticWeightsByOutputs) Networks.WeightsByOutputs(_critic, Rng);
         if (Config.OrthogonalCriticInit) Networks.OrthogonalInit(_critic, Rng);
         else if (Config.CriticOutputGain is { } criticGain) Networks.SmallOutputInit(_critic, criticGain, Rng);
         Networks.EdacInit(_critic, Config.HiddenBias, Config.CriticOutputUniform, Rng);
-        _criticTarget = Networks.Target(_critic, () => Networks.Critic(obs, act, Config.Hidden, new Rng(0), Config.NumCritics, layerNorm: Config.CriticLayerNorm));
+        _criticTarget = Networks.Target(_critic, () => Networks.Critic(obs, act, criticHidden, new Rng(0), Config.NumCritics, layerNorm: Config.CriticLayerNorm));
         if (Config.TargetMembers is { } k && k < Config.NumCritics)
         {
-            _targetSubset = Networks.Critic(obs, act, Config.Hidden, new Rng(0), k, layerNorm: Config.CriticLayerNorm);
+            _targetSubset = Networks.Critic(obs, act, criticHidden, new Rng(0), k, layerNorm: Config.CriticLayerNorm);
             _targetSubset.SetRequiresGrad(false);
             _subsetMembers = new int[k];
             _allMembers = new int[Config.NumCritics];

@@ -7,7 +7,7 @@ namespace OffRL;
 /// <summary>
 /// The values a config field accepts, written beside the field and its doc comment as an interval:
 /// <c>[FieldRange("(0, 1]")]</c>, <c>[FieldRange("[1, 1000000]")]</c>, <c>[FieldRange("(0, inf)")]</c>. On a list field
-/// (e.g. hidden widths) it bounds every element and the list must be given and not empty.
+/// (e.g. hidden widths) it bounds every element and the list must be given, unless declared nullable, and not empty.
 /// </summary>
 [AttributeUsage(AttributeTargets.Property)]
 public sealed class FieldRangeAttribute : Attribute
@@ -61,14 +61,16 @@ public static class FieldRange
     public static void Check(object config)
     {
         var type = config.GetType();
+        var nullability = new NullabilityInfoContext();   // not thread-safe: one per call
         foreach (var p in type.GetProperties(BindingFlags.Public | BindingFlags.Instance))
         {
             if (p.GetIndexParameters().Length > 0 || !p.CanRead || p.GetCustomAttribute<ObsoleteAttribute>() is not null) continue;
             var range = p.GetCustomAttribute<FieldRangeAttribute>();
             var value = p.GetValue(config);
             string name = Snake(p.Name);
-            // A ranged list (a reference) must be given; a ranged nullable number (int?, long?) may be null: "not set".
-            if (value is null && range is not null && !p.PropertyType.IsValueType)
+            // A ranged list (a reference) must be given unless declared nullable (int[]?); a ranged nullable number
+            // (int?, long?) may be null: "not set".
+            if (value is null && range is not null && !p.PropertyType.IsValueType && nullability.Create(p).ReadState != NullabilityState.Nullable)
                 throw Fail(type, name, $"must be a list with every value in {range.Interval}, got null");
             if (value is IEnumerable list and not string && range is not null)
             {

@@ -172,6 +172,20 @@ public class ConfigTests
     }
 
     [Fact]
+    public void CriticHiddenShapesTheCriticsAloneAndUnsetFollowsHidden()
+    {
+        static List<int> Widths(Agent agent, string module) => agent.NamedModules.Single(m => m.Name == module).Module.NamedParameters()
+            .Where(p => p.Name.EndsWith("weight") && p.Value.Shape.Rank >= 2).Select(p => p.Value.Shape.Rank == 2 ? p.Value.Shape[0] : p.Value.Shape[2]).ToList();   // Linear [out, in]; ensemble [members, in, out]
+        var split = AlgorithmRegistry.Create("cql", 3, Box.Uniform(1, -1f, 1f), 0, Set("hidden=[24,24,24]", "critic_hidden=[12,12]"));
+        Assert.Equal([24, 24, 24, 2], Widths(split, "actor"));
+        Assert.Equal([12, 12, 1], Widths(split, "critic"));
+        Assert.Equal([12, 12, 1], Widths(split, "critic_target"));
+        split.Update(RandomBatches.Of(seed: 1));
+        var same = AlgorithmRegistry.Create("sac", 3, Box.Uniform(1, -1f, 1f), 0, Set("hidden=[24,24]"));
+        Assert.Equal([24, 24, 1], Widths(same, "critic"));
+    }
+
+    [Fact]
     public void NormalizeObservationsDecidesThePreprocessing()
     {
         var tc = new TrainerConfig(Steps: 1, EvalEvery: 1, EvalEpisodes: 1, Progress: false);
@@ -292,6 +306,7 @@ public class ConfigTests
     [InlineData("iql", "beta=NaN", "beta")]
     [InlineData("iql", "actor_lr=Infinity", "actor_lr")]
     [InlineData("cql", "hidden=[256,0]", "hidden")]
+    [InlineData("sac", "critic_hidden=[0]", "critic_hidden")]
     [InlineData("sac", "num_critics=0", "num_critics")]
     [InlineData("td3bc", "num_critics=1", "num_critics")]
     public void OutOfRangeOrUnknownFieldsAreOneClearError(string algo, string pair, string field)
