@@ -150,6 +150,7 @@ public abstract class Agent : IPolicy
         var p = Preprocessing;
         if (p.ObservationMean is { } mean && p.ObservationStd is { } std)
             s = (s - Tensor.FromArray((float[])mean.Clone(), 1, mean.Length)) / Tensor.FromArray((float[])std.Clone(), 1, std.Length);
+        if (p.ObservationClip is { } clip) s = s.Clamp(-clip, clip);
         var a = PolicyOutput(s);
         if (p.ActionLow is { } low && p.ActionHigh is { } high)
         {

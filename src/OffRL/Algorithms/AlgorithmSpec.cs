@@ -37,6 +37,41 @@ public interface IHybridSchedule
     long? OnlineCapacity(long datasetRows) => null;
 }
 
+/// <summary>
+/// How an on-policy learner's rollouts are collected (<see cref="IOnPolicy"/>): environments stepped together and
+/// steps per rollout, the running normalization of observations and rewards (Gymnasium's NormalizeObservation and
+/// NormalizeReward with their clips, as CleanRL's continuous PPO wraps its envs; clip 0: none), and GAE's discount
+/// and lambda.
+/// </summary>
+public sealed record RolloutSettings(int Envs, int Steps, bool NormalizeObservations, float ObservationClip, bool NormalizeRewards,
+    float RewardClip, float Gamma, float GaeLambda)
+{
+    public int Size => Envs * Steps;
+}
+
+/// <summary>
+/// An on-policy learner (PPO and its family, <see cref="LearningMode.Online"/>): the trainer
+/// (<c>Trainer.FitOnPolicy</c>) steps <see cref="RolloutSettings.Envs"/> environments with one batched call of
+/// <see cref="Sample"/> per step, fills a <see cref="RolloutBuffer"/> and hands each full one, advantages computed, to
+/// <see cref="Learn"/>.
+/// </summary>
+public interface IOnPolicy
+{
+    RolloutSettings Rollouts { get; }
+    /// <summary>
+    /// Draws an action for each of <paramref name="n"/> normalized observations [n, obs] (continuous: the networks'
+    /// range, before any clipping; discrete: the index), with its log-probability and the state's value.
+    /// </summary>
+    void Sample(ReadOnlySpan<float> observations, int n, Span<float> actions, Span<float> logProbs, Span<float> values);
+    /// <summary>The values of <paramref name="n"/> normalized observations (the rollout's bootstrap).</summary>
+    void Value(ReadOnlySpan<float> observations, int n, Span<float> values);
+    /// <summary>
+    /// One iteration's learning on a full rollout: <paramref name="iteration"/> of <paramref name="iterations"/>
+    /// (1-based, for schedules), minibatches drawn with <paramref name="shuffle"/> (the trainer's generator).
+    /// </summary>
+    void Learn(RolloutBuffer rollout, int iteration, int iterations, Rng shuffle);
+}
+
 /// <summary>The action spaces an algorithm handles.</summary>
 public enum ActionKind { Continuous, Discrete }
 

@@ -142,6 +142,20 @@ public static class Networks
         Init.Constant(last.Bias, 0f);
     }
 
+    /// <summary>
+    /// Every layer orthogonal with its gain, biases 0 (CleanRL's layer_init: hidden sqrt 2; PPO's policy output 0.01,
+    /// its value output 1).
+    /// </summary>
+    public static void OrthogonalInit(Mlp net, float hiddenGain, float outputGain, Rng rng)
+    {
+        for (int l = 0; l < net.Layers.Count; l++)
+        {
+            var layer = net.Layers[l];
+            Init.Orthogonal(layer.Weight, layer.Out, layer.In, rng, l == net.Layers.Count - 1 ? outputGain : hiddenGain);
+            if (layer.Bias is { } b) Init.Constant(b, 0f);
+        }
+    }
+
     /// <summary>The output layer as CORL's tanh-Gaussian actor starts it: Xavier-uniform weights with a small gain, bias 0.</summary>
     public static void SmallOutputInit(Mlp net, float gain, Rng rng)
     {

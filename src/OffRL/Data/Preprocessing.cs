@@ -25,12 +25,15 @@ public sealed record PreprocessingConfig(bool NormalizeObservations = false, Rew
 
 /// <summary>
 /// Fitted preprocessing, saved with a model so the deployed policy sees what it was trained on:
-/// observation (s - mean) / std, reward scale * r + shift, and actions mapped from [low, high] to [-1, 1].
+/// observation (s - mean) / std (clipped to +-ObservationClip where set), reward scale * r + shift, and actions mapped
+/// from [low, high] to [-1, 1].
 /// </summary>
 public sealed record Preprocessing
 {
     public float[]? ObservationMean { get; init; }
     public float[]? ObservationStd { get; init; }
+    /// <summary>Normalized observations clipped to [-c, c] (PPO's running normalization: 10, as CleanRL); null: not clipped.</summary>
+    public float? ObservationClip { get; init; }
     public float RewardScale { get; init; } = 1f;
     public float RewardShift { get; init; }
     public float[]? ActionLow { get; init; }
@@ -90,6 +93,7 @@ public sealed record Preprocessing
         if (ObservationMean is null || ObservationStd is null) return;
         int d = ObservationMean.Length;
         for (int i = 0; i < obs.Length; i++) obs[i] = (obs[i] - ObservationMean[i % d]) / ObservationStd[i % d];
+        if (ObservationClip is { } c) System.Numerics.Tensors.TensorPrimitives.Clamp(obs, -c, c, obs);
     }
 
     /// <summary>Map environment actions in [low, high] to [-1, 1].</summary>
@@ -125,7 +129,7 @@ public sealed record Preprocessing
     public string Describe()
     {
         var parts = new List<string>();
-        if (ObservationMean is not null) parts.Add("observations normalized");
+        if (ObservationMean is not null) parts.Add(ObservationClip is { } c ? $"observations normalized and clipped to +-{c:G6}" : "observations normalized");
         if (RewardScale != 1f || RewardShift != 0f) parts.Add($"rewards * {RewardScale:G6} + {RewardShift:G6}");
         if (ActionLow is not null) parts.Add("actions rescaled to [-1, 1]");
         return parts.Count == 0 ? "none" : string.Join(", ", parts);
@@ -156,6 +160,7 @@ public sealed record Preprocessing
         if (ActionLow is not null)
             for (int i = 0; i < ActionLow.Length; i++)
                 if (!(ActionLow[i] < ActionHigh![i])) throw new DataException($"dimension {i}: low {ActionLow[i]} is not below high {ActionHigh[i]}", file, "ActionLow");
+        if (ObservationClip is { } clip && !(clip > 0 && float.IsFinite(clip))) throw new DataException($"is {clip}; a clip must be a positive finite number", file, "ObservationClip");
         if (!float.IsFinite(RewardScale) || !float.IsFinite(RewardShift)) throw new DataException("reward scale and shift must be finite", file, "RewardScale");
         return this;
     }

@@ -1,3 +1,4 @@
+using OffRL.Data;
 using OffRL.Tensors;
 
 namespace OffRL.Envs;
@@ -103,14 +104,13 @@ public sealed class ObservationHistory : Wrapper
 
 /// <summary>
 /// Normalizes observations: (o - mean) / std with fixed statistics (e.g. a dataset's preprocessing: its
-/// ObservationMean and ObservationStd), or with running mean and variance updated on every observation (Gymnasium's
-/// NormalizeObservation, epsilon 1e-8).
+/// ObservationMean and ObservationStd), or with running mean and variance updated on every observation before it is
+/// normalized (Gymnasium's NormalizeObservation: <see cref="RunningMeanStd"/>, epsilon 1e-8).
 /// </summary>
 public sealed class NormalizeObservation : Wrapper
 {
     private readonly float[]? _fixedMean, _fixedStd;
-    private readonly double[] _mean, _m2;
-    private long _count;
+    private readonly RunningMeanStd? _running;
 
     public NormalizeObservation(IEnv inner, float[]? fixedMean = null, float[]? fixedStd = null) : base(inner)
     {
@@ -118,28 +118,20 @@ public sealed class NormalizeObservation : Wrapper
         if (fixedMean is not null && (fixedMean.Length != inner.ObservationSpace.Width || fixedStd!.Length != inner.ObservationSpace.Width))
             throw new ArgumentException($"NormalizeObservation: fixed statistics have {fixedMean.Length} and {fixedStd!.Length} values, observations {inner.ObservationSpace.Width}");
         (_fixedMean, _fixedStd) = (fixedMean, fixedStd);
-        _mean = new double[inner.ObservationSpace.Width];
-        _m2 = new double[inner.ObservationSpace.Width];
+        if (fixedMean is null) _running = new RunningMeanStd(inner.ObservationSpace.Width);
     }
 
     public override Space ObservationSpace => Box.Unbounded(Inner.ObservationSpace.Width);
 
     private void Apply(Span<float> o)
     {
-        if (_fixedMean is not null)
+        if (_running is not null)
         {
-            for (int i = 0; i < o.Length; i++) o[i] = (o[i] - _fixedMean[i]) / _fixedStd![i];
+            _running.Update(o, 1);
+            for (int i = 0; i < o.Length; i++) o[i] = (float)((o[i] - _running.Mean[i]) / Math.Sqrt(_running.Var[i] + 1e-8));
             return;
         }
-        _count++;
-        for (int i = 0; i < o.Length; i++)
-        {
-            double delta = o[i] - _mean[i];
-            _mean[i] += delta / _count;
-            _m2[i] += delta * (o[i] - _mean[i]);
-            double var = _count > 1 ? _m2[i] / _count : 1.0;
-            o[i] = (float)((o[i] - _mean[i]) / Math.Sqrt(var + 1e-8));
-        }
+        for (int i = 0; i < o.Length; i++) o[i] = (o[i] - _fixedMean![i]) / _fixedStd![i];
     }
 
     public override void Reset(ulong? seed, Span<float> observation) { Inner.Reset(seed, observation); Apply(observation); }

@@ -33,6 +33,8 @@ public static class PolicyExport
         {
             x = model.Node("Sub", [x, model.Initializer("observation_mean", mean, mean.Length)]);
             x = model.Node("Div", [x, model.Initializer("observation_std", std, std.Length)]);
+            if (pre.ObservationClip is { } clip)
+                x = model.Node("Clip", [x, model.Initializer("observation_clip_min", [-clip]), model.Initializer("observation_clip_max", [clip])]);
         }
         var names = new Dictionary<Tensor, string>(ReferenceEqualityComparer.Instance);
         foreach (var (module, m) in agent.NamedModules)

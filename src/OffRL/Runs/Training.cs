@@ -110,7 +110,7 @@ public static class Training
         if (kind != spec.Actions)
             throw new ArgumentException($"--algo {spec.Name}: needs {spec.Actions.ToString().ToLowerInvariant()} actions, {env} has {probe.ActionSpace}; online algorithms for these: {AlgorithmRegistry.Names(LearningMode.Online, kind)}");
         var agent = OnlineAgent(spec, probe, AlgorithmRegistry.Config(spec, overrides), tc.Seed);
-        return (agent, Trainer.FitOnline(agent, env, tc));
+        return (agent, agent is IOnPolicy ? Trainer.FitOnPolicy(agent, env, tc) : Trainer.FitOnline(agent, env, tc));
     }
 
     /// <summary>An agent to act in <paramref name="env"/>: networks in [-1, 1], continuous actions rescaled to the env's bounds.</summary>
