@@ -33,6 +33,7 @@ var names = new Dictionary<string, Func<int, Dictionary<string, double>>>
     ["rlpd-step"] = t => AlgoBenchmarks.Updates("rlpd", t),   // RLPD's update: 10 layer-normed critics, batch 256; the actor every 20th
     ["rlpd-loop"] = t => AlgoBenchmarks.RlpdLoop(t),
     ["rlpd-profile"] = t => AlgoBenchmarks.Profile("rlpd", t, Environment.GetEnvironmentVariable("OVERRIDES") is { } o ? JsonDocument.Parse(o).RootElement : null),
+    ["ppo-iteration"] = t => AlgoBenchmarks.PpoIteration(t),   // CleanRL's continuous PPO: 8 envs x 256 hopper steps, 10 epochs of minibatch 64
     ["prdc-update"] = t => AlgoBenchmarks.PrdcUpdates(t),
     ["dynamics-fit"] = t => AlgoBenchmarks.DynamicsFit(t),
     ["dynamics-profile"] = t => AlgoBenchmarks.DynamicsFit(t, profile: true),
@@ -498,6 +499,43 @@ static class AlgoBenchmarks
         {
             ["updates_per_s"] = rate, ["gflop_per_update"] = flops / 1e9, ["gflops"] = rate * flops / 1e9,
             ["peak_gflops"] = peak, ["share_of_peak"] = rate * flops / 1e9 / peak, ["bytes_allocated_per_update"] = bytes,
+        };
+    }
+
+    /// <summary>
+    /// PPO's iteration (issue 39), ppo-continuous on hopper's shapes (observation 11, action 3): the learning on a rollout
+    /// of 8 envs x 256 steps (2 048 rows, 10 epochs of 32 minibatches of 64: 320 Adam steps), random data, as iterations
+    /// and minibatch steps per second (the PyTorch counterpart: bench/reference/ppo_update.py); and the rollout's
+    /// collection in the real environment, 8 hopper copies stepped with one batched forward per step, as environment
+    /// steps per second.
+    /// </summary>
+    public static Dictionary<string, double> PpoIteration(int threads)
+    {
+        Gemm.Threads = threads;
+        const int envs = 8, steps = 256, od = 11, ad = 3;
+        var config = PpoConfig.Continuous with { NumEnvs = envs, NumSteps = steps, NumMinibatches = envs * steps / 64 };
+        var agent = new Ppo(od, Box.Uniform(ad, -1f, 1f), config, seed: 0);
+        var rng = new Rng(0);
+        var rollout = new RolloutBuffer(steps, envs, od, ad) { Filled = steps };
+        rng.FillNormal(rollout.Observations); rng.FillNormal(rollout.Actions, 0f, 0.5f); rng.FillNormal(rollout.Rewards);
+        rng.FillNormal(rollout.Values); rng.FillNormal(rollout.NextValues);
+        for (int i = 0; i < rollout.LogProbs.Length; i++) rollout.LogProbs[i] = -3f + 0.1f * rng.Normal();
+        rollout.ComputeAdvantages(0.99f, 0.95f);
+        var shuffle = new Rng(1);
+        double iterations = Benchmarks.Rate(() => agent.Learn(rollout, 1, 1000, shuffle));
+        using var vec = new VectorEnv(_ => EnvRegistry.Make("hopper"), envs) { Threads = 1 };
+        var obs = vec.Reset(0);
+        float[] act = new float[envs * ad], logp = new float[envs], val = new float[envs];
+        double stepsPerS = envs * Benchmarks.Rate(() =>
+        {
+            agent.Sample(obs, envs, act, logp, val);
+            System.Numerics.Tensors.TensorPrimitives.Clamp(act, -1f, 1f, act);
+            vec.Step(act);
+        });
+        return new()
+        {
+            ["iterations_per_s"] = iterations, ["minibatch_steps_per_s"] = iterations * config.UpdateEpochs * config.NumMinibatches,
+            ["seconds_per_iteration"] = 1 / iterations, ["env_steps_per_s"] = stepsPerS,
         };
     }
 

@@ -53,7 +53,7 @@ def load_checkpoint(path):
 def write_result(out, script, algo, args, config, authors, evals):
     """The run's file: provenance (the script's and the dataset's hashes, the resolved config, the authors' commit) and
     its evaluations, written to a temporary name and renamed."""
-    train = {"script_sha256": sha256_file(os.path.abspath(script)), "dataset_sha256": sha256_file(args.dataset), "config": config,
+    train = {"script_sha256": sha256_file(os.path.abspath(script)), "dataset_sha256": sha256_file(args.dataset) if args.dataset else None, "config": config,
              "authors": authors, "torch": torch.__version__}
     result = {"side": "torch", "algo": algo, "dataset": args.dataset_name or os.path.basename(args.dataset).split(".")[0], "seed": args.seed,
               "train": train, "evaluations": evals}

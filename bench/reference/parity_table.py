@@ -106,13 +106,15 @@ def legend(cells, with_default):
     how = lambda side: set().union(*(sides[side]["how"] for sides in cells.values() if side in sides))
     presets, refs = how("offrl"), how("torch")
     offrl = "`offrl train --preset " + ", ".join(sorted(presets - {None})) + "`" if presets - {None} else "`offrl train` (its defaults)"
-    kinds = {"calql_reference.py (CORL's cal_ql.py)" if "cal_ql" in r else "corl_reference.py (CORL's protocol)" if "CORL" in r else "model_based.py (OfflineRL-Kit's code: MOPO, MOBILE)"
+    kinds = {"ppo_reference.py (CleanRL's ppo_continuous_action.py)" if "cleanrl" in r else "calql_reference.py (CORL's cal_ql.py)" if "cal_ql" in r else "corl_reference.py (CORL's protocol)" if "CORL" in r else "model_based.py (OfflineRL-Kit's code: MOPO, MOBILE)"
              if "OfflineRL-Kit" in r else "rlpd_reference.py (the RLPD authors' code)" if "rlpd" in r
              else "famo2o_reference.py (the FamO2O authors' code)" if "FamO2O" in r
              else "authors_reference.py (the authors' code: PRDC, A2PR)" for r in refs - {None}}
-    online = {k for k in kinds if k.startswith(("rlpd", "famo2o", "calql"))}
+    online = {k for k in kinds if k.startswith(("rlpd", "famo2o", "calql", "ppo"))}
     if any(k.startswith(("famo2o", "calql")) for k in kinds) and not presets - {None}:
         offrl = "`offrl finetune` with the reference's settings (each run's resolved config in runs/)"
+    if any(k.startswith("ppo") for k in kinds) and not presets - {None}:
+        offrl = "`offrl train --algo ppo-continuous --env E` with the reference's settings (each run's resolved config in runs/)"
     torch = " and ".join("bench/reference/" + k for k in sorted(kinds - online)) if kinds - online else "" if online else "bench/reference/offline_rl.py (OffRL's defaults)"
     torch = (torch + " evaluated by `offrl eval`" if torch else "") + ("; " if torch and online else "") + \
         " and ".join(f"bench/reference/{k} acting and evaluated in OffRL's environment through `offrl env serve`" for k in sorted(online))

@@ -13,15 +13,13 @@ namespace OffRL.Algorithms;
 /// entropy 0, observations and rewards normalized with running statistics and clipped to +-10. Both: gamma 0.99, GAE
 /// lambda 0.95, clip 0.2 for the ratio and the value, value weight 0.5, gradient norm 0.5, Adam eps 1e-5, separate
 /// 64-64 tanh actor and critic with orthogonal init (gain sqrt 2, the actor's output 0.01, the critic's 1).
+/// Where OffRL's runs differ from CleanRL's: continuous actions live in [-1, 1], rescaled to the environment's bounds
+/// (Gymnasium's RescaleAction before ClipAction; the same on hopper's [-1, 1], a Gaussian twice as wide in the env's
+/// units on pendulum's [-2, 2]); with several envs, one set of running statistics pools their observations (SB3's
+/// VecNormalize), where CleanRL keeps one per copy, so that one policy acts everywhere, in evaluation and when saved.
 /// </summary>
-public sealed record PpoConfig : AgentConfig
+public sealed record PpoConfig : OnPolicyConfig
 {
-    public PpoConfig()
-    {
-        Hidden = [64, 64];
-        NormalizeObservations = false;
-    }
-
     /// <summary>ppo_continuous_action.py's defaults (where they differ from ppo.py's).</summary>
     public static PpoConfig Continuous => new()
     {
@@ -37,21 +35,12 @@ public sealed record PpoConfig : AgentConfig
     /// <summary>Adam's epsilon (1e-5, implementation detail 3).</summary>
     [FieldRange("(0, 1]")]
     public float AdamEps { get; init; } = 1e-5f;
-    /// <summary>Environments stepped together (CleanRL's num_envs).</summary>
-    [FieldRange("[1, 4096]")]
-    public int NumEnvs { get; init; } = 4;
-    /// <summary>Steps per environment in each rollout (num_steps).</summary>
-    [FieldRange("[1, 1000000]")]
-    public int NumSteps { get; init; } = 128;
     /// <summary>Minibatches per epoch: the rollout's num_envs x num_steps rows split in this many (num_minibatches).</summary>
     [FieldRange("[1, inf)")]
     public int NumMinibatches { get; init; } = 4;
     /// <summary>Passes over each rollout (update_epochs).</summary>
     [FieldRange("[1, 1000]")]
     public int UpdateEpochs { get; init; } = 4;
-    /// <summary>GAE's lambda (eq. 11 of Schulman et al. 2016; gae_lambda).</summary>
-    [FieldRange("[0, 1]")]
-    public float GaeLambda { get; init; } = 0.95f;
     /// <summary>Advantages normalized per minibatch (norm_adv).</summary>
     public bool NormAdv { get; init; } = true;
     /// <summary>The surrogate's clip epsilon (eq. 7; clip_coef), also the value clip's range.</summary>
@@ -71,22 +60,12 @@ public sealed record PpoConfig : AgentConfig
     /// <summary>Stop an iteration's epochs once the last minibatch's approximate KL exceeds this (target_kl); null: never.</summary>
     [FieldRange("(0, inf)")]
     public float? TargetKl { get; init; }
-    /// <summary>Normalized observations clipped to +-this (TransformObservation's clip; with normalize_observations).</summary>
-    [FieldRange("(0, inf)")]
-    public float ObservationClip { get; init; } = 10f;
-    /// <summary>Rewards divided by the running std of the discounted return (Gymnasium's NormalizeReward).</summary>
-    public bool NormalizeRewards { get; init; }
-    /// <summary>Normalized rewards clipped to +-this (TransformReward's clip; with normalize_rewards).</summary>
-    [FieldRange("(0, inf)")]
-    public float RewardClip { get; init; } = 10f;
 
     public override void Validate()
     {
         base.Validate();
-        if (NumMinibatches > (long)NumEnvs * NumSteps)
-            throw new ArgumentException($"config: field 'num_minibatches' of {GetType().Name} is {NumMinibatches}, more than the rollout's {NumEnvs * NumSteps} rows (num_envs {NumEnvs} x num_steps {NumSteps}): a minibatch would be empty");
-        if (RewardNormalization != RewardNormalization.None || RewardScale != 1f || RewardBias != 0f)
-            throw new ArgumentException($"config: {GetType().Name} learns from its own rollouts; the dataset reward fields (reward_normalization, reward_scale, reward_bias) do not apply: normalize_rewards is its running normalization");
+        if (NumMinibatches > (long)RolloutSize)
+            throw new ArgumentException($"config: field 'num_minibatches' of {GetType().Name} is {NumMinibatches}, more than the rollout's {RolloutSize} rows (num_envs {NumEnvs} x num_steps {NumSteps}): a minibatch would be empty");
     }
 }
 
@@ -95,7 +74,7 @@ public sealed record PpoConfig : AgentConfig
 /// a categorical policy over logits for discrete actions, a Gaussian with a learned state-independent log std (not
 /// squashed) for continuous ones, and a separate value network.
 /// </summary>
-public sealed class Ppo : Agent<PpoConfig>, IOnPolicy, IAlgorithmFamily
+public sealed class Ppo : PolicyGradient<PpoConfig>, IAlgorithmFamily
 {
     public static IReadOnlyList<AlgorithmSpec> Algorithms =>
     [
@@ -105,51 +84,17 @@ public sealed class Ppo : Agent<PpoConfig>, IOnPolicy, IAlgorithmFamily
             PpoConfig.Continuous, (obs, space, c, seed) => new Ppo(obs, space, c, seed)),
     ];
 
-    private const float HalfLog2Pi = 0.918938533f;
-    private readonly Mlp _actor, _critic;
-    private readonly ParameterModule? _logStd;   // continuous: one log std per action dimension, from 0
     private readonly Adam _opt;
     private readonly List<Tensor> _params;
-    private readonly int _outputs;               // action dimensions, or the number of discrete actions
-    private readonly bool _discrete;
-    private int[] _order = [], _actionIndex = [];
-    private float[] _probs = [];
+    private int[] _order = [];
 
     public Ppo(int obs, Space actionSpace, PpoConfig? config = null, ulong seed = 0) : base(obs, actionSpace, config ?? new PpoConfig(), seed)
     {
-        _discrete = actionSpace is Discrete;
-        _outputs = actionSpace is Discrete d ? d.N : actionSpace.Width;
-        _actor = new Mlp(new MlpConfig(obs, Config.Hidden, _outputs, Activation.Tanh), Rng);
-        _critic = new Mlp(new MlpConfig(obs, Config.Hidden, 1, Activation.Tanh), Rng);
-        Networks.OrthogonalInit(_actor, MathF.Sqrt(2f), 0.01f, Rng);    // layer_init(std=0.01) on the policy's output
-        Networks.OrthogonalInit(_critic, MathF.Sqrt(2f), 1f, Rng);      // layer_init(std=1.0) on the value's
-        _params = [.. _actor.Parameters(), .. _critic.Parameters()];
-        if (!_discrete)
-        {
-            _logStd = new ParameterModule("log_std", new Shape(1, _outputs));
-            _params.Add(_logStd.Value);
-        }
+        _params = [.. PolicyParameters, .. Critic.Parameters()];
         _opt = Optim("policy_value", new Adam(_params, Config.Lr, eps: Config.AdamEps));
     }
 
-    public RolloutSettings Rollouts => new(Config.NumEnvs, Config.NumSteps, Config.NormalizeObservations, Config.ObservationClip,
-        Config.NormalizeRewards, Config.RewardClip, Config.Gamma, Config.GaeLambda);
-
-    /// <summary>log pi(a|s) per row [B, 1] and the mean entropy (a scalar) of the policy at <paramref name="s"/>.</summary>
-    private (Tensor LogProb, Tensor Entropy) Evaluate(Tensor s, Tensor actions, int[] actionIndex)
-    {
-        var head = _actor.Forward(s);
-        if (_discrete)
-        {
-            var logp = head.LogSoftmax(1);
-            return (logp.GatherRows(actionIndex), -(logp.Exp() * logp).Sum(1).Mean());
-        }
-        var logStd = _logStd!.Value;
-        var z = (actions - head) / logStd.Exp();
-        return ((z.Square() * -0.5f - logStd - HalfLog2Pi).Sum(1, keepDim: true), (logStd + (0.5f + HalfLog2Pi)).Sum());
-    }
-
-    public void Learn(RolloutBuffer r, int iteration, int iterations, Rng shuffle)
+    public override void Learn(RolloutBuffer r, int iteration, int iterations, Rng shuffle)
     {
         int size = r.Size, minibatch = size / Config.NumMinibatches;
         if (_order.Length != size) _order = new int[size];
@@ -180,34 +125,21 @@ public sealed class Ppo : Agent<PpoConfig>, IOnPolicy, IAlgorithmFamily
     /// <summary>Clipped surrogate, clipped value loss, entropy bonus, one Adam step after the global norm clip.</summary>
     private float Minibatch(RolloutBuffer r, ReadOnlySpan<int> rows)
     {
-        int m = rows.Length, od = r.ObservationDim, aw = r.ActionDim;
-        var s = Tensor.Temp(new Shape(m, od));
-        var a = Tensor.Temp(new Shape(m, aw));
-        var oldLogp = Tensor.Temp(new Shape(m, 1));
-        var adv = Tensor.Temp(new Shape(m, 1));
-        var ret = Tensor.Temp(new Shape(m, 1));
-        var oldV = Tensor.Temp(new Shape(m, 1));
-        if (_actionIndex.Length != m) _actionIndex = new int[m];
-        for (int j = 0; j < m; j++)
-        {
-            int k = rows[j];
-            r.Observations.AsSpan(k * od, od).CopyTo(s.Data.AsSpan(j * od, od));
-            r.Actions.AsSpan(k * aw, aw).CopyTo(a.Data.AsSpan(j * aw, aw));
-            _actionIndex[j] = (int)r.Actions[k * aw];
-            oldLogp.Data[j] = r.LogProbs[k]; adv.Data[j] = r.Advantages[k]; ret.Data[j] = r.Returns[k]; oldV.Data[j] = r.Values[k];
-        }
-        if (Config.NormAdv) NormalizeAdvantages(adv.Data.AsSpan(0, m));
+        var b = Gather(r, rows);
+        int m = rows.Length;
+        if (Config.NormAdv) Standardize(b.Advantages.Data.AsSpan(0, m), bessel: true, eps: 1e-8);
+        var adv = b.Advantages;
 
         _opt.ZeroGrad();
-        var (logp, entropy) = Evaluate(s, a, _actionIndex);
-        var logRatio = logp - oldLogp;
+        var (logp, entropy) = LogProbAndEntropy(Head(b.Observations), b);
+        var logRatio = logp - b.LogProbs;
         var ratio = logRatio.Exp();
         // eq. 7: L^CLIP = E[min(ratio A, clip(ratio, 1 - eps, 1 + eps) A)], as a loss max(-ratio A, -clip(...) A)
         var policyLoss = Tensor.Maximum(-adv * ratio, -adv * ratio.Clamp(1f - Config.ClipCoef, 1f + Config.ClipCoef)).Mean();
-        var v = _critic.Forward(s);
+        var v = Critic.Forward(b.Observations);
         var valueLoss = Config.ClipVloss
-            ? Tensor.Maximum((v - ret).Square(), (oldV + (v - oldV).Clamp(-Config.ClipCoef, Config.ClipCoef) - ret).Square()).Mean() * 0.5f
-            : (v - ret).Square().Mean() * 0.5f;
+            ? Tensor.Maximum((v - b.Returns).Square(), (b.Values + (v - b.Values).Clamp(-Config.ClipCoef, Config.ClipCoef) - b.Returns).Square()).Mean() * 0.5f
+            : (v - b.Returns).Square().Mean() * 0.5f;
         // eq. 9: L = L^CLIP - c1 L^VF + c2 S, minimized as its negative
         var loss = policyLoss - entropy * Config.EntCoef + valueLoss * Config.VfCoef;
         Record("policy_loss", policyLoss);
@@ -227,103 +159,4 @@ public sealed class Ppo : Agent<PpoConfig>, IOnPolicy, IAlgorithmFamily
         Record("clip_fraction", (float)(clip / m));
         return (float)(kl / m);
     }
-
-    /// <summary>(A - mean) / (std + 1e-8), std with Bessel's correction (torch's .std()).</summary>
-    private static void NormalizeAdvantages(Span<float> a)
-    {
-        double mean = 0, sq = 0;
-        foreach (var x in a) mean += x;
-        mean /= a.Length;
-        foreach (var x in a) sq += (x - mean) * (x - mean);
-        float std = a.Length > 1 ? (float)Math.Sqrt(sq / (a.Length - 1)) : float.NaN;
-        for (int i = 0; i < a.Length; i++) a[i] = (float)((a[i] - mean) / (std + 1e-8));
-    }
-
-    /// <summary>1 - Var(returns - values) / Var(returns) over the rollout (CleanRL's explained_variance).</summary>
-    private static float ExplainedVariance(RolloutBuffer r)
-    {
-        double Var(Func<int, double> f)
-        {
-            double m = 0, s = 0;
-            for (int i = 0; i < r.Size; i++) m += f(i);
-            m /= r.Size;
-            for (int i = 0; i < r.Size; i++) s += (f(i) - m) * (f(i) - m);
-            return s / r.Size;
-        }
-        double vy = Var(i => r.Returns[i]);
-        return vy == 0 ? float.NaN : (float)(1 - Var(i => r.Returns[i] - r.Values[i]) / vy);
-    }
-
-    public void Sample(ReadOnlySpan<float> observations, int n, Span<float> actions, Span<float> logProbs, Span<float> values)
-    {
-        using var scope = TensorScope.Begin();
-        using var noGrad = Tensor.NoGrad();
-        var s = Tensor.Temp(new Shape(n, ObservationDim));
-        observations.CopyTo(s.Data);
-        var head = _actor.Forward(s).Data;
-        var v = _critic.Forward(s).Data;
-        for (int i = 0; i < n; i++)
-        {
-            values[i] = v[i];
-            var row = head.AsSpan(i * _outputs, _outputs);
-            if (_discrete)
-            {
-                int a = SampleCategorical(row, out float logp);
-                actions[i] = a; logProbs[i] = logp;
-                continue;
-            }
-            double lp = 0;
-            for (int j = 0; j < _outputs; j++)
-            {
-                float logStd = _logStd!.Value.Data[j], eps = Rng.Normal();
-                actions[i * _outputs + j] = row[j] + MathF.Exp(logStd) * eps;
-                lp += -0.5 * eps * eps - logStd - HalfLog2Pi;
-            }
-            logProbs[i] = (float)lp;
-        }
-    }
-
-    /// <summary>A draw from softmax(logits), with its log-probability.</summary>
-    private int SampleCategorical(ReadOnlySpan<float> logits, out float logProb)
-    {
-        if (_probs.Length != logits.Length) _probs = new float[logits.Length];
-        float max = System.Numerics.Tensors.TensorPrimitives.Max(logits);
-        double sum = 0;
-        for (int j = 0; j < logits.Length; j++) { _probs[j] = MathF.Exp(logits[j] - max); sum += _probs[j]; }
-        int a = Rng.Categorical(_probs);
-        logProb = (float)(logits[a] - max - Math.Log(sum));
-        return a;
-    }
-
-    public void Value(ReadOnlySpan<float> observations, int n, Span<float> values)
-    {
-        using var scope = TensorScope.Begin();
-        using var noGrad = Tensor.NoGrad();
-        var s = Tensor.Temp(new Shape(n, ObservationDim));
-        observations.CopyTo(s.Data);
-        _critic.Forward(s).Data.AsSpan(0, n).CopyTo(values);
-    }
-
-    protected override void UpdateCore(TransitionBatch batch) =>
-        throw new InvalidOperationException($"{Name} learns from its own rollouts (Trainer.FitOnPolicy), not from batches of stored transitions");
-
-    protected override void ActCore(Tensor s, Span<float> action, bool deterministic)
-    {
-        if (deterministic)
-        {
-            var y = PolicyOutput(s).Data;
-            if (_discrete) action[0] = System.Numerics.Tensors.TensorPrimitives.IndexOfMax(y.AsSpan(0, _outputs));
-            else y.AsSpan(0, _outputs).CopyTo(action);
-            return;
-        }
-        Span<float> logp = stackalloc float[1], v = stackalloc float[1];
-        Sample(s.Data.AsSpan(0, ObservationDim), 1, action, logp, v);
-        if (!_discrete) System.Numerics.Tensors.TensorPrimitives.Clamp(action, -1f, 1f, action);
-    }
-
-    /// <summary>Logits (discrete), or the Gaussian's mean clipped to [-1, 1], the env's bounds (continuous).</summary>
-    protected internal override Tensor PolicyOutput(Tensor s) => _discrete ? _actor.Forward(s) : _actor.Forward(s).Clamp(-1f, 1f);
-
-    protected override IEnumerable<(string, Module)> Modules() =>
-        _logStd is null ? [("actor", _actor), ("critic", _critic)] : [("actor", _actor), ("critic", _critic), ("log_std", _logStd)];
 }

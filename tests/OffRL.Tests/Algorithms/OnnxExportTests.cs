@@ -79,6 +79,32 @@ public class OnnxExportTests
         Assert.True(worst < 1e-5f, $"{algo}: largest difference between onnxruntime and OffRL is {worst}");
     }
 
+    /// <summary>PPO's continuous policy (its Gaussian mean clipped to [-1, 1]) behind running statistics that clip the normalized observations.</summary>
+    [Fact]
+    public void PpoPolicyWithClippedObservationsMatchesOffRLForward()
+    {
+        var rng = new Rng(13);
+        var agent = AlgorithmRegistry.Create("ppo-continuous", Obs, Box.Uniform(Act, -1f, 1f), 3);
+        agent.Preprocessing = Fitted(rng) with { ObservationClip = 1.5f };
+        var output = agent.NamedModules.Single(m => m.Name == "actor").Module.NamedParameters().Single(p => p.Name == "layers.2.weight").Value;
+        for (int i = 0; i < output.Data.Length; i++) output.Data[i] *= 150f;   // the 0.01-gain output layer, scaled so actions spread over [-1, 1] and beyond
+        var x = Observations(rng);
+        using var session = new InferenceSession(PolicyExport.Onnx(agent));
+        using var results = session.Run([NamedOnnxValue.CreateFromTensor("observation", new DenseTensor<float>(x, [Rows, Obs]))]);
+        var got = results.First(r => r.Name == "action").AsTensor<float>();
+        var a = new float[Act];
+        float worst = 0;
+        int clipped = 0;
+        for (int i = 0; i < Rows; i++)
+        {
+            agent.Act(x.AsSpan(i * Obs, Obs), a, deterministic: true);
+            for (int j = 0; j < Act; j++) worst = MathF.Max(worst, MathF.Abs(a[j] - got[i, j]));
+            if (a[0] == 2f || a[0] == -2f) clipped++;
+        }
+        Assert.True(worst < 1e-5f, $"ppo-continuous: largest difference between onnxruntime and OffRL is {worst}");
+        Assert.InRange(clipped, 1, Rows - 1);   // some actions at the bound, some inside
+    }
+
     [Fact]
     public void DiscretePolicyExportsArgmax()
     {

@@ -215,3 +215,59 @@ public class PpoTests
         Assert.Contains("512", e.Message);
     }
 }
+
+/// <summary>
+/// On-policy MDPO (issue 39, item 2): its KL term against Monte Carlo estimates of the divergence, and learning CartPole
+/// at PPO's budget with the authors' MuJoCo settings.
+/// </summary>
+public class MdpoTests
+{
+    [Fact]
+    public void TheGaussianKlIsTheDivergenceAMonteCarloEstimateMeasures()
+    {
+        var agent = new Mdpo(3, Box.Uniform(2, -1f, 1f), new MdpoConfig(), seed: 0);
+        float[] logStd = [0.3f, -0.2f], oldLogStd = [0.1f, 0.4f], mean = [0.5f, -1f], oldMean = [-0.2f, 0.3f];
+        logStd.CopyTo(agent.LogStd!.Value.Data, 0);
+        var kl = agent.KlToOld(Tensor.FromArray(mean, 1, 2), Tensor.FromArray(oldMean, 1, 2), Tensor.FromArray(oldLogStd, 1, 2)).Item();
+        // E_{x ~ pi}[log pi(x) - log pi_old(x)] over 400 000 draws of the new policy
+        var rng = new Rng(9);
+        double sum = 0;
+        const int n = 400_000;
+        for (int i = 0; i < n; i++)
+            for (int d = 0; d < 2; d++)
+            {
+                double x = mean[d] + Math.Exp(logStd[d]) * rng.NextNormal();
+                double zp = (x - mean[d]) / Math.Exp(logStd[d]), zq = (x - oldMean[d]) / Math.Exp(oldLogStd[d]);
+                sum += (-0.5 * zp * zp - logStd[d]) - (-0.5 * zq * zq - oldLogStd[d]);
+            }
+        Assert.Equal(sum / n, kl, 2);
+        Assert.True(kl > 0.5f);   // far enough apart that a wrong direction or a missing term shows
+        // the policy against itself: 0
+        Assert.Equal(0f, agent.KlToOld(Tensor.FromArray(mean, 1, 2), Tensor.FromArray(mean, 1, 2), Tensor.FromArray(logStd, 1, 2)).Item(), 6);
+    }
+
+    [Fact]
+    public void TheCategoricalKlSumsOverTheActions()
+    {
+        var agent = new Mdpo(3, new Discrete(3), new MdpoConfig(), seed: 0);
+        float[] logits = [1f, 0f, -1f], old = [0f, 0.5f, 0.5f];
+        var kl = agent.KlToOld(Tensor.FromArray(logits, 1, 3), Tensor.FromArray(old, 1, 3), null).Item();
+        double Z(float[] l) => l.Sum(v => Math.Exp(v));
+        double expected = 0;
+        for (int a = 0; a < 3; a++)
+        {
+            double p = Math.Exp(logits[a]) / Z(logits), q = Math.Exp(old[a]) / Z(old);
+            expected += p * Math.Log(p / q);
+        }
+        Assert.Equal(expected, kl, 5);
+    }
+
+    /// <summary>The authors' settings (one env of 2048 steps, 10 full-batch steps, VecNormalize) at PPO's CartPole budget: seeds 0 and 1 end at 500, 500, 500.</summary>
+    [Fact]
+    public void MdpoMatchesPpoOnCartPoleAtTheSameBudget()
+    {
+        var (_, result) = Training.Online("mdpo-discrete", "cartpole", new TrainerConfig(Steps: 200_000, EvalEvery: 20_000, EvalEpisodes: 10, Progress: false));
+        var last = result.Evaluations.TakeLast(3).Select(e => e.ReturnMean).ToList();
+        Assert.True(last.Average() >= 475, $"MDPO on CartPole, the last 3 evaluations: {string.Join(", ", last.Select(v => v.ToString("F1")))}");
+    }
+}

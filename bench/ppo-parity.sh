@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# PPO side by side (issue 39): `offrl train --algo ppo-continuous` against bench/reference/ppo_reference.py (CleanRL's
+# ppo_continuous_action.py in PyTorch), both acting in OffRL's environment (the reference through `offrl env serve`),
+# evaluated on the same episode seeds, with the same settings (default: rl-baselines3-zoo's Pendulum-v1 rollout and
+# rates, CleanRL's normalization and annealing); then the table (bench/reference/parity_table.py: Welch's t-test on the
+# last evaluations and the final one, both sides' curves).
+#   ENV=pendulum STEPS=100000 EVAL_EVERY=20000 SEEDS='0 1 2' bash bench/ppo-parity.sh
+# A finished run is filed in OUT/runs and not run again. One process per core (CORES, default the first two).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ENV=${ENV:-pendulum}
+STEPS=${STEPS:-100000}
+NUM_ENVS=${NUM_ENVS:-4}
+NUM_STEPS=${NUM_STEPS:-1024}
+GAMMA=${GAMMA:-0.9}
+LR=${LR:-1e-3}
+MINIBATCHES=${MINIBATCHES:-64}
+EVAL_EVERY=${EVAL_EVERY:-20000}
+EPISODES=${EPISODES:-10}
+SEEDS=${SEEDS:-"0 1 2"}
+SIDES=${SIDES:-"offrl torch"}
+OUT=${OUT:-bench/results/ppo}
+WORK=${WORK:-${TMPDIR:-/tmp}/offrl-ppo}
+export ENV STEPS NUM_ENVS NUM_STEPS GAMMA LR MINIBATCHES EVAL_EVERY EPISODES OUT WORK
+mkdir -p "$OUT/runs" "$WORK"
+[[ -n ${KEEP_BIN:-} && -f "$WORK/bin/OffRL.Cli.dll" ]] || dotnet build -c Release src/OffRL.Cli -o "$WORK/bin" >/dev/null
+export OFFRL="dotnet $WORK/bin/OffRL.Cli.dll"
+
+run_one() {
+  local side=$1 seed=$2 core=$3
+  local name="$side-ppo-continuous-$ENV-seed$seed" dir="$WORK/$side-ppo-continuous-$ENV-seed$seed"
+  local result="$OUT/runs/$name.json"
+  [[ -s "$result" ]] && return 0
+  echo "$(date +%H:%M:%S) core $core: $name"
+  if [[ $side == offrl ]]; then
+    rm -rf "$dir" "$dir.log"
+    OFFRL_THREADS=1 taskset -c "$core" $OFFRL train --algo ppo-continuous --env "$ENV" --steps "$STEPS" --seed "$seed" \
+      --set num_envs="$NUM_ENVS" --set num_steps="$NUM_STEPS" --set gamma="$GAMMA" --set lr="$LR" --set num_minibatches="$MINIBATCHES" \
+      --eval-every "$EVAL_EVERY" --eval-episodes "$EPISODES" --out "$dir" --json >> "$dir.log" 2>&1 || { echo "FAILED $name ($dir.log)"; return 0; }
+    /usr/bin/python3 - "$seed" "$dir" "$result" <<'PY'
+import csv, json, os, sys
+seed, d, out = sys.argv[1:]
+train = json.loads(open(d + ".log").read().strip().splitlines()[-1])
+evals = [{"step": int(r["step"]), "return_mean": float(r["return_mean"]), "return_std": float(r["return_std"]),
+          "normalized_score": float(r["normalized_score"])} for r in csv.DictReader(open(os.path.join(d, "metrics.csv")))]
+r = {"side": "offrl", "algo": "ppo-continuous", "dataset": os.environ["ENV"], "seed": int(seed), "train": train, "evaluations": evals}
+open(out + ".tmp", "w").write(json.dumps(r, indent=1))
+os.replace(out + ".tmp", out)
+PY
+  else
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 OFFRL_THREADS=1 taskset -c "$core" \
+      /usr/bin/python3 bench/reference/ppo_reference.py --env "$ENV" --total-timesteps "$STEPS" --num-envs "$NUM_ENVS" --num-steps "$NUM_STEPS" \
+      --gamma "$GAMMA" --learning-rate "$LR" --num-minibatches "$MINIBATCHES" --eval-every "$EVAL_EVERY" --eval-episodes "$EPISODES" \
+      --seed "$seed" --out "$dir.json" >> "$dir.log" 2>&1 || { echo "FAILED $name ($dir.log)"; return 0; }
+    cp "$dir.json" "$result.tmp" && mv "$result.tmp" "$result"
+  fi
+}
+export -f run_one
+
+jobs=()
+for seed in $SEEDS; do for side in $SIDES; do jobs+=("$side $seed"); done; done
+source bench/core-queues.sh
+run_on_cores run_one "${jobs[@]}"
+/usr/bin/python3 bench/reference/parity_table.py "$OUT"

@@ -1,0 +1,250 @@
+using OffRL.Data;
+using OffRL.Nn;
+using OffRL.Tensors;
+
+namespace OffRL.Algorithms;
+
+/// <summary>
+/// What the on-policy learners share (PPO, MDPO and the family on <see cref="PolicyGradient{TConfig}"/>): how their
+/// rollouts are collected and normalized, and their networks' widths (64-64 tanh, the MuJoCo and classic-control
+/// policies of CleanRL and stable-baselines). Defaults are ppo.py's; each method's record sets its own.
+/// </summary>
+public abstract record OnPolicyConfig : AgentConfig
+{
+    protected OnPolicyConfig()
+    {
+        Hidden = [64, 64];
+        NormalizeObservations = false;
+    }
+
+    /// <summary>Environments stepped together (CleanRL's num_envs).</summary>
+    [FieldRange("[1, 4096]")]
+    public int NumEnvs { get; init; } = 4;
+    /// <summary>Steps per environment in each rollout (num_steps; stable-baselines' timesteps_per_batch for one env).</summary>
+    [FieldRange("[1, 1000000]")]
+    public int NumSteps { get; init; } = 128;
+    /// <summary>GAE's lambda (Schulman et al. 2016, eq. 16; gae_lambda).</summary>
+    [FieldRange("[0, 1]")]
+    public float GaeLambda { get; init; } = 0.95f;
+    /// <summary>Normalized observations clipped to +-this (with normalize_observations; CleanRL's and VecNormalize's 10).</summary>
+    [FieldRange("(0, inf)")]
+    public float ObservationClip { get; init; } = 10f;
+    /// <summary>Rewards divided by the running std of the discounted return (Gymnasium's NormalizeReward, VecNormalize's norm_reward).</summary>
+    public bool NormalizeRewards { get; init; }
+    /// <summary>Normalized rewards clipped to +-this (with normalize_rewards).</summary>
+    [FieldRange("(0, inf)")]
+    public float RewardClip { get; init; } = 10f;
+
+    public int RolloutSize => NumEnvs * NumSteps;
+
+    public override void Validate()
+    {
+        base.Validate();
+        if (RewardNormalization != RewardNormalization.None || RewardScale != 1f || RewardBias != 0f)
+            throw new ArgumentException($"config: {GetType().Name} learns from its own rollouts; the dataset reward fields (reward_normalization, reward_scale, reward_bias) do not apply: normalize_rewards is its running normalization");
+    }
+}
+
+/// <summary>
+/// The body of the on-policy learners (<see cref="IOnPolicy"/>): a policy network (logits of a categorical for discrete
+/// actions; the mean of a Gaussian with a learned state-independent log std, not squashed, for continuous ones) and a
+/// separate value network, both initialized as CleanRL's and stable-baselines' layer_init (orthogonal, sqrt 2 hidden,
+/// 0.01 on the policy's output, 1 on the value's); batched sampling for the trainer; the log-probabilities, entropy and
+/// KL divergences a method's loss reads; minibatches gathered from a rollout. Each method is one file with its
+/// <see cref="IOnPolicy.Learn"/>.
+/// </summary>
+public abstract class PolicyGradient<TConfig> : Agent<TConfig>, IOnPolicy where TConfig : OnPolicyConfig
+{
+    private const float HalfLog2Pi = 0.918938533f;
+    protected Mlp Actor { get; }
+    protected Mlp Critic { get; }
+    /// <summary>Continuous: one log std per action dimension, from 0.</summary>
+    protected internal ParameterModule? LogStd { get; }
+    /// <summary>The policy's parameters (the actor and the log std).</summary>
+    protected IReadOnlyList<Tensor> PolicyParameters { get; }
+    protected bool IsDiscrete { get; }
+    /// <summary>Action dimensions, or the number of discrete actions.</summary>
+    protected int Outputs { get; }
+    private int[] _actionIndex = [];
+    private float[] _probs = [];
+
+    protected PolicyGradient(int obs, Space actionSpace, TConfig config, ulong seed) : base(obs, actionSpace, config, seed)
+    {
+        IsDiscrete = actionSpace is Discrete;
+        Outputs = actionSpace is Discrete d ? d.N : actionSpace.Width;
+        Actor = new Mlp(new MlpConfig(obs, Config.Hidden, Outputs, Activation.Tanh), Rng);
+        Critic = new Mlp(new MlpConfig(obs, Config.Hidden, 1, Activation.Tanh), Rng);
+        Networks.OrthogonalInit(Actor, MathF.Sqrt(2f), 0.01f, Rng);    // layer_init(std=0.01) on the policy's output
+        Networks.OrthogonalInit(Critic, MathF.Sqrt(2f), 1f, Rng);      // layer_init(std=1.0) on the value's
+        List<Tensor> policy = [.. Actor.Parameters()];
+        if (!IsDiscrete)
+        {
+            LogStd = new ParameterModule("log_std", new Shape(1, Outputs));
+            policy.Add(LogStd.Value);
+        }
+        PolicyParameters = policy;
+    }
+
+    public RolloutSettings Rollouts => new(Config.NumEnvs, Config.NumSteps, Config.NormalizeObservations, Config.ObservationClip,
+        Config.NormalizeRewards, Config.RewardClip, Config.Gamma, Config.GaeLambda);
+
+    public abstract void Learn(RolloutBuffer rollout, int iteration, int iterations, Rng shuffle);
+
+    /// <summary>A minibatch of the rollout's rows as tensors (in the update's scope); discrete actions also as indices.</summary>
+    protected sealed record Minibatch(Tensor Observations, Tensor Actions, int[] ActionIndex, Tensor LogProbs, Tensor Advantages, Tensor Returns, Tensor Values);
+
+    protected Minibatch Gather(RolloutBuffer r, ReadOnlySpan<int> rows)
+    {
+        int m = rows.Length, od = r.ObservationDim, aw = r.ActionDim;
+        var s = Tensor.Temp(new Shape(m, od));
+        var a = Tensor.Temp(new Shape(m, aw));
+        var logp = Tensor.Temp(new Shape(m, 1));
+        var adv = Tensor.Temp(new Shape(m, 1));
+        var ret = Tensor.Temp(new Shape(m, 1));
+        var v = Tensor.Temp(new Shape(m, 1));
+        if (_actionIndex.Length != m) _actionIndex = new int[m];
+        for (int j = 0; j < m; j++)
+        {
+            int k = rows[j];
+            r.Observations.AsSpan(k * od, od).CopyTo(s.Data.AsSpan(j * od, od));
+            r.Actions.AsSpan(k * aw, aw).CopyTo(a.Data.AsSpan(j * aw, aw));
+            _actionIndex[j] = (int)r.Actions[k * aw];
+            logp.Data[j] = r.LogProbs[k]; adv.Data[j] = r.Advantages[k]; ret.Data[j] = r.Returns[k]; v.Data[j] = r.Values[k];
+        }
+        return new Minibatch(s, a, _actionIndex, logp, adv, ret, v);
+    }
+
+    /// <summary>The policy's head at <paramref name="s"/>: logits [B, n] or the Gaussian's mean [B, act].</summary>
+    protected Tensor Head(Tensor s) => Actor.Forward(s);
+
+    /// <summary>log pi(a|s) per row [B, 1] and the mean entropy (a scalar) of the policy whose head is <paramref name="head"/>.</summary>
+    protected (Tensor LogProb, Tensor Entropy) LogProbAndEntropy(Tensor head, Minibatch b)
+    {
+        if (IsDiscrete)
+        {
+            var logp = head.LogSoftmax(1);
+            return (logp.GatherRows(b.ActionIndex), -(logp.Exp() * logp).Sum(1).Mean());
+        }
+        var logStd = LogStd!.Value;
+        var z = (b.Actions - head) / logStd.Exp();
+        return ((z.Square() * -0.5f - logStd - HalfLog2Pi).Sum(1, keepDim: true), (logStd + (0.5f + HalfLog2Pi)).Sum());
+    }
+
+    /// <summary>
+    /// KL(pi || pi_old) per state, averaged [scalar], in closed form: for the Gaussians, sum over dimensions of
+    /// log(s_old / s) + (s^2 + (mu - mu_old)^2) / (2 s_old^2) - 1/2; for the categoricals, sum p (log p - log p_old).
+    /// <paramref name="oldHead"/> and <paramref name="oldLogStd"/> are held (no gradient).
+    /// </summary>
+    protected internal Tensor KlToOld(Tensor head, Tensor oldHead, Tensor? oldLogStd)
+    {
+        if (IsDiscrete)
+        {
+            var logp = head.LogSoftmax(1);
+            return (logp.Exp() * (logp - oldHead.LogSoftmax(1))).Sum(1).Mean();
+        }
+        var logStd = LogStd!.Value;
+        var oldVar = (oldLogStd! * 2f).Exp();
+        var perDim = oldLogStd! - logStd + ((logStd * 2f).Exp() + (head - oldHead).Square()) / (oldVar * 2f) - 0.5f;
+        return perDim.Sum(1).Mean();
+    }
+
+    /// <summary>(x - mean) / (std + eps) in place; std with Bessel's correction (torch's .std()) or without (numpy's).</summary>
+    protected static void Standardize(Span<float> x, bool bessel, double eps)
+    {
+        double mean = 0, sq = 0;
+        foreach (var v in x) mean += v;
+        mean /= x.Length;
+        foreach (var v in x) sq += (v - mean) * (v - mean);
+        int dof = bessel ? x.Length - 1 : x.Length;
+        double std = dof > 0 ? Math.Sqrt(sq / dof) : double.NaN;
+        for (int i = 0; i < x.Length; i++) x[i] = (float)((x[i] - mean) / (std + eps));
+    }
+
+    /// <summary>1 - Var(returns - values) / Var(returns) over the rollout (CleanRL's explained_variance).</summary>
+    protected static float ExplainedVariance(RolloutBuffer r)
+    {
+        double Var(Func<int, double> f)
+        {
+            double m = 0, s = 0;
+            for (int i = 0; i < r.Size; i++) m += f(i);
+            m /= r.Size;
+            for (int i = 0; i < r.Size; i++) s += (f(i) - m) * (f(i) - m);
+            return s / r.Size;
+        }
+        double vy = Var(i => r.Returns[i]);
+        return vy == 0 ? float.NaN : (float)(1 - Var(i => r.Returns[i] - r.Values[i]) / vy);
+    }
+
+    public void Sample(ReadOnlySpan<float> observations, int n, Span<float> actions, Span<float> logProbs, Span<float> values)
+    {
+        using var scope = TensorScope.Begin();
+        using var noGrad = Tensor.NoGrad();
+        var s = Tensor.Temp(new Shape(n, ObservationDim));
+        observations.CopyTo(s.Data);
+        var head = Actor.Forward(s).Data;
+        var v = Critic.Forward(s).Data;
+        for (int i = 0; i < n; i++)
+        {
+            values[i] = v[i];
+            var row = head.AsSpan(i * Outputs, Outputs);
+            if (IsDiscrete)
+            {
+                actions[i] = SampleCategorical(row, out float logp);
+                logProbs[i] = logp;
+                continue;
+            }
+            double lp = 0;
+            for (int j = 0; j < Outputs; j++)
+            {
+                float logStd = LogStd!.Value.Data[j], eps = Rng.Normal();
+                actions[i * Outputs + j] = row[j] + MathF.Exp(logStd) * eps;
+                lp += -0.5 * eps * eps - logStd - HalfLog2Pi;
+            }
+            logProbs[i] = (float)lp;
+        }
+    }
+
+    /// <summary>A draw from softmax(logits), with its log-probability.</summary>
+    private int SampleCategorical(ReadOnlySpan<float> logits, out float logProb)
+    {
+        if (_probs.Length != logits.Length) _probs = new float[logits.Length];
+        float max = System.Numerics.Tensors.TensorPrimitives.Max(logits);
+        double sum = 0;
+        for (int j = 0; j < logits.Length; j++) { _probs[j] = MathF.Exp(logits[j] - max); sum += _probs[j]; }
+        int a = Rng.Categorical(_probs);
+        logProb = (float)(logits[a] - max - Math.Log(sum));
+        return a;
+    }
+
+    public void Value(ReadOnlySpan<float> observations, int n, Span<float> values)
+    {
+        using var scope = TensorScope.Begin();
+        using var noGrad = Tensor.NoGrad();
+        var s = Tensor.Temp(new Shape(n, ObservationDim));
+        observations.CopyTo(s.Data);
+        Critic.Forward(s).Data.AsSpan(0, n).CopyTo(values);
+    }
+
+    protected override void UpdateCore(TransitionBatch batch) =>
+        throw new InvalidOperationException($"{Name} learns from its own rollouts (Trainer.FitOnPolicy), not from batches of stored transitions");
+
+    protected override void ActCore(Tensor s, Span<float> action, bool deterministic)
+    {
+        if (deterministic)
+        {
+            var y = PolicyOutput(s).Data;
+            if (IsDiscrete) action[0] = System.Numerics.Tensors.TensorPrimitives.IndexOfMax(y.AsSpan(0, Outputs));
+            else y.AsSpan(0, Outputs).CopyTo(action);
+            return;
+        }
+        Span<float> logp = stackalloc float[1], v = stackalloc float[1];
+        Sample(s.Data.AsSpan(0, ObservationDim), 1, action, logp, v);
+        if (!IsDiscrete) System.Numerics.Tensors.TensorPrimitives.Clamp(action, -1f, 1f, action);
+    }
+
+    /// <summary>Logits (discrete), or the Gaussian's mean clipped to [-1, 1], the env's bounds (continuous).</summary>
+    protected internal override Tensor PolicyOutput(Tensor s) => IsDiscrete ? Actor.Forward(s) : Actor.Forward(s).Clamp(-1f, 1f);
+
+    protected override IEnumerable<(string, Module)> Modules() =>
+        LogStd is null ? [("actor", Actor), ("critic", Critic)] : [("actor", Actor), ("critic", Critic), ("log_std", LogStd)];
+}
