@@ -70,16 +70,7 @@ run_one() {
     OFFRL_THREADS=1 taskset -c "$core" $OFFRL "${how[@]}" --dataset "$WORK/$DATASET.hdf5" --env "$env" --seed "$seed" \
       --eval-every "$EVAL_EVERY" --eval-episodes "$EPISODES" --checkpoint-every "$EVAL_EVERY" --out "$dir" "${from[@]}" \
       --json >> "$dir.log" 2>&1 || { echo "FAILED $name ($dir.log)"; return 0; }
-    /usr/bin/python3 - "$seed" "$dir" "$result" <<'PY'
-import csv, json, os, sys
-seed, d, out = sys.argv[1:]
-train = json.loads(open(d + ".log").read().strip().splitlines()[-1])
-evals = [{"step": int(r["step"]), "return_mean": float(r["return_mean"]), "return_std": float(r["return_std"]),
-          "normalized_score": float(r["normalized_score"])} for r in csv.DictReader(open(os.path.join(d, "metrics.csv")))]
-r = {"side": "offrl", "algo": os.environ["ALGO"], "dataset": os.environ["DATASET"], "seed": int(seed), "train": train, "evaluations": evals}
-open(out + ".tmp", "w").write(json.dumps(r, indent=1))
-os.replace(out + ".tmp", out)
-PY
+    /usr/bin/python3 bench/reference/offrl_result.py "$ALGO" "$DATASET" "$seed" "$dir" "$result"
   else
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 OFFRL_THREADS=1 taskset -c "$core" \
       /usr/bin/python3 "$REF" --dataset "$WORK/$DATASET.hdf5" --dataset-name "$DATASET" --env "$env" --seed "$seed" \

@@ -5,6 +5,8 @@
 # rates, CleanRL's normalization and annealing); then the table (bench/reference/parity_table.py: Welch's t-test on the
 # last evaluations and the final one, both sides' curves).
 #   ENV=pendulum STEPS=100000 EVAL_EVERY=20000 SEEDS='0 1 2' bash bench/ppo-parity.sh
+# RESCALE=1 runs the reference with its actions in [-1, 1] mapped to the env's bounds, as OffRL acts (CleanRL acts in the
+# env's units: on pendulum's [-2, 2] its Gaussian is half as wide), into its own OUT.
 # A finished run is filed in OUT/runs and not run again. One process per core (CORES, default the first two).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -37,21 +39,12 @@ run_one() {
     OFFRL_THREADS=1 taskset -c "$core" $OFFRL train --algo ppo-continuous --env "$ENV" --steps "$STEPS" --seed "$seed" \
       --set num_envs="$NUM_ENVS" --set num_steps="$NUM_STEPS" --set gamma="$GAMMA" --set lr="$LR" --set num_minibatches="$MINIBATCHES" \
       --eval-every "$EVAL_EVERY" --eval-episodes "$EPISODES" --out "$dir" --json >> "$dir.log" 2>&1 || { echo "FAILED $name ($dir.log)"; return 0; }
-    /usr/bin/python3 - "$seed" "$dir" "$result" <<'PY'
-import csv, json, os, sys
-seed, d, out = sys.argv[1:]
-train = json.loads(open(d + ".log").read().strip().splitlines()[-1])
-evals = [{"step": int(r["step"]), "return_mean": float(r["return_mean"]), "return_std": float(r["return_std"]),
-          "normalized_score": float(r["normalized_score"])} for r in csv.DictReader(open(os.path.join(d, "metrics.csv")))]
-r = {"side": "offrl", "algo": "ppo-continuous", "dataset": os.environ["ENV"], "seed": int(seed), "train": train, "evaluations": evals}
-open(out + ".tmp", "w").write(json.dumps(r, indent=1))
-os.replace(out + ".tmp", out)
-PY
+    /usr/bin/python3 bench/reference/offrl_result.py ppo-continuous "$ENV" "$seed" "$dir" "$result"
   else
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 OFFRL_THREADS=1 taskset -c "$core" \
       /usr/bin/python3 bench/reference/ppo_reference.py --env "$ENV" --total-timesteps "$STEPS" --num-envs "$NUM_ENVS" --num-steps "$NUM_STEPS" \
       --gamma "$GAMMA" --learning-rate "$LR" --num-minibatches "$MINIBATCHES" --eval-every "$EVAL_EVERY" --eval-episodes "$EPISODES" \
-      --seed "$seed" --out "$dir.json" >> "$dir.log" 2>&1 || { echo "FAILED $name ($dir.log)"; return 0; }
+      --seed "$seed" ${RESCALE:+--rescale-action} --out "$dir.json" >> "$dir.log" 2>&1 || { echo "FAILED $name ($dir.log)"; return 0; }
     cp "$dir.json" "$result.tmp" && mv "$result.tmp" "$result"
   fi
 }

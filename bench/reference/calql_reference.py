@@ -45,21 +45,11 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from corl_reference import qlearning_dataset
-from o2o_common import evaluate, evaluation, load_checkpoint, save_checkpoint, unit_actions, write_result
+from o2o_common import evaluate, evaluation, load_checkpoint, orthogonal_mlp, save_checkpoint, trajectory_ends, unit_actions, write_result
 from rlpd_reference import Env
 
 CORL = "corl-team/CORL@eeeeef2671235fcce3a3eb255576a207d78840e6 algorithms/finetune/cal_ql.py"
 LOG_2PI = math.log(2 * math.pi)
-
-
-def orthogonal_mlp(sizes):
-    """init_module_weights(m, True) applied to every Linear: orthogonal, gain sqrt 2, bias 0; ReLU between."""
-    layers = []
-    for k, (i, o) in enumerate(zip(sizes[:-1], sizes[1:])):
-        lin = nn.Linear(i, o)
-        nn.init.orthogonal_(lin.weight, math.sqrt(2)); nn.init.zeros_(lin.bias)
-        layers += [lin] + ([nn.ReLU()] if k < len(sizes) - 2 else [])
-    return nn.Sequential(*layers)
 
 
 class Policy(nn.Module):
@@ -68,7 +58,7 @@ class Policy(nn.Module):
     def __init__(self, obs, act):
         super().__init__()
         self.act_dim = act
-        self.base = orthogonal_mlp([obs, 256, 256, 256, 2 * act])
+        self.base = orthogonal_mlp([obs, 256, 256, 256, 2 * act])   # init_module_weights(m, True) on every layer
         self.log_std_multiplier = nn.Parameter(torch.tensor(1.0))
         self.log_std_offset = nn.Parameter(torch.tensor(-1.0))
 
@@ -166,11 +156,8 @@ class CalQl:
 
 def return_to_go(data, gamma, max_episode_steps):
     """get_return_to_go (L275-316) without the sparse-reward case (is_sparse_reward false)."""
-    r, d = data["rewards"], data["terminals"].astype(bool)
+    r, d, ends = data["rewards"], data["terminals"].astype(bool), trajectory_ends(data)
     n = len(r)
-    ends = d.copy()
-    ends[:-1] |= np.linalg.norm(data["observations"][1:] - data["next_observations"][:-1], axis=1) > 1e-6
-    ends[-1] = True
     out, start, length = np.zeros(n, np.float32), 0, 0
     for t in range(n):
         length += 1

@@ -46,21 +46,11 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from corl_reference import qlearning_dataset
-from o2o_common import evaluate, evaluation, load_checkpoint, save_checkpoint, unit_actions, write_result
+from o2o_common import evaluate, evaluation, load_checkpoint, orthogonal_mlp, save_checkpoint, trajectory_ends, unit_actions, write_result
 from rlpd_reference import Env
 
 AUTHORS = "LeapLabTHU/FamO2O@ea9cb01c86ca7d8cbd782b21cab5d7e1614bc6d7"
 LOG_2PI = math.log(2 * math.pi)
-
-
-def mlp(sizes):
-    """common.py's MLP: Dense with an orthogonal (gain sqrt 2) kernel and zero bias, ReLU between."""
-    layers = []
-    for k, (i, o) in enumerate(zip(sizes[:-1], sizes[1:])):
-        lin = nn.Linear(i, o)
-        nn.init.orthogonal_(lin.weight, math.sqrt(2)); nn.init.zeros_(lin.bias)
-        layers += [lin] + ([nn.ReLU()] if k < len(sizes) - 2 else [])
-    return nn.Sequential(*layers)
 
 
 def embed(beta, n=10_000.0, d=6):
@@ -76,12 +66,12 @@ def normal_logp(x, mu, log_std):
 class Famo2o:
     def __init__(self, obs, act, hidden, beta_range, expectile, lr=3e-4, gamma=0.99, tau=0.005, cosine_steps=1_000_000):
         h = list(hidden)
-        self.actor, self.actor_log_std = mlp([obs + 6, *h, act]), nn.Parameter(torch.zeros(act))
-        self.balance, self.balance_log_std = mlp([obs, *h, 1]), nn.Parameter(torch.zeros(1))
+        self.actor, self.actor_log_std = orthogonal_mlp([obs + 6, *h, act]), nn.Parameter(torch.zeros(act))
+        self.balance, self.balance_log_std = orthogonal_mlp([obs, *h, 1]), nn.Parameter(torch.zeros(1))
         self.log_temp = torch.zeros(1, requires_grad=True)
-        self.q = nn.ModuleList([mlp([obs + act, *h, 1]) for _ in range(2)])
+        self.q = nn.ModuleList([orthogonal_mlp([obs + act, *h, 1]) for _ in range(2)])
         self.q_target = copy.deepcopy(self.q).requires_grad_(False)
-        self.value = mlp([obs, *h, 1])
+        self.value = orthogonal_mlp([obs, *h, 1])
         self.actor_opt = torch.optim.Adam([*self.actor.parameters(), self.actor_log_std], lr=lr)
         self.actor_sched = torch.optim.lr_scheduler.LambdaLR(self.actor_opt, lambda k: 0.5 * (1 + math.cos(math.pi * min(k, cosine_steps) / cosine_steps)))
         self.balance_opt = torch.optim.Adam([*self.balance.parameters(), self.balance_log_std], lr=lr)
@@ -172,10 +162,7 @@ class Famo2o:
 def reward_scale(data):
     """IQL's split_into_trajectories: a trajectory ends where the episode terminated or the next row does not start at
     this row's next observation (and at the end); rewards are scaled by 1000 / (max return - min return)."""
-    n = len(data["rewards"])
-    ends = data["terminals"].astype(bool).copy()
-    ends[:-1] |= np.linalg.norm(data["observations"][1:] - data["next_observations"][:-1], axis=1) > 1e-6
-    ends[-1] = True
+    n, ends = len(data["rewards"]), trajectory_ends(data)
     returns, ret = [], 0.0
     for i in range(n):
         ret += float(data["rewards"][i])

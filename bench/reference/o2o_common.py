@@ -1,12 +1,34 @@
 """What the offline-to-online references share (famo2o_reference.py, calql_reference.py): the dataset's actions in the
 agent's [-1, 1], the evaluation on OffRL's episode seeds, the checkpoint a stopped run resumes from, and the result file
 bench/reference/parity_table.py reads. Each reference keeps its own learner, buffer and loop, as its authors wrote them."""
-import json, os
+import json, math, os
 
 import numpy as np
 import torch
+import torch.nn as nn
 
 from corl_reference import sha256_file
+
+
+def orthogonal_mlp(sizes):
+    """Linear layers with orthogonal weights of gain sqrt 2 and zero biases, ReLU between (the FamO2O authors'
+    common.py MLP; CORL cal_ql.py's init_module_weights applied to every layer)."""
+    layers = []
+    for k, (i, o) in enumerate(zip(sizes[:-1], sizes[1:])):
+        lin = nn.Linear(i, o)
+        nn.init.orthogonal_(lin.weight, math.sqrt(2)); nn.init.zeros_(lin.bias)
+        layers += [lin] + ([nn.ReLU()] if k < len(sizes) - 2 else [])
+    return nn.Sequential(*layers)
+
+
+def trajectory_ends(data):
+    """Where a trajectory of D4RL qlearning rows ends: at a terminal, where the next row does not start at this row's
+    next observation (more than 1e-6 apart), and at the last row (IQL's split_into_trajectories, CORL's
+    get_return_to_go)."""
+    ends = data["terminals"].astype(bool).copy()
+    ends[:-1] |= np.linalg.norm(data["observations"][1:] - data["next_observations"][:-1], axis=1) > 1e-6
+    ends[-1] = True
+    return ends
 
 
 def unit_actions(actions, env):

@@ -18,8 +18,8 @@ What it follows (line numbers of ppo_continuous_action.py):
   clipped surrogate, the clipped value loss, clip_grad_norm_, Adam; the target-KL break after an epoch.
 What it cannot follow: CleanRL acts in Gymnasium's environments and reports training episodes' returns; here it acts in
 OffRL's environments through `offrl env serve` (its actions in the environment's units, mapped to the bridge's [-1, 1])
-and is also evaluated as OffRL evaluates: every --eval-every environment steps, --eval-episodes episodes reset with seed
-1 000 000 + seed + k, acting with the Gaussian's mean on observations normalized by copy 0's statistics (held, not
+and is also evaluated as OffRL evaluates: every --eval-every environment steps and at --total-timesteps (after the last
+full rollout's update), --eval-episodes episodes reset with seed 1 000 000 + seed + k, acting with the Gaussian's mean on observations normalized by copy 0's statistics (held, not
 updated).
 
     OFFRL="dotnet src/OffRL.Cli/bin/Release/net10.0/OffRL.Cli.dll" env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE \
@@ -57,11 +57,18 @@ class RunningMeanStd:
 class WrappedEnv:
     """One copy as make_env wraps it: ClipAction, NormalizeObservation, clip 10, NormalizeReward, clip 10."""
 
-    def __init__(self, offrl, name, gamma):
-        self.env = Env(offrl, name)
+    def __init__(self, offrl, name, gamma, rescale):
+        self.env, self.rescale = Env(offrl, name), rescale
         self.obs_rms, self.ret_rms = RunningMeanStd(self.env.info["observation_dim"]), RunningMeanStd(())
         self.ret, self.gamma = 0.0, gamma
         self.low, self.high = self.env.low, self.env.high
+
+    def to_unit(self, a):
+        """ClipAction in the env's units, as the bridge takes it ([-1, 1]); with --rescale-action the agent acts in
+        [-1, 1] already (Gymnasium's RescaleAction(-1, 1) inside ClipAction)."""
+        if self.rescale:
+            return np.clip(a, -1, 1)
+        return 2 * (np.clip(a, self.low, self.high) - self.low) / (self.high - self.low) - 1
 
     def normalize(self, o):
         self.obs_rms.update(np.asarray(o, np.float64)[None])
@@ -71,7 +78,7 @@ class WrappedEnv:
         return self.normalize(self.env.reset(seed))
 
     def step(self, a):
-        unit = 2 * (np.clip(a, self.low, self.high) - self.low) / (self.high - self.low) - 1   # the bridge takes [-1, 1]
+        unit = self.to_unit(a)
         o, r, term, trunc = self.env.step(unit)
         o = self.normalize(o)
         self.ret = self.ret * self.gamma * (1 - float(term)) + r
@@ -120,6 +127,7 @@ def main():
     p.add_argument("--vf-coef", type=float, default=0.5)
     p.add_argument("--max-grad-norm", type=float, default=0.5)
     p.add_argument("--target-kl", type=float, default=None)
+    p.add_argument("--rescale-action", action="store_true", help="act in [-1, 1] mapped to the env's bounds (OffRL's convention; not CleanRL's)")
     p.add_argument("--eval-every", type=int, default=20_000)
     p.add_argument("--eval-episodes", type=int, default=10)
     p.add_argument("--seed", type=int, default=1)
@@ -130,7 +138,7 @@ def main():
     np.random.seed(args.seed); torch.manual_seed(args.seed)
     batch = args.num_envs * args.num_steps
     minibatch, iterations = batch // args.num_minibatches, args.total_timesteps // batch
-    envs = [WrappedEnv(offrl, args.env, args.gamma) for _ in range(args.num_envs)]
+    envs = [WrappedEnv(offrl, args.env, args.gamma, args.rescale_action) for _ in range(args.num_envs)]
     eval_env = Env(offrl, args.env)
     od, ad = envs[0].env.info["observation_dim"], envs[0].env.info["action_dim"]
     agent = Agent(od, ad)
@@ -144,9 +152,7 @@ def main():
     def act(o):
         rms = envs[0].obs_rms
         x = np.clip((o - rms.mean) / np.sqrt(rms.var + 1e-8), -10, 10)
-        mean = agent.actor_mean(torch.tensor(x, dtype=torch.float32)[None])[0].numpy()
-        low, high = envs[0].low, envs[0].high
-        return 2 * (np.clip(mean, low, high) - low) / (high - low) - 1
+        return envs[0].to_unit(agent.actor_mean(torch.tensor(x, dtype=torch.float32)[None])[0].numpy())
 
     for iteration in range(1, iterations + 1):
         if not args.no_anneal_lr:
@@ -205,6 +211,12 @@ def main():
                 optimizer.step()
             if args.target_kl is not None and approx_kl > args.target_kl:
                 break
+    if global_step % args.eval_every >= args.num_envs or not evals or evals[-1]["step"] != args.total_timesteps:
+        # the run's end, as OffRL's evaluates it at --steps (the steps after the last full rollout are not taken)
+        m, sd = evaluate(act, eval_env, args.eval_episodes, args.seed)
+        e = evaluation(args.total_timesteps, m, sd, True, eval_env.info)
+        evals.append(e)
+        print(json.dumps(e), flush=True)
     for e in envs:
         e.env.close()
     eval_env.close()
