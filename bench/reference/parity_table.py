@@ -172,14 +172,16 @@ def main(out):
     for (ds, algo), sides in sorted(cells.items()):
         o, t, d = sides.get("offrl"), sides.get("torch"), sides.get("offrl-default")
         steps = sorted(set().union(*(c["steps"] for c in sides.values())))
-        recorded = all(p[0] and p[1] and p[2] for s in sides.values() for p in s["prov"].values())
+        provs = [p for s in sides.values() for p in s["prov"].values()]
+        recorded = all(p[0] and p[1] and p[2] for p in provs)
+        online = all(p[0] and p[1] and p[2] is None for p in provs)   # learning online: no dataset to agree on
         row = (f"| {ds} | {algo} | {', '.join(map(str, steps))} | {fmt(stats(o['last3']) if o else None)} | {fmt(stats(t['last3']) if t else None)} | "
                f"{verdict(o['last3'], t['last3']) if o and t else '–'} | {fmt(stats(o['final']) if o else None)} | "
                f"{fmt(stats(t['final']) if t else None)} | {verdict(o['final'], t['final']) if o and t else '–'} |")
         if with_default:
             for k in ("last3", "final"):
                 row += f" {fmt(stats(d[k]) if d else None)}" + (f" ({verdict(d[k], t[k])})" if d and t else "") + " |"
-        lines.append(row + f" {'same data file, one build (OffRL src tree, reference script) and config per side' if recorded else 'not recorded'} |")
+        lines.append(row + f" {'same data file, one build (OffRL src tree, reference script) and config per side' if recorded else 'online (no data file), one build (OffRL src tree, reference script) and config per side' if online else 'not recorded'} |")
     text = "\n".join(lines) + "\n\nNormalized score (D4RL's reference returns) in OffRL's environment; mean ± sample std over seeds " \
            f"(number of seeds in brackets). {legend(cells, with_default)}. Difference: OffRL's mean minus the reference's, with the two-sided p-value of Welch's t-test (unequal " \
            "variances); p < 0.05 means the two sides differ beyond their seed-to-seed spread.\n"
