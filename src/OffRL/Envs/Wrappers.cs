@@ -1,4 +1,3 @@
-using OffRL.Data;
 using OffRL.Tensors;
 
 namespace OffRL.Envs;

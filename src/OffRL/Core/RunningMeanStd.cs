@@ -1,4 +1,4 @@
-namespace OffRL.Data;
+namespace OffRL;
 
 /// <summary>
 /// Running mean and variance per column, merged batch by batch (Chan et al.'s parallel update, as Gymnasium's
