@@ -110,6 +110,34 @@ class Agent(nn.Module):
         return action, probs.log_prob(action).sum(1), probs.entropy().sum(1), self.critic(x)
 
 
+def learn(agent, optimizer, b_obs, b_logprobs, b_actions, b_advantages, b_returns, b_values, args, minibatch):
+    """The update of one iteration (L257-308): epochs of shuffled minibatches, clipped surrogate and value loss,
+    clip_grad_norm_, Adam; the target-KL break after an epoch."""
+    batch = len(b_logprobs)
+    b_inds = np.arange(batch)
+    for epoch in range(args.update_epochs):
+        np.random.shuffle(b_inds)
+        for start in range(0, batch, minibatch):
+            mb = b_inds[start:start + minibatch]
+            _, newlogprob, entropy, newvalue = agent.get_action_and_value(b_obs[mb], b_actions[mb])
+            logratio = newlogprob - b_logprobs[mb]
+            ratio = logratio.exp()
+            with torch.no_grad():
+                approx_kl = ((ratio - 1) - logratio).mean()
+            mb_adv = (b_advantages[mb] - b_advantages[mb].mean()) / (b_advantages[mb].std() + 1e-8)
+            pg_loss = torch.max(-mb_adv * ratio, -mb_adv * torch.clamp(ratio, 1 - args.clip_coef, 1 + args.clip_coef)).mean()
+            newvalue = newvalue.view(-1)
+            v_clipped = b_values[mb] + torch.clamp(newvalue - b_values[mb], -args.clip_coef, args.clip_coef)
+            v_loss = 0.5 * torch.max((newvalue - b_returns[mb]) ** 2, (v_clipped - b_returns[mb]) ** 2).mean()
+            loss = pg_loss - args.ent_coef * entropy.mean() + v_loss * args.vf_coef
+            optimizer.zero_grad()
+            loss.backward()
+            nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
+            optimizer.step()
+        if args.target_kl is not None and approx_kl > args.target_kl:
+            break
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--env", required=True)
@@ -189,29 +217,8 @@ def main():
             returns = advantages + values
         b_obs, b_logprobs, b_actions = obs.reshape(-1, od), logprobs.reshape(-1), actions.reshape(-1, ad)
         b_advantages, b_returns, b_values = advantages.reshape(-1), returns.reshape(-1), values.reshape(-1)
-        b_inds = np.arange(batch)
-        for epoch in range(args.update_epochs):
-            np.random.shuffle(b_inds)
-            for start in range(0, batch, minibatch):
-                mb = b_inds[start:start + minibatch]
-                _, newlogprob, entropy, newvalue = agent.get_action_and_value(b_obs[mb], b_actions[mb])
-                logratio = newlogprob - b_logprobs[mb]
-                ratio = logratio.exp()
-                with torch.no_grad():
-                    approx_kl = ((ratio - 1) - logratio).mean()
-                mb_adv = (b_advantages[mb] - b_advantages[mb].mean()) / (b_advantages[mb].std() + 1e-8)
-                pg_loss = torch.max(-mb_adv * ratio, -mb_adv * torch.clamp(ratio, 1 - args.clip_coef, 1 + args.clip_coef)).mean()
-                newvalue = newvalue.view(-1)
-                v_clipped = b_values[mb] + torch.clamp(newvalue - b_values[mb], -args.clip_coef, args.clip_coef)
-                v_loss = 0.5 * torch.max((newvalue - b_returns[mb]) ** 2, (v_clipped - b_returns[mb]) ** 2).mean()
-                loss = pg_loss - args.ent_coef * entropy.mean() + v_loss * args.vf_coef
-                optimizer.zero_grad()
-                loss.backward()
-                nn.utils.clip_grad_norm_(agent.parameters(), args.max_grad_norm)
-                optimizer.step()
-            if args.target_kl is not None and approx_kl > args.target_kl:
-                break
-    if global_step % args.eval_every >= args.num_envs or not evals or evals[-1]["step"] != args.total_timesteps:
+        learn(agent, optimizer, b_obs, b_logprobs, b_actions, b_advantages, b_returns, b_values, args, minibatch)
+    if not evals or evals[-1]["step"] != args.total_timesteps:
         # the run's end, as OffRL's evaluates it at --steps (the steps after the last full rollout are not taken)
         m, sd = evaluate(act, eval_env, args.eval_episodes, args.seed)
         e = evaluation(args.total_timesteps, m, sd, True, eval_env.info)
