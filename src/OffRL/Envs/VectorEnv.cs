@@ -27,7 +27,10 @@ public sealed class VectorEnv : IDisposable
         int od = _envs[0].ObservationSpace.Width;
         Observations = new float[count * od]; FinalObservations = new float[count * od];
         Rewards = new float[count]; Terminated = new bool[count]; Truncated = new bool[count];
+        _actions = new float[count * _envs[0].ActionSpace.Width];
     }
+
+    private readonly float[] _actions;
 
     public IEnv this[int i] => _envs[i];
 
@@ -43,7 +46,8 @@ public sealed class VectorEnv : IDisposable
     {
         int od = ObservationSpace.Width, ad = ActionSpace.Width;
         if (actions.Length != Count * ad) throw new ArgumentException($"vector env: {actions.Length} action values for {Count} envs of width {ad}");
-        var acts = actions.ToArray();   // captured by the workers
+        actions.CopyTo(_actions);   // the workers read the copy (a span cannot be captured)
+        var acts = _actions;
         For(i =>
         {
             var obs = Observations.AsSpan(i * od, od);
