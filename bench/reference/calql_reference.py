@@ -45,7 +45,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from corl_reference import qlearning_dataset
-from o2o_common import evaluate, evaluation, load_checkpoint, orthogonal_mlp, save_checkpoint, trajectory_ends, unit_actions, write_result
+from o2o_common import evaluate, evaluation, load_checkpoint, orthogonal_mlp, run_arguments, save_checkpoint, trajectory_ends, unit_actions, write_result
 from rlpd_reference import Env
 
 CORL = "corl-team/CORL@eeeeef2671235fcce3a3eb255576a207d78840e6 algorithms/finetune/cal_ql.py"
@@ -172,9 +172,7 @@ def return_to_go(data, gamma, max_episode_steps):
 
 def main():
     p = argparse.ArgumentParser()
-    p.add_argument("--dataset", required=True, help="D4RL-layout HDF5 (offrl dataset convert)")
-    p.add_argument("--dataset-name", default=None)
-    p.add_argument("--env", required=True)
+    run_arguments(p, eval_every=5000)
     p.add_argument("--offline-steps", type=int, default=1_000_000)
     p.add_argument("--online-steps", type=int, default=1_000_000)
     p.add_argument("--cql-alpha", type=float, default=10.0)
@@ -183,10 +181,6 @@ def main():
     p.add_argument("--policy-lr", type=float, default=3e-5, help="the actor's and the temperature's rate (TrainConfig 3e-5; every shipped config 1e-4)")
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--mixing-ratio", type=float, default=0.5)
-    p.add_argument("--eval-every", type=int, default=5000)
-    p.add_argument("--eval-episodes", type=int, default=10)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", required=True, help="the run's evaluations (JSON); OUT.resume.pt is its checkpoint")
     args = p.parse_args()
     offrl = os.environ.get("OFFRL", "dotnet src/OffRL.Cli/bin/Release/net10.0/OffRL.Cli.dll")
     torch.manual_seed(args.seed); np.random.seed(args.seed)

@@ -31,6 +31,18 @@ def trajectory_ends(data):
     return ends
 
 
+def run_arguments(p, eval_every):
+    """The arguments every offline-to-online reference takes: the data file and its name, the environment, the
+    evaluation's cadence and episodes, the seed and the result file."""
+    p.add_argument("--dataset", required=True, help="D4RL-layout HDF5 (offrl dataset convert)")
+    p.add_argument("--dataset-name", default=None)
+    p.add_argument("--env", required=True)
+    p.add_argument("--eval-every", type=int, default=eval_every)
+    p.add_argument("--eval-episodes", type=int, default=10)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, help="the run's evaluations (JSON); OUT.resume.pt is its checkpoint")
+
+
 def unit_actions(actions, env):
     """A dataset stored in the environment's action range, mapped to [-1, 1] as the agent acts (the bridge maps back:
     gym's RescaleAction); one already in [-1, 1] is kept."""
