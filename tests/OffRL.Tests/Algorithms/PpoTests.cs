@@ -271,3 +271,38 @@ public class MdpoTests
         Assert.True(last.Average() >= 475, $"MDPO on CartPole, the last 3 evaluations: {string.Join(", ", last.Select(v => v.ToString("F1")))}");
     }
 }
+
+/// <summary>Every field of the on-policy configs arrives from a config file (YAML), each away from its default.</summary>
+public class OnPolicyConfigTests
+{
+    [Theory]
+    [InlineData("ppo-continuous", "num_envs: 3, num_steps: 64, gae_lambda: 0.9, observation_clip: 5, normalize_rewards: false, reward_clip: 4, " +
+        "lr: 0.001, anneal_lr: false, adam_eps: 0.0001, num_minibatches: 8, update_epochs: 3, norm_adv: false, clip_coef: 0.3, clip_vloss: false, " +
+        "ent_coef: 0.02, vf_coef: 0.7, max_grad_norm: 0.8, target_kl: 0.05, gamma: 0.95, hidden: [32, 16]")]
+    [InlineData("mdpo", "num_envs: 2, num_steps: 512, gae_lambda: 0.9, observation_clip: 5, normalize_rewards: false, reward_clip: 4, " +
+        "lr: 0.001, adam_eps: 0.0001, sgd_steps: 7, max_grad_norm: 0.8, value_lr: 0.002, value_epochs: 3, value_minibatch: 64, value_clip: 0.3, " +
+        "gamma: 0.95, hidden: [32, 16]")]
+    public void EveryFieldArrivesFromAConfigFile(string algo, string yaml)
+    {
+        var dir = Directory.CreateTempSubdirectory("offrl-onpolicy-config").FullName;
+        try
+        {
+            var file = Path.Combine(dir, "config.yaml");
+            File.WriteAllText(file, yaml.Replace(", ", "\n").Replace("[32\n16]", "[32, 16]"));
+            var agent = AlgorithmRegistry.Create(algo, 3, Box.Uniform(1, -1f, 1f), 0, ConfigFile.Overrides(file, null));
+            var config = JsonSerializer.SerializeToElement(agent.Config, agent.Config.GetType(), ConfigFile.JsonOptions).EnumerateObject()
+                .ToDictionary(p => FieldRange.Snake(p.Name), p => p.Value);
+            var given = ConfigFile.ParseYamlMap("{" + yaml + "}", "test");
+            foreach (var field in given.EnumerateObject())
+            {
+                Assert.True(config.TryGetValue(field.Name, out var value), $"{algo}: no field {field.Name}");
+                Assert.True(JsonElement.DeepEquals(field.Value, value) || field.Value.ToString() == value.ToString(),
+                    $"{algo}: {field.Name} is {value}, the file says {field.Value}");
+            }
+            var trainer = ((IOnPolicy)agent).Rollouts;
+            Assert.Equal((int)given.GetProperty("num_envs").GetDouble(), trainer.Envs);
+            Assert.Equal((float)given.GetProperty("gae_lambda").GetDouble(), trainer.GaeLambda);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+}
