@@ -90,19 +90,16 @@ public sealed class Mdpo : PolicyGradient<MdpoConfig>, IAlgorithmFamily
         {
             var b = Gather(r, _all);
             Standardize(b.Advantages.Data.AsSpan(0, size), bessel: false, eps: 0);   // (A - mean) / std over the batch
-            Tensor oldHead, oldLogStd;
-            using (Tensor.NoGrad())
-            {
-                oldHead = Head(b.Observations).Clone();
-                oldLogStd = LogStd?.Value.Clone() ?? Tensor.Scalar(0f);
-            }
+            Tensor oldHead;
+            Tensor? oldLogStd = LogStd?.Value.Clone();   // pi_k, held for the m steps
+            using (Tensor.NoGrad()) oldHead = Head(b.Observations).Clone();
             for (int step = 0; step < Config.SgdSteps; step++)
             {
                 _policyOpt.ZeroGrad();
                 var head = Head(b.Observations);
                 var (logp, _) = LogProbAndEntropy(head, b);
                 var ratio = (logp - b.LogProbs).Exp();   // pi_theta(a|s) / pi_k(a|s)
-                var kl = KlToOld(head, oldHead, IsDiscrete ? null : oldLogStd);
+                var kl = KlToOld(head, oldHead, oldLogStd);
                 var loss = -(ratio * b.Advantages).Mean() + kl * klWeight;   // eq. 10
                 Record("policy_loss", loss);
                 Record("kl", kl);

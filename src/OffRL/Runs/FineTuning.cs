@@ -85,11 +85,9 @@ public static partial class Trainer
         if (c.ResumeFrom is { } resume)
         {
             var from = CheckpointFolder(resume);
-            var t = CheckResume(agent, from, c, online: true);
+            var t = CheckResume(agent, from, c, online: true, envKey);
             if (t.DatasetSha256 != fingerprint)
                 throw new ArgumentException($"--resume: the checkpoint is not of a fine-tuning run on this dataset ({Path.Combine(from, "trainer.json")})");
-            if (t.Env is { } savedEnv && !string.Equals(savedEnv, envKey, StringComparison.OrdinalIgnoreCase))
-                throw new ArgumentException($"--resume: the checkpoint was trained in {savedEnv} ({Path.Combine(from, "trainer.json")}), this run's environment is {envKey}");
             agent.LoadCheckpoint(from);
             start = t.Step;
             samplerRng.SetState(t.SamplerRng);

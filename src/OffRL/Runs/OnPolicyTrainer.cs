@@ -75,9 +75,7 @@ public static partial class Trainer
         if (c.ResumeFrom is { } resume)
         {
             var from = CheckpointFolder(resume);
-            var t = CheckResume(agent, from, c, online: true);
-            if (t.Env is { } savedEnv && !string.Equals(savedEnv, envKey, StringComparison.OrdinalIgnoreCase))
-                throw new ArgumentException($"--resume: the checkpoint was trained in {savedEnv} ({Path.Combine(from, "trainer.json")}), this run's environment is {envKey}");
+            var t = CheckResume(agent, from, c, online: true, envKey);
             agent.LoadCheckpoint(from);
             rollout.Load(Path.Combine(from, "rollout.bin"));
             ReadStatistics(Path.Combine(from, "normalizers.json"), obsStats, returnStats, discounted);

@@ -165,9 +165,10 @@ public static partial class Trainer
     /// <summary>
     /// What a resume must match before anything is loaded or written: the checkpoint's files read (trainer.json
     /// checked field by field), written by the same algorithm as the agent trained now, at a step no later than
-    /// the run's <c>--steps</c>, and of the same kind (online or offline). Returns the checkpoint's trainer state.
+    /// the run's <c>--steps</c>, of the same kind (online or offline) and, online, in the same environment
+    /// (<paramref name="envKey"/>). Returns the checkpoint's trainer state.
     /// </summary>
-    private static TrainerState CheckResume(Agent agent, string from, TrainerConfig c, bool online)
+    private static TrainerState CheckResume(Agent agent, string from, TrainerConfig c, bool online, string? envKey = null)
     {
         var t = ReadState(from);
         var trainerJson = Path.Combine(from, "trainer.json");
@@ -178,6 +179,8 @@ public static partial class Trainer
             throw new ArgumentException($"--steps: {c.Steps} is below the checkpoint's step {t.Step} ({trainerJson}); a resumed run continues to --steps, so pass at least {t.Step}");
         if (online && t.ActionRng is null) throw new DataException("is an offline checkpoint (no replay buffer); resume it with a dataset", trainerJson);
         if (!online && t.ActionRng is not null) throw new DataException("is an online checkpoint (it holds a replay buffer); resume it with --env, not a dataset", trainerJson);
+        if (envKey is not null && t.Env is { } savedEnv && !string.Equals(savedEnv, envKey, StringComparison.OrdinalIgnoreCase))
+            throw new ArgumentException($"--resume: the checkpoint was trained in {savedEnv} ({trainerJson}), this run's environment is {envKey}");
         return t;
     }
 
@@ -267,9 +270,7 @@ public static partial class Trainer
         if (c.ResumeFrom is { } resume)
         {
             var from = CheckpointFolder(resume);
-            var t = CheckResume(agent, from, c, online: true);
-            if (t.Env is { } savedEnv && !string.Equals(savedEnv, envKey, StringComparison.OrdinalIgnoreCase))
-                throw new ArgumentException($"--resume: the checkpoint was trained in {savedEnv} ({Path.Combine(from, "trainer.json")}), this run's environment is {envKey}");
+            var t = CheckResume(agent, from, c, online: true, envKey);
             var actionRng = t.ActionRng!.Value;
             agent.LoadCheckpoint(from);
             start = t.Step;
