@@ -87,6 +87,7 @@ static class Figure
         {
             if (lines[i].Length == 0) continue;
             var cells = lines[i].Split(',');
+            if (yi >= cells.Length || cells[yi].Length == 0) continue;   // a metric not yet recorded at that row
             points[double.Parse(cells[xi], CultureInfo.InvariantCulture)] = double.Parse(cells[yi], CultureInfo.InvariantCulture);
         }
         return points;

@@ -41,11 +41,14 @@ public interface IHybridSchedule
 /// How an on-policy learner's rollouts are collected (<see cref="IOnPolicy"/>): environments stepped together and
 /// steps per rollout, the running normalization of observations and rewards (Gymnasium's NormalizeObservation and
 /// NormalizeReward with their clips, as CleanRL's continuous PPO wraps its envs; clip 0: none), and GAE's discount
-/// and lambda.
+/// and lambda. <see cref="Window"/>: the learner learns from the last this-many rollouts together (1: each rollout
+/// alone, then forgotten; PROPS keeps several, each of its rollouts one behaviour update long), the older ones
+/// renormalized with the current statistics before each learning step.
 /// </summary>
 public sealed record RolloutSettings(int Envs, int Steps, bool NormalizeObservations, float ObservationClip, bool NormalizeRewards,
-    float RewardClip, float Gamma, float GaeLambda)
+    float RewardClip, float Gamma, float GaeLambda, int Window = 1)
 {
+    /// <summary>Environment steps per rollout: the learner learns after each.</summary>
     public int Size => Envs * Steps;
 }
 
@@ -66,8 +69,10 @@ public interface IOnPolicy
     /// <summary>The values of <paramref name="n"/> normalized observations (the rollout's bootstrap).</summary>
     void Value(ReadOnlySpan<float> observations, int n, Span<float> values);
     /// <summary>
-    /// One iteration's learning on a full rollout: <paramref name="iteration"/> of <paramref name="iterations"/>
-    /// (1-based, for schedules), minibatches drawn with <paramref name="shuffle"/> (the trainer's generator).
+    /// One iteration's learning on a full rollout (with <see cref="RolloutSettings.Window"/> above 1, the last rollouts
+    /// kept, up to that many: <see cref="RolloutBuffer.Filled"/> says how many steps): <paramref name="iteration"/> of
+    /// <paramref name="iterations"/> (1-based, for schedules), minibatches drawn with <paramref name="shuffle"/> (the
+    /// trainer's generator).
     /// </summary>
     void Learn(RolloutBuffer rollout, int iteration, int iterations, Rng shuffle);
 }

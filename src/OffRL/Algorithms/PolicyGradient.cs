@@ -85,7 +85,7 @@ public abstract class PolicyGradient<TConfig> : Agent<TConfig>, IOnPolicy where 
         PolicyParameters = policy;
     }
 
-    public RolloutSettings Rollouts => new(Config.NumEnvs, Config.NumSteps, Config.NormalizeObservations, Config.ObservationClip,
+    public virtual RolloutSettings Rollouts => new(Config.NumEnvs, Config.NumSteps, Config.NormalizeObservations, Config.ObservationClip,
         Config.NormalizeRewards, Config.RewardClip, Config.Gamma, Config.GaeLambda);
 
     public abstract void Learn(RolloutBuffer rollout, int iteration, int iterations, Rng shuffle);
@@ -118,15 +118,17 @@ public abstract class PolicyGradient<TConfig> : Agent<TConfig>, IOnPolicy where 
     protected Tensor Head(Tensor s) => Actor.Forward(s);
 
     /// <summary>log pi(a|s) per row [B, 1] and the mean entropy (a scalar) of the policy whose head is <paramref name="head"/>.</summary>
-    protected (Tensor LogProb, Tensor Entropy) LogProbAndEntropy(Tensor head, Minibatch b)
+    protected (Tensor LogProb, Tensor Entropy) LogProbAndEntropy(Tensor head, Minibatch b) => LogProbAndEntropy(head, LogStd?.Value, b);
+
+    /// <summary>The same for a policy of this shape with its own log std (another copy of the policy: PROPS's behaviour).</summary>
+    protected (Tensor LogProb, Tensor Entropy) LogProbAndEntropy(Tensor head, Tensor? logStd, Minibatch b)
     {
         if (IsDiscrete)
         {
             var logp = head.LogSoftmax(1);
             return (logp.GatherRows(b.ActionIndex), -(logp.Exp() * logp).Sum(1).Mean());
         }
-        var logStd = LogStd!.Value;
-        var z = (b.Actions - head) / logStd.Exp();
+        var z = (b.Actions - head) / logStd!.Exp();
         return ((z.Square() * -0.5f - logStd - HalfLog2Pi).Sum(1, keepDim: true), (logStd + (0.5f + HalfLog2Pi)).Sum());
     }
 
@@ -135,14 +137,17 @@ public abstract class PolicyGradient<TConfig> : Agent<TConfig>, IOnPolicy where 
     /// log(s_old / s) + (s^2 + (mu - mu_old)^2) / (2 s_old^2) - 1/2; for the categoricals, sum p (log p - log p_old).
     /// <paramref name="oldHead"/> and <paramref name="oldLogStd"/> are held (no gradient).
     /// </summary>
-    protected internal Tensor KlToOld(Tensor head, Tensor oldHead, Tensor? oldLogStd)
+    protected internal Tensor KlToOld(Tensor head, Tensor oldHead, Tensor? oldLogStd) => KlToOld(head, LogStd?.Value, oldHead, oldLogStd);
+
+    /// <summary>The same for a policy of this shape with its own log std <paramref name="logStd"/>.</summary>
+    protected Tensor KlToOld(Tensor head, Tensor? logStd, Tensor oldHead, Tensor? oldLogStd)
     {
         if (IsDiscrete)
         {
             var logp = head.LogSoftmax(1);
             return (logp.Exp() * (logp - oldHead.LogSoftmax(1))).Sum(1).Mean();
         }
-        var logStd = LogStd!.Value;
+        logStd ??= LogStd!.Value;
         var oldVar = (oldLogStd! * 2f).Exp();
         var perDim = oldLogStd! - logStd + ((logStd * 2f).Exp() + (head - oldHead).Square()) / (oldVar * 2f) - 0.5f;
         return perDim.Sum(1).Mean();
@@ -166,22 +171,32 @@ public abstract class PolicyGradient<TConfig> : Agent<TConfig>, IOnPolicy where 
         double Var(Func<int, double> f)
         {
             double m = 0, s = 0;
-            for (int i = 0; i < r.Size; i++) m += f(i);
-            m /= r.Size;
-            for (int i = 0; i < r.Size; i++) s += (f(i) - m) * (f(i) - m);
-            return s / r.Size;
+            for (int i = 0; i < r.Rows; i++) m += f(i);
+            m /= r.Rows;
+            for (int i = 0; i < r.Rows; i++) s += (f(i) - m) * (f(i) - m);
+            return s / r.Rows;
         }
         double vy = Var(i => r.Returns[i]);
         return vy == 0 ? float.NaN : (float)(1 - Var(i => r.Returns[i] - r.Values[i]) / vy);
     }
 
+    /// <summary>The policy that collects the rollouts (<see cref="Sample"/>): the learned one, unless a method keeps a behaviour policy of its own.</summary>
+    protected virtual (Mlp Actor, ParameterModule? LogStd) Behaviour => (Actor, LogStd);
+
     public void Sample(ReadOnlySpan<float> observations, int n, Span<float> actions, Span<float> logProbs, Span<float> values)
+    {
+        var (actor, logStd) = Behaviour;
+        Draw(actor, logStd, observations, n, actions, logProbs, values);
+    }
+
+    /// <summary>Actions drawn from the policy (<paramref name="actor"/>, <paramref name="policyLogStd"/>), their log-probabilities, the values.</summary>
+    private void Draw(Mlp actor, ParameterModule? policyLogStd, ReadOnlySpan<float> observations, int n, Span<float> actions, Span<float> logProbs, Span<float> values)
     {
         using var scope = TensorScope.Begin();
         using var noGrad = Tensor.NoGrad();
         var s = Tensor.Temp(new Shape(n, ObservationDim));
         observations.CopyTo(s.Data);
-        var head = Actor.Forward(s).Data;
+        var head = actor.Forward(s).Data;
         var v = Critic.Forward(s).Data;
         for (int i = 0; i < n; i++)
         {
@@ -196,7 +211,7 @@ public abstract class PolicyGradient<TConfig> : Agent<TConfig>, IOnPolicy where 
             double lp = 0;
             for (int j = 0; j < Outputs; j++)
             {
-                float logStd = LogStd!.Value.Data[j], eps = Rng.Normal();
+                float logStd = policyLogStd!.Value.Data[j], eps = Rng.Normal();
                 actions[i * Outputs + j] = row[j] + MathF.Exp(logStd) * eps;
                 lp += -0.5 * eps * eps - logStd - HalfLog2Pi;
             }
@@ -238,7 +253,7 @@ public abstract class PolicyGradient<TConfig> : Agent<TConfig>, IOnPolicy where 
             return;
         }
         Span<float> logp = stackalloc float[1], v = stackalloc float[1];
-        Sample(s.Data.AsSpan(0, ObservationDim), 1, action, logp, v);
+        Draw(Actor, LogStd, s.Data.AsSpan(0, ObservationDim), 1, action, logp, v);
         if (!IsDiscrete) System.Numerics.Tensors.TensorPrimitives.Clamp(action, -1f, 1f, action);
     }
 

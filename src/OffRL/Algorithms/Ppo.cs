@@ -18,7 +18,7 @@ namespace OffRL.Algorithms;
 /// units on pendulum's [-2, 2]); with several envs, one set of running statistics pools their observations (SB3's
 /// VecNormalize), where CleanRL keeps one per copy, so that one policy acts everywhere, in evaluation and when saved.
 /// </summary>
-public sealed record PpoConfig : OnPolicyConfig
+public record PpoConfig : OnPolicyConfig
 {
     /// <summary>ppo_continuous_action.py's defaults (where they differ from ppo.py's).</summary>
     public static PpoConfig Continuous => new()
@@ -27,8 +27,8 @@ public sealed record PpoConfig : OnPolicyConfig
         NormalizeObservations = true, NormalizeRewards = true,
     };
 
-    /// <summary>Adam's learning rate (ppo.py 2.5e-4, ppo_continuous_action.py 3e-4).</summary>
-    [FieldRange("(0, 1]")]
+    /// <summary>Adam's learning rate (ppo.py 2.5e-4, ppo_continuous_action.py 3e-4); 0 holds the policy fixed (PROPS's sampling-error runs).</summary>
+    [FieldRange("[0, 1]")]
     public double Lr { get; init; } = 2.5e-4;
     /// <summary>Anneal the learning rate linearly to lr / iterations at the last iteration (CleanRL's anneal_lr).</summary>
     public bool AnnealLr { get; init; } = true;
@@ -74,7 +74,7 @@ public sealed record PpoConfig : OnPolicyConfig
 /// a categorical policy over logits for discrete actions, a Gaussian with a learned state-independent log std (not
 /// squashed) for continuous ones, and a separate value network.
 /// </summary>
-public sealed class Ppo : PolicyGradient<PpoConfig>, IAlgorithmFamily
+public class Ppo : PolicyGradient<PpoConfig>, IAlgorithmFamily
 {
     public static IReadOnlyList<AlgorithmSpec> Algorithms =>
     [
@@ -94,9 +94,15 @@ public sealed class Ppo : PolicyGradient<PpoConfig>, IAlgorithmFamily
         _opt = Optim("policy_value", new Adam(_params, Config.Lr, eps: Config.AdamEps));
     }
 
-    public override void Learn(RolloutBuffer r, int iteration, int iterations, Rng shuffle)
+    public override void Learn(RolloutBuffer r, int iteration, int iterations, Rng shuffle) => LearnEpochs(r, iteration, iterations, shuffle);
+
+    /// <summary>
+    /// update_epochs passes of shuffled minibatches (eq. 9) over the rollout's filled rows, num_minibatches of them per
+    /// pass, the learning rate annealed for <paramref name="iteration"/> of <paramref name="iterations"/>.
+    /// </summary>
+    protected void LearnEpochs(RolloutBuffer r, int iteration, int iterations, Rng shuffle)
     {
-        int size = r.Size, minibatch = size / Config.NumMinibatches;
+        int size = r.Rows, minibatch = Math.Max(1, size / Config.NumMinibatches);
         if (_order.Length != size) _order = new int[size];
         for (int i = 0; i < size; i++) _order[i] = i;   // b_inds = arange(batch_size) each iteration
         if (Config.AnnealLr) _opt.BaseLr = (1.0 - (iteration - 1.0) / iterations) * Config.Lr;
@@ -117,13 +123,13 @@ public sealed class Ppo : PolicyGradient<PpoConfig>, IAlgorithmFamily
     internal float LearnMinibatch(RolloutBuffer r, ReadOnlySpan<int> rows)
     {
         float kl;
-        using (TensorScope.Begin()) kl = Minibatch(r, rows);
+        using (TensorScope.Begin()) kl = MinibatchStep(r, rows);
         Updates++;
         return kl;
     }
 
     /// <summary>Clipped surrogate, clipped value loss, entropy bonus, one Adam step after the global norm clip.</summary>
-    private float Minibatch(RolloutBuffer r, ReadOnlySpan<int> rows)
+    private float MinibatchStep(RolloutBuffer r, ReadOnlySpan<int> rows)
     {
         var b = Gather(r, rows);
         int m = rows.Length;

@@ -8,7 +8,10 @@ namespace OffRL.Data;
 /// as its networks drew them (a discrete action as its index), their log-probabilities and values at the time, the
 /// rewards the learner trains on, and <see cref="Starts"/>: observation t of env i begins an episode (CleanRL's dones,
 /// stored before acting). After the last step, the bootstrap: the values of the next observations and whether each
-/// env's episode had just ended. <see cref="ComputeAdvantages"/> fills the advantages and returns (GAE).
+/// env's episode had just ended. <see cref="ComputeAdvantages"/> fills the advantages and returns (GAE). The raw
+/// observations and rewards, as the environment gave them, are kept beside the normalized ones, so that a learner that
+/// keeps several rollouts (<see cref="Algorithms.RolloutSettings.Window"/>) sees them all under the current statistics
+/// (<see cref="Renormalize"/>).
 /// </summary>
 public sealed class RolloutBuffer
 {
@@ -17,10 +20,12 @@ public sealed class RolloutBuffer
     public int ObservationDim { get; }
     public int ActionDim { get; }
     public float[] Observations { get; }
+    public float[] RawObservations { get; }
     public float[] Actions { get; }
     public float[] LogProbs { get; }
     public float[] Values { get; }
     public float[] Rewards { get; }
+    public float[] RawRewards { get; }
     public bool[] Starts { get; }
     public float[] NextValues { get; }
     public bool[] NextStarts { get; }
@@ -29,6 +34,8 @@ public sealed class RolloutBuffer
     /// <summary>Steps filled so far (0 .. Steps).</summary>
     public int Filled { get; set; }
     public int Size => Steps * Envs;
+    /// <summary>Rows filled so far (<see cref="Filled"/> x <see cref="Envs"/>).</summary>
+    public int Rows => Filled * Envs;
     public bool Full => Filled == Steps;
 
     public RolloutBuffer(int steps, int envs, int observationDim, int actionDim)
@@ -37,8 +44,9 @@ public sealed class RolloutBuffer
         (Steps, Envs, ObservationDim, ActionDim) = (steps, envs, observationDim, actionDim);
         int n = steps * envs;
         Observations = new float[n * observationDim];
+        RawObservations = new float[n * observationDim];
         Actions = new float[n * actionDim];
-        LogProbs = new float[n]; Values = new float[n]; Rewards = new float[n]; Starts = new bool[n];
+        LogProbs = new float[n]; Values = new float[n]; Rewards = new float[n]; RawRewards = new float[n]; Starts = new bool[n];
         NextValues = new float[envs]; NextStarts = new bool[envs];
         Advantages = new float[n]; Returns = new float[n];
     }
@@ -46,26 +54,56 @@ public sealed class RolloutBuffer
     /// <summary>
     /// Generalized advantage estimation (Schulman et al. 2016, eq. 16) as CleanRL runs it: delta_t = r_t + gamma
     /// V(s_t+1) (1 - d_t+1) - V(s_t), A_t = delta_t + gamma lambda (1 - d_t+1) A_t+1, backwards from the bootstrap; an
-    /// episode's end, terminated or truncated, is not bootstrapped (CleanRL's one done flag). Returns = A + V.
+    /// episode's end, terminated or truncated, is not bootstrapped (CleanRL's one done flag). Returns = A + V. Over the
+    /// <see cref="Filled"/> steps, the bootstrap following the last of them.
     /// </summary>
     public void ComputeAdvantages(float gamma, float lambda)
     {
-        if (!Full) throw new InvalidOperationException($"rollout: {Filled} of {Steps} steps filled");
-        int n = Envs;
+        if (Filled == 0) throw new InvalidOperationException("rollout: no step filled");
+        int n = Envs, last = Filled - 1;
         for (int i = 0; i < n; i++)
         {
-            float last = 0f;
-            for (int t = Steps - 1; t >= 0; t--)
+            float carry = 0f;
+            for (int t = last; t >= 0; t--)
             {
                 int k = t * n + i;
-                bool nextStart = t == Steps - 1 ? NextStarts[i] : Starts[k + n];
-                float nextValue = t == Steps - 1 ? NextValues[i] : Values[k + n];
+                bool nextStart = t == last ? NextStarts[i] : Starts[k + n];
+                float nextValue = t == last ? NextValues[i] : Values[k + n];
                 float notDone = nextStart ? 0f : 1f;
                 float delta = Rewards[k] + gamma * nextValue * notDone - Values[k];
-                last = delta + gamma * lambda * notDone * last;
-                Advantages[k] = last;
-                Returns[k] = last + Values[k];
+                carry = delta + gamma * lambda * notDone * carry;
+                Advantages[k] = carry;
+                Returns[k] = carry + Values[k];
             }
+        }
+    }
+
+    /// <summary>
+    /// Forget the oldest <paramref name="steps"/> steps: the rest move to the front (a window of rollouts sliding on).
+    /// </summary>
+    public void Drop(int steps)
+    {
+        if (steps < 0 || steps > Filled) throw new ArgumentOutOfRangeException(nameof(steps), $"rollout: cannot drop {steps} of {Filled} filled steps");
+        int keep = (Filled - steps) * Envs, from = steps * Envs;
+        void Shift<T>(T[] a, int width) => Array.Copy(a, from * width, a, 0, keep * width);
+        Shift(Observations, ObservationDim); Shift(RawObservations, ObservationDim); Shift(Actions, ActionDim);
+        Shift(LogProbs, 1); Shift(Values, 1); Shift(Rewards, 1); Shift(RawRewards, 1); Shift(Starts, 1);
+        Filled -= steps;
+    }
+
+    /// <summary>
+    /// The filled steps' observations and rewards recomputed from the raw ones: observations normalized by
+    /// <paramref name="preprocessing"/> (its current statistics and clip); rewards are divided by <paramref name="rewardStd"/> and clipped to +-<paramref name="rewardClip"/> (0: none).
+    /// </summary>
+    public void Renormalize(Preprocessing preprocessing, float rewardStd, float rewardClip)
+    {
+        int od = ObservationDim;
+        Array.Copy(RawObservations, Observations, Rows * od);
+        for (int k = 0; k < Rows; k++)
+        {
+            preprocessing.NormalizeObservation(Observations.AsSpan(k * od, od));
+            float r = RawRewards[k] / rewardStd;
+            Rewards[k] = rewardClip > 0 ? Math.Clamp(r, -rewardClip, rewardClip) : r;
         }
     }
 
@@ -74,7 +112,7 @@ public sealed class RolloutBuffer
     {
         using var w = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true);
         w.Write(Steps); w.Write(Envs); w.Write(ObservationDim); w.Write(ActionDim); w.Write(Filled);
-        foreach (var a in new[] { Observations, Actions, LogProbs, Values, Rewards })
+        foreach (var a in new[] { Observations, RawObservations, Actions, LogProbs, Values, Rewards, RawRewards })
             foreach (var v in a) w.Write(v);
         foreach (var b in Starts) w.Write(b);
         foreach (var b in NextStarts) w.Write(b);
@@ -88,7 +126,7 @@ public sealed class RolloutBuffer
             throw new DataException($"holds a rollout of {shape.Item1} x {shape.Item2} steps (widths {shape.Item3}, {shape.Item4}); this run's is {Steps} x {Envs} ({ObservationDim}, {ActionDim})", path);
         int filled = r.ReadInt32();
         if (filled < 0 || filled > Steps) throw new DataException($"says {filled} steps are filled, of {Steps}", path);
-        foreach (var a in new[] { Observations, Actions, LogProbs, Values, Rewards })
+        foreach (var a in new[] { Observations, RawObservations, Actions, LogProbs, Values, Rewards, RawRewards })
             for (int i = 0; i < a.Length; i++) a[i] = r.ReadSingle();
         for (int i = 0; i < Starts.Length; i++) Starts[i] = r.ReadBoolean();
         for (int i = 0; i < NextStarts.Length; i++) NextStarts[i] = r.ReadBoolean();

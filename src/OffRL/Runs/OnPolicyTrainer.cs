@@ -20,7 +20,9 @@ public static partial class Trainer
     /// <see cref="Agent.Preprocessing"/> holding them so evaluation and the saved model see the same) and rewards by the
     /// running std of each env's discounted return, as Gymnasium's wrappers, where the settings ask. A checkpoint holds
     /// the agent, the rollout filled so far, the statistics and the shuffling generator; the episodes in progress end
-    /// there (the next observation starts an episode), so a resumed run equals one never stopped.
+    /// there (the next observation starts an episode), so a resumed run equals one never stopped. A learner with a
+    /// <see cref="RolloutSettings.Window"/> above one learns after each rollout from the last ones kept, all of them
+    /// renormalized with the current statistics from the raw observations and rewards the buffer keeps.
     /// </summary>
     public static TrainResult FitOnPolicy(Agent agent, string envName, TrainerConfig c)
     {
@@ -33,13 +35,15 @@ public static partial class Trainer
         using var envs = new VectorEnv(_ => ObservationHistory.For(EnvRegistry.Make(envName), agent), s.Envs) { Threads = 1 };
         int n = s.Envs, od = envs.ObservationSpace.Width, aw = envs.ActionSpace.Width;
         bool box = envs.ActionSpace is Box;
-        var rollout = new RolloutBuffer(s.Steps, n, od, aw);
+        if (s.Window < 1) throw new ArgumentException($"{agent.Name}: a rollout window of {s.Window}; it keeps at least the last rollout");
+        var rollout = new RolloutBuffer(s.Steps * s.Window, n, od, aw);
         var obsStats = s.NormalizeObservations ? new RunningMeanStd(od) : null;
         var returnStats = s.NormalizeRewards ? new RunningMeanStd(1) : null;
         var discounted = new float[n];          // each env's running discounted return (NormalizeReward's)
         var episodeReturn = new double[n];      // each env's raw return so far (CleanRL's episodic_return)
         double finishedSum = 0; int finished = 0;
         var obs = new float[n * od];
+        var rawObs = new float[n * od];
         var actions = new float[n * aw];
         var envActions = new float[n * aw];
         var logProbs = new float[n];
@@ -61,6 +65,7 @@ public static partial class Trainer
         void Observe(float[] raw)
         {
             if (obsStats is not null) { obsStats.Update(raw, n); UseStatistics(); }
+            raw.CopyTo(rawObs, 0);
             raw.CopyTo(obs, 0);
             agent.Preprocessing.NormalizeObservation(obs);
         }
@@ -109,6 +114,7 @@ public static partial class Trainer
             if (t % n != 0 || t >= lastStep) return;   // one call per environment step; the vector steps every n-th
             int k = rollout.Filled, row = k * n;
             obs.CopyTo(rollout.Observations, row * od);
+            rawObs.CopyTo(rollout.RawObservations, row * od);
             starts.CopyTo(rollout.Starts, row);
             learner.Sample(obs, n, actions, logProbs, values);
             actions.CopyTo(rollout.Actions, row * aw);
@@ -137,16 +143,18 @@ public static partial class Trainer
             for (int i = 0; i < n; i++)
             {
                 float r = envs.Rewards[i] / returnStd;
+                rollout.RawRewards[row + i] = envs.Rewards[i];
                 rollout.Rewards[row + i] = s.RewardClip > 0 ? Math.Clamp(r, -s.RewardClip, s.RewardClip) : r;
             }
             Observe(envs.Observations);
             rollout.Filled = k + 1;
-            if (!rollout.Full) return;
+            if (rollout.Filled % s.Steps != 0) return;
             learner.Value(obs, n, rollout.NextValues);
             starts.CopyTo(rollout.NextStarts, 0);
+            if (s.Window > 1) rollout.Renormalize(agent.Preprocessing, returnStd, s.RewardClip);
             rollout.ComputeAdvantages(s.Gamma, s.GaeLambda);
             learner.Learn(rollout, (int)((t + n) / s.Size), iterations, shuffle);
-            rollout.Filled = 0;
+            if (rollout.Full) rollout.Drop(s.Steps);   // the oldest rollout leaves the window (all of it, with a window of one)
             if (finished > 0) { agent.Metrics["train_return"] = (float)(finishedSum / finished); finishedSum = 0; finished = 0; }
         }, start, checkpoint);
     }
