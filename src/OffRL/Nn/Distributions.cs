@@ -52,7 +52,8 @@ public sealed class TanhGaussian(Tensor mean, Tensor logStd, float? squashEpsilo
         return (u.Tanh(), LogProbOfPreTanh(u));
     }
 
-    private Tensor LogProbOfPreTanh(Tensor u)
+    /// <summary>log pi(tanh(u)) of pre-tanh values u [N, act] (differentiable in u: another policy's draw scored by this one).</summary>
+    public Tensor LogProbOfPreTanh(Tensor u)
     {
         var logDet = squashEpsilon is { } eps
             ? (1f - u.Tanh().Square() + eps).Log()                    // log(1 - tanh(u)^2 + eps)

@@ -347,8 +347,47 @@ public class PropsTests
     }
 }
 
-/// <summary>Every field of the on-policy configs arrives from a config file (YAML), each away from its default.</summary>
-public class OnPolicyConfigTests
+/// <summary>
+/// Off-policy MDPO (issue 39, item 2): its policy loss holds the mirror-descent KL to the old policy, and with the KL
+/// weight equal to the entropy weight the old policy drops out (SAC's policy loss).
+/// </summary>
+public class MdpoOffPolicyTests
+{
+    private static TransitionBatch Batch(int seed)
+    {
+        var rng = new Rng((ulong)seed);
+        var b = new TransitionBatch(32, 3, 1);
+        for (int i = 0; i < b.Obs.Length; i++) { b.Obs[i] = rng.Normal(); b.Next[i] = rng.Normal(); }
+        for (int i = 0; i < 32; i++) { b.Act[i] = Math.Clamp(rng.Normal() * 0.5f, -0.99f, 0.99f); b.Rew[i] = rng.Normal(); b.Discount[i] = 0.99f; }
+        return b;
+    }
+
+    /// <summary>
+    /// Two agents alike but for the old policy pi_k (perturbed in one after a first update): with 1/t_k = lambda their
+    /// next policy steps are identical, the loss's log pi_k term weighted lambda - 1/t_k = 0; with 1/t_k != lambda they
+    /// differ, so the old policy does reach the loss.
+    /// </summary>
+    [Theory]
+    [InlineData(0.2f, true)]
+    [InlineData(1f, false)]
+    public void TheOldPolicyReachesThePolicyLossUnlessTheKlWeightEqualsTheEntropyWeight(float klCoef, bool equal)
+    {
+        var config = new MdpoOffPolicyConfig { KlCoef = klCoef, EntropyWeight = 0.2f, Hidden = [16, 16] };
+        Agent Make() => new MdpoOffPolicy(3, Box.Uniform(1, -1f, 1f), config, seed: 7);
+        var (a, b) = (Make(), Make());
+        a.Update(Batch(1)); b.Update(Batch(1));
+        var old = b.NamedModules.Single(m => m.Name == "old_actor").Module;
+        foreach (var (_, p) in old.NamedParameters()) for (int i = 0; i < p.Data.Length; i++) p.Data[i] += 0.1f * MathF.Sin(i + 1);
+        a.Update(Batch(2)); b.Update(Batch(2));
+        var actorA = a.NamedModules.Single(m => m.Name == "actor").Module.NamedParameters().SelectMany(p => p.Value.Data).ToArray();
+        var actorB = b.NamedModules.Single(m => m.Name == "actor").Module.NamedParameters().SelectMany(p => p.Value.Data).ToArray();
+        if (equal) Assert.Equal(actorA, actorB);
+        else Assert.NotEqual(actorA, actorB);
+    }
+}
+
+/// <summary>Every field of the policy-gradient configs arrives from a config file (YAML), each away from its default.</summary>
+public class PolicyGradientConfigTests
 {
     [Theory]
     [InlineData("ppo-continuous", "num_envs: 3, num_steps: 64, gae_lambda: 0.9, observation_clip: 5, normalize_rewards: false, reward_clip: 4, " +
@@ -361,6 +400,8 @@ public class OnPolicyConfigTests
         "lr: 0.002, num_minibatches: 8, update_epochs: 3, target_kl: 0.04, props_num_steps: 128, buffer_batches: 3, props_lr: 0.002, props_clip: 0.2, " +
         "props_kl_coef: 0.2, props_target_kl: 0.1, props_epochs: 4, props_num_minibatches: 8, props_max_grad_norm: 0.7, sampling_error_every: 5, " +
         "sampling_error_epochs: 100, sampling_error_lr: 0.002, gamma: 0.95, hidden: [32, 16]")]
+    [InlineData("mdpo-off", "lr: 0.001, entropy_weight: 0.3, kl_coef: 0.5, old_policy_every: 500, mean_penalty: 0.01, log_std_penalty: 0.02, " +
+        "log_std_min: -10, stochastic_exploration: true, tau: 0.01, gamma: 0.95, batch_size: 128, hidden: [32, 16]")]
     public void EveryFieldArrivesFromAConfigFile(string algo, string yaml)
     {
         var dir = Directory.CreateTempSubdirectory("offrl-onpolicy-config").FullName;
@@ -378,7 +419,8 @@ public class OnPolicyConfigTests
                 Assert.True(JsonElement.DeepEquals(field.Value, value) || field.Value.ToString() == value.ToString(),
                     $"{algo}: {field.Name} is {value}, the file says {field.Value}");
             }
-            var trainer = ((IOnPolicy)agent).Rollouts;
+            if (agent is not IOnPolicy onPolicy) return;
+            var trainer = onPolicy.Rollouts;
             Assert.Equal((int)given.GetProperty("num_envs").GetDouble(), trainer.Envs);
             Assert.Equal((float)given.GetProperty("gae_lambda").GetDouble(), trainer.GaeLambda);
             if (agent is Props)

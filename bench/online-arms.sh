@@ -1,0 +1,82 @@
+#!/usr/bin/env bash
+# Online runs of several arms side by side at the same budget, 3 seeds each, for a method's pattern or a sanity run
+# against a known learner (issue 39: off-policy MDPO beside SAC). Each arm is "NAME: ARGS" (ARGS passed to `offrl
+# train` after --env and the budget), arms separated by ';'.
+#
+#   ENV=pendulum STEPS=10000 START_STEPS=1000 ARMS='mdpo-off: --algo mdpo-off; sac: --algo sac' OUT=bench/results/mdpo-off \
+#     bash bench/online-arms.sh
+#
+# Writes OUT/runs/NAME-seedS.{json,metrics.csv}, OUT/table.md (mean of each run's last 3 evaluations and its final one,
+# over seeds) and OUT/return.png. Resumable: a finished run is not run again; a stopped one goes on from its checkpoint.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ENV=${ENV:-pendulum}
+STEPS=${STEPS:-10000}
+START_STEPS=${START_STEPS:-1000}
+EVAL_EVERY=${EVAL_EVERY:-1000}
+EPISODES=${EPISODES:-10}
+SEEDS=${SEEDS:-"0 1 2"}
+ARMS=${ARMS:?'ARMS="NAME: ARGS; NAME: ARGS"'}
+OUT=${OUT:?OUT=bench/results/FOLDER}
+WORK=${WORK:-${TMPDIR:-/tmp}/offrl-$(basename "$OUT")}
+export OUT WORK ENV STEPS START_STEPS EVAL_EVERY EPISODES ARMS
+mkdir -p "$OUT/runs" "$WORK"
+# KEEP_BIN=1 goes on with the build already in WORK/bin (a campaign resumed after the code changed keeps one build)
+[[ -n ${KEEP_BIN:-} && -f "$WORK/bin/OffRL.Cli.dll" ]] || dotnet build -c Release src/OffRL.Cli -o "$WORK/bin" >/dev/null
+[[ -n ${KEEP_BIN:-} && -f "$WORK/bench-bin/OffRL.Bench.dll" ]] || dotnet build -c Release bench/OffRL.Bench -o "$WORK/bench-bin" >/dev/null
+export OFFRL="dotnet $WORK/bin/OffRL.Cli.dll"
+source bench/core-queues.sh
+
+arm_args() {   # the ARGS of arm NAME
+  local spec
+  IFS=';' read -ra specs <<< "$ARMS"
+  for spec in "${specs[@]}"; do
+    spec=${spec#"${spec%%[![:space:]]*}"}
+    [[ ${spec%%:*} == "$1" ]] && { echo "${spec#*:}"; return 0; }
+  done
+}
+arm_names() { local s; IFS=';' read -ra specs <<< "$ARMS"; for s in "${specs[@]}"; do s=${s#"${s%%[![:space:]]*}"}; echo "${s%%:*}"; done; }
+
+run_one() {
+  local arm=$1 seed=$2 core=$3
+  local name="$arm-seed$seed" dir="$WORK/$arm-seed$seed"
+  [[ -s "$OUT/runs/$name.json" ]] && return 0
+  local from=($(resume_args "$dir"))
+  [[ ${#from[@]} -gt 0 ]] || rm -rf "$dir" "$dir.log"
+  local args=($(arm_args "$arm"))
+  echo "$(date +%H:%M:%S) core $core: $name${from:+ (resumed)}"
+  OFFRL_THREADS=1 taskset -c "$core" $OFFRL train "${args[@]}" --env "$ENV" --seed "$seed" --steps "$STEPS" --start-steps "$START_STEPS" \
+    --eval-every "$EVAL_EVERY" --eval-episodes "$EPISODES" --checkpoint-every "$EVAL_EVERY" --out "$dir" "${from[@]}" --json >> "$dir.log" 2>&1 \
+    || { echo "FAILED $name ($dir.log)"; return 0; }
+  file_run "$name" "$dir"
+}
+export -f run_one resume_args file_run arm_args
+
+jobs=()
+for seed in $SEEDS; do for arm in $(arm_names); do jobs+=("$arm $seed"); done; done
+run_on_cores run_one "${jobs[@]}"
+
+/usr/bin/python3 - "$OUT" $(arm_names) <<'PY'
+import csv, glob, os, statistics, sys
+out, names = sys.argv[1], sys.argv[2:]
+arms = {}
+for f in sorted(glob.glob(os.path.join(out, "runs", "*.metrics.csv"))):
+    arms.setdefault(os.path.basename(f).rsplit("-seed", 1)[0], []).append([float(r["return_mean"]) for r in csv.DictReader(open(f))])
+fmt = lambda xs: f"{statistics.mean(xs):.1f} ± {statistics.stdev(xs) if len(xs) > 1 else 0.0:.1f} ({len(xs)})"
+specs = dict(s.strip().split(":", 1) for s in os.environ["ARMS"].split(";"))
+lines = ["| arm | `offrl train` | return, last 3 evaluations | final |", "| --- | --- | ---: | ---: |"]
+lines += [f"| {n} | `{specs[n].strip()}` | {fmt([statistics.mean(r[-3:]) for r in arms[n]])} | {fmt([r[-1] for r in arms[n]])} |" for n in names if n in arms]
+text = "\n".join(lines) + f"\n\n{os.environ['ENV']}, {os.environ['STEPS']} environment steps per run (the first {os.environ['START_STEPS']} uniform), " \
+       f"evaluated every {os.environ['EVAL_EVERY']} ({os.environ['EPISODES']} episodes). Mean ± sample std over seeds (seeds in brackets). " \
+       "Curves: [return.png](return.png).\n"
+open(os.path.join(out, "table.md.tmp"), "w").write(text)
+os.replace(os.path.join(out, "table.md.tmp"), os.path.join(out, "table.md"))
+PY
+series=()
+for arm in $(arm_names); do
+  files=("$OUT"/runs/"$arm"-seed*.metrics.csv)
+  [[ -e ${files[0]} ]] && series+=(--label "$arm" "${files[@]}")
+done
+[[ ${#series[@]} -gt 0 ]] && dotnet "$WORK/bench-bin/OffRL.Bench.dll" figure --out "$OUT/return.png" --x step --y return_mean \
+  --legend lower-right --title "$ENV: return" "${series[@]}" >/dev/null
+echo "table: $OUT/table.md"
