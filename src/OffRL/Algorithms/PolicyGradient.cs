@@ -128,8 +128,14 @@ public abstract class PolicyGradient<TConfig> : Agent<TConfig>, IOnPolicy where 
             var logp = head.LogSoftmax(1);
             return (logp.GatherRows(b.ActionIndex), -(logp.Exp() * logp).Sum(1).Mean());
         }
-        var z = (b.Actions - head) / logStd!.Exp();
-        return ((z.Square() * -0.5f - logStd - HalfLog2Pi).Sum(1, keepDim: true), (logStd + (0.5f + HalfLog2Pi)).Sum());
+        return (GaussianLogProb(head, logStd!, b.Actions), (logStd! + (0.5f + HalfLog2Pi)).Sum());
+    }
+
+    /// <summary>log N(a; head, exp(logStd)^2) per row [B, 1], summed over the action's dimensions.</summary>
+    protected static Tensor GaussianLogProb(Tensor head, Tensor logStd, Tensor actions)
+    {
+        var z = (actions - head) / logStd.Exp();
+        return (z.Square() * -0.5f - logStd - HalfLog2Pi).Sum(1, keepDim: true);
     }
 
     /// <summary>
@@ -231,7 +237,7 @@ public abstract class PolicyGradient<TConfig> : Agent<TConfig>, IOnPolicy where 
         return a;
     }
 
-    public void Value(ReadOnlySpan<float> observations, int n, Span<float> values)
+    public virtual void Value(ReadOnlySpan<float> observations, int n, Span<float> values)
     {
         using var scope = TensorScope.Begin();
         using var noGrad = Tensor.NoGrad();

@@ -28,6 +28,8 @@ public sealed class RolloutBuffer
     public float[] RawRewards { get; }
     public bool[] Starts { get; }
     public float[] NextValues { get; }
+    /// <summary>The observations after the last filled step (normalized as the agent saw them), one per env: the bootstrap's states.</summary>
+    public float[] NextObservations { get; }
     public bool[] NextStarts { get; }
     public float[] Advantages { get; }
     public float[] Returns { get; }
@@ -47,7 +49,7 @@ public sealed class RolloutBuffer
         RawObservations = new float[n * observationDim];
         Actions = new float[n * actionDim];
         LogProbs = new float[n]; Values = new float[n]; Rewards = new float[n]; RawRewards = new float[n]; Starts = new bool[n];
-        NextValues = new float[envs]; NextStarts = new bool[envs];
+        NextValues = new float[envs]; NextStarts = new bool[envs]; NextObservations = new float[envs * observationDim];
         Advantages = new float[n]; Returns = new float[n];
     }
 

@@ -150,6 +150,7 @@ public static partial class Trainer
             rollout.Filled = k + 1;
             if (rollout.Filled % s.Steps != 0) return;
             learner.Value(obs, n, rollout.NextValues);
+            obs.CopyTo(rollout.NextObservations, 0);
             starts.CopyTo(rollout.NextStarts, 0);
             if (s.Window > 1) rollout.Renormalize(agent.Preprocessing, returnStd, s.RewardClip);
             rollout.ComputeAdvantages(s.Gamma, s.GaeLambda);

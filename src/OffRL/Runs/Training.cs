@@ -43,7 +43,8 @@ public static class Training
     /// from the first step in <paramref name="simEnv"/> (null: <paramref name="env"/>) and evaluated in
     /// <paramref name="env"/>, on the method's schedule (<see cref="IHybridSchedule"/>: its random steps, then its
     /// update-to-data ratio on batches that draw its offline ratio from the data; <see cref="Trainer.FitFineTune"/> with
-    /// no offline phase). <paramref name="tc"/>'s steps are environment steps.
+    /// no offline phase). An on-policy learner with offline data (HNPG) runs <see cref="Trainer.FitOnPolicy"/> holding
+    /// the prepared data. <paramref name="tc"/>'s steps are environment steps.
     /// </summary>
     public static (Agent Agent, TrainResult Result) Hybrid(string algo, Dataset data, string env, TrainerConfig tc, JsonElement? overrides = null, string? simEnv = null)
     {
@@ -52,6 +53,11 @@ public static class Training
             throw new ArgumentException($"--algo {spec.Name}: is not a hybrid method (online with a dataset in every batch): {AlgorithmRegistry.Names(LearningMode.Hybrid)}");
         data = Recipes.FitToEnv(data, env);
         var (agent, prepared) = Prepare(algo, data, tc.Seed, overrides);
+        if (agent is IOnPolicy)
+        {   // an on-policy learner with offline data (HNPG): its own rollouts, the prepared data handed over by Prepare (UseDataset)
+            if (simEnv is not null) throw new ArgumentException($"--sim-env: {spec.Name} collects its rollouts in --env; a simulator apart is H2O's");
+            return (agent, Trainer.FitOnPolicy(agent, env, tc));
+        }
         var schedule = agent as IHybridSchedule ?? throw new InvalidOperationException($"{spec.Name}: a hybrid method's agent must say its schedule (IHybridSchedule)");
         if (simEnv is not null) EnvRegistry.Find(simEnv);   // an unknown name fails before anything runs
         return (agent, Trainer.FitFineTune(agent, prepared, env, tc with { UpdatesPerStep = schedule.UpdateToDataRatio },

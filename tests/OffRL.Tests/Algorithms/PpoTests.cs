@@ -386,6 +386,60 @@ public class MdpoOffPolicyTests
     }
 }
 
+/// <summary>
+/// HNPG (issue 39, item 4): TRPO's natural step on a known answer, and the offline data reaching the critic and the
+/// policy exactly when their ratio is above zero.
+/// </summary>
+public class HnpgTests
+{
+    /// <summary>
+    /// pi = N(mu, sigma^2 I) in two dimensions with sigma 0.5, the surrogate -c . mu: F = I / sigma^2 (+ damping d), so the
+    /// step is c / |c| sqrt(2 max_kl / (1 / sigma^2 + d)), taken whole (a linear surrogate improves as predicted).
+    /// </summary>
+    [Fact]
+    public void TheNaturalStepOfALinearSurrogateMovesAGaussiansMeanToTheKlBound()
+    {
+        const float sigma = 0.5f, maxKl = 0.01f, damping = 0.1f;
+        var mu = Tensor.Parameter(new Shape(1, 2), "mu");
+        mu.Data[0] = 0.3f; mu.Data[1] = -0.2f;
+        var old = Tensor.FromArray([0.3f, -0.2f], 1, 2);
+        var c = Tensor.FromArray([2f, 1f], 1, 2);
+        var npg = new NaturalGradient([mu]) { MaxKl = maxKl, Damping = damping };
+        float taken = npg.Step(() => -(mu * c).Sum(), () => (mu - old).Square().Sum() * (0.5f / (sigma * sigma)));
+        Assert.Equal(1f, taken);
+        double length = Math.Sqrt(2 * maxKl / (1 / (sigma * sigma) + damping)), norm = Math.Sqrt(5);
+        Assert.Equal(0.3 + 2 / norm * length, mu.Data[0], 5);
+        Assert.Equal(-0.2 + 1 / norm * length, mu.Data[1], 5);
+    }
+
+    /// <summary>Two runs alike but for their datasets: the same networks with offline_ratio 0 (TRPO on the rollouts alone), different ones with 1.</summary>
+    [Theory]
+    [InlineData(0f, true)]
+    [InlineData(1f, false)]
+    public void TheOfflineDataReachTheUpdateExactlyWhenTheirRatioIsAboveZero(float ratio, bool equal)
+    {
+        float[] Run(ulong dataSeed)
+        {
+            var data = Recipes.Collect(null, "pendulum", 400, seed: dataSeed);
+            var (agent, _) = Training.Hybrid("hnpg", data, "pendulum", new TrainerConfig(Steps: 400, EvalEvery: 400, EvalEpisodes: 1, Seed: 3, Progress: false),
+                JsonDocument.Parse($$"""{"num_steps": 200, "offline_ratio": {{ratio}}}""").RootElement);
+            Assert.Equal(2, agent.Updates);
+            return agent.NamedModules.SelectMany(m => m.Module.NamedParameters()).SelectMany(p => p.Value.Data).ToArray();
+        }
+        var (a, b) = (Run(1), Run(2));
+        if (equal) Assert.Equal(a, b);
+        else Assert.NotEqual(a, b);
+    }
+
+    [Fact]
+    public void RunningNormalizationIsRefusedByName()
+    {
+        var e = Assert.Throws<ArgumentException>(() => AlgorithmRegistry.Create("hnpg", 3, Box.Uniform(1, -1f, 1f), 0,
+            JsonDocument.Parse("""{"normalize_observations": true}""").RootElement));
+        Assert.Contains("normalize_observations", e.Message);
+    }
+}
+
 /// <summary>Every field of the policy-gradient configs arrives from a config file (YAML), each away from its default.</summary>
 public class PolicyGradientConfigTests
 {
@@ -402,6 +456,8 @@ public class PolicyGradientConfigTests
         "sampling_error_epochs: 100, sampling_error_lr: 0.002, gamma: 0.95, hidden: [32, 16]")]
     [InlineData("mdpo-off", "lr: 0.001, entropy_weight: 0.3, kl_coef: 0.5, old_policy_every: 500, mean_penalty: 0.01, log_std_penalty: 0.02, " +
         "log_std_min: -10, stochastic_exploration: true, tau: 0.01, gamma: 0.95, batch_size: 128, hidden: [32, 16]")]
+    [InlineData("hnpg", "num_envs: 2, num_steps: 512, gae_lambda: 0.9, critic_hidden: [32, 16], critic_lr: 0.001, critic_steps: 20, " +
+        "value_samples: 5, offline_ratio: 0.5, max_kl: 0.02, damping: 0.2, cg_iterations: 8, backtracks: 5, accept_ratio: 0.2, gamma: 0.95, hidden: [32, 16]")]
     public void EveryFieldArrivesFromAConfigFile(string algo, string yaml)
     {
         var dir = Directory.CreateTempSubdirectory("offrl-onpolicy-config").FullName;
