@@ -37,10 +37,16 @@ public abstract record OnPolicyConfig : AgentConfig
 
     public int RolloutSize => NumEnvs * NumSteps;
 
+    /// <summary>
+    /// The method learns from a dataset beside its rollouts (HNPG): the dataset's reward fields then set one transform
+    /// for both sources (the trainer applies the agent's reward preprocessing to the rollouts' rewards too).
+    /// </summary>
+    protected virtual bool LearnsFromDataset => false;
+
     public override void Validate()
     {
         base.Validate();
-        if (RewardNormalization != RewardNormalization.None || RewardScale != 1f || RewardBias != 0f)
+        if (!LearnsFromDataset && (RewardNormalization != RewardNormalization.None || RewardScale != 1f || RewardBias != 0f))
             throw new ArgumentException($"config: {GetType().Name} learns from its own rollouts; the dataset reward fields (reward_normalization, reward_scale, reward_bias) do not apply: normalize_rewards is its running normalization");
     }
 }

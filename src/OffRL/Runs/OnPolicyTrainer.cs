@@ -129,8 +129,9 @@ public static partial class Trainer
             envs.Step(envActions);
             for (int i = 0; i < n; i++)
             {
-                float r = envs.Rewards[i];
-                episodeReturn[i] += r;
+                episodeReturn[i] += envs.Rewards[i];
+                float r = agent.Preprocessing.TransformReward(envs.Rewards[i]);   // as a dataset beside the rollouts holds its rewards (identity without one)
+                rollout.RawRewards[row + i] = r;
                 if (returnStats is not null)
                 {   // NormalizeReward: the discounted return restarts after a termination only
                     discounted[i] = discounted[i] * s.Gamma * (envs.Terminated[i] ? 0f : 1f) + r;
@@ -142,8 +143,7 @@ public static partial class Trainer
             float returnStd = returnStats is null ? 1f : (float)Math.Sqrt(returnStats.Var[0] + 1e-8);
             for (int i = 0; i < n; i++)
             {
-                float r = envs.Rewards[i] / returnStd;
-                rollout.RawRewards[row + i] = envs.Rewards[i];
+                float r = rollout.RawRewards[row + i] / returnStd;
                 rollout.Rewards[row + i] = s.RewardClip > 0 ? Math.Clamp(r, -s.RewardClip, s.RewardClip) : r;
             }
             Observe(envs.Observations);
