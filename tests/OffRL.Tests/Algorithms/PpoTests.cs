@@ -160,6 +160,7 @@ public class PpoTests
     [Theory]
     [InlineData("ppo-continuous")]
     [InlineData("props")]
+    [InlineData("hnpg")]
     public void ResumedRunEqualsUninterruptedRunWithNormalizersAndAHalfFilledRollout(string algo)
     {
         var dir = Directory.CreateTempSubdirectory("offrl-ppo-resume").FullName;
@@ -167,11 +168,18 @@ public class PpoTests
         {
             // The learning rate's annealing spans the planned steps, so the "crashed" run is the whole run's folder as it
             // was at 600: its checkpoint (the last one written) and metrics rows beyond it, which a resume drops.
-            AgentConfig config = algo == "props"
-                ? new PropsConfig { NumEnvs = 2, NumSteps = 128, NumMinibatches = 4, UpdateEpochs = 2, PropsNumSteps = 32, PropsEpochs = 2, PropsNumMinibatches = 4, SamplingErrorEvery = 1, SamplingErrorEpochs = 2 }
-                : PpoConfig.Continuous with { NumEnvs = 2, NumSteps = 128, NumMinibatches = 4, UpdateEpochs = 2 };
+            // HNPG: no normalizers (it refuses them), its offline rows drawn by the trainer's generator, rewards scaled
+            AgentConfig config = algo switch
+            {
+                "props" => new PropsConfig { NumEnvs = 2, NumSteps = 128, NumMinibatches = 4, UpdateEpochs = 2, PropsNumSteps = 32, PropsEpochs = 2, PropsNumMinibatches = 4, SamplingErrorEvery = 1, SamplingErrorEpochs = 2 },
+                "hnpg" => new HnpgConfig(),   // its settings in Make, through the dataset's preparation
+                _ => PpoConfig.Continuous with { NumEnvs = 2, NumSteps = 128, NumMinibatches = 4, UpdateEpochs = 2 },
+            };
+            var data = algo == "hnpg" ? Recipes.Collect(null, "pendulum", 300, seed: 1) : null;
             Agent Make()
             {
+                if (data is not null)
+                    return Training.Prepare("hnpg", data, seed: 2, JsonDocument.Parse("""{"num_envs": 2, "num_steps": 128, "critic_steps": 5, "reward_scale": 0.1}""").RootElement).Agent;
                 using var probe = EnvRegistry.Make("pendulum");
                 return Training.OnlineAgent(AlgorithmRegistry.Find(algo), probe, config, seed: 2);
             }
@@ -429,6 +437,20 @@ public class HnpgTests
         var (a, b) = (Run(1), Run(2));
         if (equal) Assert.Equal(a, b);
         else Assert.NotEqual(a, b);
+    }
+
+    /// <summary>With the dataset left out (offline_ratio 0), reward_scale still changes the run: it scales the rollouts' rewards too.</summary>
+    [Fact]
+    public void TheDatasetsRewardScaleReachesTheRolloutsRewards()
+    {
+        var data = Recipes.Collect(null, "pendulum", 400, seed: 1);
+        float[] Run(float scale)
+        {
+            var (agent, _) = Training.Hybrid("hnpg", data, "pendulum", new TrainerConfig(Steps: 400, EvalEvery: 400, EvalEpisodes: 1, Seed: 3, Progress: false),
+                JsonDocument.Parse($$"""{"num_steps": 200, "offline_ratio": 0, "reward_scale": {{scale}}}""").RootElement);
+            return agent.NamedModules.Single(m => m.Name == "q").Module.NamedParameters().SelectMany(p => p.Value.Data).ToArray();
+        }
+        Assert.NotEqual(Run(1f), Run(0.5f));
     }
 
     [Fact]
