@@ -60,6 +60,11 @@ public record PpoConfig : OnPolicyConfig
     /// <summary>Stop an iteration's epochs once the last minibatch's approximate KL exceeds this (target_kl); null: never.</summary>
     [FieldRange("(0, inf)")]
     public float? TargetKl { get; init; }
+    /// <summary>
+    /// Check target_kl on each minibatch before its step and end the whole update there (stable-baselines3's PPO, the
+    /// PROPS authors' code); false: after each epoch, on its last minibatch (CleanRL).
+    /// </summary>
+    public bool KlStopBeforeStep { get; init; }
 
     public override void Validate()
     {
@@ -107,12 +112,13 @@ public class Ppo : PolicyGradient<PpoConfig>, IAlgorithmFamily
         for (int i = 0; i < size; i++) _order[i] = i;   // b_inds = arange(batch_size) each iteration
         if (Config.AnnealLr) _opt.BaseLr = (1.0 - (iteration - 1.0) / iterations) * Config.Lr;
         float approxKl = 0f;
-        for (int epoch = 0; epoch < Config.UpdateEpochs; epoch++)
+        bool stopped = false;
+        for (int epoch = 0; epoch < Config.UpdateEpochs && !stopped; epoch++)
         {
             shuffle.Shuffle(_order.AsSpan());   // CleanRL shuffles b_inds in place each epoch
-            for (int start = 0; start < size; start += minibatch)
-                approxKl = LearnMinibatch(r, _order.AsSpan(start, Math.Min(minibatch, size - start)));
-            if (Config.TargetKl is { } target && approxKl > target) break;
+            for (int start = 0; start < size && !stopped; start += minibatch)
+                (approxKl, stopped) = Minibatch(r, _order.AsSpan(start, Math.Min(minibatch, size - start)));
+            stopped |= !Config.KlStopBeforeStep && Config.TargetKl is { } target && approxKl > target;
         }
         Record("approx_kl", approxKl);
         Record("lr", (float)_opt.BaseLr);
@@ -120,16 +126,19 @@ public class Ppo : PolicyGradient<PpoConfig>, IAlgorithmFamily
     }
 
     /// <summary>One minibatch step of eq. 9 on the rollout's <paramref name="rows"/>; returns the approximate KL.</summary>
-    internal float LearnMinibatch(RolloutBuffer r, ReadOnlySpan<int> rows)
+    internal float LearnMinibatch(RolloutBuffer r, ReadOnlySpan<int> rows) => Minibatch(r, rows).Kl;
+
+    /// <summary>The minibatch's step, unless kl_stop_before_step finds its approximate KL past the target (Stop: none taken).</summary>
+    private (float Kl, bool Stop) Minibatch(RolloutBuffer r, ReadOnlySpan<int> rows)
     {
-        float kl;
-        using (TensorScope.Begin()) kl = MinibatchStep(r, rows);
-        Updates++;
-        return kl;
+        (float Kl, bool Stop) result;
+        using (TensorScope.Begin()) result = MinibatchStep(r, rows);
+        if (!result.Stop) Updates++;
+        return result;
     }
 
     /// <summary>Clipped surrogate, clipped value loss, entropy bonus, one Adam step after the global norm clip.</summary>
-    private float MinibatchStep(RolloutBuffer r, ReadOnlySpan<int> rows)
+    private (float Kl, bool Stop) MinibatchStep(RolloutBuffer r, ReadOnlySpan<int> rows)
     {
         var b = Gather(r, rows);
         int m = rows.Length;
@@ -140,6 +149,15 @@ public class Ppo : PolicyGradient<PpoConfig>, IAlgorithmFamily
         var (logp, entropy) = LogProbAndEntropy(Head(b.Observations), b);
         var logRatio = logp - b.LogProbs;
         var ratio = logRatio.Exp();
+        double kl = 0, clip = 0;   // (ratio - 1) - log ratio, the k3 estimator of KL(old || new), before the step
+        for (int j = 0; j < m; j++)
+        {
+            float lr = logRatio.Data[j], rt = ratio.Data[j];
+            kl += (rt - 1f) - lr;
+            if (MathF.Abs(rt - 1f) > Config.ClipCoef) clip++;
+        }
+        float approxKl = (float)(kl / m);
+        if (Config.KlStopBeforeStep && Config.TargetKl is { } target && approxKl > target) return (approxKl, true);
         // eq. 7: L^CLIP = E[min(ratio A, clip(ratio, 1 - eps, 1 + eps) A)], as a loss max(-ratio A, -clip(...) A)
         var policyLoss = Tensor.Maximum(-adv * ratio, -adv * ratio.Clamp(1f - Config.ClipCoef, 1f + Config.ClipCoef)).Mean();
         var v = Critic.Forward(b.Observations);
@@ -154,15 +172,7 @@ public class Ppo : PolicyGradient<PpoConfig>, IAlgorithmFamily
         loss.Backward();
         Record("grad_norm", Grad.ClipNorm(_params, Config.MaxGradNorm));
         _opt.Step();
-
-        double kl = 0, clip = 0;   // (ratio - 1) - log ratio, the k3 estimator of KL(old || new)
-        for (int j = 0; j < m; j++)
-        {
-            float lr = logRatio.Data[j], rt = ratio.Data[j];
-            kl += (rt - 1f) - lr;
-            if (MathF.Abs(rt - 1f) > Config.ClipCoef) clip++;
-        }
         Record("clip_fraction", (float)(clip / m));
-        return (float)(kl / m);
+        return (approxKl, false);
     }
 }

@@ -13,8 +13,8 @@ namespace OffRL.Algorithms;
 /// 0.03, the rest as CleanRL's); the behaviour policy takes a PROPS update every m = 256 steps (Adam 1e-3 eps 1e-5, 16
 /// epochs of 16 minibatches, clip 0.3, KL weight 0.3, target KL 0.05, gradient norm 0.5). <c>props-discrete</c>:
 /// ppo_props_discrete.py's CartPole defaults (n 1024, b 1, m 128, 8 PROPS minibatches, PROPS target KL 0.03, KL weight
-/// 0.1, no normalization). Where OffRL differs from that code: PPO's target KL is checked after each epoch, as CleanRL
-/// (the authors' check it before each minibatch step); the Gaussian's mean is not squashed by a tanh; the PROPS update
+/// 0.1, no normalization); PPO's target KL checked before each minibatch step, the update ending there, as theirs.
+/// Where OffRL differs from that code: the Gaussian's mean is not squashed by a tanh; the PROPS update
 /// measures its ratio and KL against the target as it is after the PPO update that precedes it (the authors' code
 /// reuses the log-probabilities computed before that update); the discrete KL term is the closed form over all actions.
 /// </summary>
@@ -28,6 +28,7 @@ public sealed record PropsConfig : PpoConfig
         NumMinibatches = 32;
         UpdateEpochs = 10;
         TargetKl = 0.03f;
+        KlStopBeforeStep = true;
         NormalizeObservations = true;
         NormalizeRewards = true;
     }

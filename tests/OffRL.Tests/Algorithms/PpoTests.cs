@@ -227,6 +227,22 @@ public class PpoTests
         Assert.Contains(named, e.Message);
     }
 
+    /// <summary>
+    /// A target KL (1e-6) that one step at rate 1e-2 passes: checked after each epoch (CleanRL) the first epoch's 4 minibatch steps are taken;
+    /// checked before each step (kl_stop_before_step: stable-baselines3, PROPS's authors) only the first, whose ratio is still 1.
+    /// </summary>
+    [Theory]
+    [InlineData(false, 4)]
+    [InlineData(true, 1)]
+    public void TargetKlStopsAfterTheEpochOrBeforeTheNextMinibatch(bool beforeStep, int steps)
+    {
+        var config = PpoConfig.Continuous with { NumEnvs = 1, NumSteps = 64, NumMinibatches = 4, UpdateEpochs = 3, Lr = 1e-2, TargetKl = 1e-6f, KlStopBeforeStep = beforeStep };
+        using var probe = EnvRegistry.Make("pendulum");
+        var agent = Training.OnlineAgent(AlgorithmRegistry.Find("ppo-continuous"), probe, config, seed: 1);
+        Trainer.FitOnPolicy(agent, "pendulum", Quiet(64, 64));
+        Assert.Equal(steps, agent.Updates);
+    }
+
     [Fact]
     public void StepsBelowOneRolloutAreRefused()
     {
@@ -468,7 +484,7 @@ public class PolicyGradientConfigTests
     [Theory]
     [InlineData("ppo-continuous", "num_envs: 3, num_steps: 64, gae_lambda: 0.9, observation_clip: 5, normalize_rewards: false, reward_clip: 4, " +
         "lr: 0.001, anneal_lr: false, adam_eps: 0.0001, num_minibatches: 8, update_epochs: 3, norm_adv: false, clip_coef: 0.3, clip_vloss: false, " +
-        "ent_coef: 0.02, vf_coef: 0.7, max_grad_norm: 0.8, target_kl: 0.05, gamma: 0.95, hidden: [32, 16]")]
+        "ent_coef: 0.02, vf_coef: 0.7, max_grad_norm: 0.8, target_kl: 0.05, kl_stop_before_step: true, gamma: 0.95, hidden: [32, 16]")]
     [InlineData("mdpo", "num_envs: 2, num_steps: 512, gae_lambda: 0.9, observation_clip: 5, normalize_rewards: false, reward_clip: 4, " +
         "lr: 0.001, adam_eps: 0.0001, sgd_steps: 7, max_grad_norm: 0.8, value_lr: 0.002, value_epochs: 3, value_minibatch: 64, value_clip: 0.3, " +
         "gamma: 0.95, hidden: [32, 16]")]
