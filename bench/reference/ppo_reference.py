@@ -160,6 +160,8 @@ def main():
     p.add_argument("--eval-episodes", type=int, default=10)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", required=True)
+    p.add_argument("--checkpoint-every", type=int, default=0,
+                   help="iterations between checkpoints (OUT.ckpt, written atomically; every env's episode ends there, as OffRL's checkpoints end them); 0: none")
     args = p.parse_args()
     args.dataset, args.dataset_name = None, args.env   # the result file's fields (no dataset: an online run)
     offrl = os.environ.get("OFFRL", "dotnet src/OffRL.Cli/bin/Release/net10.0/OffRL.Cli.dll")
@@ -175,14 +177,29 @@ def main():
     logprobs, rewards, dones, values = (torch.zeros(args.num_steps, args.num_envs) for _ in range(4))
     next_obs = torch.tensor(np.stack([e.reset(args.seed + i) for i, e in enumerate(envs)]), dtype=torch.float32)
     next_done = torch.zeros(args.num_envs)
-    global_step, evals = 0, []
+    global_step, evals, first = 0, [], 1
+    ckpt = args.out + ".ckpt"
+
+    def restart_episodes(step):
+        """Every copy starts a fresh episode, seeded by the step (at a checkpoint, written or resumed from)."""
+        return torch.tensor(np.stack([e.reset(args.seed + i + step) for i, e in enumerate(envs)]), dtype=torch.float32), torch.ones(args.num_envs)
+
+    if args.checkpoint_every > 0 and os.path.exists(ckpt):
+        state = torch.load(ckpt, weights_only=False)
+        agent.load_state_dict(state["agent"]); optimizer.load_state_dict(state["optimizer"])
+        for e, (obs_rms, ret_rms, ret) in zip(envs, state["normalizers"]):
+            e.obs_rms.__dict__.update(obs_rms); e.ret_rms.__dict__.update(ret_rms); e.ret = ret
+        torch.set_rng_state(state["torch_rng"]); np.random.set_state(state["numpy_rng"])
+        global_step, evals, first = state["global_step"], state["evals"], state["iteration"] + 1
+        next_obs, next_done = restart_episodes(global_step)
+        print(f"resumed from {ckpt} at step {global_step}", flush=True)
 
     def act(o):
         rms = envs[0].obs_rms
         x = np.clip((o - rms.mean) / np.sqrt(rms.var + 1e-8), -10, 10)
         return envs[0].to_unit(agent.actor_mean(torch.tensor(x, dtype=torch.float32)[None])[0].numpy())
 
-    for iteration in range(1, iterations + 1):
+    for iteration in range(first, iterations + 1):
         if not args.no_anneal_lr:
             optimizer.param_groups[0]["lr"] = (1.0 - (iteration - 1.0) / iterations) * args.learning_rate
         for step in range(args.num_steps):
@@ -218,6 +235,12 @@ def main():
         b_obs, b_logprobs, b_actions = obs.reshape(-1, od), logprobs.reshape(-1), actions.reshape(-1, ad)
         b_advantages, b_returns, b_values = advantages.reshape(-1), returns.reshape(-1), values.reshape(-1)
         learn(agent, optimizer, b_obs, b_logprobs, b_actions, b_advantages, b_returns, b_values, args, minibatch)
+        if args.checkpoint_every > 0 and iteration % args.checkpoint_every == 0 and iteration < iterations:
+            torch.save({"agent": agent.state_dict(), "optimizer": optimizer.state_dict(), "global_step": global_step, "iteration": iteration,
+                        "evals": evals, "torch_rng": torch.get_rng_state(), "numpy_rng": np.random.get_state(),
+                        "normalizers": [(dict(e.obs_rms.__dict__), dict(e.ret_rms.__dict__), e.ret) for e in envs]}, ckpt + ".tmp")
+            os.replace(ckpt + ".tmp", ckpt)
+            next_obs, next_done = restart_episodes(global_step)
     if not evals or evals[-1]["step"] != args.total_timesteps:
         # the run's end, as OffRL's evaluates it at --steps (the steps after the last full rollout are not taken)
         m, sd = evaluate(act, eval_env, args.eval_episodes, args.seed)
