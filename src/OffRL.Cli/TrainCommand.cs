@@ -118,6 +118,8 @@ internal static class TrainCommand
             var spec = AlgorithmRegistry.Find(r.GetValue(o.Algo)!);
             if (r.GetValue(startSteps) is not null && spec.Mode != LearningMode.Online)
                 throw new ArgumentException($"--start-steps: {spec.Name} is not an online method{(spec.Mode == LearningMode.Hybrid ? $"; its random steps are its config's: --set random_steps=N" : "")}");
+            if (r.GetValue(startSteps) is not null && typeof(OnPolicyConfig).IsAssignableFrom(spec.ConfigType))
+                throw new ArgumentException($"--start-steps: {spec.Name} collects every rollout with its policy; it takes no random steps");
             if (r.GetValue(simEnv) is not null && spec.Mode != LearningMode.Hybrid)
                 throw new ArgumentException($"--sim-env: only a hybrid method acts in a simulator beside its data ({AlgorithmRegistry.Names(LearningMode.Hybrid)}); {spec.Name} does not");
             if (r.GetValue(evalEnv) is { } judged) EnvRegistry.Find(judged);   // an unknown name fails before anything runs

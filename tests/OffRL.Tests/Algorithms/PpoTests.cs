@@ -243,6 +243,21 @@ public class PpoTests
         Assert.Equal(steps, agent.Updates);
     }
 
+    /// <summary>Through the CLI: one line naming what is wrong, exit 2 (a warm-up an on-policy learner does not take; a dataset of another environment's shapes).</summary>
+    [Fact]
+    public void TheCliRefusesWhatAnOnPolicyRunCannotTake()
+    {
+        OffRL.Tests.Cli.CliProcess.Run(["train", "--algo", "ppo-continuous", "--env", "pendulum", "--start-steps", "10"]).RefusedNaming("--start-steps", "rollout");
+        var dir = Directory.CreateTempSubdirectory("offrl-hnpg-cli").FullName;
+        try
+        {
+            var file = Path.Combine(dir, "data.parquet");
+            OffRL.Data.IO.DatasetFile.Write(Recipes.Collect(null, "pendulum", 200, 1), file);
+            OffRL.Tests.Cli.CliProcess.Run(["train", "--algo", "hnpg", "--dataset", file, "--env", "cartpole"]).RefusedNaming("observations have 3 values, cartpole gives 4");
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
     [Fact]
     public void StepsBelowOneRolloutAreRefused()
     {
