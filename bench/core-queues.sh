@@ -28,3 +28,17 @@ run_on_cores() {
   done
   wait
 }
+
+# train_run NAME CORE ARGS...: `offrl train ARGS --out WORK/NAME --json` pinned to CORE ($OFFRL, one engine thread),
+# its log in WORK/NAME.log; resumed from its checkpoint when an earlier session left one (ARGS should checkpoint);
+# filed in OUT/runs when it finishes; a run already filed is not run again.
+train_run() {
+  local name=$1 core=$2; shift 2
+  local dir="$WORK/$name"
+  [[ -s "$OUT/runs/$name.json" ]] && return 0
+  local from=($(resume_args "$dir"))
+  [[ ${#from[@]} -gt 0 ]] || rm -rf "$dir" "$dir.log"
+  echo "$(date +%H:%M:%S) core $core: $name${from:+ (resumed)}"
+  OFFRL_THREADS=1 taskset -c "$core" $OFFRL train "$@" --out "$dir" "${from[@]}" --json >> "$dir.log" 2>&1 || { echo "FAILED $name ($dir.log)"; return 0; }
+  file_run "$name" "$dir"
+}

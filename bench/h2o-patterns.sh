@@ -31,11 +31,6 @@ source bench/core-queues.sh
 
 run_one() {
   local arm=$1 seed=$2 core=$3
-  local name="$arm-seed$seed" dir="$WORK/$arm-seed$seed"
-  [[ -s "$OUT/runs/$name.json" ]] && return 0
-  local from=($(resume_args "$dir"))
-  [[ ${#from[@]} -gt 0 ]] || rm -rf "$dir" "$dir.log"
-  local common=(--seed "$seed" --steps "$STEPS" --eval-every "$EVAL_EVERY" --eval-episodes "$EPISODES" --checkpoint-every "$EVAL_EVERY" --out "$dir" "${from[@]}" --json)
   local args
   case $arm in
     h2o) args=(--algo h2o --dataset "$DATASET" --env "$ENV" --sim-env "$SIM_ENV") ;;
@@ -43,11 +38,10 @@ run_one() {
     real-only) args=(--algo "$REAL_ALGO" --dataset "$DATASET" --env "$ENV") ;;
     *) echo "ARMS: unknown arm '$arm' (h2o, sim-only, real-only)" >&2; return 0 ;;
   esac
-  echo "$(date +%H:%M:%S) core $core: $name${from:+ (resumed)}"
-  OFFRL_THREADS=1 taskset -c "$core" $OFFRL train "${args[@]}" "${common[@]}" >> "$dir.log" 2>&1 || { echo "FAILED $name ($dir.log)"; return 0; }
-  file_run "$name" "$dir"
+  train_run "$arm-seed$seed" "$core" "${args[@]}" --seed "$seed" --steps "$STEPS" --eval-every "$EVAL_EVERY" --eval-episodes "$EPISODES" \
+    --checkpoint-every "$EVAL_EVERY"
 }
-export -f run_one resume_args file_run
+export -f run_one resume_args file_run train_run
 
 jobs=()
 for seed in $SEEDS; do for arm in $ARMS; do jobs+=("$arm $seed"); done; done

@@ -12,7 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ENV=${ENV:-pendulum}
 STEPS=${STEPS:-10000}
-START_STEPS=${START_STEPS:-1000}
+START_STEPS=${START_STEPS:-}       # online off-policy learners' uniform warm-up (--start-steps); unset for on-policy and hybrid arms
 EVAL_EVERY=${EVAL_EVERY:-1000}
 EPISODES=${EPISODES:-10}
 SEEDS=${SEEDS:-"0 1 2"}
@@ -39,18 +39,10 @@ arm_names() { local s; IFS=';' read -ra specs <<< "$ARMS"; for s in "${specs[@]}
 
 run_one() {
   local arm=$1 seed=$2 core=$3
-  local name="$arm-seed$seed" dir="$WORK/$arm-seed$seed"
-  [[ -s "$OUT/runs/$name.json" ]] && return 0
-  local from=($(resume_args "$dir"))
-  [[ ${#from[@]} -gt 0 ]] || rm -rf "$dir" "$dir.log"
-  local args=($(arm_args "$arm"))
-  echo "$(date +%H:%M:%S) core $core: $name${from:+ (resumed)}"
-  OFFRL_THREADS=1 taskset -c "$core" $OFFRL train "${args[@]}" --env "$ENV" --seed "$seed" --steps "$STEPS" --start-steps "$START_STEPS" \
-    --eval-every "$EVAL_EVERY" --eval-episodes "$EPISODES" --checkpoint-every "$EVAL_EVERY" --out "$dir" "${from[@]}" --json >> "$dir.log" 2>&1 \
-    || { echo "FAILED $name ($dir.log)"; return 0; }
-  file_run "$name" "$dir"
+  train_run "$arm-seed$seed" "$core" $(arm_args "$arm") --env "$ENV" --seed "$seed" --steps "$STEPS" ${START_STEPS:+--start-steps "$START_STEPS"} \
+    --eval-every "$EVAL_EVERY" --eval-episodes "$EPISODES" --checkpoint-every "$EVAL_EVERY"
 }
-export -f run_one resume_args file_run arm_args
+export -f run_one resume_args file_run train_run arm_args
 
 jobs=()
 for seed in $SEEDS; do for arm in $(arm_names); do jobs+=("$arm $seed"); done; done
@@ -66,7 +58,8 @@ fmt = lambda xs: f"{statistics.mean(xs):.1f} ± {statistics.stdev(xs) if len(xs)
 specs = dict(s.strip().split(":", 1) for s in os.environ["ARMS"].split(";"))
 lines = ["| arm | `offrl train` | return, last 3 evaluations | final |", "| --- | --- | ---: | ---: |"]
 lines += [f"| {n} | `{specs[n].strip()}` | {fmt([statistics.mean(r[-3:]) for r in arms[n]])} | {fmt([r[-1] for r in arms[n]])} |" for n in names if n in arms]
-text = "\n".join(lines) + f"\n\n{os.environ['ENV']}, {os.environ['STEPS']} environment steps per run (the first {os.environ['START_STEPS']} uniform), " \
+warmup = f" (the first {os.environ['START_STEPS']} uniform)" if os.environ.get("START_STEPS") else ""
+text = "\n".join(lines) + f"\n\n{os.environ['ENV']}, {os.environ['STEPS']} environment steps per run{warmup}, " \
        f"evaluated every {os.environ['EVAL_EVERY']} ({os.environ['EPISODES']} episodes). Mean ± sample std over seeds (seeds in brackets). " \
        "Curves: [return.png](return.png).\n"
 open(os.path.join(out, "table.md.tmp"), "w").write(text)
