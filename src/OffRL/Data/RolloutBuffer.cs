@@ -9,7 +9,7 @@ namespace OffRL.Data;
 /// rewards the learner trains on, and <see cref="Starts"/>: observation t of env i begins an episode (CleanRL's dones,
 /// stored before acting). After the last step, the bootstrap: the values of the next observations and whether each
 /// env's episode had just ended. <see cref="ComputeAdvantages"/> fills the advantages and returns (GAE). The raw
-/// observations and rewards, as the environment gave them, are kept beside the normalized ones, so that a learner that
+/// observations and rewards, before the running normalization, are kept beside the normalized ones, so that a learner that
 /// keeps several rollouts (<see cref="Algorithms.RolloutSettings.Window"/>) sees them all under the current statistics
 /// (<see cref="Renormalize"/>).
 /// </summary>
