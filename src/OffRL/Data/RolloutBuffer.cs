@@ -113,6 +113,7 @@ public sealed class RolloutBuffer
     public void Save(string path) => AtomicFile.Write(path, stream =>
     {
         using var w = new BinaryWriter(stream, System.Text.Encoding.UTF8, leaveOpen: true);
+        w.Write(Magic); w.Write(FormatVersion);
         w.Write(Steps); w.Write(Envs); w.Write(ObservationDim); w.Write(ActionDim); w.Write(Filled);
         foreach (var a in new[] { Observations, RawObservations, Actions, LogProbs, Values, Rewards, RawRewards })
             foreach (var v in a) w.Write(v);
@@ -120,12 +121,22 @@ public sealed class RolloutBuffer
         foreach (var b in NextStarts) w.Write(b);
     });
 
+    /// <summary>The file's first bytes ("ORB" and a zero) and its layout's version (2: raw observations and rewards kept).</summary>
+    private const int Magic = 0x0042524F, FormatVersion = 2;
+
     public void Load(string path)
     {
         using var r = new BinaryReader(File.OpenRead(path));
+        if (r.BaseStream.Length < 8 || r.ReadInt32() != Magic)
+            throw new DataException("is not a rollout of this OffRL (written before rollouts kept their raw observations, or not a rollout file); start the run again without --resume", path);
+        if (r.ReadInt32() is var version && version != FormatVersion)
+            throw new DataException($"is a rollout of layout {version}; this OffRL reads layout {FormatVersion}", path);
         var shape = (r.ReadInt32(), r.ReadInt32(), r.ReadInt32(), r.ReadInt32());
         if (shape != (Steps, Envs, ObservationDim, ActionDim))
             throw new DataException($"holds a rollout of {shape.Item1} x {shape.Item2} steps (widths {shape.Item3}, {shape.Item4}); this run's is {Steps} x {Envs} ({ObservationDim}, {ActionDim})", path);
+        long expected = 8 + 5 * 4L + 4L * (2L * Size * ObservationDim + (long)Size * ActionDim + 4L * Size) + Size + Envs;
+        if (r.BaseStream.Length != expected)
+            throw new DataException($"has {r.BaseStream.Length} bytes, a rollout of this shape {expected} (cut short?)", path);
         int filled = r.ReadInt32();
         if (filled < 0 || filled > Steps) throw new DataException($"says {filled} steps are filled, of {Steps}", path);
         foreach (var a in new[] { Observations, RawObservations, Actions, LogProbs, Values, Rewards, RawRewards })

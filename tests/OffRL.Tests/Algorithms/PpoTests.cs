@@ -258,6 +258,38 @@ public class PpoTests
         finally { Directory.Delete(dir, true); }
     }
 
+    /// <summary>A rollout file round-trips; one cut short, one of the layout before raw rows were kept, and one of another shape are each one error naming the file.</summary>
+    [Fact]
+    public void RolloutFilesRoundTripAndRefuseOtherLayoutsByName()
+    {
+        var dir = Directory.CreateTempSubdirectory("offrl-rollout").FullName;
+        try
+        {
+            var a = new RolloutBuffer(4, 2, 3, 1) { Filled = 3 };
+            for (int i = 0; i < a.RawObservations.Length; i++) { a.RawObservations[i] = i; a.Observations[i] = -i; }
+            a.RawRewards[5] = 7f; a.Starts[2] = true; a.NextStarts[1] = true;
+            var file = Path.Combine(dir, "rollout.bin");
+            a.Save(file);
+            var b = new RolloutBuffer(4, 2, 3, 1);
+            b.Load(file);
+            Assert.Equal(a.Filled, b.Filled);
+            Assert.Equal(a.RawObservations, b.RawObservations);
+            Assert.Equal(a.Observations, b.Observations);
+            Assert.Equal(a.RawRewards, b.RawRewards);
+            Assert.Equal(a.Starts, b.Starts);
+            Assert.Equal(a.NextStarts, b.NextStarts);
+            var bytes = File.ReadAllBytes(file);
+            File.WriteAllBytes(file, bytes[..^3]);
+            Assert.Contains("cut short", Assert.Throws<DataException>(() => b.Load(file)).Message);
+            File.WriteAllBytes(file, bytes[8..]);   // the earlier layout began with the shape
+            Assert.Contains("not a rollout of this OffRL", Assert.Throws<DataException>(() => b.Load(file)).Message);
+            File.WriteAllBytes(file, bytes);
+            var e = Assert.Throws<DataException>(() => new RolloutBuffer(5, 2, 3, 1).Load(file));
+            Assert.Contains(file, e.Message);
+        }
+        finally { Directory.Delete(dir, true); }
+    }
+
     [Fact]
     public void StepsBelowOneRolloutAreRefused()
     {
