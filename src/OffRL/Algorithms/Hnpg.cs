@@ -147,24 +147,12 @@ public sealed class Hnpg : PolicyGradient<HnpgConfig>, IAlgorithmFamily
         }
         Array.Copy(r.Observations, _obs, on * od);
         Array.Copy(r.Actions, _act, on * aw);
+        // uniform draws, with replacement, from the trainer's generator
+        var offline = off > 0 ? new UniformSampler(_data!, off, shuffle, Config.Gamma).Sample() : null;
         using (TensorScope.Begin())
         {
-            var offObs = Tensor.Temp(new Shape(Math.Max(off, 1), od));
-            var offAct = Tensor.Temp(new Shape(Math.Max(off, 1), aw));
-            var offNext = Tensor.Temp(new Shape(Math.Max(off, 1), od));
-            var offRew = Tensor.Temp(new Shape(Math.Max(off, 1), 1));
-            var offDiscount = Tensor.Temp(new Shape(Math.Max(off, 1), 1));
-            for (int j = 0; j < off; j++)   // uniform draws, with replacement, from the trainer's generator
-            {
-                int i = shuffle.NextInt(_data!.Count);
-                _data.Observations.Slice(i * od, od).CopyTo(offObs.Data.AsSpan(j * od));
-                _data.Actions.Slice(i * aw, aw).CopyTo(offAct.Data.AsSpan(j * aw));
-                _data.NextObservations.Slice(i * od, od).CopyTo(offNext.Data.AsSpan(j * od));
-                offRew.Data[j] = _data.Rewards[i];
-                offDiscount.Data[j] = _data.Terminals[i] ? 0f : Config.Gamma;
-            }
-            FitCritic(r, offObs, offAct, offNext, offRew, offDiscount, off);
-            Advantages(r, offObs, off);
+            FitCritic(r, offline);
+            Advantages(r, offline);
         }
         PolicyStep(n);
         Updates++;
@@ -176,17 +164,17 @@ public sealed class Hnpg : PolicyGradient<HnpgConfig>, IAlgorithmFamily
     /// offline targets r + gamma (1 - d) Q(s', a'), a' ~ pi, both from the critic before the fit, then critic_steps
     /// full-batch steps of a fresh Adam on the two mean squared errors summed.
     /// </summary>
-    private void FitCritic(RolloutBuffer r, Tensor offObs, Tensor offAct, Tensor offNext, Tensor offRew, Tensor offDiscount, int off)
+    private void FitCritic(RolloutBuffer r, TransitionBatch? offline)
     {
         int on = r.Rows, od = ObservationDim, aw = Outputs;
         var onObs = Tensor.FromArray(r.Observations, on, od);
         var onAct = Tensor.FromArray(r.Actions, on, aw);
-        Tensor y;
+        Tensor? y = null;
         using (Tensor.NoGrad())
         {
             StateValue(onObs).Data.AsSpan(0, on).CopyTo(r.Values);
             r.ComputeAdvantages(Config.Gamma, 1f);   // G: the discounted return-to-go, V at the rollout's cut
-            y = offRew + offDiscount * Q(offNext, Draw(Head(offNext)));
+            if (offline is { } b) y = b.RewT + b.DiscountT * Q(b.NextT, Draw(Head(b.NextT)));
         }
         var g = Tensor.FromArray((float[])r.Returns.Clone(), on, 1);
         var opt = new Adam(_q.Parameters(), Config.CriticLr);
@@ -194,7 +182,7 @@ public sealed class Hnpg : PolicyGradient<HnpgConfig>, IAlgorithmFamily
         {
             opt.ZeroGrad();
             var loss = (Q(onObs, onAct) - g).Square().Mean();
-            if (off > 0) loss = loss + (Q(offObs.Slice(0, 0, off), offAct.Slice(0, 0, off)) - y.Slice(0, 0, off)).Square().Mean();
+            if (offline is { } b) loss = loss + (Q(b.ObsT, b.ActT) - y!).Square().Mean();
             loss.Backward();
             opt.Step();
             if (step == Config.CriticSteps - 1) Record("critic_loss", loss);
@@ -205,18 +193,18 @@ public sealed class Hnpg : PolicyGradient<HnpgConfig>, IAlgorithmFamily
     /// The advantages of the policy step: the rollout's by GAE with V from the refitted critic; the offline states' at
     /// a fresh action of pi, Q(s, a) - V(s). Also pi_old's head and log-probabilities at every row.
     /// </summary>
-    private void Advantages(RolloutBuffer r, Tensor offObs, int off)
+    private void Advantages(RolloutBuffer r, TransitionBatch? offline)
     {
-        int on = r.Rows, od = ObservationDim, aw = Outputs;
+        int on = r.Rows, off = offline?.Size ?? 0, od = ObservationDim, aw = Outputs;
         using var noGrad = Tensor.NoGrad();
         var onObs = Tensor.FromArray(r.Observations, on, od);
         StateValue(onObs).Data.AsSpan(0, on).CopyTo(r.Values);
         Value(r.NextObservations, r.Envs, r.NextValues);
         r.ComputeAdvantages(Config.Gamma, Config.GaeLambda);
         r.Advantages.AsSpan(0, on).CopyTo(_adv);
-        if (off > 0)
+        if (offline is { } b)
         {
-            var s = offObs.Slice(0, 0, off);
+            var s = b.ObsT;
             var a = Draw(Head(s));
             var advantage = Q(s, a) - StateValue(s);
             advantage.Data.AsSpan(0, off).CopyTo(_adv.AsSpan(on));

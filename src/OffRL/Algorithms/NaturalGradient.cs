@@ -13,7 +13,7 @@ namespace OffRL.Algorithms;
 /// </summary>
 public sealed class NaturalGradient
 {
-    private readonly IReadOnlyList<Tensor> _params;
+    private readonly Tensor[] _params;
     private readonly int _size;
     private readonly float[] _theta, _g, _x, _r, _p, _fp, _step;
     private readonly Tensor[] _grads, _hv;
@@ -26,11 +26,11 @@ public sealed class NaturalGradient
 
     public NaturalGradient(IReadOnlyList<Tensor> parameters)
     {
-        _params = parameters;
+        _params = [.. parameters];
         foreach (var t in parameters) _size += t.Size;
         _theta = new float[_size]; _g = new float[_size]; _x = new float[_size]; _r = new float[_size];
         _p = new float[_size]; _fp = new float[_size]; _step = new float[_size];
-        _grads = new Tensor[parameters.Count]; _hv = new Tensor[parameters.Count];
+        _grads = new Tensor[_params.Length]; _hv = new Tensor[_params.Length];
     }
 
     /// <summary>
@@ -46,7 +46,7 @@ public sealed class NaturalGradient
         {
             var loss = surrogate();
             loss0 = loss.Item();
-            Tensor.Gradients(loss, [.. _params], _grads, createGraph: false);
+            Tensor.Gradients(loss, _params, _grads, createGraph: false);
             Flatten(_grads, _g);
         }
         // conjugate gradient on F x = -g from x = 0
@@ -90,10 +90,10 @@ public sealed class NaturalGradient
         using (TensorScope.Begin())
         {
             var d = kl();
-            Tensor.Gradients(d, [.. _params], _grads, createGraph: true);
+            Tensor.Gradients(d, _params, _grads, createGraph: true);
             Tensor? gv = null;
             int offset = 0;
-            for (int j = 0; j < _params.Count; j++)
+            for (int j = 0; j < _params.Length; j++)
             {
                 var vj = Tensor.Temp(_params[j].Shape);
                 v.AsSpan(offset, vj.Size).CopyTo(vj.Data);
@@ -101,7 +101,7 @@ public sealed class NaturalGradient
                 var term = (_grads[j] * vj).Sum();
                 gv = gv is null ? term : gv + term;
             }
-            Tensor.Gradients(gv!, [.. _params], _hv, createGraph: false);
+            Tensor.Gradients(gv!, _params, _hv, createGraph: false);
             Flatten(_hv, result);
         }
         for (int i = 0; i < _size; i++) result[i] += Damping * v[i];

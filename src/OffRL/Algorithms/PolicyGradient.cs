@@ -159,9 +159,8 @@ public abstract class PolicyGradient<TConfig> : Agent<TConfig>, IOnPolicy where 
             var logp = head.LogSoftmax(1);
             return (logp.Exp() * (logp - oldHead.LogSoftmax(1))).Sum(1).Mean();
         }
-        logStd ??= LogStd!.Value;
         var oldVar = (oldLogStd! * 2f).Exp();
-        var perDim = oldLogStd! - logStd + ((logStd * 2f).Exp() + (head - oldHead).Square()) / (oldVar * 2f) - 0.5f;
+        var perDim = oldLogStd! - logStd! + ((logStd! * 2f).Exp() + (head - oldHead).Square()) / (oldVar * 2f) - 0.5f;
         return perDim.Sum(1).Mean();
     }
 

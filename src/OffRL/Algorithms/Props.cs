@@ -177,7 +177,7 @@ public sealed class Props : Ppo
     private void RestartBehaviour()
     {
         _behaviour.CopyParametersFrom(Actor);
-        if (_behaviourLogStd is not null) LogStd!.Value.Data.CopyTo(_behaviourLogStd.Value.Data, 0);
+        _behaviourLogStd?.CopyParametersFrom(LogStd!);
     }
 
     /// <summary>
@@ -279,7 +279,7 @@ public sealed class Props : Ppo
         if (LogStd is not null)
         {
             fitLogStd = new ParameterModule("log_std", LogStd.Value.Shape);
-            LogStd.Value.Data.CopyTo(fitLogStd.Value.Data, 0);
+            fitLogStd.CopyParametersFrom(LogStd);
             trainable.Add(fitLogStd.Value);
         }
         var opt = new Adam(trainable, _c.SamplingErrorLr);
