@@ -31,14 +31,20 @@ run_on_cores() {
 
 # train_run NAME CORE ARGS...: `offrl train ARGS --out WORK/NAME --json` pinned to CORE ($OFFRL, one engine thread),
 # its log in WORK/NAME.log; resumed from its checkpoint when an earlier session left one (ARGS should checkpoint);
-# filed in OUT/runs when it finishes; a run already filed is not run again.
+# filed in OUT/runs when it finishes; a run already filed is not run again. cli_run NAME CORE COMMAND ARGS...: the same
+# for another command (finetune).
 train_run() {
   local name=$1 core=$2; shift 2
+  cli_run "$name" "$core" train "$@"
+}
+
+cli_run() {
+  local name=$1 core=$2 command=$3; shift 3
   local dir="$WORK/$name"
   [[ -s "$OUT/runs/$name.json" ]] && return 0
   local from=($(resume_args "$dir"))
   [[ ${#from[@]} -gt 0 ]] || rm -rf "$dir" "$dir.log"
   echo "$(date +%H:%M:%S) core $core: $name${from:+ (resumed)}"
-  OFFRL_THREADS=1 taskset -c "$core" $OFFRL train "$@" --out "$dir" "${from[@]}" --json >> "$dir.log" 2>&1 || { echo "FAILED $name ($dir.log)"; return 0; }
+  OFFRL_THREADS=1 taskset -c "$core" $OFFRL "$command" "$@" --out "$dir" "${from[@]}" --json >> "$dir.log" 2>&1 || { echo "FAILED $name ($dir.log)"; return 0; }
   file_run "$name" "$dir"
 }

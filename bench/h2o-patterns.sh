@@ -41,7 +41,7 @@ run_one() {
   train_run "$arm-seed$seed" "$core" "${args[@]}" --seed "$seed" --steps "$STEPS" --eval-every "$EVAL_EVERY" --eval-episodes "$EPISODES" \
     --checkpoint-every "$EVAL_EVERY"
 }
-export -f run_one resume_args file_run train_run
+export -f run_one resume_args file_run train_run cli_run
 
 jobs=()
 for seed in $SEEDS; do for arm in $ARMS; do jobs+=("$arm $seed"); done; done

@@ -42,7 +42,7 @@ run_one() {
   train_run "$arm-seed$seed" "$core" $(arm_args "$arm") --env "$ENV" --seed "$seed" --steps "$STEPS" ${START_STEPS:+--start-steps "$START_STEPS"} \
     --eval-every "$EVAL_EVERY" --eval-episodes "$EPISODES" --checkpoint-every "$EVAL_EVERY"
 }
-export -f run_one resume_args file_run train_run arm_args
+export -f run_one resume_args file_run train_run cli_run arm_args
 
 jobs=()
 for seed in $SEEDS; do for arm in $(arm_names); do jobs+=("$arm $seed"); done; done

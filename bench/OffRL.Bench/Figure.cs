@@ -4,12 +4,12 @@ using OffRL.IO;
 /// <summary>
 /// `OffRL.Bench figure`: a PNG (ScottPlot) of columns of CSV tables, for the figures an issue asks of a bench result:
 ///
-///   figure --out F.png --title T --x step --y q_data [--y2 COL] [--zero] [--legend upper-left|upper-right|lower-left|lower-right]
+///   figure --out F.png --title T --x step --y q_data [--y2 COL] [--zero] [--legend upper-left|upper-right|lower-left|lower-right] [--vline X]
 ///          [--label NAME FILE.csv [FILE.csv ...]] ...
 ///
 /// Each --label starts a series; its files are runs (seeds) of it: the series' line is their mean at the x values every
 /// file has, each run a thin line beside it. --y2 draws a second column of the same series on the right axis, dashed.
-/// --zero keeps 0 on every y axis (so a small change does not fill the figure).
+/// --zero keeps 0 on every y axis (so a small change does not fill the figure). --vline marks x = X (a phase switch).
 /// </summary>
 static class Figure
 {
@@ -52,6 +52,7 @@ static class Figure
                 points += xs.Length;
             }
         }
+        if (Arg("--vline") is { } at) plt.Add.VerticalLine(double.Parse(at, CultureInfo.InvariantCulture), 1.5f, ScottPlot.Colors.Gray, ScottPlot.LinePattern.Dotted);
         plt.Title(Arg("--title") ?? "");
         plt.XLabel(x);
         plt.YLabel(y);

@@ -152,7 +152,7 @@ internal static class TrainCommand
     {
         var o = new RunOptions($"An offline algorithm that goes on online: {AlgorithmRegistry.Names(LearningMode.Offline)}");
         var env = new Option<string>("--env") { Description = "Environment to act in during the online phase (and to evaluate in)", Required = true };
-        var offlineSteps = new Option<long>("--offline-steps") { Description = "Gradient updates on the dataset before the agent acts", DefaultValueFactory = _ => 100_000 }.InRange("[0, 1000000000000]");
+        var offlineSteps = new Option<long?>("--offline-steps") { Description = "Gradient updates on the dataset before the agent acts (default 100000; a method whose stages fix it, Uni-O4: theirs)" }.InRange("[0, 1000000000000]");
         var onlineSteps = new Option<long>("--online-steps") { Description = "Environment steps of the online phase (each followed by --utd updates)", DefaultValueFactory = _ => 100_000 }.InRange("[1, 1000000000000]");
         var ratio = new Option<double>("--ratio")
         {
@@ -176,10 +176,11 @@ internal static class TrainCommand
             var spec = AlgorithmRegistry.Find(r.GetValue(o.Algo)!);
             if (spec.Mode != LearningMode.Offline)
                 throw new ArgumentException($"--algo {spec.Name}: learns online only (offrl train --env); finetune starts from a dataset: {AlgorithmRegistry.Names(LearningMode.Offline)}");
-            var schedule = new FineTuning(r.GetValue(offlineSteps), r.GetValue(ratio) is var mixing && double.IsNaN(mixing) ? null : mixing);
-            var tc = o.Trainer(r, checked(r.GetValue(offlineSteps) + r.GetValue(onlineSteps)), r.GetValue(utd));
-            o.CheckPaths(r);
             var overrides = o.Overrides(r, spec);
+            long offline = r.GetValue(offlineSteps) ?? AlgorithmRegistry.Config(spec, overrides).OfflinePhaseUpdates() ?? 100_000;
+            var schedule = new FineTuning(offline, r.GetValue(ratio) is var mixing && double.IsNaN(mixing) ? null : mixing);
+            var tc = o.Trainer(r, checked(offline + r.GetValue(onlineSteps)), r.GetValue(utd));
+            o.CheckPaths(r);
             var dsName = r.GetValue(o.Dataset) ?? throw new ArgumentException($"--dataset: finetune starts offline from a dataset");
             var (data, envName, provenance) = o.OpenDataset(r, dsName, r.GetValue(env));
             tc = tc with { Provenance = provenance };

@@ -122,6 +122,12 @@ public abstract record AgentConfig
     /// Refuses values no run could use: every field against the range written beside it (<see cref="FieldRange"/>),
     /// then what one field cannot say alone; a derived config adds its cross-field checks after calling this.
     /// </summary>
+    /// <summary>
+    /// The length of the offline phase of <c>offrl finetune</c>, in updates, where the method's own stages fix it
+    /// (Uni-O4: its value, behaviour-cloning and improvement steps); null: the run's --offline-steps.
+    /// </summary>
+    public virtual long? OfflinePhaseUpdates() => null;
+
     public virtual void Validate()
     {
         FieldRange.Check(this);

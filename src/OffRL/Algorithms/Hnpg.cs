@@ -156,7 +156,7 @@ public sealed class Hnpg : PolicyGradient<HnpgConfig>, IAlgorithmFamily
         }
         PolicyStep(n);
         Updates++;
-        Record("explained_variance", ExplainedVariance(r));
+        Record("explained_variance", r.ExplainedVariance());
     }
 
     /// <summary>

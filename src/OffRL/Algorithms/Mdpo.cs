@@ -88,8 +88,8 @@ public sealed class Mdpo : PolicyGradient<MdpoConfig>, IAlgorithmFamily
         Record("kl_weight", klWeight);
         using (TensorScope.Begin())
         {
-            var b = Gather(r, _all);
-            Standardize(b.Advantages.Data.AsSpan(0, size), bessel: false, eps: 0);   // (A - mean) / std over the batch
+            var b = r.Gather(_all);
+            RolloutBuffer.Standardize(b.Advantages.Data.AsSpan(0, size), bessel: false, eps: 0);   // (A - mean) / std over the batch
             Tensor oldHead;
             Tensor? oldLogStd = LogStd?.Value.Clone();   // pi_k, held for the m steps
             using (Tensor.NoGrad()) oldHead = Head(b.Observations).Clone();
@@ -118,7 +118,7 @@ public sealed class Mdpo : PolicyGradient<MdpoConfig>, IAlgorithmFamily
             for (int start = 0; start + mb <= size; start += mb)
                 using (TensorScope.Begin())
                 {
-                    var b = Gather(r, _order.AsSpan(start, mb));
+                    var b = r.Gather(_order.AsSpan(start, mb));
                     _valueOpt.ZeroGrad();
                     var v = Critic.Forward(b.Observations);
                     var clipped = b.Values + (v - b.Values).Clamp(-Config.ValueClip, Config.ValueClip);
@@ -128,6 +128,6 @@ public sealed class Mdpo : PolicyGradient<MdpoConfig>, IAlgorithmFamily
                     _valueOpt.Step();
                 }
         }
-        Record("explained_variance", ExplainedVariance(r));
+        Record("explained_variance", r.ExplainedVariance());
     }
 }

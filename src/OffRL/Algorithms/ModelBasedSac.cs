@@ -146,25 +146,7 @@ public abstract class ModelBasedSac<TConfig> : Sac<TConfig> where TConfig : Mode
             world = SimulatorModel.For(run.Env);
             run.Progress?.Report($"[{Name}] rolling out in {run.Env}'s own dynamics (model: simulator)");
         }
-        else if (!Dynamics.Fitted)
-        {
-            if (Config.Model is { } dir)
-            {
-                EnsembleDynamics saved;
-                try { saved = EnsembleDynamics.Load(dir); }
-                catch (Exception e) when (e is InvalidDataException or FileNotFoundException or DirectoryNotFoundException)
-                {
-                    throw new DataException($"not a model folder of offrl model fit ({e.Message})", dir, "model");
-                }
-                Dynamics.CopyFrom(saved, dir);
-                run.Progress?.Report($"[{Name}] dynamics from {dir}: elites {string.Join(", ", Dynamics.Elites)}");
-            }
-            else
-            {
-                var report = Dynamics.Fit(run.Data, run.Progress);
-                run.Progress?.Report($"[{Name}] dynamics fitted in {report.Epochs} epochs: elites {string.Join(", ", report.Elites)}, hold-out MSE {report.EliteHoldoutMse:G4} (a constant: {report.ConstantMse:G4})");
-            }
-        }
+        else Dynamics.FitOrLoad(run.Data, Config.Model, Name, run.Progress);
         _batches = new RolloutSampler(new ModelRollouts(Config.Rollouts(), ObservationDim, ActionDim), run.Data, world, ends, RolloutActions,
             () => Updates, Config.BatchSize, run.Rng, Config.Gamma);
         return _batches;

@@ -108,9 +108,9 @@ public static class Networks
 
     /// <summary>
     /// Orthogonal initialization of every member (CORL's and young-geng's init_module_weights with orthogonal_init):
-    /// hidden layers with gain sqrt(2), the output layer with gain 0.01, biases 0.
+    /// hidden layers with gain sqrt(2), the output layer with gain 0.01, biases 0; or the gains given.
     /// </summary>
-    public static void OrthogonalInit(EnsembleMlp critic, Rng rng)
+    public static void OrthogonalInit(EnsembleMlp critic, Rng rng, float hiddenGain = 1.41421356f, float outputGain = 0.01f)
     {
         var layers = critic.Layers;
         for (int l = 0; l < layers.Count; l++)
@@ -120,7 +120,7 @@ public static class Networks
             var one = Tensor.Zeros(rows, cols);
             for (int e = 0; e < members; e++)
             {
-                Init.Orthogonal(one, rows, cols, rng, l == layers.Count - 1 ? 0.01f : MathF.Sqrt(2f));
+                Init.Orthogonal(one, rows, cols, rng, l == layers.Count - 1 ? outputGain : hiddenGain);
                 one.Data.AsSpan().CopyTo(w.Data.AsSpan(e * rows * cols, rows * cols));
             }
             Init.Constant(layers[l].Bias, 0f);

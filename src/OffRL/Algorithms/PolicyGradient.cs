@@ -71,7 +71,6 @@ public abstract class PolicyGradient<TConfig> : Agent<TConfig>, IOnPolicy where 
     protected bool IsDiscrete { get; }
     /// <summary>Action dimensions, or the number of discrete actions.</summary>
     protected int Outputs { get; }
-    private int[] _actionIndex = [];
     private float[] _probs = [];
 
     protected PolicyGradient(int obs, Space actionSpace, TConfig config, ulong seed) : base(obs, actionSpace, config, seed)
@@ -96,38 +95,14 @@ public abstract class PolicyGradient<TConfig> : Agent<TConfig>, IOnPolicy where 
 
     public abstract void Learn(RolloutBuffer rollout, int iteration, int iterations, Rng shuffle);
 
-    /// <summary>A minibatch of the rollout's rows as tensors (in the update's scope); discrete actions also as indices.</summary>
-    protected sealed record Minibatch(Tensor Observations, Tensor Actions, int[] ActionIndex, Tensor LogProbs, Tensor Advantages, Tensor Returns, Tensor Values);
-
-    protected Minibatch Gather(RolloutBuffer r, ReadOnlySpan<int> rows)
-    {
-        int m = rows.Length, od = r.ObservationDim, aw = r.ActionDim;
-        var s = Tensor.Temp(new Shape(m, od));
-        var a = Tensor.Temp(new Shape(m, aw));
-        var logp = Tensor.Temp(new Shape(m, 1));
-        var adv = Tensor.Temp(new Shape(m, 1));
-        var ret = Tensor.Temp(new Shape(m, 1));
-        var v = Tensor.Temp(new Shape(m, 1));
-        if (_actionIndex.Length != m) _actionIndex = new int[m];
-        for (int j = 0; j < m; j++)
-        {
-            int k = rows[j];
-            r.Observations.AsSpan(k * od, od).CopyTo(s.Data.AsSpan(j * od, od));
-            r.Actions.AsSpan(k * aw, aw).CopyTo(a.Data.AsSpan(j * aw, aw));
-            _actionIndex[j] = (int)r.Actions[k * aw];
-            logp.Data[j] = r.LogProbs[k]; adv.Data[j] = r.Advantages[k]; ret.Data[j] = r.Returns[k]; v.Data[j] = r.Values[k];
-        }
-        return new Minibatch(s, a, _actionIndex, logp, adv, ret, v);
-    }
-
     /// <summary>The policy's head at <paramref name="s"/>: logits [B, n] or the Gaussian's mean [B, act].</summary>
     protected Tensor Head(Tensor s) => Actor.Forward(s);
 
     /// <summary>log pi(a|s) per row [B, 1] and the mean entropy (a scalar) of the policy whose head is <paramref name="head"/>.</summary>
-    protected (Tensor LogProb, Tensor Entropy) LogProbAndEntropy(Tensor head, Minibatch b) => LogProbAndEntropy(head, LogStd?.Value, b);
+    protected (Tensor LogProb, Tensor Entropy) LogProbAndEntropy(Tensor head, RolloutMinibatch b) => LogProbAndEntropy(head, LogStd?.Value, b);
 
     /// <summary>The same for a policy of this shape with its own log std (another copy of the policy: PROPS's behaviour).</summary>
-    protected (Tensor LogProb, Tensor Entropy) LogProbAndEntropy(Tensor head, Tensor? logStd, Minibatch b)
+    protected (Tensor LogProb, Tensor Entropy) LogProbAndEntropy(Tensor head, Tensor? logStd, RolloutMinibatch b)
     {
         if (IsDiscrete)
         {
@@ -162,33 +137,6 @@ public abstract class PolicyGradient<TConfig> : Agent<TConfig>, IOnPolicy where 
         var oldVar = (oldLogStd! * 2f).Exp();
         var perDim = oldLogStd! - logStd! + ((logStd! * 2f).Exp() + (head - oldHead).Square()) / (oldVar * 2f) - 0.5f;
         return perDim.Sum(1).Mean();
-    }
-
-    /// <summary>(x - mean) / (std + eps) in place; std with Bessel's correction (torch's .std()) or without (numpy's).</summary>
-    protected static void Standardize(Span<float> x, bool bessel, double eps)
-    {
-        double mean = 0, sq = 0;
-        foreach (var v in x) mean += v;
-        mean /= x.Length;
-        foreach (var v in x) sq += (v - mean) * (v - mean);
-        int dof = bessel ? x.Length - 1 : x.Length;
-        double std = dof > 0 ? Math.Sqrt(sq / dof) : double.NaN;
-        for (int i = 0; i < x.Length; i++) x[i] = (float)((x[i] - mean) / (std + eps));
-    }
-
-    /// <summary>1 - Var(returns - values) / Var(returns) over the rollout (CleanRL's explained_variance).</summary>
-    protected static float ExplainedVariance(RolloutBuffer r)
-    {
-        double Var(Func<int, double> f)
-        {
-            double m = 0, s = 0;
-            for (int i = 0; i < r.Rows; i++) m += f(i);
-            m /= r.Rows;
-            for (int i = 0; i < r.Rows; i++) s += (f(i) - m) * (f(i) - m);
-            return s / r.Rows;
-        }
-        double vy = Var(i => r.Returns[i]);
-        return vy == 0 ? float.NaN : (float)(1 - Var(i => r.Returns[i] - r.Values[i]) / vy);
     }
 
     /// <summary>The policy that collects the rollouts (<see cref="Sample"/>): the learned one, unless a method keeps a behaviour policy of its own.</summary>

@@ -122,7 +122,7 @@ public class Ppo : PolicyGradient<PpoConfig>, IAlgorithmFamily
         }
         Record("approx_kl", approxKl);
         Record("lr", (float)_opt.BaseLr);
-        Record("explained_variance", ExplainedVariance(r));
+        Record("explained_variance", r.ExplainedVariance());
     }
 
     /// <summary>One minibatch step of eq. 9 on the rollout's <paramref name="rows"/>; returns the approximate KL.</summary>
@@ -140,9 +140,9 @@ public class Ppo : PolicyGradient<PpoConfig>, IAlgorithmFamily
     /// <summary>Clipped surrogate, clipped value loss, entropy bonus, one Adam step after the global norm clip.</summary>
     private (float Kl, bool Stop) MinibatchStep(RolloutBuffer r, ReadOnlySpan<int> rows)
     {
-        var b = Gather(r, rows);
+        var b = r.Gather(rows);
         int m = rows.Length;
-        if (Config.NormAdv) Standardize(b.Advantages.Data.AsSpan(0, m), bessel: true, eps: 1e-8);
+        if (Config.NormAdv) RolloutBuffer.Standardize(b.Advantages.Data.AsSpan(0, m), bessel: true, eps: 1e-8);
         var adv = b.Advantages;
 
         _opt.ZeroGrad();

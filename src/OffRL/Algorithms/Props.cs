@@ -159,7 +159,7 @@ public sealed class Props : Ppo
         using (TensorScope.Begin())
         using (Tensor.NoGrad())
         {
-            var b = Gather(r, AllRows(r.Rows));
+            var b = r.Gather(AllRows(r.Rows));
             var (logp, _) = LogProbAndEntropy(Head(b.Observations), b);
             logp.Data.AsSpan(0, r.Rows).CopyTo(r.LogProbs);
             Critic.Forward(b.Observations).Data.AsSpan(0, r.Rows).CopyTo(r.Values);
@@ -217,7 +217,7 @@ public sealed class Props : Ppo
         using (TensorScope.Begin())
         using (Tensor.NoGrad())
         {
-            var b = Gather(r, rows);
+            var b = r.Gather(rows);
             var head = Head(b.Observations);
             var (logp, _) = LogProbAndEntropy(head, b);
             for (int j = 0; j < n; j++)
@@ -231,7 +231,7 @@ public sealed class Props : Ppo
     /// <summary>One step of eq. 6 on <paramref name="rows"/>; null (and no step) where the approximate KL is past the target.</summary>
     private float? BehaviourMinibatch(RolloutBuffer r, ReadOnlySpan<int> rows, int skip)
     {
-        var b = Gather(r, rows);
+        var b = r.Gather(rows);
         int m = rows.Length;
         var targetLogp = Tensor.Temp(new Shape(m, 1));
         var targetHead = Tensor.Temp(new Shape(m, Outputs));
@@ -292,7 +292,7 @@ public sealed class Props : Ppo
             for (int start = 0; start < rows; start += minibatch)
                 using (TensorScope.Begin())
                 {
-                    var b = Gather(r, order.AsSpan(start, Math.Min(minibatch, rows - start)));
+                    var b = r.Gather(order.AsSpan(start, Math.Min(minibatch, rows - start)));
                     opt.ZeroGrad();
                     var (logp, _) = LogProbAndEntropy(fit.Forward(b.Observations), fitLogStd?.Value, b);
                     (-logp.Mean()).Backward();
@@ -303,7 +303,7 @@ public sealed class Props : Ppo
         using (TensorScope.Begin())
         using (Tensor.NoGrad())
         {
-            var b = Gather(r, AllRows(rows));
+            var b = r.Gather(AllRows(rows));
             var (logD, _) = LogProbAndEntropy(fit.Forward(b.Observations), fitLogStd?.Value, b);
             var (logT, _) = LogProbAndEntropy(Head(b.Observations), b);
             double sum = 0;

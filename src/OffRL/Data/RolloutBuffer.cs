@@ -1,4 +1,5 @@
 using OffRL.IO;
+using OffRL.Tensors;
 
 namespace OffRL.Data;
 
@@ -145,4 +146,61 @@ public sealed class RolloutBuffer
         for (int i = 0; i < NextStarts.Length; i++) NextStarts[i] = r.ReadBoolean();
         Filled = filled;
     }
+
+    private int[] _actionIndex = [];
+
+    /// <summary>
+    /// A minibatch of the rollout's <paramref name="rows"/> as tensors (in the caller's scope); discrete actions also as
+    /// indices (the array is reused by the next call).
+    /// </summary>
+    public RolloutMinibatch Gather(ReadOnlySpan<int> rows)
+    {
+        int m = rows.Length, od = ObservationDim, aw = ActionDim;
+        var s = Tensor.Temp(new Shape(m, od));
+        var a = Tensor.Temp(new Shape(m, aw));
+        var logp = Tensor.Temp(new Shape(m, 1));
+        var adv = Tensor.Temp(new Shape(m, 1));
+        var ret = Tensor.Temp(new Shape(m, 1));
+        var v = Tensor.Temp(new Shape(m, 1));
+        if (_actionIndex.Length != m) _actionIndex = new int[m];
+        for (int j = 0; j < m; j++)
+        {
+            int k = rows[j];
+            Observations.AsSpan(k * od, od).CopyTo(s.Data.AsSpan(j * od, od));
+            Actions.AsSpan(k * aw, aw).CopyTo(a.Data.AsSpan(j * aw, aw));
+            _actionIndex[j] = (int)Actions[k * aw];
+            logp.Data[j] = LogProbs[k]; adv.Data[j] = Advantages[k]; ret.Data[j] = Returns[k]; v.Data[j] = Values[k];
+        }
+        return new RolloutMinibatch(s, a, _actionIndex, logp, adv, ret, v);
+    }
+
+    /// <summary>1 - Var(returns - values) / Var(returns) over the filled rows (CleanRL's explained_variance).</summary>
+    public float ExplainedVariance()
+    {
+        double Var(Func<int, double> f)
+        {
+            double m = 0, s = 0;
+            for (int i = 0; i < Rows; i++) m += f(i);
+            m /= Rows;
+            for (int i = 0; i < Rows; i++) s += (f(i) - m) * (f(i) - m);
+            return s / Rows;
+        }
+        double vy = Var(i => Returns[i]);
+        return vy == 0 ? float.NaN : (float)(1 - Var(i => Returns[i] - Values[i]) / vy);
+    }
+
+    /// <summary>(x - mean) / (std + eps) in place (advantages); std with Bessel's correction (torch's .std()) or without (numpy's).</summary>
+    public static void Standardize(Span<float> x, bool bessel, double eps)
+    {
+        double mean = 0, sq = 0;
+        foreach (var v in x) mean += v;
+        mean /= x.Length;
+        foreach (var v in x) sq += (v - mean) * (v - mean);
+        int dof = bessel ? x.Length - 1 : x.Length;
+        double std = dof > 0 ? Math.Sqrt(sq / dof) : double.NaN;
+        for (int i = 0; i < x.Length; i++) x[i] = (float)((x[i] - mean) / (std + eps));
+    }
 }
+
+/// <summary>Rows of a rollout as tensors: what an on-policy loss reads (<see cref="RolloutBuffer.Gather"/>).</summary>
+public sealed record RolloutMinibatch(Tensor Observations, Tensor Actions, int[] ActionIndex, Tensor LogProbs, Tensor Advantages, Tensor Returns, Tensor Values);

@@ -237,6 +237,30 @@ public sealed class EnsembleDynamics : IWorldModel
     }
 
     /// <summary>
+    /// The ensemble a run uses, unless it is fitted already (a resumed run's, from its checkpoint): copied from
+    /// <paramref name="dir"/>, a folder of <c>offrl model fit</c>, or else fitted on <paramref name="data"/>, progress
+    /// reported as <paramref name="who"/>.
+    /// </summary>
+    public void FitOrLoad(Dataset data, string? dir, string who, IProgress<string>? progress)
+    {
+        if (Fitted) return;
+        if (dir is not null)
+        {
+            EnsembleDynamics saved;
+            try { saved = Load(dir); }
+            catch (Exception e) when (e is InvalidDataException or FileNotFoundException or DirectoryNotFoundException)
+            {
+                throw new DataException($"not a model folder of offrl model fit ({e.Message})", dir, "model");
+            }
+            CopyFrom(saved, dir);
+            progress?.Report($"[{who}] dynamics from {dir}: elites {string.Join(", ", Elites)}");
+            return;
+        }
+        var report = Fit(data, progress);
+        progress?.Report($"[{who}] dynamics fitted in {report.Epochs} epochs: elites {string.Join(", ", report.Elites)}, hold-out MSE {report.EliteHoldoutMse:G4} (a constant: {report.ConstantMse:G4})");
+    }
+
+    /// <summary>
     /// Fits the ensemble to <paramref name="data"/>'s transitions (rows with a next observation), as ensemble_dynamics.py's
     /// train: a random hold-out of min(ratio n, max) rows; per member a bootstrap resample of the training rows, reshuffled
     /// every epoch and walked in batches; per batch the loss sum_e mean_{b,d}[(mu - y)^2 exp(-lv) + lv] + sum_l wd_l/2

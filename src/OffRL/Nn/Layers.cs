@@ -262,16 +262,23 @@ public sealed class EnsembleMlp : Module
     /// </summary>
     public void CopyMembersFrom(EnsembleMlp source, ReadOnlySpan<int> members)
     {
-        var to = _parameters ??= Parameters();
-        var from = source._parameters ??= source.Parameters();
-        if (members.Length != Members || to.Count != from.Count)
-            throw new ArgumentException($"EnsembleMlp: {members.Length} members copied into an ensemble of {Members}, or from another layout");
-        for (int p = 0; p < to.Count; p++)
+        if (members.Length != Members)
+            throw new ArgumentException($"EnsembleMlp: {members.Length} members copied into an ensemble of {Members}");
+        for (int j = 0; j < members.Length; j++) CopyMember(source, members[j], j);
+    }
+
+    /// <summary>Sets member <paramref name="to"/> of this ensemble to a copy of member <paramref name="from"/> of <paramref name="source"/> (same layout, any member counts).</summary>
+    public void CopyMember(EnsembleMlp source, int from, int to)
+    {
+        var target = _parameters ??= Parameters();
+        var origin = source._parameters ??= source.Parameters();
+        if ((uint)from >= (uint)source.Members || (uint)to >= (uint)Members || target.Count != origin.Count)
+            throw new ArgumentException($"EnsembleMlp: member {from} of {source.Members} copied to member {to} of {Members}, or from another layout");
+        for (int p = 0; p < target.Count; p++)
         {
-            int size = to[p].Size / Members;
-            if (from[p].Size != size * source.Members) throw new ArgumentException($"EnsembleMlp: parameter {p} differs in layout from the source's");
-            for (int j = 0; j < members.Length; j++)
-                from[p].Data.AsSpan(members[j] * size, size).CopyTo(to[p].Data.AsSpan(j * size, size));
+            int size = target[p].Size / Members;
+            if (origin[p].Size != size * source.Members) throw new ArgumentException($"EnsembleMlp: parameter {p} differs in layout from the source's");
+            origin[p].Data.AsSpan(from * size, size).CopyTo(target[p].Data.AsSpan(to * size, size));
         }
     }
 }

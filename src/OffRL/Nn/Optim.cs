@@ -270,6 +270,38 @@ public static class Grad
                 if (p.Grad is not null && p.GradTouched) System.Numerics.Tensors.TensorPrimitives.Multiply(p.Grad, coef, p.Grad);
         return total;
     }
+
+    /// <summary>
+    /// <see cref="ClipNorm"/> for each member of an ensemble on its own (members trained as separate networks, each
+    /// with its own clip_grad_norm_): every parameter's leading axis is the member. Returns the members' mean norm before clipping.
+    /// </summary>
+    public static float ClipNormPerMember(IReadOnlyList<Tensor> parameters, int members, float maxNorm)
+    {
+        double mean = 0;
+        for (int e = 0; e < members; e++)
+        {
+            double sq = 0;
+            foreach (var p in parameters)
+                if (p.Grad is not null && p.GradTouched)
+                {
+                    int size = p.Size / members;
+                    float n = System.Numerics.Tensors.TensorPrimitives.Norm(p.Grad.AsSpan(e * size, size));
+                    sq += (double)n * n;
+                }
+            float total = (float)Math.Sqrt(sq);
+            mean += total / members;
+            float coef = maxNorm / (total + 1e-6f);
+            if (coef < 1f)
+                foreach (var p in parameters)
+                    if (p.Grad is not null && p.GradTouched)
+                    {
+                        int size = p.Size / members;
+                        var g = p.Grad.AsSpan(e * size, size);
+                        System.Numerics.Tensors.TensorPrimitives.Multiply(g, coef, g);
+                    }
+        }
+        return (float)mean;
+    }
 }
 
 public static class Polyak

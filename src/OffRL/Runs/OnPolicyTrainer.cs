@@ -24,13 +24,19 @@ public static partial class Trainer
     /// <see cref="RolloutSettings.Window"/> above one learns after each rollout from the last ones kept, all of them
     /// renormalized with the current statistics from the raw observations and rewards the buffer keeps.
     /// </summary>
-    public static TrainResult FitOnPolicy(Agent agent, string envName, TrainerConfig c)
+    /// <param name="offline">An offline phase first (<c>offrl finetune</c> of an on-policy learner, Uni-O4): its steps are
+    /// updates on batches of the (prepared) dataset, drawn with the shuffling generator; then the agent's
+    /// <see cref="Agent.StartOnline"/> and the rollouts, for the rest of <c>c.Steps</c>. One evaluation curve with a
+    /// <c>phase</c> column; checkpoints in either phase (with the dataset's fingerprint) resume to the same result.</param>
+    public static TrainResult FitOnPolicy(Agent agent, string envName, TrainerConfig c, OfflinePrefix? offline = null)
     {
         var learner = agent as IOnPolicy ?? throw new ArgumentException($"{agent.Name}: not an on-policy learner");
         var s = learner.Rollouts;
-        int iterations = (int)Math.Min(int.MaxValue, c.Steps / s.Size);
-        if (iterations < 1)
-            throw new ArgumentException($"--steps: {c.Steps} is less than one rollout of {agent.Name} ({s.Steps} steps x {s.Envs} envs = {s.Size} environment steps)");
+        long first = offline?.Steps ?? 0;   // the first environment step's index in the run
+        if (first > c.Steps) throw new ArgumentException($"finetune: --offline-steps {first} is more than the run's {c.Steps} steps in all");
+        int iterations = (int)Math.Min(int.MaxValue, (c.Steps - first) / s.Size);
+        if (iterations < 1 && (offline is null || c.Steps > first))   // a run may end with its offline phase (no rollout)
+            throw new ArgumentException($"--{(offline is null ? "steps" : "online-steps")}: {c.Steps - first} is less than one rollout of {agent.Name} ({s.Steps} steps x {s.Envs} envs = {s.Size} environment steps)");
         using var folder = Claim(c);
         using var envs = new VectorEnv(_ => ObservationHistory.For(EnvRegistry.Make(envName), agent), s.Envs) { Threads = 1 };
         int n = s.Envs, od = envs.ObservationSpace.Width, aw = envs.ActionSpace.Width;
@@ -51,6 +57,8 @@ public static partial class Trainer
         var starts = new bool[n];
         var shuffle = new Rng(c.Seed ^ 0x5A5A5A5AUL);
         var envKey = EnvRegistry.Find(envName).Name;
+        string? fingerprint = offline is null ? null : Fingerprint(offline.Data);
+        var phase = new OnlinePhase(first, c.Steps - first);
 
         float[] mean = new float[od], std = new float[od];
         // The agent's preprocessing holds the running statistics (its arrays written in place after each update).
@@ -81,11 +89,14 @@ public static partial class Trainer
         {
             var from = CheckpointFolder(resume);
             var t = CheckResume(agent, from, c, online: true, envKey);
+            if (t.DatasetSha256 != fingerprint)
+                throw new ArgumentException($"--resume: the checkpoint is not of {(offline is null ? "an on-policy run without a dataset" : "a fine-tuning run on this dataset")} ({Path.Combine(from, "trainer.json")})");
             agent.LoadCheckpoint(from);
             rollout.Load(Path.Combine(from, "rollout.bin"));
             ReadStatistics(Path.Combine(from, "normalizers.json"), obsStats, returnStats, discounted);
             shuffle.SetState(t.SamplerRng);
             start = t.Step;
+            if (start >= first && offline is not null) agent.StartOnline(phase);
             UseStatistics();
             Begin(EpisodeSeed(c, start));
         }
@@ -103,15 +114,29 @@ public static partial class Trainer
                     agent.SaveCheckpoint(dir);
                     rollout.Save(Path.Combine(dir, "rollout.bin"));
                     WriteStatistics(Path.Combine(dir, "normalizers.json"), obsStats, returnStats, discounted);
-                    WriteState(dir, new TrainerState(step, shuffle.GetState(), shuffle.GetState(), null, envKey));
+                    WriteState(dir, new TrainerState(step, shuffle.GetState(), shuffle.GetState(), fingerprint, envKey));
                 });
                 Begin(EpisodeSeed(c, step));
             };
 
-        long lastStep = (long)iterations * s.Size;
+        ITransitionSampler? batches = null;
+        if (offline is not null)
+        {   // after a resume has loaded the agent (a method that fits a model before its updates keeps the checkpoint's)
+            batches = agent.OfflineBatches(new OfflineRun(offline.Data, envName, shuffle, c.Progress ? new LineProgress(Console.Out) : null))
+                ?? Sampler(agent, new DatasetSource(offline.Data), shuffle);
+            if (checkpoint is not null && c.CheckpointEvery > 0 && start == 0) checkpoint(0);
+        }
+        long lastStep = first + (long)iterations * s.Size;
         return Loop(agent, c.EvalEnv ?? envName, c, null, t =>
         {
-            if (t % n != 0 || t >= lastStep) return;   // one call per environment step; the vector steps every n-th
+            if (t < first) { agent.Update(batches!.Sample()); return; }
+            if (t == first && offline is not null)
+            {
+                agent.StartOnline(phase);
+                UseStatistics();
+                Begin(EpisodeSeed(c, t));
+            }
+            if ((t - first) % n != 0 || t >= lastStep) return;   // one call per environment step; the vector steps every n-th
             int k = rollout.Filled, row = k * n;
             obs.CopyTo(rollout.Observations, row * od);
             rawObs.CopyTo(rollout.RawObservations, row * od);
@@ -154,10 +179,10 @@ public static partial class Trainer
             starts.CopyTo(rollout.NextStarts, 0);
             if (s.Window > 1) rollout.Renormalize(agent.Preprocessing, returnStd, s.RewardClip);
             rollout.ComputeAdvantages(s.Gamma, s.GaeLambda);
-            learner.Learn(rollout, (int)((t + n) / s.Size), iterations, shuffle);
+            learner.Learn(rollout, (int)((t - first + n) / s.Size), iterations, shuffle);
             if (rollout.Full) rollout.Drop(s.Steps);   // the oldest rollout leaves the window (all of it, with a window of one)
             if (finished > 0) { agent.Metrics["train_return"] = (float)(finishedSum / finished); finishedSum = 0; finished = 0; }
-        }, start, checkpoint);
+        }, start, checkpoint, offline is null ? null : done => done <= first ? "offline" : "online");
     }
 
     private sealed record NormalizerState(double[]? Observations, double[]? Returns, float[] Discounted);
@@ -180,3 +205,6 @@ public static partial class Trainer
         state.Discounted.CopyTo(discounted, 0);
     }
 }
+
+/// <summary>The offline phase of an on-policy learner's fine-tuning run: updates on the prepared dataset before the first rollout.</summary>
+public sealed record OfflinePrefix(Dataset Data, long Steps);

@@ -34,6 +34,13 @@ public static class Training
         schedule.Validate();
         data = Recipes.FitToEnv(data, env);
         var (agent, prepared) = Prepare(algo, data, tc.Seed, overrides);
+        if (agent.Config.OfflinePhaseUpdates() is { } own && own != schedule.OfflineSteps)
+            throw new ArgumentException($"--offline-steps: {schedule.OfflineSteps}, but {agent.Name}'s offline phase is its own stages' {own} updates; leave --offline-steps out, or change the stages' fields");
+        if (agent is IOnPolicy)
+        {   // an on-policy learner goes on with its own rollouts, the data left behind (Uni-O4)
+            if (tc.UpdatesPerStep != 1) throw new ArgumentException($"--utd: {agent.Name} learns online from whole rollouts, not per environment step");
+            return (agent, Trainer.FitOnPolicy(agent, env, tc, new OfflinePrefix(prepared, schedule.OfflineSteps)));
+        }
         return (agent, Trainer.FitFineTune(agent, prepared, env, tc, schedule));
     }
 

@@ -543,6 +543,13 @@ public class PolicyGradientConfigTests
         "log_std_min: -10, stochastic_exploration: true, tau: 0.01, gamma: 0.95, batch_size: 128, hidden: [32, 16]")]
     [InlineData("hnpg", "num_envs: 2, num_steps: 512, gae_lambda: 0.9, critic_hidden: [32, 16], critic_lr: 0.001, critic_steps: 20, " +
         "value_samples: 5, offline_ratio: 0.5, max_kl: 0.02, damping: 0.2, cg_iterations: 8, backtracks: 5, accept_ratio: 0.2, gamma: 0.95, hidden: [32, 16]")]
+    [InlineData("uni-o4", "num_envs: 2, num_steps: 512, gae_lambda: 0.9, policies: 3, policy_activation: tanh, log_std_min: -4, log_std_max: 1, " +
+        "bc_steps: 1000, bc_lr: 0.0002, bc_alpha: 0.2, value_steps: 900, q_hidden: [32, 16], v_hidden: [32, 16], q_lr: 0.0003, v_lr: 0.0003, " +
+        "expectile: 0.8, tau: 0.01, target_update_every: 3, improvement_steps: 500, improvement_lr: 0.0002, improvement_clip: 0.2, " +
+        "clip_decay_steps: 100, ope_every: 50, ope_starts: 64, ope_horizon: 100, model: fitted, dynamics_max_epochs: 7, dynamics_max_steps: 900, " +
+        "actor_lr: 0.00003, critic_lr: 0.0003, lr_decay_steps: 100000, adam_eps: 0.0001, clip_coef: 0.1, ent_coef: 0.02, update_epochs: 5, " +
+        "minibatch_size: 64, max_grad_norm: 0.7, online_value: returns, return_value_hidden: [32, 16], return_value_steps: 800, return_value_lr: 0.0002, " +
+        "reward_scale: 0.1, normalize_observations: false, batch_size: 128, gamma: 0.95, hidden: [32, 16]")]
     public void EveryFieldArrivesFromAConfigFile(string algo, string yaml)
     {
         var dir = Directory.CreateTempSubdirectory("offrl-onpolicy-config").FullName;
@@ -557,7 +564,7 @@ public class PolicyGradientConfigTests
             foreach (var field in given.EnumerateObject())
             {
                 Assert.True(config.TryGetValue(field.Name, out var value), $"{algo}: no field {field.Name}");
-                Assert.True(JsonElement.DeepEquals(field.Value, value) || field.Value.ToString() == value.ToString(),
+                Assert.True(JsonElement.DeepEquals(field.Value, value) || string.Equals(field.Value.ToString(), value.ToString(), StringComparison.OrdinalIgnoreCase),
                     $"{algo}: {field.Name} is {value}, the file says {field.Value}");
             }
             if (agent is not IOnPolicy onPolicy) return;
