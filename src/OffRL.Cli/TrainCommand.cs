@@ -34,18 +34,20 @@ internal static class TrainCommand
         public readonly Option<bool> Json = new("--json") { Description = "Print one JSON object as the last line" };
         public readonly Option<int> CheckpointEvery = new Option<int>("--checkpoint-every") { Description = "Write OUT/checkpoint every N steps (optimizer and RNG state; online runs also the replay buffer)", DefaultValueFactory = _ => 0 }.InRange("[0, inf)");
         public readonly Option<string?> Resume = new("--resume") { Description = "Continue from a checkpoint folder (an earlier run's OUT or OUT/checkpoint, offline or online); its metrics after the checkpoint's step are dropped" };
+        public readonly Option<string?> EvalEnv = new("--eval-env") { Description = "Evaluate in this environment instead of the run's own (a policy trained in a simulator, e.g. --env pendulum:g=2, judged in pendulum; one trained on gridworld:levels=N, judged on unseen levels in gridworld)" };
         public readonly Option<bool> Overwrite = new("--overwrite") { Description = "Remove an earlier run's own files from --out first (agent, metrics, checkpoints; never other files). A folder holding an earlier run needs --resume or --overwrite" };
 
         public RunOptions(string algoDescription) => Algo = new Option<string>("--algo") { Description = algoDescription, Required = true };
 
-        public IEnumerable<Option> All => [Algo, Dataset, Seed, DatasetSeed, Config, Set, Preset, History, EvalEvery, EvalEpisodes, Out, Json, CheckpointEvery, Resume, Overwrite];
+        public IEnumerable<Option> All => [Algo, Dataset, Seed, DatasetSeed, Config, Set, Preset, History, EvalEvery, EvalEpisodes, EvalEnv, Out, Json, CheckpointEvery, Resume, Overwrite];
 
         /// <summary>The trainer's settings (checked now: a bad option fails before a dataset is built or read).</summary>
         public TrainerConfig Trainer(ParseResult r, long steps, int updatesPerStep = 1, int startSteps = 5000)
         {
+            if (r.GetValue(EvalEnv) is { } judged) EnvRegistry.Find(judged);   // an unknown name fails before anything runs
             var tc = new TrainerConfig(Steps: steps, EvalEvery: r.GetValue(EvalEvery), EvalEpisodes: r.GetValue(EvalEpisodes), Seed: r.GetValue(Seed), OutDir: r.GetValue(Out),
                 CheckpointEvery: r.GetValue(CheckpointEvery), ResumeFrom: r.GetValue(Resume), Overwrite: r.GetValue(Overwrite), UpdatesPerStep: updatesPerStep,
-                StartSteps: startSteps);
+                StartSteps: startSteps, EvalEnv: r.GetValue(EvalEnv));
             tc.Validate();
             return tc;
         }
@@ -110,8 +112,7 @@ internal static class TrainCommand
         var steps = new Option<long>("--steps") { Description = "Gradient updates (offline) or environment steps (online, hybrid)", DefaultValueFactory = _ => 100_000 }.InRange("[1, 1000000000000]");
         var startSteps = new Option<int?>("--start-steps") { Description = "Online: environment steps with uniformly random actions and no updates before learning starts (default 5000; a hybrid method's are its config's random_steps)" }.InRange("[0, inf)");
         var simEnv = new Option<string?>("--sim-env") { Description = "Hybrid (H2O): the simulator the agent acts in, e.g. halfcheetah:gravity=2 (NAME:PARAM=SCALE,...); --env is the real environment it is evaluated in" };
-        var evalEnv = new Option<string?>("--eval-env") { Description = "Evaluate in this environment instead of the run's own (a policy trained in a simulator, e.g. --env pendulum:g=2, judged in pendulum)" };
-        var cmd = new Command("train", "Train an agent offline on a dataset, online in an environment, or both at once (hybrid)") { env, steps, startSteps, simEnv, evalEnv };
+        var cmd = new Command("train", "Train an agent offline on a dataset, online in an environment, or both at once (hybrid)") { env, steps, startSteps, simEnv };
         foreach (var option in o.All) cmd.Options.Add(option);
         cmd.SetAction(r =>
         {
@@ -122,8 +123,7 @@ internal static class TrainCommand
                 throw new ArgumentException($"--start-steps: {spec.Name} collects every rollout with its policy; it takes no random steps");
             if (r.GetValue(simEnv) is not null && spec.Mode != LearningMode.Hybrid)
                 throw new ArgumentException($"--sim-env: only a hybrid method acts in a simulator beside its data ({AlgorithmRegistry.Names(LearningMode.Hybrid)}); {spec.Name} does not");
-            if (r.GetValue(evalEnv) is { } judged) EnvRegistry.Find(judged);   // an unknown name fails before anything runs
-            var tc = o.Trainer(r, r.GetValue(steps), startSteps: r.GetValue(startSteps) ?? 5000) with { EvalEnv = r.GetValue(evalEnv) };
+            var tc = o.Trainer(r, r.GetValue(steps), startSteps: r.GetValue(startSteps) ?? 5000);
             o.CheckPaths(r);
             var overrides = o.Overrides(r, spec);
             string dsName, envName;
@@ -223,9 +223,9 @@ internal static class TrainCommand
     private static Command Collect()
     {
         var env = new Option<string>("--env") { Description = "Environment", Required = true };
-        var policy = new Option<string>("--policy") { Description = "random, or a checkpoint folder", DefaultValueFactory = _ => "random" };
+        var policy = new Option<string>("--policy") { Description = "random, expert (the environment's scripted expert: gridworld), or a checkpoint folder", DefaultValueFactory = _ => "random" };
         var steps = new Option<int>("--steps") { Description = "Transitions to collect", DefaultValueFactory = _ => 100_000 }.InRange("[1, 1000000000]");
-        var noise = new Option<float>("--noise") { Description = "Std of Gaussian noise added to the policy's actions (0: none)", DefaultValueFactory = _ => 0f }.InRange("[0, 1000]");
+        var noise = new Option<float>("--noise") { Description = "Std of Gaussian noise added to the policy's actions (0: none); with --policy expert, the probability of a uniformly random action", DefaultValueFactory = _ => 0f }.InRange("[0, 1000]");
         var seed = new Option<ulong>("--seed") { Description = "Random seed", DefaultValueFactory = _ => 0 };
         var output = new Option<string>("--out") { Description = "Output dataset (.parquet or .hdf5)", Required = true };
         var cmd = new Command("collect", "Roll out a policy and write the transitions as a dataset") { env, policy, steps, noise, seed, output };
@@ -234,7 +234,16 @@ internal static class TrainCommand
             IPolicy? pol = null;
             var p = r.GetValue(policy)!;
             var envName = r.GetValue(env)!;
-            new IO.PathGuard().Input("--policy", p == "random" ? null : p).Output("--out", r.GetValue(output)).Check();
+            new IO.PathGuard().Input("--policy", p is "random" or "expert" ? null : p).Output("--out", r.GetValue(output)).Check();
+            if (p == "expert")
+            {
+                if (r.GetValue(noise) > 1) throw new ArgumentException($"--noise: with --policy expert it is a probability in [0, 1], got {r.GetValue(noise)}");
+                var expert = Recipes.CollectWith(e => new OffRL.Envs.ScriptedExpertPolicy(e, r.GetValue(noise), r.GetValue(seed)), envName, r.GetValue(steps), r.GetValue(seed),
+                    $"scripted expert{(r.GetValue(noise) > 0 ? $", random actions with probability {r.GetValue(noise)}" : "")}");
+                DatasetFile.Write(expert, r.GetValue(output)!);
+                Console.WriteLine($"wrote {r.GetValue(output)}: {expert.Count} transitions, {expert.EpisodeCount} episodes, mean return {expert.EpisodeReturns().Average():F1}");
+                return;
+            }
             if (p != "random")
             {
                 var agent = AlgorithmRegistry.Load(p, r.GetValue(seed));

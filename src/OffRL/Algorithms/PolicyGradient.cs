@@ -102,14 +102,18 @@ public abstract class PolicyGradient<TConfig> : Agent<TConfig>, IOnPolicy where 
     protected (Tensor LogProb, Tensor Entropy) LogProbAndEntropy(Tensor head, RolloutMinibatch b) => LogProbAndEntropy(head, LogStd?.Value, b);
 
     /// <summary>The same for a policy of this shape with its own log std (another copy of the policy: PROPS's behaviour).</summary>
-    protected (Tensor LogProb, Tensor Entropy) LogProbAndEntropy(Tensor head, Tensor? logStd, RolloutMinibatch b)
+    protected (Tensor LogProb, Tensor Entropy) LogProbAndEntropy(Tensor head, Tensor? logStd, RolloutMinibatch b) =>
+        LogProbAndEntropy(head, logStd, b.Actions, b.ActionIndex);
+
+    /// <summary>The same for <paramref name="actions"/> (discrete: <paramref name="actionIndex"/>) of any batch (a dataset's).</summary>
+    protected (Tensor LogProb, Tensor Entropy) LogProbAndEntropy(Tensor head, Tensor? logStd, Tensor actions, int[] actionIndex)
     {
         if (IsDiscrete)
         {
             var logp = head.LogSoftmax(1);
-            return (logp.GatherRows(b.ActionIndex), -(logp.Exp() * logp).Sum(1).Mean());
+            return (logp.GatherRows(actionIndex), -(logp.Exp() * logp).Sum(1).Mean());
         }
-        return (GaussianLogProb(head, logStd!, b.Actions), (logStd! + (0.5f + HalfLog2Pi)).Sum());
+        return (GaussianLogProb(head, logStd!, actions), (logStd! + (0.5f + HalfLog2Pi)).Sum());
     }
 
     /// <summary>log N(a; head, exp(logStd)^2) per row [B, 1], summed over the action's dimensions.</summary>

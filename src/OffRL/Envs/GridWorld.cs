@@ -1,3 +1,4 @@
+using OffRL.Tensors;
 
 namespace OffRL.Envs;
 
@@ -9,7 +10,7 @@ namespace OffRL.Envs;
 /// Actions: 0 turn left, 1 turn right, 2 forward, 3 pick up, 4 drop, 5 toggle (open a door with the key),
 /// 6 done. Reward 1 - 0.9 * steps / max_steps on reaching the goal (terminal); max steps 10 * size^2 (truncation).
 /// </summary>
-public sealed class GridWorld : EnvBase
+public sealed class GridWorld : EnvBase, IScriptedExpert
 {
     public enum Cell : byte { Unseen = 0, Empty = 1, Wall = 2, Floor = 3, Door = 4, Key = 5, Ball = 6, Box = 7, Goal = 8, Agent = 10 }
     private const int View = 7;
@@ -92,6 +93,55 @@ public sealed class GridWorld : EnvBase
         return new StepResult(reward, reached, _steps >= MaxSteps && !reached, Success: reached);
     }
 
+    /// <summary>
+    /// The first action of a shortest plan to the goal from the current state (a breadth-first search over position,
+    /// direction, key carried and door open, with the full grid known): the scripted expert whose trajectories are the
+    /// offline data of the procedural-level studies (MiniGrid's bot plays this role there). Opening the door needs the
+    /// key; a key picked up is carried on (the plan never drops it). 6 (done) when no plan exists.
+    /// </summary>
+    public int ExpertAction()
+    {
+        int n = _size, states = n * n * 4 * 4;
+        var first = new int[states];
+        var seen = new bool[states];
+        var queue = new Queue<(int X, int Y, int Dir, bool Key, bool Open)>();
+        int Index(int x, int y, int dir, bool key, bool open) => (((x * n + y) * 4 + dir) * 2 + (key ? 1 : 0)) * 2 + (open ? 1 : 0);
+        seen[Index(_ax, _ay, _dir, _carrying, _doorOpen)] = true;
+        queue.Enqueue((_ax, _ay, _dir, _carrying, _doorOpen));
+        while (queue.Count > 0)
+        {
+            var (x, y, dir, key, open) = queue.Dequeue();
+            int from = Index(x, y, dir, key, open);
+            bool start = x == _ax && y == _ay && dir == _dir && key == _carrying && open == _doorOpen;
+            var (dx, dy) = Dirs[dir];
+            int fx = x + dx, fy = y + dy;
+            var front = At(fx, fy);
+            if (front == Cell.Key && key) front = Cell.Empty;   // picked up on this plan
+            for (int a = 0; a <= 5; a++)
+            {
+                var next = (x, y, dir, key, open);
+                switch (a)
+                {
+                    case 0: next.dir = (dir + 3) % 4; break;
+                    case 1: next.dir = (dir + 1) % 4; break;
+                    case 2:
+                        if (front == Cell.Goal) return start ? a : first[from];
+                        if (front is Cell.Empty || (front == Cell.Door && open)) { next.x = fx; next.y = fy; } else continue;
+                        break;
+                    case 3: if (!key && front == Cell.Key) next.key = true; else continue; break;
+                    case 5: if (front == Cell.Door && key && !open) next.open = true; else continue; break;
+                    default: continue;
+                }
+                int to = Index(next.x, next.y, next.dir, next.key, next.open);
+                if (seen[to]) continue;
+                seen[to] = true;
+                first[to] = start ? a : first[from];
+                queue.Enqueue(next);
+            }
+        }
+        return 6;
+    }
+
     /// <summary>7x7 egocentric view: the agent at view (3, 6) looking toward view row 0.</summary>
     private void Observe(Span<float> o)
     {
@@ -111,5 +161,30 @@ public sealed class GridWorld : EnvBase
         int self = ((View - 1) * View + View / 2) * 3;
         if (_carrying) { o[self] = (float)Cell.Key; o[self + 1] = 4; }
         o[View * View * 3] = _dir;
+    }
+}
+
+/// <summary>An environment that can say the action its scripted expert takes in the current state (a planner that sees the whole state).</summary>
+public interface IScriptedExpert
+{
+    int ExpertAction();
+}
+
+/// <summary>
+/// The scripted expert of an environment as a policy (<c>offrl collect --policy expert</c>): its action, or with
+/// probability <paramref name="epsilon"/> a uniformly random one (suboptimal demonstrations), drawn from its own generator.
+/// </summary>
+public sealed class ScriptedExpertPolicy(IEnv env, double epsilon, ulong seed) : IPolicy
+{
+    private readonly IScriptedExpert _expert = Wrapper.Unwrap(env) as IScriptedExpert
+        ?? throw new ArgumentException($"--policy expert: {env.Id} has no scripted expert (gridworld has)");
+    private readonly Rng _rng = new(seed ^ 0xE4E4E4E4UL);
+    public int ObservationDim => env.ObservationSpace.Width;
+    public Space ActionSpace => env.ActionSpace;
+
+    public void Act(ReadOnlySpan<float> observation, Span<float> action, bool deterministic)
+    {
+        if (!deterministic && epsilon > 0 && _rng.NextDouble() < epsilon) ActionSpace.SampleAction(_rng, action);
+        else action[0] = _expert.ExpertAction();
     }
 }

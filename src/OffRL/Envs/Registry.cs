@@ -48,14 +48,23 @@ public static class EnvRegistry
     /// The named environment wrapped in its time limit. A name may carry a dynamics gap after a colon,
     /// <c>NAME:PARAM=SCALE[,PARAM=SCALE...]</c> (H2O's simulator: <c>halfcheetah:gravity=2</c>, <c>pendulum:g=1.5</c>):
     /// each named physical parameter multiplied by its scale (<see cref="DynamicsGap"/>; an unknown one names the known).
+    /// The parameter <c>levels=N</c> is no physical one: it keeps the episodes to the first N seeds' levels
+    /// (<see cref="LevelSet"/>; <c>gridworld:levels=200</c>).
     /// </summary>
     public static IEnv Make(string name)
     {
         var e = Find(name);
         IEnv env = e.Create();
-        if (ParseGap(name).Scales is { } scales)
+        if (ParseGap(name).Scales is { } given)
         {
-            try { env = new DynamicsGap(env, scales); }
+            var scales = new Dictionary<string, float>(given);
+            try
+            {
+                if (scales.Remove("levels", out var levels))
+                    env = new LevelSet(env, levels == MathF.Floor(levels) && levels is >= 1 and <= int.MaxValue ? (int)levels
+                        : throw new ArgumentException($"environment '{name}': levels must be a whole number >= 1, got {levels}"));
+                if (scales.Count > 0) env = new DynamicsGap(env, scales);
+            }
             catch { env.Dispose(); throw; }
         }
         return new TimeLimit(env, e.MaxEpisodeSteps);

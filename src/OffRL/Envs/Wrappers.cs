@@ -209,6 +209,29 @@ public sealed class DynamicsGap : Wrapper
     public override string Id => $"{Inner.Id}[gap]";
 }
 
+/// <summary>
+/// A finite set of levels of a procedurally generated environment (Procgen's num_levels; the training levels of the
+/// procedural-generalization studies): every episode is one of the inner environment's episodes from seeds 0 .. N-1,
+/// drawn uniformly by a generator that each seeded reset restarts, so a run is reproducible and never meets a level
+/// outside the set. The levels of the environment without the wrapper at other seeds are the unseen ones.
+/// </summary>
+public sealed class LevelSet : Wrapper
+{
+    private Rng _rng = new(0);
+    public int Levels { get; }
+
+    public LevelSet(IEnv inner, int levels) : base(inner) =>
+        Levels = levels >= 1 ? levels : throw new ArgumentException($"environment '{inner.Id}': levels must be a whole number >= 1, got {levels}");
+
+    public override string Id => $"{Inner.Id}[levels={Levels}]";
+
+    public override void Reset(ulong? seed, Span<float> observation)
+    {
+        if (seed is { } s) _rng = new Rng(s);
+        Inner.Reset((ulong)_rng.NextInt(Levels), observation);
+    }
+}
+
 /// <summary>Adds a cost signal for safe RL: cost(observation before, action, observation after) goes into <see cref="StepResult.Cost"/>.</summary>
 public sealed class CostSignal(IEnv inner, CostSignal.CostFunction cost) : Wrapper(inner)
 {

@@ -493,9 +493,14 @@ public static class Recipes
 
     /// <summary>Roll out a policy (null: uniform random actions) for a number of steps; stochastic actions, as D4RL's collection.</summary>
     /// <remarks>A policy that takes a history (<see cref="IPolicy.History"/>) acts on the last observations, the dataset logs each one alone.</remarks>
-    public static Dataset Collect(IPolicy? policy, string envName, int steps, ulong seed, string? source = null)
+    public static Dataset Collect(IPolicy? policy, string envName, int steps, ulong seed, string? source = null) =>
+        CollectWith(_ => policy, envName, steps, seed, source);
+
+    /// <summary>The same with a policy made for the environment collected in (a scripted expert reads its state: <see cref="ScriptedExpertPolicy"/>).</summary>
+    public static Dataset CollectWith(Func<IEnv, IPolicy?> policyFor, string envName, int steps, ulong seed, string? source = null)
     {
         using var env = EnvRegistry.Make(envName);
+        var policy = policyFor(env);
         var view = policy is null ? env : ObservationHistory.For(env, policy);   // what the policy sees
         if (policy is not null) Rollout.CheckFits(view, policy);
         int od = env.ObservationSpace.Width, ad = env.ActionSpace.Width, vd = view.ObservationSpace.Width;

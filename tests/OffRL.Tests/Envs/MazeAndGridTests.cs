@@ -66,6 +66,58 @@ public class MazeAndGridTests
         Assert.True(seen.Count >= 15);
     }
 
+    /// <summary>
+    /// The scripted expert (one breadth-first search over the whole state) solves every level, never in more steps than
+    /// the three-phase planner here (key, door, goal: each leg shortest, so the whole no shorter than the best plan).
+    /// </summary>
+    [Fact]
+    public void TheGridWorldExpertSolvesEveryLevelNoLongerThanAPhasedPlan()
+    {
+        for (ulong seed = 0; seed < 30; seed++)
+        {
+            var (a, b) = (new GridWorld(8), new GridWorld(8));
+            var (oa, ob) = (new float[a.ObservationSpace.Width], new float[b.ObservationSpace.Width]);
+            a.Reset(seed, oa); b.Reset(seed, ob);
+            StepResult r = default;
+            int steps = 0;
+            while (!r.Done && steps < a.MaxSteps) { r = a.Step([a.ExpertAction()], oa); steps++; }
+            Assert.True(r.Terminated, $"seed {seed}: the expert did not reach the goal");
+            var phased = Solve(b, ob);
+            Assert.True(phased.Reward <= r.Reward, $"seed {seed}: the expert took longer ({r.Reward}) than the phased plan ({phased.Reward})");
+        }
+    }
+
+    /// <summary>gridworld:levels=N plays only the levels of seeds 0 .. N-1, drawn by a generator each seeded reset restarts.</summary>
+    [Fact]
+    public void ALevelSetPlaysOnlyItsLevelsReproducibly()
+    {
+        static List<string> Starts(IEnv env, ulong seed, int episodes)
+        {
+            var o = new float[env.ObservationSpace.Width];
+            var starts = new List<string>();
+            for (int e = 0; e < episodes; e++)
+            {
+                env.Reset(e == 0 ? seed : null, o);
+                starts.Add(Layout((GridWorld)Wrapper.Unwrap(env)));
+            }
+            return starts;
+        }
+        using var set = EnvRegistry.Make("gridworld:levels=3");
+        var seen = Starts(set, 11, 40);
+        var levels = new HashSet<string>();
+        for (ulong level = 0; level < 3; level++)
+        {
+            var g = new GridWorld(8);
+            g.Reset(level, new float[g.ObservationSpace.Width]);
+            levels.Add(Layout(g));
+        }
+        Assert.Equal(levels, seen.ToHashSet());
+        using var again = EnvRegistry.Make("gridworld:levels=3");
+        Assert.Equal(seen, Starts(again, 11, 40));
+        foreach (var bad in new[] { "gridworld:levels=0", "gridworld:levels=2.5" })
+            Assert.Contains("levels", Assert.Throws<ArgumentException>(() => EnvRegistry.Make(bad)).Message);
+    }
+
     [Fact]
     public void GridWorldViewShowsWhatIsAhead()
     {
