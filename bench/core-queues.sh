@@ -1,5 +1,13 @@
 # Sourced by the long bench scripts.
 #
+# build_bins: the CLI and the bench tool built into WORK/bin and WORK/bench-bin ($OFFRL set to the CLI); KEEP_BIN=1 goes
+# on with the builds already there (a campaign resumed after the code changed keeps every run of a cell on one build).
+build_bins() {
+  [[ -n ${KEEP_BIN:-} && -f "$WORK/bin/OffRL.Cli.dll" ]] || dotnet build -c Release src/OffRL.Cli -o "$WORK/bin" >/dev/null
+  [[ -n ${KEEP_BIN:-} && -f "$WORK/bench-bin/OffRL.Bench.dll" ]] || dotnet build -c Release bench/OffRL.Bench -o "$WORK/bench-bin" >/dev/null
+  export OFFRL="dotnet $WORK/bin/OffRL.Cli.dll"
+}
+
 # resume_args DIR: prints "--resume DIR" when an earlier session left a checkpoint in the run folder DIR.
 # file_run NAME DIR: files a finished run in OUT/runs, each file atomically: NAME.metrics.csv (DIR/metrics.csv) and
 # NAME.json (the last line of DIR.log, the run's --json line).

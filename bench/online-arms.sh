@@ -24,11 +24,8 @@ OUT=${OUT:?OUT=bench/results/FOLDER}
 WORK=${WORK:-${TMPDIR:-/tmp}/offrl-$(basename "$OUT")}
 export OUT WORK ENV EVAL_ENV STEPS START_STEPS EVAL_EVERY EPISODES ARMS
 mkdir -p "$OUT/runs" "$WORK"
-# KEEP_BIN=1 goes on with the build already in WORK/bin (a campaign resumed after the code changed keeps one build)
-[[ -n ${KEEP_BIN:-} && -f "$WORK/bin/OffRL.Cli.dll" ]] || dotnet build -c Release src/OffRL.Cli -o "$WORK/bin" >/dev/null
-[[ -n ${KEEP_BIN:-} && -f "$WORK/bench-bin/OffRL.Bench.dll" ]] || dotnet build -c Release bench/OffRL.Bench -o "$WORK/bench-bin" >/dev/null
-export OFFRL="dotnet $WORK/bin/OffRL.Cli.dll"
 source bench/core-queues.sh
+build_bins
 
 arm_args() {   # the ARGS of arm NAME
   local spec

@@ -23,10 +23,8 @@ OUT=${OUT:-bench/results/uni-o4}
 WORK=${WORK:-${TMPDIR:-/tmp}/offrl-uni-o4}
 export OUT WORK DATASET ENV ONLINE_STEPS EVAL_EVERY EPISODES DIP_EVALS SET
 mkdir -p "$OUT/runs" "$WORK"
-[[ -n ${KEEP_BIN:-} && -f "$WORK/bin/OffRL.Cli.dll" ]] || dotnet build -c Release src/OffRL.Cli -o "$WORK/bin" >/dev/null
-[[ -n ${KEEP_BIN:-} && -f "$WORK/bench-bin/OffRL.Bench.dll" ]] || dotnet build -c Release bench/OffRL.Bench -o "$WORK/bench-bin" >/dev/null
-export OFFRL="dotnet $WORK/bin/OffRL.Cli.dll"
 source bench/core-queues.sh
+build_bins
 
 run_one() {
   local seed=$1 core=$2
