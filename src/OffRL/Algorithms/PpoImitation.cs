@@ -10,7 +10,9 @@ namespace OffRL.Algorithms;
 /// policy pre-trained by behaviour cloning on the trajectories (the offline phase of <c>offrl finetune</c>,
 /// bc_steps updates), then PPO online with, in every minibatch, the cloning loss on a batch of the trajectories
 /// weighted by imitation_coef (their concurrent IL; 0: pre-training alone; bc_steps 0 with a coefficient: concurrent
-/// IL alone). PPO's settings are <see cref="PpoConfig"/>'s (ppo.py's for the discrete form).
+/// IL alone). PPO's settings are <see cref="PpoConfig"/>'s (ppo.py's for the discrete form). The cloning settings
+/// (10 000 updates, Adam 1e-3, coefficient 1, concurrent batches of 256) are OffRL's own, not the paper's: its tables
+/// were not readable from this workplace; set them from it where they differ.
 /// </summary>
 public sealed record PpoImitationConfig : PpoConfig
 {
