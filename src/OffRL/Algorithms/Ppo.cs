@@ -125,9 +125,6 @@ public class Ppo : PolicyGradient<PpoConfig>, IAlgorithmFamily
         Record("explained_variance", r.ExplainedVariance());
     }
 
-    /// <summary>A term a method adds to each minibatch's loss, in the step's scope (null: PPO's loss alone).</summary>
-    protected virtual Tensor? AuxiliaryLoss() => null;
-
     /// <summary>One minibatch step of eq. 9 on the rollout's <paramref name="rows"/>; returns the approximate KL.</summary>
     internal float LearnMinibatch(RolloutBuffer r, ReadOnlySpan<int> rows) => Minibatch(r, rows).Kl;
 
@@ -169,7 +166,6 @@ public class Ppo : PolicyGradient<PpoConfig>, IAlgorithmFamily
             : (v - b.Returns).Square().Mean() * 0.5f;
         // eq. 9: L = L^CLIP - c1 L^VF + c2 S, minimized as its negative
         var loss = policyLoss - entropy * Config.EntCoef + valueLoss * Config.VfCoef;
-        if (AuxiliaryLoss() is { } auxiliary) loss = loss + auxiliary;
         Record("policy_loss", policyLoss);
         Record("value_loss", valueLoss);
         Record("entropy", entropy);

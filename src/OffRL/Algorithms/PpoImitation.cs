@@ -6,26 +6,39 @@ namespace OffRL.Algorithms;
 
 /// <summary>
 /// PPO with imitation of offline trajectories (Andres, Schäfer, Albrecht and Del Ser 2024, "Using Offline Data to
-/// Speed Up Reinforcement Learning in Procedurally Generated Environments", Neurocomputing; arXiv 2304.09825): the
-/// policy pre-trained by behaviour cloning on the trajectories (the offline phase of <c>offrl finetune</c>,
-/// bc_steps updates), then PPO online with, in every minibatch, the cloning loss on a batch of the trajectories
-/// weighted by imitation_coef (their concurrent IL; 0: pre-training alone; bc_steps 0 with a coefficient: concurrent
-/// IL alone). PPO's settings are <see cref="PpoConfig"/>'s (ppo.py's for the discrete form). The cloning settings
-/// (10 000 updates, Adam 1e-3, coefficient 1, concurrent batches of 256) are OffRL's own, not the paper's: its tables
-/// were not readable from this workplace; set them from it where they differ.
+/// Speed Up Reinforcement Learning in Procedurally Generated Environments", Neurocomputing; arXiv 2304.09825), as the
+/// authors' code runs it on MiniGrid (github.com/uoe-agents/imitation-learning-pcg @05e8b00, pytorch_pcg_il/): the
+/// policy pre-trained by behaviour cloning, -log pi(a|s) on batches of 256 demonstration rows with the actor's Adam at
+/// 1e-4 (train.py:388-392, --pre_train_epochs: gradient steps, 3000 or 10 000 in the README; the offline phase of
+/// <c>offrl finetune</c>), then PPO online with, after each PPO update, 5 more cloning steps of 256 rows (their
+/// concurrent IL, train.py:512-534, --sl_num 5; 0: pre-training alone). Their PPO for MiniGrid (train.py:43-63): one
+/// env, 2048-step rollouts, 4 epochs of 4 minibatches, Adam 1e-4 without annealing, clip 0.2, entropy 0.01, separate
+/// 64-64 tanh actor and critic. Where OffRL differs: the demonstrations stay as given (their RAPID ranking buffer
+/// also takes the best online episodes and keeps the top 10 000 rows by return and novelty); the cloning steps have an
+/// Adam of their own (theirs share the actor's); PPO's actor and critic share one Adam (CleanRL's), as in <c>ppo</c>.
 /// </summary>
 public sealed record PpoImitationConfig : PpoConfig
 {
-    /// <summary>Behaviour-cloning updates before the first rollout (the offline phase).</summary>
+    public PpoImitationConfig()
+    {
+        NumEnvs = 1;
+        NumSteps = 2048;
+        NumMinibatches = 4;
+        UpdateEpochs = 4;
+        Lr = 1e-4;
+        AnnealLr = false;
+    }
+
+    /// <summary>Behaviour-cloning updates before the first rollout, each on batch_size rows (--pre_train_epochs; 3000 in their README).</summary>
     [FieldRange("[0, 1000000000000]")]
-    public long BcSteps { get; init; } = 10_000;
-    /// <summary>Adam's rate for the pre-training.</summary>
+    public long BcSteps { get; init; } = 3_000;
+    /// <summary>The cloning steps' Adam rate (the actor's 1e-4).</summary>
     [FieldRange("(0, 1]")]
-    public double BcLr { get; init; } = 1e-3;
-    /// <summary>Weight of the cloning loss added to each PPO minibatch's loss (concurrent IL); 0: none.</summary>
-    [FieldRange("[0, 1000]")]
-    public float ImitationCoef { get; init; } = 1f;
-    /// <summary>Dataset rows in each concurrent cloning batch (the pre-training's batches are batch_size rows).</summary>
+    public double BcLr { get; init; } = 1e-4;
+    /// <summary>Cloning steps after each PPO update (concurrent IL, --sl_num 5); 0: none.</summary>
+    [FieldRange("[0, 100000]")]
+    public int ImitationSteps { get; init; } = 5;
+    /// <summary>Demonstration rows in each concurrent cloning step (--sl_batch_size 256; the pre-training's are batch_size).</summary>
     [FieldRange("[1, 1000000]")]
     public int ImitationBatchSize { get; init; } = 256;
 
@@ -37,7 +50,7 @@ public sealed record PpoImitationConfig : PpoConfig
 
 /// <summary>
 /// PPO whose policy first imitates the dataset (max E_D log pi(a|s)) and keeps imitating it during online learning:
-/// L = L^PPO + c E_D[-log pi(a|s)] per minibatch.
+/// after each PPO update, imitation_steps cloning steps on the demonstrations.
 /// </summary>
 public sealed class PpoImitation : Ppo
 {
@@ -46,7 +59,7 @@ public sealed class PpoImitation : Ppo
         AlgorithmSpec.Of("ppo-il", LearningMode.Offline, ActionKind.Discrete, "PPO pre-trained by behaviour cloning, with concurrent imitation online (Andres et al. 2024)",
             new PpoImitationConfig(), (obs, space, c, seed) => new PpoImitation(obs, space, c, seed)),
         AlgorithmSpec.Of("ppo-il-continuous", LearningMode.Offline, ActionKind.Continuous, "PPO pre-trained by behaviour cloning, with concurrent imitation online, Gaussian policy (Andres et al. 2024)",
-            new PpoImitationConfig { Lr = 3e-4, NumEnvs = 1, NumSteps = 2048, NumMinibatches = 32, UpdateEpochs = 10, EntCoef = 0f }, (obs, space, c, seed) => new PpoImitation(obs, space, c, seed)),
+            new PpoImitationConfig { Lr = 3e-4, AnnealLr = true, NumMinibatches = 32, UpdateEpochs = 10, EntCoef = 0f }, (obs, space, c, seed) => new PpoImitation(obs, space, c, seed)),
     ];
 
     private readonly PpoImitationConfig _c;
@@ -61,25 +74,28 @@ public sealed class PpoImitation : Ppo
 
     public override void UseDataset(Dataset prepared) => _demonstrations = new UniformSampler(new DatasetSource(prepared), _c.ImitationBatchSize, Rng, Config.Gamma);
 
-    /// <summary>-E_D log pi(a|s) on a batch of the trajectories.</summary>
-    private Tensor CloningLoss(TransitionBatch b) => -LogProbAndEntropy(Head(b.ObsT), LogStd?.Value, b.ActT, b.ActionIndex).LogProb.Mean();
-
-    /// <summary>Pre-training: one cloning step on the trainer's batch of the dataset.</summary>
-    protected override void UpdateCore(TransitionBatch batch)
+    /// <summary>One cloning step: -E_D log pi(a|s) on a batch of the demonstrations.</summary>
+    private float CloningStep(TransitionBatch b)
     {
         _bcOpt.ZeroGrad();
-        var loss = CloningLoss(batch);
+        var loss = -LogProbAndEntropy(Head(b.ObsT), LogStd?.Value, b.ActT, b.ActionIndex).LogProb.Mean();
         loss.Backward();
         _bcOpt.Step();
-        Record("bc_loss", loss);
+        return loss.Item();
     }
 
-    protected override Tensor? AuxiliaryLoss()
+    /// <summary>Pre-training: one cloning step on the trainer's batch of the dataset.</summary>
+    protected override void UpdateCore(TransitionBatch batch) => Record("bc_loss", CloningStep(batch));
+
+    /// <summary>PPO's update, then imitation_steps cloning steps (concurrent IL).</summary>
+    public override void Learn(RolloutBuffer rollout, int iteration, int iterations, Rng shuffle)
     {
-        if (_c.ImitationCoef == 0f) return null;
+        base.Learn(rollout, iteration, iterations, shuffle);
+        if (_c.ImitationSteps == 0) return;
         var demonstrations = _demonstrations ?? throw new InvalidOperationException($"{Name}: no dataset to imitate (offrl finetune gives it through Agent.UseDataset)");
-        var loss = CloningLoss(demonstrations.Sample());
+        float loss = 0;
+        for (int k = 0; k < _c.ImitationSteps; k++)
+            using (TensorScope.Begin()) loss = CloningStep(demonstrations.Sample());
         Record("imitation_loss", loss);
-        return loss * _c.ImitationCoef;
     }
 }

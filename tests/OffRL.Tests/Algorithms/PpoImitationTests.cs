@@ -17,16 +17,20 @@ public class PpoImitationTests
 
     private static float[] Parameters(Agent agent) => [.. agent.NamedModules.SelectMany(m => m.Module.NamedParameters()).SelectMany(p => p.Value.Data)];
 
-    private static Agent FineTune(Dataset data, long bcSteps, float coef, long online = 1024) =>
-        Training.FineTune("ppo-il", data, Levels, new TrainerConfig(Steps: bcSteps + online, EvalEvery: 512, EvalEpisodes: 2, Seed: 3, Progress: false, EvalEnv: "gridworld"),
-            new FineTuning(bcSteps), JsonDocument.Parse($$"""{"bc_steps": {{bcSteps}}, "imitation_coef": {{coef}}}""").RootElement).Agent;
+    /// <summary>PPO's settings of ppo-il (the authors' MiniGrid ones), for the plain PPO it reduces to.</summary>
+    private const string PpoSettings = "\"num_envs\": 1, \"num_steps\": 2048, \"num_minibatches\": 4, \"update_epochs\": 4, \"lr\": 0.0001, \"anneal_lr\": false";
 
-    /// <summary>Without pre-training and without the imitation term, the run is PPO's own, parameter for parameter.</summary>
+    private static Agent FineTune(Dataset data, long bcSteps, int imitationSteps, long online = 4096) =>
+        Training.FineTune("ppo-il", data, Levels, new TrainerConfig(Steps: bcSteps + online, EvalEvery: 2048, EvalEpisodes: 2, Seed: 3, Progress: false, EvalEnv: "gridworld"),
+            new FineTuning(bcSteps), JsonDocument.Parse($$"""{"bc_steps": {{bcSteps}}, "imitation_steps": {{imitationSteps}}}""").RootElement).Agent;
+
+    /// <summary>Without pre-training and without the cloning steps, the run is PPO's own (at the same settings), parameter for parameter.</summary>
     [Fact]
     public void WithoutPreTrainingOrImitationItIsPpo()
     {
-        var il = FineTune(Demonstrations(), 0, 0f);
-        var (ppo, _) = Training.Online("ppo", Levels, new TrainerConfig(Steps: 1024, EvalEvery: 512, EvalEpisodes: 2, Seed: 3, Progress: false, EvalEnv: "gridworld"));
+        var il = FineTune(Demonstrations(), 0, 0);
+        var (ppo, _) = Training.Online("ppo", Levels, new TrainerConfig(Steps: 4096, EvalEvery: 2048, EvalEpisodes: 2, Seed: 3, Progress: false, EvalEnv: "gridworld"),
+            JsonDocument.Parse("{" + PpoSettings + "}").RootElement);
         Assert.Equal(Parameters(ppo), Parameters(il).Take(Parameters(ppo).Length));
         Assert.Equal(ppo.Updates, il.Updates);
     }
@@ -36,9 +40,9 @@ public class PpoImitationTests
     public void PreTrainingClonesTheExpert()
     {
         var data = Demonstrations();
-        var (agent, prepared) = Training.Prepare("ppo-il", data, seed: 2, JsonDocument.Parse("""{"batch_size": 128}""").RootElement);
-        var sampler = new UniformSampler(new DatasetSource(prepared), 128, new OffRL.Tensors.Rng(4), 0.99f);
-        for (int u = 0; u < 400; u++) agent.Update(sampler.Sample());
+        var (agent, prepared) = Training.Prepare("ppo-il", data, seed: 2);
+        var sampler = new UniformSampler(new DatasetSource(prepared), agent.Config.BatchSize, new OffRL.Tensors.Rng(4), 0.99f);
+        for (long u = 0; u < ((PpoImitationConfig)agent.Config).BcSteps; u++) agent.Update(sampler.Sample());   // the default pre-training
         int agree = 0;
         var a = new float[1];
         for (int i = 0; i < data.Count; i++)
@@ -49,13 +53,13 @@ public class PpoImitationTests
         Assert.True(agree >= 0.9 * data.Count, $"{agree} of {data.Count} actions as the expert's");
     }
 
-    /// <summary>The imitation term reaches the online updates: the same run with coefficient 0 and 1 ends elsewhere.</summary>
+    /// <summary>The cloning steps after each PPO update reach the policy: the same run with 0 and 5 of them ends elsewhere.</summary>
     [Fact]
-    public void TheImitationTermReachesTheOnlineUpdates()
+    public void TheConcurrentCloningStepsReachThePolicy()
     {
         var data = Demonstrations();
-        var a = FineTune(data, 50, 0f);
-        var b = FineTune(data, 50, 1f);
+        var a = FineTune(data, 50, 0);
+        var b = FineTune(data, 50, 5);
         Assert.Equal(a.Updates, b.Updates);
         Assert.NotEqual(Parameters(a), Parameters(b));
         Assert.True(b.Metrics.ContainsKey("imitation_loss") && !a.Metrics.ContainsKey("imitation_loss"));

@@ -51,6 +51,10 @@ public sealed class PresetTests : IDisposable
         if (AlgorithmRegistry.Config(spec) is ModelBasedSacConfig)
             foreach (var (field, json) in new[] { ("dynamics_hidden", "[8]"), ("dynamics_weight_decays", "[0, 0]"), ("dynamics_max_steps", "4"), ("rollout_starts", "16") })
                 trainedValues = With(trainedValues, field, json);
+        // Uni-O4 fits its dynamics at the start (for AM-Q) and holds IQL's 1024-wide critics: a few model steps and narrow values.
+        if (AlgorithmRegistry.Config(spec) is UniO4Config)
+            foreach (var (field, json) in new[] { ("dynamics_max_steps", "4"), ("q_hidden", "[8]"), ("v_hidden", "[8]") })
+                trainedValues = With(trainedValues, field, json);
         var (trained, _) = Training.Offline(algo, Data, "pendulum", new TrainerConfig(Steps: 2, EvalEvery: 2, EvalEpisodes: 1, Progress: false, OutDir: outDir,
             Provenance: new Provenance(dataset, null, preset)), trainedValues);
         // The saved agent (with whatever modules the preset adds) loads back and acts as the trained one.
