@@ -148,7 +148,8 @@ public sealed record UniO4Config : OnPolicyConfig
     public int[] ReturnValueHidden { get; init; } = [256, 256, 256];
     /// <summary>Its regression steps (1e6, Adam 1e-4, batch 512), beside the other fits.</summary>
     [FieldRange("[1, 1000000000000]")]
-    public long ReturnValueSteps { get; init; } = 1_000_000;
+    public long ReturnValueSteps { get; init; } = DefaultReturnValueSteps;
+    private const long DefaultReturnValueSteps = 1_000_000;
     [FieldRange("(0, 1]")]
     public double ReturnValueLr { get; init; } = 1e-4;
 
@@ -170,7 +171,7 @@ public sealed record UniO4Config : OnPolicyConfig
             throw new ArgumentException($"config: field 'log_std_min' of {name} is {LogStdMin}, not below log_std_max {LogStdMax}");
         if (MinibatchSize > RolloutSize)
             throw new ArgumentException($"config: field 'minibatch_size' of {name} is {MinibatchSize}, more than the rollout's {RolloutSize} rows (num_envs {NumEnvs} x num_steps {NumSteps})");
-        if (OnlineValue != UniO4Value.Returns && ReturnValueSteps != new UniO4Config().ReturnValueSteps)
+        if (OnlineValue != UniO4Value.Returns && ReturnValueSteps != DefaultReturnValueSteps)
             throw new ArgumentException($"config: field 'return_value_steps' of {name} is set, but only online_value: returns fits that value");
     }
 }
@@ -211,7 +212,7 @@ public sealed class UniO4 : Agent<UniO4Config>, IOnPolicy, IAlgorithmFamily
     private readonly Mlp? _returnValue;
     private readonly Adam _bcOpt, _qOpt, _vOpt, _improveOpt, _actorOpt, _criticOpt;
     private readonly Adam? _returnValueOpt;
-    private readonly IReadOnlyList<Tensor> _policyParams;
+    private readonly IReadOnlyList<Tensor> _policyParams, _actorParams, _criticParams;
     /// <summary>Per policy: the best AM-Q accepted so far, then the last AM-Q measured.</summary>
     private readonly ParameterModule _scores;
     public EnsembleDynamics Dynamics { get; }
@@ -243,8 +244,10 @@ public sealed class UniO4 : Agent<UniO4Config>, IOnPolicy, IAlgorithmFamily
         _qOpt = Optim("q", new Adam(_q.Parameters(), Config.QLr));
         _vOpt = Optim("v", new Adam(_v.Parameters(), Config.VLr));
         _improveOpt = Optim("improvement", new Adam(_policyParams, Config.ImprovementLr));
-        _actorOpt = Optim("online_actor", new Adam(_actor.Parameters(), Config.ActorLr, eps: Config.AdamEps));
-        _criticOpt = Optim("online_critic", new Adam(OnlineCritic.Parameters(), Config.CriticLr, eps: Config.AdamEps));
+        _actorParams = _actor.Parameters();
+        _criticParams = OnlineCritic.Parameters();
+        _actorOpt = Optim("online_actor", new Adam(_actorParams, Config.ActorLr, eps: Config.AdamEps));
+        _criticOpt = Optim("online_critic", new Adam(_criticParams, Config.CriticLr, eps: Config.AdamEps));
         _scores = new ParameterModule("ope", new Shape(2, _k));
         Dynamics = new EnsembleDynamics(obs, act, 0, new DynamicsConfig { MaxEpochs = Config.DynamicsMaxEpochs, MaxSteps = Config.DynamicsMaxSteps, Seed = seed });
     }
@@ -565,14 +568,14 @@ public sealed class UniO4 : Agent<UniO4Config>, IOnPolicy, IAlgorithmFamily
         var actorLoss = Tensor.Maximum(-adv * ratio, -adv * ratio.Clamp(1f - eps, 1f + eps)).Mean() - entropy * Config.EntCoef;
         _actorOpt.ZeroGrad();
         actorLoss.Backward();
-        Grad.ClipNorm(_actor.Parameters(), Config.MaxGradNorm);
+        Grad.ClipNorm(_actorParams, Config.MaxGradNorm);
         _actorOpt.Step();
 
         var v = OnlineCritic.Forward(b.Observations);
         var criticLoss = Tensor.Maximum((v - b.Returns).Square(), (b.Values + (v - b.Values).Clamp(-eps, eps) - b.Returns).Square()).Mean();
         _criticOpt.ZeroGrad();
         criticLoss.Backward();
-        Grad.ClipNorm(OnlineCritic.Parameters(), Config.MaxGradNorm);
+        Grad.ClipNorm(_criticParams, Config.MaxGradNorm);
         _criticOpt.Step();
         Record("policy_loss", actorLoss);
         Record("critic_loss", criticLoss);
